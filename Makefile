@@ -1,0 +1,62 @@
+# robot_vision_nav: `make demo` runs the main job, `make test` the whole suite.
+# Both create or reuse .venv and install the pinned requirements into it, idempotently: the
+# install re-runs only when a requirements file changed (a stamp holds their checksum).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt setup.py | sha1sum | cut -c1-12)
+BENCH_STAMP := $(VENV)/.bench-$(shell cat requirements-bench.txt | sha1sum | cut -c1-12)
+
+# DDS discovery must never leave loopback on these machines (Kilted ignores ROS_LOCALHOST_ONLY).
+export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
+export FASTDDS_DEFAULT_PROFILES_FILE := $(CURDIR)/config/fastdds_shm.xml
+export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
+export MUJOCO_GL := egl
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: venv demo test test-all lint typecheck bench bench-deps colcon-test clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt setup.py
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+demo: venv
+	$(VENV)/bin/rvn demo
+
+test: venv
+	$(VENV)/bin/ruff check robot_vision_nav test bench
+	$(VENV)/bin/mypy
+	$(PY) -m pytest -m "not slow"
+
+test-all: venv bench-deps
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check robot_vision_nav test bench
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+# Open3D, the peer of bench/costmap, needs Debian's libusb at import time.
+bench-deps: $(BENCH_STAMP)
+
+$(BENCH_STAMP): requirements-bench.txt | venv
+	@if ! ldconfig -p | grep -q libusb-1.0.so.0; then \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq || true) && apt-get install -y -qq libusb-1.0-0; \
+	  else echo "bench-deps: Open3D needs libusb-1.0-0 (apt-get install libusb-1.0-0)"; exit 1; fi; fi
+	$(PY) -m pip install --quiet -r requirements-bench.txt
+	@rm -f $(VENV)/.bench-*
+	@touch $@
+
+bench: venv bench-deps
+	$(VENV)/bin/rvn bench costmap
+
+clean:
+	rm -rf build install log out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,517 @@
+"""A rolling local costmap in the odom frame with Nav2's cost semantics.
+
+One update takes a depth image (+ traversability mask) and the robot pose at its stamp and:
+  1. moves the window so the robot stays at its centre, keeping every cell it already knew;
+  2. projects and classifies the pixels (see `projection`);
+  3. clears by ray-tracing from the camera: each clearing ray's horizontal part is binned by
+     azimuth, the farthest ground or obstacle hit per bin is kept, and every cell of the window
+     closer than that along its bin becomes free (equivalent to tracing every ray, in O(cells));
+  4. marks obstacle and keep-out cells lethal (with at least `min_points_per_cell` hits, which
+     rejects single-pixel depth noise) and lets obstacles that have not been seen for
+     `obstacle_decay_s` fade back to unknown;
+  5. inflates exactly as Nav2's InflationLayer does: 254 lethal, 253 within the inscribed radius,
+     floor(252 * exp(-cost_scaling_factor * (d - inscribed_radius))) out to the inflation radius,
+     with unknown cells left unknown unless the cost is at least inscribed (`inflate_unknown`
+     false) or any cost (`inflate_unknown` true);
+  6. converts costs to OccupancyGrid values with Nav2's costmap_2d_publisher table:
+     0 -> 0, 1..252 -> 1 + 97 * (c - 1) // 251, 253 -> 99, 254 -> 100, 255 -> -1.
+
+Grids are (rows, cols) = (y, x) with row 0 at the lowest y, the OccupancyGrid layout. Times are
+message stamps in ns, never a clock read here, so replaying the same inputs gives the same map.
+The cell loops are numba-compiled (say why: fused single passes over the grid and the image,
+where numpy would build many full-size temporaries per update). This module must never import ROS.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from robot_vision_nav.core.config import ConfigError, param, validate_fields
+from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics, Pose2D
+from robot_vision_nav.core.projection import (
+    GROUND,
+    KEEPOUT,
+    OBSTACLE,
+    OVERHEAD,
+    DepthProjector,
+    PointFilter,
+    _classify,
+)
+
+# Nav2 cost values (nav2_costmap_2d/cost_values.hpp).
+FREE_SPACE = 0
+INSCRIBED_INFLATED_OBSTACLE = 253
+LETHAL_OBSTACLE = 254
+NO_INFORMATION = 255
+
+# Cell states of the obstacle layer.
+UNKNOWN = -1
+FREE = 0
+LETHAL = 1
+
+
+def nav2_cost_translation_table() -> NDArray[np.int8]:
+    """Nav2's cost -> OccupancyGrid value table (costmap_2d_publisher.cpp), index = cost."""
+    table = np.empty(256, dtype=np.int8)
+    table[0] = 0
+    for cost in range(1, 253):
+        table[cost] = 1 + (97 * (cost - 1)) // 251
+    table[253] = 99
+    table[254] = 100
+    table[255] = -1
+    return table
+
+
+COST_TO_OCCUPANCY = nav2_cost_translation_table()
+
+
+def nav2_inflation_cost(distance_cells: float, resolution_m: float, inscribed_radius_m: float,
+                        cost_scaling_factor: float) -> int:
+    """Nav2 InflationLayer::computeCost for a cell `distance_cells` from the nearest lethal cell."""
+    if distance_cells == 0:
+        return LETHAL_OBSTACLE
+    if distance_cells * resolution_m <= inscribed_radius_m:
+        return INSCRIBED_INFLATED_OBSTACLE
+    factor = math.exp(-1.0 * cost_scaling_factor * (distance_cells * resolution_m - inscribed_radius_m))
+    return int((INSCRIBED_INFLATED_OBSTACLE - 1) * factor)
+
+
+def inflation_cell_radius(inflation_radius_m: float, resolution_m: float) -> int:
+    """Nav2's cellDistance(inflation_radius): ceil(r / resolution), without its float wobble."""
+    return max(0, math.ceil(inflation_radius_m / resolution_m - 1e-9))
+
+
+@dataclass(frozen=True)
+class CostmapConfig:
+    """Everything that shapes the local costmap; `costmap_node` fills it from its parameters."""
+
+    width_m: float = param(10.0, "side of the rolling window along x", unit="m", min_value=0.5, max_value=200.0)
+    height_m: float = param(10.0, "side of the rolling window along y", unit="m", min_value=0.5, max_value=200.0)
+    resolution_m: float = param(0.05, "cell size", unit="m", min_value=0.005, max_value=1.0)
+    camera_mount_xyzrpy: tuple[float, ...] = param(
+        (0.10, 0.0, 0.50, 0.0, 0.35, 0.0),
+        "camera body pose in base_link: x, y, z (m), roll, pitch, yaw (rad); pitch > 0 looks down",
+        unit="m, rad", min_value=-10.0, max_value=10.0, length=6,
+    )
+    min_depth_m: float = param(0.1, "nearer depth readings are invalid", unit="m", min_value=0.0, max_value=100.0)
+    max_depth_m: float = param(10.0, "farther depth readings are invalid", unit="m", min_value=0.01, max_value=100.0)
+    min_obstacle_height_m: float = param(
+        0.05, "points at least this high above the floor are obstacles", unit="m", min_value=0.0, max_value=10.0
+    )
+    max_obstacle_height_m: float = param(
+        2.0, "points higher than this are overhead and ignored", unit="m", min_value=0.01, max_value=20.0
+    )
+    drop_off_depth_m: float = param(
+        0.10, "points this far below the floor mark a drop-off as an obstacle", unit="m", min_value=0.01,
+        max_value=10.0,
+    )
+    obstacle_max_range_m: float = param(
+        4.0, "obstacles farther (horizontally, from the camera) are not marked", unit="m", min_value=0.0,
+        max_value=100.0,
+    )
+    raytrace_max_range_m: float = param(
+        5.0, "clearing rays stop at this horizontal range from the camera", unit="m", min_value=0.0,
+        max_value=100.0,
+    )
+    min_points_per_cell: int = param(
+        2, "hits needed in one update to mark a cell (rejects single-pixel noise)", unit="points",
+        min_value=1, max_value=100000,
+    )
+    use_traversability_mask: bool = param(
+        True, "ground the segmentation mask calls not drivable becomes lethal (false: depth only)"
+    )
+    mask_drivable_threshold: int = param(
+        128, "mask values at or above this are drivable (mono8, 255 = drivable)", min_value=1, max_value=255
+    )
+    obstacle_decay_s: float = param(
+        5.0, "obstacles not seen again for this long fade to unknown; 0 keeps them", unit="s",
+        min_value=0.0, max_value=3600.0,
+    )
+    robot_radius_m: float = param(
+        0.25, "circular footprint radius, Nav2's inscribed radius", unit="m", min_value=0.01, max_value=10.0
+    )
+    inflation_radius_m: float = param(
+        0.55, "costs spread this far from lethal cells", unit="m", min_value=0.0, max_value=20.0
+    )
+    cost_scaling_factor: float = param(
+        3.0, "exponential decay rate of inflated cost", unit="1/m", min_value=0.0, max_value=100.0
+    )
+    inflate_unknown: bool = param(False, "let inflation give cost to unknown cells (Nav2 inflate_unknown)")
+    track_unknown_space: bool = param(True, "publish never-seen cells as unknown (-1); false: as free (0)")
+    footprint_clearing: bool = param(True, "cells under the robot footprint are free at every update")
+
+    def __post_init__(self) -> None:
+        validate_fields(self)
+        if self.max_obstacle_height_m <= self.min_obstacle_height_m:
+            raise ConfigError(
+                f"parameter 'max_obstacle_height_m' = {self.max_obstacle_height_m} must be greater than "
+                f"'min_obstacle_height_m' = {self.min_obstacle_height_m}"
+            )
+        if self.max_depth_m <= self.min_depth_m:
+            raise ConfigError(
+                f"parameter 'max_depth_m' = {self.max_depth_m} must be greater than 'min_depth_m' = {self.min_depth_m}"
+            )
+        if self.inflation_radius_m < self.robot_radius_m:
+            raise ConfigError(
+                f"parameter 'inflation_radius_m' = {self.inflation_radius_m} must be at least "
+                f"'robot_radius_m' = {self.robot_radius_m} (Nav2 inflates at least to the inscribed radius)"
+            )
+        if min(self.width_cells, self.height_cells) < 3:
+            raise ConfigError(
+                f"window {self.width_m} x {self.height_m} m at resolution {self.resolution_m} m has fewer than "
+                "3 cells per side"
+            )
+
+    @property
+    def width_cells(self) -> int:
+        """Window columns."""
+        return round(self.width_m / self.resolution_m)
+
+    @property
+    def height_cells(self) -> int:
+        """Window rows."""
+        return round(self.height_m / self.resolution_m)
+
+    @property
+    def mount(self) -> CameraMount:
+        """The camera mount as a CameraMount."""
+        return CameraMount.from_sequence(self.camera_mount_xyzrpy)
+
+    @property
+    def point_filter(self) -> PointFilter:
+        """The projection's view of this config."""
+        return PointFilter(
+            self.min_depth_m, self.max_depth_m, self.min_obstacle_height_m, self.max_obstacle_height_m,
+            self.drop_off_depth_m, self.mask_drivable_threshold,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class UpdateStats:
+    """What one update saw: pixel counts per class and cells changed."""
+
+    valid_pixels: int
+    ground_pixels: int
+    obstacle_pixels: int
+    keepout_pixels: int
+    overhead_pixels: int
+    marked_cells: int
+    cleared_cells: int
+    shift_cells: tuple[int, int]
+
+
+@numba.njit(cache=True, nogil=True)
+def _scan_kernel(
+    depth: NDArray[np.generic], scale: float, mask: NDArray[np.uint8], use_mask: bool, threshold: int,
+    rays: NDArray[np.float32], hfac: NDArray[np.float32], bins: NDArray[np.int32], t: NDArray[np.float64],
+    min_d: float, max_d: float, min_h: float, max_h: float, drop: float,
+    mark_range: float, clear_range: float,
+    cos_yaw: float, sin_yaw: float, robot_x: float, robot_y: float, origin_x: float, origin_y: float,
+    inv_res: float, hits: NDArray[np.int32], bin_range: NDArray[np.float32], counts: NDArray[np.int64],
+) -> None:
+    """One pass over the image: per-cell obstacle hits, per-azimuth-bin clearing range, class counts."""
+    h, w = depth.shape
+    rows, cols = hits.shape
+    for v in range(h):
+        for u in range(w):
+            z = float(depth[v, u]) * scale
+            if not (z >= min_d and z <= max_d):  # also false for NaN
+                continue
+            counts[0] += 1
+            pz = t[2] + z * rays[2, v, u]
+            drivable = (not use_mask) or mask[v, u] >= threshold
+            cls = _classify(pz, drivable, min_h, max_h, drop)
+            counts[cls] += 1
+            if cls == OVERHEAD:
+                continue  # rays over the robot's height prove nothing about the floor below
+            hr = z * hfac[v, u]
+            b = bins[v, u]
+            reach = hr if hr < clear_range else clear_range
+            if reach > bin_range[b]:
+                bin_range[b] = reach
+            if cls == GROUND or hr > mark_range:
+                continue
+            px = t[0] + z * rays[0, v, u]
+            py = t[1] + z * rays[1, v, u]
+            wx = robot_x + cos_yaw * px - sin_yaw * py
+            wy = robot_y + sin_yaw * px + cos_yaw * py
+            c = int(math.floor((wx - origin_x) * inv_res))
+            r = int(math.floor((wy - origin_y) * inv_res))
+            if 0 <= r < rows and 0 <= c < cols:
+                hits[r, c] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _cell_kernel(
+    state: NDArray[np.int8], last_seen: NDArray[np.int64], hits: NDArray[np.int32],
+    bin_range: NDArray[np.float32], bin_width: float, cam_x: float, cam_y: float, robot_yaw: float,
+    origin_x: float, origin_y: float, res: float, min_points: int, stamp_ns: int, decay_ns: int,
+    robot_x: float, robot_y: float, footprint_radius: float,
+) -> tuple[int, int]:
+    """Clear along the binned rays, mark hits, decay stale obstacles, clear the footprint."""
+    rows, cols = state.shape
+    n_bins = bin_range.shape[0]
+    max_reach = 0.0
+    for b in range(n_bins):
+        if bin_range[b] > max_reach:
+            max_reach = bin_range[b]
+    cleared = 0
+    if max_reach > 0.0:
+        c0 = max(0, int(math.floor((cam_x - max_reach - origin_x) / res)))
+        c1 = min(cols - 1, int(math.floor((cam_x + max_reach - origin_x) / res)))
+        r0 = max(0, int(math.floor((cam_y - max_reach - origin_y) / res)))
+        r1 = min(rows - 1, int(math.floor((cam_y + max_reach - origin_y) / res)))
+        reach2 = max_reach * max_reach
+        for r in range(r0, r1 + 1):
+            dy = origin_y + (r + 0.5) * res - cam_y
+            for c in range(c0, c1 + 1):
+                dx = origin_x + (c + 0.5) * res - cam_x
+                d2 = dx * dx + dy * dy
+                if d2 > reach2:
+                    continue
+                a = math.atan2(dy, dx) - robot_yaw  # azimuth in base_link, where the bins are
+                a = (a + math.pi) % (2.0 * math.pi)
+                b = int(a / bin_width)
+                if b >= n_bins:
+                    b = n_bins - 1
+                br = bin_range[b]
+                if d2 <= br * br and state[r, c] != FREE:
+                    state[r, c] = FREE
+                    cleared += 1
+    marked = 0
+    for r in range(rows):
+        for c in range(cols):
+            if hits[r, c] >= min_points:
+                state[r, c] = LETHAL
+                last_seen[r, c] = stamp_ns
+                marked += 1
+            elif decay_ns > 0 and state[r, c] == LETHAL and stamp_ns - last_seen[r, c] > decay_ns:
+                state[r, c] = UNKNOWN
+    if footprint_radius > 0.0:
+        rad_cells = int(math.ceil(footprint_radius / res)) + 1
+        rc = int(math.floor((robot_y - origin_y) / res))
+        cc = int(math.floor((robot_x - origin_x) / res))
+        fr2 = footprint_radius * footprint_radius
+        for r in range(max(0, rc - rad_cells), min(rows, rc + rad_cells + 1)):
+            dy = origin_y + (r + 0.5) * res - robot_y
+            for c in range(max(0, cc - rad_cells), min(cols, cc + rad_cells + 1)):
+                dx = origin_x + (c + 0.5) * res - robot_x
+                if dx * dx + dy * dy <= fr2:
+                    state[r, c] = FREE
+    return marked, cleared
+
+
+@numba.njit(cache=True, nogil=True)
+def _cost_kernel(
+    state: NDArray[np.int8], dist: NDArray[np.float32], lut: NDArray[np.uint8], inflate_unknown: bool,
+    track_unknown: bool, table: NDArray[np.int8], costs: NDArray[np.uint8], occupancy: NDArray[np.int8],
+) -> None:
+    """Inflation costs from exact distances (via squared-distance table) and OccupancyGrid values."""
+    rows, cols = state.shape
+    max_d2 = lut.shape[0] - 1
+    for r in range(rows):
+        for c in range(cols):
+            s = state[r, c]
+            if s == LETHAL:
+                cost = LETHAL_OBSTACLE
+            else:
+                d = dist[r, c]
+                d2 = int(d * d + 0.5)  # exact: EDT distances are square roots of integers
+                cost = int(lut[d2]) if d2 <= max_d2 else FREE_SPACE
+                # Nav2 InflationLayer: unknown stays unknown unless the inflated cost is high enough.
+                keeps_unknown = not (cost > FREE_SPACE if inflate_unknown else cost >= INSCRIBED_INFLATED_OBSTACLE)
+                if s == UNKNOWN and track_unknown and keeps_unknown:
+                    cost = NO_INFORMATION
+            costs[r, c] = cost
+            occupancy[r, c] = table[cost]
+
+
+class RollingCostmap:
+    """The local costmap: a window of `CostmapConfig.width_m` x `height_m` following the robot.
+
+    Args:
+        config: window size, resolution, camera mount, filters, inflation.
+
+    """
+
+    def __init__(self, config: CostmapConfig) -> None:
+        self.config = config
+        self._projector: DepthProjector | None = None
+        rows, cols = config.height_cells, config.width_cells
+        self.state = np.full((rows, cols), UNKNOWN, dtype=np.int8)
+        self.last_seen_ns = np.zeros((rows, cols), dtype=np.int64)
+        self.costs = np.full((rows, cols), NO_INFORMATION, dtype=np.uint8)
+        self.occupancy = np.full((rows, cols), -1, dtype=np.int8)
+        self._hits = np.zeros((rows, cols), dtype=np.int32)
+        self._origin_cell: tuple[int, int] | None = None  # (col, row) of cell (0, 0) in the world grid
+        self._build_inflation_table()
+        self._recompute_costs()
+
+    # ------------------------------------------------------------------ window
+    @property
+    def resolution_m(self) -> float:
+        """Cell size in metres."""
+        return self.config.resolution_m
+
+    @property
+    def origin_m(self) -> tuple[float, float]:
+        """World (odom) position of the lower-left corner of cell (0, 0)."""
+        ox, oy = self._origin_cell if self._origin_cell is not None else (0, 0)
+        return ox * self.config.resolution_m, oy * self.config.resolution_m
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(rows, cols) of the window."""
+        return self.config.height_cells, self.config.width_cells
+
+    def world_to_cell(self, x_m: float, y_m: float) -> tuple[int, int] | None:
+        """(row, col) of the cell holding a world point, or None outside the window."""
+        ox, oy = self.origin_m
+        res = self.config.resolution_m
+        c, r = math.floor((x_m - ox) / res), math.floor((y_m - oy) / res)
+        rows, cols = self.shape
+        return (r, c) if 0 <= r < rows and 0 <= c < cols else None
+
+    def cell_center(self, row: int, col: int) -> tuple[float, float]:
+        """World (odom) position of a cell's centre."""
+        ox, oy = self.origin_m
+        res = self.config.resolution_m
+        return ox + (col + 0.5) * res, oy + (row + 0.5) * res
+
+    def recenter(self, x_m: float, y_m: float) -> tuple[int, int]:
+        """Move the window so (x, y) is at its centre; cells still inside keep their content.
+
+        The origin is snapped to whole cells of a world-fixed grid, so a cell covers the same
+        piece of floor before and after a move. Returns the shift (cols, rows).
+        """
+        res = self.config.resolution_m
+        rows, cols = self.shape
+        new = (math.floor(x_m / res) - cols // 2, math.floor(y_m / res) - rows // 2)
+        if self._origin_cell is None:
+            self._origin_cell = new
+            return (0, 0)
+        dc, dr = new[0] - self._origin_cell[0], new[1] - self._origin_cell[1]
+        if dc == 0 and dr == 0:
+            return (0, 0)
+        for grid, fill in ((self.state, UNKNOWN), (self.last_seen_ns, 0)):
+            moved = np.full_like(grid, fill)
+            # old cell (r, c) becomes new cell (r - dr, c - dc)
+            src_r = slice(max(dr, 0), rows + min(dr, 0))
+            src_c = slice(max(dc, 0), cols + min(dc, 0))
+            dst_r = slice(max(-dr, 0), rows + min(-dr, 0))
+            dst_c = slice(max(-dc, 0), cols + min(-dc, 0))
+            if src_r.start < src_r.stop and src_c.start < src_c.stop:
+                moved[dst_r, dst_c] = grid[src_r, src_c]
+            grid[...] = moved
+        self._origin_cell = new
+        return (dc, dr)
+
+    # ------------------------------------------------------------------ update
+    def projector_for(self, intrinsics: PinholeIntrinsics) -> DepthProjector:
+        """The ray table for this camera model, rebuilt only when the model or mount changes."""
+        mount = self.config.mount
+        if self._projector is None or not self._projector.matches(intrinsics, mount):
+            bin_width = self.config.resolution_m / (2.0 * max(self.config.raytrace_max_range_m, 1e-3))
+            self._projector = DepthProjector(intrinsics, mount, bin_width_rad=bin_width)
+        return self._projector
+
+    def update(
+        self,
+        depth: NDArray[np.generic],
+        intrinsics: PinholeIntrinsics,
+        pose: Pose2D,
+        stamp_ns: int,
+        mask: NDArray[np.uint8] | None = None,
+    ) -> UpdateStats:
+        """Fold one depth frame (and its traversability mask) taken at `pose` into the map.
+
+        Args:
+            depth: HxW uint16 millimetres (16UC1) or float32 metres (32FC1).
+            intrinsics: the depth image's camera model; its size must match the image.
+            pose: base_link in odom at the image's stamp.
+            stamp_ns: the image's stamp; obstacle ages are measured against it.
+            mask: HxW mono8 traversability (255 = drivable); ignored when the config says so.
+
+        Raises:
+            DepthInputError: wrong dtype, or depth, mask and camera model of different sizes.
+
+        """
+        cfg = self.config
+        projector = self.projector_for(intrinsics)
+        use_mask = cfg.use_traversability_mask and mask is not None
+        scale = projector.check_inputs(depth, mask if use_mask else None)
+        shift = self.recenter(pose.x_m, pose.y_m)
+        ox, oy = self.origin_m
+        cos_yaw, sin_yaw = math.cos(pose.yaw_rad), math.sin(pose.yaw_rad)
+        t = projector.t_base_camera
+        cam_x = pose.x_m + cos_yaw * t[0] - sin_yaw * t[1]
+        cam_y = pose.y_m + sin_yaw * t[0] + cos_yaw * t[1]
+        self._hits.fill(0)
+        bin_range = np.zeros(projector.n_bins, dtype=np.float32)
+        counts = np.zeros(5, dtype=np.int64)
+        flt = cfg.point_filter
+        _scan_kernel(
+            np.ascontiguousarray(depth), scale, mask if (use_mask and mask is not None) else _NO_MASK, use_mask,
+            flt.mask_drivable_threshold, projector.rays, projector.horizontal_factor, projector.bin_index, t,
+            flt.min_depth_m, flt.max_depth_m, flt.min_obstacle_height_m, flt.max_obstacle_height_m,
+            flt.drop_off_depth_m, cfg.obstacle_max_range_m, cfg.raytrace_max_range_m,
+            cos_yaw, sin_yaw, pose.x_m, pose.y_m, ox, oy, 1.0 / cfg.resolution_m, self._hits, bin_range, counts,
+        )  # fmt: skip
+        marked, cleared = _cell_kernel(
+            self.state, self.last_seen_ns, self._hits, bin_range, projector.bin_width_rad, cam_x, cam_y,
+            pose.yaw_rad, ox, oy, cfg.resolution_m, cfg.min_points_per_cell, int(stamp_ns),
+            int(round(cfg.obstacle_decay_s * 1e9)), pose.x_m, pose.y_m,
+            cfg.robot_radius_m if cfg.footprint_clearing else 0.0,
+        )  # fmt: skip
+        self._recompute_costs()
+        return UpdateStats(
+            valid_pixels=int(counts[0]), ground_pixels=int(counts[GROUND]), obstacle_pixels=int(counts[OBSTACLE]),
+            keepout_pixels=int(counts[KEEPOUT]), overhead_pixels=int(counts[OVERHEAD]), marked_cells=int(marked),
+            cleared_cells=int(cleared), shift_cells=shift,
+        )  # fmt: skip
+
+    def mark_lethal(self, rows: NDArray[np.intp], cols: NDArray[np.intp], stamp_ns: int) -> None:
+        """Mark cells lethal directly (tests, and layers that know obstacles without depth)."""
+        self.state[rows, cols] = LETHAL
+        self.last_seen_ns[rows, cols] = stamp_ns
+        self._recompute_costs()
+
+    def reset(self) -> None:
+        """Forget everything: every cell unknown."""
+        self.state.fill(UNKNOWN)
+        self.last_seen_ns.fill(0)
+        self._recompute_costs()
+
+    # ------------------------------------------------------------------ inflation
+    def _build_inflation_table(self) -> None:
+        cfg = self.config
+        radius_cells = inflation_cell_radius(cfg.inflation_radius_m, cfg.resolution_m)
+        max_d2 = radius_cells * radius_cells
+        self._cost_lut = np.array(
+            [
+                nav2_inflation_cost(math.sqrt(d2), cfg.resolution_m, cfg.robot_radius_m, cfg.cost_scaling_factor)
+                for d2 in range(max_d2 + 1)
+            ],
+            dtype=np.uint8,
+        )
+
+    def _recompute_costs(self) -> None:
+        not_lethal = (self.state != LETHAL).astype(np.uint8)
+        if not_lethal.all():
+            dist = np.full(self.state.shape, 1.0e6, dtype=np.float32)  # farther than any table entry
+        else:
+            # Exact Euclidean distance (Felzenszwalb) to the nearest lethal cell, in cells.
+            dist = cv2.distanceTransform(not_lethal, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+        _cost_kernel(
+            self.state, dist, self._cost_lut, self.config.inflate_unknown, self.config.track_unknown_space,
+            COST_TO_OCCUPANCY, self.costs, self.occupancy,
+        )  # fmt: skip
+
+
+_NO_MASK = np.zeros((1, 1), dtype=np.uint8)

@@ -1,0 +1,151 @@
+"""Frames, poses and camera models shared by the core algorithms.
+
+Conventions (REP-103/105): metres, radians, seconds; `base_link` is x forward, y left, z up; the
+camera optical frame is z forward, x right, y down. Timestamps are integer nanoseconds. Nothing
+here reads a clock: every time comes in as an argument, so the same inputs give the same outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+# Rotation from the camera optical frame (z forward, x right, y down) to the camera body frame
+# (x forward, y left, z up): the fixed rotation every ROS camera driver publishes as
+# <camera>_link -> <camera>_optical_frame (rpy = -pi/2, 0, -pi/2).
+R_BODY_OPTICAL: NDArray[np.float64] = np.array(
+    [[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]], dtype=np.float64
+)
+
+
+class GeometryError(ValueError):
+    """A pose, camera model or transform that cannot be used, with what was expected."""
+
+
+def rotation_from_rpy(roll_rad: float, pitch_rad: float, yaw_rad: float) -> NDArray[np.float64]:
+    """Rotation matrix R = Rz(yaw) @ Ry(pitch) @ Rx(roll), the ROS/URDF fixed-axis convention."""
+    cr, sr = math.cos(roll_rad), math.sin(roll_rad)
+    cp, sp = math.cos(pitch_rad), math.sin(pitch_rad)
+    cy, sy = math.cos(yaw_rad), math.sin(yaw_rad)
+    return np.array(
+        [
+            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+            [-sp, cp * sr, cp * cr],
+        ],
+        dtype=np.float64,
+    )
+
+
+def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
+    """Yaw (rotation about z) of a unit quaternion, in radians in (-pi, pi]."""
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+
+
+def wrap_angle(angle_rad: float) -> float:
+    """The same angle in [-pi, pi)."""
+    return (angle_rad + math.pi) % (2.0 * math.pi) - math.pi
+
+
+@dataclass(frozen=True)
+class Pose2D:
+    """A planar pose of base_link in the odom frame at one instant."""
+
+    x_m: float
+    y_m: float
+    yaw_rad: float
+    stamp_ns: int = 0
+
+    def __post_init__(self) -> None:
+        if not all(math.isfinite(v) for v in (self.x_m, self.y_m, self.yaw_rad)):
+            raise GeometryError(f"pose must be finite, got x={self.x_m}, y={self.y_m}, yaw={self.yaw_rad}")
+
+
+def interpolate_pose(a: Pose2D, b: Pose2D, stamp_ns: int) -> Pose2D:
+    """Pose at `stamp_ns` by linear interpolation (shortest-way for yaw) between two stamped poses.
+
+    Outside [a.stamp_ns, b.stamp_ns] the nearer pose is returned unchanged: extrapolating odometry
+    invents motion that never happened.
+    """
+    if a.stamp_ns > b.stamp_ns:
+        a, b = b, a
+    if stamp_ns <= a.stamp_ns or b.stamp_ns == a.stamp_ns:
+        return Pose2D(a.x_m, a.y_m, a.yaw_rad, stamp_ns)
+    if stamp_ns >= b.stamp_ns:
+        return Pose2D(b.x_m, b.y_m, b.yaw_rad, stamp_ns)
+    t = (stamp_ns - a.stamp_ns) / (b.stamp_ns - a.stamp_ns)
+    dyaw = wrap_angle(b.yaw_rad - a.yaw_rad)
+    return Pose2D(
+        a.x_m + t * (b.x_m - a.x_m),
+        a.y_m + t * (b.y_m - a.y_m),
+        wrap_angle(a.yaw_rad + t * dyaw),
+        stamp_ns,
+    )
+
+
+@dataclass(frozen=True)
+class PinholeIntrinsics:
+    """A rectified pinhole camera: focal lengths and principal point in pixels, image size.
+
+    Distortion is not modelled: aligned depth from RGB-D drivers is published rectified.
+    """
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    width: int
+    height: int
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.fx) and math.isfinite(self.fy) and self.fx > 0.0 and self.fy > 0.0):
+            raise GeometryError(f"focal lengths must be finite and > 0, got fx={self.fx}, fy={self.fy}")
+        if not (math.isfinite(self.cx) and math.isfinite(self.cy)):
+            raise GeometryError(f"principal point must be finite, got cx={self.cx}, cy={self.cy}")
+        if self.width <= 0 or self.height <= 0:
+            raise GeometryError(f"image size must be > 0, got {self.width}x{self.height}")
+
+    def scaled_to(self, width: int, height: int) -> PinholeIntrinsics:
+        """The same camera for an image resized to `width` x `height` (e.g. a half-size mask)."""
+        sx, sy = width / self.width, height / self.height
+        return PinholeIntrinsics(
+            self.fx * sx, self.fy * sy, (self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5, width, height
+        )
+
+
+@dataclass(frozen=True)
+class CameraMount:
+    """Pose of the camera body frame (x forward, y left, z up) in base_link.
+
+    Positive pitch tilts the camera down toward the floor (right-hand rule about y).
+    """
+
+    x_m: float = 0.0
+    y_m: float = 0.0
+    z_m: float = 0.0
+    roll_rad: float = 0.0
+    pitch_rad: float = 0.0
+    yaw_rad: float = 0.0
+
+    def __post_init__(self) -> None:
+        values = (self.x_m, self.y_m, self.z_m, self.roll_rad, self.pitch_rad, self.yaw_rad)
+        if not all(math.isfinite(v) for v in values):
+            raise GeometryError(f"camera mount must be finite, got {values}")
+
+    @classmethod
+    def from_sequence(cls, values: tuple[float, ...] | list[float]) -> CameraMount:
+        """Build from [x, y, z, roll, pitch, yaw] (m, rad), the form used in parameters and the CLI."""
+        if len(values) != 6:
+            raise GeometryError(f"camera mount needs 6 values x,y,z,roll,pitch,yaw, got {len(values)}")
+        return cls(*(float(v) for v in values))
+
+    def rotation_base_optical(self) -> NDArray[np.float64]:
+        """Rotation taking optical-frame vectors into base_link."""
+        return rotation_from_rpy(self.roll_rad, self.pitch_rad, self.yaw_rad) @ R_BODY_OPTICAL
+
+    def translation_m(self) -> NDArray[np.float64]:
+        """Camera origin in base_link."""
+        return np.array([self.x_m, self.y_m, self.z_m], dtype=np.float64)

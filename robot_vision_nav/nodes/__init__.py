@@ -1,0 +1,1 @@
+"""Thin rclpy nodes: parameters, QoS, message <-> numpy, timing and diagnostics; no algorithms."""

@@ -1,0 +1,1 @@
+"""Shared ROS glue: image conversion, message building, QoS profiles, parameters, synchronisation."""

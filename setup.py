@@ -1,0 +1,50 @@
+"""ament_python set-up for robot_vision_nav: colcon builds it, pip installs it editable for tests."""
+
+from __future__ import annotations
+
+from glob import glob
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+PACKAGE = "robot_vision_nav"
+
+
+def share_files(folder: str) -> list[tuple[str, list[str]]]:
+    """Every file below `folder`, installed under share/<package>/<folder> with its sub-folders kept."""
+    entries: dict[str, list[str]] = {}
+    for path in sorted(glob(f"{folder}/**/*", recursive=True)):
+        if Path(path).is_file() and Path(path).name != ".gitkeep":
+            entries.setdefault(str(Path("share", PACKAGE, Path(path).parent)), []).append(path)
+    return sorted(entries.items())
+
+
+NODES = {
+    "costmap_node": "robot_vision_nav.nodes.costmap_node:main",
+}
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test", "test.*", "bench", "bench.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        *share_files("launch"),
+        *share_files("config"),
+        *share_files("models"),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=False,
+    maintainer="robot_vision_nav maintainers",
+    maintainer_email="robot-vision-nav@example.com",
+    description="Camera-to-wheels local navigation stack in Python for ROS 2.",
+    license="Apache-2.0",
+    extras_require={"test": ["pytest"]},
+    entry_points={
+        "console_scripts": [
+            "rvn = robot_vision_nav.cli:main",
+            *(f"{name} = {target}" for name, target in NODES.items()),
+        ],
+    },
+)
