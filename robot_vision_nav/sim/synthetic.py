@@ -23,7 +23,10 @@ MASK_KEEPOUT = 0
 
 @dataclass(frozen=True)
 class Box:
-    """An axis-aligned box in odom: centre (x, y), footprint size, height from the floor."""
+    """An axis-aligned box in odom: centre (x, y), footprint size and top height.
+
+    `base_m` lifts its underside off the floor (a shelf board, a table top).
+    """
 
     x_m: float
     y_m: float
@@ -31,6 +34,7 @@ class Box:
     size_y_m: float
     height_m: float
     colour_rgb: tuple[int, int, int] = (150, 110, 60)
+    base_m: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ def render(
         mask[inside] = MASK_DRIVABLE if patch.drivable else MASK_KEEPOUT
 
     for box in scene.boxes:
-        lo = np.array([box.x_m - box.size_x_m / 2, box.y_m - box.size_y_m / 2, 0.0])
+        lo = np.array([box.x_m - box.size_x_m / 2, box.y_m - box.size_y_m / 2, box.base_m])
         hi = np.array([box.x_m + box.size_x_m / 2, box.y_m + box.size_y_m / 2, box.height_m])
         with np.errstate(divide="ignore", invalid="ignore"):
             t1 = (lo - origin) / rays

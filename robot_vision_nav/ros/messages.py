@@ -1,0 +1,170 @@
+"""Small conversions between ROS messages and the core types: stamps, camera info, odometry, grids.
+
+Every stamp crosses this boundary as integer nanoseconds, so core/ never sees a ROS type. These
+helpers must never read a clock (a stamp always comes from a message or an argument, so a bag
+replay gives the same output), never silently repair a bad message, and never loop over cells in
+Python.
+"""
+
+from __future__ import annotations
+
+import array as _pyarray
+import math
+from typing import Any
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from nav_msgs.msg import OccupancyGrid, Odometry
+from numpy.typing import NDArray
+from sensor_msgs.msg import CameraInfo
+
+from robot_vision_nav.core.geometry import GeometryError, PinholeIntrinsics, Pose2D, yaw_from_quaternion
+
+_NS_PER_S = 1_000_000_000
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+
+
+class CameraInfoError(ValueError):
+    """A CameraInfo message that does not describe a usable pinhole camera."""
+
+
+def stamp_to_ns(stamp: Time) -> int:
+    """Integer nanoseconds of a builtin_interfaces/Time (the rosbags/rclpy convention)."""
+    return int(stamp.sec) * _NS_PER_S + int(stamp.nanosec)
+
+
+def ns_to_stamp(ns: int) -> Time:
+    """Convert integer nanoseconds to a builtin_interfaces/Time; nanosec is always in [0, 1e9).
+
+    Raises:
+        ValueError: The seconds do not fit the message's int32 `sec` field.
+
+    """
+    sec, nanosec = divmod(int(ns), _NS_PER_S)
+    if not _INT32_MIN <= sec <= _INT32_MAX:
+        raise ValueError(f"stamp {ns} ns is outside the int32 seconds range of builtin_interfaces/Time")
+    return Time(sec=sec, nanosec=nanosec)
+
+
+def camera_info_to_intrinsics(msg: CameraInfo) -> PinholeIntrinsics:
+    """Pinhole intrinsics from the K matrix and size of a CameraInfo message.
+
+    Args:
+        msg: A sensor_msgs/CameraInfo; K is row-major 3x3 [fx 0 cx; 0 fy cy; 0 0 1].
+
+    Returns:
+        The intrinsics (pixels) and image size.
+
+    Raises:
+        CameraInfoError: Zero width or height, an all-zero K (an uncalibrated driver publishes
+            that), or values PinholeIntrinsics refuses (chained).
+
+    """
+    width, height = int(msg.width), int(msg.height)
+    if width == 0 or height == 0:
+        raise CameraInfoError(f"camera_info image size must be > 0, got {width}x{height}")
+    k = np.asarray(msg.k, dtype=np.float64)
+    if k.shape != (9,):
+        raise CameraInfoError(f"camera_info K must have 9 values (row-major 3x3), got {k.size}")
+    if not np.any(k):
+        raise CameraInfoError("camera_info K is all zeros: the camera is uncalibrated, expected fx, fy > 0")
+    try:
+        return PinholeIntrinsics(
+            fx=float(k[0]), fy=float(k[4]), cx=float(k[2]), cy=float(k[5]), width=width, height=height
+        )
+    except GeometryError as err:
+        raise CameraInfoError(f"camera_info K is not a usable pinhole camera: {err}") from err
+
+
+def odometry_to_pose2d(msg: Odometry) -> Pose2D:
+    """Return the planar pose (x, y, yaw) of an Odometry message, stamped with its header stamp.
+
+    Raises:
+        ValueError: Position or orientation contains NaN or infinity.
+
+    """
+    p = msg.pose.pose.position
+    q = msg.pose.pose.orientation
+    values = (p.x, p.y, q.x, q.y, q.z, q.w)
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(
+            f"odometry pose must be finite, got position ({p.x}, {p.y}) orientation ({q.x}, {q.y}, {q.z}, {q.w})"
+        )
+    return Pose2D(
+        x_m=float(p.x),
+        y_m=float(p.y),
+        yaw_rad=yaw_from_quaternion(q.x, q.y, q.z, q.w),
+        stamp_ns=stamp_to_ns(msg.header.stamp),
+    )
+
+
+def occupancy_grid(
+    values: NDArray[np.int8],
+    resolution_m: float,
+    origin_x_m: float,
+    origin_y_m: float,
+    frame_id: str,
+    stamp_ns: int,
+) -> OccupancyGrid:
+    """Build a nav_msgs/OccupancyGrid holding `values` (Nav2 costs: -1 unknown, 0 free .. 100 lethal).
+
+    Args:
+        values: int8 HxW; row 0 is the lowest y, column 0 the lowest x (map convention).
+        resolution_m: Cell edge length, > 0.
+        origin_x_m: x of the outer corner of cell (0, 0) in `frame_id`.
+        origin_y_m: y of the outer corner of cell (0, 0) in `frame_id`.
+        frame_id: Frame the grid is fixed in, e.g. `odom`.
+        stamp_ns: Header stamp and map_load_time, in ns.
+
+    Returns:
+        The message with info.width = W, info.height = H and an identity origin orientation.
+
+    Raises:
+        ValueError: values is not a 2-D int8 array, or the resolution or origin is not usable.
+
+    """
+    arr = np.asarray(values)
+    if arr.dtype != np.int8 or arr.ndim != 2:
+        raise ValueError(f"grid values must be a 2-D int8 array, got {arr.ndim}-D {arr.dtype}")
+    if not (math.isfinite(resolution_m) and resolution_m > 0.0):
+        raise ValueError(f"grid resolution_m must be finite and > 0, got {resolution_m}")
+    if not (math.isfinite(origin_x_m) and math.isfinite(origin_y_m)):
+        raise ValueError(f"grid origin must be finite, got ({origin_x_m}, {origin_y_m})")
+
+    msg = OccupancyGrid()
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    msg.header.frame_id = frame_id
+    msg.info.map_load_time = ns_to_stamp(stamp_ns)
+    msg.info.resolution = float(resolution_m)
+    msg.info.height, msg.info.width = int(arr.shape[0]), int(arr.shape[1])
+    msg.info.origin.position.x = float(origin_x_m)
+    msg.info.origin.position.y = float(origin_y_m)
+    msg.info.origin.position.z = 0.0
+    msg.info.origin.orientation.w = 1.0
+    # array.array('b') from the raw bytes is a memcpy and is stored as-is even with
+    # ROS_PYTHON_CHECK_FIELDS=1 (which refuses `bytes` for int8[]). Measured for 200x200 on the
+    # 2-core dev box: ~3 us, against ~0.9 ms for values.tolist().
+    data = _pyarray.array("b")
+    data.frombytes(np.ascontiguousarray(arr).reshape(-1).data)
+    msg.data = data
+    return msg
+
+
+def occupancy_grid_to_numpy(msg: OccupancyGrid) -> NDArray[np.int8]:
+    """Return the cells of an OccupancyGrid as an int8 HxW array (row 0 = lowest y), owning its memory.
+
+    Raises:
+        ValueError: len(data) is not info.width x info.height.
+
+    """
+    width, height = int(msg.info.width), int(msg.info.height)
+    data: Any = msg.data
+    try:
+        flat = np.frombuffer(data, dtype=np.int8)
+    except TypeError:
+        flat = np.asarray(data, dtype=np.int8)
+    if flat.size != width * height:
+        raise ValueError(
+            f"occupancy grid data has {flat.size} cells, expected width {width} x height {height} = {width * height}"
+        )
+    return flat.reshape(height, width).copy()

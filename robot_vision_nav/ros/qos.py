@@ -1,0 +1,44 @@
+"""The QoS profiles every node uses, so publishers and subscribers on one topic always match.
+
+A node must never build its own QoSProfile for a topic listed here: a reliable subscriber on a
+best-effort publisher receives nothing, and a volatile subscriber misses a latched costmap.
+"""
+
+from __future__ import annotations
+
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+# Camera images and derived masks: a late frame is worth less than none, so keep only the newest
+# and never retransmit. Best effort also matches what camera drivers (qos_profile_sensor_data)
+# offer, which a reliable subscriber would not.
+SENSOR_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+# Costmaps as Nav2 publishes them: a late-joining RViz or planner gets the last grid at once.
+MAP_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
+
+# Plans, goals and velocity commands: every message matters, and a short queue absorbs a burst
+# without letting stale commands pile up.
+COMMAND_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+# rclpy's own default (reliable, keep last 10), named so call sites say they chose it.
+DEFAULT_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)

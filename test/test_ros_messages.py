@@ -1,0 +1,177 @@
+"""Stamp, camera info, odometry and occupancy grid helpers against real ROS message types."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from builtin_interfaces.msg import Time
+from nav_msgs.msg import OccupancyGrid, Odometry
+from sensor_msgs.msg import CameraInfo
+
+from robot_vision_nav.core.geometry import GeometryError, PinholeIntrinsics, Pose2D
+from robot_vision_nav.ros.messages import (
+    CameraInfoError,
+    camera_info_to_intrinsics,
+    ns_to_stamp,
+    occupancy_grid,
+    occupancy_grid_to_numpy,
+    odometry_to_pose2d,
+    stamp_to_ns,
+)
+
+
+@pytest.mark.parametrize("ns", [0, 1, 999_999_999, 1_000_000_000, 1_732_600_000_123_456_789, -1])
+def test_stamp_roundtrip_is_exact(ns: int) -> None:
+    stamp = ns_to_stamp(ns)
+    assert isinstance(stamp, Time)
+    assert 0 <= stamp.nanosec < 1_000_000_000
+    assert stamp_to_ns(stamp) == ns
+
+
+def test_stamp_splits_seconds_and_nanoseconds() -> None:
+    stamp = ns_to_stamp(12_000_000_345)
+    assert (stamp.sec, stamp.nanosec) == (12, 345)
+    assert stamp_to_ns(Time(sec=3, nanosec=7)) == 3_000_000_007
+
+
+def test_stamp_outside_int32_seconds_is_refused() -> None:
+    with pytest.raises(ValueError, match="int32"):
+        ns_to_stamp(2**31 * 1_000_000_000)
+
+
+def camera_info(k: list[float], width: int = 640, height: int = 480) -> CameraInfo:
+    msg = CameraInfo(width=width, height=height)
+    msg.k = np.array(k, dtype=np.float64)
+    return msg
+
+
+def test_camera_info_gives_intrinsics_from_k() -> None:
+    msg = camera_info([615.0, 0.0, 320.5, 0.0, 616.0, 240.25, 0.0, 0.0, 1.0])
+    assert camera_info_to_intrinsics(msg) == PinholeIntrinsics(
+        fx=615.0, fy=616.0, cx=320.5, cy=240.25, width=640, height=480
+    )
+
+
+def test_camera_info_with_all_zero_k_is_refused_as_uncalibrated() -> None:
+    with pytest.raises(CameraInfoError, match="K is all zeros"):
+        camera_info_to_intrinsics(camera_info([0.0] * 9))
+
+
+@pytest.mark.parametrize(("width", "height"), [(0, 480), (640, 0)])
+def test_camera_info_with_zero_size_is_refused(width: int, height: int) -> None:
+    msg = camera_info([615.0, 0.0, 320.0, 0.0, 615.0, 240.0, 0.0, 0.0, 1.0], width, height)
+    with pytest.raises(CameraInfoError, match=rf"size must be > 0, got {width}x{height}"):
+        camera_info_to_intrinsics(msg)
+
+
+def test_camera_info_with_negative_focal_length_chains_the_geometry_error() -> None:
+    msg = camera_info([-615.0, 0.0, 320.0, 0.0, 615.0, 240.0, 0.0, 0.0, 1.0])
+    with pytest.raises(CameraInfoError, match="focal lengths") as info:
+        camera_info_to_intrinsics(msg)
+    assert isinstance(info.value.__cause__, GeometryError)
+
+
+def odometry(x: float, y: float, yaw: float, stamp_ns: int) -> Odometry:
+    msg = Odometry()
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    msg.pose.pose.position.x = x
+    msg.pose.pose.position.y = y
+    msg.pose.pose.position.z = 0.3
+    msg.pose.pose.orientation.z = math.sin(yaw / 2.0)
+    msg.pose.pose.orientation.w = math.cos(yaw / 2.0)
+    return msg
+
+
+@pytest.mark.parametrize("yaw", [0.0, 0.5, -2.0, math.pi / 2, 3.1])
+def test_odometry_gives_pose2d_with_yaw_from_quaternion(yaw: float) -> None:
+    pose = odometry_to_pose2d(odometry(1.5, -2.25, yaw, 42_000_000_017))
+    assert isinstance(pose, Pose2D)
+    assert (pose.x_m, pose.y_m, pose.stamp_ns) == (1.5, -2.25, 42_000_000_017)
+    assert pose.yaw_rad == pytest.approx(yaw, abs=1e-12)
+
+
+def test_odometry_yaw_ignores_roll_and_pitch_free_quaternion_scaling() -> None:
+    # A quaternion about z alone, as diff-drive odometry publishes; yaw of 90 degrees.
+    msg = odometry(0.0, 0.0, 0.0, 0)
+    msg.pose.pose.orientation.z = math.sqrt(0.5)
+    msg.pose.pose.orientation.w = math.sqrt(0.5)
+    assert odometry_to_pose2d(msg).yaw_rad == pytest.approx(math.pi / 2)
+
+
+@pytest.mark.parametrize("field", ["x", "qz"])
+def test_odometry_with_nan_pose_is_refused(field: str) -> None:
+    msg = odometry(1.0, 2.0, 0.3, 5)
+    if field == "x":
+        msg.pose.pose.position.x = math.nan
+    else:
+        msg.pose.pose.orientation.z = math.nan
+    with pytest.raises(ValueError, match="odometry pose must be finite"):
+        odometry_to_pose2d(msg)
+
+
+def test_occupancy_grid_roundtrip_keeps_values_origin_resolution_frame_and_stamp() -> None:
+    rng = np.random.default_rng(0)
+    values = rng.integers(-1, 101, (30, 40)).astype(np.int8)
+    msg = occupancy_grid(values, 0.05, -1.25, 3.5, "odom", 1_732_600_000_123_456_789)
+    assert isinstance(msg, OccupancyGrid)
+    assert (msg.info.width, msg.info.height) == (40, 30)
+    assert msg.info.resolution == pytest.approx(0.05)
+    origin = msg.info.origin
+    assert (origin.position.x, origin.position.y, origin.position.z) == (-1.25, 3.5, 0.0)
+    assert (origin.orientation.x, origin.orientation.y, origin.orientation.z, origin.orientation.w) == (
+        0.0,
+        0.0,
+        0.0,
+        1.0,
+    )
+    assert msg.header.frame_id == "odom"
+    assert stamp_to_ns(msg.header.stamp) == 1_732_600_000_123_456_789
+    assert stamp_to_ns(msg.info.map_load_time) == 1_732_600_000_123_456_789
+
+    out = occupancy_grid_to_numpy(msg)
+    assert out.dtype == np.int8 and out.shape == (30, 40)
+    np.testing.assert_array_equal(out, values)
+
+
+def test_occupancy_grid_preserves_unknown_free_inscribed_and_lethal() -> None:
+    values = np.array([[-1, 0], [99, 100]], dtype=np.int8)
+    msg = occupancy_grid(values, 0.1, 0.0, 0.0, "odom", 0)
+    assert list(msg.data) == [-1, 0, 99, 100]
+    np.testing.assert_array_equal(occupancy_grid_to_numpy(msg), values)
+
+
+def test_occupancy_grid_row_zero_is_lowest_y_and_x_runs_fastest() -> None:
+    values = np.zeros((3, 4), dtype=np.int8)
+    values[0, 3] = 100  # lowest y, highest x
+    msg = occupancy_grid(values, 1.0, 0.0, 0.0, "odom", 0)
+    assert list(msg.data).index(100) == 3
+
+
+def test_occupancy_grid_to_numpy_does_not_alias_message_data() -> None:
+    msg = occupancy_grid(np.zeros((2, 2), dtype=np.int8), 1.0, 0.0, 0.0, "odom", 0)
+    out = occupancy_grid_to_numpy(msg)
+    out[0, 0] = 100
+    assert msg.data[0] == 0
+
+
+@pytest.mark.parametrize(
+    ("values", "resolution", "match"),
+    [
+        (np.zeros((2, 2), dtype=np.int16), 0.05, "int8"),
+        (np.zeros(4, dtype=np.int8), 0.05, "2-D"),
+        (np.zeros((2, 2), dtype=np.int8), 0.0, "resolution_m"),
+        (np.zeros((2, 2), dtype=np.int8), math.nan, "resolution_m"),
+    ],
+)
+def test_occupancy_grid_refuses_bad_values_or_resolution(values: np.ndarray, resolution: float, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        occupancy_grid(values, resolution, 0.0, 0.0, "odom", 0)
+
+
+def test_occupancy_grid_to_numpy_refuses_size_mismatch() -> None:
+    msg = occupancy_grid(np.zeros((2, 3), dtype=np.int8), 1.0, 0.0, 0.0, "odom", 0)
+    msg.info.width = 4
+    with pytest.raises(ValueError, match="6 cells, expected width 4 x height 2 = 8"):
+        occupancy_grid_to_numpy(msg)
