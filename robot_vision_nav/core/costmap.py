@@ -343,15 +343,18 @@ class RollingCostmap:
     def __init__(self, config: CostmapConfig) -> None:
         self.config = config
         self._projector: DepthProjector | None = None
-        rows, cols = config.height_cells, config.width_cells
+        self._allocate()
+        self._build_inflation_table()
+        self._recompute_costs()
+
+    def _allocate(self) -> None:
+        rows, cols = self.shape
         self.state = np.full((rows, cols), UNKNOWN, dtype=np.int8)
         self.last_seen_ns = np.zeros((rows, cols), dtype=np.int64)
         self.costs = np.full((rows, cols), NO_INFORMATION, dtype=np.uint8)
         self.occupancy = np.full((rows, cols), -1, dtype=np.int8)
         self._hits = np.zeros((rows, cols), dtype=np.int32)
         self._origin_cell: tuple[int, int] | None = None  # (col, row) of cell (0, 0) in the world grid
-        self._build_inflation_table()
-        self._recompute_costs()
 
     # ------------------------------------------------------------------ window
     @property
@@ -481,6 +484,24 @@ class RollingCostmap:
         self.state[rows, cols] = LETHAL
         self.last_seen_ns[rows, cols] = stamp_ns
         self._recompute_costs()
+
+    def reconfigure(self, config: CostmapConfig) -> bool:
+        """Switch to a new config; keep the map when the grid (size, resolution) is unchanged.
+
+        Returns True when the map was kept, False when the grid changed and it starts unknown.
+        """
+        old = self.config
+        self.config = config
+        self._projector = None
+        self._build_inflation_table()
+        if (old.width_cells, old.height_cells, old.resolution_m) == (
+            config.width_cells, config.height_cells, config.resolution_m
+        ):
+            self._recompute_costs()
+            return True
+        self._allocate()
+        self._recompute_costs()
+        return False
 
     def reset(self) -> None:
         """Forget everything: every cell unknown."""

@@ -1,0 +1,181 @@
+"""Declare a node's parameters from config dataclasses and keep them valid at run time.
+
+A config dataclass (see `robot_vision_nav.core.config`) carries each parameter's default, unit,
+description and range. `ConfigParameters` declares them all with a ParameterDescriptor (so
+`ros2 param describe` shows the unit and range, and rclpy refuses out-of-range scalars at start-up
+and at `ros2 param set`), builds the frozen config, and re-validates the whole config on every
+`set_parameters`: a refused update names the parameter, the value and the allowed range, and the
+running config is left as it was. It never clamps a bad value into range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, get_type_hints
+
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    ParameterType,
+    SetParametersResult,
+)
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+
+from robot_vision_nav.core.config import ConfigError, ParamInfo, param_info
+
+_INT_LIMIT = 2**62
+
+
+class ParameterError(ValueError):
+    """A parameter that cannot be used, with its name, its value and what is allowed."""
+
+
+def _ros_type(py_type: Any) -> int:
+    if py_type is bool:
+        return ParameterType.PARAMETER_BOOL
+    if py_type is int:
+        return ParameterType.PARAMETER_INTEGER
+    if py_type is float:
+        return ParameterType.PARAMETER_DOUBLE
+    if py_type is str:
+        return ParameterType.PARAMETER_STRING
+    return ParameterType.PARAMETER_DOUBLE_ARRAY  # tuple[float, ...], the only sequence we use
+
+
+def _type_name(ros_type: int) -> str:
+    return {
+        ParameterType.PARAMETER_BOOL: "a bool (true/false)",
+        ParameterType.PARAMETER_INTEGER: "an integer",
+        ParameterType.PARAMETER_DOUBLE: "a double (write 1.0, not 1)",
+        ParameterType.PARAMETER_STRING: "a string",
+        ParameterType.PARAMETER_DOUBLE_ARRAY: "a list of doubles (write [0.0, 1.0], not [0, 1])",
+    }.get(ros_type, "another type")
+
+
+def descriptor_for(name: str, info: ParamInfo, ros_type: int) -> ParameterDescriptor:
+    """A ParameterDescriptor with description, unit and, for scalars, the inclusive range."""
+    text = info.description
+    if info.unit:
+        text += f" [{info.unit}]"
+    if info.min_value is not None or info.max_value is not None:
+        text += f"; allowed {info.range_text()}"
+    if info.length is not None:
+        text += f"; {info.length} values"
+    descriptor = ParameterDescriptor(name=name, type=ros_type, description=text)
+    lo = -math.inf if info.min_value is None else info.min_value
+    hi = math.inf if info.max_value is None else info.max_value
+    if ros_type == ParameterType.PARAMETER_DOUBLE and (info.min_value is not None or info.max_value is not None):
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=max(lo, -1e300), to_value=min(hi, 1e300), step=0.0)
+        ]
+    elif ros_type == ParameterType.PARAMETER_INTEGER and (info.min_value is not None or info.max_value is not None):
+        descriptor.integer_range = [
+            IntegerRange(
+                from_value=int(max(lo, -_INT_LIMIT)), to_value=int(min(hi, _INT_LIMIT)), step=1
+            )
+        ]
+    return descriptor
+
+
+def _python_value(value: Any) -> Any:
+    # rclpy hands arrays back as array.array or list; the configs hold tuples (hashable, frozen).
+    if isinstance(value, str | bool | int | float) or value is None:
+        return value
+    return tuple(float(v) for v in value)
+
+
+class ConfigParameters:
+    """The parameters of one node, declared from one or more config dataclasses.
+
+    Args:
+        node: the node to declare on.
+        classes: config dataclasses whose fields become parameters (names must not collide).
+        on_change: called with (class, new config) after an accepted `set_parameters`.
+
+    Raises:
+        ParameterError: a start-up value (from a params file or `-p`) of the wrong type, out of
+            range, or inconsistent with another parameter.
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        classes: Sequence[type[Any]],
+        on_change: Callable[[type[Any], Any], None] | None = None,
+    ) -> None:
+        self._node = node
+        self._on_change = on_change
+        self._owner: dict[str, type[Any]] = {}
+        self.configs: dict[type[Any], Any] = {}
+        for cls in classes:
+            hints = get_type_hints(cls)
+            defaults = {f.name: f.default for f in dataclasses.fields(cls)}
+            for name, info in param_info(cls).items():
+                if name in self._owner:
+                    raise ValueError(f"parameter '{name}' is declared by both {self._owner[name]} and {cls}")
+                self._owner[name] = cls
+                ros_type = _ros_type(hints[name])
+                default = defaults[name]
+                if isinstance(default, tuple):
+                    default = list(default)
+                try:
+                    node.declare_parameter(name, default, descriptor_for(name, info, ros_type))
+                except InvalidParameterTypeException as err:
+                    raise ParameterError(
+                        f"parameter '{name}' must be {_type_name(ros_type)}: {err}"
+                    ) from err
+                except InvalidParameterValueException as err:
+                    raise ParameterError(
+                        f"parameter '{name}' is outside the allowed range {info.range_text()}: {err}"
+                    ) from err
+            values = {name: _python_value(node.get_parameter(name).value) for name in param_info(cls)}
+            self.configs[cls] = self._build(cls, values)
+        node.add_on_set_parameters_callback(self._on_set)
+
+    def get(self, cls: type[Any]) -> Any:
+        """The current config of that class."""
+        return self.configs[cls]
+
+    @staticmethod
+    def _build(cls: type[Any], values: dict[str, Any]) -> Any:
+        try:
+            return cls(**values)
+        except ConfigError as err:
+            raise ParameterError(str(err)) from err
+
+    def _on_set(self, params: list[Parameter]) -> SetParametersResult:
+        updates: dict[type[Any], dict[str, Any]] = {}
+        for p in params:
+            cls = self._owner.get(p.name)
+            if cls is None:
+                continue  # not ours (e.g. use_sim_time)
+            info = param_info(cls)[p.name]
+            expected = _ros_type(get_type_hints(cls)[p.name])
+            if p.type_ != Parameter.Type(expected):
+                return SetParametersResult(
+                    successful=False,
+                    reason=f"parameter '{p.name}' = {p.value!r} must be {_type_name(expected)}; update refused",
+                )
+            value = _python_value(p.value)
+            if info.length is not None and len(value) != info.length:
+                return SetParametersResult(
+                    successful=False,
+                    reason=f"parameter '{p.name}' needs {info.length} values, got {len(value)}; update refused",
+                )
+            updates.setdefault(cls, {})[p.name] = value
+        candidates: dict[type[Any], Any] = {}
+        for cls, values in updates.items():
+            try:
+                candidates[cls] = dataclasses.replace(self.configs[cls], **values)
+            except ConfigError as err:
+                return SetParametersResult(successful=False, reason=f"{err}; update refused")
+        for cls, config in candidates.items():
+            self.configs[cls] = config
+            if self._on_change is not None:
+                self._on_change(cls, config)
+        return SetParametersResult(successful=True)

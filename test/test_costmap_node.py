@@ -1,0 +1,262 @@
+"""costmap_node over real rclpy: a test node publishes depth, mask, camera_info and odometry on real
+topics and reads the OccupancyGrid, /rosout warnings and /diagnostics back."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from nav_msgs.msg import OccupancyGrid, Odometry
+from rcl_interfaces.msg import Log
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
+
+from robot_vision_nav.core.costmap import LETHAL, CostmapConfig, RollingCostmap
+from robot_vision_nav.core.geometry import PinholeIntrinsics, Pose2D
+from robot_vision_nav.nodes.costmap_node import CostmapNode
+from robot_vision_nav.ros.image import numpy_to_image
+from robot_vision_nav.ros.messages import ns_to_stamp, occupancy_grid_to_numpy, stamp_to_ns
+from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
+from robot_vision_nav.sim.synthetic import Box, FloorPatch, Scene, d435_intrinsics, render
+
+pytestmark = pytest.mark.ros
+
+K = d435_intrinsics(160, 120)
+SCENE = Scene(boxes=(Box(2.0, 0.3, 0.4, 0.4, 0.6),), patches=(FloorPatch(1.2, -0.9, 1.6, -0.3),))
+POSE = Pose2D(0.0, 0.0, 0.0)
+SEC = 1_000_000_000
+DEPTH, MASK, INFO, ODOM = (
+    "/camera/aligned_depth_to_color/image_raw", "/segmentation/traversable", "/camera/color/camera_info", "/odom",
+)
+
+
+def camera_info(k: PinholeIntrinsics, stamp_ns: int) -> CameraInfo:
+    msg = CameraInfo(width=k.width, height=k.height)
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    msg.header.frame_id = "camera_color_optical_frame"
+    msg.k = [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
+    return msg
+
+
+def odometry(pose: Pose2D, stamp_ns: int) -> Odometry:
+    msg = Odometry()
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    msg.header.frame_id = "odom"
+    msg.child_frame_id = "base_link"
+    msg.pose.pose.position.x = pose.x_m
+    msg.pose.pose.position.y = pose.y_m
+    msg.pose.pose.orientation.w = 1.0
+    return msg
+
+
+class Harness:
+    """costmap_node plus a driver node in one executor; helpers publish inputs and wait for outputs."""
+
+    def __init__(self, context: Any, overrides: list[Parameter]) -> None:
+        self.node = CostmapNode(context=context, parameter_overrides=overrides)
+        self.driver = Node("driver", context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self.executor.add_node(self.driver)
+        d = self.driver
+        self.pub_depth = d.create_publisher(Image, DEPTH, SENSOR_QOS)
+        self.pub_mask = d.create_publisher(Image, MASK, SENSOR_QOS)
+        self.pub_info = d.create_publisher(CameraInfo, INFO, SENSOR_QOS)
+        self.pub_odom = d.create_publisher(Odometry, ODOM, SENSOR_QOS)
+        self.grids: list[OccupancyGrid] = []
+        self.logs: list[str] = []
+        self.diagnostics: list[DiagnosticArray] = []
+        d.create_subscription(OccupancyGrid, "/local_costmap/costmap", self.grids.append, MAP_QOS)
+        rosout_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
+                                durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        d.create_subscription(Log, "/rosout", lambda m: self.logs.append(f"{m.name}: {m.msg}"), rosout_qos)
+        d.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+        frame = render(SCENE, K, CostmapConfig().mount, POSE)
+        self.depth_mm = frame.depth_mm()
+        self.mask = frame.mask
+
+    def spin_until(self, done: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.02)
+            if done():
+                return True
+        return False
+
+    def publish(self, stamp_ns: int, *, depth: Any = None, mask: Any = None, info: Any = None,
+                odom: bool = True, depth_encoding: str = "16UC1") -> None:
+        if odom:
+            self.pub_odom.publish(odometry(POSE, stamp_ns))
+        self.spin_until(lambda: False, 0.03)
+        depth_arr = self.depth_mm if depth is None else depth
+        self.pub_depth.publish(numpy_to_image(depth_arr, depth_encoding, stamp_ns, "camera_color_optical_frame"))
+        self.pub_mask.publish(numpy_to_image(self.mask if mask is None else mask, "mono8", stamp_ns))
+        self.pub_info.publish(camera_info(K, stamp_ns) if info is None else info)
+
+    def grid_at(self, stamp_ns: int) -> OccupancyGrid | None:
+        for g in self.grids:
+            if stamp_to_ns(g.header.stamp) == stamp_ns:
+                return g
+        return None
+
+    def publish_until_grid(self, first_stamp_ns: int, tries: int = 40) -> int:
+        """Publish good frames with rising stamps until one comes back as a costmap (discovery)."""
+        for i in range(tries):
+            stamp = first_stamp_ns + i * 100_000_000
+            self.publish(stamp)
+            if self.spin_until(lambda s=stamp: self.grid_at(s) is not None, 0.25):
+                return stamp
+        raise AssertionError("no costmap came back from costmap_node")
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.driver.destroy_node()
+
+
+@pytest.fixture
+def harness(ros_context: Any) -> Iterator[Harness]:
+    h = Harness(ros_context, [Parameter("publish_rate_hz", value=0.0), Parameter("warn_throttle_s", value=0.0),
+                              Parameter("diagnostics_period_s", value=0.2)])
+    try:
+        yield h
+    finally:
+        h.close()
+
+
+def test_node_publishes_costmap_with_expected_lethal_cells_frame_and_stamp(harness: Harness) -> None:
+    stamp = harness.publish_until_grid(5 * SEC)
+    grid = harness.grid_at(stamp)
+    assert grid is not None
+    assert grid.header.frame_id == "odom"
+    assert grid.info.resolution == pytest.approx(0.05)
+    assert (grid.info.width, grid.info.height) == (200, 200)
+    values = occupancy_grid_to_numpy(grid)
+    # The same inputs through the core give the same map, cell for cell.
+    expected = RollingCostmap(CostmapConfig())
+    expected.update(harness.depth_mm, K, Pose2D(0.0, 0.0, 0.0, stamp), stamp, harness.mask)
+    np.testing.assert_array_equal(values, expected.occupancy)
+    # And the lethal cells are where the box face and the keep-out patch are.
+    ox, oy = grid.info.origin.position.x, grid.info.origin.position.y
+    rows, cols = np.nonzero(values == 100)
+    xs, ys = ox + (cols + 0.5) * 0.05, oy + (rows + 0.5) * 0.05
+    # Only faces are seen (front, and the side toward the camera): inside the footprint +- a cell.
+    box_face = (xs >= 1.75) & (xs <= 2.25) & (ys >= 0.05) & (ys <= 0.55)
+    keepout = (xs >= 1.15) & (xs <= 1.65) & (ys >= -0.95) & (ys <= -0.25)
+    assert box_face.sum() >= 5 and keepout.sum() >= 20
+    assert (box_face | keepout).all()
+    # Diagnostics report the update.
+    assert harness.spin_until(lambda: any(
+        kv.key == "updates" and int(kv.value) > 0 for d in harness.diagnostics for s in d.status for kv in s.values
+    ))
+
+
+def expect_warning(harness: Harness, *words: str) -> None:
+    ok = harness.spin_until(lambda: any(all(w in line for w in words) for line in harness.logs), 3.0)
+    assert ok, f"no warning with {words}; got {harness.logs[-5:]}"
+
+
+def check_bad_input(harness: Harness, publish_bad: Callable[[int], None], *words: str) -> None:
+    good = harness.publish_until_grid(5 * SEC)
+    before = occupancy_grid_to_numpy(harness.grid_at(good))
+    bad = good + SEC
+    publish_bad(bad)
+    expect_warning(harness, *words)
+    harness.spin_until(lambda: False, 0.2)
+    assert harness.grid_at(bad) is None  # nothing published from the bad frame
+    # The node is still running and kept what it knew: a good frame later gives the same map.
+    later = harness.publish_until_grid(bad + SEC)
+    np.testing.assert_array_equal(occupancy_grid_to_numpy(harness.grid_at(later)), before)
+
+
+def test_wrong_depth_encoding_is_warned_and_skipped(harness: Harness) -> None:
+    def bad(stamp: int) -> None:
+        harness.publish(stamp, depth=np.zeros((K.height, K.width), np.uint8), depth_encoding="mono8")
+    check_bad_input(harness, bad, DEPTH, "wrong encoding 'mono8'")
+
+
+def test_depth_and_mask_of_different_sizes_are_warned_and_skipped(harness: Harness) -> None:
+    def bad(stamp: int) -> None:
+        harness.publish(stamp, mask=np.full((K.height // 2, K.width // 2), 255, np.uint8))
+    check_bad_input(harness, bad, MASK, "size mismatch")
+
+
+def test_zero_camera_info_is_warned_and_skipped(harness: Harness) -> None:
+    def bad(stamp: int) -> None:
+        info = camera_info(K, stamp)
+        info.k = [0.0] * 9
+        harness.publish(stamp, info=info)
+    check_bad_input(harness, bad, INFO, "camera_info")
+
+
+def test_all_nan_depth_is_warned_and_last_costmap_kept(harness: Harness) -> None:
+    def bad(stamp: int) -> None:
+        harness.publish(stamp, depth=np.full((K.height, K.width), np.nan, np.float32), depth_encoding="32FC1")
+    check_bad_input(harness, bad, DEPTH, "no valid depth")
+
+
+def test_stale_odometry_is_warned_and_skipped(harness: Harness) -> None:
+    def bad(stamp: int) -> None:
+        harness.pub_odom.publish(odometry(POSE, stamp - SEC // 2))  # older than odom_max_age_s = 0.2 s
+        harness.spin_until(lambda: False, 0.05)
+        harness.publish(stamp, odom=False)
+    check_bad_input(harness, bad, ODOM, "stale odometry")
+
+
+def test_out_of_order_stamps_are_warned_and_skipped(harness: Harness) -> None:
+    def bad(stamp: int) -> None:
+        harness.publish(stamp - 3 * SEC)  # older than the frame already processed
+    check_bad_input(harness, bad, "out of order")
+
+
+def test_missing_camera_info_is_reported(ros_context: Any) -> None:
+    h = Harness(ros_context, [Parameter("diagnostics_period_s", value=0.1), Parameter("input_timeout_s", value=0.2)])
+    try:
+        for i in range(5):
+            h.pub_odom.publish(odometry(POSE, (i + 1) * SEC))
+            h.pub_depth.publish(numpy_to_image(h.depth_mm, "16UC1", (i + 1) * SEC))
+            h.pub_mask.publish(numpy_to_image(h.mask, "mono8", (i + 1) * SEC))
+            h.spin_until(lambda: False, 0.1)
+        assert not h.grids
+        assert h.spin_until(lambda: any(
+            s.level == s.WARN and "no depth set processed" in s.message for d in h.diagnostics for s in d.status
+        ))
+    finally:
+        h.close()
+
+
+def test_parameter_update_is_validated_and_applied(harness: Harness) -> None:
+    harness.publish_until_grid(5 * SEC)
+    bad = harness.node.set_parameters([Parameter("resolution_m", value=-1.0)])[0]
+    assert not bad.successful and "resolution_m" in bad.reason and "-1.0" in bad.reason
+    inconsistent = harness.node.set_parameters([Parameter("inflation_radius_m", value=0.1)])[0]
+    assert not inconsistent.successful and "inflation_radius_m" in inconsistent.reason
+    wrong_type = harness.node.set_parameters([Parameter("min_points_per_cell", value=2.5)])[0]
+    assert not wrong_type.successful
+    assert harness.node.map_config.resolution_m == 0.05
+    ok = harness.node.set_parameters([Parameter("resolution_m", value=0.1)])[0]
+    assert ok.successful
+    stamp = harness.publish_until_grid(20 * SEC)
+    grid = harness.grid_at(stamp)
+    assert grid is not None and grid.info.resolution == pytest.approx(0.1) and grid.info.width == 100
+    assert (occupancy_grid_to_numpy(grid) == 100).any()
+
+
+def test_depth_only_mode_ignores_the_mask(ros_context: Any) -> None:
+    h = Harness(ros_context, [Parameter("publish_rate_hz", value=0.0), Parameter("use_traversability_mask",
+                                                                                 value=False)])
+    try:
+        stamp = h.publish_until_grid(5 * SEC)
+        expected = RollingCostmap(CostmapConfig(use_traversability_mask=False))
+        expected.update(h.depth_mm, K, Pose2D(0.0, 0.0, 0.0, stamp), stamp, None)
+        np.testing.assert_array_equal(occupancy_grid_to_numpy(h.grid_at(stamp)), expected.occupancy)
+        assert not (expected.state[expected.world_to_cell(1.4, -0.6)] == LETHAL)
+    finally:
+        h.close()

@@ -1,0 +1,112 @@
+"""Parameters: the YAML is complete and agrees with the declared defaults; bad values stop start-up
+with a message naming the parameter, the value and the range; a good start and Ctrl-C are clean."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from rcl_interfaces.msg import ParameterType
+from rclpy.node import Node
+
+from robot_vision_nav.core.config import param_info
+from robot_vision_nav.core.costmap import CostmapConfig
+from robot_vision_nav.nodes.costmap_node import CostmapNodeConfig
+from robot_vision_nav.ros.params import ConfigParameters, ParameterError
+
+REPO = Path(__file__).resolve().parents[1]
+PARAMS = REPO / "config" / "robot_vision_nav.yaml"
+
+
+def test_yaml_lists_every_costmap_parameter_with_its_declared_default() -> None:
+    section = yaml.safe_load(PARAMS.read_text())["costmap_node"]["ros__parameters"]
+    declared: dict[str, object] = {}
+    for cls in (CostmapNodeConfig, CostmapConfig):
+        declared |= {f.name: f.default for f in dataclasses.fields(cls) if f.name in param_info(cls)}
+    assert set(section) == set(declared)
+    for name, default in declared.items():
+        value = section[name]
+        assert (tuple(value) if isinstance(value, list) else value) == default, name
+        # A YAML 1 for a double is a type error in ROS 2: doubles must be written as doubles.
+        assert type(value) is (list if isinstance(default, tuple) else type(default)), name
+
+
+def test_yaml_comments_give_meaning_for_every_parameter() -> None:
+    lines = PARAMS.read_text().splitlines()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#") and line.startswith("    ") and ":" in stripped:
+            assert lines[i - 1].strip().startswith("#"), f"no comment above {stripped}"
+
+
+def test_descriptors_carry_description_unit_and_range(ros_context: object) -> None:
+    node = Node("describe_me", context=ros_context)
+    try:
+        ConfigParameters(node, [CostmapConfig])
+        d = node.describe_parameter("resolution_m")
+        assert "cell size" in d.description and "[m]" in d.description
+        assert d.type == ParameterType.PARAMETER_DOUBLE
+        assert d.floating_point_range[0].from_value == 0.005 and d.floating_point_range[0].to_value == 1.0
+        assert node.describe_parameter("min_points_per_cell").integer_range[0].from_value == 1
+    finally:
+        node.destroy_node()
+
+
+def test_inconsistent_start_values_raise_parameter_error(ros_context: object) -> None:
+    from rclpy.parameter import Parameter
+
+    node = Node("bad", context=ros_context, parameter_overrides=[Parameter("inflation_radius_m", value=0.1)])
+    try:
+        with pytest.raises(ParameterError, match="'inflation_radius_m' = 0.1"):
+            ConfigParameters(node, [CostmapConfig])
+    finally:
+        node.destroy_node()
+
+
+def run_node(*ros_args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    cmd = [sys.executable, "-m", "robot_vision_nav.nodes.costmap_node", "--ros-args", *ros_args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+
+@pytest.mark.parametrize(
+    ("override", "words"),
+    [
+        ("resolution_m:=-1.0", ["resolution_m", "-1.0", "Min: 0.005"]),
+        ("publish_rate_hz:=5", ["publish_rate_hz", "must be a double"]),
+        ("inflation_radius_m:=0.1", ["inflation_radius_m", "0.1", "robot_radius_m"]),
+    ],
+)
+def test_bad_start_parameter_exits_with_one_clear_message(override: str, words: list[str]) -> None:
+    result = run_node("--params-file", str(PARAMS), "-p", override)
+    assert result.returncode == 1
+    out = result.stdout + result.stderr
+    assert "refusing to start" in out and all(w in out for w in words), out
+    assert "Traceback" not in out
+
+
+def test_node_starts_from_the_yaml_and_stops_cleanly_on_ctrl_c() -> None:
+    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
+    cmd = [sys.executable, "-m", "robot_vision_nav.nodes.costmap_node", "--ros-args", "--params-file", str(PARAMS)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
+    try:
+        deadline = time.monotonic() + 30.0
+        assert proc.stdout is not None
+        line = ""
+        while time.monotonic() < deadline and "local costmap" not in line:
+            line = proc.stdout.readline()
+        assert "local costmap 10.0 x 10.0 m at 0.05 m" in line
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10.0) == 0
+        rest = proc.stdout.read()
+        assert "Traceback" not in rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
