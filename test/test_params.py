@@ -64,7 +64,7 @@ def test_inconsistent_start_values_raise_parameter_error(ros_context: object) ->
 
     node = Node("bad", context=ros_context, parameter_overrides=[Parameter("inflation_radius_m", value=0.1)])
     try:
-        with pytest.raises(ParameterError, match="'inflation_radius_m' = 0.1"):
+        with pytest.raises(ParameterError, match=r"'inflation_radius_m' = 0\.1"):
             ConfigParameters(node, [CostmapConfig])
     finally:
         node.destroy_node()

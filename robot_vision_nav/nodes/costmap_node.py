@@ -287,9 +287,9 @@ class CostmapNode(Node):
 
     def _maybe_publish(self, stamp_ns: int) -> None:
         rate = self.node_config.publish_rate_hz
-        if rate > 0.0 and self._last_published_ns is not None:
-            if stamp_ns - self._last_published_ns < round(NS / rate):
-                return
+        last = self._last_published_ns
+        if rate > 0.0 and last is not None and stamp_ns - last < round(NS / rate):
+            return
         ox, oy = self.costmap.origin_m
         msg = occupancy_grid(
             self.costmap.occupancy, self.costmap.resolution_m, ox, oy, self.node_config.global_frame, stamp_ns

@@ -100,6 +100,7 @@ class ConfigParameters:
     Raises:
         ParameterError: a start-up value (from a params file or `-p`) of the wrong type, out of
             range, or inconsistent with another parameter.
+
     """
 
     def __init__(
