@@ -15,7 +15,7 @@ export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 export MUJOCO_GL := egl
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv demo test test-all lint typecheck bench bench-deps colcon-test clean
+.PHONY: venv demo test test-all lint typecheck bench bench-deps clean
 
 venv: $(STAMP)
 

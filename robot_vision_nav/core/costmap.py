@@ -18,8 +18,9 @@ One update takes a depth image (+ traversability mask) and the robot pose at its
 
 Grids are (rows, cols) = (y, x) with row 0 at the lowest y, the OccupancyGrid layout. Times are
 message stamps in ns, never a clock read here, so replaying the same inputs gives the same map.
-The cell loops are numba-compiled (say why: fused single passes over the grid and the image,
-where numpy would build many full-size temporaries per update). This module must never import ROS.
+The image and cell loops are numba-compiled: fused single passes over the image and the grid,
+where numpy would build many full-size temporaries per update (bench/costmap measures both: the
+numpy/scipy version of these steps is ~2.3x slower at 5 cm). This module must never import ROS.
 """
 
 from __future__ import annotations
@@ -257,16 +258,29 @@ def _cell_kernel(
     """Clear along the binned rays, mark hits, decay stale obstacles, clear the footprint."""
     rows, cols = state.shape
     n_bins = bin_range.shape[0]
+    # Bounding box of the swept wedge: the camera and both arc ends of every bin that saw
+    # something. Only cells inside it need the per-cell azimuth test (about a quarter of the
+    # window for a forward camera, instead of a full circle of max range).
     max_reach = 0.0
+    x_lo, x_hi, y_lo, y_hi = cam_x, cam_x, cam_y, cam_y
     for b in range(n_bins):
-        if bin_range[b] > max_reach:
-            max_reach = bin_range[b]
+        reach = bin_range[b]
+        if reach <= 0.0:
+            continue
+        if reach > max_reach:
+            max_reach = reach
+        for edge in (b, b + 1):
+            a = edge * bin_width - math.pi + robot_yaw
+            x = cam_x + reach * math.cos(a)
+            y = cam_y + reach * math.sin(a)
+            x_lo, x_hi = min(x_lo, x), max(x_hi, x)
+            y_lo, y_hi = min(y_lo, y), max(y_hi, y)
     cleared = 0
     if max_reach > 0.0:
-        c0 = max(0, int(math.floor((cam_x - max_reach - origin_x) / res)))
-        c1 = min(cols - 1, int(math.floor((cam_x + max_reach - origin_x) / res)))
-        r0 = max(0, int(math.floor((cam_y - max_reach - origin_y) / res)))
-        r1 = min(rows - 1, int(math.floor((cam_y + max_reach - origin_y) / res)))
+        c0 = max(0, int(math.floor((x_lo - origin_x) / res)) - 1)
+        c1 = min(cols - 1, int(math.floor((x_hi - origin_x) / res)) + 1)
+        r0 = max(0, int(math.floor((y_lo - origin_y) / res)) - 1)
+        r1 = min(rows - 1, int(math.floor((y_hi - origin_y) / res)) + 1)
         reach2 = max_reach * max_reach
         for r in range(r0, r1 + 1):
             dy = origin_y + (r + 0.5) * res - cam_y
@@ -275,8 +289,11 @@ def _cell_kernel(
                 d2 = dx * dx + dy * dy
                 if d2 > reach2:
                     continue
-                a = math.atan2(dy, dx) - robot_yaw  # azimuth in base_link, where the bins are
-                a = (a + math.pi) % (2.0 * math.pi)
+                a = math.atan2(dy, dx) - robot_yaw + math.pi  # azimuth in base_link (+pi), as binned
+                if a < 0.0:
+                    a += 2.0 * math.pi
+                elif a >= 2.0 * math.pi:
+                    a -= 2.0 * math.pi
                 b = int(a / bin_width)
                 if b >= n_bins:
                     b = n_bins - 1

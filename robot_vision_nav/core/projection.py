@@ -11,9 +11,10 @@ Depth conventions (as depth_image_proc documents them): 16UC1 is millimetres, 32
 mono8 with 255 = drivable; ground pixels it calls not drivable become obstacles (a painted keep-out
 zone has no height, so only segmentation sees it).
 
-The per-pixel loops are numba-compiled: a fused loop reads each pixel once, where the numpy
-equivalent allocates a dozen 300k-element temporaries per frame (measured: numba ~8x faster at
-640x480 here). This module must never import ROS.
+The per-pixel loops are numba-compiled: one fused loop projects, classifies and bins each pixel
+in a single read, where numpy builds a dozen 300k-element temporaries per frame. Measured here
+(bench/costmap, 640x480): a whole costmap update takes ~2 ms, a vectorised numpy/scipy pipeline
+doing the same steps ~6 ms. This module must never import ROS.
 """
 
 from __future__ import annotations
