@@ -27,10 +27,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import OccupancyGrid, Odometry
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -38,6 +36,7 @@ from robot_vision_nav.core.config import param
 from robot_vision_nav.core.costmap import CostmapConfig, RollingCostmap
 from robot_vision_nav.core.geometry import Pose2D, interpolate_pose
 from robot_vision_nav.core.projection import DepthInputError
+from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
 from robot_vision_nav.ros.messages import (
     CameraInfoError,
@@ -46,7 +45,7 @@ from robot_vision_nav.ros.messages import (
     odometry_to_pose2d,
     stamp_to_ns,
 )
-from robot_vision_nav.ros.params import ConfigParameters, ParameterError
+from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.sync import ApproximateTimeSync
 
@@ -333,21 +332,7 @@ class CostmapNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     """Run costmap_node until shutdown; a bad parameter ends it with a one-line error (exit 1)."""
-    rclpy.init(args=args)
-    node: CostmapNode | None = None
-    try:
-        node = CostmapNode()
-        rclpy.spin(node)
-    except ParameterError as err:
-        rclpy.logging.get_logger(NODE_NAME).fatal(f"refusing to start: {err}")
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(CostmapNode, NODE_NAME, args)
 
 
 if __name__ == "__main__":
