@@ -163,6 +163,7 @@ def test_inflation_matches_nav2_formula_on_random_obstacles() -> None:
     assert nav2_inflation_cost(4, 0.05, 0.22, 3.0) == INSCRIBED_INFLATED_OBSTACLE
     assert nav2_inflation_cost(5, 0.05, 0.22, 3.0) == int(252 * math.exp(-3.0 * (0.25 - 0.22)))
     assert radius == 11
+    assert inflation_cell_radius(0.52, 0.05) == 11  # ceil, as Nav2's cellDistance
 
 
 def test_unknown_cells_stay_unknown_unless_inscribed_as_in_nav2() -> None:

@@ -225,6 +225,7 @@ def test_missing_camera_info_is_reported(ros_context: Any) -> None:
             h.pub_mask.publish(numpy_to_image(h.mask, "mono8", (i + 1) * SEC))
             h.spin_until(lambda: False, 0.1)
         assert not h.grids
+        expect_warning(h, INFO, "nothing received yet")
         assert h.spin_until(lambda: any(
             s.level == s.WARN and "no depth set processed" in s.message for d in h.diagnostics for s in d.status
         ))
@@ -260,3 +261,16 @@ def test_depth_only_mode_ignores_the_mask(ros_context: Any) -> None:
         assert expected.state[expected.world_to_cell(1.4, -0.6)] != LETHAL
     finally:
         h.close()
+
+
+def test_mask_stamped_outside_the_slop_is_named(harness: Harness) -> None:
+    for i in range(12):  # more depth frames than the sync queue holds
+        stamp = (i + 1) * SEC // 10
+        harness.pub_odom.publish(odometry(POSE, stamp))
+        harness.pub_depth.publish(numpy_to_image(harness.depth_mm, "16UC1", stamp))
+        harness.pub_mask.publish(numpy_to_image(harness.mask, "mono8", stamp + SEC // 2))  # 0.5 s late
+        harness.pub_info.publish(camera_info(K, stamp))
+        harness.spin_until(lambda: False, 0.05)
+    expect_warning(harness, MASK, "no message within sync_slop_s")
+    assert not any(INFO in line and "sync_slop_s" in line for line in harness.logs)  # not blamed: it was on time
+    assert not harness.grids

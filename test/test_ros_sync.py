@@ -218,3 +218,25 @@ def test_jittered_three_inputs_make_one_set_per_pivot_stamp_within_slop(seed: in
     # Every message is in exactly one set, counted as dropped, or still waiting.
     for index in range(3):
         assert len(rec.sets) + sync.dropped_messages[index] + sync.queued[index] == frames
+
+
+def test_missing_blames_the_input_that_moved_past_not_the_one_still_on_its_way() -> None:
+    sets: list[tuple[object, ...]] = []
+    sync: ApproximateTimeSync[str] = ApproximateTimeSync(3, 5, 10, sets.append)
+    for t in range(100, 1100, 100):
+        sync.add(0, t, "depth")
+        sync.add(1, t + 500, "mask")  # half a second late: every depth frame is hopeless
+        sync.add(2, t, "info")  # on time, but arrives after the mask made the set impossible
+    assert not sets
+    assert sync.dropped_sets > 0
+    assert sync.missing[1] == sync.dropped_sets
+    assert sync.missing[2] == 0
+
+
+def test_missing_blames_a_silent_input_when_the_queue_overflows() -> None:
+    sync: ApproximateTimeSync[str] = ApproximateTimeSync(3, 3, 10, lambda _: None)
+    for t in range(100, 1100, 100):
+        sync.add(0, t, "depth")
+        sync.add(2, t, "info")
+    assert sync.dropped_sets == 7
+    assert sync.missing == [0, 7, 0]

@@ -84,8 +84,12 @@ def nav2_inflation_cost(distance_cells: float, resolution_m: float, inscribed_ra
 
 
 def inflation_cell_radius(inflation_radius_m: float, resolution_m: float) -> int:
-    """Nav2's cellDistance(inflation_radius): ceil(r / resolution), without its float wobble."""
-    return max(0, math.ceil(inflation_radius_m / resolution_m - 1e-9))
+    """Nav2's cell_inflation_radius_ = Costmap2D::cellDistance(r) = ceil(r / resolution).
+
+    Computed in doubles exactly as Nav2 does, so a radius that is not a whole number of cells
+    in binary floating point rounds the same way here and there.
+    """
+    return max(0, math.ceil(inflation_radius_m / resolution_m))
 
 
 @dataclass(frozen=True)

@@ -144,6 +144,8 @@ class CostmapNode(Node):
             len(self._inputs), cfg.sync_queue_size, round(cfg.sync_slop_s * NS), self._on_set, pivot=0
         )
         self._last_out_of_order = [0] * len(self._inputs)
+        self._newest_ns: dict[int, int] = {}
+        self._last_missing = [0] * len(self._inputs)
 
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is CostmapConfig:
@@ -179,12 +181,29 @@ class CostmapNode(Node):
             return
         slot = self._inputs.index(topic_index)
         stamp_ns = stamp_to_ns(msg.header.stamp)
+        self._newest_ns[topic_index] = stamp_ns
         self._sync.add(slot, stamp_ns, msg)
+        if topic_index == 0 or self._sync.missing != self._last_missing:
+            self._check_partners()
         out_of_order = self._sync.out_of_order[slot]
         if out_of_order != self._last_out_of_order[slot]:
             self._last_out_of_order[slot] = out_of_order
             self._warn(self._topics[topic_index], f"stamps out of order: {stamp_ns} ns is older than an earlier "
                        "message; message dropped")
+
+    def _check_partners(self) -> None:
+        """Name the input that keeps depth frames from being used: never seen, or out of slop."""
+        missing = self._sync.missing
+        for slot, index in enumerate(self._inputs[1:], start=1):
+            if index not in self._newest_ns:
+                self._warn(self._topics[index], "nothing received yet: depth frames wait for it and are dropped")
+            elif missing[slot] != self._last_missing[slot]:
+                newest = self._newest_ns[index]
+                depth = self._newest_ns.get(0, newest)
+                self._warn(self._topics[index], f"no message within sync_slop_s = {self.node_config.sync_slop_s} s "
+                           f"of a depth frame (newest is {(newest - depth) / NS:+.3f} s from the newest depth); "
+                           f"{missing[slot]} depth frames dropped for it")
+        self._last_missing = missing
 
     def _on_odom(self, msg: Odometry) -> None:
         frame = self.node_config.global_frame

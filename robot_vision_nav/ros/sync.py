@@ -69,6 +69,7 @@ class ApproximateTimeSync(Generic[MsgT]):
         self._dropped_sets = 0
         self._dropped_messages = [0] * self.n_inputs
         self._out_of_order = [0] * self.n_inputs
+        self._missing = [0] * self.n_inputs
         self._emitted_sets = 0
 
     @property
@@ -85,6 +86,11 @@ class ApproximateTimeSync(Generic[MsgT]):
     def out_of_order(self) -> list[int]:
         """Per input, messages refused because their stamp was older than one already accepted."""
         return list(self._out_of_order)
+
+    @property
+    def missing(self) -> list[int]:
+        """Per input, dropped pivot messages for which it had no message within slop: the culprit."""
+        return list(self._missing)
 
     @property
     def queued(self) -> list[int]:
@@ -117,15 +123,28 @@ class ApproximateTimeSync(Generic[MsgT]):
         self._newest_ns[index] = stamp_ns
         queue = self._queues[index]
         if len(queue) >= self.queue_size:
-            queue.popleft()
-            self._count_drop(index)
+            self._count_drop(index, queue.popleft()[0], overflow=True)
         queue.append((stamp_ns, msg))
         self._process()
 
-    def _count_drop(self, index: int) -> None:
+    def _count_drop(self, index: int, stamp_ns: int, overflow: bool = False) -> None:
         self._dropped_messages[index] += 1
-        if index == self.pivot:
-            self._dropped_sets += 1
+        if index != self.pivot:
+            return
+        self._dropped_sets += 1
+        # Blame the inputs that made the set impossible: on overflow, those still silent or lagging
+        # behind it; otherwise those that moved past it without a match. An input whose message
+        # for this stamp simply has not arrived yet is not blamed.
+        for other in range(self.n_inputs):
+            if other == self.pivot or self._closest(other, stamp_ns) is not None:
+                continue
+            newest = self._newest_ns[other]
+            if overflow:
+                culprit = newest is None or newest < stamp_ns - self.slop_ns
+            else:
+                culprit = newest is not None and newest > stamp_ns + self.slop_ns
+            if culprit:
+                self._missing[other] += 1
 
     def _closest(self, index: int, stamp_ns: int) -> int | None:
         """Position in queue `index` of the message closest to `stamp_ns` within slop, if any."""
@@ -161,8 +180,7 @@ class ApproximateTimeSync(Generic[MsgT]):
         for index, pos in enumerate(picks):
             queue = self._queues[index]
             for _ in range(pos):
-                queue.popleft()
-                self._count_drop(index)
+                self._count_drop(index, queue.popleft()[0])
             chosen.append(queue.popleft()[1])
         self._emitted_sets += 1
         self._callback(tuple(chosen))
@@ -183,8 +201,7 @@ class ApproximateTimeSync(Generic[MsgT]):
             )
             if not hopeless:
                 break
-            pivot_queue.popleft()
-            self._count_drop(self.pivot)
+            self._count_drop(self.pivot, pivot_queue.popleft()[0])
         # Every pivot still to be matched is no older than this, so partners older than
         # it minus slop can never be used.
         floor_ns = pivot_queue[0][0] if pivot_queue else self._newest_ns[self.pivot]
@@ -195,5 +212,4 @@ class ApproximateTimeSync(Generic[MsgT]):
                 continue
             queue = self._queues[index]
             while queue and queue[0][0] < floor_ns - self.slop_ns:
-                queue.popleft()
-                self._count_drop(index)
+                self._count_drop(index, queue.popleft()[0])
