@@ -324,7 +324,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 agreement=round(agreement, 4), agreement_ok=agreement >= MIN_LETHAL_AGREEMENT,
                 agreement_exact=round(lethal_agreement(cm.occupancy, peer.occupancy), 4),
                 identical_cells=round(float(np.mean(cm.occupancy == peer.occupancy)), 4),
-                ours_lethal=int(np.count_nonzero(cm.state == LETHAL)),
+                ours_lethal=int(np.count_nonzero(cm.state >= LETHAL)),
                 peer_lethal=int(np.count_nonzero(peer.state == P_LETHAL)),
             ))  # fmt: skip
 

@@ -253,15 +253,15 @@ def run_demo(out_dir: Path, frames: int = 40) -> dict[str, Any]:
     keepout = {
         "cells": len(keepout_cells),
         "seen": int((keepout_states != UNKNOWN).sum()),
-        "lethal": int((keepout_states == LETHAL).sum()),
+        "lethal": int((keepout_states >= LETHAL).sum()),
         "check_range_m": KEEPOUT_CHECK_RANGE_M,
         "seen_in_range": int(seen_near.sum()),
-        "lethal_in_range": int((seen_near & (keepout_states == LETHAL)).sum()),
+        "lethal_in_range": int((seen_near & (keepout_states >= LETHAL)).sum()),
     }
     lane = {
         "cells": len(lane_states),
         "seen": int((lane_states != UNKNOWN).sum()),
-        "lethal": int((lane_states == LETHAL).sum()),
+        "lethal": int((lane_states >= LETHAL).sum()),
     }
     rows, cols = costmap.shape
     summary: dict[str, Any] = {

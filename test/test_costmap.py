@@ -14,6 +14,7 @@ from robot_vision_nav.core.costmap import (
     FREE,
     INSCRIBED_INFLATED_OBSTACLE,
     LETHAL,
+    LETHAL_KEEPOUT,
     LETHAL_OBSTACLE,
     NO_INFORMATION,
     UNKNOWN,
@@ -31,7 +32,7 @@ SEC = 1_000_000_000
 
 
 def lethal_cells_world(cm: RollingCostmap) -> np.ndarray:
-    rows, cols = np.nonzero(cm.state == LETHAL)
+    rows, cols = np.nonzero(cm.state >= LETHAL)
     return np.array([cm.cell_center(r, c) for r, c in zip(rows, cols, strict=True)]).reshape(-1, 2)
 
 
@@ -80,7 +81,7 @@ def test_floor_keepout_patch_is_lethal_only_through_the_mask() -> None:
     # Depth alone sees a flat floor there.
     depth_only = RollingCostmap(CostmapConfig(use_traversability_mask=False))
     update(depth_only, scene, Pose2D(0.0, 0.0, 0.0), 1)
-    assert not (depth_only.state == LETHAL).any()
+    assert not (depth_only.state >= LETHAL).any()
     assert depth_only.state[depth_only.world_to_cell(1.75, 0.0)] == FREE
 
 
@@ -88,7 +89,7 @@ def test_drivable_floor_marking_stays_free() -> None:
     scene = Scene(patches=(FloorPatch(1.5, -0.5, 2.0, 0.5, drivable=True, colour_rgb=(250, 250, 0)),))
     cm = RollingCostmap(CostmapConfig())
     update(cm, scene, Pose2D(0.0, 0.0, 0.0), 1)
-    assert not (cm.state == LETHAL).any()
+    assert not (cm.state >= LETHAL).any()
 
 
 def test_cells_behind_an_obstacle_stay_unknown_and_in_front_become_free() -> None:
@@ -137,7 +138,7 @@ def test_window_shift_keeps_old_cells_in_the_right_world_place() -> None:
     assert oy == pytest.approx(0.72 - 3.0, abs=cm.resolution_m)
     # Far enough that the box leaves the window: it is forgotten, and everything else unknown.
     cm.recenter(-10.0, 0.0)
-    assert not (cm.state == LETHAL).any()
+    assert not (cm.state >= LETHAL).any()
     assert (cm.state == UNKNOWN).all()
 
 
@@ -151,7 +152,7 @@ def test_inflation_matches_nav2_formula_on_random_obstacles() -> None:
     cols = rng.integers(0, cm.shape[1], 25)
     cm.state.fill(FREE)
     cm.mark_lethal(rows, cols, 1)
-    dist = ndimage.distance_transform_edt(cm.state != LETHAL)
+    dist = ndimage.distance_transform_edt(cm.state < LETHAL)
     radius = inflation_cell_radius(cfg.inflation_radius_m, cfg.resolution_m)
     expected = np.zeros(cm.shape, dtype=np.int64)
     for (r, c), d in np.ndenumerate(dist):
@@ -252,13 +253,13 @@ def test_overhead_points_are_neither_marked_nor_cleared() -> None:
     stats = cm.update(frame.depth_m, K, Pose2D(0.0, 0.0, 0.0), 1)
     assert stats.overhead_pixels > 100
     assert stats.obstacle_pixels == 0
-    assert not (cm.state == LETHAL).any()
+    assert not (cm.state >= LETHAL).any()
     # The same board resting on the floor is an obstacle.
     on_floor = RollingCostmap(cfg)
     frame = render(Scene(boxes=(Box(3.0, 0.0, 1.0, 3.0, 1.0),)), K, cfg.mount, Pose2D(0.0, 0.0, 0.0))
     stats = on_floor.update(frame.depth_m, K, Pose2D(0.0, 0.0, 0.0), 1)
     assert stats.obstacle_pixels > 100
-    assert (on_floor.state == LETHAL).any()
+    assert (on_floor.state >= LETHAL).any()
 
 
 def test_footprint_is_cleared() -> None:
@@ -291,3 +292,46 @@ def test_camera_mount_pitch_down_sees_the_floor_closer() -> None:
     mount = CameraMount(0.0, 0.0, 0.5, 0.0, 0.6, 0.0)
     assert mount.rotation_base_optical()[2, 2] < 0  # optical axis points down
     assert (steep.state == FREE).sum() < (level.state == FREE).sum()
+
+
+def test_far_keepout_patch_does_not_vanish_where_floor_rows_are_sparse() -> None:
+    # At 3-4 m a 320x240 camera puts about one pixel row on each 5 cm floor cell: fewer hits than
+    # min_points_per_cell, so the keep-out pixels' majority in the cell has to mark it.
+    cm = RollingCostmap(CostmapConfig())
+    update(cm, Scene(patches=(FloorPatch(3.0, -0.5, 3.8, 0.5, drivable=False),)), Pose2D(0.0, 0.0, 0.0), 1)
+    res = cm.resolution_m
+    inner = [cm.world_to_cell(x, y) for x in np.arange(3.0 + res, 3.8 - res, res)
+             for y in np.arange(-0.5 + res, 0.5 - res, res)]
+    states = np.array([cm.state[c] for c in inner])
+    assert (states == LETHAL_KEEPOUT).mean() > 0.95
+    assert not (states == FREE).any()
+
+
+def test_rays_passing_over_a_keepout_zone_do_not_erase_it() -> None:
+    # Seen up close, then from where it is beyond the marking range but inside the clearing range:
+    # rays cross its cells without landing there, which proves no obstacle stands there but says
+    # nothing about the paint.
+    cfg = CostmapConfig(obstacle_max_range_m=2.5, raytrace_max_range_m=5.0)
+    patch = FloorPatch(1.5, -0.3, 2.0, 0.3, drivable=False)
+    cm = RollingCostmap(cfg)
+    update(cm, Scene(patches=(patch,)), Pose2D(0.0, 0.0, 0.0), 1)
+    cell = cm.world_to_cell(1.9, 0.0)
+    assert cm.state[cell] == LETHAL_KEEPOUT
+    update(cm, Scene(patches=(patch,)), Pose2D(-1.5, 0.0, 0.0), 2)
+    cell = cm.world_to_cell(1.9, 0.0)  # the window moved with the robot
+    assert cm.state[cell] == LETHAL_KEEPOUT
+    # A box there instead is cleared by the same rays once it is gone (Nav2's obstacle layer).
+    box = RollingCostmap(cfg)
+    update(box, Scene(boxes=(Box(1.9, 0.0, 0.2, 0.6, 0.3),)), Pose2D(0.0, 0.0, 0.0), 1)
+    assert box.state[box.world_to_cell(1.82, 0.0)] == LETHAL
+    update(box, Scene(), Pose2D(-1.5, 0.0, 0.0), 2)
+    assert box.state[box.world_to_cell(1.82, 0.0)] == FREE
+
+
+def test_keepout_cell_seen_drivable_again_becomes_free() -> None:
+    cm = RollingCostmap(CostmapConfig())
+    update(cm, Scene(patches=(FloorPatch(1.5, -0.3, 2.0, 0.3, drivable=False),)), Pose2D(0.0, 0.0, 0.0), 1)
+    cell = cm.world_to_cell(1.75, 0.0)
+    assert cm.state[cell] == LETHAL_KEEPOUT
+    update(cm, Scene(), Pose2D(0.0, 0.0, 0.0), 2)  # the zone was painted over
+    assert cm.state[cell] == FREE

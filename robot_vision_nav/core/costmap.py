@@ -6,8 +6,10 @@ One update takes a depth image (+ traversability mask) and the robot pose at its
   3. clears by ray-tracing from the camera: each clearing ray's horizontal part is binned by
      azimuth, the farthest ground or obstacle hit per bin is kept, and every cell of the window
      closer than that along its bin becomes free (equivalent to tracing every ray, in O(cells));
-  4. marks obstacle and keep-out cells lethal (with at least `min_points_per_cell` hits, which
-     rejects single-pixel depth noise) and lets obstacles that have not been seen for
+  4. marks obstacle cells lethal with at least `min_points_per_cell` hits (rejects single-pixel
+     depth noise), and keep-out cells with that many hits or when keep-out pixels are at least as
+     many as drivable ones in the cell (far away a floor cell gets a single pixel row, and a
+     painted zone must not vanish there); lets obstacles that have not been seen for
      `obstacle_decay_s` fade back to unknown;
   5. inflates exactly as Nav2's InflationLayer does: 254 lethal, 253 within the inscribed radius,
      floor(252 * exp(-cost_scaling_factor * (d - inscribed_radius))) out to the inflation radius,
@@ -51,10 +53,13 @@ INSCRIBED_INFLATED_OBSTACLE = 253
 LETHAL_OBSTACLE = 254
 NO_INFORMATION = 255
 
-# Cell states of the obstacle layer.
+# Cell states of the obstacle layer. Both lethal states cost LETHAL_OBSTACLE; they differ in what
+# may clear them: a ray passing over a painted keep-out cell says nothing about the paint (only
+# pixels landing in the cell do), while it does prove that no obstacle stands there.
 UNKNOWN = -1
 FREE = 0
-LETHAL = 1
+LETHAL = 1  # an obstacle with height (or a drop-off)
+LETHAL_KEEPOUT = 2  # floor the traversability mask calls not drivable
 
 
 def nav2_cost_translation_table() -> NDArray[np.int8]:
@@ -218,11 +223,23 @@ def _scan_kernel(
     min_d: float, max_d: float, min_h: float, max_h: float, drop: float,
     mark_range: float, clear_range: float,
     cos_yaw: float, sin_yaw: float, robot_x: float, robot_y: float, origin_x: float, origin_y: float,
-    inv_res: float, hits: NDArray[np.int32], bin_range: NDArray[np.float32], counts: NDArray[np.int64],
+    inv_res: float, fy: float, hits: NDArray[np.int32], bin_range: NDArray[np.float32],
+    counts: NDArray[np.int64],
 ) -> None:
-    """One pass over the image: per-cell obstacle hits, per-azimuth-bin clearing range, class counts."""
+    """One pass over the image: per-cell hits, per-azimuth-bin clearing range, class counts.
+
+    hits[0] counts obstacle points per cell, hits[1] keep-out points, hits[2] drivable ground.
+    A floor pixel stands for a patch of floor about (H^2 + R^2) / (H * fy) long along its ray (H the
+    camera height, R the range): far away that is longer than a cell, and counting the pixel in one
+    cell only would leave cells between pixel rows unobserved (a painted zone would show stripes
+    of never-marked cells). Such pixels are spread over their patch at half-cell steps.
+    """
+    res = 1.0 / inv_res
+    cam_h = t[2]
+    cam_x = robot_x + cos_yaw * t[0] - sin_yaw * t[1]
+    cam_y = robot_y + sin_yaw * t[0] + cos_yaw * t[1]
     h, w = depth.shape
-    rows, cols = hits.shape
+    rows, cols = hits.shape[1], hits.shape[2]
     for v in range(h):
         for u in range(w):
             z = float(depth[v, u]) * scale
@@ -240,7 +257,7 @@ def _scan_kernel(
             reach = hr if hr < clear_range else clear_range
             if reach > bin_range[b]:
                 bin_range[b] = reach
-            if cls == GROUND or hr > mark_range:
+            if hr > mark_range:
                 continue
             px = t[0] + z * rays[0, v, u]
             py = t[1] + z * rays[1, v, u]
@@ -248,8 +265,22 @@ def _scan_kernel(
             wy = robot_y + sin_yaw * px + cos_yaw * py
             c = int(math.floor((wx - origin_x) * inv_res))
             r = int(math.floor((wy - origin_y) * inv_res))
+            layer = 0 if cls == OBSTACLE else (1 if cls == KEEPOUT else 2)
             if 0 <= r < rows and 0 <= c < cols:
-                hits[r, c] += 1
+                hits[layer, r, c] += 1
+            if layer == 0 or cam_h <= 0.0 or hr <= 0.0:
+                continue
+            patch = (cam_h * cam_h + hr * hr) / (cam_h * fy)
+            if patch <= res:
+                continue
+            n = int(patch * inv_res * 2.0)  # samples at half-cell spacing across the patch
+            ux, uy = (wx - cam_x) / hr, (wy - cam_y) / hr
+            for k in range(n + 1):
+                offset = (k / n - 0.5) * patch
+                c = int(math.floor((wx + offset * ux - origin_x) * inv_res))
+                r = int(math.floor((wy + offset * uy - origin_y) * inv_res))
+                if 0 <= r < rows and 0 <= c < cols:
+                    hits[layer, r, c] += 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -302,17 +333,25 @@ def _cell_kernel(
                 if b >= n_bins:
                     b = n_bins - 1
                 br = bin_range[b]
-                if d2 <= br * br and state[r, c] != FREE:
+                if d2 <= br * br and (state[r, c] == LETHAL or state[r, c] == UNKNOWN):
                     state[r, c] = FREE
                     cleared += 1
     marked = 0
     for r in range(rows):
         for c in range(cols):
-            if hits[r, c] >= min_points:
+            keepout = hits[1, r, c]
+            ground = hits[2, r, c]
+            if hits[0, r, c] >= min_points:
                 state[r, c] = LETHAL
                 last_seen[r, c] = stamp_ns
                 marked += 1
-            elif decay_ns > 0 and state[r, c] == LETHAL and stamp_ns - last_seen[r, c] > decay_ns:
+            elif keepout >= min_points or (keepout > 0 and keepout >= ground):
+                state[r, c] = LETHAL_KEEPOUT
+                last_seen[r, c] = stamp_ns
+                marked += 1
+            elif state[r, c] == LETHAL_KEEPOUT and ground > keepout:
+                state[r, c] = FREE  # the floor there is seen drivable now
+            elif decay_ns > 0 and state[r, c] >= LETHAL and stamp_ns - last_seen[r, c] > decay_ns:
                 state[r, c] = UNKNOWN
     if footprint_radius > 0.0:
         rad_cells = int(math.ceil(footprint_radius / res)) + 1
@@ -339,7 +378,7 @@ def _cost_kernel(
     for r in range(rows):
         for c in range(cols):
             s = state[r, c]
-            if s == LETHAL:
+            if s >= LETHAL:
                 cost = LETHAL_OBSTACLE
             else:
                 d = dist[r, c]
@@ -374,7 +413,7 @@ class RollingCostmap:
         self.last_seen_ns = np.zeros((rows, cols), dtype=np.int64)
         self.costs = np.full((rows, cols), NO_INFORMATION, dtype=np.uint8)
         self.occupancy = np.full((rows, cols), -1, dtype=np.int8)
-        self._hits = np.zeros((rows, cols), dtype=np.int32)
+        self._hits = np.zeros((3, rows, cols), dtype=np.int32)  # obstacle, keep-out, ground
         self._origin_cell: tuple[int, int] | None = None  # (col, row) of cell (0, 0) in the world grid
 
     # ------------------------------------------------------------------ window
@@ -485,7 +524,8 @@ class RollingCostmap:
             flt.mask_drivable_threshold, projector.rays, projector.horizontal_factor, projector.bin_index, t,
             flt.min_depth_m, flt.max_depth_m, flt.min_obstacle_height_m, flt.max_obstacle_height_m,
             flt.drop_off_depth_m, cfg.obstacle_max_range_m, cfg.raytrace_max_range_m,
-            cos_yaw, sin_yaw, pose.x_m, pose.y_m, ox, oy, 1.0 / cfg.resolution_m, self._hits, bin_range, counts,
+            cos_yaw, sin_yaw, pose.x_m, pose.y_m, ox, oy, 1.0 / cfg.resolution_m, intrinsics.fy, self._hits,
+            bin_range, counts,
         )  # fmt: skip
         marked, cleared = _cell_kernel(
             self.state, self.last_seen_ns, self._hits, bin_range, projector.bin_width_rad, cam_x, cam_y,
@@ -544,7 +584,7 @@ class RollingCostmap:
         )
 
     def _recompute_costs(self) -> None:
-        not_lethal = (self.state != LETHAL).astype(np.uint8)
+        not_lethal = (self.state < LETHAL).astype(np.uint8)
         if not_lethal.all():
             dist = np.full(self.state.shape, 1.0e6, dtype=np.float32)  # farther than any table entry
         else:
