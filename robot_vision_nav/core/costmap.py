@@ -585,11 +585,12 @@ class RollingCostmap:
 
     def _recompute_costs(self) -> None:
         not_lethal = (self.state < LETHAL).astype(np.uint8)
+        dist: NDArray[np.float32]
         if not_lethal.all():
             dist = np.full(self.state.shape, 1.0e6, dtype=np.float32)  # farther than any table entry
         else:
             # Exact Euclidean distance (Felzenszwalb) to the nearest lethal cell, in cells.
-            dist = cv2.distanceTransform(not_lethal, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+            dist = np.asarray(cv2.distanceTransform(not_lethal, cv2.DIST_L2, cv2.DIST_MASK_PRECISE), dtype=np.float32)
         _cost_kernel(
             self.state, dist, self._cost_lut, self.config.inflate_unknown, self.config.track_unknown_space,
             COST_TO_OCCUPANCY, self.costs, self.occupancy,
