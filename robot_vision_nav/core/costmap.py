@@ -236,6 +236,8 @@ def _scan_kernel(
     """
     res = 1.0 / inv_res
     cam_h = t[2]
+    # Floor patch length of a pixel = (H^2 + R^2) * inv_h_fy; a camera at or below the floor has none.
+    inv_h_fy = 1.0 / (cam_h * fy) if cam_h > 0.0 else 0.0
     cam_x = robot_x + cos_yaw * t[0] - sin_yaw * t[1]
     cam_y = robot_y + sin_yaw * t[0] + cos_yaw * t[1]
     h, w = depth.shape
@@ -259,18 +261,23 @@ def _scan_kernel(
                 bin_range[b] = reach
             if hr > mark_range:
                 continue
+            layer = 0 if cls == OBSTACLE else (1 if cls == KEEPOUT else 2)
+            patch = (cam_h * cam_h + hr * hr) * inv_h_fy if layer != 0 else 0.0
+            weight = 1
+            if layer == 2 and patch < 0.5 * res:
+                # Dense floor (two or more pixel rows per cell): drivable pixels only feed the
+                # keep-out vote, so one in four is counted, four times. Keep-out pixels all count.
+                if (u | v) & 1:
+                    continue
+                weight = 4
             px = t[0] + z * rays[0, v, u]
             py = t[1] + z * rays[1, v, u]
             wx = robot_x + cos_yaw * px - sin_yaw * py
             wy = robot_y + sin_yaw * px + cos_yaw * py
             c = int(math.floor((wx - origin_x) * inv_res))
             r = int(math.floor((wy - origin_y) * inv_res))
-            layer = 0 if cls == OBSTACLE else (1 if cls == KEEPOUT else 2)
             if 0 <= r < rows and 0 <= c < cols:
-                hits[layer, r, c] += 1
-            if layer == 0 or cam_h <= 0.0 or hr <= 0.0:
-                continue
-            patch = (cam_h * cam_h + hr * hr) / (cam_h * fy)
+                hits[layer, r, c] += weight
             if patch <= res:
                 continue
             n = int(patch * inv_res * 2.0)  # samples at half-cell spacing across the patch
