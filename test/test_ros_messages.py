@@ -175,3 +175,16 @@ def test_occupancy_grid_to_numpy_refuses_size_mismatch() -> None:
     msg.info.width = 4
     with pytest.raises(ValueError, match="6 cells, expected width 4 x height 2 = 8"):
         occupancy_grid_to_numpy(msg)
+
+
+def test_grid_from_msg_keeps_values_origin_frame_and_stamp() -> None:
+    from robot_vision_nav.ros.messages import grid_from_msg
+
+    values = np.array([[-1, 0, 50], [99, 100, 0]], dtype=np.int8)
+    grid = grid_from_msg(occupancy_grid(values, 0.1, -2.0, 3.0, "odom", 5_000_000_123))
+    np.testing.assert_array_equal(grid.values, values)
+    assert (grid.resolution_m, grid.origin_x_m, grid.origin_y_m) == pytest.approx((0.1, -2.0, 3.0))
+    assert grid.frame_id == "odom" and grid.stamp_ns == 5_000_000_123
+    assert grid.world_to_cell(-1.75, 3.15) == (1, 2)
+    assert grid.value_at(-1.75, 3.15) == 0 and grid.value_at(-1.85, 3.15) == 100
+    assert grid.value_at(100.0, 0.0) == -1

@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 
 from robot_vision_nav.core.config import ConfigError, param, validate_fields
 from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics, Pose2D
+from robot_vision_nav.core.grid import Grid
 from robot_vision_nav.core.projection import (
     GROUND,
     KEEPOUT,
@@ -552,6 +553,11 @@ class RollingCostmap:
         self.state[rows, cols] = LETHAL
         self.last_seen_ns[rows, cols] = stamp_ns
         self._recompute_costs()
+
+    def grid(self, stamp_ns: int = 0, frame_id: str = "odom") -> Grid:
+        """A snapshot of the published values (a copy), as the planner and controller read them."""
+        ox, oy = self.origin_m
+        return Grid(self.occupancy.copy(), self.resolution_m, ox, oy, frame_id, stamp_ns)
 
     def reconfigure(self, config: CostmapConfig) -> bool:
         """Switch to a new config; keep the map when the grid (size, resolution) is unchanged.

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from sensor_msgs.msg import CameraInfo
 
 from robot_vision_nav.core.geometry import GeometryError, PinholeIntrinsics, Pose2D, yaw_from_quaternion
+from robot_vision_nav.core.grid import Grid, GridError
 
 _NS_PER_S = 1_000_000_000
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -168,3 +169,27 @@ def occupancy_grid_to_numpy(msg: OccupancyGrid) -> NDArray[np.int8]:
             f"occupancy grid data has {flat.size} cells, expected width {width} x height {height} = {width * height}"
         )
     return flat.reshape(height, width).copy()
+
+
+def grid_from_msg(msg: OccupancyGrid) -> Grid:
+    """An OccupancyGrid as a core Grid (values copied, origin and stamp kept).
+
+    Raises:
+        ValueError: the data size does not match, the resolution or origin is unusable, or the
+            origin is rotated (the core grids are axis-aligned with their frame, as Nav2's are).
+
+    """
+    q = msg.info.origin.orientation
+    if abs(yaw_from_quaternion(q.x, q.y, q.z, q.w)) > 1e-6:
+        raise ValueError("occupancy grid origin is rotated; only axis-aligned grids are supported")
+    try:
+        return Grid(
+            occupancy_grid_to_numpy(msg),
+            float(msg.info.resolution),
+            float(msg.info.origin.position.x),
+            float(msg.info.origin.position.y),
+            msg.header.frame_id,
+            stamp_to_ns(msg.header.stamp),
+        )
+    except GridError as err:
+        raise ValueError(str(err)) from err
