@@ -23,7 +23,7 @@ from robot_vision_nav.core.costmap import (
     inflation_cell_radius,
     nav2_inflation_cost,
 )
-from robot_vision_nav.core.geometry import CameraMount, Pose2D
+from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics, Pose2D
 from robot_vision_nav.core.projection import DepthInputError
 from robot_vision_nav.sim.synthetic import Box, FloorPatch, Scene, d435_intrinsics, render
 
@@ -335,3 +335,69 @@ def test_keepout_cell_seen_drivable_again_becomes_free() -> None:
     assert cm.state[cell] == LETHAL_KEEPOUT
     update(cm, Scene(), Pose2D(0.0, 0.0, 0.0), 2)  # the zone was painted over
     assert cm.state[cell] == FREE
+
+
+def test_low_obstacle_in_the_blind_zone_is_not_forgotten() -> None:
+    # A 12 cm box ahead; the robot drives up to it. Once the box is below the camera's view, floor
+    # rays pass over it: they must not clear it (it is still ahead, outside the footprint).
+    cm = RollingCostmap(CostmapConfig())
+    box = Box(2.0, 0.0, 0.2, 0.6, 0.12)
+    for i, x in enumerate(np.arange(0.0, 1.61, 0.05)):
+        update(cm, Scene(boxes=(box,)), Pose2D(float(x), 0.0, 0.0), (i + 1) * SEC // 10)
+    # Robot centre at 1.6 m: the box face is 0.3 m ahead, outside the 0.25 m footprint.
+    assert cm.state[cm.world_to_cell(1.92, 0.0)] == LETHAL
+    assert cm.costs[cm.world_to_cell(1.92, 0.0)] == LETHAL_OBSTACLE
+
+
+def test_steeply_pitched_camera_keeps_clearing_bins_narrow() -> None:
+    from robot_vision_nav.core.projection import MAX_BIN_WIDTH_RAD, DepthProjector
+
+    k = d435_intrinsics(640, 480)
+    projector = DepthProjector(k, CameraMount(0.0, 0.0, 0.5, 0.0, 1.2, 0.0))  # looking almost straight down
+    assert projector.bin_width_rad <= MAX_BIN_WIDTH_RAD + 1e-9
+    # A pole beside the view is not cleared by a floor-only frame.
+    cfg = CostmapConfig(camera_mount_xyzrpy=(0.0, 0.0, 0.5, 0.0, 1.2, 0.0))
+    cm = RollingCostmap(cfg)
+    cm.recenter(0.0, 0.0)
+    cell = cm.world_to_cell(0.1, 0.45)
+    cm.mark_lethal(np.array([cell[0]]), np.array([cell[1]]), 1)
+    update(cm, Scene(), Pose2D(0.0, 0.0, 0.0), 2)
+    assert cm.state[cell] == LETHAL
+
+
+def test_zero_depth_is_invalid_even_with_min_depth_zero() -> None:
+    cm = RollingCostmap(CostmapConfig(min_depth_m=0.0))
+    stats = cm.update(np.zeros((K.height, K.width), np.uint16), K, Pose2D(0.0, 0.0, 0.0), 1)
+    assert stats.valid_pixels == 0
+
+
+def test_projection_matches_hand_computed_points() -> None:
+    # Camera 0.5 m up at x = 0.1, pitched down 0.35 rad: the optical axis meets the floor at
+    # x = 0.1 + 0.5 / tan(0.35); the centre pixel's depth along the axis is 0.5 / sin(0.35).
+    from robot_vision_nav.core.projection import GROUND, DepthProjector, PointFilter
+
+    k = PinholeIntrinsics(100.0, 100.0, 2.0, 2.0, 5, 5)
+    projector = DepthProjector(k, CameraMount(0.1, 0.0, 0.5, 0.0, 0.35, 0.0))
+    depth = np.full((5, 5), 0.5 / math.sin(0.35), np.float32)
+    points, classes = projector.classify(depth, None, PointFilter())
+    assert points[2, 2] == pytest.approx([0.1 + 0.5 / math.tan(0.35), 0.0, 0.0], abs=1e-5)
+    assert classes[2, 2] == GROUND
+    # A pixel right of centre (u > cx) looks to the robot's right: y < 0. Below centre: nearer.
+    assert points[2, 4, 1] < 0.0 < points[2, 0, 1]
+    assert points[4, 2, 0] < points[2, 2, 0]
+    # Yaw the camera 90 degrees left: the optical axis points along +y of base_link.
+    left = DepthProjector(k, CameraMount(0.0, 0.0, 0.5, 0.0, 0.0, math.pi / 2))
+    pts, _ = left.classify(np.full((5, 5), 2.0, np.float32), None, PointFilter())
+    assert pts[2, 2] == pytest.approx([0.0, 2.0, 0.5], abs=1e-5)
+
+
+def test_inflation_costs_equal_literal_nav2_values() -> None:
+    # Values from Nav2's computeCost: 252 * exp(-3 * (d * 0.05 - 0.22)) truncated.
+    cm = RollingCostmap(CostmapConfig(width_m=3.0, height_m=3.0, robot_radius_m=0.22, inflation_radius_m=0.55,
+                                      cost_scaling_factor=3.0))
+    cm.recenter(0.0, 0.0)
+    cm.state.fill(FREE)
+    cm.mark_lethal(np.array([30]), np.array([30]), 1)
+    assert [int(cm.costs[30, 30 + d]) for d in range(0, 13)] == [
+        254, 253, 253, 253, 253, 230, 198, 170, 146, 126, 108, 93, 0,
+    ]

@@ -3,6 +3,7 @@ topics and reads the OccupancyGrid, /rosout warnings and /diagnostics back."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -52,7 +53,8 @@ def odometry(pose: Pose2D, stamp_ns: int) -> Odometry:
     msg.child_frame_id = "base_link"
     msg.pose.pose.position.x = pose.x_m
     msg.pose.pose.position.y = pose.y_m
-    msg.pose.pose.orientation.w = 1.0
+    msg.pose.pose.orientation.z = math.sin(pose.yaw_rad / 2.0)
+    msg.pose.pose.orientation.w = math.cos(pose.yaw_rad / 2.0)
     return msg
 
 
@@ -212,14 +214,14 @@ def test_stale_odometry_is_warned_and_skipped(harness: Harness) -> None:
 
 def test_out_of_order_stamps_are_warned_and_skipped(harness: Harness) -> None:
     def bad(stamp: int) -> None:
-        harness.publish(stamp - 3 * SEC)  # older than the frame already processed
+        harness.publish(stamp - 3 * SEC // 2)  # half a second older than the frame already processed
     check_bad_input(harness, bad, "out of order")
 
 
 def test_missing_camera_info_is_reported(ros_context: Any) -> None:
     h = Harness(ros_context, [Parameter("diagnostics_period_s", value=0.1), Parameter("input_timeout_s", value=0.2)])
     try:
-        for i in range(5):
+        for i in range(9):  # more depth frames than the synchroniser queues (5)
             h.pub_odom.publish(odometry(POSE, (i + 1) * SEC))
             h.pub_depth.publish(numpy_to_image(h.depth_mm, "16UC1", (i + 1) * SEC))
             h.pub_mask.publish(numpy_to_image(h.mask, "mono8", (i + 1) * SEC))
@@ -274,3 +276,34 @@ def test_mask_stamped_outside_the_slop_is_named(harness: Harness) -> None:
     expect_warning(harness, MASK, "no message within sync_slop_s")
     assert not any(INFO in line and "sync_slop_s" in line for line in harness.logs)  # not blamed: it was on time
     assert not harness.grids
+
+
+def test_time_jump_back_restarts_the_map_instead_of_stalling(harness: Harness) -> None:
+    harness.publish_until_grid(100 * SEC)
+    restarted = harness.publish_until_grid(1 * SEC)  # a looped bag: stamps start over
+    assert harness.grid_at(restarted) is not None
+    expect_warning(harness, "costmap restarted", "time jumped back")
+
+
+def test_turned_robot_places_the_box_through_odometry_yaw(ros_context: Any) -> None:
+    turned = Pose2D(1.0, 0.5, 0.6)
+    h = Harness(ros_context, [Parameter("publish_rate_hz", value=0.0)])
+    try:
+        frame = render(SCENE, K, CostmapConfig().mount, turned)
+        for i in range(40):
+            stamp = (5 + i) * SEC // 10
+            h.pub_odom.publish(odometry(turned, stamp))
+            h.spin_until(lambda: False, 0.03)
+            h.pub_depth.publish(numpy_to_image(frame.depth_mm(), "16UC1", stamp))
+            h.pub_mask.publish(numpy_to_image(frame.mask, "mono8", stamp))
+            h.pub_info.publish(camera_info(K, stamp))
+            if h.spin_until(lambda s=stamp: h.grid_at(s) is not None, 0.25):
+                break
+        grid = h.grid_at(stamp)
+        assert grid is not None
+        expected = RollingCostmap(CostmapConfig())
+        expected.update(frame.depth_mm(), K, Pose2D(1.0, 0.5, 0.6, stamp), stamp, frame.mask)
+        np.testing.assert_array_equal(occupancy_grid_to_numpy(grid), expected.occupancy)
+        assert (expected.state >= LETHAL).sum() > 10
+    finally:
+        h.close()

@@ -188,3 +188,30 @@ def test_grid_from_msg_keeps_values_origin_frame_and_stamp() -> None:
     assert grid.world_to_cell(-1.75, 3.15) == (1, 2)
     assert grid.value_at(-1.75, 3.15) == 0 and grid.value_at(-1.85, 3.15) == 100
     assert grid.value_at(100.0, 0.0) == -1
+
+
+def test_odometry_yaw_is_right_for_a_slightly_denormalised_quaternion_and_refuses_zero() -> None:
+    import math
+
+    from nav_msgs.msg import Odometry
+
+    from robot_vision_nav.ros.messages import odometry_to_pose2d
+
+    msg = Odometry()
+    scale = 1.005
+    msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = scale * math.sin(0.5), scale * math.cos(0.5)
+    assert odometry_to_pose2d(msg).yaw_rad == pytest.approx(1.0, abs=1e-12)
+    msg.pose.pose.orientation.z = msg.pose.pose.orientation.w = 0.0
+    with pytest.raises(ValueError, match="unit quaternion"):
+        odometry_to_pose2d(msg)
+    msg.pose.pose.orientation.w = 1.0
+    msg.pose.pose.position.x = 1e307
+    with pytest.raises(ValueError, match="not odometry"):
+        odometry_to_pose2d(msg)
+
+
+def test_8uc1_mask_reads_as_mono8() -> None:
+    from robot_vision_nav.ros.image import image_to_numpy, numpy_to_image
+
+    mask = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    np.testing.assert_array_equal(image_to_numpy(numpy_to_image(mask, "8UC1")), mask)

@@ -240,3 +240,19 @@ def test_missing_blames_a_silent_input_when_the_queue_overflows() -> None:
         sync.add(2, t, "info")
     assert sync.dropped_sets == 7
     assert sync.missing == [0, 7, 0]
+
+
+def test_half_rate_mask_pairs_with_its_own_depth_frame() -> None:
+    # Camera at 30 Hz; segmentation keeps every second frame and publishes it 40 ms later.
+    sets: list[tuple[object, ...]] = []
+    sync: ApproximateTimeSync[int] = ApproximateTimeSync(2, 5, 50 * MS, sets.append)
+    period = 33 * MS
+    events = []
+    for i in range(12):
+        events.append((i * period, 0, i * period))
+        if i % 2 == 0:
+            events.append((i * period + 40 * MS, 1, i * period))
+    for _, index, stamp in sorted(events):
+        sync.add(index, stamp, stamp)
+    assert len(sets) >= 5
+    assert all(depth == mask for depth, mask in sets)

@@ -5,7 +5,9 @@ One update takes a depth image (+ traversability mask) and the robot pose at its
   2. projects and classifies the pixels (see `projection`);
   3. clears by ray-tracing from the camera: each clearing ray's horizontal part is binned by
      azimuth, the farthest ground or obstacle hit per bin is kept, and every cell of the window
-     closer than that along its bin becomes free (equivalent to tracing every ray, in O(cells));
+     closer than that along its bin becomes free (equivalent to tracing every ray, in O(cells)),
+     except in the blind zone in front of the nearest hit where the rays pass too high to have
+     seen a low obstacle (a curb under the camera's view is remembered, not erased);
   4. marks obstacle cells lethal with at least `min_points_per_cell` hits (rejects single-pixel
      depth noise), and keep-out cells with that many hits or when keep-out pixels are at least as
      many as drivable ones in the cell (far away a floor cell gets a single pixel row, and a
@@ -225,7 +227,7 @@ def _scan_kernel(
     mark_range: float, clear_range: float,
     cos_yaw: float, sin_yaw: float, robot_x: float, robot_y: float, origin_x: float, origin_y: float,
     inv_res: float, fy: float, hits: NDArray[np.int32], bin_range: NDArray[np.float32],
-    counts: NDArray[np.int64],
+    bin_near: NDArray[np.float32], counts: NDArray[np.int64],
 ) -> None:
     """One pass over the image: per-cell hits, per-azimuth-bin clearing range, class counts.
 
@@ -246,7 +248,7 @@ def _scan_kernel(
     for v in range(h):
         for u in range(w):
             z = float(depth[v, u]) * scale
-            if not (z >= min_d and z <= max_d):  # also false for NaN
+            if not (z > 0.0 and z >= min_d and z <= max_d):  # also false for NaN; 0 is "no reading"
                 continue
             counts[0] += 1
             pz = t[2] + z * rays[2, v, u]
@@ -260,6 +262,8 @@ def _scan_kernel(
             reach = hr if hr < clear_range else clear_range
             if reach > bin_range[b]:
                 bin_range[b] = reach
+            if hr < bin_near[b]:
+                bin_near[b] = hr
             if hr > mark_range:
                 continue
             layer = 0 if cls == OBSTACLE else (1 if cls == KEEPOUT else 2)
@@ -294,7 +298,8 @@ def _scan_kernel(
 @numba.njit(cache=True, nogil=True)
 def _cell_kernel(
     state: NDArray[np.int8], last_seen: NDArray[np.int64], hits: NDArray[np.int32],
-    bin_range: NDArray[np.float32], bin_width: float, cam_x: float, cam_y: float, robot_yaw: float,
+    bin_range: NDArray[np.float32], bin_near: NDArray[np.float32], blind_factor: float, bin_width: float,
+    cam_x: float, cam_y: float, robot_yaw: float,
     origin_x: float, origin_y: float, res: float, min_points: int, stamp_ns: int, decay_ns: int,
     robot_x: float, robot_y: float, footprint_radius: float,
 ) -> tuple[int, int]:
@@ -341,7 +346,8 @@ def _cell_kernel(
                 if b >= n_bins:
                     b = n_bins - 1
                 br = bin_range[b]
-                if d2 <= br * br and (state[r, c] == LETHAL or state[r, c] == UNKNOWN):
+                near = bin_near[b] * blind_factor
+                if near * near <= d2 <= br * br and (state[r, c] == LETHAL or state[r, c] == UNKNOWN):
                     state[r, c] = FREE
                     cleared += 1
     marked = 0
@@ -525,6 +531,7 @@ class RollingCostmap:
         cam_y = pose.y_m + sin_yaw * t[0] + cos_yaw * t[1]
         self._hits.fill(0)
         bin_range = np.zeros(projector.n_bins, dtype=np.float32)
+        bin_near = np.full(projector.n_bins, np.inf, dtype=np.float32)
         counts = np.zeros(5, dtype=np.int64)
         flt = cfg.point_filter
         _scan_kernel(
@@ -533,10 +540,16 @@ class RollingCostmap:
             flt.min_depth_m, flt.max_depth_m, flt.min_obstacle_height_m, flt.max_obstacle_height_m,
             flt.drop_off_depth_m, cfg.obstacle_max_range_m, cfg.raytrace_max_range_m,
             cos_yaw, sin_yaw, pose.x_m, pose.y_m, ox, oy, 1.0 / cfg.resolution_m, intrinsics.fy, self._hits,
-            bin_range, counts,
+            bin_range, bin_near, counts,
         )  # fmt: skip
+        # A ray to the nearest hit of a bin at range Rn starts at the camera height H and is still
+        # higher than min_obstacle_height until Rn * (1 - min_h / H): an obstacle lower than the
+        # ray there (a curb in the blind zone in front of the robot) would not have blocked it, so
+        # those cells are not cleared. Nav2's 2-D obstacle layer clears them and forgets curbs.
+        blind_factor = max(0.0, 1.0 - cfg.min_obstacle_height_m / t[2]) if t[2] > 0.0 else 0.0
         marked, cleared = _cell_kernel(
-            self.state, self.last_seen_ns, self._hits, bin_range, projector.bin_width_rad, cam_x, cam_y,
+            self.state, self.last_seen_ns, self._hits, bin_range, bin_near, blind_factor, projector.bin_width_rad,
+            cam_x, cam_y,
             pose.yaw_rad, ox, oy, cfg.resolution_m, cfg.min_points_per_cell, int(stamp_ns),
             int(round(cfg.obstacle_decay_s * 1e9)), pose.x_m, pose.y_m,
             cfg.robot_radius_m if cfg.footprint_clearing else 0.0,

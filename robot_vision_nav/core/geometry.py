@@ -21,6 +21,9 @@ R_BODY_OPTICAL: NDArray[np.float64] = np.array(
 )
 
 
+MAX_POSITION_M = 1.0e6  # farther than any odometry drifts; beyond it grid indices overflow
+
+
 class GeometryError(ValueError):
     """A pose, camera model or transform that cannot be used, with what was expected."""
 
@@ -41,8 +44,12 @@ def rotation_from_rpy(roll_rad: float, pitch_rad: float, yaw_rad: float) -> NDAr
 
 
 def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
-    """Yaw (rotation about z) of a unit quaternion, in radians in (-pi, pi]."""
-    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
+    """Yaw (rotation about z) of a quaternion, in radians in (-pi, pi].
+
+    The w^2 + x^2 - y^2 - z^2 form is the same as 1 - 2(y^2 + z^2) for a unit quaternion and stays
+    right for one of any length, so a slightly denormalised quaternion does not skew the yaw.
+    """
+    return math.atan2(2.0 * (w * z + x * y), w * w + x * x - y * y - z * z)
 
 
 def wrap_angle(angle_rad: float) -> float:
@@ -62,6 +69,10 @@ class Pose2D:
     def __post_init__(self) -> None:
         if not all(math.isfinite(v) for v in (self.x_m, self.y_m, self.yaw_rad)):
             raise GeometryError(f"pose must be finite, got x={self.x_m}, y={self.y_m}, yaw={self.yaw_rad}")
+        if max(abs(self.x_m), abs(self.y_m)) > MAX_POSITION_M:
+            raise GeometryError(
+                f"pose ({self.x_m}, {self.y_m}) is more than {MAX_POSITION_M:g} m from the origin: not odometry"
+            )
 
 
 def interpolate_pose(a: Pose2D, b: Pose2D, stamp_ns: int) -> Pose2D:

@@ -37,6 +37,7 @@ KEEPOUT = 4
 CLASS_NAMES = {INVALID: "invalid", GROUND: "ground", OBSTACLE: "obstacle", OVERHEAD: "overhead", KEEPOUT: "keepout"}
 
 MM_PER_M = 1000.0
+MAX_BIN_WIDTH_RAD = 0.05  # clearing bins never wider than ~3 degrees
 
 
 class DepthInputError(ValueError):
@@ -101,7 +102,7 @@ def _project_kernel(
     for v in range(h):
         for u in range(w):
             z = float(depth[v, u]) * scale
-            if not (z >= min_d and z <= max_d):  # also false for NaN
+            if not (z > 0.0 and z >= min_d and z <= max_d):  # also false for NaN; 0 is "no reading"
                 classes[v, u] = INVALID
                 points[v, u, 0] = np.nan
                 points[v, u, 1] = np.nan
@@ -145,8 +146,13 @@ class DepthProjector:
         self.horizontal_factor: NDArray[np.float32] = np.hypot(rays[0], rays[1]).astype(np.float32)
         azimuth = np.arctan2(rays[1], rays[0])
         if k.width > 1:
+            # Only rays that reach out horizontally matter: near the point below a steeply pitched
+            # camera the azimuth swings by up to pi between columns, and widening bins for those
+            # would make a bin span a third of the circle. Capped so a bin stays narrow.
             step = np.abs(np.angle(np.exp(1j * np.diff(azimuth, axis=1))))
-            bin_width_rad = max(bin_width_rad, 1.05 * float(step.max()))
+            reaching = (self.horizontal_factor[:, 1:] > 0.25) & (self.horizontal_factor[:, :-1] > 0.25)
+            if reaching.any():
+                bin_width_rad = max(bin_width_rad, min(MAX_BIN_WIDTH_RAD, 1.05 * float(step[reaching].max())))
         self.n_bins = math.ceil(2.0 * math.pi / bin_width_rad)
         self.bin_width_rad = 2.0 * math.pi / self.n_bins
         bins = np.floor((azimuth + math.pi) / self.bin_width_rad).astype(np.int32)

@@ -60,6 +60,7 @@ DIAGNOSTICS_TOPIC = "/diagnostics"
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 ODOM_BUFFER = 200  # poses kept for interpolation: several seconds at typical 50 Hz odometry
 NS = 1_000_000_000
+TIME_JUMP_NS = NS  # a stamp more than 1 s older than the newest is a clock that restarted, not jitter
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,22 @@ class CostmapNode(Node):
             if (old.sync_queue_size, old.sync_slop_s) != (config.sync_queue_size, config.sync_slop_s):
                 self._make_sync()
             if old.diagnostics_period_s != config.diagnostics_period_s:
-                self._diag_timer.cancel()
+                self.destroy_timer(self._diag_timer)
                 self._diag_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
+            if old.global_frame != config.global_frame:
+                self._restart("global_frame changed: map and odometry from the old frame dropped")
+
+    def _restart(self, reason: str) -> None:
+        """Forget everything time- or frame-bound: queued inputs, poses, the map and the stamps."""
+        self._sync.reset()
+        self._newest_ns.clear()
+        self._last_missing = [0] * len(self._inputs)
+        self._last_out_of_order = [0] * len(self._inputs)
+        self._poses.clear()
+        self._last_stamp_ns = None
+        self._last_published_ns = None
+        self.costmap.reset()
+        self.get_logger().warning(f"costmap restarted: {reason}")
 
     # ------------------------------------------------------------------ inputs
     def _warn(self, topic: str, problem: str) -> None:
@@ -181,9 +196,13 @@ class CostmapNode(Node):
             return
         slot = self._inputs.index(topic_index)
         stamp_ns = stamp_to_ns(msg.header.stamp)
+        newest = self._newest_ns.get(topic_index)
+        if newest is not None and newest - stamp_ns > TIME_JUMP_NS:
+            self._restart(f"time jumped back {(newest - stamp_ns) / NS:.1f} s on {self._topics[topic_index]} "
+                          "(a looped bag or a restarted simulator)")
         self._newest_ns[topic_index] = stamp_ns
         self._sync.add(slot, stamp_ns, msg)
-        if topic_index == 0 or self._sync.missing != self._last_missing:
+        if self._sync.missing != self._last_missing:
             self._check_partners()
         out_of_order = self._sync.out_of_order[slot]
         if out_of_order != self._last_out_of_order[slot]:
@@ -195,9 +214,11 @@ class CostmapNode(Node):
         """Name the input that keeps depth frames from being used: never seen, or out of slop."""
         missing = self._sync.missing
         for slot, index in enumerate(self._inputs[1:], start=1):
+            if missing[slot] == self._last_missing[slot]:
+                continue
             if index not in self._newest_ns:
-                self._warn(self._topics[index], "nothing received yet: depth frames wait for it and are dropped")
-            elif missing[slot] != self._last_missing[slot]:
+                self._warn(self._topics[index], f"nothing received yet: {missing[slot]} depth frames dropped waiting")
+            else:
                 newest = self._newest_ns[index]
                 depth = self._newest_ns.get(0, newest)
                 self._warn(self._topics[index], f"no message within sync_slop_s = {self.node_config.sync_slop_s} s "
@@ -215,6 +236,8 @@ class CostmapNode(Node):
         except ValueError as err:
             self._warn(self._odom_topic, f"bad pose: {err}")
             return
+        if self._poses and self._poses[-1].stamp_ns - pose.stamp_ns > TIME_JUMP_NS:
+            self._poses.clear()  # the clock restarted; the image side restarts on its own jump
         if self._poses and pose.stamp_ns < self._poses[-1].stamp_ns:
             self._warn(self._odom_topic, "stamps out of order: odometry older than the last one; dropped")
             return
@@ -256,7 +279,7 @@ class CostmapNode(Node):
         if depth_msg.encoding not in DEPTH_ENCODINGS:
             self._skip(depth_topic, f"wrong encoding '{depth_msg.encoding}', expected 16UC1 (mm) or 32FC1 (m)")
             return
-        if mask_msg is not None and mask_msg.encoding != "mono8":
+        if mask_msg is not None and mask_msg.encoding not in ("mono8", "8UC1"):
             self._skip(mask_topic, f"wrong encoding '{mask_msg.encoding}', expected mono8 (255 = drivable)")
             return
         try:
@@ -266,9 +289,13 @@ class CostmapNode(Node):
             return
         try:
             depth = image_to_numpy(depth_msg)
+        except ImageConversionError as err:
+            self._skip(depth_topic, f"bad image: {err}")
+            return
+        try:
             mask = image_to_numpy(mask_msg) if mask_msg is not None else None
         except ImageConversionError as err:
-            self._skip(depth_topic if mask_msg is None else f"{depth_topic} / {mask_topic}", f"bad image: {err}")
+            self._skip(mask_topic, f"bad image: {err}")
             return
         if depth.shape != (intrinsics.height, intrinsics.width):
             self._skip(depth_topic, f"size mismatch: depth is {depth.shape[1]}x{depth.shape[0]}, {info_topic} says "
@@ -287,6 +314,9 @@ class CostmapNode(Node):
             stats = self.costmap.update(depth, intrinsics, pose, stamp_ns, mask)
         except DepthInputError as err:
             self._skip(depth_topic, f"bad input: {err}")
+            return
+        except Exception as err:  # last resort: a frame we did not foresee must not end the node
+            self._skip(depth_topic, f"frame skipped, update failed: {type(err).__name__}: {err}")
             return
         self._update_ms.append((time.perf_counter() - started) * 1e3)
         self._updates += 1

@@ -23,7 +23,8 @@ from robot_vision_nav.ros.messages import ns_to_stamp
 SUPPORTED_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "mono8", "16UC1", "32FC1")
 
 # REP-118 and image_encodings.hpp treat mono16 as the same pixel layout as 16UC1; drivers use both.
-_ENCODING_ALIASES: dict[str, str] = {"mono16": "16UC1"}
+# cv_bridge's cv2_to_imgmsg(mask) with its default passthrough encoding writes 8UC1 for a mono8 mask.
+_ENCODING_ALIASES: dict[str, str] = {"mono16": "16UC1", "8UC1": "mono8"}
 
 _HOST_IS_BIGENDIAN = sys.byteorder == "big"
 

@@ -81,7 +81,8 @@ def odometry_to_pose2d(msg: Odometry) -> Pose2D:
     """Return the planar pose (x, y, yaw) of an Odometry message, stamped with its header stamp.
 
     Raises:
-        ValueError: Position or orientation contains NaN or infinity.
+        ValueError: Position or orientation contains NaN or infinity, the quaternion is not unit
+            length (an all-zero one is a driver that never set it), or the position is absurdly far.
 
     """
     p = msg.pose.pose.position
@@ -91,6 +92,9 @@ def odometry_to_pose2d(msg: Odometry) -> Pose2D:
         raise ValueError(
             f"odometry pose must be finite, got position ({p.x}, {p.y}) orientation ({q.x}, {q.y}, {q.z}, {q.w})"
         )
+    norm = math.sqrt(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w)
+    if abs(norm - 1.0) > 0.01:
+        raise ValueError(f"odometry orientation must be a unit quaternion, got norm {norm:.4f}")
     return Pose2D(
         x_m=float(p.x),
         y_m=float(p.y),

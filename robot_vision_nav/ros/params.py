@@ -136,7 +136,9 @@ class ConfigParameters:
                     ) from err
             values = {name: _python_value(node.get_parameter(name).value) for name in param_info(cls)}
             self.configs[cls] = self._build(cls, values)
+        self._pending: dict[type[Any], Any] = {}
         node.add_on_set_parameters_callback(self._on_set)
+        node.add_post_set_parameters_callback(self._on_set_done)
 
     def get(self, cls: type[Any]) -> Any:
         """The current config of that class."""
@@ -175,8 +177,14 @@ class ConfigParameters:
                 candidates[cls] = dataclasses.replace(self.configs[cls], **values)
             except ConfigError as err:
                 return SetParametersResult(successful=False, reason=f"{err}; update refused")
-        for cls, config in candidates.items():
+        # Applied only after rclpy has committed the values (post-set callback): another on-set
+        # callback, or rclpy's own checks, may still refuse the update after this one accepts it.
+        self._pending = candidates
+        return SetParametersResult(successful=True)
+
+    def _on_set_done(self, params: list[Parameter]) -> None:
+        pending, self._pending = self._pending, {}
+        for cls, config in pending.items():
             self.configs[cls] = config
             if self._on_change is not None:
                 self._on_change(cls, config)
-        return SetParametersResult(successful=True)

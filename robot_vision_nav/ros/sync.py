@@ -158,18 +158,44 @@ class ApproximateTimeSync(Generic[MsgT]):
                 break  # queues are sorted, so gaps only grow from here
         return best
 
+    def _picks(self, pivot_pos: int) -> list[int] | None:
+        """Queue positions of the set around the pivot message at `pivot_pos`, if it is complete."""
+        pivot_ns = self._queues[self.pivot][pivot_pos][0]
+        picks: list[int] = []
+        for index in range(self.n_inputs):
+            pos = pivot_pos if index == self.pivot else self._closest(index, pivot_ns)
+            if pos is None:
+                return None
+            picks.append(pos)
+        return picks
+
+    def _steals(self, pivot_pos: int, picks: list[int]) -> bool:
+        """Whether a later, completable pivot is closer to one of these partner messages.
+
+        A slower input (segmentation at half the camera rate) would otherwise pair each depth
+        frame with the next frame's mask and drop the depth frame that mask was made from.
+        """
+        pivot_queue = self._queues[self.pivot]
+        pivot_ns = pivot_queue[pivot_pos][0]
+        for later in range(pivot_pos + 1, len(pivot_queue)):
+            later_ns = pivot_queue[later][0]
+            if self._picks(later) is None:
+                continue
+            for index, pos in enumerate(picks):
+                if index == self.pivot:
+                    continue
+                partner_ns = self._queues[index][pos][0]
+                if abs(later_ns - partner_ns) < abs(pivot_ns - partner_ns):
+                    return True
+        return False
+
     def _process(self) -> None:
         pivot_queue = self._queues[self.pivot]
         while True:
             self._discard_hopeless()
-            for pivot_pos, (pivot_ns, _) in enumerate(pivot_queue):
-                picks: list[int] = []
-                for index in range(self.n_inputs):
-                    pos = pivot_pos if index == self.pivot else self._closest(index, pivot_ns)
-                    if pos is None:
-                        break
-                    picks.append(pos)
-                else:
+            for pivot_pos in range(len(pivot_queue)):
+                picks = self._picks(pivot_pos)
+                if picks is not None and not self._steals(pivot_pos, picks):
                     self._emit(picks)
                     break
             else:
