@@ -231,6 +231,74 @@ def _costmap(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------- plan
+MAP_SUFFIXES = (".yaml", ".yml", ".map")
+
+
+def _load_plan_map(path: Path) -> Any:
+    from robot_vision_nav.core.maps import MapError, load_map_yaml, load_movingai_map
+
+    if path.suffix.lower() not in MAP_SUFFIXES:
+        raise CliError(f"argument --map: {str(path)!r} is neither a Nav2 map YAML (.yaml) nor a MovingAI .map file")
+    if not path.is_file():
+        raise CliError(f"argument --map: file {str(path)!r} not found")
+    try:
+        return load_movingai_map(path) if path.suffix.lower() == ".map" else load_map_yaml(path)
+    except MapError as err:
+        raise CliError(str(err)) from err
+
+
+def _plan(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from robot_vision_nav.core.config import ConfigError
+    from robot_vision_nav.core.grid import Grid
+    from robot_vision_nav.core.planner import PlannerConfig, PlannerError, plan
+
+    path = Path(args.map)
+    grid = _load_plan_map(path)
+    in_cells = path.suffix.lower() == ".map"
+    points = {"--start": args.start, "--goal": args.goal}
+    if in_cells:
+        # MovingAI cells: x = column, y = line from the top; a .map Grid centres cell (y, x) on the
+        # world point (x, y) (core.maps), so cell numbers are world coordinates as they are.
+        for flag, (x, y) in points.items():
+            if not (float(x).is_integer() and float(y).is_integer()):
+                raise CliError(f"argument {flag}: a .map takes whole cell numbers X Y (column, line), got {x:g} {y:g}")
+        rows, cols = grid.shape
+        x, y = args.start
+        if not (0 <= x < cols and 0 <= y < rows):
+            raise CliError(f"argument --start: cell ({x:g}, {y:g}) is outside the {cols} x {rows} map "
+                           "(columns x lines)")  # fmt: skip
+    try:
+        config = PlannerConfig(cost_weight=args.cost_weight, any_angle=args.any_angle, smooth=args.smooth)
+    except ConfigError as err:
+        raise CliError(f"argument --cost-weight: {err}") from err
+    # Load (or compile) the numba kernels before timing, so time_ms is the plan alone.
+    plan(Grid(np.zeros((3, 3), dtype=np.int8), 1.0), (0.5, 0.5), (2.5, 2.5), config)
+    start = time.perf_counter()
+    try:
+        result = plan(grid, points["--start"], points["--goal"], config)
+    except PlannerError as err:
+        raise CliError(str(err)) from err
+    time_ms = (time.perf_counter() - start) * 1e3
+    path_out = result.path_xy
+    unit = "cells" if in_cells else "m"
+    if args.json:
+        print(json.dumps({
+            "found": result.found, "length": result.length_m, "expansions": result.expansions,
+            "time_ms": round(time_ms, 4), "path": path_out.tolist(), "status": str(result.status),
+        }))  # fmt: skip
+    else:
+        print(f"{result.status}: {result.message}")
+        if result.found:
+            print(f"length {result.length_m:.6g} {unit}, {len(path_out)} points, {result.expansions} cells expanded, "
+                  f"{time_ms:.3f} ms")  # fmt: skip
+    return 0 if result.found else 1
+
+
 # ---------------------------------------------------------------------------------------- bench
 def bench_names(bench_dir: Path | None = None) -> list[str]:
     """Benchmarks in `bench_dir` (default: the checkout's bench/): its .py files but the package and helpers."""
@@ -350,6 +418,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="print one JSON object: cells per cost band, resolution_m, size_cells [rows, cols], out, pixels per class",
     )
     p.set_defaults(handler=_costmap)
+
+    p = sub.add_parser(
+        "plan",
+        help="plan a path on a Nav2 map YAML (metres) or a MovingAI .map (cells)",
+        description="Plan from --start to --goal on a map: A* (jump point search where every usable cell costs "
+        "the same) on the 8-connected grid, no corner cutting, lethal and inscribed cells refused. Nav2 map YAML: "
+        "coordinates in metres in the map frame. MovingAI .map: whole cell numbers X Y = column, line from the top "
+        "of the file (as .scen files give them), and the path is printed in the same cells. With --cost-weight 0, "
+        "no --any-angle and no --smooth, the length is the optimal 8-connected length MovingAI lists. Exits 1 when "
+        "no path exists.",
+    )
+    p.add_argument("--map", required=True, metavar="MAP", help="Nav2 map_server YAML (.yaml) or MovingAI .map file")
+    p.add_argument("--start", required=True, nargs=2, type=_finite("m, or cells for .map"), metavar=("X", "Y"),
+                   help="start: metres (YAML) or cell column and line (.map)")  # fmt: skip
+    p.add_argument("--goal", required=True, nargs=2, type=_finite("m, or cells for .map"), metavar=("X", "Y"),
+                   help="goal: metres (YAML) or cell column and line (.map); outside the map, the plan ends at the "
+                   "best edge cell toward it")  # fmt: skip
+    p.add_argument("--cost-weight", type=_finite("dimensionless"), default=3.0, metavar="W",
+                   help="step cost = length * (1 + W * value / 98) on inflated cells (0..1000, default 3; 0 = "
+                   "shortest path)")  # fmt: skip
+    p.add_argument("--any-angle", action="store_true", help="Theta*-style straight segments at any heading")
+    p.add_argument("--smooth", action="store_true",
+                   help="smooth the path (never into a refused cell); off by default: lengths stay comparable")
+    p.add_argument("--json", action="store_true",
+                   help='print one JSON object {"found", "length", "expansions", "time_ms", "path": [[x, y], ...], '
+                   '"status"} (length in metres or cells)')  # fmt: skip
+    p.set_defaults(handler=_plan)
 
     names = bench_names()
     p = sub.add_parser(
