@@ -57,6 +57,8 @@ $(BENCH_STAMP): requirements-bench.txt | venv
 
 bench: venv bench-deps
 	$(VENV)/bin/rvn bench costmap
+	$(VENV)/bin/rvn bench planner
+	$(VENV)/bin/rvn bench controller
 
 clean:
 	rm -rf build install log out .pytest_cache .mypy_cache .ruff_cache

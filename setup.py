@@ -21,6 +21,8 @@ def share_files(folder: str) -> list[tuple[str, list[str]]]:
 
 NODES = {
     "costmap_node": "robot_vision_nav.nodes.costmap_node:main",
+    "planner_node": "robot_vision_nav.nodes.planner_node:main",
+    "controller_node": "robot_vision_nav.nodes.controller_node:main",
 }
 
 setup(

@@ -241,8 +241,19 @@ def _astar_only(values: NDArray[np.int8], start: tuple[int, int], goal: tuple[in
 
     def solve() -> object:
         codes = planner._padded_codes(values)
-        return planner._search(codes, pw, step, (start[0] + 1) * pw + start[1] + 1, (goal[0] + 1) * pw + goal[1] + 1,
-                               float(goal[0] + 1), float(goal[1] + 1), planner._TO_CELL, False, usable, math.inf)
+        return planner._search(
+            codes,
+            pw,
+            step,
+            (start[0] + 1) * pw + start[1] + 1,
+            (goal[0] + 1) * pw + goal[1] + 1,
+            float(goal[0] + 1),
+            float(goal[1] + 1),
+            planner._TO_CELL,
+            False,
+            usable,
+            math.inf,
+        )
 
     return solve
 

@@ -439,8 +439,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="step cost = length * (1 + W * value / 98) on inflated cells (0..1000, default 3; 0 = "
                    "shortest path)")  # fmt: skip
     p.add_argument("--any-angle", action="store_true", help="Theta*-style straight segments at any heading")
-    p.add_argument("--smooth", action="store_true",
-                   help="smooth the path (never into a refused cell); off by default: lengths stay comparable")
+    p.add_argument(
+        "--smooth",
+        action="store_true",
+        help="smooth the path (never into a refused cell); off by default: lengths stay comparable",
+    )
     p.add_argument("--json", action="store_true",
                    help='print one JSON object {"found", "length", "expansions", "time_ms", "path": [[x, y], ...], '
                    '"status"} (length in metres or cells)')  # fmt: skip

@@ -96,9 +96,7 @@ def test_core_sources_import_nothing_from_ros() -> None:
         for line, module in imported_modules(path):
             if is_forbidden(module):
                 offences.setdefault((path, line), module)  # `from x.msg import Y` once, not twice
-    report = [
-        f"{path.relative_to(REPO)}:{line}: imports {module}" for (path, line), module in offences.items()
-    ]
+    report = [f"{path.relative_to(REPO)}:{line}: imports {module}" for (path, line), module in offences.items()]
     assert not report, "core/ must stay ROS-free:\n" + "\n".join(report)
 
 
@@ -116,9 +114,7 @@ def test_import_scan_sees_every_import_form(tmp_path: Path) -> None:
         "    import importlib\n"
         "    return importlib.import_module('launch_ros')\n"
     )
-    flagged = [
-        (line, name) for line, name in imported_modules(core / "bad.py", tmp_path) if is_forbidden(name)
-    ]
+    flagged = [(line, name) for line, name in imported_modules(core / "bad.py", tmp_path) if is_forbidden(name)]
     assert flagged == [
         (2, "rclpy.node"),
         (3, "sensor_msgs.msg"),

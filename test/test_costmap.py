@@ -143,8 +143,14 @@ def test_window_shift_keeps_old_cells_in_the_right_world_place() -> None:
 
 
 def test_inflation_matches_nav2_formula_on_random_obstacles() -> None:
-    cfg = CostmapConfig(width_m=5.0, height_m=4.0, resolution_m=0.05, robot_radius_m=0.22,
-                        inflation_radius_m=0.55, cost_scaling_factor=3.0)
+    cfg = CostmapConfig(
+        width_m=5.0,
+        height_m=4.0,
+        resolution_m=0.05,
+        robot_radius_m=0.22,
+        inflation_radius_m=0.55,
+        cost_scaling_factor=3.0,
+    )
     cm = RollingCostmap(cfg)
     cm.recenter(0.0, 0.0)
     rng = np.random.default_rng(7)
@@ -300,8 +306,11 @@ def test_far_keepout_patch_does_not_vanish_where_floor_rows_are_sparse() -> None
     cm = RollingCostmap(CostmapConfig())
     update(cm, Scene(patches=(FloorPatch(3.0, -0.5, 3.8, 0.5, drivable=False),)), Pose2D(0.0, 0.0, 0.0), 1)
     res = cm.resolution_m
-    inner = [cm.world_to_cell(x, y) for x in np.arange(3.0 + res, 3.8 - res, res)
-             for y in np.arange(-0.5 + res, 0.5 - res, res)]
+    inner = [
+        cm.world_to_cell(x, y)
+        for x in np.arange(3.0 + res, 3.8 - res, res)
+        for y in np.arange(-0.5 + res, 0.5 - res, res)
+    ]
     states = np.array([cm.state[c] for c in inner])
     assert (states == LETHAL_KEEPOUT).mean() > 0.95
     assert not (states == FREE).any()
@@ -393,11 +402,24 @@ def test_projection_matches_hand_computed_points() -> None:
 
 def test_inflation_costs_equal_literal_nav2_values() -> None:
     # Values from Nav2's computeCost: 252 * exp(-3 * (d * 0.05 - 0.22)) truncated.
-    cm = RollingCostmap(CostmapConfig(width_m=3.0, height_m=3.0, robot_radius_m=0.22, inflation_radius_m=0.55,
-                                      cost_scaling_factor=3.0))
+    cm = RollingCostmap(
+        CostmapConfig(width_m=3.0, height_m=3.0, robot_radius_m=0.22, inflation_radius_m=0.55, cost_scaling_factor=3.0)
+    )
     cm.recenter(0.0, 0.0)
     cm.state.fill(FREE)
     cm.mark_lethal(np.array([30]), np.array([30]), 1)
     assert [int(cm.costs[30, 30 + d]) for d in range(0, 13)] == [
-        254, 253, 253, 253, 253, 230, 198, 170, 146, 126, 108, 93, 0,
+        254,
+        253,
+        253,
+        253,
+        253,
+        230,
+        198,
+        170,
+        146,
+        126,
+        108,
+        93,
+        0,
     ]

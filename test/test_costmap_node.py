@@ -34,7 +34,10 @@ SCENE = Scene(boxes=(Box(2.0, 0.3, 0.4, 0.4, 0.6),), patches=(FloorPatch(1.2, -0
 POSE = Pose2D(0.0, 0.0, 0.0)
 SEC = 1_000_000_000
 DEPTH, MASK, INFO, ODOM = (
-    "/camera/aligned_depth_to_color/image_raw", "/segmentation/traversable", "/camera/color/camera_info", "/odom",
+    "/camera/aligned_depth_to_color/image_raw",
+    "/segmentation/traversable",
+    "/camera/color/camera_info",
+    "/odom",
 )
 
 
@@ -76,8 +79,9 @@ class Harness:
         self.logs: list[str] = []
         self.diagnostics: list[DiagnosticArray] = []
         d.create_subscription(OccupancyGrid, "/local_costmap/costmap", self.grids.append, MAP_QOS)
-        rosout_qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE,
-                                durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        rosout_qos = QoSProfile(
+            depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+        )
         d.create_subscription(Log, "/rosout", lambda m: self.logs.append(f"{m.name}: {m.msg}"), rosout_qos)
         d.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
         frame = render(SCENE, K, CostmapConfig().mount, POSE)
@@ -92,8 +96,16 @@ class Harness:
                 return True
         return False
 
-    def publish(self, stamp_ns: int, *, depth: Any = None, mask: Any = None, info: Any = None,
-                odom: bool = True, depth_encoding: str = "16UC1") -> None:
+    def publish(
+        self,
+        stamp_ns: int,
+        *,
+        depth: Any = None,
+        mask: Any = None,
+        info: Any = None,
+        odom: bool = True,
+        depth_encoding: str = "16UC1",
+    ) -> None:
         if odom:
             self.pub_odom.publish(odometry(POSE, stamp_ns))
         self.spin_until(lambda: False, 0.03)
@@ -125,8 +137,14 @@ class Harness:
 
 @pytest.fixture
 def harness(ros_context: Any) -> Iterator[Harness]:
-    h = Harness(ros_context, [Parameter("publish_rate_hz", value=0.0), Parameter("warn_throttle_s", value=0.0),
-                              Parameter("diagnostics_period_s", value=0.2)])
+    h = Harness(
+        ros_context,
+        [
+            Parameter("publish_rate_hz", value=0.0),
+            Parameter("warn_throttle_s", value=0.0),
+            Parameter("diagnostics_period_s", value=0.2),
+        ],
+    )
     try:
         yield h
     finally:
@@ -155,9 +173,11 @@ def test_node_publishes_costmap_with_expected_lethal_cells_frame_and_stamp(harne
     assert box_face.sum() >= 5 and keepout.sum() >= 20
     assert (box_face | keepout).all()
     # Diagnostics report the update.
-    assert harness.spin_until(lambda: any(
-        kv.key == "updates" and int(kv.value) > 0 for d in harness.diagnostics for s in d.status for kv in s.values
-    ))
+    assert harness.spin_until(
+        lambda: any(
+            kv.key == "updates" and int(kv.value) > 0 for d in harness.diagnostics for s in d.status for kv in s.values
+        )
+    )
 
 
 def expect_warning(harness: Harness, *words: str) -> None:
@@ -181,12 +201,14 @@ def check_bad_input(harness: Harness, publish_bad: Callable[[int], None], *words
 def test_wrong_depth_encoding_is_warned_and_skipped(harness: Harness) -> None:
     def bad(stamp: int) -> None:
         harness.publish(stamp, depth=np.zeros((K.height, K.width), np.uint8), depth_encoding="mono8")
+
     check_bad_input(harness, bad, DEPTH, "wrong encoding 'mono8'")
 
 
 def test_depth_and_mask_of_different_sizes_are_warned_and_skipped(harness: Harness) -> None:
     def bad(stamp: int) -> None:
         harness.publish(stamp, mask=np.full((K.height // 2, K.width // 2), 255, np.uint8))
+
     check_bad_input(harness, bad, MASK, "size mismatch")
 
 
@@ -195,12 +217,14 @@ def test_zero_camera_info_is_warned_and_skipped(harness: Harness) -> None:
         info = camera_info(K, stamp)
         info.k = [0.0] * 9
         harness.publish(stamp, info=info)
+
     check_bad_input(harness, bad, INFO, "camera_info")
 
 
 def test_all_nan_depth_is_warned_and_last_costmap_kept(harness: Harness) -> None:
     def bad(stamp: int) -> None:
         harness.publish(stamp, depth=np.full((K.height, K.width), np.nan, np.float32), depth_encoding="32FC1")
+
     check_bad_input(harness, bad, DEPTH, "no valid depth")
 
 
@@ -209,12 +233,14 @@ def test_stale_odometry_is_warned_and_skipped(harness: Harness) -> None:
         harness.pub_odom.publish(odometry(POSE, stamp - SEC // 2))  # older than odom_max_age_s = 0.2 s
         harness.spin_until(lambda: False, 0.05)
         harness.publish(stamp, odom=False)
+
     check_bad_input(harness, bad, ODOM, "stale odometry")
 
 
 def test_out_of_order_stamps_are_warned_and_skipped(harness: Harness) -> None:
     def bad(stamp: int) -> None:
         harness.publish(stamp - 3 * SEC // 2)  # half a second older than the frame already processed
+
     check_bad_input(harness, bad, "out of order")
 
 
@@ -228,9 +254,11 @@ def test_missing_camera_info_is_reported(ros_context: Any) -> None:
             h.spin_until(lambda: False, 0.1)
         assert not h.grids
         expect_warning(h, INFO, "nothing received yet")
-        assert h.spin_until(lambda: any(
-            s.level == s.WARN and "no depth set processed" in s.message for d in h.diagnostics for s in d.status
-        ))
+        assert h.spin_until(
+            lambda: any(
+                s.level == s.WARN and "no depth set processed" in s.message for d in h.diagnostics for s in d.status
+            )
+        )
     finally:
         h.close()
 
@@ -253,8 +281,9 @@ def test_parameter_update_is_validated_and_applied(harness: Harness) -> None:
 
 
 def test_depth_only_mode_ignores_the_mask(ros_context: Any) -> None:
-    h = Harness(ros_context, [Parameter("publish_rate_hz", value=0.0), Parameter("use_traversability_mask",
-                                                                                 value=False)])
+    h = Harness(
+        ros_context, [Parameter("publish_rate_hz", value=0.0), Parameter("use_traversability_mask", value=False)]
+    )
     try:
         stamp = h.publish_until_grid(5 * SEC)
         expected = RollingCostmap(CostmapConfig(use_traversability_mask=False))

@@ -113,9 +113,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def run(argv: list[str], cwd: Path, env: dict[str, str]) -> Run:
     """Run a command to completion, capturing its output; a hang fails the test by timeout."""
-    done = subprocess.run(
-        argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=COLCON_TIMEOUT_S, check=False
-    )
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=COLCON_TIMEOUT_S, check=False)
     return Run([str(a) for a in argv], done.returncode, done.stdout, done.stderr)
 
 
@@ -182,9 +180,7 @@ def test_colcon_build_and_test_work(workspace: Workspace) -> None:
     assert xml_path.is_file(), f"colcon test wrote no {xml_path}\n{workspace.test_pass.describe()}"
     counts = junit_counts(xml_path)
     # Zero tests with exit 0 is colcon's silent failure mode (e.g. tests_require instead of extras).
-    assert counts == {"tests": 2, "failures": 0, "errors": 0, "skipped": 0}, (
-        f"{counts}\n{xml_path.read_text()}"
-    )
+    assert counts == {"tests": 2, "failures": 0, "errors": 0, "skipped": 0}, f"{counts}\n{xml_path.read_text()}"
 
 
 def test_colcon_test_exits_non_zero_when_a_test_fails(workspace: Workspace) -> None:

@@ -17,18 +17,30 @@ from rcl_interfaces.msg import ParameterType
 from rclpy.node import Node
 
 from robot_vision_nav.core.config import param_info
+from robot_vision_nav.core.controller import ControllerConfig
 from robot_vision_nav.core.costmap import CostmapConfig
+from robot_vision_nav.core.planner import PlannerConfig
+from robot_vision_nav.nodes.controller_node import ControllerNodeConfig
 from robot_vision_nav.nodes.costmap_node import CostmapNodeConfig
+from robot_vision_nav.nodes.planner_node import PlannerNodeConfig
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "config" / "robot_vision_nav.yaml"
 
 
-def test_yaml_lists_every_costmap_parameter_with_its_declared_default() -> None:
-    section = yaml.safe_load(PARAMS.read_text())["costmap_node"]["ros__parameters"]
+NODE_CONFIGS = {
+    "costmap_node": (CostmapNodeConfig, CostmapConfig),
+    "planner_node": (PlannerNodeConfig, PlannerConfig),
+    "controller_node": (ControllerNodeConfig, ControllerConfig),
+}
+
+
+@pytest.mark.parametrize("node", sorted(NODE_CONFIGS))
+def test_yaml_lists_every_parameter_with_its_declared_default(node: str) -> None:
+    section = yaml.safe_load(PARAMS.read_text())[node]["ros__parameters"]
     declared: dict[str, object] = {}
-    for cls in (CostmapNodeConfig, CostmapConfig):
+    for cls in NODE_CONFIGS[node]:
         declared |= {f.name: f.default for f in dataclasses.fields(cls) if f.name in param_info(cls)}
     assert set(section) == set(declared)
     for name, default in declared.items():
@@ -92,17 +104,25 @@ def test_bad_start_parameter_exits_with_one_clear_message(override: str, words: 
     assert "Traceback" not in out
 
 
-def test_node_starts_from_the_yaml_and_stops_cleanly_on_ctrl_c() -> None:
+@pytest.mark.parametrize(
+    ("module", "ready"),
+    [
+        ("costmap_node", "local costmap 10.0 x 10.0 m at 0.05 m"),
+        ("planner_node", "planning in 'odom'"),
+        ("controller_node", "controller enabled"),
+    ],
+)
+def test_node_starts_from_the_yaml_and_stops_cleanly_on_ctrl_c(module: str, ready: str) -> None:
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
-    cmd = [sys.executable, "-m", "robot_vision_nav.nodes.costmap_node", "--ros-args", "--params-file", str(PARAMS)]
+    cmd = [sys.executable, "-m", f"robot_vision_nav.nodes.{module}", "--ros-args", "--params-file", str(PARAMS)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
     try:
         deadline = time.monotonic() + 30.0
         assert proc.stdout is not None
         line = ""
-        while time.monotonic() < deadline and "local costmap" not in line:
+        while time.monotonic() < deadline and ready not in line:
             line = proc.stdout.readline()
-        assert "local costmap 10.0 x 10.0 m at 0.05 m" in line
+        assert ready in line
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10.0) == 0
         rest = proc.stdout.read()

@@ -65,9 +65,7 @@ def check_value(name: str, value: Any, info: ParamInfo) -> None:
             continue
         if not math.isfinite(v):
             raise ConfigError(f"parameter '{name}' = {value!r} must be finite, allowed {info.range_text()}")
-        if (info.min_value is not None and v < info.min_value) or (
-            info.max_value is not None and v > info.max_value
-        ):
+        if (info.min_value is not None and v < info.min_value) or (info.max_value is not None and v > info.max_value):
             raise ConfigError(f"parameter '{name}' = {value!r} is outside the allowed range {info.range_text()}")
 
 

@@ -80,8 +80,9 @@ def nav2_cost_translation_table() -> NDArray[np.int8]:
 COST_TO_OCCUPANCY = nav2_cost_translation_table()
 
 
-def nav2_inflation_cost(distance_cells: float, resolution_m: float, inscribed_radius_m: float,
-                        cost_scaling_factor: float) -> int:
+def nav2_inflation_cost(
+    distance_cells: float, resolution_m: float, inscribed_radius_m: float, cost_scaling_factor: float
+) -> int:
     """Nav2 InflationLayer::computeCost for a cell `distance_cells` from the nearest lethal cell."""
     if distance_cells == 0:
         return LETHAL_OBSTACLE
@@ -110,7 +111,10 @@ class CostmapConfig:
     camera_mount_xyzrpy: tuple[float, ...] = param(
         (0.10, 0.0, 0.50, 0.0, 0.35, 0.0),
         "camera body pose in base_link: x, y, z (m), roll, pitch, yaw (rad); pitch > 0 looks down",
-        unit="m, rad", min_value=-10.0, max_value=10.0, length=6,
+        unit="m, rad",
+        min_value=-10.0,
+        max_value=10.0,
+        length=6,
     )
     min_depth_m: float = param(0.1, "nearer depth readings are invalid", unit="m", min_value=0.0, max_value=100.0)
     max_depth_m: float = param(10.0, "farther depth readings are invalid", unit="m", min_value=0.01, max_value=100.0)
@@ -121,20 +125,32 @@ class CostmapConfig:
         2.0, "points higher than this are overhead and ignored", unit="m", min_value=0.01, max_value=20.0
     )
     drop_off_depth_m: float = param(
-        0.10, "points this far below the floor mark a drop-off as an obstacle", unit="m", min_value=0.01,
+        0.10,
+        "points this far below the floor mark a drop-off as an obstacle",
+        unit="m",
+        min_value=0.01,
         max_value=10.0,
     )
     obstacle_max_range_m: float = param(
-        4.0, "obstacles farther (horizontally, from the camera) are not marked", unit="m", min_value=0.0,
+        4.0,
+        "obstacles farther (horizontally, from the camera) are not marked",
+        unit="m",
+        min_value=0.0,
         max_value=100.0,
     )
     raytrace_max_range_m: float = param(
-        5.0, "clearing rays stop at this horizontal range from the camera", unit="m", min_value=0.0,
+        5.0,
+        "clearing rays stop at this horizontal range from the camera",
+        unit="m",
+        min_value=0.0,
         max_value=100.0,
     )
     min_points_per_cell: int = param(
-        2, "hits needed in one update to mark a cell (rejects single-pixel noise)", unit="points",
-        min_value=1, max_value=100000,
+        2,
+        "hits needed in one update to mark a cell (rejects single-pixel noise)",
+        unit="points",
+        min_value=1,
+        max_value=100000,
     )
     use_traversability_mask: bool = param(
         True, "ground the segmentation mask calls not drivable becomes lethal (false: depth only)"
@@ -143,8 +159,11 @@ class CostmapConfig:
         128, "mask values at or above this are drivable (mono8, 255 = drivable)", min_value=1, max_value=255
     )
     obstacle_decay_s: float = param(
-        5.0, "obstacles not seen again for this long fade to unknown; 0 keeps them", unit="s",
-        min_value=0.0, max_value=3600.0,
+        5.0,
+        "obstacles not seen again for this long fade to unknown; 0 keeps them",
+        unit="s",
+        min_value=0.0,
+        max_value=3600.0,
     )
     robot_radius_m: float = param(
         0.25, "circular footprint radius, Nav2's inscribed radius", unit="m", min_value=0.01, max_value=10.0
@@ -221,13 +240,34 @@ class UpdateStats:
 
 @numba.njit(cache=True, nogil=True)
 def _scan_kernel(
-    depth: NDArray[np.generic], scale: float, mask: NDArray[np.uint8], use_mask: bool, threshold: int,
-    rays: NDArray[np.float32], hfac: NDArray[np.float32], bins: NDArray[np.int32], t: NDArray[np.float64],
-    min_d: float, max_d: float, min_h: float, max_h: float, drop: float,
-    mark_range: float, clear_range: float,
-    cos_yaw: float, sin_yaw: float, robot_x: float, robot_y: float, origin_x: float, origin_y: float,
-    inv_res: float, fy: float, hits: NDArray[np.int32], bin_range: NDArray[np.float32],
-    bin_near: NDArray[np.float32], counts: NDArray[np.int64],
+    depth: NDArray[np.generic],
+    scale: float,
+    mask: NDArray[np.uint8],
+    use_mask: bool,
+    threshold: int,
+    rays: NDArray[np.float32],
+    hfac: NDArray[np.float32],
+    bins: NDArray[np.int32],
+    t: NDArray[np.float64],
+    min_d: float,
+    max_d: float,
+    min_h: float,
+    max_h: float,
+    drop: float,
+    mark_range: float,
+    clear_range: float,
+    cos_yaw: float,
+    sin_yaw: float,
+    robot_x: float,
+    robot_y: float,
+    origin_x: float,
+    origin_y: float,
+    inv_res: float,
+    fy: float,
+    hits: NDArray[np.int32],
+    bin_range: NDArray[np.float32],
+    bin_near: NDArray[np.float32],
+    counts: NDArray[np.int64],
 ) -> None:
     """One pass over the image: per-cell hits, per-azimuth-bin clearing range, class counts.
 
@@ -297,11 +337,25 @@ def _scan_kernel(
 
 @numba.njit(cache=True, nogil=True)
 def _cell_kernel(
-    state: NDArray[np.int8], last_seen: NDArray[np.int64], hits: NDArray[np.int32],
-    bin_range: NDArray[np.float32], bin_near: NDArray[np.float32], blind_factor: float, bin_width: float,
-    cam_x: float, cam_y: float, robot_yaw: float,
-    origin_x: float, origin_y: float, res: float, min_points: int, stamp_ns: int, decay_ns: int,
-    robot_x: float, robot_y: float, footprint_radius: float,
+    state: NDArray[np.int8],
+    last_seen: NDArray[np.int64],
+    hits: NDArray[np.int32],
+    bin_range: NDArray[np.float32],
+    bin_near: NDArray[np.float32],
+    blind_factor: float,
+    bin_width: float,
+    cam_x: float,
+    cam_y: float,
+    robot_yaw: float,
+    origin_x: float,
+    origin_y: float,
+    res: float,
+    min_points: int,
+    stamp_ns: int,
+    decay_ns: int,
+    robot_x: float,
+    robot_y: float,
+    footprint_radius: float,
 ) -> tuple[int, int]:
     """Clear along the binned rays, mark hits, decay stale obstacles, clear the footprint."""
     rows, cols = state.shape
@@ -383,8 +437,14 @@ def _cell_kernel(
 
 @numba.njit(cache=True, nogil=True)
 def _cost_kernel(
-    state: NDArray[np.int8], dist: NDArray[np.float32], lut: NDArray[np.uint8], inflate_unknown: bool,
-    track_unknown: bool, table: NDArray[np.int8], costs: NDArray[np.uint8], occupancy: NDArray[np.int8],
+    state: NDArray[np.int8],
+    dist: NDArray[np.float32],
+    lut: NDArray[np.uint8],
+    inflate_unknown: bool,
+    track_unknown: bool,
+    table: NDArray[np.int8],
+    costs: NDArray[np.uint8],
+    occupancy: NDArray[np.int8],
 ) -> None:
     """Inflation costs from exact distances (via squared-distance table) and OccupancyGrid values."""
     rows, cols = state.shape
@@ -582,7 +642,9 @@ class RollingCostmap:
         self._projector = None
         self._build_inflation_table()
         if (old.width_cells, old.height_cells, old.resolution_m) == (
-            config.width_cells, config.height_cells, config.resolution_m
+            config.width_cells,
+            config.height_cells,
+            config.resolution_m,
         ):
             self._recompute_costs()
             return True

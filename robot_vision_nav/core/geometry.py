@@ -16,9 +16,7 @@ from numpy.typing import NDArray
 # Rotation from the camera optical frame (z forward, x right, y down) to the camera body frame
 # (x forward, y left, z up): the fixed rotation every ROS camera driver publishes as
 # <camera>_link -> <camera>_optical_frame (rpy = -pi/2, 0, -pi/2).
-R_BODY_OPTICAL: NDArray[np.float64] = np.array(
-    [[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]], dtype=np.float64
-)
+R_BODY_OPTICAL: NDArray[np.float64] = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]], dtype=np.float64)
 
 
 MAX_POSITION_M = 1.0e6  # farther than any odometry drifts; beyond it grid indices overflow

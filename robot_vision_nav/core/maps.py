@@ -116,8 +116,9 @@ def read_map_yaml(path: str | Path) -> MapYaml:
     return MapYaml(image_path, resolution, ox, oy, bool(negate), occupied, free, mode)
 
 
-def occupancy_from_image(image: NDArray[Any], negate: bool, occupied_thresh: float, free_thresh: float,
-                         mode: str = "trinary") -> NDArray[np.int8]:
+def occupancy_from_image(
+    image: NDArray[Any], negate: bool, occupied_thresh: float, free_thresh: float, mode: str = "trinary"
+) -> NDArray[np.int8]:
     """map_server's pixel -> OccupancyGrid value rule, rows flipped so row 0 is the image bottom.
 
     Args:

@@ -107,19 +107,28 @@ class PlannerConfig:
     """Everything that shapes a plan; `planner_node` fills it from its parameters."""
 
     cost_weight: float = param(
-        3.0, "step cost = length * (1 + cost_weight * value / 98) for inflated cells (values 1..98); "
-        "0 plans the plain shortest path", min_value=0.0, max_value=1000.0,
+        3.0,
+        "step cost = length * (1 + cost_weight * value / 98) for inflated cells (values 1..98); "
+        "0 plans the plain shortest path",
+        min_value=0.0,
+        max_value=1000.0,
     )
     allow_unknown: bool = param(True, "unknown (-1) cells may be entered")
     unknown_cost: float = param(
-        0.0, "cost value of unknown cells when they may be entered, on the 0..98 inflation scale (0: as free)",
-        min_value=0.0, max_value=98.0,
+        0.0,
+        "cost value of unknown cells when they may be entered, on the 0..98 inflation scale (0: as free)",
+        min_value=0.0,
+        max_value=98.0,
     )
     any_angle: bool = param(False, "Theta*-style line-of-sight parents: straight segments at any heading")
     smooth: bool = param(True, "smooth the path, never moving it into a cell the planner refuses")
     escape_radius_m: float = param(
-        0.5, "a start in a refused cell escapes to the nearest usable cell at most this far along a path "
-        "through non-lethal cells; 0 never escapes", unit="m", min_value=0.0, max_value=10.0,
+        0.5,
+        "a start in a refused cell escapes to the nearest usable cell at most this far along a path "
+        "through non-lethal cells; 0 never escapes",
+        unit="m",
+        min_value=0.0,
+        max_value=10.0,
     )
 
     def __post_init__(self) -> None:
@@ -292,8 +301,17 @@ def _line_cost(codes: NDArray[np.uint8], pw: int, step: NDArray[np.float64], a: 
 
 @numba.njit(cache=True, nogil=True)
 def _search(
-    codes: NDArray[np.uint8], pw: int, step: NDArray[np.float64], start: int, goal: int,
-    goal_r: float, goal_c: float, mode: int, any_angle: bool, target: NDArray[np.bool_], max_cost: float,
+    codes: NDArray[np.uint8],
+    pw: int,
+    step: NDArray[np.float64],
+    start: int,
+    goal: int,
+    goal_r: float,
+    goal_c: float,
+    mode: int,
+    any_angle: bool,
+    target: NDArray[np.bool_],
+    max_cost: float,
 ) -> tuple[bool, NDArray[np.int64], float, int]:
     """A*/Theta* on padded codes from `start`; see the module docstring for the modes.
 
@@ -424,8 +442,9 @@ def _free(codes: NDArray[np.uint8], step: NDArray[np.float64], i: int) -> bool:
 
 
 @numba.njit(cache=True, nogil=True)
-def _jump_straight(codes: NDArray[np.uint8], step: NDArray[np.float64], s: int, d: int, side: int,
-                   goal: int) -> tuple[int, int]:
+def _jump_straight(
+    codes: NDArray[np.uint8], step: NDArray[np.float64], s: int, d: int, side: int, goal: int
+) -> tuple[int, int]:
     """Jump from s along offset d; return (jump point or -1, steps taken).
 
     With no corner cutting, a straight move has a forced neighbour where a cell beside it is
@@ -448,8 +467,9 @@ def _jump_straight(codes: NDArray[np.uint8], step: NDArray[np.float64], s: int, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _jump_diagonal(codes: NDArray[np.uint8], step: NDArray[np.float64], s: int, dh: int, dv: int,
-                   goal: int) -> tuple[int, int]:
+def _jump_diagonal(
+    codes: NDArray[np.uint8], step: NDArray[np.float64], s: int, dh: int, dv: int, goal: int
+) -> tuple[int, int]:
     """Jump from s diagonally (column offset dh, row offset dv); return (jump point or -1, steps).
 
     A diagonal arrival has no forced neighbours when corners may not be cut (the diagonal step
@@ -472,8 +492,9 @@ def _jump_diagonal(codes: NDArray[np.uint8], step: NDArray[np.float64], s: int, 
 
 
 @numba.njit(cache=True, nogil=True)
-def _jps(codes: NDArray[np.uint8], pw: int, step: NDArray[np.float64], start: int,
-         goal: int) -> tuple[bool, NDArray[np.int64], float, int]:
+def _jps(
+    codes: NDArray[np.uint8], pw: int, step: NDArray[np.float64], start: int, goal: int
+) -> tuple[bool, NDArray[np.int64], float, int]:
     """Jump point search (Harabor and Grastien), no corner cutting, where every step factor is 1.
 
     Optimal like A* on such grids, but only jump points enter the heap: the cells between them are
@@ -604,8 +625,9 @@ def _usable_cell(codes: NDArray[np.uint8], pw: int, step: NDArray[np.float64], x
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _segment_clear(codes: NDArray[np.uint8], pw: int, step: NDArray[np.float64],
-                   x0: float, y0: float, x1: float, y1: float) -> bool:
+def _segment_clear(
+    codes: NDArray[np.uint8], pw: int, step: NDArray[np.float64], x0: float, y0: float, x1: float, y1: float
+) -> bool:
     """Whether a segment crosses usable cells only (Amanatides-Woo traversal, every cell it enters).
 
     Coordinates are continuous cell units: cell (r, c) spans [c, c + 1) x [r, r + 1). A segment
@@ -661,9 +683,17 @@ def _segment_clear(codes: NDArray[np.uint8], pw: int, step: NDArray[np.float64],
 
 
 @numba.njit(cache=True, nogil=True)
-def _smooth(points: NDArray[np.float64], first: int, codes: NDArray[np.uint8], pw: int,
-            step: NDArray[np.float64], w_data: float, w_smooth: float, iterations: int,
-            tolerance: float) -> int:
+def _smooth(
+    points: NDArray[np.float64],
+    first: int,
+    codes: NDArray[np.uint8],
+    pw: int,
+    step: NDArray[np.float64],
+    w_data: float,
+    w_smooth: float,
+    iterations: int,
+    tolerance: float,
+) -> int:
     """Smooth points[first + 1 : -1] in place (continuous cell coordinates); return iterations run.
 
     A point moves only if both segments to its neighbours stay on usable cells, so if every
@@ -761,7 +791,12 @@ def plan_cells(
 
 
 def _to_cell(
-    codes: NDArray[np.uint8], pw: int, step: NDArray[np.float64], usable: NDArray[np.bool_], start: int, goal: int,
+    codes: NDArray[np.uint8],
+    pw: int,
+    step: NDArray[np.float64],
+    usable: NDArray[np.bool_],
+    start: int,
+    goal: int,
     config: PlannerConfig,
 ) -> tuple[bool, NDArray[np.int64], float, int]:
     """Search from one padded cell to another: JPS where all steps cost alike, else A* or Theta*."""
@@ -769,7 +804,16 @@ def _to_cell(
         return _jps(codes, pw, step, start, goal)
     goal_r = goal // pw
     return _search(
-        codes, pw, step, start, goal, float(goal_r), float(goal - goal_r * pw), _TO_CELL, config.any_angle, usable,
+        codes,
+        pw,
+        step,
+        start,
+        goal,
+        float(goal_r),
+        float(goal - goal_r * pw),
+        _TO_CELL,
+        config.any_angle,
+        usable,
         math.inf,
     )
 

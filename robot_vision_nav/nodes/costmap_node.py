@@ -69,23 +69,35 @@ class CostmapNodeConfig:
 
     global_frame: str = param("odom", "frame of the published costmap; odometry must be in it")
     publish_rate_hz: float = param(
-        5.0, "costmap publish rate, paced by input stamps; 0 publishes every update", unit="Hz",
-        min_value=0.0, max_value=100.0,
+        5.0,
+        "costmap publish rate, paced by input stamps; 0 publishes every update",
+        unit="Hz",
+        min_value=0.0,
+        max_value=100.0,
     )
     sync_queue_size: int = param(
         5, "messages kept per input while matching depth, mask and camera_info", min_value=1, max_value=100
     )
     sync_slop_s: float = param(
-        0.05, "largest stamp difference within one matched depth/mask/camera_info set", unit="s",
-        min_value=0.0, max_value=1.0,
+        0.05,
+        "largest stamp difference within one matched depth/mask/camera_info set",
+        unit="s",
+        min_value=0.0,
+        max_value=1.0,
     )
     odom_max_age_s: float = param(
-        0.2, "odometry farther than this from the image stamp is stale: the frame is skipped", unit="s",
-        min_value=0.001, max_value=10.0,
+        0.2,
+        "odometry farther than this from the image stamp is stale: the frame is skipped",
+        unit="s",
+        min_value=0.001,
+        max_value=10.0,
     )
     input_timeout_s: float = param(
-        1.0, "diagnostics warn when no depth set was processed for this long", unit="s",
-        min_value=0.01, max_value=60.0,
+        1.0,
+        "diagnostics warn when no depth set was processed for this long",
+        unit="s",
+        min_value=0.01,
+        max_value=60.0,
     )
     diagnostics_period_s: float = param(1.0, "period of /diagnostics", unit="s", min_value=0.05, max_value=60.0)
     warn_throttle_s: float = param(
@@ -198,8 +210,10 @@ class CostmapNode(Node):
         stamp_ns = stamp_to_ns(msg.header.stamp)
         newest = self._newest_ns.get(topic_index)
         if newest is not None and newest - stamp_ns > TIME_JUMP_NS:
-            self._restart(f"time jumped back {(newest - stamp_ns) / NS:.1f} s on {self._topics[topic_index]} "
-                          "(a looped bag or a restarted simulator)")
+            self._restart(
+                f"time jumped back {(newest - stamp_ns) / NS:.1f} s on {self._topics[topic_index]} "
+                "(a looped bag or a restarted simulator)"
+            )
         self._newest_ns[topic_index] = stamp_ns
         self._sync.add(slot, stamp_ns, msg)
         if self._sync.missing != self._last_missing:
@@ -207,8 +221,10 @@ class CostmapNode(Node):
         out_of_order = self._sync.out_of_order[slot]
         if out_of_order != self._last_out_of_order[slot]:
             self._last_out_of_order[slot] = out_of_order
-            self._warn(self._topics[topic_index], f"stamps out of order: {stamp_ns} ns is older than an earlier "
-                       "message; message dropped")
+            self._warn(
+                self._topics[topic_index],
+                f"stamps out of order: {stamp_ns} ns is older than an earlier message; message dropped",
+            )
 
     def _check_partners(self) -> None:
         """Name the input that keeps depth frames from being used: never seen, or out of slop."""
@@ -221,9 +237,12 @@ class CostmapNode(Node):
             else:
                 newest = self._newest_ns[index]
                 depth = self._newest_ns.get(0, newest)
-                self._warn(self._topics[index], f"no message within sync_slop_s = {self.node_config.sync_slop_s} s "
-                           f"of a depth frame (newest is {(newest - depth) / NS:+.3f} s from the newest depth); "
-                           f"{missing[slot]} depth frames dropped for it")
+                self._warn(
+                    self._topics[index],
+                    f"no message within sync_slop_s = {self.node_config.sync_slop_s} s "
+                    f"of a depth frame (newest is {(newest - depth) / NS:+.3f} s from the newest depth); "
+                    f"{missing[slot]} depth frames dropped for it",
+                )
         self._last_missing = missing
 
     def _on_odom(self, msg: Odometry) -> None:
@@ -273,8 +292,11 @@ class CostmapNode(Node):
         depth_topic, mask_topic, info_topic = self._topics
         stamp_ns = stamp_to_ns(depth_msg.header.stamp)
         if self._last_stamp_ns is not None and stamp_ns <= self._last_stamp_ns:
-            self._skip(depth_topic, f"stamps out of order: {stamp_ns} ns is not after the last processed "
-                       f"{self._last_stamp_ns} ns; frame skipped")
+            self._skip(
+                depth_topic,
+                f"stamps out of order: {stamp_ns} ns is not after the last processed "
+                f"{self._last_stamp_ns} ns; frame skipped",
+            )
             return
         if depth_msg.encoding not in DEPTH_ENCODINGS:
             self._skip(depth_topic, f"wrong encoding '{depth_msg.encoding}', expected 16UC1 (mm) or 32FC1 (m)")
@@ -298,12 +320,17 @@ class CostmapNode(Node):
             self._skip(mask_topic, f"bad image: {err}")
             return
         if depth.shape != (intrinsics.height, intrinsics.width):
-            self._skip(depth_topic, f"size mismatch: depth is {depth.shape[1]}x{depth.shape[0]}, {info_topic} says "
-                       f"{intrinsics.width}x{intrinsics.height}")
+            self._skip(
+                depth_topic,
+                f"size mismatch: depth is {depth.shape[1]}x{depth.shape[0]}, {info_topic} says "
+                f"{intrinsics.width}x{intrinsics.height}",
+            )
             return
         if mask is not None and mask.shape != depth.shape:
-            self._skip(mask_topic, f"size mismatch: mask is {mask.shape[1]}x{mask.shape[0]}, depth is "
-                       f"{depth.shape[1]}x{depth.shape[0]}")
+            self._skip(
+                mask_topic,
+                f"size mismatch: mask is {mask.shape[1]}x{mask.shape[0]}, depth is {depth.shape[1]}x{depth.shape[0]}",
+            )
             return
         pose = self._pose_at(stamp_ns)
         if pose is None:
@@ -324,8 +351,11 @@ class CostmapNode(Node):
         self._last_processed_wall = time.monotonic()
         self._last_stats = stats
         if stats.valid_pixels == 0:
-            self._warn(depth_topic, "no valid depth: every pixel is 0, NaN, inf or out of range; "
-                       "nothing marked or cleared, last costmap kept")
+            self._warn(
+                depth_topic,
+                "no valid depth: every pixel is 0, NaN, inf or out of range; "
+                "nothing marked or cleared, last costmap kept",
+            )
             return
         self._maybe_publish(stamp_ns)
 
@@ -352,9 +382,12 @@ class CostmapNode(Node):
         level, message = DiagnosticStatus.OK, "ok"
         idle_s = None if self._last_processed_wall is None else time.monotonic() - self._last_processed_wall
         if idle_s is None or idle_s > self.node_config.input_timeout_s:
-            level, message = DiagnosticStatus.WARN, (
-                f"no depth set processed for {self.node_config.input_timeout_s} s"
-                + (f"; last problem: {self._last_problem}" if self._last_problem else "")
+            level, message = (
+                DiagnosticStatus.WARN,
+                (
+                    f"no depth set processed for {self.node_config.input_timeout_s} s"
+                    + (f"; last problem: {self._last_problem}" if self._last_problem else "")
+                ),
             )
         elif self._last_problem:
             level, message = DiagnosticStatus.WARN, f"last problem: {self._last_problem}"

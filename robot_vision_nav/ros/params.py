@@ -75,9 +75,7 @@ def descriptor_for(name: str, info: ParamInfo, ros_type: int) -> ParameterDescri
         ]
     elif ros_type == ParameterType.PARAMETER_INTEGER and (info.min_value is not None or info.max_value is not None):
         descriptor.integer_range = [
-            IntegerRange(
-                from_value=int(max(lo, -_INT_LIMIT)), to_value=int(min(hi, _INT_LIMIT)), step=1
-            )
+            IntegerRange(from_value=int(max(lo, -_INT_LIMIT)), to_value=int(min(hi, _INT_LIMIT)), step=1)
         ]
     return descriptor
 
@@ -127,9 +125,7 @@ class ConfigParameters:
                 try:
                     node.declare_parameter(name, default, descriptor_for(name, info, ros_type))
                 except InvalidParameterTypeException as err:
-                    raise ParameterError(
-                        f"parameter '{name}' must be {_type_name(ros_type)}: {err}"
-                    ) from err
+                    raise ParameterError(f"parameter '{name}' must be {_type_name(ros_type)}: {err}") from err
                 except InvalidParameterValueException as err:
                     raise ParameterError(
                         f"parameter '{name}' is outside the allowed range {info.range_text()}: {err}"

@@ -1,0 +1,314 @@
+"""controller_node: plan + odometry + costmap -> /cmd_vel, with a watchdog that stops the robot.
+
+Subscribes:
+  plan                    nav_msgs/Path (an empty path means stop)
+  odom                    nav_msgs/Odometry
+  local_costmap/costmap   nav_msgs/OccupancyGrid (collision check and cost regulation)
+Publishes:
+  cmd_vel                 geometry_msgs/Twist, or TwistStamped when `use_stamped_cmd_vel`
+  controller_status       std_msgs/String: the controller's status when it changes
+  /diagnostics            diagnostic_msgs/DiagnosticArray
+
+A command is computed for each odometry message (paced to `control_rate_hz` by odometry stamps,
+so a replay gives the same commands); dt for the acceleration limits is the odometry stamp step.
+A watchdog on the node clock (sim time when `use_sim_time`) publishes zero velocity whenever the
+plan, the odometry or the costmap is older than its timeout, and `enabled: false` or shutting
+the node down publishes zero too: the robot is never left moving on stale data. The algorithm is
+`core.controller.RegulatedPurePursuit`; this node adds no algorithm.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Twist, TwistStamped
+from nav_msgs.msg import OccupancyGrid, Odometry, Path
+from rclpy.node import Node
+from std_msgs.msg import String
+
+from robot_vision_nav.core.config import param
+from robot_vision_nav.core.controller import Command, ControllerConfig, ControllerError, RegulatedPurePursuit
+from robot_vision_nav.core.geometry import yaw_from_quaternion
+from robot_vision_nav.core.grid import Grid
+from robot_vision_nav.nodes.planner_node import PLAN_QOS
+from robot_vision_nav.ros.entry import run_node
+from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d
+from robot_vision_nav.ros.params import ConfigParameters
+from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS
+
+NODE_NAME = "controller_node"
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class ControllerNodeConfig:
+    """The node's own parameters (the control law's are in ControllerConfig)."""
+
+    global_frame: str = param("odom", "frame of the plan, the costmap and the odometry pose")
+    enabled: bool = param(True, "false publishes one zero command and then stays silent")
+    use_stamped_cmd_vel: bool = param(False, "publish geometry_msgs/TwistStamped instead of Twist")
+    control_rate_hz: float = param(
+        20.0, "commands per second, paced by odometry stamps", unit="Hz", min_value=1.0, max_value=500.0
+    )
+    plan_timeout_s: float = param(
+        2.0,
+        "a plan received longer ago than this is stale: zero velocity",
+        unit="s",
+        min_value=0.05,
+        max_value=60.0,
+    )
+    odom_timeout_s: float = param(
+        0.5,
+        "odometry received longer ago than this is stale: zero velocity",
+        unit="s",
+        min_value=0.01,
+        max_value=10.0,
+    )
+    costmap_timeout_s: float = param(
+        1.0,
+        "a costmap received longer ago than this is stale: zero velocity",
+        unit="s",
+        min_value=0.05,
+        max_value=60.0,
+    )
+    watchdog_rate_hz: float = param(
+        20.0, "how often input ages are checked (node clock)", unit="Hz", min_value=1.0, max_value=200.0
+    )
+    warn_throttle_s: float = param(
+        2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
+    )
+
+
+class ControllerNode(Node):
+    """The thin ROS wrapper around RegulatedPurePursuit."""
+
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        self._params = ConfigParameters(self, [ControllerConfig, ControllerNodeConfig], on_change=self._on_config)
+        self.control_config: ControllerConfig = self._params.get(ControllerConfig)
+        self.node_config: ControllerNodeConfig = self._params.get(ControllerNodeConfig)
+        self.controller = RegulatedPurePursuit(self.control_config)
+        self._grid: Grid | None = None
+        self._received_ns: dict[str, int] = {}  # node-clock receipt times, for the watchdog
+        self._has_plan = False
+        self._last_odom_stamp_ns: int | None = None
+        self._last_command_stamp_ns: int | None = None
+        self._stopped = True
+        self._status = ""
+        self._warned_at: dict[str, float] = {}
+        self._last_problem = ""
+        self._step_ms = 0.0
+        self._commands = 0
+        msg_type = TwistStamped if self.node_config.use_stamped_cmd_vel else Twist
+        self._cmd_pub = self.create_publisher(msg_type, "cmd_vel", COMMAND_QOS)
+        self._status_pub = self.create_publisher(String, "controller_status", 10)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(Path, "plan", self._on_plan, PLAN_QOS)
+        self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
+        self.create_subscription(OccupancyGrid, "local_costmap/costmap", self._on_costmap, MAP_QOS)
+        self._topics = {n: self.resolve_topic_name(n) for n in ("plan", "odom", "local_costmap/costmap")}
+        self._watchdog = self.create_timer(1.0 / self.node_config.watchdog_rate_hz, self._on_watchdog)
+        self.create_timer(1.0, self._publish_diagnostics)
+        self.get_logger().info(
+            f"controller {'enabled' if self.node_config.enabled else 'disabled'}, "
+            f"{'TwistStamped' if self.node_config.use_stamped_cmd_vel else 'Twist'} on "
+            f"{self.resolve_topic_name('cmd_vel')}"
+        )
+
+    # ------------------------------------------------------------------ configuration
+    def _on_config(self, cls: type[Any], config: Any) -> None:
+        if cls is ControllerConfig:
+            self.control_config = config
+            self.controller.reconfigure(config)
+            return
+        old: ControllerNodeConfig = self.node_config
+        self.node_config = config
+        if old.use_stamped_cmd_vel != config.use_stamped_cmd_vel:
+            self._publish_zero("switching_message_type")
+            self.destroy_publisher(self._cmd_pub)
+            self._cmd_pub = self.create_publisher(
+                TwistStamped if config.use_stamped_cmd_vel else Twist, "cmd_vel", COMMAND_QOS
+            )
+        if old.enabled and not config.enabled:
+            self._publish_zero("disabled")
+        if old.watchdog_rate_hz != config.watchdog_rate_hz:
+            self._watchdog.cancel()
+            self._watchdog = self.create_timer(1.0 / config.watchdog_rate_hz, self._on_watchdog)
+
+    def _warn(self, topic: str, problem: str) -> None:
+        text = f"{topic}: {problem}"
+        self._last_problem = text
+        now = time.monotonic()  # log throttling only
+        key = f"{topic}:{problem.split(':')[0][:40]}"
+        if now - self._warned_at.get(key, -math.inf) >= self.node_config.warn_throttle_s:
+            self._warned_at[key] = now
+            self.get_logger().warning(text)
+
+    def _now_ns(self) -> int:
+        return int(self.get_clock().now().nanoseconds)
+
+    # ------------------------------------------------------------------ inputs
+    def _on_plan(self, msg: Path) -> None:
+        topic = self._topics["plan"]
+        if msg.header.frame_id.lstrip("/") != self.node_config.global_frame:
+            self._warn(
+                topic,
+                f"wrong frame '{msg.header.frame_id}', expected '{self.node_config.global_frame}'; "
+                "plan dropped, stopping",
+            )
+            self._drop_plan()
+            return
+        self._received_ns["plan"] = self._now_ns()
+        if not msg.poses:
+            self._drop_plan()
+            return
+        xy = np.array([[p.pose.position.x, p.pose.position.y] for p in msg.poses], dtype=np.float64)
+        q = msg.poses[-1].pose.orientation
+        try:
+            self.controller.set_plan(xy, yaw_from_quaternion(q.x, q.y, q.z, q.w))
+        except ControllerError as err:
+            self._warn(topic, f"plan refused: {err}; stopping")
+            self._drop_plan()
+            return
+        self._has_plan = True
+
+    def _drop_plan(self) -> None:
+        self._has_plan = False
+        self.controller.clear_plan()
+        self._publish_zero("no_plan")
+
+    def _on_costmap(self, msg: OccupancyGrid) -> None:
+        try:
+            self._grid = grid_from_msg(msg)
+        except ValueError as err:
+            self._warn(self._topics["local_costmap/costmap"], f"unusable costmap: {err}")
+            return
+        self._received_ns["costmap"] = self._now_ns()
+
+    def _on_odom(self, msg: Odometry) -> None:
+        topic = self._topics["odom"]
+        try:
+            pose = odometry_to_pose2d(msg)
+        except ValueError as err:
+            self._warn(topic, f"bad pose: {err}; stopping")
+            self._publish_zero("bad_odometry")
+            return
+        self._received_ns["odom"] = self._now_ns()
+        stamp = pose.stamp_ns
+        last = self._last_odom_stamp_ns
+        if last is not None and stamp <= last:
+            self._warn(topic, f"stamps out of order: {stamp} ns is not after {last} ns; ignored")
+            return
+        self._last_odom_stamp_ns = stamp
+        period_ns = round(NS / self.node_config.control_rate_hz)
+        if self._last_command_stamp_ns is not None and stamp - self._last_command_stamp_ns < period_ns * 0.9:
+            return
+        dt_s = 1.0 / self.node_config.control_rate_hz
+        if self._last_command_stamp_ns is not None:
+            dt_s = min((stamp - self._last_command_stamp_ns) / NS, 3.0 * dt_s)
+        self._last_command_stamp_ns = stamp
+        if not self.node_config.enabled or self._stale_inputs() or not self._has_plan:
+            return  # the watchdog (or the plan handler) has already sent zero
+        started = time.perf_counter()
+        try:
+            command = self.controller.compute(pose, self._grid, dt_s)
+        except ControllerError as err:
+            self._warn(topic, f"control step failed: {err}; stopping")
+            self._publish_zero("error")
+            return
+        self._step_ms = (time.perf_counter() - started) * 1e3
+        self._publish(command, stamp)
+
+    # ------------------------------------------------------------------ outputs
+    def _stale_inputs(self) -> list[str]:
+        now = self._now_ns()
+        cfg = self.node_config
+        limits = {"plan": cfg.plan_timeout_s, "odom": cfg.odom_timeout_s, "costmap": cfg.costmap_timeout_s}
+        stale = []
+        for name, limit_s in limits.items():
+            if name == "plan" and not self._has_plan:
+                continue
+            received = self._received_ns.get(name)
+            if received is None or now - received > limit_s * NS:
+                stale.append(name)
+        return stale
+
+    def _on_watchdog(self) -> None:
+        if not self.node_config.enabled or not self._has_plan:
+            return
+        stale = self._stale_inputs()
+        if stale:
+            names = ", ".join(
+                self._topics[{"plan": "plan", "odom": "odom", "costmap": "local_costmap/costmap"}[n]] for n in stale
+            )
+            self._warn(names, "stale input: older than its timeout; zero velocity")
+            self.controller.reset()
+            self._publish_zero("stale_input")
+
+    def _publish(self, command: Command, stamp_ns: int | None) -> None:
+        self._commands += 1
+        self._stopped = command.linear_mps == 0.0 and command.angular_rps == 0.0
+        self._set_status(command.status)
+        self._cmd_pub.publish(self._twist(command.linear_mps, command.angular_rps, stamp_ns))
+
+    def _publish_zero(self, status: str) -> None:
+        self._stopped = True
+        self._set_status(status)
+        self._cmd_pub.publish(self._twist(0.0, 0.0, None))
+
+    def _twist(self, linear_mps: float, angular_rps: float, stamp_ns: int | None) -> Twist | TwistStamped:
+        twist = Twist()
+        twist.linear.x, twist.angular.z = float(linear_mps), float(angular_rps)
+        if not self.node_config.use_stamped_cmd_vel:
+            return twist
+        stamped = TwistStamped()
+        stamped.header.frame_id = "base_link"
+        stamped.header.stamp = self.get_clock().now().to_msg() if stamp_ns is None else ns_to_stamp(stamp_ns)
+        stamped.twist = twist
+        return stamped
+
+    def _set_status(self, status: str) -> None:
+        if status != self._status:
+            self._status = status
+            self._status_pub.publish(String(data=status))
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(name=f"{self.get_name()}: controller", hardware_id=self.get_fully_qualified_name())
+        stale = self._stale_inputs() if self._has_plan else []
+        if stale or self._last_problem:
+            status.level = DiagnosticStatus.WARN
+            status.message = self._last_problem or f"stale: {', '.join(stale)}"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, self._status or "idle"
+        status.values = [
+            KeyValue(key="status", value=self._status),
+            KeyValue(key="commands", value=str(self._commands)),
+            KeyValue(key="step_ms_last", value=f"{self._step_ms:.3f}"),
+            KeyValue(key="enabled", value=str(self.node_config.enabled)),
+        ]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+        self._last_problem = ""
+
+    def destroy_node(self) -> None:
+        """Stop the robot before going away: a node shut down must not leave the wheels turning."""
+        try:
+            self._publish_zero("shutdown")
+        except Exception as err:  # the context may already be gone; nothing more can be sent then
+            self.get_logger().debug(f"could not send the final zero command: {err}")
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run controller_node until shutdown; a bad parameter ends it with a one-line error (exit 1)."""
+    return run_node(ControllerNode, NODE_NAME, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,271 @@
+"""planner_node: local costmap + odometry + goal -> /plan (nav_msgs/Path).
+
+Subscribes:
+  local_costmap/costmap   nav_msgs/OccupancyGrid (reliable, transient local)
+  odom                    nav_msgs/Odometry
+  goal_pose               geometry_msgs/PoseStamped in `global_frame` (RViz "2D Goal Pose")
+Publishes:
+  plan                    nav_msgs/Path in `global_frame`, stamped with the costmap it was planned
+                          on; an empty path means "no plan: stop" (no goal, no path, bad goal)
+  planner_status          std_msgs/String: "<status>: <one sentence>" after every planning attempt
+  /diagnostics            diagnostic_msgs/DiagnosticArray
+
+Planning is driven by costmap arrivals, not a wall-clock timer: with a goal set, each costmap
+triggers a replan when `replan_period_s` of costmap time has passed since the last plan, when the
+current path crosses a cell the planner would refuse (blocked), or when there is no path yet.
+Replays of the same messages therefore give the same plans. The algorithm is `core.planner`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped
+from nav_msgs.msg import OccupancyGrid, Odometry, Path
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
+
+from robot_vision_nav.core.config import param
+from robot_vision_nav.core.geometry import Pose2D, yaw_from_quaternion
+from robot_vision_nav.core.grid import OCC_INSCRIBED, OCC_UNKNOWN, Grid
+from robot_vision_nav.core.planner import Plan, PlannerConfig, plan
+from robot_vision_nav.ros.entry import run_node
+from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d
+from robot_vision_nav.ros.params import ConfigParameters
+from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
+
+NODE_NAME = "planner_node"
+NS = 1_000_000_000
+
+# The plan is latched like a map: a controller that starts late still gets the current one.
+PLAN_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+
+
+@dataclass(frozen=True)
+class PlannerNodeConfig:
+    """The node's own parameters (the search's are in PlannerConfig)."""
+
+    global_frame: str = param("odom", "frame of the costmap, goals and plans")
+    replan_period_s: float = param(
+        1.0,
+        "replan at most this often, in costmap time, while the path stays clear",
+        unit="s",
+        min_value=0.05,
+        max_value=60.0,
+    )
+    odom_max_age_s: float = param(
+        0.5,
+        "odometry older than this (against the costmap stamp) is stale: no plan is made",
+        unit="s",
+        min_value=0.01,
+        max_value=10.0,
+    )
+    warn_throttle_s: float = param(
+        2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
+    )
+    diagnostics_period_s: float = param(1.0, "period of /diagnostics", unit="s", min_value=0.05, max_value=60.0)
+
+
+def path_blocked(grid: Grid, path_xy: np.ndarray, allow_unknown: bool) -> bool:
+    """Whether any point of a path lies on a cell the planner would refuse now."""
+    for x, y in path_xy:
+        row, col = grid.world_to_cell(float(x), float(y))
+        if not grid.contains(row, col):
+            continue  # outside the window the costmap says nothing
+        value = int(grid.values[row, col])
+        if value >= OCC_INSCRIBED or (value == OCC_UNKNOWN and not allow_unknown):
+            return True
+    return False
+
+
+class PlannerNode(Node):
+    """The thin ROS wrapper around core.planner."""
+
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        self._params = ConfigParameters(self, [PlannerConfig, PlannerNodeConfig], on_change=self._on_config)
+        self.planner_config: PlannerConfig = self._params.get(PlannerConfig)
+        self.node_config: PlannerNodeConfig = self._params.get(PlannerNodeConfig)
+        self._goal: tuple[float, float, float] | None = None
+        self._pose: Pose2D | None = None
+        self._plan: Plan | None = None
+        self._plan_stamp_ns: int | None = None
+        self._force_replan = False
+        self._warned_at: dict[str, float] = {}
+        self._last_problem = ""
+        self._plans = 0
+        self._plan_ms = 0.0
+        self._plan_pub = self.create_publisher(Path, "plan", PLAN_QOS)
+        self._status_pub = self.create_publisher(String, "planner_status", 10)
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(OccupancyGrid, "local_costmap/costmap", self._on_costmap, MAP_QOS)
+        self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
+        self.create_subscription(PoseStamped, "goal_pose", self._on_goal, 10)
+        self._topics = {name: self.resolve_topic_name(name) for name in ("local_costmap/costmap", "odom", "goal_pose")}
+        self.create_timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
+        self.get_logger().info(
+            f"planning in '{self.node_config.global_frame}', cost_weight "
+            f"{self.planner_config.cost_weight}, replan every {self.node_config.replan_period_s} s"
+        )
+
+    def _on_config(self, cls: type[Any], config: Any) -> None:
+        if cls is PlannerConfig:
+            self.planner_config = config
+        else:
+            self.node_config = config
+        self._force_replan = True
+
+    def _warn(self, topic: str, problem: str) -> None:
+        text = f"{topic}: {problem}"
+        self._last_problem = text
+        now = time.monotonic()  # log throttling only
+        key = f"{topic}:{problem.split(':')[0][:40]}"
+        if now - self._warned_at.get(key, -math.inf) >= self.node_config.warn_throttle_s:
+            self._warned_at[key] = now
+            self.get_logger().warning(text)
+
+    # ------------------------------------------------------------------ inputs
+    def _on_odom(self, msg: Odometry) -> None:
+        try:
+            self._pose = odometry_to_pose2d(msg)
+        except ValueError as err:
+            self._warn(self._topics["odom"], f"bad pose: {err}")
+
+    def _on_goal(self, msg: PoseStamped) -> None:
+        topic = self._topics["goal_pose"]
+        frame = self.node_config.global_frame
+        p, q = msg.pose.position, msg.pose.orientation
+        values = (p.x, p.y, q.x, q.y, q.z, q.w)
+        if msg.header.frame_id.lstrip("/") != frame:
+            self._reject_goal(topic, f"goal refused: it is in frame '{msg.header.frame_id}', expected '{frame}'")
+            return
+        if not all(math.isfinite(v) for v in values) or abs(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w) < 1e-9:
+            self._reject_goal(topic, f"goal refused: position/orientation not finite or zero quaternion {values}")
+            return
+        self._goal = (float(p.x), float(p.y), yaw_from_quaternion(q.x, q.y, q.z, q.w))
+        self._plan = None
+        self._force_replan = True
+        self.get_logger().info(f"new goal ({p.x:.2f}, {p.y:.2f}) in '{frame}'")
+
+    def _reject_goal(self, topic: str, problem: str) -> None:
+        self._goal = None
+        self._plan = None
+        self._warn(topic, problem)
+        self._publish_status("goal_rejected", problem)
+        self._publish_path(None, None)
+
+    def _on_costmap(self, msg: OccupancyGrid) -> None:
+        topic = self._topics["local_costmap/costmap"]
+        if msg.header.frame_id.lstrip("/") != self.node_config.global_frame:
+            self._warn(topic, f"wrong frame '{msg.header.frame_id}', expected '{self.node_config.global_frame}'")
+            return
+        try:
+            grid = grid_from_msg(msg)
+        except ValueError as err:
+            self._warn(topic, f"unusable costmap: {err}")
+            return
+        if self._goal is None:
+            return
+        stamp = grid.stamp_ns
+        due = (
+            self._force_replan
+            or self._plan is None
+            or not self._plan.found
+            or self._plan_stamp_ns is None
+            or stamp - self._plan_stamp_ns >= round(self.node_config.replan_period_s * NS)
+        )
+        if not due and self._plan is not None:
+            due = path_blocked(grid, self._plan.path_xy, self.planner_config.allow_unknown)
+        if due:
+            self._replan(grid)
+
+    # ------------------------------------------------------------------ planning
+    def _replan(self, grid: Grid) -> None:
+        assert self._goal is not None
+        if self._pose is None:
+            self._warn(self._topics["odom"], "no odometry received yet: cannot plan")
+            return
+        age_s = abs(grid.stamp_ns - self._pose.stamp_ns) / NS
+        if age_s > self.node_config.odom_max_age_s:
+            self._warn(
+                self._topics["odom"],
+                f"stale odometry: {age_s:.3f} s from the costmap stamp "
+                f"(odom_max_age_s = {self.node_config.odom_max_age_s}); not planning",
+            )
+            return
+        goal_xy = (self._goal[0], self._goal[1])
+        row, col = grid.world_to_cell(*goal_xy)
+        if grid.contains(row, col) and int(grid.values[row, col]) >= OCC_INSCRIBED:
+            problem = (
+                f"goal refused: ({goal_xy[0]:.2f}, {goal_xy[1]:.2f}) is in a "
+                f"{'lethal' if grid.values[row, col] == 100 else 'inscribed'} cell"
+            )
+            self._reject_goal(self._topics["goal_pose"], problem)
+            return
+        started = time.perf_counter()
+        result = plan(grid, (self._pose.x_m, self._pose.y_m), goal_xy, self.planner_config)
+        self._plan_ms = (time.perf_counter() - started) * 1e3
+        self._plans += 1
+        self._plan = result
+        self._plan_stamp_ns = grid.stamp_ns
+        self._force_replan = False
+        self._publish_status(str(result.status), result.message)
+        if not result.found:
+            self._warn(self._topics["local_costmap/costmap"], f"no path: {result.message}")
+            self._publish_path(None, grid.stamp_ns)
+            return
+        self._publish_path(result, grid.stamp_ns)
+
+    def _publish_path(self, result: Plan | None, stamp_ns: int | None) -> None:
+        msg = Path()
+        msg.header.frame_id = self.node_config.global_frame
+        msg.header.stamp = ns_to_stamp(stamp_ns) if stamp_ns is not None else self.get_clock().now().to_msg()
+        if result is not None and result.found:
+            points = result.path_xy
+            headings = np.arctan2(np.diff(points[:, 1]), np.diff(points[:, 0])) if len(points) > 1 else np.zeros(0)
+            for i, (x, y) in enumerate(points):
+                yaw = float(headings[min(i, len(headings) - 1)]) if len(headings) else 0.0
+                if i == len(points) - 1 and self._goal is not None and result.status != "goal_outside":
+                    yaw = self._goal[2]
+                pose = PoseStamped()
+                pose.header = msg.header
+                pose.pose.position.x, pose.pose.position.y = float(x), float(y)
+                pose.pose.orientation.z, pose.pose.orientation.w = math.sin(yaw / 2.0), math.cos(yaw / 2.0)
+                msg.poses.append(pose)
+        self._plan_pub.publish(msg)
+
+    def _publish_status(self, status: str, message: str) -> None:
+        self._status_pub.publish(String(data=f"{status}: {message}"))
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(name=f"{self.get_name()}: planner", hardware_id=self.get_fully_qualified_name())
+        if self._last_problem:
+            status.level, status.message = DiagnosticStatus.WARN, self._last_problem
+        elif self._goal is None:
+            status.level, status.message = DiagnosticStatus.OK, "idle: no goal"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, (self._plan.message if self._plan else "waiting")
+        status.values = [
+            KeyValue(key="plans", value=str(self._plans)),
+            KeyValue(key="plan_ms_last", value=f"{self._plan_ms:.2f}"),
+            KeyValue(key="status", value=str(self._plan.status) if self._plan else "none"),
+        ]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+        self._last_problem = ""
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run planner_node until shutdown; a bad parameter ends it with a one-line error (exit 1)."""
+    return run_node(PlannerNode, NODE_NAME, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

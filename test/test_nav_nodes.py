@@ -1,0 +1,269 @@
+"""planner_node and controller_node over real rclpy: costmap + odom + goal in, Path and Twist out;
+stale inputs stop the robot; bad goals are refused with a warning and no motion."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from geometry_msgs.msg import PoseStamped, Twist, TwistStamped
+from nav_msgs.msg import OccupancyGrid, Odometry, Path
+from rcl_interfaces.msg import Log
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+
+from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.nodes.controller_node import ControllerNode
+from robot_vision_nav.nodes.planner_node import PLAN_QOS, PlannerNode
+from robot_vision_nav.ros.messages import ns_to_stamp, occupancy_grid
+from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS
+
+pytestmark = pytest.mark.ros
+
+SEC = 1_000_000_000
+RES = 0.05
+
+
+def wall_grid() -> np.ndarray:
+    """A 10 m window centred on the origin with a wall across x = 1.5 m, a gap at y in [1.0, 1.6]."""
+    values = np.zeros((200, 200), np.int8)
+    values[:, 128:133] = 100  # x from 1.4 to 1.65 m
+    values[120:132, 128:133] = 0  # the gap: y from 1.0 to 1.6 m
+    return values
+
+
+def odometry(pose: Pose2D, stamp_ns: int) -> Odometry:
+    msg = Odometry()
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    msg.header.frame_id = "odom"
+    msg.pose.pose.position.x, msg.pose.pose.position.y = pose.x_m, pose.y_m
+    msg.pose.pose.orientation.z, msg.pose.pose.orientation.w = math.sin(pose.yaw_rad / 2), math.cos(pose.yaw_rad / 2)
+    return msg
+
+
+def goal(x: float, y: float, frame: str = "odom") -> PoseStamped:
+    msg = PoseStamped()
+    msg.header.frame_id = frame
+    msg.pose.position.x, msg.pose.position.y = x, y
+    msg.pose.orientation.w = 1.0
+    return msg
+
+
+class Rig:
+    """The nodes under test plus a driver node, in one executor."""
+
+    def __init__(self, context: Any, nodes: list[Node]) -> None:
+        self.nodes = nodes
+        self.driver = Node("driver", context=context)
+        self.executor = SingleThreadedExecutor(context=context)
+        for n in [*nodes, self.driver]:
+            self.executor.add_node(n)
+        d = self.driver
+        self.pub_costmap = d.create_publisher(OccupancyGrid, "/local_costmap/costmap", MAP_QOS)
+        self.pub_odom = d.create_publisher(Odometry, "/odom", SENSOR_QOS)
+        self.pub_goal = d.create_publisher(PoseStamped, "/goal_pose", 10)
+        self.pub_plan = d.create_publisher(Path, "/plan", PLAN_QOS)
+        self.plans: list[Path] = []
+        self.twists: list[tuple[float, Any]] = []
+        self.logs: list[str] = []
+        d.create_subscription(Path, "/plan", self.plans.append, PLAN_QOS)
+        d.create_subscription(
+            Log,
+            "/rosout",
+            lambda m: self.logs.append(f"{m.name}: {m.msg}"),
+            QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL),
+        )
+
+    def listen_cmd_vel(self, msg_type: type = Twist) -> None:
+        self.driver.create_subscription(
+            msg_type, "/cmd_vel", lambda m: self.twists.append((time.monotonic(), m)), COMMAND_QOS
+        )
+
+    def spin_until(self, done: Callable[[], bool], timeout_s: float = 5.0) -> bool:
+        end = time.monotonic() + timeout_s
+        while time.monotonic() < end:
+            self.executor.spin_once(timeout_sec=0.02)
+            if done():
+                return True
+        return False
+
+    def close(self) -> None:
+        self.executor.shutdown()
+        for n in [*self.nodes, self.driver]:
+            n.destroy_node()
+
+
+@pytest.fixture
+def planner_rig(ros_context: Any) -> Iterator[Rig]:
+    rig = Rig(
+        ros_context, [PlannerNode(context=ros_context, parameter_overrides=[Parameter("warn_throttle_s", value=0.0)])]
+    )
+    try:
+        yield rig
+    finally:
+        rig.close()
+
+
+ORIGIN = Pose2D(0.0, 0.0, 0.0)
+
+
+def feed_world(rig: Rig, stamp_ns: int, pose: Pose2D = ORIGIN) -> None:
+    rig.pub_odom.publish(odometry(pose, stamp_ns))
+    rig.spin_until(lambda: False, 0.03)
+    rig.pub_costmap.publish(occupancy_grid(wall_grid(), RES, -5.0, -5.0, "odom", stamp_ns))
+
+
+def plan_points(path: Path) -> np.ndarray:
+    return np.array([[p.pose.position.x, p.pose.position.y] for p in path.poses]).reshape(-1, 2)
+
+
+def test_planner_node_plans_through_the_gap_to_the_goal(planner_rig: Rig) -> None:
+    rig = planner_rig
+    stamp = SEC
+    for _ in range(50):
+        rig.pub_goal.publish(goal(3.0, 0.0))
+        feed_world(rig, stamp)
+        if rig.spin_until(lambda: any(p.poses for p in rig.plans), 0.2):
+            break
+        stamp += SEC // 10
+    path = next(p for p in rig.plans if p.poses)
+    pts = plan_points(path)
+    assert path.header.frame_id == "odom"
+    assert pts[0] == pytest.approx([0.0, 0.0], abs=1e-6) and pts[-1] == pytest.approx([3.0, 0.0], abs=1e-6)
+    # It goes through the gap, never through the wall cells.
+    cols = np.floor((pts[:, 0] + 5.0) / RES).astype(int)
+    rows = np.floor((pts[:, 1] + 5.0) / RES).astype(int)
+    assert (wall_grid()[rows, cols] < 99).all()
+    assert pts[:, 1].max() > 1.0
+
+
+@pytest.mark.parametrize(
+    ("bad_goal", "words"),
+    [
+        (goal(float("nan"), 0.0), ["goal refused", "not finite"]),
+        (goal(3.0, 0.0, frame="map"), ["goal refused", "'map'"]),
+        (goal(1.5, -2.0), ["goal refused", "lethal"]),
+    ],
+)
+def test_planner_node_refuses_bad_goals_with_an_empty_plan(
+    planner_rig: Rig, bad_goal: PoseStamped, words: list[str]
+) -> None:
+    rig = planner_rig
+    for i in range(40):
+        rig.pub_goal.publish(bad_goal)
+        feed_world(rig, SEC + i * SEC // 10)
+        if rig.spin_until(lambda: any(all(w in line for w in words) for line in rig.logs), 0.2):
+            break
+    assert any(all(w in line for w in words) for line in rig.logs), rig.logs[-5:]
+    assert rig.plans and not rig.plans[-1].poses  # "no plan: stop"
+
+
+def straight_plan(stamp_ns: int, length_m: float = 3.0) -> Path:
+    msg = Path()
+    msg.header.frame_id = "odom"
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    for x in np.arange(0.0, length_m + 1e-9, 0.05):
+        pose = PoseStamped()
+        pose.header = msg.header
+        pose.pose.position.x = float(x)
+        pose.pose.orientation.w = 1.0
+        msg.poses.append(pose)
+    return msg
+
+
+def controller_rig(context: Any, *overrides: Parameter) -> Rig:
+    node = ControllerNode(
+        context=context,
+        parameter_overrides=[
+            Parameter("odom_timeout_s", value=0.3),
+            Parameter("warn_throttle_s", value=0.0),
+            *overrides,
+        ],
+    )
+    return Rig(context, [node])
+
+
+def drive(rig: Rig, steps: int, start_ns: int = SEC) -> None:
+    free = np.zeros((200, 200), np.int8)
+    for i in range(steps):
+        stamp = start_ns + i * SEC // 20
+        rig.pub_costmap.publish(occupancy_grid(free, RES, -5.0, -5.0, "odom", stamp))
+        rig.pub_odom.publish(odometry(Pose2D(0.0, 0.0, 0.0), stamp))
+        rig.spin_until(lambda: False, 0.05)
+
+
+def test_controller_node_drives_along_the_plan_and_stops_when_odometry_goes_stale(ros_context: Any) -> None:
+    rig = controller_rig(ros_context)
+    rig.listen_cmd_vel()
+    try:
+        for _ in range(20):
+            rig.pub_plan.publish(straight_plan(SEC))
+            drive(rig, 3)
+            if any(m.linear.x > 0.0 for _, m in rig.twists):
+                break
+        drive(rig, 10, start_ns=3 * SEC)
+        assert any(m.linear.x > 0.0 for _, m in rig.twists)
+        # Odometry stops: within the 0.3 s timeout (+ one watchdog tick) a zero command comes.
+        last_odom = time.monotonic()
+        assert rig.spin_until(
+            lambda: any(t > last_odom and m.linear.x == 0.0 and m.angular.z == 0.0 for t, m in rig.twists), 2.0
+        )
+        first_zero = min(t for t, m in rig.twists if t > last_odom and m.linear.x == 0.0)
+        assert first_zero - last_odom < 0.3 + 0.2
+        assert any("stale input" in line for line in rig.logs)
+    finally:
+        rig.close()
+
+
+def test_controller_node_stops_on_an_empty_plan_and_on_shutdown(ros_context: Any) -> None:
+    rig = controller_rig(ros_context)
+    rig.listen_cmd_vel()
+    try:
+        for _ in range(20):
+            rig.pub_plan.publish(straight_plan(SEC))
+            drive(rig, 3)
+            if any(m.linear.x > 0.0 for _, m in rig.twists):
+                break
+        empty = Path()
+        empty.header.frame_id = "odom"
+        rig.pub_plan.publish(empty)
+        assert rig.spin_until(lambda: rig.twists[-1][1].linear.x == 0.0, 2.0)
+        # Moving again, then the node is destroyed: its last word is a zero command.
+        rig.pub_plan.publish(straight_plan(2 * SEC))
+        drive(rig, 8, start_ns=4 * SEC)
+        assert rig.twists[-1][1].linear.x > 0.0
+        controller = rig.nodes[0]
+        rig.executor.remove_node(controller)
+        count = len(rig.twists)
+        controller.destroy_node()
+        rig.nodes = []
+        assert rig.spin_until(lambda: len(rig.twists) > count, 2.0)
+        assert rig.twists[-1][1].linear.x == 0.0 and rig.twists[-1][1].angular.z == 0.0
+    finally:
+        rig.close()
+
+
+def test_controller_node_disabled_and_stamped(ros_context: Any) -> None:
+    rig = controller_rig(ros_context, Parameter("use_stamped_cmd_vel", value=True))
+    rig.listen_cmd_vel(TwistStamped)
+    try:
+        for _ in range(20):
+            rig.pub_plan.publish(straight_plan(SEC))
+            drive(rig, 3)
+            if any(m.twist.linear.x > 0.0 for _, m in rig.twists):
+                break
+        assert rig.twists[-1][1].header.frame_id == "base_link"
+        result = rig.nodes[0].set_parameters([Parameter("enabled", value=False)])[0]
+        assert result.successful
+        drive(rig, 5, start_ns=5 * SEC)
+        assert rig.twists[-1][1].twist.linear.x == 0.0
+        bad = rig.nodes[0].set_parameters([Parameter("control_rate_hz", value=-1.0)])[0]
+        assert not bad.successful and "control_rate_hz" in bad.reason
+    finally:
+        rig.close()
