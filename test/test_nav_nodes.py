@@ -17,6 +17,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import String
 
 from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.nodes.controller_node import ControllerNode
@@ -72,7 +73,9 @@ class Rig:
         self.plans: list[Path] = []
         self.twists: list[tuple[float, Any]] = []
         self.logs: list[str] = []
+        self.statuses: list[str] = []
         d.create_subscription(Path, "/plan", self.plans.append, PLAN_QOS)
+        d.create_subscription(String, "/planner_status", lambda m: self.statuses.append(m.data), 10)
         d.create_subscription(
             Log,
             "/rosout",
@@ -113,10 +116,11 @@ def planner_rig(ros_context: Any) -> Iterator[Rig]:
 ORIGIN = Pose2D(0.0, 0.0, 0.0)
 
 
-def feed_world(rig: Rig, stamp_ns: int, pose: Pose2D = ORIGIN) -> None:
+def feed_world(rig: Rig, stamp_ns: int, pose: Pose2D = ORIGIN, values: np.ndarray | None = None) -> None:
     rig.pub_odom.publish(odometry(pose, stamp_ns))
     rig.spin_until(lambda: False, 0.03)
-    rig.pub_costmap.publish(occupancy_grid(wall_grid(), RES, -5.0, -5.0, "odom", stamp_ns))
+    grid = wall_grid() if values is None else values
+    rig.pub_costmap.publish(occupancy_grid(grid, RES, -5.0, -5.0, "odom", stamp_ns))
 
 
 def plan_points(path: Path) -> np.ndarray:
@@ -141,6 +145,43 @@ def test_planner_node_plans_through_the_gap_to_the_goal(planner_rig: Rig) -> Non
     rows = np.floor((pts[:, 1] + 5.0) / RES).astype(int)
     assert (wall_grid()[rows, cols] < 99).all()
     assert pts[:, 1].max() > 1.0
+
+
+def test_planner_node_replans_at_once_when_the_path_is_blocked_and_says_when_no_path_exists(
+    planner_rig: Rig,
+) -> None:
+    rig = planner_rig
+    stamp = SEC
+    for _ in range(50):
+        rig.pub_goal.publish(goal(3.0, 0.0))
+        feed_world(rig, stamp)
+        stamp += SEC // 20
+        if rig.spin_until(lambda: any(p.poses for p in rig.plans), 0.2):
+            break
+    assert plan_points(rig.plans[-1])[:, 1].max() > 1.0  # through the upper gap
+    # The upper gap closes and one opens below, well within replan_period_s (1 s) of costmap
+    # time: only the blocked path can trigger the new plan.
+    moved = wall_grid()
+    moved[120:132, 128:133] = 100
+    moved[68:80, 128:133] = 0  # y from -1.6 to -1.0 m
+    count = len(rig.plans)
+    for _ in range(5):
+        feed_world(rig, stamp, values=moved)
+        stamp += SEC // 20
+        if rig.spin_until(lambda: len(rig.plans) > count, 0.2):
+            break
+    pts = plan_points(rig.plans[-1])
+    assert pts.size and pts[:, 1].min() < -1.0 and pts[:, 1].max() < 0.5
+    # Now the wall is closed: an empty plan (stop) and a status that says why.
+    closed = wall_grid()
+    closed[120:132, 128:133] = 100
+    for _ in range(5):
+        feed_world(rig, stamp, values=closed)
+        stamp += SEC // 20
+        if rig.spin_until(lambda: any(s.startswith("no_path") for s in rig.statuses), 0.2):
+            break
+    assert any(s.startswith("no_path") for s in rig.statuses), rig.statuses[-3:]
+    assert not rig.plans[-1].poses
 
 
 @pytest.mark.parametrize(
@@ -265,5 +306,55 @@ def test_controller_node_disabled_and_stamped(ros_context: Any) -> None:
         assert rig.twists[-1][1].twist.linear.x == 0.0
         bad = rig.nodes[0].set_parameters([Parameter("control_rate_hz", value=-1.0)])[0]
         assert not bad.successful and "control_rate_hz" in bad.reason
+    finally:
+        rig.close()
+
+
+def test_controller_node_stops_when_the_costmap_goes_stale(ros_context: Any) -> None:
+    rig = controller_rig(ros_context, Parameter("costmap_timeout_s", value=0.3))
+    rig.listen_cmd_vel()
+    try:
+        for _ in range(20):
+            rig.pub_plan.publish(straight_plan(SEC))
+            drive(rig, 3)
+            if any(m.linear.x > 0.0 for _, m in rig.twists):
+                break
+        assert rig.twists[-1][1].linear.x > 0.0
+        # Odometry keeps coming, the costmap does not: zero within its timeout.
+        last_costmap = time.monotonic()
+        for i in range(30):
+            rig.pub_odom.publish(odometry(ORIGIN, 6 * SEC + i * SEC // 20))
+            rig.spin_until(lambda: False, 0.05)
+        zeros = [t for t, m in rig.twists if t > last_costmap and m.linear.x == 0.0 and m.angular.z == 0.0]
+        assert zeros and zeros[0] - last_costmap < 0.3 + 0.2
+        assert rig.twists[-1][1].linear.x == 0.0  # and it stays stopped
+        assert any("stale input" in line and "costmap" in line for line in rig.logs), rig.logs[-5:]
+    finally:
+        rig.close()
+
+
+def test_planner_and_controller_together_costmap_odom_goal_in_path_and_twist_out(ros_context: Any) -> None:
+    planner = PlannerNode(context=ros_context)
+    controller = ControllerNode(context=ros_context)
+    rig = Rig(ros_context, [planner, controller])
+    rig.listen_cmd_vel()
+    try:
+        stamp = SEC
+        for _ in range(40):
+            if not any(p.poses for p in rig.plans):
+                rig.pub_goal.publish(goal(3.0, 0.0))
+            feed_world(rig, stamp)
+            stamp += SEC // 20
+            if rig.spin_until(lambda: any(m.angular.z != 0.0 for _, m in rig.twists), 0.05):
+                break
+        path = next(p for p in rig.plans if p.poses)
+        assert plan_points(path)[-1] == pytest.approx([3.0, 0.0], abs=1e-6)
+        # The gap is up and to the left, far off the heading: the robot turns toward it (positive
+        # yaw rate), in place at first, and every command respects the configured limits.
+        turning = [m for _, m in rig.twists if m.angular.z != 0.0]
+        assert turning and turning[0].angular.z > 0.0
+        limits = controller.control_config
+        assert all(abs(m.angular.z) <= limits.max_angular_vel_rps + 1e-9 for _, m in rig.twists)
+        assert all(0.0 <= m.linear.x <= limits.desired_linear_vel_mps + 1e-9 for _, m in rig.twists)
     finally:
         rig.close()
