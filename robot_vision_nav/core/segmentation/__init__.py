@@ -1,0 +1,1 @@
+"""SegNet perception: the model, label sets and the inference engine (ROS-free)."""

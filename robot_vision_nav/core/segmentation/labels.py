@@ -1,0 +1,191 @@
+"""Label sets: the classes a segmentation model predicts, their colours and which are drivable.
+
+One YAML file per dataset in `config/labels/` (the single source of truth): `name`,
+`ignore_index` (255, the label ignored by losses and metrics), optional `void_ids` (dataset ids
+mapped to ignore), and `classes`, each `{id, name, color: [r, g, b], drivable}` with ids 0..K-1 in
+order (the network's output channels); Cityscapes entries add `label_id`, the dataset's own id.
+
+Found by name in the source checkout's `config/labels/`, then in the installed share directory
+(`<prefix>/share/robot_vision_nav/config/labels/`), or given as a path. This module must never
+import ROS.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from numpy.typing import NDArray
+
+PACKAGE = "robot_vision_nav"
+IGNORE_INDEX = 255
+
+
+class LabelError(ValueError):
+    """A label set that cannot be read or is inconsistent, or an unknown class name."""
+
+
+@dataclass(frozen=True)
+class LabelClass:
+    """One output class: its channel id, name, RGB colour and whether the robot may drive on it."""
+
+    id: int
+    name: str
+    color: tuple[int, int, int]
+    drivable: bool
+    label_id: int | None = None
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """The classes of one dataset, in channel order."""
+
+    name: str
+    classes: tuple[LabelClass, ...]
+    ignore_index: int = IGNORE_INDEX
+    void_ids: tuple[int, ...] = ()
+
+    @property
+    def num_classes(self) -> int:
+        """K, the number of output channels."""
+        return len(self.classes)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Class names in channel order."""
+        return tuple(c.name for c in self.classes)
+
+    @property
+    def drivable_names(self) -> tuple[str, ...]:
+        """Names of the classes the label file calls drivable."""
+        return tuple(c.name for c in self.classes if c.drivable)
+
+    def ids_of(self, names: list[str] | tuple[str, ...]) -> tuple[int, ...]:
+        """Channel ids of class names; an unknown name raises LabelError listing the known ones."""
+        index = {c.name: c.id for c in self.classes}
+        unknown = [n for n in names if n not in index]
+        if unknown:
+            raise LabelError(
+                f"label set {self.name!r} has no class {', '.join(map(repr, unknown))}; its classes are "
+                f"{', '.join(self.names)}"
+            )
+        return tuple(index[n] for n in names)
+
+    def drivable_lut(self, drivable: list[str] | tuple[str, ...] | None = None) -> NDArray[np.bool_]:
+        """A 256-entry table: True for the ids of drivable classes (the file's, or `drivable` names)."""
+        ids = [c.id for c in self.classes if c.drivable] if drivable is None else list(self.ids_of(drivable))
+        lut = np.zeros(256, dtype=np.bool_)
+        lut[ids] = True
+        return lut
+
+    def palette(self) -> NDArray[np.uint8]:
+        """A 256x3 RGB table: class colours, black for ignore and unused ids."""
+        table = np.zeros((256, 3), dtype=np.uint8)
+        for c in self.classes:
+            table[c.id] = c.color
+        return table
+
+    def colorize(self, labels: NDArray[np.uint8]) -> NDArray[np.uint8]:
+        """An HxWx3 RGB picture of a label image."""
+        return self.palette()[labels]
+
+    def to_train_ids(self, dataset_ids: NDArray[np.integer[Any]]) -> NDArray[np.uint8]:
+        """Dataset label ids to channel ids: `label_id` where the file gives it, void ids -> ignore."""
+        lut = np.full(256, self.ignore_index, dtype=np.uint8)
+        if any(c.label_id is not None for c in self.classes):
+            for c in self.classes:
+                if c.label_id is not None:
+                    lut[c.label_id] = c.id
+        else:
+            lut[: self.num_classes] = np.arange(self.num_classes, dtype=np.uint8)
+        for v in self.void_ids:
+            lut[v] = self.ignore_index
+        ids = np.asarray(dataset_ids)
+        if ids.size and (int(ids.min()) < 0 or int(ids.max()) > 255):
+            raise LabelError(f"label ids must be 0..255, got {int(ids.min())}..{int(ids.max())}")
+        return lut[ids.astype(np.uint8)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The set as plain data (for a model card)."""
+        return {
+            "name": self.name,
+            "ignore_index": self.ignore_index,
+            "classes": [
+                {"id": c.id, "name": c.name, "color": list(c.color), "drivable": c.drivable} for c in self.classes
+            ],
+        }
+
+
+def label_dirs() -> list[Path]:
+    """Where label files are looked up by name: the source checkout, then the install's share dir."""
+    checkout = Path(__file__).resolve().parents[3] / "config" / "labels"
+    installed = Path(sys.prefix) / "share" / PACKAGE / "config" / "labels"
+    return [checkout, installed]
+
+
+def available_label_sets() -> list[str]:
+    """Names of the label sets found by `label_dirs`."""
+    return sorted({p.stem for d in label_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+
+
+def _require(entry: dict[str, Any], key: str, where: str) -> Any:
+    if key not in entry:
+        raise LabelError(f"{where}: missing {key!r}")
+    return entry[key]
+
+
+def parse_label_set(data: Any, where: str) -> LabelSet:
+    """A LabelSet from parsed YAML (or a model card's `labels`), checked; `where` names the source."""
+    if not isinstance(data, dict):
+        raise LabelError(f"{where}: expected a mapping with 'name' and 'classes'")
+    raw = _require(data, "classes", where)
+    if not isinstance(raw, list) or not raw:
+        raise LabelError(f"{where}: 'classes' must be a non-empty list")
+    classes = []
+    for i, entry in enumerate(raw):
+        at = f"{where}: classes[{i}]"
+        if not isinstance(entry, dict):
+            raise LabelError(f"{at}: expected a mapping")
+        cid = _require(entry, "id", at)
+        if cid != i:
+            raise LabelError(f"{at}: id {cid!r}, expected {i} (ids are channel indices 0..K-1 in order)")
+        color = _require(entry, "color", at)
+        if not (
+            isinstance(color, list) and len(color) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in color)
+        ):
+            raise LabelError(f"{at}: color {color!r}, expected [r, g, b] with integers 0..255")
+        drivable = _require(entry, "drivable", at)
+        if not isinstance(drivable, bool):
+            raise LabelError(f"{at}: drivable {drivable!r}, expected true or false")
+        label_id = entry.get("label_id")
+        classes.append(
+            LabelClass(i, str(_require(entry, "name", at)), (color[0], color[1], color[2]), drivable, label_id)
+        )
+    names = [c.name for c in classes]
+    if len(set(names)) != len(names):
+        raise LabelError(f"{where}: class names repeat: {names}")
+    ignore = int(data.get("ignore_index", IGNORE_INDEX))
+    if len(classes) > ignore:
+        raise LabelError(f"{where}: {len(classes)} classes collide with ignore_index {ignore}")
+    return LabelSet(str(_require(data, "name", where)), tuple(classes), ignore, tuple(data.get("void_ids", ())))
+
+
+def load_label_set(name_or_path: str | Path) -> LabelSet:
+    """A label set by name (`cityscapes`, `camvid`, `warehouse`) or from a YAML file path."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        found = [d / f"{name_or_path}.yaml" for d in label_dirs() if (d / f"{name_or_path}.yaml").is_file()]
+        if not found:
+            raise LabelError(
+                f"no label set {str(name_or_path)!r}; available: {', '.join(available_label_sets()) or 'none'}"
+            )
+        path = found[0]
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise LabelError(f"cannot read label set {str(path)!r}: {err}") from err
+    return parse_label_set(data, str(path))
