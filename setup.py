@@ -20,9 +20,11 @@ def share_files(folder: str) -> list[tuple[str, list[str]]]:
 
 
 NODES = {
+    "segmentation_node": "robot_vision_nav.nodes.segmentation_node:main",
     "costmap_node": "robot_vision_nav.nodes.costmap_node:main",
     "planner_node": "robot_vision_nav.nodes.planner_node:main",
     "controller_node": "robot_vision_nav.nodes.controller_node:main",
+    "sim_node": "robot_vision_nav.nodes.sim_node:main",
 }
 
 setup(

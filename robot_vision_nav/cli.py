@@ -336,6 +336,168 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------- perception
+def _load_segmenter(model: str, device: str, expected_labels: Any = None) -> Any:
+    """A Segmenter for `model` on `device`; every failure a CliError naming the file or device."""
+    from robot_vision_nav.core.segmentation.inference import Segmenter, SegmenterConfig, SegmenterError
+
+    try:
+        # One warm-up call, so a reported time is the steady one, not the first call's set-up (oneDNN primitive
+        # creation on CPU, cuDNN's algorithm search on CUDA: hundreds of ms).
+        return Segmenter.from_file(model, SegmenterConfig(device=device, warmup_iterations=1), expected_labels)
+    except SegmenterError as err:
+        raise CliError(str(err)) from err
+
+
+def _read_rgb_image(path: Path) -> Any:
+    import cv2
+
+    if not path.is_file():
+        raise CliError(f"image file {str(path)!r} not found")
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise CliError(f"cannot read image {str(path)!r}: not an image OpenCV can decode")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _segment(args: argparse.Namespace) -> int:
+    import time
+
+    import cv2
+    import numpy as np
+
+    from robot_vision_nav.core.segmentation.inference import SegmenterError
+    from robot_vision_nav.demo import encode_image, write_bytes_atomic
+
+    out = Path(args.out)
+    if out.suffix.lower() != ".png":
+        raise CliError(f"argument --out: {str(out)!r} must be a .png (class ids need lossless 8-bit pixels)")
+    _check_out_path(out)
+    overlay_path = Path(args.overlay) if args.overlay else None
+    if overlay_path is not None:
+        _check_out_path(overlay_path, "--overlay")
+    if not Path(args.model).is_file():
+        raise CliError(f"argument --model: model file {args.model!r} not found")
+    rgb = _read_rgb_image(Path(args.image))
+    segmenter = _load_segmenter(args.model, args.device)
+    start = time.perf_counter()
+    try:
+        result = segmenter.segment(rgb)
+    except SegmenterError as err:
+        raise CliError(f"{args.image}: {err}") from err
+    time_ms = (time.perf_counter() - start) * 1e3
+    labels = result.labels
+    label_set = segmenter.labels
+    files = [(out, encode_image(labels, ".png", rgb=False))]
+    if overlay_path is not None:
+        blend = cv2.addWeighted(rgb, 0.5, label_set.colorize(labels), 0.5, 0.0)
+        files.append((overlay_path, encode_image(blend, overlay_path.suffix)))
+    for path, data in files:
+        try:
+            write_bytes_atomic(path, data)
+        except OSError as err:
+            raise CliError(f"cannot write {str(path)!r}: {err.strerror or err}") from err
+
+    counts = np.bincount(labels.ravel(), minlength=label_set.num_classes)[: label_set.num_classes]
+    classes = {name: int(n) for name, n in zip(label_set.names, counts, strict=True)}
+    pixels = int(labels.size)
+    drivable = float(counts[segmenter.drivable_lut[: label_set.num_classes]].sum()) / pixels
+    traversable = float(np.count_nonzero(result.traversable)) / pixels
+    if args.json:
+        print(json.dumps({"classes": classes, "drivable_fraction": drivable, "traversable_fraction": traversable,
+                          "time_ms": round(time_ms, 4), "size": [labels.shape[1], labels.shape[0]],
+                          "out": str(out), "overlay": str(overlay_path) if overlay_path else None}))  # fmt: skip
+    else:
+        print(f"{args.image}: {labels.shape[1]}x{labels.shape[0]} px, {label_set.name} ({label_set.num_classes} "
+              f"classes) on {segmenter.device}, {time_ms:.1f} ms")  # fmt: skip
+        for name, n in sorted(classes.items(), key=lambda item: -item[1]):
+            if n:
+                print(f"  {name:<16} {n:>9} px  {100.0 * n / pixels:6.2f} %")
+        print(f"drivable classes {100.0 * drivable:.2f} %, traversable (confidence > "
+              f"{segmenter.config.confidence_threshold:g}) {100.0 * traversable:.2f} %")  # fmt: skip
+        print(f"wrote {out}" + (f" and {overlay_path}" if overlay_path else ""))
+    return 0
+
+
+def _format_score(value: float | None) -> str:
+    return "   n/a" if value is None else f"{100.0 * value:6.2f}"
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from robot_vision_nav.training.datasets import SYNTHETIC_FRAMES, DatasetError, open_dataset
+    from robot_vision_nav.training.evaluate import evaluate
+
+    if args.dataset != "synthetic" and args.data_root is None:
+        raise CliError(f"argument --data-root: dataset {args.dataset!r} needs its folder")
+    if not Path(args.model).is_file():
+        raise CliError(f"argument --model: model file {args.model!r} not found")
+    frames = args.limit if args.limit is not None else SYNTHETIC_FRAMES
+    try:
+        dataset = open_dataset(args.dataset, args.data_root, args.split, frames=frames, seed=args.seed)
+    except DatasetError as err:
+        raise CliError(str(err)) from err
+    segmenter = _load_segmenter(args.model, args.device, dataset.label_set)
+    show_progress = sys.stderr.isatty() and not args.json
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rrvn eval: {done}/{total} images", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    try:
+        scores, images = evaluate(segmenter, dataset, args.limit, progress if show_progress else None)
+    except DatasetError as err:
+        raise CliError(str(err)) from err
+    result = scores.to_dict()
+    split = None if args.dataset == "synthetic" else args.split  # synthetic data has no splits
+    result.update({"images": images, "dataset": args.dataset, "split": split, "model": args.model})
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{dataset.name}{f' {split}' if split else ''}: {images} images, {result['labelled_pixels']} labelled "
+          f"pixels, model {args.model}")  # fmt: skip
+    print(f"global accuracy  {_format_score(result['global_acc'])} %")
+    print(f"class accuracy   {_format_score(result['class_acc'])} %")
+    print(f"mIoU             {_format_score(result['miou'])} %")
+    print(f"drivable IoU     {_format_score(result['drivable_iou'])} %")
+    print("per-class IoU (%; n/a: class in neither ground truth nor prediction)")
+    for name, value in result["iou"].items():
+        print(f"  {name:<16} {_format_score(value)}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from robot_vision_nav.core.segmentation.export import ExportError, export_onnx
+    from robot_vision_nav.core.segmentation.inference import SegmenterError, load_model
+
+    if (args.height is None) != (args.width is None):
+        raise CliError("arguments --height and --width go together (or leave both out for the card's size)")
+    if not Path(args.model).is_file():
+        raise CliError(f"argument --model: model file {args.model!r} not found")
+    try:
+        model, card = load_model(args.model)
+    except SegmenterError as err:
+        raise CliError(str(err)) from err
+    height = args.height if args.height is not None else card.input_height
+    width = args.width if args.width is not None else card.input_width
+    try:
+        result = export_onnx(model, card, args.onnx, height, width, opset=args.opset)
+    except ExportError as err:
+        raise CliError(str(err)) from err
+    if args.json:
+        print(json.dumps({"onnx": str(result.onnx_path), "card": str(result.card_path),
+                          "card_written": result.card_written, "height": result.height, "width": result.width,
+                          "opset": result.opset, "max_abs_diff": result.max_abs_diff}))  # fmt: skip
+        return 0
+    print(f"wrote {result.onnx_path} (input 1x3x{height}x{width} 'image', output 'logits', opset {result.opset})")
+    if args.opset is not None and result.opset != args.opset:
+        print(f"note: opset {args.opset} was asked for; torch's exporter wrote opset {result.opset}")
+    print(f"card: {result.card_path}" + ("" if result.card_written else " (the source model's own, unchanged)"))
+    if result.max_abs_diff is None:
+        print("not verified: onnxruntime is not installed (pip install onnxruntime)")
+    else:
+        print(f"onnxruntime vs torch: max |logit difference| {result.max_abs_diff:.3g}")
+    return 0
+
+
 # ---------------------------------------------------------------------------------------- demo
 def _demo(args: argparse.Namespace) -> int:
     from robot_vision_nav.demo import format_summary, run_demo
@@ -349,6 +511,117 @@ def _demo(args: argparse.Namespace) -> int:
         raise CliError(f"cannot write into {str(out_dir)!r}: {err.strerror or err}") from err
     print(json.dumps(summary) if args.json else format_summary(summary))
     return 0 if summary["keepout_lethal"] and not summary["lane_lethal"] else 1
+
+
+# ---------------------------------------------------------------------------------------- simulator
+
+
+def _sim_camera(args: argparse.Namespace) -> Any:
+    from robot_vision_nav.sim.camera import CameraConfig
+
+    return CameraConfig(width_px=args.width, height_px=args.height, depth_noise=getattr(args, "depth_noise", False))
+
+
+def _sim_view(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    _check_out_path(out)
+    from robot_vision_nav.demo import encode_image, write_bytes_atomic
+    from robot_vision_nav.sim.sim import Simulator
+    from robot_vision_nav.sim.view import sim_view_picture
+    from robot_vision_nav.sim.world import WorldError, generate_world
+
+    try:
+        world = generate_world(args.seed)
+    except WorldError as err:
+        raise CliError(str(err)) from err
+    with Simulator(world, camera=_sim_camera(args)) as sim:
+        picture = sim_view_picture(sim)
+    try:
+        write_bytes_atomic(out, encode_image(picture, out.suffix))
+    except OSError as err:
+        raise CliError(f"cannot write {str(out)!r}: {err.strerror or err}") from err
+    summary = {
+        "seed": world.seed, "length_m": world.length_m, "width_m": world.width_m, "zones": len(world.zones),
+        "people": len(world.movers), "obstacles": len(world.obstacles), "route_m": round(world.route_length_m(), 3),
+        "start": [world.start.x_m, world.start.y_m, world.start.yaw_rad], "goal": list(world.goal_xy),
+        "out": str(out),
+    }  # fmt: skip
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(f"warehouse seed {world.seed}: {world.length_m:g} x {world.width_m:g} m, {len(world.zones)} keep-out "
+              f"zones, {len(world.movers)} people, route {summary['route_m']:.1f} m")  # fmt: skip
+        print(f"wrote {out} ({picture.shape[1]}x{picture.shape[0]} px)")
+    return 0
+
+
+def _sim_dataset(args: argparse.Namespace) -> int:
+    from robot_vision_nav.sim.dataset import stderr_progress, write_dataset
+    from robot_vision_nav.sim.world import WorldError
+
+    out_dir = Path(args.out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise CliError(f"argument --out: {str(out_dir)!r} exists and is not a folder")
+    try:
+        manifest = write_dataset(out_dir, args.scenes, args.frames, args.seed, _sim_camera(args), stderr_progress)
+    except WorldError as err:
+        raise CliError(str(err)) from err
+    except OSError as err:
+        raise CliError(f"cannot write into {str(out_dir)!r}: {err.strerror or err}") from err
+    count = len(manifest["frames"])
+    if args.json:
+        print(json.dumps({"out": str(out_dir), "frames": count, "scenes": args.scenes, "seed": args.seed}))
+    else:
+        print(f"wrote {count} frames ({args.scenes} scenes x {args.frames}) to {out_dir}/ (manifest.json)")
+    return 0
+
+
+def _add_sim_parsers(sub: Any) -> None:
+    """`rvn sim-view` and `rvn sim-dataset`."""
+
+    def camera_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--width", type=_int_in(16, 1280, "px"), default=320, metavar="PX",
+                       help="camera image width (px, default 320; 640 for 640x480)")  # fmt: skip
+        p.add_argument("--height", type=_int_in(16, 960, "px"), default=240, metavar="PX",
+                       help="camera image height (px, default 240; 480 for 640x480)")  # fmt: skip
+
+    p = sub.add_parser(
+        "sim-view",
+        help="look at a generated warehouse: top view, camera frame, depth and labels",
+        description="Generate the MuJoCo warehouse for --seed and write one picture: the floor from above with the "
+        "route (green), start (blue circle), goal (green star), keep-out zones (red outlines), people's paths "
+        "(magenta) and the robot, beside the robot camera's colour frame at the start, its depth (0..10 m, near "
+        "bright, invalid black) and its ground-truth labels with the class legend.",
+    )
+    p.add_argument("--seed", type=_int_in(0, 2**31 - 1, "world seed"), default=0, metavar="S",
+                   help="world seed (default 0)")  # fmt: skip
+    p.add_argument("--out", required=True, metavar="PNG", help="picture to write (replaced atomically)")
+    camera_args(p)
+    p.add_argument("--json", action="store_true",
+                   help='print one JSON object {"seed", "length_m", "width_m", "zones", "people", "obstacles", '
+                   '"route_m", "start": [x, y, yaw], "goal": [x, y], "out"}')  # fmt: skip
+    p.set_defaults(handler=_sim_view)
+
+    p = sub.add_parser(
+        "sim-dataset",
+        help="write a synthetic RGB-D segmentation dataset from the MuJoCo warehouse",
+        description="Render --scenes generated warehouses x --frames camera frames each into DIR: images/NAME.png "
+        "(RGB), labels/NAME.png (warehouse class ids, 255 ignore), depth/NAME.png (16-bit, millimetres, 0 invalid) "
+        "and manifest.json (per frame: files, world seed, sim time, intrinsics in px, true pose in m/rad and "
+        "T_world_camera). Files are written atomically, the manifest last; progress goes to stderr. The same "
+        "seed writes the same bytes.",
+    )
+    p.add_argument("--scenes", type=_int_in(1, 100000, "worlds"), required=True, metavar="N",
+                   help="number of generated worlds")  # fmt: skip
+    p.add_argument("--frames", type=_int_in(1, 100000, "frames per world"), required=True, metavar="M",
+                   help="frames per world")  # fmt: skip
+    p.add_argument("--out", required=True, metavar="DIR", help="dataset folder (created if missing)")
+    p.add_argument("--seed", type=_int_in(0, 2**31 - 1, "dataset seed"), default=0, metavar="S",
+                   help="dataset seed (default 0)")  # fmt: skip
+    camera_args(p)
+    p.add_argument("--depth-noise", action="store_true", help="add D435-like depth noise and dropouts (seeded)")
+    p.add_argument("--json", action="store_true", help='print one JSON object {"out", "frames", "scenes", "seed"}')
+    p.set_defaults(handler=_sim_dataset)
 
 
 # ---------------------------------------------------------------------------------------- parser
@@ -449,6 +722,68 @@ def build_parser() -> argparse.ArgumentParser:
                    '"status"} (length in metres or cells)')  # fmt: skip
     p.set_defaults(handler=_plan)
 
+    p = sub.add_parser(
+        "segment",
+        help="class ids (and a colour overlay) for one image",
+        description="Segment one image with a model (NAME.safetensors beside NAME.card.yaml) exactly as the "
+        "segmentation node would: resized to the model's input size, class ids resized back with nearest-neighbour. "
+        "Writes the class ids as a single-channel PNG of the image's size (pixel value = class id).",
+    )
+    p.add_argument("--model", required=True, metavar="M", help="model weights NAME.safetensors (card beside it)")
+    p.add_argument("--image", required=True, metavar="IMG", help="input picture (PNG, JPEG, ...; read as RGB)")
+    p.add_argument("--out", required=True, metavar="OUT.png", help="class-id PNG to write (replaced atomically)")
+    p.add_argument("--overlay", metavar="OVERLAY.png", help="also write the image blended 50/50 with class colours")
+    p.add_argument("--device", default="auto", metavar="D", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--json", action="store_true",
+                   help='print one JSON object {"classes": {name: pixels}, "drivable_fraction", '
+                   '"traversable_fraction", "time_ms", "size": [width px, height px], "out", "overlay"}; '
+                   "fractions of the image's pixels, time in ms")  # fmt: skip
+    p.set_defaults(handler=_segment)
+
+    p = sub.add_parser(
+        "eval",
+        help="accuracy, class accuracy, mIoU, per-class and drivable IoU of a model on a dataset",
+        description="Score a model on a dataset through the inference engine, at the dataset's resolution. "
+        "Ground truth 255 (void) is ignored. Global accuracy: correct / labelled pixels; class accuracy: mean "
+        "per-class recall over classes in the ground truth; mIoU: mean IoU over classes in the ground truth or "
+        "the prediction; drivable IoU: IoU of the label set's drivable classes taken together. Scores are "
+        "fractions 0..1 in --json, percent otherwise. The model's classes must be the dataset's.",
+    )
+    p.add_argument("--dataset", required=True, choices=("camvid", "cityscapes", "synthetic"),
+                   help="camvid: SegNet tutorial layout (SPLIT/, SPLITannot/); cityscapes: leftImg8bit/ and gtFine/; "
+                   "synthetic: generated warehouse frames, or --data-root with images/ and labels/")  # fmt: skip
+    p.add_argument("--data-root", metavar="DIR", help="the dataset's folder (optional for synthetic)")
+    p.add_argument("--model", required=True, metavar="M", help="model weights NAME.safetensors (card beside it)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score (default test)")
+    p.add_argument("--limit", type=_int_in(1, 10**9, "images"), metavar="N",
+                   help="score the first N images only (synthetic: frames to generate, default 16)")  # fmt: skip
+    p.add_argument("--seed", type=_int_in(0, 2**31 - 1, "seed"), default=0, metavar="S",
+                   help="seed of the generated synthetic frames (default 0)")  # fmt: skip
+    p.add_argument("--device", default="auto", metavar="D", help="auto (CUDA when present), cpu, cuda or cuda:N")
+    p.add_argument("--json", action="store_true",
+                   help='print one JSON object {"global_acc", "class_acc", "miou", "iou": {name: IoU or null}, '
+                   '"drivable_iou", "labelled_pixels", "images", "dataset", "split", "model"} '
+                   "(fractions 0..1)")  # fmt: skip
+    p.set_defaults(handler=_eval)
+
+    p = sub.add_parser(
+        "export",
+        help="export a model to ONNX, checked with onnxruntime",
+        description="Export NAME.safetensors to ONNX at a fixed input size (input 'image' 1x3xHxW normalised, output "
+        "'logits' 1xKxHxW) with torch's dynamo exporter (needs onnx and onnxscript), written atomically with its "
+        "model card beside it, then run in onnxruntime (when installed) against torch on a random input.",
+    )
+    p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX file to write (replaced atomically)")
+    p.add_argument("--model", required=True, metavar="M", help="model weights NAME.safetensors (card beside it)")
+    p.add_argument("--height", type=_int_in(8, 8192, "px"), metavar="H", help="input height (px; default the card's)")
+    p.add_argument("--width", type=_int_in(8, 8192, "px"), metavar="W", help="input width (px; default the card's)")
+    p.add_argument("--opset", type=_int_in(7, 100, "ONNX opset"), metavar="N",
+                   help="ONNX opset version (default: torch's)")  # fmt: skip
+    p.add_argument("--json", action="store_true",
+                   help='print one JSON object {"onnx", "card", "card_written", "height", "width" (px), "opset", '
+                   '"max_abs_diff" (null when not verified)}')  # fmt: skip
+    p.set_defaults(handler=_export)
+
     names = bench_names()
     p = sub.add_parser(
         "bench",
@@ -481,6 +816,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print summary.json's content as one JSON line")
     p.set_defaults(handler=_demo)
+    _add_sim_parsers(sub)
     return parser
 
 

@@ -29,3 +29,17 @@ def ros_context() -> Iterator[object]:
         yield context
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip `cuda`-marked tests, saying why, where torch sees no CUDA device."""
+    cuda_items = [item for item in items if item.get_closest_marker("cuda") is not None]
+    if not cuda_items:
+        return  # torch is imported only when a collected test needs the answer
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="no CUDA device")
+    for item in cuda_items:
+        item.add_marker(skip)

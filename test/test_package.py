@@ -26,7 +26,7 @@ COLCON = Path(sys.executable).parent / "colcon"
 PACKAGE_FILES = ("package.xml", "setup.py", "setup.cfg")
 PACKAGE_DIRS = ("resource", PACKAGE, "launch", "config", "models")
 SHARE_DIRS = ("launch", "config", "models")
-REQUIRED_SCRIPTS = ("rvn", "costmap_node")
+REQUIRED_SCRIPTS = ("rvn", "costmap_node", "planner_node", "controller_node", "segmentation_node")
 COLCON_TIMEOUT_S = 120
 
 GENERATED_PASSING_TEST = '''\

@@ -15,7 +15,9 @@ import pytest
 import yaml
 from rcl_interfaces.msg import ParameterType
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 
+from robot_vision_nav.core.config import param as param_field
 from robot_vision_nav.core.config import param_info
 from robot_vision_nav.core.controller import ControllerConfig
 from robot_vision_nav.core.costmap import CostmapConfig
@@ -23,13 +25,16 @@ from robot_vision_nav.core.planner import PlannerConfig
 from robot_vision_nav.nodes.controller_node import ControllerNodeConfig
 from robot_vision_nav.nodes.costmap_node import CostmapNodeConfig
 from robot_vision_nav.nodes.planner_node import PlannerNodeConfig
+from robot_vision_nav.nodes.segmentation_node import SegmentationNodeConfig
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError
+from test.segmentation_helpers import constant_model
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "config" / "robot_vision_nav.yaml"
 
 
 NODE_CONFIGS = {
+    "segmentation_node": (SegmentationNodeConfig,),
     "costmap_node": (CostmapNodeConfig, CostmapConfig),
     "planner_node": (PlannerNodeConfig, PlannerConfig),
     "controller_node": (ControllerNodeConfig, ControllerConfig),
@@ -72,12 +77,58 @@ def test_descriptors_carry_description_unit_and_range(ros_context: object) -> No
 
 
 def test_inconsistent_start_values_raise_parameter_error(ros_context: object) -> None:
-    from rclpy.parameter import Parameter
-
     node = Node("bad", context=ros_context, parameter_overrides=[Parameter("inflation_radius_m", value=0.1)])
     try:
         with pytest.raises(ParameterError, match=r"'inflation_radius_m' = 0\.1"):
             ConfigParameters(node, [CostmapConfig])
+    finally:
+        node.destroy_node()
+
+
+@dataclasses.dataclass(frozen=True)
+class _Names:
+    names: tuple[str, ...] = param_field((), "some class names")
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        (None, ()),
+        (Parameter("names", value=["floor", "marking"]), ("floor", "marking")),
+        # What a params file's `names: []` or `-p names:=[]` becomes: a value without a type.
+        (Parameter("names", Parameter.Type.NOT_SET), ()),
+    ],
+)
+def test_string_arrays_are_declared_typed_even_when_empty(
+    ros_context: object, override: Parameter | None, expected: tuple[str, ...]
+) -> None:
+    node = Node("names", context=ros_context, parameter_overrides=[] if override is None else [override])
+    try:
+        params = ConfigParameters(node, [_Names])
+        assert params.get(_Names).names == expected
+        assert node.describe_parameter("names").type == ParameterType.PARAMETER_STRING_ARRAY
+        assert node.get_parameter("names").type_ == Parameter.Type.STRING_ARRAY
+        assert node.set_parameters([Parameter("names", value=["a"])])[0].successful
+        assert params.get(_Names).names == ("a",)
+        (refused,) = node.set_parameters([Parameter("names", value=[1.0])])
+        assert not refused.successful
+        assert node.set_parameters([Parameter("names", Parameter.Type.STRING_ARRAY, [])])[0].successful
+        assert params.get(_Names).names == ()
+    finally:
+        node.destroy_node()
+
+
+def test_a_check_hook_refuses_an_update_with_its_message(ros_context: object) -> None:
+    def check(cls: type, config: _Names) -> None:
+        if "grass" in config.names:
+            raise ValueError("parameter 'names' = ['grass']: no class 'grass'")
+
+    node = Node("checked", context=ros_context)
+    try:
+        params = ConfigParameters(node, [_Names], check=check)
+        (result,) = node.set_parameters([Parameter("names", value=["grass"])])
+        assert not result.successful and "no class 'grass'; update refused" in result.reason
+        assert params.get(_Names).names == () and node.get_parameter("names").value == []
     finally:
         node.destroy_node()
 
@@ -110,11 +161,14 @@ def test_bad_start_parameter_exits_with_one_clear_message(override: str, words: 
         ("costmap_node", "local costmap 10.0 x 10.0 m at 0.05 m"),
         ("planner_node", "planning in 'odom'"),
         ("controller_node", "controller enabled"),
+        ("segmentation_node", "segmenting /camera/color/image_raw with segnet_tiny"),
     ],
 )
-def test_node_starts_from_the_yaml_and_stops_cleanly_on_ctrl_c(module: str, ready: str) -> None:
+def test_node_starts_from_the_yaml_and_stops_cleanly_on_ctrl_c(module: str, ready: str, tmp_path: Path) -> None:
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST")
     cmd = [sys.executable, "-m", f"robot_vision_nav.nodes.{module}", "--ros-args", "--params-file", str(PARAMS)]
+    if module == "segmentation_node":  # no trained model ships with the source: a tiny stand-in
+        cmd += ["-p", f"model_path:={constant_model(tmp_path / 'm.safetensors', 'warehouse', 0, (48, 64))}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=REPO)
     try:
         deadline = time.monotonic() + 30.0

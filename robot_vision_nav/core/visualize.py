@@ -65,3 +65,29 @@ def upscale(picture: NDArray[np.uint8], scale: int) -> NDArray[np.uint8]:
     if scale == 1:
         return picture
     return np.ascontiguousarray(np.repeat(np.repeat(picture, scale, axis=0), scale, axis=1))
+
+
+def overlay_labels(
+    rgb: NDArray[np.uint8], labels: NDArray[np.uint8], palette: NDArray[np.uint8], alpha: float
+) -> NDArray[np.uint8]:
+    """Class colours blended over an image: `(1 - alpha) * rgb + alpha * palette[labels]`, rounded.
+
+    Args:
+        rgb: HxWx3 uint8 image.
+        labels: HxW uint8 class ids.
+        palette: 256x3 uint8 RGB table (`LabelSet.palette()`).
+        alpha: weight of the colours, 0 (image only) to 1 (colours only).
+
+    Returns:
+        A new HxWx3 uint8 RGB picture.
+
+    Raises:
+        ValueError: shapes that do not match, or alpha outside [0, 1].
+
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or labels.shape != rgb.shape[:2]:
+        raise ValueError(f"expected an HxWx3 image and HxW labels, got {rgb.shape} and {labels.shape}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha {alpha} is outside [0, 1]")
+    colors = palette[labels]
+    return np.asarray(cv2.addWeighted(np.ascontiguousarray(rgb), 1.0 - alpha, colors, alpha, 0.0), dtype=np.uint8)

@@ -6,6 +6,11 @@ description and range. `ConfigParameters` declares them all with a ParameterDesc
 and at `ros2 param set`), builds the frozen config, and re-validates the whole config on every
 `set_parameters`: a refused update names the parameter, the value and the allowed range, and the
 running config is left as it was. It never clamps a bad value into range.
+
+Field types: bool, int, float, str, tuple[float, ...] (a double array) and tuple[str, ...] (a string
+array). ROS 2 cannot type an empty array by itself (a YAML `[]` or `-p name:=[]` arrives with no
+type at all), so a string array is declared by type and an untyped value takes the field's
+default: give string arrays an empty default, and `[]` in a params file means what it says.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_type_hints
 
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -44,7 +49,9 @@ def _ros_type(py_type: Any) -> int:
         return ParameterType.PARAMETER_DOUBLE
     if py_type is str:
         return ParameterType.PARAMETER_STRING
-    return ParameterType.PARAMETER_DOUBLE_ARRAY  # tuple[float, ...], the only sequence we use
+    if get_args(py_type)[:1] == (str,):
+        return ParameterType.PARAMETER_STRING_ARRAY  # tuple[str, ...]
+    return ParameterType.PARAMETER_DOUBLE_ARRAY  # tuple[float, ...]
 
 
 def _type_name(ros_type: int) -> str:
@@ -54,6 +61,7 @@ def _type_name(ros_type: int) -> str:
         ParameterType.PARAMETER_DOUBLE: "a double (write 1.0, not 1)",
         ParameterType.PARAMETER_STRING: "a string",
         ParameterType.PARAMETER_DOUBLE_ARRAY: "a list of doubles (write [0.0, 1.0], not [0, 1])",
+        ParameterType.PARAMETER_STRING_ARRAY: 'a list of strings (write ["a", "b"])',
     }.get(ros_type, "another type")
 
 
@@ -80,8 +88,10 @@ def descriptor_for(name: str, info: ParamInfo, ros_type: int) -> ParameterDescri
     return descriptor
 
 
-def _python_value(value: Any) -> Any:
+def _python_value(value: Any, ros_type: int) -> Any:
     # rclpy hands arrays back as array.array or list; the configs hold tuples (hashable, frozen).
+    if ros_type == ParameterType.PARAMETER_STRING_ARRAY:
+        return () if value is None else tuple(str(v) for v in value)
     if isinstance(value, str | bool | int | float) or value is None:
         return value
     return tuple(float(v) for v in value)
@@ -94,6 +104,9 @@ class ConfigParameters:
         node: the node to declare on.
         classes: config dataclasses whose fields become parameters (names must not collide).
         on_change: called with (class, new config) after an accepted `set_parameters`.
+        check: called with (class, candidate config) before a `set_parameters` is accepted, for
+            what a range cannot say (a file that must load, a class the model must know); a
+            ValueError it raises refuses the update with its message. Not called at start-up.
 
     Raises:
         ParameterError: a start-up value (from a params file or `-p`) of the wrong type, out of
@@ -106,9 +119,11 @@ class ConfigParameters:
         node: Node,
         classes: Sequence[type[Any]],
         on_change: Callable[[type[Any], Any], None] | None = None,
+        check: Callable[[type[Any], Any], None] | None = None,
     ) -> None:
         self._node = node
         self._on_change = on_change
+        self._check = check
         self._owner: dict[str, type[Any]] = {}
         self.configs: dict[type[Any], Any] = {}
         for cls in classes:
@@ -122,15 +137,25 @@ class ConfigParameters:
                 default = defaults[name]
                 if isinstance(default, tuple):
                     default = list(default)
+                # rclpy types [] as a byte array; declared by type, a string array keeps the
+                # override (typed or not) and is set to its default below when it has none.
+                declared = Parameter.Type.STRING_ARRAY if ros_type == ParameterType.PARAMETER_STRING_ARRAY else default
                 try:
-                    node.declare_parameter(name, default, descriptor_for(name, info, ros_type))
+                    node.declare_parameter(name, declared, descriptor_for(name, info, ros_type))
                 except InvalidParameterTypeException as err:
                     raise ParameterError(f"parameter '{name}' must be {_type_name(ros_type)}: {err}") from err
                 except InvalidParameterValueException as err:
                     raise ParameterError(
                         f"parameter '{name}' is outside the allowed range {info.range_text()}: {err}"
                     ) from err
-            values = {name: _python_value(node.get_parameter(name).value) for name in param_info(cls)}
+                if (
+                    ros_type == ParameterType.PARAMETER_STRING_ARRAY
+                    and node.get_parameter_or(name).type_ == Parameter.Type.NOT_SET
+                ):
+                    node.set_parameters([Parameter(name, Parameter.Type.STRING_ARRAY, default)])
+            values = {
+                name: _python_value(node.get_parameter(name).value, _ros_type(hints[name])) for name in param_info(cls)
+            }
             self.configs[cls] = self._build(cls, values)
         self._pending: dict[type[Any], Any] = {}
         node.add_on_set_parameters_callback(self._on_set)
@@ -160,7 +185,7 @@ class ConfigParameters:
                     successful=False,
                     reason=f"parameter '{p.name}' = {p.value!r} must be {_type_name(expected)}; update refused",
                 )
-            value = _python_value(p.value)
+            value = _python_value(p.value, expected)
             if info.length is not None and len(value) != info.length:
                 return SetParametersResult(
                     successful=False,
@@ -171,7 +196,9 @@ class ConfigParameters:
         for cls, values in updates.items():
             try:
                 candidates[cls] = dataclasses.replace(self.configs[cls], **values)
-            except ConfigError as err:
+                if self._check is not None:
+                    self._check(cls, candidates[cls])
+            except ValueError as err:  # ConfigError, or what `check` refuses
                 return SetParametersResult(successful=False, reason=f"{err}; update refused")
         # Applied only after rclpy has committed the values (post-set callback): another on-set
         # callback, or rclpy's own checks, may still refuse the update after this one accepts it.

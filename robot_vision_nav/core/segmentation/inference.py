@@ -5,7 +5,7 @@ only, so loading it can never run code, unlike a pickle) and `NAME.card.yaml`, i
 
     format: robot_vision_nav/model-card/1
     architecture: {name, num_classes, encoder, width, stages, in_channels}   (SegNetConfig)
-    labels: {name, ignore_index, classes: [{id, name, color, drivable}, ...]}
+    labels: {name, ignore_index, [void_ids], classes: [{id, name, color, drivable, [label_id]}, ...]}
     input: {height, width}                  the size the network runs at
     normalization: {mean: [r, g, b], std: [r, g, b]}   on RGB scaled to 0..1
     weights: {file, sha256}                 the weights file is checked against it on load
@@ -24,17 +24,19 @@ only, so loading it can never run code, unlike a pickle) and `NAME.card.yaml`, i
 
 Outputs are resized back to the camera image with nearest-neighbour (labels are not pictures): the
 class id of each pixel, the soft-max probability of that class (its confidence), and the mask:
-255 where the class is drivable and its confidence at least `confidence_threshold`, else 0.
+255 where the class is drivable and its confidence above `confidence_threshold`, else 0 (so 0
+keeps every drivable pixel and 1 none).
 No clock is read and nothing is random: the same image gives the same outputs. This module must
 never import ROS.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,13 +115,23 @@ def sha256_of(path: Path) -> str:
 def _atomic_write(path: Path, write: Any) -> None:
     """Write through a temporary file in the same folder and rename: never a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    # Not tempfile.mkstemp, whose files are 0600 (and safetensors' save_file also replaces the file
+    # with a 0600 one): a model that no other user or container can read. Created as open() does,
+    # the umask decides the mode, and the mode is put back after writing.
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
-        write(Path(tmp))
+        mode = tmp.stat().st_mode & 0o777
+        write(tmp)
+        tmp.chmod(mode)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -242,9 +254,10 @@ def load_model(path: str | Path, expected_labels: LabelSet | None = None) -> tup
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
+        # The first line only says "Error(s) in loading state_dict"; the next one names the tensor.
+        detail = " ".join(line.strip() for line in str(err).splitlines()[:2])
         raise SegmenterError(
-            f"model file {str(path)!r} does not fit its card's architecture {card.architecture.name!r}: "
-            f"{str(err).splitlines()[0]}"
+            f"model file {str(path)!r} does not fit its card's architecture {card.architecture.name!r}: {detail}"
         ) from err
     return model.eval(), card
 
@@ -309,7 +322,7 @@ class Segmentation:
 
     labels: NDArray[np.uint8]  # HxW class ids
     confidence: NDArray[np.float32]  # HxW soft-max probability of that class
-    traversable: NDArray[np.uint8]  # HxW, 255 drivable and confident, 0 otherwise
+    traversable: NDArray[np.uint8]  # HxW, 255 drivable and confidence > threshold, 0 otherwise
 
 
 def resolve_device(name: str) -> torch.device:
@@ -402,7 +415,9 @@ class Segmenter:
         self._pinned: Tensor | None = None
         self._index_cache: dict[tuple[int, int, int, int], tuple[Tensor, Tensor]] = {}
         self._ort: Any = None
-        model = model.eval()
+        # A copy: folding batch norm, freezing and moving the network must not change the caller's
+        # model (which may go on training, or be compared against this engine).
+        model = copy.deepcopy(model).eval()
         for p in model.parameters():
             p.requires_grad_(False)
         self.model: nn.Module = model
@@ -417,6 +432,13 @@ class Segmenter:
             if cfg.compile:
                 net = _compiled(net)
             self.model = net
+            if cfg.compile:
+                # torch.compile compiles lazily, at the first call: fail here, with the hint, and
+                # not on the first camera frame.
+                try:
+                    self.segment(np.zeros((*self.input_size, 3), dtype=np.uint8))
+                except Exception as err:
+                    raise SegmenterError(f"torch.compile failed ({err}); set compile: false") from err
         for _ in range(cfg.warmup_iterations):
             self.segment(np.zeros((*self.input_size, 3), dtype=np.uint8))
 
@@ -480,11 +502,19 @@ class Segmenter:
                 rows, cols = self._resize_indices(labels.shape[0], labels.shape[1], height, width)
                 labels = labels.index_select(0, rows).index_select(1, cols)
                 conf = conf.index_select(0, rows).index_select(1, cols)
-            mask = self._lut[labels.long()] & (conf >= self.config.confidence_threshold)
+            # Strictly above: soft-max rounds to exactly 1.0 in float32 once the logit margin passes
+            # ~17, so ">=" would let threshold 1.0 through; ">" makes 1.0 "trust nothing".
+            mask = self._lut[labels.long()] & (conf > self.config.confidence_threshold)
             mask_u8 = mask.to(torch.uint8) * 255
-            out = torch.stack((labels, mask_u8)).cpu().numpy()
-            conf_np = conf.float().cpu().numpy()
-        return Segmentation(out[0], conf_np, out[1])
+            # One device-to-host copy (one wait for the GPU): labels, mask and the confidence's
+            # float32 bytes in a single uint8 buffer.
+            conf_bytes = conf.float().contiguous().view(torch.uint8).reshape(-1)
+            packed = torch.cat((labels.reshape(-1), mask_u8.reshape(-1), conf_bytes)).cpu().numpy()
+        n = height * width
+        labels_np = packed[:n].reshape(height, width)
+        mask_np = packed[n : 2 * n].reshape(height, width)
+        conf_np = packed[2 * n :].view(np.float32).reshape(height, width)
+        return Segmentation(labels_np, conf_np, mask_np)
 
     def cuda_memory_mb(self) -> float:
         """CUDA memory allocated by torch on this engine's device, MiB (0 on CPU)."""

@@ -110,14 +110,18 @@ class LabelSet:
         return lut[ids.astype(np.uint8)]
 
     def to_dict(self) -> dict[str, Any]:
-        """The set as plain data (for a model card)."""
-        return {
-            "name": self.name,
-            "ignore_index": self.ignore_index,
-            "classes": [
-                {"id": c.id, "name": c.name, "color": list(c.color), "drivable": c.drivable} for c in self.classes
-            ],
-        }
+        """The set as plain data (for a model card); `parse_label_set` reads it back unchanged."""
+        classes: list[dict[str, Any]] = []
+        for c in self.classes:
+            entry: dict[str, Any] = {"id": c.id, "name": c.name, "color": list(c.color), "drivable": c.drivable}
+            if c.label_id is not None:  # without it a card's Cityscapes set would map label ids wrongly
+                entry["label_id"] = c.label_id
+            classes.append(entry)
+        data: dict[str, Any] = {"name": self.name, "ignore_index": self.ignore_index}
+        if self.void_ids:
+            data["void_ids"] = list(self.void_ids)
+        data["classes"] = classes
+        return data
 
 
 def label_dirs() -> list[Path]:
@@ -130,6 +134,13 @@ def label_dirs() -> list[Path]:
 def available_label_sets() -> list[str]:
     """Names of the label sets found by `label_dirs`."""
     return sorted({p.stem for d in label_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+
+
+def _byte(value: Any, what: str) -> int:
+    """`value` as an id 0..255, or LabelError naming `what`."""
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 255:
+        raise LabelError(f"{what} {value!r}, expected an integer 0..255")
+    return value
 
 
 def _require(entry: dict[str, Any], key: str, where: str) -> Any:
@@ -162,16 +173,22 @@ def parse_label_set(data: Any, where: str) -> LabelSet:
         if not isinstance(drivable, bool):
             raise LabelError(f"{at}: drivable {drivable!r}, expected true or false")
         label_id = entry.get("label_id")
+        if label_id is not None:
+            _byte(label_id, f"{at}: label_id")
         classes.append(
             LabelClass(i, str(_require(entry, "name", at)), (color[0], color[1], color[2]), drivable, label_id)
         )
     names = [c.name for c in classes]
     if len(set(names)) != len(names):
         raise LabelError(f"{where}: class names repeat: {names}")
-    ignore = int(data.get("ignore_index", IGNORE_INDEX))
+    ignore = _byte(data.get("ignore_index", IGNORE_INDEX), f"{where}: ignore_index")
     if len(classes) > ignore:
         raise LabelError(f"{where}: {len(classes)} classes collide with ignore_index {ignore}")
-    return LabelSet(str(_require(data, "name", where)), tuple(classes), ignore, tuple(data.get("void_ids", ())))
+    void_ids = data.get("void_ids", [])
+    if not isinstance(void_ids, list):
+        raise LabelError(f"{where}: void_ids {void_ids!r}, expected a list of integers 0..255")
+    void = tuple(_byte(v, f"{where}: void_ids entry") for v in void_ids)
+    return LabelSet(str(_require(data, "name", where)), tuple(classes), ignore, void)
 
 
 def load_label_set(name_or_path: str | Path) -> LabelSet:

@@ -14,8 +14,9 @@ Variants, all from one small `SegNetConfig` (name, classes, encoder, width, stag
   channels each (times `width`), 1x1 classifier.
 - encoders `resnet18` / `resnet50` take torchvision's ResNet. A ResNet downsamples by pooling only
   once (the stem's 3x3/2 max-pool), elsewhere by strided convolution, so the decoder unpools with
-  indices at that pooling and upsamples 2x bilinearly where a strided convolution halved the map;
-  each decoder stage is two 3x3 conv-BN-ReLU layers. Output stride 32.
+  indices at that pooling (its 3x3 windows overlap: where several share a maximum, the largest
+  value goes back, see `unpool_overlapping`) and upsamples 2x bilinearly where a strided
+  convolution halved the map; each decoder stage is two 3x3 conv-BN-ReLU layers. Output stride 32.
 
 Inputs of any size work: the forward pass pads right and bottom with zeros (the normalised mean
 colour) to a multiple of the total stride and crops the logits back.
@@ -72,6 +73,16 @@ class SegNetConfig:
     in_channels: int = 3
 
     def __post_init__(self) -> None:
+        # Types first: a card or YAML may hold "11" or 2.5, which would pass the range checks below
+        # (or fail them with a TypeError) and only break deep inside nn.Conv2d.
+        for key in ("num_classes", "stages", "in_channels"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise ModelError(f"{key} {value!r} must be an integer")
+        if not isinstance(self.width, int | float) or isinstance(self.width, bool):
+            raise ModelError(f"width {self.width!r} must be a number")
+        if not isinstance(self.name, str) or not isinstance(self.encoder, str):
+            raise ModelError(f"name {self.name!r} and encoder {self.encoder!r} must be strings")
         if self.encoder not in ENCODERS:
             raise ModelError(f"encoder {self.encoder!r} is not one of {', '.join(ENCODERS)}")
         if not 1 <= self.num_classes <= 255:
@@ -268,11 +279,25 @@ class _ResNetSegNet(nn.Module):
             x = stage(F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False))
         x = self.to_stem(x)  # 1/4, stem width
         # Back to 1/2 through the stem pooling's own indices.
-        x = F.max_unpool2d(x, idx, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), output_size=stem.shape[-2:])
+        x = unpool_overlapping(x, idx, stem.shape[-2:])
         x = self.stem_dec(x)
         x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)  # 1/1
         out: Tensor = self.head(x)
         return out
+
+
+def unpool_overlapping(x: Tensor, indices: Tensor, size: Sequence[int]) -> Tensor:
+    """Max-unpooling for overlapping pooling windows (the ResNet stem's 3x3/2): an (N, C, H, W) map.
+
+    Overlapping windows share maxima, so `indices` repeat (about a third of them for 3x3/2), and
+    `F.max_unpool2d` then keeps whichever value it happens to write last: the result changes with
+    memory layout (channels_last), device and ONNX Runtime. Here a position that several windows
+    point at takes the largest of their values, the same everywhere; other positions are zero.
+    """
+    n, c = x.shape[:2]
+    out = x.new_zeros(n, c, int(size[0]) * int(size[1]))
+    out = out.scatter_reduce(2, indices.flatten(2), x.flatten(2), reduce="amax", include_self=False)
+    return out.view(n, c, int(size[0]), int(size[1]))
 
 
 def _init_weights(model: nn.Module) -> None:
@@ -342,9 +367,9 @@ def load_encoder_weights(model: SegNet, path: str | Path) -> int:
     backbone loads the file with `fc.*` dropped. A shape mismatch is a ModelError naming the layer.
     """
     cfg = model.config
-    state = _read_state_dict(Path(path))
     if cfg.encoder == "basic":
         raise ModelError("encoder 'basic' has no ImageNet counterpart; train it from scratch")
+    state = _read_state_dict(Path(path))
     if cfg.encoder.startswith("resnet"):
         impl = model.impl
         assert isinstance(impl, _ResNetSegNet)
@@ -361,7 +386,12 @@ def load_encoder_weights(model: SegNet, path: str | Path) -> int:
         return len(backbone_state)
     # VGG: pair the file's feature tensors with ours in order, layer kind by layer kind.
     ours = [t for m in encoder_modules(model) for t in _conv_bn_tensors(m)]
-    theirs = [(k, v) for k, v in state.items() if k.startswith("features.") and not k.endswith("num_batches_tracked")]
+    # In layer order, not file order: safetensors stores keys sorted as text (features.10 before
+    # features.2, bias before weight), so the file's order cannot be trusted.
+    theirs = sorted(
+        ((k, v) for k, v in state.items() if k.startswith("features.") and not k.endswith("num_batches_tracked")),
+        key=_torchvision_order,
+    )
     if len(theirs) < len(ours):
         raise ModelError(
             f"encoder weights {str(path)!r} have {len(theirs)} feature tensors, the encoder needs {len(ours)} "
@@ -376,6 +406,15 @@ def load_encoder_weights(model: SegNet, path: str | Path) -> int:
                 )
             target.copy_(value)
     return len(ours)
+
+
+_TENSOR_ORDER = {"weight": 0, "bias": 1, "running_mean": 2, "running_var": 3}
+
+
+def _torchvision_order(item: tuple[str, Tensor]) -> tuple[int, int, str]:
+    """Sort key of a `features.<layer>.<tensor>` entry: layer index, then torchvision's tensor order."""
+    _, layer, kind = [*item[0].split(".", 2), "", ""][:3]
+    return (int(layer) if layer.isdigit() else -1, _TENSOR_ORDER.get(kind, len(_TENSOR_ORDER)), kind)
 
 
 def _conv_bn_tensors(module: nn.Module) -> list[tuple[str, Tensor]]:

@@ -1,0 +1,1 @@
+"""Training-side code: datasets, evaluation (and, later, transforms, training and export entry points)."""
