@@ -59,6 +59,8 @@ bench: venv bench-deps
 	$(VENV)/bin/rvn bench costmap
 	$(VENV)/bin/rvn bench planner
 	$(VENV)/bin/rvn bench controller
+	$(VENV)/bin/rvn bench sim
+	$(VENV)/bin/rvn bench segmentation
 
 clean:
 	rm -rf build install log out .pytest_cache .mypy_cache .ruff_cache

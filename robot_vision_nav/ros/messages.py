@@ -197,3 +197,49 @@ def grid_from_msg(msg: OccupancyGrid) -> Grid:
         )
     except GridError as err:
         raise ValueError(str(err)) from err
+
+
+def intrinsics_to_camera_info(
+    intrinsics: PinholeIntrinsics, frame_id: str, stamp_ns: int, distortion_model: str = "plumb_bob"
+) -> CameraInfo:
+    """A CameraInfo for a rectified pinhole camera: K and P from the intrinsics, no distortion, R = I.
+
+    The inverse of `camera_info_to_intrinsics` (round-trip tested).
+    """
+    k = intrinsics
+    msg = CameraInfo()
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    msg.header.frame_id = frame_id
+    msg.width, msg.height = int(k.width), int(k.height)
+    msg.distortion_model = distortion_model
+    msg.d = [0.0] * 5
+    msg.k = [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
+    msg.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    msg.p = [k.fx, 0.0, k.cx, 0.0, 0.0, k.fy, k.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return msg
+
+
+def pose2d_to_odometry(
+    pose: Pose2D,
+    linear_mps: float,
+    angular_rps: float,
+    frame_id: str,
+    child_frame_id: str,
+    stamp_ns: int | None = None,
+) -> Odometry:
+    """An Odometry message for a planar pose and body-frame twist (linear x, angular z).
+
+    The stamp is `stamp_ns`, or the pose's own stamp when None. The inverse of `odometry_to_pose2d`
+    for the pose (round-trip tested).
+    """
+    msg = Odometry()
+    msg.header.stamp = ns_to_stamp(pose.stamp_ns if stamp_ns is None else stamp_ns)
+    msg.header.frame_id = frame_id
+    msg.child_frame_id = child_frame_id
+    msg.pose.pose.position.x = float(pose.x_m)
+    msg.pose.pose.position.y = float(pose.y_m)
+    msg.pose.pose.orientation.z = math.sin(pose.yaw_rad / 2.0)
+    msg.pose.pose.orientation.w = math.cos(pose.yaw_rad / 2.0)
+    msg.twist.twist.linear.x = float(linear_mps)
+    msg.twist.twist.angular.z = float(angular_rps)
+    return msg

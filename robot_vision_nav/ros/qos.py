@@ -42,3 +42,12 @@ DEFAULT_QOS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
 )
+
+# /clock as a simulator publishes it: reliable, so recorders get every tick, and depth 1 (rclpy's
+# own time source subscribes best effort, depth 1, which matches a reliable publisher).
+CLOCK_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)

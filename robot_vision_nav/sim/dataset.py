@@ -1,0 +1,176 @@
+"""Synthetic RGB-D segmentation datasets from the MuJoCo warehouse: `rvn sim-dataset`.
+
+Layout (the image-folder format `training.datasets.image_folder` reads, plus depth and poses):
+  DIR/images/NAME.png   colour, 8-bit RGB
+  DIR/labels/NAME.png   warehouse class ids, 8-bit single channel (255 = ignore)
+  DIR/depth/NAME.png    depth, 16-bit single channel, millimetres (0 = invalid)
+  DIR/manifest.json     what made it (seed, sizes, camera, label set) and, per frame, the files,
+                        the world seed, sim time, intrinsics, the true base pose and T_world_camera
+                        (4x4, camera optical frame in the world)
+NAME is `sSSSS_fFFFF` (scene, frame). Scene i uses world seed `default_rng([seed, i])`, so scene i
+is the same whatever the scene count. Each scene's frames are taken along its route (heading
+along it, jittered) and at random free places with random headings, at advancing sim times so
+people move between frames. Every file is written atomically and the manifest last, so a
+manifest never names a file that is not complete. Deterministic for a seed: the same command
+writes the same bytes. Must never import ROS.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.sim.camera import CameraConfig
+from robot_vision_nav.sim.robot import RobotConfig
+from robot_vision_nav.sim.sim import SimConfig, Simulator
+from robot_vision_nav.sim.world import (
+    CLASS_NAMES,
+    OCC_FREE,
+    World,
+    WorldConfig,
+    generate_world,
+    inflate,
+    world_occupancy,
+)
+
+MANIFEST_VERSION = 1
+FRAME_SPACING_S = 0.5  # sim time between a scene's frames: people move on
+
+
+def scene_seed(seed: int, scene: int) -> int:
+    """World seed of scene `scene` of a dataset made with `seed`."""
+    return int(np.random.default_rng([seed, scene]).integers(0, 2**31 - 1))
+
+
+def frame_poses(world: World, count: int, rng: np.random.Generator) -> list[Pose2D]:
+    """`count` robot poses: half along the route (heading along it, jittered), half at random free places.
+
+    Random places are free cells of the occupancy (keep-out zones included) inflated by the robot
+    radius plus 5 cm, so the footprint never overlaps an obstacle or a zone; each faces another
+    random free place.
+    """
+    route = np.asarray(world.route_xy, np.float64)
+    seg = np.hypot(*np.diff(route, axis=0).T) if len(route) > 1 else np.zeros(0)
+    total = float(seg.sum())
+    grid, origin = world_occupancy(world, 0.05, zones=True)
+    free = np.argwhere(inflate(grid, world.robot_radius_m + 0.05, 0.05) == OCC_FREE)
+    poses: list[Pose2D] = []
+    for k in range(count):
+        if k % 2 == 0 and total > 0.0:
+            s = float(rng.uniform(0.0, total))
+            i = min(int(np.searchsorted(np.cumsum(seg), s)), len(seg) - 1)
+            f = (s - (np.cumsum(seg)[i] - seg[i])) / max(seg[i], 1e-9)
+            x, y = route[i] + f * (route[i + 1] - route[i])
+            yaw = math.atan2(*(route[i + 1] - route[i])[::-1]) + float(rng.normal(0.0, 0.3))
+        else:
+            (r, c), (r2, c2) = free[rng.integers(len(free), size=2)]
+            x = origin[0] + (c + 0.5) * 0.05
+            y = origin[1] + (r + 0.5) * 0.05
+            # Facing another free place, not a random direction: a wall at 30 cm teaches nothing.
+            yaw = math.atan2(float(r2 - r), float(c2 - c)) if (r2, c2) != (r, c) else float(rng.uniform(-3.1, 3.1))
+        poses.append(Pose2D(float(x), float(y), math.atan2(math.sin(yaw), math.cos(yaw))))
+    return poses
+
+
+def _write_png(path: Path, image: np.ndarray, rgb: bool) -> None:
+    from robot_vision_nav.demo import encode_image, write_bytes_atomic
+
+    write_bytes_atomic(path, encode_image(image, ".png", rgb=rgb))
+
+
+def write_dataset(
+    out_dir: Path,
+    scenes: int,
+    frames: int,
+    seed: int,
+    camera: CameraConfig | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Render `scenes` worlds x `frames` frames into `out_dir` (see the module docstring).
+
+    Args:
+        out_dir: dataset folder; created with its sub-folders if missing.
+        scenes: number of worlds, >= 1.
+        frames: frames per world, >= 1.
+        seed: dataset seed.
+        camera: resolution, field of view, mount and depth model (default CameraConfig()).
+        progress: called with one line per scene (e.g. printing to stderr).
+
+    Returns:
+        The manifest that was written to `out_dir/manifest.json`.
+
+    Raises:
+        ValueError: scenes or frames < 1, or a negative seed.
+        OSError: a file cannot be written.
+
+    """
+    if scenes < 1 or frames < 1 or seed < 0:
+        raise ValueError(f"scenes and frames must be >= 1 and seed >= 0, got {scenes}, {frames}, {seed}")
+    camera = CameraConfig() if camera is None else camera
+    out_dir = Path(out_dir)
+    for sub in ("images", "labels", "depth"):
+        (out_dir / sub).mkdir(parents=True, exist_ok=True)
+    robot = RobotConfig()
+    sim_config = SimConfig()
+    entries: list[dict[str, Any]] = []
+    steps_between = max(1, round(FRAME_SPACING_S / sim_config.step_s))
+    for scene in range(scenes):
+        world_seed = scene_seed(seed, scene)
+        world = generate_world(world_seed, WorldConfig(robot_radius_m=robot.radius_m))
+        rng = np.random.default_rng([seed, scene, 1])
+        with Simulator(world, robot, camera, sim_config, noise_seed=world_seed) as sim:
+            k = sim.intrinsics
+            for f, pose in enumerate(frame_poses(world, frames, rng)):
+                sim.set_pose(pose)
+                sim.set_time(f * steps_between)
+                frame = sim.render()
+                name = f"s{scene:04d}_f{f:04d}"
+                _write_png(out_dir / "images" / f"{name}.png", frame.rgb, rgb=True)
+                _write_png(out_dir / "labels" / f"{name}.png", frame.labels, rgb=False)
+                _write_png(out_dir / "depth" / f"{name}.png", frame.depth_mm(), rgb=False)
+                entries.append({
+                    "name": name,
+                    "image": f"images/{name}.png",
+                    "labels": f"labels/{name}.png",
+                    "depth": f"depth/{name}.png",
+                    "scene": scene,
+                    "world_seed": world_seed,
+                    "stamp_ns": frame.stamp_ns,
+                    "intrinsics": {"fx": k.fx, "fy": k.fy, "cx": k.cx, "cy": k.cy, "width": k.width,
+                                   "height": k.height},
+                    "pose": {"x_m": frame.pose.x_m, "y_m": frame.pose.y_m, "yaw_rad": frame.pose.yaw_rad},
+                    "T_world_camera": [[round(float(v), 9) for v in row] for row in frame.T_world_optical],
+                })  # fmt: skip
+        if progress is not None:
+            progress(f"scene {scene + 1}/{scenes} (world seed {world_seed}): {frames} frames")
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "generator": "rvn sim-dataset",
+        "seed": seed,
+        "scenes": scenes,
+        "frames_per_scene": frames,
+        "label_set": "warehouse",
+        "classes": list(CLASS_NAMES),
+        "ignore_index": 255,
+        "depth_scale_m": 0.001,
+        "camera_frame": "optical (z forward, x right, y down)",
+        "camera": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(camera).items()},
+        "frames": entries,
+    }
+    from robot_vision_nav.demo import write_bytes_atomic
+
+    write_bytes_atomic(out_dir / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
+    return manifest
+
+
+def stderr_progress(line: str) -> None:
+    """Print a progress line on stderr."""
+    print(line, file=sys.stderr, flush=True)
