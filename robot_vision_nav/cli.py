@@ -470,6 +470,16 @@ def _export(args: argparse.Namespace) -> int:
 
     if (args.height is None) != (args.width is None):
         raise CliError("arguments --height and --width go together (or leave both out for the card's size)")
+    if args.checkpoint is not None:
+        return _export_checkpoint(args)
+    if args.model is None or args.onnx is None:
+        raise CliError(
+            "give --model M.safetensors --onnx OUT.onnx (a model to ONNX) or --checkpoint CKPT --out M.safetensors "
+            "(a training checkpoint to a model)"
+        )
+    for flag, value in (("--out", args.out), ("--fp16", args.fp16 or None)):
+        if value is not None:
+            raise CliError(f"argument {flag} goes with --checkpoint (exporting a training checkpoint)")
     if not Path(args.model).is_file():
         raise CliError(f"argument --model: model file {args.model!r} not found")
     try:
@@ -495,6 +505,78 @@ def _export(args: argparse.Namespace) -> int:
         print("not verified: onnxruntime is not installed (pip install onnxruntime)")
     else:
         print(f"onnxruntime vs torch: max |logit difference| {result.max_abs_diff:.3g}")
+    return 0
+
+
+def _export_checkpoint(args: argparse.Namespace) -> int:
+    """`rvn export --checkpoint CKPT --out M.safetensors [--fp16] [--onnx OUT.onnx]`."""
+    if args.model is not None:
+        raise CliError("arguments --model and --checkpoint exclude each other (export one or the other)")
+    if args.out is None:
+        raise CliError("argument --out: --checkpoint needs the model file to write, e.g. --out models/NAME.safetensors")
+    out = Path(args.out)
+    if out.suffix != ".safetensors":
+        raise CliError(f"argument --out: {str(out)!r} must end in .safetensors")
+    if not out.parent.is_dir():
+        raise CliError(f"argument --out: folder {str(out.parent)!r} does not exist")
+    if args.onnx is not None and Path(args.onnx).suffix != ".onnx":
+        raise CliError(f"argument --onnx: {args.onnx!r} must end in .onnx")
+    from robot_vision_nav.core.segmentation.export import ExportError, export_onnx
+    from robot_vision_nav.core.segmentation.inference import SegmenterError, card_path, load_model
+    from robot_vision_nav.training.checkpoint import TrainingError, export_checkpoint
+
+    try:
+        card = export_checkpoint(args.checkpoint, out, fp16=args.fp16)
+    except TrainingError as err:
+        raise CliError(str(err)) from err
+    result: dict[str, Any] = {
+        "model": str(out), "card": str(card_path(out)), "sha256": card.sha256, "bytes": out.stat().st_size,
+        "dtype": "float16" if args.fp16 else "float32", "height": card.input_height, "width": card.input_width,
+        "metrics": card.extra.get("metrics"), "onnx": None, "max_abs_diff": None,
+    }  # fmt: skip
+    if args.onnx is not None:
+        try:
+            model, card = load_model(out)
+            height = args.height if args.height is not None else card.input_height
+            width = args.width if args.width is not None else card.input_width
+            onnx = export_onnx(model, card, args.onnx, height, width, opset=args.opset)
+        except (SegmenterError, ExportError) as err:
+            raise CliError(str(err)) from err
+        result.update(onnx=str(onnx.onnx_path), max_abs_diff=onnx.max_abs_diff)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    miou = (result["metrics"] or {}).get("miou")
+    score = "" if miou is None else f", val mIoU {100 * miou:.2f} %"
+    print(f"wrote {out} ({result['dtype']}, {result['bytes'] / 2**20:.2f} MiB) and {result['card']}: "
+          f"{card.architecture.name}, {card.labels.num_classes} {card.labels.name} classes, input "
+          f"{card.input_width}x{card.input_height} px{score}")  # fmt: skip
+    if result["onnx"] is not None:
+        diff = result["max_abs_diff"]
+        print(f"wrote {result['onnx']}" + ("" if diff is None else f" (onnxruntime vs torch: max |logit difference| "
+                                               f"{diff:.3g})"))  # fmt: skip
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- train
+def _train(args: argparse.Namespace) -> int:
+    from robot_vision_nav.training.checkpoint import TrainingError
+    from robot_vision_nav.training.train import distributed_from_env, main, summary_json
+
+    args.program = ("rvn", "train")
+    args.argv = ["rvn", *sys.argv[1:]] if Path(sys.argv[0]).name == "rvn" else None
+    try:
+        summary = main(args)
+    except TrainingError as err:
+        raise CliError(str(err)) from err
+    if args.json:
+        if distributed_from_env().main:
+            print(summary_json(summary))
+        return 0
+    best = summary["best_miou"]
+    print(f"trained to epoch {summary['epochs']} ({summary['iterations']} iterations, "
+          f"{summary['train_time_s']:.1f} s); best val mIoU {'n/a' if best is None else f'{100 * best:.2f} %'}; "
+          f"{summary['checkpoint']}")  # fmt: skip
     return 0
 
 
@@ -768,21 +850,49 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "export",
-        help="export a model to ONNX, checked with onnxruntime",
+        help="export a model to ONNX (checked with onnxruntime), or a training checkpoint to a model file",
         description="Export NAME.safetensors to ONNX at a fixed input size (input 'image' 1x3xHxW normalised, output "
         "'logits' 1xKxHxW) with torch's dynamo exporter (needs onnx and onnxscript), written atomically with its "
-        "model card beside it, then run in onnxruntime (when installed) against torch on a random input.",
+        "model card beside it, then run in onnxruntime (when installed) against torch on a random input. "
+        "With --checkpoint CKPT --out M.safetensors: write a training checkpoint's network and its model card "
+        "(and, with --onnx, the ONNX file too).",
     )
-    p.add_argument("--onnx", required=True, metavar="OUT.onnx", help="ONNX file to write (replaced atomically)")
-    p.add_argument("--model", required=True, metavar="M", help="model weights NAME.safetensors (card beside it)")
+    p.add_argument("--onnx", metavar="OUT.onnx", help="ONNX file to write (replaced atomically)")
+    p.add_argument("--model", metavar="M", help="model weights NAME.safetensors (card beside it)")
+    p.add_argument("--checkpoint", metavar="CKPT",
+                   help="instead of --model: a training checkpoint (checkpoint.pth / model_best.pth of `rvn train`) "
+                   "to write as --out with its model card (architecture, labels, input size, normalisation, the "
+                   "training command, data, final metrics, training time); --onnx then also exports it")  # fmt: skip
+    p.add_argument("--out", metavar="M.safetensors", help="with --checkpoint: the model file to write (atomically)")
+    p.add_argument("--fp16", action="store_true",
+                   help="with --checkpoint: store float16 weights (half the size; loaded back as float32)")  # fmt: skip
     p.add_argument("--height", type=_int_in(8, 8192, "px"), metavar="H", help="input height (px; default the card's)")
     p.add_argument("--width", type=_int_in(8, 8192, "px"), metavar="W", help="input width (px; default the card's)")
     p.add_argument("--opset", type=_int_in(7, 100, "ONNX opset"), metavar="N",
                    help="ONNX opset version (default: torch's)")  # fmt: skip
     p.add_argument("--json", action="store_true",
                    help='print one JSON object {"onnx", "card", "card_written", "height", "width" (px), "opset", '
-                   '"max_abs_diff" (null when not verified)}')  # fmt: skip
+                   '"max_abs_diff" (null when not verified)}; with --checkpoint {"model", "card", "sha256", "bytes", '
+                   '"dtype", "height", "width" (px), "metrics", "onnx", "max_abs_diff"}')  # fmt: skip
     p.set_defaults(handler=_export)
+
+    from robot_vision_nav.training.options import add_train_arguments
+
+    p = sub.add_parser(
+        "train",
+        help="train a SegNet (CamVid, Cityscapes, synthetic warehouse, image folder); torchrun for several GPUs",
+        description="Train a SegNet variant with SGD (or AdamW), poly or cosine decay per iteration, median-frequency "
+        "class weights and cross-entropy ignoring 255; evaluate on the validation split every epoch (global and "
+        "class accuracy, mIoU, per-class IoU); write checkpoint.pth (every epoch), model_best.pth (best mIoU), "
+        "metrics.csv and train.log into --output-dir. Sizes in px, times in s. For several GPUs: torchrun "
+        "--nproc-per-node N -m robot_vision_nav.training.train ... (the same options). `rvn export --checkpoint` "
+        "turns a checkpoint into a model file.",
+    )
+    add_train_arguments(p)
+    p.add_argument("--json", action="store_true",
+                   help='print one JSON object at the end {"output_dir", "epochs", "iterations", "best_miou", '
+                   '"metrics", "train_time_s" (s), "checkpoint", "best", "command", "history"}')  # fmt: skip
+    p.set_defaults(handler=_train)
 
     names = bench_names()
     p = sub.add_parser(

@@ -1,1 +1,1 @@
-"""Training-side code: datasets, evaluation (and, later, transforms, training and export entry points)."""
+"""Training-side code: datasets and transforms, the training loop, checkpoints and their export, evaluation."""

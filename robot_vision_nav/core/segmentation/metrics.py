@@ -95,6 +95,25 @@ class ConfusionMatrix:
         # Rows: true class. Columns: predicted class, plus one for predictions outside 0..K-1.
         self._counts = np.zeros((num_classes, num_classes + 1), dtype=np.int64)
 
+    @classmethod
+    def from_matrix(cls, matrix: ArrayLike, ignore_index: int = IGNORE_INDEX) -> ConfusionMatrix:
+        """A matrix holding given counts: K x K ([i, j] = true i predicted j) or K x (K + 1) as kept here.
+
+        For counts accumulated elsewhere, e.g. on a GPU and summed across training processes.
+
+        Raises:
+            MetricsError: the array is not K x K or K x (K + 1), or holds negative or non-integer counts.
+
+        """
+        counts = np.asarray(matrix)
+        if counts.ndim != 2 or counts.shape[1] not in (counts.shape[0], counts.shape[0] + 1):
+            raise MetricsError(f"expected a K x K or K x (K + 1) count matrix, got shape {counts.shape}")
+        if counts.size and (not np.issubdtype(counts.dtype, np.integer) or int(counts.min()) < 0):
+            raise MetricsError(f"counts must be non-negative integers, got {counts.dtype}")
+        out = cls(counts.shape[0], ignore_index)
+        out._counts[:, : counts.shape[1]] = counts
+        return out
+
     @property
     def matrix(self) -> NDArray[np.int64]:
         """The K x K confusion matrix: [i, j] = pixels of true class i predicted as class j."""

@@ -1,0 +1,186 @@
+"""Paired image/label transforms: geometry on both, colour on the image only, labels never blended.
+
+Training (`TrainTransform`): rescale the whole image to a random factor of the network's input size
+(the engine resizes whole frames to that size, aspect ratio and all, so the network learns at the
+scales it will see), pad to at least the input size (image with the normalisation mean, labels
+with 255, so padding is "nothing to learn"), crop the input size at a random place, flip
+horizontally at random, and jitter brightness, contrast and saturation of the image.
+
+Labels are class ids (STYLE point 11): they are resized with OpenCV's INTER_NEAREST_EXACT, which
+takes the source pixel whose centre is nearest to the destination pixel's centre, the same pixel
+grid INTER_LINEAR samples the image on. Plain INTER_NEAREST takes floor(x * scale) instead and
+drifts up to a source pixel away from the image when shrinking.
+
+Every random number comes from the `torch.Generator` passed in, drawn in a fixed order whatever
+the options (a disabled step still draws), so one (seed, epoch, index) gives the same sample in
+any worker process, on any rank, and before and after a resume.
+
+Evaluation (`eval_image`): the image resized to the input size exactly as the inference engine
+does it (torch bilinear on float, no antialiasing); the labels stay at their own resolution and
+the prediction is brought back to it, as `rvn eval` scores. Must never import ROS.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
+from numpy.typing import NDArray
+
+IGNORE_INDEX = 255
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # core.segmentation.inference's, on RGB scaled to 0..1
+IMAGENET_STD = (0.229, 0.224, 0.225)
+LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as torchvision's rgb_to_grayscale
+
+
+class TransformError(ValueError):
+    """A transform setting or an image/label pair the transforms cannot use."""
+
+
+def _uniform(generator: torch.Generator, lo: float, hi: float) -> float:
+    return lo + (hi - lo) * float(torch.rand((), generator=generator, dtype=torch.float64))
+
+
+def _randint(generator: torch.Generator, n: int) -> int:
+    """A whole number in 0..n-1."""
+    return int(torch.randint(n, (), generator=generator))
+
+
+def check_pair(rgb: NDArray[np.uint8], labels: NDArray[np.uint8]) -> None:
+    """Raise TransformError unless `rgb` is uint8 HxWx3 and `labels` uint8 HxW of the same size."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise TransformError(f"expected an RGB image as uint8 HxWx3, got {rgb.dtype} {rgb.shape}")
+    if labels.dtype != np.uint8 or labels.ndim != 2:
+        raise TransformError(f"expected labels as uint8 HxW, got {labels.dtype} {labels.shape}")
+    if rgb.shape[:2] != labels.shape:
+        raise TransformError(
+            f"image is {rgb.shape[1]}x{rgb.shape[0]} but its labels are {labels.shape[1]}x{labels.shape[0]}"
+        )
+
+
+@dataclass(frozen=True)
+class TrainTransform:
+    """Random rescale, pad, crop, flip and colour jitter of an image and its labels (module docstring).
+
+    Attributes:
+        size: (height, width) of the output in pixels: the network's input size.
+        scale_range: (min, max) factor of `size` the whole image is first resized to.
+        flip_prob: probability of a horizontal flip.
+        jitter: brightness, contrast and saturation each scaled by a factor in [1 - jitter, 1 + jitter].
+        fill_rgb: the image's padding colour (0..255); the normalisation mean makes it 0 for the network.
+
+    """
+
+    size: tuple[int, int]
+    scale_range: tuple[float, float] = (0.5, 2.0)
+    flip_prob: float = 0.5
+    jitter: float = 0.2
+    fill_rgb: tuple[float, float, float] = tuple(255.0 * m for m in IMAGENET_MEAN)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        h, w = self.size
+        if h < 1 or w < 1:
+            raise TransformError(f"size {self.size} must be positive (height, width) px")
+        lo, hi = self.scale_range
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 < lo <= hi):
+            raise TransformError(f"scale_range {self.scale_range} must be 0 < min <= max")
+        if not 0.0 <= self.flip_prob <= 1.0:
+            raise TransformError(f"flip_prob {self.flip_prob} is outside [0, 1]")
+        if not 0.0 <= self.jitter < 1.0:
+            raise TransformError(f"jitter {self.jitter} is outside [0, 1)")
+
+    def __call__(
+        self, rgb: NDArray[np.uint8], labels: NDArray[np.uint8], generator: torch.Generator
+    ) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
+        """One augmented pair: image float32 HxWx3 in 0..255 (RGB), labels uint8 HxW (ids and 255).
+
+        Args:
+            rgb: uint8 HxWx3 RGB image.
+            labels: uint8 HxW class ids of the same size (255 = ignore).
+            generator: the source of every random draw (seeded per sample by the caller).
+
+        Raises:
+            TransformError: the image and labels are not a uint8 pair of one size.
+
+        """
+        check_pair(rgb, labels)
+        out_h, out_w = self.size
+        # Draws first, in a fixed order, whatever the options.
+        scale = _uniform(generator, *self.scale_range)
+        flip_draw = _uniform(generator, 0.0, 1.0)
+        factors = [_uniform(generator, 1.0 - self.jitter, 1.0 + self.jitter) for _ in range(3)]
+        new_h, new_w = max(1, round(out_h * scale)), max(1, round(out_w * scale))
+        if (new_h, new_w) != rgb.shape[:2]:
+            rgb = np.asarray(cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
+            labels = np.asarray(cv2.resize(labels, (new_w, new_h), interpolation=cv2.INTER_NEAREST_EXACT),
+                                dtype=np.uint8)  # fmt: skip
+        pad_h, pad_w = max(0, out_h - new_h), max(0, out_w - new_w)
+        if pad_h or pad_w:
+            fill = tuple(round(v) for v in self.fill_rgb)
+            rgb = np.asarray(cv2.copyMakeBorder(rgb, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT, value=fill),
+                             dtype=np.uint8)  # fmt: skip
+            labels = np.asarray(cv2.copyMakeBorder(labels, 0, pad_h, 0, pad_w, cv2.BORDER_CONSTANT,
+                                                   value=IGNORE_INDEX), dtype=np.uint8)  # fmt: skip
+        y0 = _randint(generator, labels.shape[0] - out_h + 1)
+        x0 = _randint(generator, labels.shape[1] - out_w + 1)
+        rgb = rgb[y0 : y0 + out_h, x0 : x0 + out_w]
+        labels = labels[y0 : y0 + out_h, x0 : x0 + out_w]
+        if flip_draw < self.flip_prob:
+            rgb, labels = rgb[:, ::-1], labels[:, ::-1]
+        image = rgb.astype(np.float32)
+        if self.jitter > 0.0:
+            image = color_jitter(image, *factors)
+        return np.ascontiguousarray(image), np.ascontiguousarray(labels)
+
+
+def color_jitter(
+    image: NDArray[np.float32], brightness: float, contrast: float, saturation: float
+) -> NDArray[np.float32]:
+    """Scale brightness, then contrast (about the mean grey), then saturation (about each pixel's grey).
+
+    Args:
+        image: float32 HxWx3 RGB in 0..255.
+        brightness: factor on every value (1 keeps the image).
+        contrast: factor on the distance from the image's mean grey level.
+        saturation: factor on each pixel's distance from its own grey level.
+
+    Returns:
+        The jittered image, clipped to 0..255.
+
+    """
+    out = np.clip(image * np.float32(brightness), 0.0, 255.0)
+    mean = np.float32((out @ LUMA).mean())
+    out = np.clip(mean + np.float32(contrast) * (out - mean), 0.0, 255.0)
+    grey = (out @ LUMA)[..., None]
+    out = np.clip(grey + np.float32(saturation) * (out - grey), 0.0, 255.0)
+    return np.asarray(out, dtype=np.float32)
+
+
+def normalize(
+    image: NDArray[np.float32], mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD
+) -> torch.Tensor:
+    """float32 HxWx3 RGB in 0..255 -> normalised float32 3xHxW tensor ((x / 255 - mean) / std)."""
+    x = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)
+    m = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1) * 255.0
+    inv = 1.0 / (torch.tensor(std, dtype=torch.float32).view(3, 1, 1) * 255.0)
+    return ((x - m) * inv).contiguous()
+
+
+def eval_image(
+    rgb: NDArray[np.uint8],
+    size: tuple[int, int],
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> torch.Tensor:
+    """uint8 HxWx3 RGB -> normalised float32 3 x size tensor, resized exactly as `Segmenter.preprocess` does."""
+    x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0).float()
+    if tuple(x.shape[-2:]) != tuple(size):
+        x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=False)
+    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
+    inv = 1.0 / (torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
+    return ((x - m) * inv)[0].contiguous()

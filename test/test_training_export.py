@@ -1,0 +1,192 @@
+"""`rvn export --checkpoint` (model file + card from a training checkpoint), `rvn train`, scripts/lr_sweep.sh."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+
+from robot_vision_nav import cli
+from robot_vision_nav.core.segmentation.inference import Segmenter, SegmenterConfig, load_model, read_card
+from robot_vision_nav.training.checkpoint import load_training_checkpoint, model_from_checkpoint, save_checkpoint
+from robot_vision_nav.training.train import main
+from test.segmentation_helpers import random_model
+from test.training_helpers import SIZE, train_args, write_split_folder
+
+REPO = Path(__file__).resolve().parents[1]
+ENGINE = SegmenterConfig(device="cpu", warmup_iterations=0)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("export")
+    data = write_split_folder(root / "data", train=8, val=2)
+    main(train_args(data, root / "run", "--epochs", "2"))
+    return root / "run"
+
+
+def run_json(capsys: pytest.CaptureFixture[str], argv: list[str]) -> dict[str, Any]:
+    assert cli.main(argv) == 0, capsys.readouterr().err
+    return json.loads(capsys.readouterr().out)
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str], argv: list[str], *words: str) -> None:
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    for word in words:
+        assert word in err, err
+
+
+def batch() -> torch.Tensor:
+    return torch.randn(2, 3, *SIZE, generator=torch.Generator().manual_seed(0))
+
+
+def test_export_gives_the_checkpoints_logits_and_a_full_card(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "seg.safetensors"
+    result = run_json(capsys, ["export", "--checkpoint", str(run / "checkpoint.pth"), "--out", str(out), "--json"])
+    assert result["model"] == str(out) and result["dtype"] == "float32" and result["onnx"] is None
+    ckpt = load_training_checkpoint(run / "checkpoint.pth")
+    trained, _ = model_from_checkpoint(ckpt, run / "checkpoint.pth")
+    exported = Segmenter.from_file(out, ENGINE)
+    direct = Segmenter(trained, read_card(out), ENGINE)
+    assert torch.equal(exported.logits(batch()), direct.logits(batch()))  # the same weights, bit for bit
+    with torch.inference_mode():
+        assert torch.allclose(exported.logits(batch()), trained(batch()), atol=1e-4)
+
+    card = yaml.safe_load(out.with_name("seg.card.yaml").read_text())
+    assert card["architecture"]["name"] == "segnet_tiny" and card["input"] == {"height": SIZE[0], "width": SIZE[1]}
+    assert [c["name"] for c in card["labels"]["classes"] if c["drivable"]] == ["floor", "marking"]
+    assert card["normalization"]["mean"] == [0.485, 0.456, 0.406] and card["weights_dtype"] == "float32"
+    training = card["training"]
+    assert training["command"] == ckpt["command"] and training["argv"] == ckpt["argv"]
+    assert shlex.split(training["command"])[:3] == ["python", "-m", "robot_vision_nav.training.train"]
+    assert training["epochs"] == 2 and training["iterations"] == 4 and training["time_s"] >= 0
+    assert training["checkpoint"]["file"] == "checkpoint.pth" and len(training["class_weights"]) == 11
+    assert card["metrics"]["miou"] == ckpt["metrics"]["miou"] and card["metrics"]["split"] == "val"
+    assert card["data"]["dataset"] == "folder" and card["data"]["train_images"] == 8
+
+
+def calibrated_checkpoint(run: Path, out: Path) -> Path:
+    """The run's checkpoint with batch-norm statistics measured on `batch()`-like inputs.
+
+    Two epochs leave the running statistics near their initial values, far from the activations'
+    real ones; the network then amplifies any rounding layer after layer. A trained network's
+    statistics fit its inputs, which is what this gives the fp16 comparison.
+    """
+    ckpt = load_training_checkpoint(run / "checkpoint.pth")
+    model, _ = model_from_checkpoint(ckpt, run / "checkpoint.pth")
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # a plain average over the calibration batches
+    model.train()
+    with torch.no_grad():
+        for seed in range(4):
+            model(torch.randn(8, 3, *SIZE, generator=torch.Generator().manual_seed(100 + seed)))
+    ckpt["model"] = model.state_dict()
+    save_checkpoint(ckpt, out)
+    return out
+
+
+def test_fp16_export_halves_the_file_and_loads_as_float32(run: Path, tmp_path: Path) -> None:
+    ckpt = calibrated_checkpoint(run, tmp_path / "calibrated.pth")
+    for name, extra in (("full", []), ("half", ["--fp16"])):
+        argv = ["export", "--checkpoint", str(ckpt), "--out", str(tmp_path / f"{name}.safetensors")]
+        assert cli.main([*argv, *extra]) == 0
+    full, half = tmp_path / "full.safetensors", tmp_path / "half.safetensors"
+    assert half.stat().st_size < 0.55 * full.stat().st_size
+    model, card = load_model(half)
+    assert card.extra["weights_dtype"] == "float16"
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    a = Segmenter.from_file(full, ENGINE).logits(batch())
+    b = Segmenter.from_file(half, ENGINE).logits(batch())
+    # Close, not equal: rounding moves activations by ~1e-3, and where that flips a 2x2 pooling
+    # window's argmax (frequent on noise input) SegNet's unpooling puts the value elsewhere.
+    assert not torch.equal(a, b)
+    assert float((a - b).abs().mean()) < 0.03 * float(a.abs().mean())
+    assert float((a.argmax(1) == b.argmax(1)).float().mean()) > 0.97
+
+
+def test_export_with_onnx_from_a_checkpoint(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("onnxscript")
+    out, onnx = tmp_path / "m.safetensors", tmp_path / "onnx" / "m.onnx"
+    onnx.parent.mkdir()
+    result = run_json(capsys, ["export", "--checkpoint", str(run / "checkpoint.pth"), "--out", str(out), "--onnx",
+                               str(onnx), "--json"])  # fmt: skip
+    assert result["onnx"] == str(onnx) and onnx.is_file()
+    assert result["max_abs_diff"] is None or result["max_abs_diff"] < 1e-3
+    assert yaml.safe_load(onnx.with_name("m.card.yaml").read_text())["training"]["epochs"] == 2
+
+
+def test_export_argument_errors_are_one_line(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ckpt = str(run / "checkpoint.pth")
+    model = str(random_model(tmp_path / "r.safetensors"))
+    one_line_error(capsys, ["export", "--checkpoint", ckpt], "--out")
+    one_line_error(capsys, ["export", "--checkpoint", ckpt, "--out", str(tmp_path / "m.pt")], ".safetensors")
+    one_line_error(capsys, ["export", "--checkpoint", ckpt, "--out", str(tmp_path / "no" / "m.safetensors")],
+                   "folder")  # fmt: skip
+    one_line_error(capsys, ["export", "--checkpoint", ckpt, "--model", model, "--out", str(tmp_path / "m.safetensors")],
+                   "exclude")  # fmt: skip
+    one_line_error(capsys, ["export", "--checkpoint", str(tmp_path / "gone.pth"), "--out",
+                            str(tmp_path / "m.safetensors")], "gone.pth", "does not exist")  # fmt: skip
+    one_line_error(capsys, ["export", "--model", model, "--onnx", str(tmp_path / "x.onnx"), "--fp16"],
+                   "--fp16 goes with --checkpoint")  # fmt: skip
+    one_line_error(capsys, ["export", "--model", model], "--checkpoint")
+    one_line_error(capsys, ["export"], "--model", "--checkpoint")
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_rvn_train_runs_and_reports_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_split_folder(tmp_path / "data", train=4, val=1)
+    argv = ["train", "--model", "segnet_tiny", "--dataset", "folder", "--data-root", str(data), "--input-size",
+            str(SIZE[0]), str(SIZE[1]), "--epochs", "1", "--batch-size", "4", "--workers", "0", "--device", "cpu",
+            "--output-dir", str(tmp_path / "out"), "--no-class-weights", "--json"]  # fmt: skip
+    result = run_json(capsys, argv)
+    assert result["iterations"] == 1 and result["command"].startswith("rvn train --model segnet_tiny")
+    assert "--no-class-weights" in result["command"] and "losses" not in result["history"][0]
+    ckpt = torch.load(tmp_path / "out" / "checkpoint.pth", weights_only=True)
+    assert ckpt["class_weights"] is None and ckpt["command"] == result["command"]
+    one_line_error(capsys, ["train", "--dataset", "folder", "--output-dir", str(tmp_path / "o2")], "--data-root")
+    one_line_error(capsys, ["train", "--dataset", "camvid", "--data-root", str(data), "--output-dir",
+                            str(tmp_path / "o3")], "trainannot/")  # fmt: skip
+    one_line_error(capsys, ["train", "--dataset", "folder", "--lr", "-1"], "--lr")
+    one_line_error(capsys, [*argv[:-1], "--output-dir", str(tmp_path / "o4"), "--resume",
+                            str(tmp_path / "none.pth")], "none.pth")  # fmt: skip
+    assert cli.main(["train", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "(px)" in text and "torchrun" in text and "--resume" in text
+
+
+def test_lr_sweep_runs_one_output_folder_per_rate(tmp_path: Path) -> None:
+    script = REPO / "scripts" / "lr_sweep.sh"
+    env = {**os.environ, "DRY_RUN": "1", "RUNS": str(tmp_path)}
+    done = subprocess.run([str(script), "0.1", "0.01", "--", "--dataset", "synthetic"], env=env, capture_output=True,
+                          text=True, timeout=30, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 2
+    for lr, line in zip(("0.1", "0.01"), lines, strict=True):
+        words = shlex.split(line)
+        assert words[1:3] == ["-m", "robot_vision_nav.training.train"] and words[3:5] == ["--dataset", "synthetic"]
+        assert words[-4:] == ["--lr", lr, "--output-dir", str(tmp_path / f"lr_{lr}")]
+    (tmp_path / "lr_0.1").mkdir()
+    (tmp_path / "lr_0.1" / "checkpoint.pth").write_bytes(b"")
+    done = subprocess.run([str(script), "0.1", "--", "--dataset", "synthetic"], env={**env, "NPROC": "2"},
+                          capture_output=True, text=True, timeout=30, check=False)  # fmt: skip
+    assert "--nproc-per-node 2" in done.stdout and done.stdout.strip().endswith("lr_0.1/checkpoint.pth")
+    bad = subprocess.run([str(script), "fast", "--", "--dataset", "synthetic"], capture_output=True, text=True,
+                         timeout=30, check=False)  # fmt: skip
+    assert bad.returncode == 2 and "'fast'" in bad.stderr
+    bad = subprocess.run([str(script), "0.1", "--", "--lr", "0.2"], capture_output=True, text=True, timeout=30,
+                         check=False)  # fmt: skip
+    assert bad.returncode == 2 and "--lr" in bad.stderr
