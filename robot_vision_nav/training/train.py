@@ -668,7 +668,10 @@ def _loaders(
         )
     options: dict[str, Any] = {"num_workers": args.workers, "pin_memory": cuda}
     if args.workers:
-        options.update(persistent_workers=True, worker_init_fn=_worker_init)
+        # forkserver, not fork: forking a process that already runs threads (rclpy's DDS threads in
+        # a node or a test session, torch's own pools) can copy a held lock into the worker, which
+        # then waits forever. A forkserver child starts from a fresh, single-threaded interpreter.
+        options.update(persistent_workers=True, worker_init_fn=_worker_init, multiprocessing_context="forkserver")
     train = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, drop_last=True, **options)
     val_set = EvalSamples(data.val, input_size, IMAGENET_MEAN, IMAGENET_STD)
     val_sampler = ShardSampler(len(val_set), where.rank, where.world_size)
