@@ -65,16 +65,10 @@ def _finite(unit: str) -> Callable[[str], float]:
 
 
 def _int_in(lo: int, hi: int, unit: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number in {lo}..{hi} ({unit}), got {text!r}") from None
-        if not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"must be in {lo}..{hi} ({unit}), got {value}")
-        return value
+    # One implementation for every command: training.options imports no torch, so --help stays fast.
+    from robot_vision_nav.training.options import int_in
 
-    return parse
+    return int_in(lo, hi, unit)
 
 
 def _mount(text: str) -> tuple[float, ...]:
