@@ -357,10 +357,10 @@ def _read_rgb_image(path: Path) -> Any:
 def _segment(args: argparse.Namespace) -> int:
     import time
 
-    import cv2
     import numpy as np
 
     from robot_vision_nav.core.segmentation.inference import SegmenterError
+    from robot_vision_nav.core.visualize import overlay_labels
     from robot_vision_nav.demo import encode_image, write_bytes_atomic
 
     out = Path(args.out)
@@ -384,7 +384,7 @@ def _segment(args: argparse.Namespace) -> int:
     label_set = segmenter.labels
     files = [(out, encode_image(labels, ".png", rgb=False))]
     if overlay_path is not None:
-        blend = cv2.addWeighted(rgb, 0.5, label_set.colorize(labels), 0.5, 0.0)
+        blend = overlay_labels(rgb, labels, label_set.palette(), 0.5)  # the node's overlay, half and half
         files.append((overlay_path, encode_image(blend, overlay_path.suffix)))
     for path, data in files:
         try:
