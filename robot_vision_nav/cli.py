@@ -25,7 +25,6 @@ EXIT_USAGE = 2
 REPO = Path(robot_vision_nav.__file__).resolve().parents[1]
 BENCH_DIR = REPO / "bench"
 BENCH_HELPERS = {"__init__", "common"}
-DEMO_MAX_FRAMES = 50  # robot_vision_nav.demo.MAX_FRAMES, repeated so `rvn --help` needs no numba (a test ties them)
 
 
 class CliError(Exception):
@@ -176,7 +175,8 @@ def _costmap(args: argparse.Namespace) -> int:
     from robot_vision_nav.core.costmap import CostmapConfig, RollingCostmap
     from robot_vision_nav.core.geometry import GeometryError, PinholeIntrinsics, Pose2D
     from robot_vision_nav.core.projection import DepthInputError
-    from robot_vision_nav.demo import cell_counts, costmap_picture, encode_image, write_bytes_atomic
+    from robot_vision_nav.core.visualize import cell_counts, costmap_picture
+    from robot_vision_nav.files import encode_image, write_bytes_atomic
 
     out = Path(args.out)
     _check_out_path(out)
@@ -361,7 +361,7 @@ def _segment(args: argparse.Namespace) -> int:
 
     from robot_vision_nav.core.segmentation.inference import SegmenterError
     from robot_vision_nav.core.visualize import overlay_labels
-    from robot_vision_nav.demo import encode_image, write_bytes_atomic
+    from robot_vision_nav.files import encode_image, write_bytes_atomic
 
     out = Path(args.out)
     if out.suffix.lower() != ".png":
@@ -576,17 +576,51 @@ def _train(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------------------------------- demo
 def _demo(args: argparse.Namespace) -> int:
-    from robot_vision_nav.demo import format_summary, run_demo
+    from robot_vision_nav.demo import DemoOptions, format_table, run_demo
+    from robot_vision_nav.ros.bringup import BringupError
 
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise CliError(f"argument --out: {str(out_dir)!r} exists and is not a folder")
+    options = DemoOptions(
+        scenes=args.scenes, seed=args.seed, ablation=args.ablation, params_file=args.params or "",
+        model=args.model or "", device=args.device or "",
+    )  # fmt: skip
+    interactive = sys.stderr.isatty()
+
+    def progress(line: str) -> None:
+        if line.endswith("\n"):
+            print(("\r\033[K" if interactive else "") + line.rstrip(), file=sys.stderr, flush=True)
+        elif interactive:
+            print("\r\033[K" + line, end="", file=sys.stderr, flush=True)
+
     try:
-        summary = run_demo(out_dir, frames=args.frames)
+        summary = run_demo(out_dir, options, progress=progress)
+    except BringupError as err:
+        raise CliError(str(err)) from err
     except OSError as err:
         raise CliError(f"cannot write into {str(out_dir)!r}: {err.strerror or err}") from err
-    print(json.dumps(summary) if args.json else format_summary(summary))
-    return 0 if summary["keepout_lethal"] and not summary["lane_lethal"] else 1
+    print(json.dumps(summary) if args.json else format_table(summary))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from robot_vision_nav.ros.bringup import BringupError, BringupOptions, stack_nodes
+    from robot_vision_nav.ros.runner import run_in_process, run_processes
+
+    try:
+        specs = stack_nodes(
+            BringupOptions(
+                params_file=args.params or "", sim=args.sim, world_seed=args.world_seed, device=args.device or "",
+                model=args.model or "", namespace=args.namespace or "", use_sim_time=args.use_sim_time,
+                log_level=args.log_level,
+            )
+        )  # fmt: skip
+    except BringupError as err:
+        raise CliError(str(err)) from err
+    if args.processes:
+        return run_processes(specs)
+    return run_in_process(specs, args.executor)
 
 
 # ---------------------------------------------------------------------------------------- simulator
@@ -601,7 +635,7 @@ def _sim_camera(args: argparse.Namespace) -> Any:
 def _sim_view(args: argparse.Namespace) -> int:
     out = Path(args.out)
     _check_out_path(out)
-    from robot_vision_nav.demo import encode_image, write_bytes_atomic
+    from robot_vision_nav.files import encode_image, write_bytes_atomic
     from robot_vision_nav.sim.sim import Simulator
     from robot_vision_nav.sim.view import sim_view_picture
     from robot_vision_nav.sim.world import WorldError, generate_world
@@ -698,6 +732,102 @@ def _add_sim_parsers(sub: Any) -> None:
     p.add_argument("--depth-noise", action="store_true", help="add D435-like depth noise and dropouts (seeded)")
     p.add_argument("--json", action="store_true", help='print one JSON object {"out", "frames", "scenes", "seed"}')
     p.set_defaults(handler=_sim_dataset)
+
+
+# ---------------------------------------------------------------------------------------- goto
+GOTO_FLAGS = {"tolerance_m": "--tolerance", "timeout_s": "--timeout", "patience_s": "--patience"}
+
+
+def _goto(args: argparse.Namespace) -> int:
+    import time
+
+    from robot_vision_nav.core.goal_tracker import GoalTrackerConfig
+
+    if not args.frame.strip("/ "):
+        raise CliError("argument --frame: must name a frame, e.g. odom")
+    try:
+        GoalTrackerConfig(tolerance_m=args.tolerance, timeout_s=args.timeout, patience_s=args.patience)
+    except ValueError as err:
+        message = str(err)
+        for name, flag in GOTO_FLAGS.items():
+            message = message.replace(f"parameter '{name}'", f"argument {flag}")
+        raise CliError(message) from err
+    from robot_vision_nav.ros.goto import format_progress, format_result, goto
+
+    live = sys.stderr.isatty()
+    shown = {"line": "", "width": 0, "key": "", "at": -math.inf}
+
+    def progress(feedback: Any) -> None:
+        line = f"rvn goto: {format_progress(feedback)}"
+        if live:  # one line rewritten in place
+            print("\r" + line.ljust(int(shown["width"])), end="", file=sys.stderr, flush=True)
+            shown["width"] = max(int(shown["width"]), len(line))
+            return
+        key, now = f"{feedback.planner_status}/{feedback.controller_status}", time.monotonic()
+        if key != shown["key"] or now - float(shown["at"]) >= 5.0:  # a log gets a line per change, or every 5 s
+            shown["key"], shown["at"] = key, now
+            print(line, file=sys.stderr, flush=True)
+
+    try:
+        result = goto(
+            args.x,
+            args.y,
+            args.yaw,
+            frame=args.frame,
+            timeout_s=args.timeout,
+            tolerance_m=args.tolerance,
+            progress=progress,
+            use_sim_time=args.use_sim_time,
+            patience_s=args.patience,
+            wait_s=args.wait,
+        )
+    except KeyboardInterrupt:
+        if live:
+            print(file=sys.stderr)
+        print("rvn goto: interrupted; sent a goal at the robot's pose so that it stops", file=sys.stderr)
+        raise
+    if live:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"rvn goto: {format_result(result)}")
+    return 0 if result["result"] == "succeeded" else 1
+
+
+def _add_goto_parser(sub: Any) -> None:
+    p = sub.add_parser(
+        "goto",
+        help="send a goal to the running stack (as RViz's 2D Goal Pose does) and follow it to the end",
+        description="Publish a geometry_msgs/PoseStamped on goal_pose once the planner listens, then follow odom, "
+        "planner_status and controller_status until the goal is reached (the controller says goal_reached with the "
+        "robot within --tolerance), fails (the planner refuses the goal, or finds no path for --patience seconds) "
+        "or times out. A progress line goes to stderr, the result to stdout. Exit status 0 on success, 1 on failure "
+        "or timeout, 2 on bad arguments, 130 on Ctrl-C (which first sends a goal at the robot's pose, so it stops).",
+    )
+    p.add_argument("x", type=_finite("m"), metavar="X", help="goal x (m) in --frame")
+    p.add_argument("y", type=_finite("m"), metavar="Y", help="goal y (m) in --frame")
+    p.add_argument("yaw", type=_finite("rad"), nargs="?", default=None, metavar="YAW",
+                   help="goal heading (rad, counter-clockwise from +x; default: the heading from the robot to the "
+                   "goal, so it does not turn on the spot at the end)")  # fmt: skip
+    p.add_argument("--frame", default="odom", metavar="FRAME",
+                   help="frame_id of the goal: the planner's global_frame (default odom)")  # fmt: skip
+    p.add_argument("--timeout", type=_finite("s"), default=120.0, metavar="S",
+                   help="give up after S seconds (simulated with --use-sim-time; default 120, 0 = never)")  # fmt: skip
+    p.add_argument("--tolerance", type=_positive("m"), default=0.3, metavar="M",
+                   help="success needs the robot within M metres of the goal (straight line; default 0.3, keep it at "
+                   "least the controller's xy_goal_tolerance_m)")  # fmt: skip
+    p.add_argument("--patience", type=_finite("s"), default=5.0, metavar="S",
+                   help="fail when the planner finds no path (no_path, start_blocked, goal_blocked) for S seconds "
+                   "(default 5)")  # fmt: skip
+    p.add_argument("--wait", type=_positive("s"), default=10.0, metavar="S",
+                   help="wait up to S wall seconds for the planner, controller and odometry to be there (default 10)")
+    p.add_argument("--use-sim-time", action="store_true",
+                   help="follow /clock (the simulator's time) for the timeout and patience")  # fmt: skip
+    p.add_argument("--json", action="store_true",
+                   help='print one JSON line {"result": "succeeded" | "failed" | "timed_out", "reason", "time_s" '
+                   '(s), "distance_m" (m left, straight line; null without odometry)}')  # fmt: skip
+    p.set_defaults(handler=_goto)
 
 
 # ---------------------------------------------------------------------------------------- parser
@@ -905,22 +1035,59 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo",
-        help="the built-in warehouse drive: RGB-D frames to a costmap, checked",
-        description="Drive a scripted arc through a built-in warehouse aisle at 10 Hz (320x240 RGB-D), build the "
-        "rolling costmap (10 m, 0.05 m cells) and write costmap.png, camera.png, mask.png and summary.json. "
-        "Exits 1 if the keep-out patches are not lethal or the drivable lane line is.",
+        help="the closed loop: the whole stack drives to the goal in generated warehouses",
+        description="For each world seed S..S+N-1 the simulator, segmentation (the shipped SegNet weights), costmap, "
+        "planner and controller run in this process over rclpy; a goal is sent on goal_pose and the robot drives "
+        "until the controller reports goal_reached or the scene's time limit (30 s + 3x the shortest route at cruise "
+        "speed) passes. Prints a table per scene (success, time, path length vs the shortest route, minimum "
+        "clearance to obstacles and people, collisions, keep-out violations, loop rate = camera frames folded into "
+        "the costmap per wall second) and totals; writes DIR/summary.png and DIR/summary.json.",
+    )
+    p.add_argument(
+        "--scenes", type=_int_in(1, 1000, "scenes"), default=5, metavar="N", help="worlds to drive (default 5)"
+    )
+    p.add_argument(
+        "--seed", type=_int_in(0, 999_000, "seed"), default=1, metavar="S", help="first world seed (default 1)"
     )
     p.add_argument("--out", default="out/demo", metavar="DIR", help="output folder (default out/demo)")
     p.add_argument(
-        "--frames",
-        type=_int_in(1, DEMO_MAX_FRAMES, "frames at 10 Hz"),
-        default=40,
-        metavar="N",
-        help=f"frames to drive, 0.1 s apart (1..{DEMO_MAX_FRAMES}, default 40)",
+        "--ablation",
+        choices=("none", "depth-only"),
+        default="none",
+        help="depth-only: the costmap ignores segmentation (every pixel drivable), to measure what perception is worth",
     )
+    p.add_argument("--params", metavar="FILE", help="the stack's parameter YAML (default config/robot_vision_nav.yaml)")
+    p.add_argument("--model", metavar="M", help="segmentation weights (default the shipped models/segnet_warehouse)")
+    p.add_argument("--device", metavar="D", help="segmentation device: auto, cpu, cuda, cuda:N (default the YAML's)")
     p.add_argument("--json", action="store_true", help="print summary.json's content as one JSON line")
     p.set_defaults(handler=_demo)
+
+    p = sub.add_parser(
+        "run",
+        help="the stack without ros2 launch: in one process, or one process per node",
+        description="Start segmentation, costmap, planner and controller (and with --sim the built-in simulator) "
+        "from the same node list as launch/bringup.launch.py. Ctrl-C stops every node; the controller sends a zero "
+        "velocity command last. A node that refuses its parameters stops the rest (exit 1).",
+    )
+    p.add_argument("--params", metavar="FILE", help="the stack's parameter YAML (default config/robot_vision_nav.yaml)")
+    p.add_argument("--sim", action="store_true", help="also run the simulator (sim_node) and use sim time")
+    p.add_argument("--world-seed", type=_int_in(-1, 999_999, "world seed"), default=-1, metavar="S",
+                   help="with --sim: the warehouse seed (default config/sim.yaml's)")  # fmt: skip
+    p.add_argument("--processes", action="store_true", help="one process per node (Fast DDS shared memory)")
+    p.add_argument(
+        "--executor",
+        choices=("events", "single", "multi"),
+        default="events",
+        help="in one process: rclpy's EventsExecutor (default), SingleThreaded or MultiThreaded",
+    )
+    p.add_argument("--namespace", metavar="NS", help="push every node into this namespace")
+    p.add_argument("--use-sim-time", action="store_true", help="follow /clock (a bag or an external simulator)")
+    p.add_argument("--model", metavar="M", help="segmentation weights (default the YAML's / the shipped model)")
+    p.add_argument("--device", metavar="D", help="segmentation device: auto, cpu, cuda, cuda:N")
+    p.add_argument("--log-level", choices=("debug", "info", "warn", "error", "fatal"), default="info")
+    p.set_defaults(handler=_run)
     _add_sim_parsers(sub)
+    _add_goto_parser(sub)
     return parser
 
 

@@ -1,20 +1,24 @@
-"""The built-in demo: a robot drives a scripted arc through an analytic warehouse aisle.
+"""`rvn demo`: the whole stack drives the robot from start to goal in generated MuJoCo warehouses.
 
-Until the simulator exists this is `rvn demo` / `make demo`: every frame is ray-cast exactly by
-`sim.synthetic` (RGB, depth, traversability mask), folded into a `RollingCostmap`, and the final map
-is checked against what the scene says it must be (the painted keep-out patch lethal, the drivable
-lane line not). Deterministic: no randomness, and times are stamps, not clock reads (only the
-reported update timings vary between runs). Also holds the small helpers `rvn` shares with it:
-costmap pictures, cell counts and atomic file writes. Must never import ROS.
+For each world seed the node list of `ros.bringup` (simulator + segmentation + costmap + planner +
+controller, the shipped SegNet weights, config/robot_vision_nav.yaml and config/sim.yaml) runs in
+this process over real rclpy topics on one executor thread, the simulator stepping as fast as that
+thread lets it (`step_mode: fast`): while segmentation or the costmap works, sim time stands
+still, so a slow machine slows the clock instead of the robot driving blind. A
+goal is published on goal_pose as RViz would; the run ends when the controller reports
+goal_reached at the goal, or at the scene's time limit. The robot's true pose, collisions and
+keep-out violations come from the simulator, never from the stack. `ablation="depth-only"` runs
+the same scenes with the costmap ignoring segmentation (every pixel drivable), which measures what
+perception is worth.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,294 +26,426 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from robot_vision_nav.core.costmap import (
-    INSCRIBED_INFLATED_OBSTACLE,
-    LETHAL,
-    LETHAL_OBSTACLE,
-    NO_INFORMATION,
-    UNKNOWN,
-    CostmapConfig,
-    RollingCostmap,
-)
-from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics, Pose2D
-from robot_vision_nav.core.visualize import costs_to_rgb, draw_robot, upscale
-from robot_vision_nav.sim.synthetic import Box, FloorPatch, RGBDFrame, Scene, d435_intrinsics, render
+from robot_vision_nav.files import encode_image, write_bytes_atomic
 
-IMAGE_WIDTH = 320
-IMAGE_HEIGHT = 240
-FRAME_PERIOD_NS = 100_000_000  # 10 Hz
-PICTURE_SCALE = 3  # pixels per cell in costmap.png
-SPEED_M_S = 1.0
-YAW_RATE_RAD_S = 0.1
-START_POSE = Pose2D(0.0, 0.0, -0.2)
-MAX_FRAMES = 50  # the scripted drive lasts 5 s, less than the costmap's obstacle decay time
-
-WALL_RGB = (175, 170, 160)
-RACK_RGB = (40, 80, 170)
-PALLET_RGB = (150, 110, 60)
-KEEPOUT_RGB = (200, 30, 30)
-LANE_RGB = (240, 200, 20)
-
-# The painted floor areas the final check is about, in odom metres: a keep-out patch passed on the
-# right, another ahead at the end of the drive, and a drivable yellow lane line on the left.
-KEEPOUT_PATCHES = (
-    FloorPatch(2.0, -1.6, 3.0, -0.8, drivable=False, colour_rgb=KEEPOUT_RGB),
-    FloorPatch(5.6, -1.0, 6.6, -0.2, drivable=False, colour_rgb=KEEPOUT_RGB),
-)
-LANE_PATCH = FloorPatch(-1.0, 1.0, 9.0, 1.1, drivable=True, colour_rgb=LANE_RGB)
-# Keep-out cells seen this close (horizontally, from the camera) must end up lethal. At 320x240 the
-# floor's pixel rows are about d^2 / (camera height * fy) apart: 4 cm at 2.5 m, under one 5 cm cell,
-# so every such cell gets the costmap's `min_points_per_cell`; farther, rows spread past a cell and
-# some cells are cleared without a mark until the robot comes closer, as in Nav2.
-KEEPOUT_CHECK_RANGE_M = 2.5
+ABLATIONS = ("none", "depth-only")
+GOAL_TOPIC = "goal_pose"
+SCENE_TIME_BASE_S = 30.0  # time limit = this + SCENE_TIME_FACTOR x route length / cruise speed
+SCENE_TIME_FACTOR = 3.0
+GOAL_MARGIN_M = 0.1  # the true pose must be within xy_goal_tolerance + this of the goal
+PANEL_PX = 360  # height of one scene's panel in summary.png
 
 
-def warehouse_scene() -> Scene:
-    """A warehouse aisle: side walls, an end wall, two racks, two pallets, a keep-out patch and a lane line."""
-    boxes = (
-        Box(4.0, 3.25, 12.0, 0.1, 1.2, WALL_RGB),  # left wall
-        Box(4.0, -3.25, 12.0, 0.1, 1.2, WALL_RGB),  # right wall
-        Box(9.0, 0.0, 0.1, 6.4, 1.2, WALL_RGB),  # end wall
-        Box(3.5, 2.6, 2.0, 0.6, 1.8, RACK_RGB),  # rack along the left wall
-        Box(5.2, -2.6, 2.4, 0.6, 1.8, RACK_RGB),  # rack along the right wall
-        Box(1.2, -2.2, 0.6, 0.6, 0.6, PALLET_RGB),
-        Box(7.4, 0.5, 0.8, 0.8, 1.0, PALLET_RGB),
-    )
-    return Scene(boxes=boxes, patches=(*KEEPOUT_PATCHES, LANE_PATCH))
+@dataclass
+class SceneResult:
+    """One scene's run (the numbers of the table and the JSON)."""
+
+    seed: int
+    success: bool
+    reason: str
+    time_s: float
+    path_m: float
+    shortest_m: float
+    path_ratio: float
+    min_clearance_m: float
+    collisions: int
+    keepout_violations: int
+    loop_hz: float  # camera frames folded into the costmap per wall-clock second
+    frames: int  # camera frames the simulator rendered
+    costmap_updates: int  # of them, how many made it through perception into the costmap
+    wall_s: float
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)  # pictures; not in the JSON
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form."""
+        out = asdict(self)
+        out.pop("extras")
+        return {k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v) for k, v in out.items()}
 
 
-def arc_pose(stamp_ns: int) -> Pose2D:
-    """The scripted drive: constant speed and yaw rate from START_POSE, a gentle left arc (`stamp_ns` from 0)."""
-    t = stamp_ns * 1e-9
-    yaw0 = START_POSE.yaw_rad
-    yaw = yaw0 + YAW_RATE_RAD_S * t
-    radius = SPEED_M_S / YAW_RATE_RAD_S
-    x = START_POSE.x_m + radius * (math.sin(yaw) - math.sin(yaw0))
-    y = START_POSE.y_m - radius * (math.cos(yaw) - math.cos(yaw0))
-    return Pose2D(x, y, yaw, stamp_ns)
+@dataclass(frozen=True)
+class DemoOptions:
+    """What `rvn demo` runs; see `rvn demo --help`."""
+
+    scenes: int = 5
+    seed: int = 1
+    ablation: str = "none"
+    params_file: str = ""
+    sim_params_file: str = ""
+    model: str = ""
+    device: str = ""
+    time_limit_s: float = 0.0  # 0: per scene from the route length
+
+    def __post_init__(self) -> None:
+        if self.ablation not in ABLATIONS:
+            raise ValueError(f"ablation {self.ablation!r} is not one of {', '.join(ABLATIONS)}")
+        if self.scenes < 1:
+            raise ValueError(f"scenes must be >= 1, got {self.scenes}")
 
 
-def cell_counts(costs: NDArray[np.uint8]) -> dict[str, int]:
-    """Cells per Nav2 cost band: free (0), inflated (1..252), inscribed (253), lethal (254), unknown (255)."""
-    hist = np.bincount(costs.ravel(), minlength=256)
-    return {
-        "free": int(hist[0]),
-        "inflated": int(hist[1:INSCRIBED_INFLATED_OBSTACLE].sum()),
-        "inscribed": int(hist[INSCRIBED_INFLATED_OBSTACLE]),
-        "lethal": int(hist[LETHAL_OBSTACLE]),
-        "unknown": int(hist[NO_INFORMATION]),
-    }
+class _Observer:
+    """A node of the demo itself: sends the goal, hears the controller's status, keeps pictures."""
+
+    def __init__(self, context: Any, with_mask: bool) -> None:
+        from geometry_msgs.msg import PoseStamped
+        from nav_msgs.msg import OccupancyGrid
+        from rclpy.node import Node
+        from sensor_msgs.msg import Image
+        from std_msgs.msg import String
+
+        from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
+
+        self.node = Node("rvn_demo", context=context)
+        self.with_mask = with_mask
+        self.goal_pub = self.node.create_publisher(PoseStamped, GOAL_TOPIC, 10)
+        self.status = ""
+        self.costmap: Any = None
+        self.images: dict[str, Any] = {}
+        self.keep_frame = False
+        self.node.create_subscription(String, "controller_status", self._on_status, 10)
+        self.node.create_subscription(OccupancyGrid, "local_costmap/costmap", self._on_costmap, MAP_QOS)
+        self.node.create_subscription(Image, "camera/color/image_raw", lambda m: self._on_image("rgb", m), SENSOR_QOS)
+        self.node.create_subscription(
+            Image, "segmentation/traversable", lambda m: self._on_image("mask", m), SENSOR_QOS
+        )
+        self.frame: tuple[Any, Any] | None = None
+
+    def _on_status(self, msg: Any) -> None:
+        self.status = str(msg.data)
+
+    def _on_costmap(self, msg: Any) -> None:
+        self.costmap = msg
+
+    def _on_image(self, kind: str, msg: Any) -> None:
+        if not self.keep_frame:
+            return
+        self.images[kind] = msg
+        rgb, mask = self.images.get("rgb"), self.images.get("mask")
+        if rgb is not None and (
+            mask.header.stamp == rgb.header.stamp if self.with_mask and mask else not self.with_mask
+        ):
+            self.frame = (rgb, mask)
+
+    def send_goal(self, x_m: float, y_m: float, yaw_rad: float, frame_id: str, stamp: Any) -> None:
+        from geometry_msgs.msg import PoseStamped
+
+        goal = PoseStamped()
+        goal.header.frame_id = frame_id
+        goal.header.stamp = stamp
+        goal.pose.position.x, goal.pose.position.y = float(x_m), float(y_m)
+        goal.pose.orientation.z, goal.pose.orientation.w = math.sin(yaw_rad / 2.0), math.cos(yaw_rad / 2.0)
+        self.goal_pub.publish(goal)
 
 
-def costmap_picture(costmap: RollingCostmap, pose: Pose2D, scale: int = PICTURE_SCALE) -> NDArray[np.uint8]:
-    """The costmap as an RGB picture (+y up), `scale` pixels per cell, with the robot drawn at `pose`."""
-    picture = upscale(costs_to_rgb(costmap.costs), scale)
-    draw_robot(
-        picture, costmap.origin_m, costmap.resolution_m, (pose.x_m, pose.y_m, pose.yaw_rad),
-        costmap.config.robot_radius_m, scale,
-    )  # fmt: skip
-    return picture
+class _Track:
+    """Follows the simulator step by step: the true trajectory and the smallest clearance to obstacles and people."""
+
+    def __init__(self, sim: Any, radius_m: float) -> None:
+        self.sim = sim
+        self.radius_m = radius_m
+        self.xy: list[tuple[float, float]] = [(sim.pose.x_m, sim.pose.y_m)]
+        self.min_clearance_m = math.inf
+
+    def on_step(self, result: Any) -> None:
+        x, y = result.pose.x_m, result.pose.y_m
+        self.xy.append((x, y))
+        static = self.sim.obstacles.distances(x, y)
+        nearest = float(static.min()) if len(static) else math.inf
+        for person in self.sim.people_at(result.stamp_ns):
+            nearest = min(nearest, float(person.distance(x, y)))
+        self.min_clearance_m = min(self.min_clearance_m, nearest - self.radius_m)
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder and `os.replace`.
-
-    A reader never sees a half-written file, and a failure leaves whatever was there before.
-    """
-    path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as tmp:
-            tmp.write(data)
-        os.chmod(tmp_name, 0o644)  # mkstemp makes it 0600; a picture is for everyone to read
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+def route_length(route_xy: tuple[tuple[float, float], ...]) -> float:
+    """Length of a polyline (m)."""
+    pts = np.asarray(route_xy, np.float64).reshape(-1, 2)
+    return float(np.hypot(*np.diff(pts, axis=0).T).sum()) if len(pts) > 1 else 0.0
 
 
-def encode_image(image: NDArray[np.uint8], suffix: str = ".png", rgb: bool = True) -> bytes:
-    """Encode an image for a file with `suffix` (RGB pictures are converted to OpenCV's BGR)."""
-    pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if rgb and image.ndim == 3 else image
-    ok, buffer = cv2.imencode(suffix, pixels)
-    if not ok:
-        raise ValueError(f"OpenCV could not encode a {image.shape} {image.dtype} image as {suffix}")
-    return buffer.tobytes()
-
-
-def patch_cells(patch: FloorPatch, resolution_m: float, *, whole: bool) -> NDArray[np.int64]:
-    """World-grid cells (N, 2) = (ix, iy) wholly inside a floor patch (`whole`) or overlapping it at all.
-
-    Cell (ix, iy) covers [ix, ix + 1) x [iy, iy + 1) times the resolution: the costmap's world-fixed grid.
-    """
-    eps = 1e-9  # patch edges on cell edges count as on them, not one float wobble off
-    if whole:
-        xs = range(math.ceil(patch.x_min_m / resolution_m - eps), math.floor(patch.x_max_m / resolution_m + eps))
-        ys = range(math.ceil(patch.y_min_m / resolution_m - eps), math.floor(patch.y_max_m / resolution_m + eps))
-    else:
-        xs = range(math.floor(patch.x_min_m / resolution_m + eps), math.ceil(patch.x_max_m / resolution_m - eps))
-        ys = range(math.floor(patch.y_min_m / resolution_m + eps), math.ceil(patch.y_max_m / resolution_m - eps))
-    grid = np.array([(ix, iy) for iy in ys for ix in xs], dtype=np.int64)
-    return grid.reshape(-1, 2)
-
-
-def window_states(costmap: RollingCostmap, cells: NDArray[np.int64]) -> NDArray[np.int8]:
-    """Obstacle-layer state of world-grid cells (N, 2); UNKNOWN for cells outside the window."""
-    res = costmap.resolution_m
-    col0, row0 = (round(v / res) for v in costmap.origin_m)
-    rows, cols = costmap.shape
-    c = cells[:, 0] - col0
-    r = cells[:, 1] - row0
-    inside = (r >= 0) & (r < rows) & (c >= 0) & (c < cols)
-    states = np.full(len(cells), UNKNOWN, dtype=np.int8)
-    states[inside] = costmap.state[r[inside], c[inside]]
-    return states
-
-
-def floor_points_in_view(
-    points_xy_m: NDArray[np.float64],
-    frame: RGBDFrame,
-    intrinsics: PinholeIntrinsics,
-    mount: CameraMount,
-    pose: Pose2D,
-    max_range_m: float,
-) -> NDArray[np.bool_]:
-    """Which floor points (odom x, y; z = 0) the frame shows unoccluded within `max_range_m` of the camera.
-
-    Ground truth from the scene, independent of the costmap: a point is seen when it projects into
-    the image and the rendered depth at that pixel is its own depth (nothing in front of it).
-    """
-    cos_yaw, sin_yaw = math.cos(pose.yaw_rad), math.sin(pose.yaw_rad)
-    dx = points_xy_m[:, 0] - pose.x_m
-    dy = points_xy_m[:, 1] - pose.y_m
-    base = np.stack([cos_yaw * dx + sin_yaw * dy, -sin_yaw * dx + cos_yaw * dy, np.zeros_like(dx)], axis=-1)
-    rel = base - mount.translation_m()
-    optical = rel @ mount.rotation_base_optical()  # row vectors: R^T applied to each point
-    z = optical[:, 2]
-    ahead = z > 1e-6
-    safe_z = np.where(ahead, z, 1.0)
-    u = np.rint(intrinsics.fx * optical[:, 0] / safe_z + intrinsics.cx).astype(np.int64)
-    v = np.rint(intrinsics.fy * optical[:, 1] / safe_z + intrinsics.cy).astype(np.int64)
-    in_image = ahead & (u >= 0) & (u < intrinsics.width) & (v >= 0) & (v < intrinsics.height)
-    rendered = np.zeros_like(z)
-    rendered[in_image] = frame.depth_m[v[in_image], u[in_image]]
-    # The nearest pixel centre sees a floor point up to half a pixel row away: allow that depth step.
-    unoccluded = np.abs(rendered - z) <= 0.02 + 0.02 * z
-    near = np.hypot(rel[:, 0], rel[:, 1]) <= max_range_m
-    return in_image & unoccluded & near
-
-
-def run_demo(out_dir: Path, frames: int = 40) -> dict[str, Any]:
-    """Drive the scripted arc for `frames` frames (10 Hz) and write the results into `out_dir`.
-
-    Writes `costmap.png` (final costmap, 3 px per cell, robot drawn), `camera.png` (last RGB frame),
-    `mask.png` (last traversability mask, 255 = drivable) and `summary.json` (the returned dict), each
-    atomically.
-
-    Args:
-        out_dir: folder for the four files; created if missing.
-        frames: number of frames, at least 1; the path is the same, only cut shorter.
-
-    Returns:
-        frames, update timings (ms), final cell counts, and the keep-out / lane checks:
-        `keepout_lethal` is true when every cell wholly inside the keep-out patch that was seen is
-        lethal (and some were seen); `lane_lethal` is true when any cell touching the lane line is.
+def demo_specs(seed: int, options: DemoOptions) -> list[Any]:
+    """The node list of one scene: `ros.bringup.stack_nodes` with the simulator in fast mode.
 
     Raises:
-        ValueError: `frames` below 1.
+        BringupError: a params file or model that does not exist, or an unknown parameter in a file.
 
     """
-    if not 1 <= frames <= MAX_FRAMES:
-        raise ValueError(f"frames must be 1..{MAX_FRAMES} (the scripted drive is {MAX_FRAMES / 10:g} s), got {frames}")
-    out_dir = Path(out_dir)
+    from robot_vision_nav.ros.bringup import BringupOptions, stack_nodes
+
+    depth_only = options.ablation == "depth-only"
+    extra: dict[str, dict[str, Any]] = {"sim_node": {"step_mode": "fast", "publish_labels": False}}
+    if depth_only:
+        extra["costmap_node"] = {"use_traversability_mask": False}
+    specs = stack_nodes(
+        BringupOptions(
+            params_file=options.params_file,
+            sim_params_file=options.sim_params_file,
+            model=options.model,
+            device=options.device,
+            sim=True,
+            world_seed=seed,
+            log_level="warn",
+            extra_parameters=extra,
+        )
+    )
+    if depth_only:  # the mask is not used: segmentation would only cost time
+        specs = [s for s in specs if s.name != "segmentation_node"]
+    return specs
+
+
+def run_scene(seed: int, options: DemoOptions, progress: Callable[[str], None] | None = None) -> SceneResult:
+    """Run the stack on the world of `seed` until the goal is reached or time runs out."""
+    import rclpy
+    from rclpy.context import Context
+
+    from robot_vision_nav.ros.messages import ns_to_stamp
+    from robot_vision_nav.ros.runner import InProcessStack, apply_ros_environment
+
+    depth_only = options.ablation == "depth-only"
+    specs = demo_specs(seed, options)
+    apply_ros_environment()
+    context = Context()
+    rclpy.init(context=context, args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+    stack: InProcessStack | None = None
+    try:
+        stack = InProcessStack(specs, context, "events")
+        observer = _Observer(context, with_mask=not depth_only)
+        stack.executor.add_node(observer.node)
+        sim_node: Any = stack.nodes["sim_node"]
+        planner: Any = stack.nodes["planner_node"]
+        controller: Any = stack.nodes["controller_node"]
+        sim = sim_node.sim
+        world = sim.world
+        ctrl = controller.control_config
+        shortest = route_length(world.route_xy)
+        limit_s = options.time_limit_s or SCENE_TIME_BASE_S + SCENE_TIME_FACTOR * shortest / ctrl.desired_linear_vel_mps
+        goal_xy = world.goal_xy
+        goal_yaw = math.atan2(goal_xy[1] - world.route_xy[-2][1], goal_xy[0] - world.route_xy[-2][0])
+        tolerance = ctrl.xy_goal_tolerance_m + GOAL_MARGIN_M
+
+        # Wait (wall time) until the planner hears goals, then send the one goal of this scene.
+        deadline = time.monotonic() + 10.0
+        while observer.goal_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            stack.executor.spin_once(timeout_sec=0.05)
+        # Sim time, odom frame: odometry starts on the world frame and does not drift by default.
+        start_ns = sim_node.stamp_ns
+        observer.send_goal(goal_xy[0], goal_xy[1], goal_yaw, planner.node_config.global_frame, ns_to_stamp(start_ns))
+
+        radius = sim.robot_config.radius_m
+        track = _Track(sim, radius)
+        sim.step_observers.append(track.on_step)
+        wall0 = time.monotonic()
+        frames0 = sim_node._frames
+        costmap_node: Any = stack.nodes["costmap_node"]
+        updates0 = costmap_node._updates
+        reason = "time limit"
+        success = False
+        next_report = wall0
+        half_route = 0.5 * shortest
+        while True:
+            stack.executor.spin_once(timeout_sec=0.1)
+            pose = sim.pose
+            elapsed_s = (sim_node.stamp_ns - start_ns) / 1e9
+            dist_goal = math.hypot(pose.x_m - goal_xy[0], pose.y_m - goal_xy[1])
+            observer.keep_frame = observer.frame is None and sim.score.distance_m >= half_route
+            if observer.status == "goal_reached" and dist_goal <= tolerance:
+                success, reason = True, "goal reached"
+                break
+            if elapsed_s >= limit_s:
+                reason = f"time limit {limit_s:.0f} s ({dist_goal:.2f} m to go)"
+                break
+            if progress is not None and time.monotonic() >= next_report:
+                next_report = time.monotonic() + 1.0
+                progress(
+                    f"scene {seed}: t = {elapsed_s:5.1f} s, {dist_goal:5.2f} m to go, "
+                    f"driven {sim.score.distance_m:5.2f} m, "
+                    f"collisions {sim.score.collisions}, keep-out {sim.score.keep_out_violations}"
+                )
+        wall_s = time.monotonic() - wall0
+        frames = sim_node._frames - frames0
+        updates = costmap_node._updates - updates0
+        score = sim.score
+        extras = {
+            "world": world,
+            "top": sim.render_top(),
+            "trajectory": np.asarray(track.xy),
+            "costmap": observer.costmap,
+            "frame": observer.frame,
+        }
+        return SceneResult(
+            seed=seed,
+            success=success,
+            reason=reason,
+            time_s=(sim_node.stamp_ns - start_ns) / 1e9,
+            path_m=score.distance_m,
+            shortest_m=shortest,
+            path_ratio=score.distance_m / shortest if shortest > 0 else math.nan,
+            min_clearance_m=track.min_clearance_m,
+            collisions=score.collisions,
+            keepout_violations=score.keep_out_violations,
+            loop_hz=updates / wall_s if wall_s > 0 else 0.0,
+            frames=frames,
+            costmap_updates=updates,
+            wall_s=wall_s,
+            extras=extras,
+        )
+    finally:
+        if stack is not None:
+            stack.close()
+        rclpy.try_shutdown(context=context)
+
+
+def totals(results: list[SceneResult]) -> dict[str, Any]:
+    """The totals row: success rate, collisions, keep-out violations, mean time and path ratio of successes."""
+    done = [r for r in results if r.success]
+    return {
+        "scenes": len(results),
+        "success_rate": len(done) / len(results) if results else 0.0,
+        "collisions": sum(r.collisions for r in results),
+        "keepout_violations": sum(r.keepout_violations for r in results),
+        "mean_time_s": round(float(np.mean([r.time_s for r in done])), 3) if done else None,
+        "path_ratio": round(float(np.mean([r.path_ratio for r in done])), 4) if done else None,
+        "min_clearance_m": round(min(r.min_clearance_m for r in results), 4) if results else None,
+        "mean_loop_hz": round(float(np.mean([r.loop_hz for r in results])), 2) if results else None,
+        "wall_s": round(sum(r.wall_s for r in results), 1),
+    }
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The per-scene table and the totals, for people."""
+    head = (
+        f"{'seed':>6} {'result':<8} {'time s':>7} {'path m':>7} {'ratio':>6} {'clear m':>8} "
+        f"{'coll':>5} {'keepout':>8} {'loop Hz':>8}  note"
+    )
+    lines = [f"rvn demo: {summary['ablation']} perception, {len(summary['scenes'])} scenes", head, "-" * len(head)]
+    for s in summary["scenes"]:
+        lines.append(
+            f"{s['seed']:>6} {'success' if s['success'] else 'FAIL':<8} {s['time_s']:>7.1f} {s['path_m']:>7.2f} "
+            f"{s['path_ratio']:>6.2f} {s['min_clearance_m']:>8.2f} {s['collisions']:>5} {s['keepout_violations']:>8} "
+            f"{s['loop_hz']:>8.1f}  {s['reason']}"
+        )
+    t = summary["totals"]
+    lines.append("-" * len(head))
+    mean_time = "n/a" if t["mean_time_s"] is None else f"{t['mean_time_s']:.1f} s"
+    ratio = "n/a" if t["path_ratio"] is None else f"{t['path_ratio']:.2f}"
+    lines.append(
+        f"success {100 * t['success_rate']:.0f} % ({round(t['success_rate'] * t['scenes'])}/{t['scenes']}), "
+        f"collisions {t['collisions']}, keep-out violations {t['keepout_violations']}, mean time {mean_time}, "
+        f"path ratio {ratio}, min clearance {t['min_clearance_m']:.2f} m, loop {t['mean_loop_hz']:.1f} Hz, "
+        f"wall {t['wall_s']:.0f} s"
+    )
+    if summary.get("picture"):
+        lines.append(f"picture: {summary['picture']}")
+    return "\n".join(lines)
+
+
+def _scene_panel(result: SceneResult) -> NDArray[np.uint8]:
+    """Top view with costmap, route, trajectory, start and goal; beside it the camera frame and its mask."""
+    from robot_vision_nav.ros.image import image_to_numpy, to_rgb
+    from robot_vision_nav.ros.messages import occupancy_grid_to_numpy
+    from robot_vision_nav.sim.view import world_to_top_px
+
+    ex = result.extras
+    world = ex["world"]
+    top = ex["top"].copy()
+
+    def px(x: float, y: float) -> tuple[int, int]:
+        c, r = world_to_top_px(world, x, y)
+        return round(c), round(r)
+
+    grid = ex["costmap"]
+    if grid is not None:  # the last costmap, tinted over the floor: lethal dark, inflation orange
+        values = occupancy_grid_to_numpy(grid).astype(np.int16)
+        res = grid.info.resolution
+        ox, oy = grid.info.origin.position.x, grid.info.origin.position.y
+        h, w = top.shape[:2]
+        cols, rows = np.meshgrid(np.arange(w), np.arange(h))
+        _, _, m_per_px = __import__("robot_vision_nav.sim.world", fromlist=["top_view_size"]).top_view_size(world)
+        xs = (cols + 0.5) * m_per_px - w * m_per_px / 2.0
+        ys = h * m_per_px / 2.0 - (rows + 0.5) * m_per_px
+        gc = np.floor((xs - ox) / res).astype(int)
+        gr = np.floor((ys - oy) / res).astype(int)
+        inside = (gc >= 0) & (gc < values.shape[1]) & (gr >= 0) & (gr < values.shape[0])
+        v = np.full((h, w), -2, np.int16)
+        v[inside] = values[gr[inside], gc[inside]]
+        tint = top.astype(np.float32)
+        lethal = v >= 99
+        inflated = (v > 0) & (v < 99)
+        tint[lethal] = 0.4 * tint[lethal] + 0.6 * np.array([40, 0, 60])
+        tint[inflated] = 0.7 * tint[inflated] + 0.3 * np.array([255, 140, 0])
+        top = tint.astype(np.uint8)
+    for zone in world.zones:
+        corners = np.array([px(x, y) for x, y in zone.area.corners()], np.int32)
+        cv2.polylines(top, [corners], True, (255, 0, 0), 2, cv2.LINE_AA)
+    route = np.array([px(x, y) for x, y in world.route_xy], np.int32)
+    cv2.polylines(top, [route], False, (0, 160, 255), 1, cv2.LINE_AA)
+    traj = np.array([px(x, y) for x, y in ex["trajectory"]], np.int32)
+    cv2.polylines(top, [traj], False, (0, 200, 0), 2, cv2.LINE_AA)
+    cv2.circle(top, px(world.start.x_m, world.start.y_m), 6, (0, 0, 255), 2, cv2.LINE_AA)
+    cv2.drawMarker(top, px(*world.goal_xy), (255, 0, 255), cv2.MARKER_STAR, 16, 2, cv2.LINE_AA)
+    scale = PANEL_PX / top.shape[0]
+    top = cv2.resize(top, (round(top.shape[1] * scale), PANEL_PX), interpolation=cv2.INTER_AREA)
+    side_h = PANEL_PX // 2
+    side_w = round(side_h * 4 / 3)
+    cam = np.full((side_h, side_w, 3), 60, np.uint8)
+    mask_pic = np.full((side_h, side_w, 3), 60, np.uint8)
+    if ex["frame"] is not None:
+        rgb_msg, mask_msg = ex["frame"]
+        rgb = to_rgb(image_to_numpy(rgb_msg), rgb_msg.encoding)
+        cam = cv2.resize(rgb, (side_w, side_h), interpolation=cv2.INTER_AREA)
+        if mask_msg is not None:
+            mask = image_to_numpy(mask_msg)
+            tinted = rgb.astype(np.float32)
+            blocked = mask < 128
+            tinted[blocked] = 0.45 * tinted[blocked] + 0.55 * np.array([230, 30, 30])
+            tinted[~blocked] = 0.6 * tinted[~blocked] + 0.4 * np.array([30, 200, 60])
+            mask_pic = cv2.resize(tinted.astype(np.uint8), (side_w, side_h), interpolation=cv2.INTER_AREA)
+        else:
+            mask_pic = cam.copy()
+            cv2.putText(mask_pic, "depth only: no mask", (6, side_h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.45,
+                        (255, 255, 255), 1, cv2.LINE_AA)  # fmt: skip
+    side = np.vstack([cam, mask_pic])
+    panel = np.hstack([top, side])
+    verdict = "success" if result.success else "FAIL"
+    text = (
+        f"seed {result.seed}: {verdict} {result.time_s:.1f} s, path x{result.path_ratio:.2f}, "
+        f"coll {result.collisions}, keep-out {result.keepout_violations}"
+    )
+    cv2.rectangle(panel, (0, 0), (panel.shape[1], 22), (0, 0, 0), -1)
+    cv2.putText(panel, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return panel
+
+
+def summary_picture(results: list[SceneResult]) -> NDArray[np.uint8]:
+    """Every scene's panel, two per row."""
+    panels = [_scene_panel(r) for r in results]
+    width = max(p.shape[1] for p in panels)
+    panels = [np.pad(p, ((0, 4), (0, width - p.shape[1] + 4), (0, 0)), constant_values=255) for p in panels]
+    if len(panels) % 2:
+        panels.append(np.full_like(panels[0], 255))
+    rows = [np.hstack(panels[i : i + 2]) for i in range(0, len(panels), 2)]
+    return np.vstack(rows)
+
+
+def run_demo(out_dir: Path, options: DemoOptions, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run every scene, write DIR/summary.png and DIR/summary.json, return the summary."""
+    demo_specs(options.seed, options)  # a bad file or model fails here, before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
-    scene = warehouse_scene()
-    intrinsics = d435_intrinsics(IMAGE_WIDTH, IMAGE_HEIGHT)
-    config = CostmapConfig(width_m=10.0, height_m=10.0, resolution_m=0.05)
-    costmap = RollingCostmap(config)
-    keepout_cells = np.concatenate([patch_cells(p, config.resolution_m, whole=True) for p in KEEPOUT_PATCHES])
-    keepout_centres = (keepout_cells + 0.5) * config.resolution_m
-    seen_near = np.zeros(len(keepout_cells), dtype=bool)
-
-    # Compile the numba kernels and build the ray table outside the timed loop, on a throw-away map.
-    first = render(scene, intrinsics, config.mount, arc_pose(0))
-    RollingCostmap(config).update(first.depth_mm(), intrinsics, arc_pose(0), 0, first.mask)
-
-    update_ms: list[float] = []
-    pose = arc_pose(0)
-    frame = first
-    for i in range(frames):
-        stamp_ns = i * FRAME_PERIOD_NS
-        pose = arc_pose(stamp_ns)
-        frame = first if i == 0 else render(scene, intrinsics, config.mount, pose)
-        depth = frame.depth_mm()
-        t0 = time.perf_counter()
-        costmap.update(depth, intrinsics, pose, stamp_ns, frame.mask)
-        update_ms.append((time.perf_counter() - t0) * 1e3)
-        seen_near |= floor_points_in_view(keepout_centres, frame, intrinsics, config.mount, pose, KEEPOUT_CHECK_RANGE_M)
-
-    keepout_states = window_states(costmap, keepout_cells)
-    lane_states = window_states(costmap, patch_cells(LANE_PATCH, costmap.resolution_m, whole=False))
-    keepout = {
-        "cells": len(keepout_cells),
-        "seen": int((keepout_states != UNKNOWN).sum()),
-        "lethal": int((keepout_states >= LETHAL).sum()),
-        "check_range_m": KEEPOUT_CHECK_RANGE_M,
-        "seen_in_range": int(seen_near.sum()),
-        "lethal_in_range": int((seen_near & (keepout_states >= LETHAL)).sum()),
+    results: list[SceneResult] = []
+    for seed in range(options.seed, options.seed + options.scenes):
+        result = run_scene(seed, options, progress)
+        results.append(result)
+        if progress is not None:
+            progress(
+                f"scene {seed}: {'success' if result.success else 'FAIL'} ({result.reason}) in {result.time_s:.1f} s, "
+                f"collisions {result.collisions}, keep-out {result.keepout_violations}\n"
+            )
+    picture = out_dir / "summary.png"
+    write_bytes_atomic(picture, encode_image(summary_picture(results)))
+    summary = {
+        "ablation": "depth-only" if options.ablation == "depth-only" else "segnet",
+        "scenes": [r.as_dict() for r in results],
+        "totals": totals(results),
+        "picture": str(picture),
     }
-    lane = {
-        "cells": len(lane_states),
-        "seen": int((lane_states != UNKNOWN).sum()),
-        "lethal": int((lane_states >= LETHAL).sum()),
-    }
-    rows, cols = costmap.shape
-    summary: dict[str, Any] = {
-        "frames": frames,
-        "image_size": [IMAGE_WIDTH, IMAGE_HEIGHT],
-        "update_ms": {
-            "median": round(float(np.median(update_ms)), 3),
-            "p90": round(float(np.percentile(update_ms, 90)), 3),
-        },
-        "final_pose": {"x_m": round(pose.x_m, 4), "y_m": round(pose.y_m, 4), "yaw_rad": round(pose.yaw_rad, 4)},
-        "resolution_m": costmap.resolution_m,
-        "size_cells": [rows, cols],
-        "origin_m": [round(v, 4) for v in costmap.origin_m],
-        "cells": cell_counts(costmap.costs),
-        "keepout": keepout,
-        "keepout_lethal": 0 < keepout["seen_in_range"] == keepout["lethal_in_range"],
-        "lane": lane,
-        "lane_lethal": lane["lethal"] > 0,
-        "files": {name: str(out_dir / f"{name}.png") for name in ("costmap", "camera", "mask")},
-    }
-    summary["files"]["summary"] = str(out_dir / "summary.json")
-
-    write_bytes_atomic(out_dir / "costmap.png", encode_image(costmap_picture(costmap, pose)))
-    write_bytes_atomic(out_dir / "camera.png", encode_image(frame.rgb))
-    write_bytes_atomic(out_dir / "mask.png", encode_image(frame.mask, rgb=False))
     write_bytes_atomic(out_dir / "summary.json", (json.dumps(summary, indent=2) + "\n").encode())
     return summary
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    """The demo's result as a small table for people."""
-    cells = summary["cells"]
-    keepout, lane = summary["keepout"], summary["lane"]
-    near = (
-        f"{keepout['lethal_in_range']} of {keepout['seen_in_range']} cells seen within {keepout['check_range_m']:g} m"
-    )
-    rows = [
-        ("frames", f"{summary['frames']} at 10 Hz, {summary['image_size'][0]}x{summary['image_size'][1]} RGB-D"),
-        ("update ms", f"median {summary['update_ms']['median']:.2f}, p90 {summary['update_ms']['p90']:.2f}"),
-        ("final pose", "x {x_m:.2f} m, y {y_m:.2f} m, yaw {yaw_rad:.2f} rad".format(**summary["final_pose"])),
-        ("cells", ", ".join(f"{name} {n}" for name, n in cells.items())),
-        (
-            "keep-out lethal",
-            f"{summary['keepout_lethal']} ({near}; {keepout['lethal']} of {keepout['seen']} seen at all)",
-        ),
-        ("lane lethal", f"{summary['lane_lethal']} ({lane['lethal']} of {lane['seen']} seen cells)"),
-        ("costmap", summary["files"]["costmap"]),
-        ("summary", summary["files"]["summary"]),
-    ]
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)

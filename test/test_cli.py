@@ -7,7 +7,6 @@ camera), so every expected count has a known cause.
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from robot_vision_nav import cli, demo
+from robot_vision_nav import cli, files
 from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.sim.synthetic import Box, FloorPatch, Scene, d435_intrinsics, render
 
@@ -219,72 +218,36 @@ def test_write_bytes_atomic_failure_leaves_old_file_and_no_temporary(tmp_path: P
     def failing_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(demo.os, "replace", failing_replace)
+    monkeypatch.setattr(files.os, "replace", failing_replace)
     with pytest.raises(OSError):
-        demo.write_bytes_atomic(out, b"new")
+        files.write_bytes_atomic(out, b"new")
     assert out.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["x.bin"]
 
 
-def test_demo_writes_four_files_and_reports_keepout_lethal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    out_dir = tmp_path / "demo"
-    summary = run_json(capsys, ["demo", "--out", str(out_dir), "--frames", "5", "--json"])
-    assert sorted(p.name for p in out_dir.iterdir()) == ["camera.png", "costmap.png", "mask.png", "summary.json"]
-    assert json.loads((out_dir / "summary.json").read_text()) == summary
-    assert summary["frames"] == 5
-    assert summary["keepout_lethal"] is True
-    assert summary["keepout"]["seen_in_range"] > 0
-    assert summary["lane_lethal"] is False and summary["lane"]["seen"] > 0
-    assert summary["cells"]["lethal"] > 0
-    assert summary["update_ms"]["median"] > 0 and summary["update_ms"]["p90"] >= summary["update_ms"]["median"]
-    assert cv2.imread(str(out_dir / "costmap.png")).shape == (600, 600, 3)
-    assert cv2.imread(str(out_dir / "camera.png")).shape == (240, 320, 3)
-    mask = cv2.imread(str(out_dir / "mask.png"), cv2.IMREAD_UNCHANGED)
-    assert mask.shape == (240, 320) and set(np.unique(mask)) <= {0, 255}
-
-
-def test_demo_is_deterministic(tmp_path: Path) -> None:
-    a = demo.run_demo(tmp_path / "a", frames=3)
-    b = demo.run_demo(tmp_path / "b", frames=3)
-    for key in ("cells", "keepout", "lane", "final_pose", "origin_m"):
-        assert a[key] == b[key]
-    for name in ("costmap.png", "camera.png", "mask.png"):
-        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
-
-
-def test_demo_table_for_people(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["demo", "--out", str(tmp_path), "--frames", "2"]) == 0
-    text = capsys.readouterr().out
-    assert "keep-out lethal  True" in text and "lane lethal" in text and "update ms" in text
-
-
-@pytest.mark.parametrize("frames", ["0", str(cli.DEMO_MAX_FRAMES + 1), "two"])
-def test_demo_frames_out_of_range_exits_2(frames: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = cli.main(["demo", "--out", str(tmp_path / "d"), "--frames", frames])
-    assert_one_line_error(capsys, rc, "demo", "--frames", f"1..{cli.DEMO_MAX_FRAMES}")
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--scenes", "0"], ["--scenes", "1..1000"]),
+        (["--seed", "-3"], ["--seed"]),
+        (["--ablation", "mask-only"], ["--ablation", "depth-only"]),
+    ],
+)
+def test_demo_bad_arguments_exit_2(args: list[str], words: list[str], tmp_path: Path, capsys) -> None:
+    rc = cli.main(["demo", "--out", str(tmp_path / "d"), *args])
+    assert_one_line_error(capsys, rc, "demo", *words)
     assert not (tmp_path / "d").exists()
 
 
 def test_demo_out_that_is_a_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "file").write_text("x")
-    rc = cli.main(["demo", "--out", str(tmp_path / "file"), "--frames", "1"])
+    rc = cli.main(["demo", "--out", str(tmp_path / "file"), "--scenes", "1"])
     assert_one_line_error(capsys, rc, "demo", "not a folder")
 
 
-def test_demo_frame_limit_matches_the_cli() -> None:
-    assert cli.DEMO_MAX_FRAMES == demo.MAX_FRAMES
-    assert cli.DEMO_MAX_FRAMES * demo.FRAME_PERIOD_NS * 1e-9 <= 5.0  # within the default obstacle decay time
-
-
-def test_demo_arc_starts_at_the_start_pose_and_turns_left() -> None:
-    start = demo.arc_pose(0)
-    assert (start.x_m, start.y_m, start.yaw_rad) == (demo.START_POSE.x_m, demo.START_POSE.y_m, demo.START_POSE.yaw_rad)
-    end = demo.arc_pose(39 * demo.FRAME_PERIOD_NS)
-    assert end.yaw_rad > start.yaw_rad
-    travelled = demo.SPEED_M_S * 3.9
-    chord = math.hypot(end.x_m - start.x_m, end.y_m - start.y_m)
-    assert chord == pytest.approx(travelled, rel=0.01)  # a gentle arc: chord close to arc length
-
+def test_demo_missing_params_file_exits_2_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = cli.main(["demo", "--out", str(tmp_path / "d"), "--params", str(tmp_path / "nope.yaml")])
+    assert_one_line_error(capsys, rc, "demo", "nope.yaml", "does not exist")
 
 def test_bench_unknown_name_lists_available(capsys: pytest.CaptureFixture[str]) -> None:
     rc = cli.main(["bench", "nosuch"])
@@ -316,7 +279,7 @@ def test_bench_runs_the_named_module(tmp_path: Path, monkeypatch, capsys: pytest
 
 
 @pytest.mark.parametrize(("sub", "units"), [("costmap", ["(m,", "(px", "rad", "metres per depth unit"]),
-                                            ("demo", ["0.1 s", "10 Hz"]), ("bench", ["ms"])])  # fmt: skip
+                                            ("demo", ["30", "clearance", "seed"]), ("bench", ["ms"])])  # fmt: skip
 def test_every_subcommand_help_gives_units(sub: str, units: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main([sub, "--help"]) == 0
     text = capsys.readouterr().out

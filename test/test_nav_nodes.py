@@ -18,6 +18,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
+from visualization_msgs.msg import Marker, MarkerArray
 
 from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.nodes.controller_node import ControllerNode
@@ -189,7 +190,7 @@ def test_planner_node_replans_at_once_when_the_path_is_blocked_and_says_when_no_
     [
         (goal(float("nan"), 0.0), ["goal refused", "not finite"]),
         (goal(3.0, 0.0, frame="map"), ["goal refused", "'map'"]),
-        (goal(1.5, -2.0), ["goal refused", "lethal"]),
+        (goal(1.5, -2.0), ["goal blocked", "lethal"]),
     ],
 )
 def test_planner_node_refuses_bad_goals_with_an_empty_plan(
@@ -356,5 +357,46 @@ def test_planner_and_controller_together_costmap_odom_goal_in_path_and_twist_out
         limits = controller.control_config
         assert all(abs(m.angular.z) <= limits.max_angular_vel_rps + 1e-9 for _, m in rig.twists)
         assert all(0.0 <= m.linear.x <= limits.desired_linear_vel_mps + 1e-9 for _, m in rig.twists)
+    finally:
+        rig.close()
+
+
+def test_planner_node_draws_the_goal_and_the_footprint_for_a_subscriber(ros_context: Any) -> None:
+    planner = PlannerNode(context=ros_context, parameter_overrides=[Parameter("footprint_radius_m", value=0.3)])
+    rig = Rig(ros_context, [planner])
+    markers: list[MarkerArray] = []
+    rig.driver.create_subscription(MarkerArray, "/planner_node/markers", markers.append, 10)
+    pose = Pose2D(0.5, -0.25, 0.0)
+    try:
+
+        def drawn(action: int) -> bool:
+            return any(m.ns == "goal" and m.action == action for array in markers for m in array.markers)
+
+        stamp, sent = SEC, []
+        for _ in range(50):  # until discovery has matched the subscription
+            rig.pub_goal.publish(goal(3.0, 1.0))
+            rig.pub_odom.publish(odometry(pose, stamp))
+            sent.append(stamp)
+            if rig.spin_until(lambda: drawn(Marker.ADD), 0.1):
+                break
+            stamp += SEC // 10
+        last = next(array for array in reversed(markers) if any(m.action == Marker.ADD for m in array.markers))
+        by_ns = {m.ns: m for m in last.markers}
+        assert set(by_ns) == {"goal", "footprint"} and len(last.markers) == 2
+        arrow, disc = by_ns["goal"], by_ns["footprint"]
+        for marker in (arrow, disc):
+            assert marker.header.frame_id == "odom"
+            assert marker.header.stamp.sec * SEC + marker.header.stamp.nanosec in sent  # the odometry's stamp
+        assert arrow.type == Marker.ARROW and arrow.action == Marker.ADD
+        assert (arrow.pose.position.x, arrow.pose.position.y) == pytest.approx((3.0, 1.0))
+        assert disc.type == Marker.CYLINDER and disc.action == Marker.ADD
+        assert (disc.pose.position.x, disc.pose.position.y) == pytest.approx((0.5, -0.25))
+        assert disc.scale.x == pytest.approx(0.6) and disc.scale.y == pytest.approx(0.6)
+
+        # A refused goal takes its arrow away; the footprint stays.
+        rig.pub_goal.publish(goal(3.0, 1.0, frame="map"))
+        assert rig.spin_until(lambda: drawn(Marker.DELETE), 2.0)
+        actions = [{m.ns: m.action for m in array.markers} for array in markers]
+        assert {"goal": Marker.DELETE, "footprint": Marker.ADD} in actions
     finally:
         rig.close()

@@ -196,7 +196,7 @@ def test_bad_parameters_are_refused_with_the_name(ros_context: Any) -> None:
 
 
 def test_yaml_lists_every_sim_node_parameter_with_its_declared_default() -> None:
-    section = yaml.safe_load((REPO / "config" / "robot_vision_nav.yaml").read_text())["sim_node"]["ros__parameters"]
+    section = yaml.safe_load((REPO / "config" / "sim.yaml").read_text())["sim_node"]["ros__parameters"]
     declared: dict[str, object] = {}
     for cls in (SimNodeConfig, SimConfig, RobotConfig, CameraConfig):
         declared |= {f.name: f.default for f in dataclasses.fields(cls) if f.name in param_info(cls)}

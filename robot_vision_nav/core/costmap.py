@@ -9,9 +9,11 @@ One update takes a depth image (+ traversability mask) and the robot pose at its
      except in the blind zone in front of the nearest hit where the rays pass too high to have
      seen a low obstacle (a curb under the camera's view is remembered, not erased);
   4. marks obstacle cells lethal with at least `min_points_per_cell` hits (rejects single-pixel
-     depth noise), and keep-out cells with that many hits or when keep-out pixels are at least as
-     many as drivable ones in the cell (far away a floor cell gets a single pixel row, and a
-     painted zone must not vanish there); lets obstacles that have not been seen for
+     depth noise), and keep-out cells when their not-drivable floor pixels are at least
+     `keepout_min_fraction` of the cell's floor pixels and either that many hits or at least as
+     many as the drivable ones (far away a floor cell gets a single pixel row, and a painted zone
+     must not vanish there; near, a few misclassified pixels among many drivable ones must not
+     close the floor); lets obstacles that have not been seen for
      `obstacle_decay_s` fade back to unknown;
   5. inflates exactly as Nav2's InflationLayer does: 254 lethal, 253 within the inscribed radius,
      floor(252 * exp(-cost_scaling_factor * (d - inscribed_radius))) out to the inflation radius,
@@ -154,6 +156,13 @@ class CostmapConfig:
     )
     use_traversability_mask: bool = param(
         True, "ground the segmentation mask calls not drivable becomes lethal (false: depth only)"
+    )
+    keepout_min_fraction: float = param(
+        0.5,
+        "a cell becomes keep-out only when not-drivable pixels are at least this share of the floor pixels "
+        "that fell in it in one update (rejects scattered misclassified pixels; 0: any min_points_per_cell)",
+        min_value=0.0,
+        max_value=1.0,
     )
     mask_drivable_threshold: int = param(
         128, "mask values at or above this are drivable (mono8, 255 = drivable)", min_value=1, max_value=255
@@ -351,6 +360,7 @@ def _cell_kernel(
     origin_y: float,
     res: float,
     min_points: int,
+    keepout_fraction: float,
     stamp_ns: int,
     decay_ns: int,
     robot_x: float,
@@ -413,7 +423,9 @@ def _cell_kernel(
                 state[r, c] = LETHAL
                 last_seen[r, c] = stamp_ns
                 marked += 1
-            elif keepout >= min_points or (keepout > 0 and keepout >= ground):
+            elif (keepout >= min_points or (keepout > 0 and keepout >= ground)) and keepout >= keepout_fraction * (
+                keepout + ground
+            ):
                 state[r, c] = LETHAL_KEEPOUT
                 last_seen[r, c] = stamp_ns
                 marked += 1
@@ -610,7 +622,7 @@ class RollingCostmap:
         marked, cleared = _cell_kernel(
             self.state, self.last_seen_ns, self._hits, bin_range, bin_near, blind_factor, projector.bin_width_rad,
             cam_x, cam_y,
-            pose.yaw_rad, ox, oy, cfg.resolution_m, cfg.min_points_per_cell, int(stamp_ns),
+            pose.yaw_rad, ox, oy, cfg.resolution_m, cfg.min_points_per_cell, cfg.keepout_min_fraction, int(stamp_ns),
             int(round(cfg.obstacle_decay_s * 1e9)), pose.x_m, pose.y_m,
             cfg.robot_radius_m if cfg.footprint_clearing else 0.0,
         )  # fmt: skip

@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from robot_vision_nav.core.costmap import INSCRIBED_INFLATED_OBSTACLE, LETHAL_OBSTACLE, NO_INFORMATION
+from robot_vision_nav.core.costmap import INSCRIBED_INFLATED_OBSTACLE, LETHAL_OBSTACLE, NO_INFORMATION, RollingCostmap
+from robot_vision_nav.core.geometry import Pose2D
 
 UNKNOWN_RGB = (90, 90, 100)
 FREE_RGB = (245, 245, 245)
@@ -91,3 +92,25 @@ def overlay_labels(
         raise ValueError(f"alpha {alpha} is outside [0, 1]")
     colors = palette[labels]
     return np.asarray(cv2.addWeighted(np.ascontiguousarray(rgb), 1.0 - alpha, colors, alpha, 0.0), dtype=np.uint8)
+
+
+def cell_counts(costs: NDArray[np.uint8]) -> dict[str, int]:
+    """Cells per Nav2 cost band: free (0), inflated (1..252), inscribed (253), lethal (254), unknown (255)."""
+    hist = np.bincount(costs.ravel(), minlength=256)
+    return {
+        "free": int(hist[0]),
+        "inflated": int(hist[1:INSCRIBED_INFLATED_OBSTACLE].sum()),
+        "inscribed": int(hist[INSCRIBED_INFLATED_OBSTACLE]),
+        "lethal": int(hist[LETHAL_OBSTACLE]),
+        "unknown": int(hist[NO_INFORMATION]),
+    }
+
+
+def costmap_picture(costmap: RollingCostmap, pose: Pose2D, scale: int = 3) -> NDArray[np.uint8]:
+    """The costmap as an RGB picture (+y up), `scale` pixels per cell, with the robot drawn at `pose`."""
+    picture = upscale(costs_to_rgb(costmap.costs), scale)
+    draw_robot(
+        picture, costmap.origin_m, costmap.resolution_m, (pose.x_m, pose.y_m, pose.yaw_rad),
+        costmap.config.robot_radius_m, scale,
+    )  # fmt: skip
+    return picture

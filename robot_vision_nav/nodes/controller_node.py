@@ -89,7 +89,11 @@ class ControllerNode(Node):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        self._params = ConfigParameters(self, [ControllerConfig, ControllerNodeConfig], on_change=self._on_config)
+        try:
+            self._params = ConfigParameters(self, [ControllerConfig, ControllerNodeConfig], on_change=self._on_config)
+        except BaseException:
+            super().destroy_node()  # a refused start leaves no half-made node in the graph
+            raise
         self.control_config: ControllerConfig = self._params.get(ControllerConfig)
         self.node_config: ControllerNodeConfig = self._params.get(ControllerNodeConfig)
         self.controller = RegulatedPurePursuit(self.control_config)

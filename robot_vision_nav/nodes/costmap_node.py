@@ -110,7 +110,11 @@ class CostmapNode(Node):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        self._params = ConfigParameters(self, [CostmapConfig, CostmapNodeConfig], on_change=self._on_config)
+        try:
+            self._params = ConfigParameters(self, [CostmapConfig, CostmapNodeConfig], on_change=self._on_config)
+        except BaseException:
+            super().destroy_node()  # a refused start leaves no half-made node in the graph
+            raise
         self.map_config: CostmapConfig = self._params.get(CostmapConfig)
         self.node_config: CostmapNodeConfig = self._params.get(CostmapNodeConfig)
         self.costmap = RollingCostmap(self.map_config)
@@ -382,13 +386,16 @@ class CostmapNode(Node):
         level, message = DiagnosticStatus.OK, "ok"
         idle_s = None if self._last_processed_wall is None else time.monotonic() - self._last_processed_wall
         if idle_s is None or idle_s > self.node_config.input_timeout_s:
-            level, message = (
-                DiagnosticStatus.WARN,
-                (
-                    f"no depth set processed for {self.node_config.input_timeout_s} s"
-                    + (f"; last problem: {self._last_problem}" if self._last_problem else "")
-                ),
-            )
+            # Name the inputs that never arrived: a topic nobody publishes gives no other warning.
+            silent = [self._topics[i] for i in self._inputs if i not in self._newest_ns]
+            if not self._poses:
+                silent.append(self._odom_topic)
+            message = f"no depth set processed for {self.node_config.input_timeout_s} s"
+            if silent:
+                message += f"; nothing received yet on {', '.join(silent)}"
+            if self._last_problem:
+                message += f"; last problem: {self._last_problem}"
+            level = DiagnosticStatus.WARN
         elif self._last_problem:
             level, message = DiagnosticStatus.WARN, f"last problem: {self._last_problem}"
         status.level, status.message = level, message

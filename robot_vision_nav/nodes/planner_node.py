@@ -8,6 +8,10 @@ Publishes:
   plan                    nav_msgs/Path in `global_frame`, stamped with the costmap it was planned
                           on; an empty path means "no plan: stop" (no goal, no path, bad goal)
   planner_status          std_msgs/String: "<status>: <one sentence>" after every planning attempt
+  ~/markers               visualization_msgs/MarkerArray for RViz: the goal (ARROW, deleted when there
+                          is none) and the robot footprint (CYLINDER of `footprint_radius_m`) at the
+                          odometry pose, in `global_frame`, stamped with the odometry; only while
+                          subscribed, at most once per odometry or goal message
   /diagnostics            diagnostic_msgs/DiagnosticArray
 
 Planning is driven by costmap arrivals, not a wall-clock timer: with a goal set, each costmap
@@ -29,7 +33,8 @@ from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from std_msgs.msg import String
+from std_msgs.msg import ColorRGBA, String
+from visualization_msgs.msg import Marker, MarkerArray
 
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import Pose2D, yaw_from_quaternion
@@ -70,6 +75,17 @@ class PlannerNodeConfig:
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
     )
     diagnostics_period_s: float = param(1.0, "period of /diagnostics", unit="s", min_value=0.05, max_value=60.0)
+    footprint_radius_m: float = param(
+        0.25,
+        "radius of the robot footprint drawn on ~/markers (the costmap's robot_radius_m)",
+        unit="m",
+        min_value=0.01,
+        max_value=10.0,
+    )
+
+
+FOOTPRINT_HEIGHT_M = 0.1  # a flat disc: it shows the footprint without hiding the costmap under it
+GOAL_ARROW_M = (0.5, 0.08, 0.08)  # length, shaft width, head height
 
 
 def path_blocked(grid: Grid, path_xy: np.ndarray, allow_unknown: bool) -> bool:
@@ -89,7 +105,11 @@ class PlannerNode(Node):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        self._params = ConfigParameters(self, [PlannerConfig, PlannerNodeConfig], on_change=self._on_config)
+        try:
+            self._params = ConfigParameters(self, [PlannerConfig, PlannerNodeConfig], on_change=self._on_config)
+        except BaseException:  # a refused start leaves nothing of the node in the graph
+            super().destroy_node()
+            raise
         self.planner_config: PlannerConfig = self._params.get(PlannerConfig)
         self.node_config: PlannerNodeConfig = self._params.get(PlannerNodeConfig)
         self._goal: tuple[float, float, float] | None = None
@@ -104,6 +124,7 @@ class PlannerNode(Node):
         self._plan_pub = self.create_publisher(Path, "plan", PLAN_QOS)
         self._status_pub = self.create_publisher(String, "planner_status", 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._marker_pub = self.create_publisher(MarkerArray, "~/markers", 10)
         self.create_subscription(OccupancyGrid, "local_costmap/costmap", self._on_costmap, MAP_QOS)
         self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
         self.create_subscription(PoseStamped, "goal_pose", self._on_goal, 10)
@@ -136,6 +157,8 @@ class PlannerNode(Node):
             self._pose = odometry_to_pose2d(msg)
         except ValueError as err:
             self._warn(self._topics["odom"], f"bad pose: {err}")
+            return
+        self._publish_markers()
 
     def _on_goal(self, msg: PoseStamped) -> None:
         topic = self._topics["goal_pose"]
@@ -152,6 +175,7 @@ class PlannerNode(Node):
         self._plan = None
         self._force_replan = True
         self.get_logger().info(f"new goal ({p.x:.2f}, {p.y:.2f}) in '{frame}'")
+        self._publish_markers()
 
     def _reject_goal(self, topic: str, problem: str) -> None:
         self._goal = None
@@ -159,6 +183,7 @@ class PlannerNode(Node):
         self._warn(topic, problem)
         self._publish_status("goal_rejected", problem)
         self._publish_path(None, None)
+        self._publish_markers()
 
     def _on_costmap(self, msg: OccupancyGrid) -> None:
         topic = self._topics["local_costmap/costmap"]
@@ -202,11 +227,18 @@ class PlannerNode(Node):
         goal_xy = (self._goal[0], self._goal[1])
         row, col = grid.world_to_cell(*goal_xy)
         if grid.contains(row, col) and int(grid.values[row, col]) >= OCC_INSCRIBED:
+            # Kept, not forgotten: a cell seen lethal now (a person passing, a misread pixel) may be
+            # clear on the next costmap. The robot stops meanwhile; whoever sent the goal decides
+            # how long to wait (rvn goto and the navigate_to_pose server give up after a while).
             problem = (
-                f"goal refused: ({goal_xy[0]:.2f}, {goal_xy[1]:.2f}) is in a "
-                f"{'lethal' if grid.values[row, col] == 100 else 'inscribed'} cell"
+                f"goal blocked: ({goal_xy[0]:.2f}, {goal_xy[1]:.2f}) is in a "
+                f"{'lethal' if grid.values[row, col] == 100 else 'inscribed'} cell; stopped until it clears"
             )
-            self._reject_goal(self._topics["goal_pose"], problem)
+            self._warn(self._topics["goal_pose"], problem)
+            self._plan = None
+            self._plan_stamp_ns = grid.stamp_ns
+            self._publish_status("goal_blocked", problem)
+            self._publish_path(None, grid.stamp_ns)
             return
         started = time.perf_counter()
         result = plan(grid, (self._pose.x_m, self._pose.y_m), goal_xy, self.planner_config)
@@ -239,6 +271,32 @@ class PlannerNode(Node):
                 pose.pose.orientation.z, pose.pose.orientation.w = math.sin(yaw / 2.0), math.cos(yaw / 2.0)
                 msg.poses.append(pose)
         self._plan_pub.publish(msg)
+
+    def _publish_markers(self) -> None:
+        # Built only for a listener (RViz): odometry comes at up to 100 Hz and nobody may be looking.
+        if self._pose is None or self._marker_pub.get_subscription_count() == 0:
+            return
+        header = Marker().header
+        header.frame_id = self.node_config.global_frame
+        header.stamp = ns_to_stamp(self._pose.stamp_ns)
+        footprint = Marker(header=header, ns="footprint", id=0, type=Marker.CYLINDER, action=Marker.ADD)
+        footprint.pose.position.x, footprint.pose.position.y = self._pose.x_m, self._pose.y_m
+        footprint.pose.position.z = FOOTPRINT_HEIGHT_M / 2.0
+        footprint.pose.orientation.w = 1.0
+        diameter = 2.0 * self.node_config.footprint_radius_m
+        footprint.scale.x, footprint.scale.y, footprint.scale.z = diameter, diameter, FOOTPRINT_HEIGHT_M
+        footprint.color = ColorRGBA(r=0.2, g=0.4, b=1.0, a=0.5)
+        goal = Marker(header=header, ns="goal", id=0, type=Marker.ARROW)
+        if self._goal is None:
+            goal.action = Marker.DELETE  # a refused or absent goal leaves no arrow behind
+        else:
+            x, y, yaw = self._goal
+            goal.action = Marker.ADD
+            goal.pose.position.x, goal.pose.position.y = x, y
+            goal.pose.orientation.z, goal.pose.orientation.w = math.sin(yaw / 2.0), math.cos(yaw / 2.0)
+            goal.scale.x, goal.scale.y, goal.scale.z = GOAL_ARROW_M
+            goal.color = ColorRGBA(r=0.1, g=0.9, b=0.2, a=1.0)
+        self._marker_pub.publish(MarkerArray(markers=[goal, footprint]))
 
     def _publish_status(self, status: str, message: str) -> None:
         self._status_pub.publish(String(data=f"{status}: {message}"))

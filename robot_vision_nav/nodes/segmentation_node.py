@@ -103,8 +103,8 @@ class SegmentationNodeConfig:
         (), "class names the robot may drive on; empty: the classes the model's label set marks drivable"
     )
     confidence_threshold: float = param(
-        0.5,
-        "a pixel is traversable only if its class is drivable with a soft-max probability above this",
+        0.3,
+        "a pixel is traversable only if the soft-max probability of the drivable classes together is above this",
         min_value=0.0,
         max_value=1.0,
     )
@@ -398,7 +398,12 @@ class SegmentationNode(Node):
         last_problem = f"last problem: {self._last_problem}" if self._last_problem else ""
         if self._last_processed_wall is None or now - self._last_processed_wall > timeout:
             status.level = DiagnosticStatus.WARN
-            status.message = f"no image segmented for {timeout} s" + (f"; {last_problem}" if last_problem else "")
+            # Name the topic: a camera remapped to a topic nobody publishes must be findable from here.
+            status.message = f"no image segmented from {self._topic} for {timeout} s"
+            if self.received == 0:
+                status.message += "; nothing received on it yet"
+            if last_problem:
+                status.message += f"; {last_problem}"
         elif last_problem:
             status.level, status.message = DiagnosticStatus.WARN, last_problem
         else:

@@ -109,10 +109,14 @@ class SimNode(Node):
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
         classes = [SimNodeConfig, SimConfig, RobotConfig, CameraConfig]
-        self._params = ConfigParameters(self, classes, on_change=self._on_config)
-        self.node_config: SimNodeConfig = self._params.get(SimNodeConfig)
-        self._time_offset_ns = 0
-        self.sim = self._make_sim()
+        try:
+            self._params = ConfigParameters(self, classes, on_change=self._on_config)
+            self.node_config: SimNodeConfig = self._params.get(SimNodeConfig)
+            self._time_offset_ns = 0
+            self.sim = self._make_sim()
+        except BaseException:
+            super().destroy_node()  # a refused start leaves no half-made node in the graph
+            raise
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
 
         self._clock_pub = self.create_publisher(ClockMsg, CLOCK_TOPIC, CLOCK_QOS)

@@ -35,6 +35,17 @@ from robot_vision_nav.core.config import ConfigError, ParamInfo, param_info
 
 _INT_LIMIT = 2**62
 
+# Parameters rclpy itself understands on every node; any other name given to a node (params file,
+# `-p`) must be one the node declares, else it is a typo that would silently leave a default.
+BUILTIN_PARAMETERS = frozenset({"use_sim_time", "start_type_description_service"})
+BUILTIN_PREFIXES = ("qos_overrides.",)
+
+
+def unknown_parameters(given: Sequence[str], declared: Sequence[str]) -> list[str]:
+    """The names in `given` that are neither declared nor built into every rclpy node, sorted."""
+    known = set(declared) | BUILTIN_PARAMETERS
+    return sorted(n for n in given if n not in known and not n.startswith(BUILTIN_PREFIXES))
+
 
 class ParameterError(ValueError):
     """A parameter that cannot be used, with its name, its value and what is allowed."""
@@ -110,7 +121,9 @@ class ConfigParameters:
 
     Raises:
         ParameterError: a start-up value (from a params file or `-p`) of the wrong type, out of
-            range, or inconsistent with another parameter.
+            range, or inconsistent with another parameter; or a start-up value for a parameter
+            this node does not have (a misspelt name in the YAML would otherwise leave the default
+            in force without a word).
 
     """
 
@@ -157,6 +170,13 @@ class ConfigParameters:
                 name: _python_value(node.get_parameter(name).value, _ros_type(hints[name])) for name in param_info(cls)
             }
             self.configs[cls] = self._build(cls, values)
+        unknown = unknown_parameters(list(node._parameter_overrides), list(self._owner))
+        if unknown:
+            raise ParameterError(
+                f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)} for node "
+                f"'{node.get_fully_qualified_name()}' (from a params file or -p); check the spelling against "
+                "config/robot_vision_nav.yaml"
+            )
         self._pending: dict[type[Any], Any] = {}
         node.add_on_set_parameters_callback(self._on_set)
         node.add_post_set_parameters_callback(self._on_set_done)

@@ -81,7 +81,7 @@ def frame_poses(world: World, count: int, rng: np.random.Generator) -> list[Pose
 
 
 def _write_png(path: Path, image: np.ndarray, rgb: bool) -> None:
-    from robot_vision_nav.demo import encode_image, write_bytes_atomic
+    from robot_vision_nav.files import encode_image, write_bytes_atomic
 
     write_bytes_atomic(path, encode_image(image, ".png", rgb=rgb))
 
@@ -165,7 +165,7 @@ def write_dataset(
         "camera": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(camera).items()},
         "frames": entries,
     }
-    from robot_vision_nav.demo import write_bytes_atomic
+    from robot_vision_nav.files import write_bytes_atomic
 
     write_bytes_atomic(out_dir / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
     return manifest

@@ -19,6 +19,7 @@ world, configs and noise seed give the same steps and the same pixels. Must neve
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -241,6 +242,8 @@ class Simulator:
         self._in_keep_out = False
         self._renderer: RGBDRenderer | None = None
         self._synced_ns: int | None = None
+        # Called with every StepResult, in step order (a demo's scorer, a recorder); never by render().
+        self.step_observers: list[Callable[[StepResult], None]] = []
 
     # ------------------------------------------------------------------ model
     def _fill_textures(self) -> None:
@@ -361,7 +364,7 @@ class Simulator:
                 s.keep_out_violations += 1
         self._in_collision, self._in_keep_out = bool(hits), in_zone
         b = self.base
-        return StepResult(
+        result = StepResult(
             stamp_ns=self.time_ns,
             pose=self.pose,
             odom=Pose2D(b.odom.x_m, b.odom.y_m, b.odom.yaw_rad, self.time_ns),
@@ -373,6 +376,9 @@ class Simulator:
             in_keep_out=in_zone,
             camera_due=self.step_count % self.config.camera_every_steps == 0,
         )
+        for observer in self.step_observers:
+            observer(result)
+        return result
 
     # ------------------------------------------------------------------ rendering
     def _sync(self) -> None:

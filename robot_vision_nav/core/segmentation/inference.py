@@ -24,8 +24,11 @@ only, so loading it can never run code, unlike a pickle) and `NAME.card.yaml`, i
 
 Outputs are resized back to the camera image with nearest-neighbour (labels are not pictures): the
 class id of each pixel, the soft-max probability of that class (its confidence), and the mask:
-255 where the class is drivable and its confidence above `confidence_threshold`, else 0 (so 0
-keeps every drivable pixel and 1 none).
+255 where the soft-max probability of the drivable classes together is above
+`confidence_threshold`, else 0 (1 marks nothing drivable). Summing matters where the network
+hesitates between drivable classes (floor or marking at a paint edge): each alone may be unsure
+while the pixel is surely drivable, and an unsure pixel called "not drivable" becomes a lethal
+cell in the costmap.
 No clock is read and nothing is random: the same image gives the same outputs. This module must
 never import ROS.
 """
@@ -496,15 +499,19 @@ class Segmenter:
         with torch.inference_mode():
             x = self.preprocess(self._to_device(np.ascontiguousarray(rgb)))
             logits = self.logits(x)
-            conf, labels = torch.softmax(logits, dim=1).max(dim=1)
+            probs = torch.softmax(logits, dim=1)
+            conf, labels = probs.max(dim=1)
+            drivable_weights = self._lut[: probs.shape[1]].to(probs.dtype).view(1, -1, 1, 1)
+            drivable_p = (probs * drivable_weights).sum(dim=1)[0]
             conf, labels = conf[0], labels[0].to(torch.uint8)
             if (height, width) != tuple(labels.shape):
                 rows, cols = self._resize_indices(labels.shape[0], labels.shape[1], height, width)
                 labels = labels.index_select(0, rows).index_select(1, cols)
                 conf = conf.index_select(0, rows).index_select(1, cols)
+                drivable_p = drivable_p.index_select(0, rows).index_select(1, cols)
             # Strictly above: soft-max rounds to exactly 1.0 in float32 once the logit margin passes
             # ~17, so ">=" would let threshold 1.0 through; ">" makes 1.0 "trust nothing".
-            mask = self._lut[labels.long()] & (conf > self.config.confidence_threshold)
+            mask = drivable_p > self.config.confidence_threshold
             mask_u8 = mask.to(torch.uint8) * 255
             # One device-to-host copy (one wait for the GPU): labels, mask and the confidence's
             # float32 bytes in a single uint8 buffer.

@@ -1,0 +1,59 @@
+"""The built-in simulator (sim_node: RGB-D camera, odometry, /clock) driving the whole stack (and RViz2).
+
+    ros2 launch robot_vision_nav sim.launch.py world_seed:=3 rviz:=true
+
+The node list, parameters and remappings come from `robot_vision_nav.ros.bringup.stack_nodes`, the
+function `rvn run --sim` uses too; every node follows the simulator's /clock. This file only
+declares the arguments and turns each node into a launch_ros Node. `ros2 launch ... --show-args`
+lists the arguments with their descriptions.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+
+from robot_vision_nav.ros.bringup import (
+    PACKAGE,
+    RVIZ_CONFIG,
+    launch_arguments,
+    launch_bool,
+    launch_node_kwargs,
+    options_from_launch_values,
+    rviz_node_kwargs,
+    stack_nodes,
+)
+
+SIM = True
+
+
+def _nodes(context: LaunchContext) -> list[Node]:
+    values = context.launch_configurations
+    options = options_from_launch_values(values, sim=SIM)
+    nodes = [
+        Node(**launch_node_kwargs(spec, string_value=lambda v: ParameterValue(v, value_type=str)))
+        for spec in stack_nodes(options)
+    ]
+    if launch_bool(values, "rviz"):
+        rviz = os.path.join(get_package_share_directory(PACKAGE), "config", RVIZ_CONFIG)
+        nodes.append(Node(**rviz_node_kwargs(rviz, use_sim_time=options.use_sim_time)))
+    return nodes
+
+
+def generate_launch_description() -> LaunchDescription:
+    """The declared arguments, then the nodes built from their values."""
+    share = get_package_share_directory(PACKAGE)
+    return LaunchDescription(
+        [
+            *(
+                DeclareLaunchArgument(name, default_value=default, description=description)
+                for name, default, description in launch_arguments(share, sim=SIM)
+            ),
+            OpaqueFunction(function=_nodes),
+        ]
+    )

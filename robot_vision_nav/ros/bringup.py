@@ -1,0 +1,499 @@
+"""The node list of the stack, in one function that the launch files and `rvn run` / `rvn demo` share.
+
+`stack_nodes(BringupOptions(...))` returns one `NodeSpec` per node: the executable, the node name,
+the parameter files, the parameter values given on top of them and the topic remappings. The
+launch files turn each spec into a `launch_ros.actions.Node`; the in-process runner
+(`ros.runner`) turns it into the same command-line arguments (`NodeSpec.ros_args`) and hands them to
+the node class as `cli_args`, so a node started either way sees the same parameters and names.
+
+`launch/bringup.launch.py` and `launch/sim.launch.py` stay thin: their arguments are
+`launch_arguments()`, `options_from_launch_values` turns the resolved values into `BringupOptions`,
+and `launch_node_kwargs` / `rviz_node_kwargs` give the keyword arguments of each
+`launch_ros.actions.Node`, so all of it is tested where `launch_ros` is not installed.
+
+`check_params_file` reads a parameter file the way rcl applies it (a section per node name, or the
+`/**` wildcard) and refuses a section or a parameter no node of the stack has, before anything
+starts; each node repeats the parameter check itself at start-up (`ros.params.ConfigParameters`),
+which covers `ros2 run ... -p name:=value` too.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from robot_vision_nav.core.config import param_info
+
+PACKAGE = "robot_vision_nav"
+STACK_PARAMS = "robot_vision_nav.yaml"
+SIM_PARAMS = "sim.yaml"
+RVIZ_CONFIG = "robot_vision_nav.rviz"
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+TRUE_WORDS = ("true", "1", "yes", "on")  # what launch's IfCondition also accepts, case-insensitive
+FALSE_WORDS = ("false", "0", "no", "off", "")
+
+# The camera topics each node subscribes to, relative to the namespace; a launch argument remaps them.
+COLOR_TOPIC = "camera/color/image_raw"
+DEPTH_TOPIC = "camera/aligned_depth_to_color/image_raw"
+CAMERA_INFO_TOPIC = "camera/color/camera_info"
+ODOM_TOPIC = "odom"
+CMD_VEL_TOPIC = "cmd_vel"
+
+
+class BringupError(ValueError):
+    """A bring-up option or parameter file that cannot be used, naming what is wrong."""
+
+
+@dataclass(frozen=True)
+class NodeKind:
+    """One node of the package: its executable (= node name), module and the config classes it declares."""
+
+    name: str
+    module: str
+    class_name: str
+    config_classes: tuple[str, ...]  # "module:Class" of each parameter dataclass
+    topics: tuple[str, ...] = ()  # the remappable topics (COLOR_TOPIC, ...) it subscribes or publishes
+
+    def parameter_names(self) -> set[str]:
+        """Every parameter the node declares (from its config dataclasses, without constructing it)."""
+        names: set[str] = set()
+        for ref in self.config_classes:
+            module, cls = ref.split(":")
+            names |= set(param_info(getattr(importlib.import_module(module), cls)))
+        return names
+
+    def node_class(self) -> Any:
+        """The rclpy Node subclass (imports the node module: torch for segmentation_node)."""
+        return getattr(importlib.import_module(self.module), self.class_name)
+
+
+NODE_KINDS: dict[str, NodeKind] = {
+    kind.name: kind
+    for kind in (
+        NodeKind(
+            "sim_node",
+            "robot_vision_nav.nodes.sim_node",
+            "SimNode",
+            (
+                "robot_vision_nav.nodes.sim_node:SimNodeConfig",
+                "robot_vision_nav.sim.sim:SimConfig",
+                "robot_vision_nav.sim.robot:RobotConfig",
+                "robot_vision_nav.sim.camera:CameraConfig",
+            ),
+            (COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC, ODOM_TOPIC, CMD_VEL_TOPIC),
+        ),
+        NodeKind(
+            "segmentation_node",
+            "robot_vision_nav.nodes.segmentation_node",
+            "SegmentationNode",
+            ("robot_vision_nav.nodes.segmentation_node:SegmentationNodeConfig",),
+            (COLOR_TOPIC,),
+        ),
+        NodeKind(
+            "costmap_node",
+            "robot_vision_nav.nodes.costmap_node",
+            "CostmapNode",
+            ("robot_vision_nav.core.costmap:CostmapConfig", "robot_vision_nav.nodes.costmap_node:CostmapNodeConfig"),
+            (DEPTH_TOPIC, CAMERA_INFO_TOPIC, ODOM_TOPIC),
+        ),
+        NodeKind(
+            "planner_node",
+            "robot_vision_nav.nodes.planner_node",
+            "PlannerNode",
+            ("robot_vision_nav.core.planner:PlannerConfig", "robot_vision_nav.nodes.planner_node:PlannerNodeConfig"),
+            (ODOM_TOPIC,),
+        ),
+        NodeKind(
+            "controller_node",
+            "robot_vision_nav.nodes.controller_node",
+            "ControllerNode",
+            (
+                "robot_vision_nav.core.controller:ControllerConfig",
+                "robot_vision_nav.nodes.controller_node:ControllerNodeConfig",
+            ),
+            (ODOM_TOPIC, CMD_VEL_TOPIC),
+        ),
+    )
+}
+STACK = ("segmentation_node", "costmap_node", "planner_node", "controller_node")
+
+
+def share_file(*parts: str) -> Path:
+    """A file of the package's share directory: installed (ament index, or the venv's share/), else the checkout."""
+    candidates: list[Path] = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        candidates.append(Path(get_package_share_directory(PACKAGE), *parts))
+    except (ImportError, LookupError, OSError, ValueError):
+        pass  # not installed through an ament prefix (a pip or source checkout)
+    candidates.append(Path(__file__).resolve().parents[2].joinpath(*parts))
+    candidates.append(Path(sys.prefix, "share", PACKAGE, *parts))
+    for path in candidates:
+        if path.is_file():
+            return path
+    raise BringupError(f"{'/'.join(parts)} is in none of {', '.join(str(p) for p in dict.fromkeys(candidates))}")
+
+
+@dataclass(frozen=True)
+class BringupOptions:
+    """What `bringup.launch.py` takes as launch arguments (and `rvn run` as options); '' keeps the default.
+
+    Attributes:
+        params_file: the stack's parameter YAML; '' = config/robot_vision_nav.yaml.
+        use_sim_time: every node of the stack follows /clock.
+        namespace: pushed onto every node ('' = none); the relative topics move with it.
+        device: segmentation_node's `device` (auto, cpu, cuda, cuda:N); '' = the params file's.
+        model: segmentation_node's `model_path`; '' = the params file's.
+        color_topic, depth_topic, camera_info_topic, odom_topic, cmd_vel_topic: remap the stack's
+            inputs and output; '' = the defaults (camera/color/image_raw, ...).
+        log_level: debug, info, warn, error or fatal.
+        sim: start the built-in simulator too (sim_node), and use sim time.
+        sim_params_file: the simulator's YAML; '' = config/sim.yaml.
+        world_seed: overrides sim_node's `world_seed` when >= 0.
+
+    """
+
+    params_file: str = ""
+    use_sim_time: bool = False
+    namespace: str = ""
+    device: str = ""
+    model: str = ""
+    color_topic: str = ""
+    depth_topic: str = ""
+    camera_info_topic: str = ""
+    odom_topic: str = ""
+    cmd_vel_topic: str = ""
+    log_level: str = "info"
+    sim: bool = False
+    sim_params_file: str = ""
+    world_seed: int = -1
+    extra_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.log_level not in LOG_LEVELS:
+            raise BringupError(f"log_level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
+        ns = self.namespace.strip("/")
+        if ns and not all(part.replace("_", "a").isalnum() and not part[0].isdigit() for part in ns.split("/")):
+            raise BringupError(f"namespace {self.namespace!r} is not a valid ROS namespace (letters, digits, _, /)")
+        for node in self.extra_parameters:
+            if node not in NODE_KINDS:
+                raise BringupError(f"extra parameters for unknown node {node!r}; nodes: {', '.join(NODE_KINDS)}")
+
+
+@dataclass(frozen=True)
+class NodeSpec:
+    """One node to start: what a `launch_ros.actions.Node` gets, in plain data."""
+
+    executable: str
+    name: str
+    namespace: str
+    params_files: tuple[str, ...]
+    parameters: dict[str, Any]
+    remappings: tuple[tuple[str, str], ...]
+    log_level: str
+
+    @property
+    def kind(self) -> NodeKind:
+        """The package's description of this node."""
+        return NODE_KINDS[self.executable]
+
+    @property
+    def logger_name(self) -> str:
+        """The node's logger as rcl names it: the namespace, '/' turned into '.', then the node name."""
+        return ".".join([*self.namespace.strip("/").split("/"), self.name]) if self.namespace.strip("/") else self.name
+
+    def ros_args(self) -> list[str]:
+        """The `--ros-args ...` arguments that give the node the same names and parameters as launch does."""
+        args = ["--ros-args", "-r", f"__node:={self.name}"]
+        if self.namespace:
+            args += ["-r", f"__ns:=/{self.namespace}"]
+        for path in self.params_files:
+            args += ["--params-file", path]
+        for name, value in self.parameters.items():
+            args += ["-p", f"{name}:={_yaml_value(value)}"]
+        for src, dst in self.remappings:
+            args += ["-r", f"{src}:={dst}"]
+        args += ["--log-level", f"{self.logger_name}:={self.log_level}"]
+        return args
+
+
+def _yaml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return str(yaml.safe_dump(value, default_style='"')).strip()  # quoted: "8" stays a string
+    return str(yaml.safe_dump(value, default_flow_style=True)).strip().removesuffix("...").strip()
+
+
+def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
+    """The nodes of the stack (and of the simulator with `options.sim`), in start order."""
+    params_file = (
+        str(Path(options.params_file).expanduser()) if options.params_file else str(share_file("config", STACK_PARAMS))
+    )
+    if not Path(params_file).is_file():
+        raise BringupError(f"params_file {params_file} does not exist")
+    sim_time = options.use_sim_time or options.sim
+    remaps = tuple(
+        (default, topic)
+        for default, topic in (
+            (COLOR_TOPIC, options.color_topic),
+            (DEPTH_TOPIC, options.depth_topic),
+            (CAMERA_INFO_TOPIC, options.camera_info_topic),
+            (ODOM_TOPIC, options.odom_topic),
+            (CMD_VEL_TOPIC, options.cmd_vel_topic),
+        )
+        if topic and topic != default
+    )
+    namespace = options.namespace.strip("/")
+    specs: list[NodeSpec] = []
+    if options.sim:
+        sim_file = (
+            str(Path(options.sim_params_file).expanduser())
+            if options.sim_params_file
+            else str(share_file("config", SIM_PARAMS))
+        )
+        if not Path(sim_file).is_file():
+            raise BringupError(f"sim_params_file {sim_file} does not exist")
+        sim_params: dict[str, Any] = {}
+        if options.world_seed >= 0:
+            sim_params["world_seed"] = options.world_seed
+        sim_params |= options.extra_parameters.get("sim_node", {})
+        # The simulator makes sim time (it publishes /clock): it runs on its own clocks, never use_sim_time.
+        sim_remaps = _remaps_for("sim_node", remaps)
+        specs.append(
+            NodeSpec("sim_node", "sim_node", namespace, (sim_file,), sim_params, sim_remaps, options.log_level)
+        )
+    for name in STACK:
+        parameters: dict[str, Any] = {"use_sim_time": sim_time}
+        if name == "segmentation_node":
+            if options.device:
+                parameters["device"] = options.device
+            if options.model:
+                model = Path(options.model).expanduser()
+                if not model.is_file():
+                    raise BringupError(f"model {model} does not exist")
+                parameters["model_path"] = str(model.resolve())
+        parameters |= options.extra_parameters.get(name, {})
+        specs.append(
+            NodeSpec(name, name, namespace, (params_file,), parameters, _remaps_for(name, remaps), options.log_level)
+        )
+    for spec in specs:
+        for path in spec.params_files:
+            check_params_file(path, [s.executable for s in specs])
+        unknown = sorted(set(spec.parameters) - spec.kind.parameter_names() - {"use_sim_time"})
+        if unknown:
+            raise BringupError(f"unknown parameter(s) {', '.join(unknown)} given to {spec.name}")
+    return specs
+
+
+def _remaps_for(node: str, remaps: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    # Only the topics the node uses: a rule for a topic it never opens would do nothing but mislead.
+    return tuple(rule for rule in remaps if rule[0] in NODE_KINDS[node].topics)
+
+
+def check_params_file(path: str | os.PathLike[str], nodes: list[str] | tuple[str, ...] = STACK) -> None:
+    """Refuse a parameter file with a section or parameter that the named nodes do not have.
+
+    Raises:
+        BringupError: unreadable YAML, a section that is not `NAME: {ros__parameters: {...}}`, a
+            section for a node this package does not have (a misspelt node name), or a parameter
+            name that the node (for /**: every one of `nodes`) does not declare.
+
+    """
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise BringupError(f"params file {path}: cannot be read: {err}") from err
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise BringupError(f"params file {path}: the top level must map node names to ros__parameters")
+    for key, section in data.items():
+        target = str(key).strip("/").rsplit("/", 1)[-1]  # "/ns/costmap_node" applies to costmap_node
+        if not isinstance(section, dict) or set(section) != {"ros__parameters"}:
+            raise BringupError(f"params file {path}: section '{key}' must hold exactly one key, ros__parameters")
+        params = section["ros__parameters"] or {}
+        if not isinstance(params, dict):
+            raise BringupError(f"params file {path}: '{key}.ros__parameters' must be a mapping")
+        if target in ("*", "**"):
+            applies = [NODE_KINDS[n] for n in nodes if n in NODE_KINDS]
+            known = set.intersection(*(k.parameter_names() for k in applies)) if applies else set()
+        elif target in NODE_KINDS:
+            known = NODE_KINDS[target].parameter_names()
+        else:
+            raise BringupError(
+                f"params file {path}: section '{key}' names no node of this package "
+                f"({', '.join(NODE_KINDS)}, or /** for all)"
+            )
+        unknown = sorted(set(_flatten(params)) - known - {"use_sim_time"})
+        if unknown:
+            raise BringupError(
+                f"params file {path}: unknown parameter{'s' if len(unknown) > 1 else ''} "
+                f"{', '.join(repr(n) for n in unknown)} for {target}"
+            )
+
+
+def _flatten(params: dict[str, Any], prefix: str = "") -> list[str]:
+    # ROS 2 params files may nest: {a: {b: 1}} is the parameter "a.b".
+    names: list[str] = []
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        names += _flatten(value, f"{name}.") if isinstance(value, dict) else [name]
+    return names
+
+
+# ------------------------------------------------------------------ launch files
+# (name, default, description) of bringup.launch.py's arguments. A file argument's '' default stands
+# for the package share's file; launch_arguments() writes the installed path in, so that
+# `ros2 launch robot_vision_nav bringup.launch.py --show-args` shows it.
+LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
+    (
+        "params_file",
+        "",
+        f"the stack's parameter YAML, one ros__parameters section per node; default: <share>/config/{STACK_PARAMS}",
+    ),
+    ("use_sim_time", "false", "every node follows /clock (a simulator, or a bag replayed with --clock)"),
+    ("namespace", "", "namespace pushed onto every node; their relative topics move with it; '' = none"),
+    ("device", "", "segmentation_node's device: auto, cpu, cuda or cuda:N; '' = the params file's"),
+    ("model", "", "segmentation_node's weights (.safetensors with NAME.card.yaml beside it); '' = the params file's"),
+    ("color_topic", "", f"colour image topic (sensor_msgs/Image rgb8 | bgr8); '' = {COLOR_TOPIC}"),
+    ("depth_topic", "", f"depth image aligned to colour (16UC1 mm | 32FC1 m); '' = {DEPTH_TOPIC}"),
+    ("camera_info_topic", "", f"colour camera intrinsics (sensor_msgs/CameraInfo); '' = {CAMERA_INFO_TOPIC}"),
+    ("odom_topic", "", f"odometry (nav_msgs/Odometry, pose in the odom frame); '' = {ODOM_TOPIC}"),
+    ("cmd_vel_topic", "", f"velocity command output (geometry_msgs/Twist); '' = {CMD_VEL_TOPIC}"),
+    ("log_level", "info", f"log level of every node: {', '.join(LOG_LEVELS)}"),
+    ("rviz", "false", f"also start RViz2 with config/{RVIZ_CONFIG}"),
+)
+# sim.launch.py: these and LAUNCH_ARGUMENTS less use_sim_time (the simulator's /clock is always followed).
+SIM_LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
+    ("world_seed", "-1", "seed of the simulator's generated warehouse, [0, 999999]; -1 = the sim params file's"),
+    ("sim_params_file", "", f"the simulator's parameter YAML (sim_node section); default: <share>/config/{SIM_PARAMS}"),
+)
+_FILE_ARGUMENTS = {"params_file": STACK_PARAMS, "sim_params_file": SIM_PARAMS}
+
+
+def launch_arguments(share_dir: str | os.PathLike[str] | None = None, sim: bool = False) -> list[tuple[str, str, str]]:
+    """The (name, default, description) of each launch argument; file defaults under `share_dir`/config.
+
+    Args:
+        share_dir: the package share directory (the launch files pass `get_package_share_directory`);
+            None leaves the file defaults '' (= the package's files, found by `share_file`).
+        sim: the arguments of sim.launch.py instead of bringup.launch.py.
+
+    """
+    table = LAUNCH_ARGUMENTS
+    if sim:
+        table = (*(a for a in LAUNCH_ARGUMENTS if a[0] != "use_sim_time"), *SIM_LAUNCH_ARGUMENTS)
+    out: list[tuple[str, str, str]] = []
+    for name, default, description in table:
+        if name in _FILE_ARGUMENTS and share_dir is not None:
+            default = str(Path(share_dir, "config", _FILE_ARGUMENTS[name]))
+        out.append((name, default, description))
+    return out
+
+
+def launch_bool(values: Mapping[str, str], name: str) -> bool:
+    """A true/false launch argument (also 1/0, yes/no, on/off, any case); '' or absent is its default.
+
+    Raises:
+        BringupError: any other word, naming the argument.
+
+    """
+    text = str(values.get(name, _launch_default(name))).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise BringupError(f"launch argument {name}:={values.get(name)!r} is not true or false")
+
+
+def _launch_default(name: str) -> str:
+    for arg, default, _ in (*LAUNCH_ARGUMENTS, *SIM_LAUNCH_ARGUMENTS):
+        if arg == name:
+            return default
+    raise KeyError(name)
+
+
+def options_from_launch_values(values: Mapping[str, str], sim: bool = False) -> BringupOptions:
+    """BringupOptions from resolved launch arguments (launch's `context.launch_configurations`).
+
+    Values absent from `values` take their LAUNCH_ARGUMENTS default; names that are not launch
+    arguments (an including file's own) are ignored.
+
+    Raises:
+        BringupError: a value that is not a boolean, integer or log level where one is needed.
+
+    """
+
+    def text(name: str) -> str:
+        return str(values.get(name, _launch_default(name))).strip()
+
+    seed_text = text("world_seed") if sim else "-1"
+    try:
+        world_seed = int(seed_text or "-1")
+    except ValueError as err:
+        raise BringupError(f"launch argument world_seed:={seed_text!r} is not an integer") from err
+    if world_seed < -1:
+        raise BringupError(f"launch argument world_seed:={world_seed} must be >= 0 (or -1: the params file's)")
+    return BringupOptions(
+        params_file=text("params_file"),
+        use_sim_time=sim or launch_bool(values, "use_sim_time"),
+        namespace=text("namespace"),
+        device=text("device"),
+        model=text("model"),
+        color_topic=text("color_topic"),
+        depth_topic=text("depth_topic"),
+        camera_info_topic=text("camera_info_topic"),
+        odom_topic=text("odom_topic"),
+        cmd_vel_topic=text("cmd_vel_topic"),
+        log_level=text("log_level").lower() or "info",
+        sim=sim,
+        sim_params_file=text("sim_params_file") if sim else "",
+        world_seed=world_seed,
+    )
+
+
+def launch_node_kwargs(spec: NodeSpec, string_value: Callable[[str], Any] | None = None) -> dict[str, Any]:
+    """The keyword arguments of the `launch_ros.actions.Node` that starts `spec` as `spec.ros_args()` does.
+
+    Args:
+        spec: the node.
+        string_value: wraps each string parameter value; the launch files pass
+            `lambda v: ParameterValue(v, value_type=str)`, since launch_ros otherwise reads a string
+            value as YAML (a model path with ': ' in it would not survive).
+
+    """
+    parameters = {
+        name: string_value(value) if string_value is not None and isinstance(value, str) else value
+        for name, value in spec.parameters.items()
+    }
+    return {
+        "package": PACKAGE,
+        "executable": spec.executable,
+        "name": spec.name,
+        "namespace": spec.namespace,
+        "parameters": [*spec.params_files, parameters] if parameters else list(spec.params_files),
+        "remappings": list(spec.remappings),
+        "arguments": ["--ros-args", "--log-level", f"{spec.logger_name}:={spec.log_level}"],
+        "output": "screen",
+    }
+
+
+def rviz_node_kwargs(config_file: str | os.PathLike[str], use_sim_time: bool) -> dict[str, Any]:
+    """The keyword arguments of the RViz2 `launch_ros.actions.Node` showing `config_file`."""
+    return {
+        "package": "rviz2",
+        "executable": "rviz2",
+        "name": "rviz2",
+        "arguments": ["-d", str(config_file)],
+        "parameters": [{"use_sim_time": use_sim_time}],
+        "output": "screen",
+    }

@@ -1,0 +1,471 @@
+"""Bring-up: the one node list (`ros.bringup.stack_nodes`), parameter-file checks, the launch files
+that turn the list into launch_ros Nodes, the RViz config and the package's launch dependencies.
+
+Where `launch_ros` is not installed (here) the launch files run against stand-in `launch` /
+`launch_ros` modules that record what they are given, so their arguments and nodes are still
+checked; with ROS 2 launch installed they run against the real one.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import importlib.util
+import sys
+import types
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from robot_vision_nav.ros.bringup import (
+    CAMERA_INFO_TOPIC,
+    CMD_VEL_TOPIC,
+    COLOR_TOPIC,
+    DEPTH_TOPIC,
+    LAUNCH_ARGUMENTS,
+    NODE_KINDS,
+    ODOM_TOPIC,
+    SIM_LAUNCH_ARGUMENTS,
+    STACK,
+    BringupError,
+    BringupOptions,
+    NodeSpec,
+    _yaml_value,
+    check_params_file,
+    launch_arguments,
+    launch_bool,
+    launch_node_kwargs,
+    options_from_launch_values,
+    rviz_node_kwargs,
+    share_file,
+    stack_nodes,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+STACK_YAML = REPO / "config" / "robot_vision_nav.yaml"
+SIM_YAML = REPO / "config" / "sim.yaml"
+RVIZ = REPO / "config" / "robot_vision_nav.rviz"
+LAUNCH_FILES = {"bringup.launch.py": False, "sim.launch.py": True}
+REMAPPED = {
+    "color_topic": "/cam/rgb/image",
+    "depth_topic": "/cam/depth/image",
+    "camera_info_topic": "/cam/rgb/info",
+    "odom_topic": "/wheels/odom",
+    "cmd_vel_topic": "/base/cmd_vel",
+}
+
+
+def write_yaml(path: Path, data: Any) -> str:
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+# ------------------------------------------------------------------ stack_nodes
+def test_default_stack_is_four_nodes_in_order_on_the_shipped_params_file() -> None:
+    specs = stack_nodes(BringupOptions())
+    assert [s.executable for s in specs] == [s.name for s in specs] == list(STACK)
+    assert list(STACK) == ["segmentation_node", "costmap_node", "planner_node", "controller_node"]
+    sections = yaml.safe_load(STACK_YAML.read_text())
+    for spec in specs:
+        assert spec.params_files == (str(share_file("config", "robot_vision_nav.yaml")),)
+        assert all(Path(p).is_file() for p in spec.params_files)
+        assert spec.namespace == "" and spec.remappings == () and spec.log_level == "info"
+        assert spec.parameters == {"use_sim_time": False}
+        declared = spec.kind.parameter_names()
+        assert set(sections[spec.name]["ros__parameters"]) <= declared, spec.name
+        assert set(spec.parameters) - {"use_sim_time"} <= declared
+
+
+def test_sim_adds_the_simulator_first_and_puts_the_stack_on_sim_time() -> None:
+    specs = stack_nodes(BringupOptions(sim=True, world_seed=7))
+    assert [s.name for s in specs] == ["sim_node", *STACK]
+    sim, *stack = specs
+    assert sim.params_files == (str(share_file("config", "sim.yaml")),)
+    assert sim.parameters == {"world_seed": 7}  # the simulator makes /clock: never use_sim_time itself
+    assert all(s.parameters["use_sim_time"] is True for s in stack)
+    assert stack_nodes(BringupOptions(sim=True))[0].parameters == {}  # -1: the file's seed
+
+
+def test_remapping_options_give_each_node_the_rules_for_the_topics_it_uses() -> None:
+    specs = {s.name: s for s in stack_nodes(BringupOptions(sim=True, namespace="/robot1/", **REMAPPED))}
+    rule = dict(
+        zip(
+            (COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC, ODOM_TOPIC, CMD_VEL_TOPIC),
+            REMAPPED.values(),
+            strict=True,
+        )
+    )
+    expected = {
+        "sim_node": [COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC, ODOM_TOPIC, CMD_VEL_TOPIC],
+        "segmentation_node": [COLOR_TOPIC],
+        "costmap_node": [DEPTH_TOPIC, CAMERA_INFO_TOPIC, ODOM_TOPIC],
+        "planner_node": [ODOM_TOPIC],
+        "controller_node": [ODOM_TOPIC, CMD_VEL_TOPIC],
+    }
+    for name, topics in expected.items():
+        assert specs[name].remappings == tuple((t, rule[t]) for t in topics), name
+        assert specs[name].namespace == "robot1"
+        args = specs[name].ros_args()
+        assert "__ns:=/robot1" in args
+        assert f"robot1.{name}:=info" in args  # rcl's logger name for a namespaced node
+    # A "remap" to the default topic is no remap at all.
+    assert stack_nodes(BringupOptions(odom_topic=ODOM_TOPIC))[2].remappings == ()
+
+
+def test_logger_name_is_the_one_rclpy_gives_the_node(ros_context: Any) -> None:
+    from rclpy.node import Node
+
+    spec = stack_nodes(BringupOptions(namespace="fleet/robot1"))[2]
+    node = Node(spec.name, namespace="/fleet/robot1", context=ros_context)
+    try:
+        assert node.get_logger().name == spec.logger_name == "fleet.robot1.planner_node"
+    finally:
+        node.destroy_node()
+
+
+def test_device_and_model_go_to_segmentation_node_only(tmp_path: Path) -> None:
+    model = tmp_path / "mine.safetensors"
+    model.write_bytes(b"")
+    specs = stack_nodes(BringupOptions(device="cuda:1", model=str(model)))
+    assert specs[0].parameters == {"use_sim_time": False, "device": "cuda:1", "model_path": str(model.resolve())}
+    assert all(set(s.parameters) == {"use_sim_time"} for s in specs[1:])
+    assert 'device:="cuda:1"' in specs[0].ros_args()  # quoted: a string parameter stays a string
+
+
+def test_missing_model_or_params_file_is_refused_by_name(tmp_path: Path) -> None:
+    with pytest.raises(BringupError, match=r"model .*nowhere\.safetensors does not exist"):
+        stack_nodes(BringupOptions(model=str(tmp_path / "nowhere.safetensors")))
+    with pytest.raises(BringupError, match=r"params_file .*absent\.yaml does not exist"):
+        stack_nodes(BringupOptions(params_file=str(tmp_path / "absent.yaml")))
+    with pytest.raises(BringupError, match="log_level 'loud'"):
+        BringupOptions(log_level="loud")
+
+
+# ------------------------------------------------------------------ check_params_file
+def test_shipped_params_files_pass_the_check() -> None:
+    check_params_file(STACK_YAML)
+    check_params_file(SIM_YAML, ["sim_node", *STACK])
+
+
+def test_unknown_parameter_is_refused_naming_it_and_the_node(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "p.yaml", {"planner_node": {"ros__parameters": {"replan_period": 1.0}}})
+    with pytest.raises(BringupError, match=r"unknown parameter 'replan_period' for planner_node"):
+        check_params_file(path)
+    with pytest.raises(BringupError, match="replan_period"):
+        stack_nodes(BringupOptions(params_file=path))
+
+
+def test_misspelt_node_section_is_refused(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "p.yaml", {"planer_node": {"ros__parameters": {"replan_period_s": 1.0}}})
+    with pytest.raises(BringupError, match="section 'planer_node' names no node"):
+        check_params_file(path)
+
+
+def test_wildcard_and_namespaced_sections_are_accepted(tmp_path: Path) -> None:
+    path = write_yaml(
+        tmp_path / "p.yaml",
+        {
+            "/**": {"ros__parameters": {"use_sim_time": True}},
+            "/robot1/costmap_node": {"ros__parameters": {"resolution_m": 0.1}},
+        },
+    )
+    check_params_file(path)
+    # A wildcard parameter must be one that every started node has.
+    path = write_yaml(tmp_path / "q.yaml", {"/**": {"ros__parameters": {"global_frame": "odom"}}})
+    with pytest.raises(BringupError, match="global_frame"):
+        check_params_file(path)
+
+
+def test_out_of_range_value_passes_the_file_check_and_the_node_refuses_it(tmp_path: Path, ros_context: Any) -> None:
+    from robot_vision_nav.ros.params import ParameterError
+    from robot_vision_nav.ros.runner import make_node
+
+    path = write_yaml(tmp_path / "p.yaml", {"costmap_node": {"ros__parameters": {"resolution_m": 5.0}}})
+    check_params_file(path)  # ranges are the node's to check: one rule, in one place
+    spec = next(s for s in stack_nodes(BringupOptions(params_file=path)) if s.name == "costmap_node")
+    with pytest.raises(ParameterError, match="resolution_m"):
+        make_node(spec, ros_context)
+
+
+def test_node_refuses_an_unknown_parameter_from_its_params_file(tmp_path: Path, ros_context: Any) -> None:
+    from robot_vision_nav.ros.params import ParameterError
+    from robot_vision_nav.ros.runner import make_node
+
+    # Past check_params_file (a spec made by hand): the node itself still refuses the misspelt name.
+    path = write_yaml(tmp_path / "p.yaml", {"costmap_node": {"ros__parameters": {"resolution": 0.05}}})
+    spec = NodeSpec("costmap_node", "costmap_node", "", (path,), {}, (), "info")
+    with pytest.raises(ParameterError, match=r"unknown parameter 'resolution' for node '/costmap_node'"):
+        make_node(spec, ros_context)
+
+
+# ------------------------------------------------------------------ launch argument helpers
+def test_launch_arguments_are_described_and_file_defaults_are_under_the_share_directory() -> None:
+    names = [name for name, _, _ in LAUNCH_ARGUMENTS]
+    assert names == [
+        "params_file",
+        "use_sim_time",
+        "namespace",
+        "device",
+        "model",
+        "color_topic",
+        "depth_topic",
+        "camera_info_topic",
+        "odom_topic",
+        "cmd_vel_topic",
+        "log_level",
+        "rviz",
+    ]
+    for sim in (False, True):
+        args = launch_arguments("/opt/share/robot_vision_nav", sim=sim)
+        assert all(description.strip() for _, _, description in args)
+        defaults = {name: default for name, default, _ in args}
+        assert defaults["params_file"] == "/opt/share/robot_vision_nav/config/robot_vision_nav.yaml"
+        assert defaults["log_level"] == "info" and defaults["rviz"] == "false"
+    sim_names = [name for name, _, _ in launch_arguments(sim=True)]
+    assert sim_names == [n for n in names if n != "use_sim_time"] + [n for n, _, _ in SIM_LAUNCH_ARGUMENTS]
+    assert dict((n, d) for n, d, _ in launch_arguments("/s", sim=True))["sim_params_file"] == "/s/config/sim.yaml"
+
+
+def test_options_from_launch_values_parses_words_and_refuses_bad_ones() -> None:
+    assert options_from_launch_values({}) == BringupOptions()
+    assert options_from_launch_values({"world_seed": "5"}) == BringupOptions()  # not a bringup argument
+    options = options_from_launch_values(
+        {"use_sim_time": "True", "log_level": "DEBUG", "namespace": "r1", "rviz": "1", "other": "x", **REMAPPED}
+    )
+    assert options.use_sim_time and options.log_level == "debug" and options.namespace == "r1"
+    assert options.odom_topic == "/wheels/odom"
+    sim = options_from_launch_values({"world_seed": "12", "sim_params_file": str(SIM_YAML)}, sim=True)
+    assert sim.sim and sim.use_sim_time and sim.world_seed == 12 and sim.sim_params_file == str(SIM_YAML)
+    assert launch_bool({"rviz": "on"}, "rviz") and not launch_bool({}, "rviz")
+    with pytest.raises(BringupError, match="use_sim_time:='maybe'"):
+        options_from_launch_values({"use_sim_time": "maybe"})
+    with pytest.raises(BringupError, match="world_seed:='abc'"):
+        options_from_launch_values({"world_seed": "abc"}, sim=True)
+    with pytest.raises(BringupError, match="log_level 'verbose'"):
+        options_from_launch_values({"log_level": "verbose"})
+
+
+def setup_py_nodes() -> dict[str, str]:
+    # setup.py runs setup() when imported: read its NODES table instead.
+    for node in ast.parse((REPO / "setup.py").read_text()).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "NODES" for t in node.targets):
+            nodes: dict[str, str] = ast.literal_eval(node.value)
+            return nodes
+    raise AssertionError("setup.py has no NODES table")
+
+
+def ros_args_of_launch_kwargs(kwargs: dict[str, Any]) -> list[str]:
+    """What launch_ros puts on a Node's command line, in NodeSpec.ros_args()'s order."""
+    args = ["--ros-args", "-r", f"__node:={kwargs['name']}"]
+    if kwargs["namespace"]:
+        args += ["-r", f"__ns:=/{kwargs['namespace']}"]
+    for entry in kwargs["parameters"]:
+        if isinstance(entry, str):
+            args += ["--params-file", entry]
+        else:
+            for name, value in entry.items():
+                # launch_ros writes these to a YAML file: the same values as -p with YAML text.
+                args += ["-p", f"{name}:={_yaml_value(value)}"]
+    for src, dst in kwargs["remappings"]:
+        args += ["-r", f"{src}:={dst}"]
+    assert kwargs["arguments"][0] == "--ros-args"
+    return args + kwargs["arguments"][1:]
+
+
+@pytest.mark.parametrize("remap", [False, True], ids=["defaults", "remapped"])
+@pytest.mark.parametrize("sim", [False, True], ids=["bringup", "sim"])
+def test_launch_defaults_give_runnable_nodes_that_match_the_in_process_arguments(sim: bool, remap: bool) -> None:
+    values = {name: default for name, default, _ in launch_arguments(REPO, sim=sim)}
+    if remap:
+        values |= REMAPPED | {"namespace": "robot1", "log_level": "warn"}
+    specs = stack_nodes(options_from_launch_values(values, sim=sim))
+    assert [s.name for s in specs] == (["sim_node"] if sim else []) + list(STACK)
+    scripts = setup_py_nodes()
+    for spec in specs:
+        assert scripts[spec.executable] == f"{spec.kind.module}:main"
+        module = importlib.import_module(spec.kind.module)
+        assert callable(module.main)
+        assert all(Path(p).is_file() for p in spec.params_files)
+        source = Path(module.__file__ or "").read_text()
+        for src, _dst in spec.remappings:
+            assert f'"{src}"' in source, f"{spec.name} does not use {src}"
+        kwargs = launch_node_kwargs(spec)
+        assert kwargs["package"] == "robot_vision_nav" and kwargs["output"] == "screen"
+        assert kwargs["executable"] == spec.executable and kwargs["name"] == spec.name
+        assert kwargs["namespace"] == spec.namespace
+        assert kwargs["parameters"][: len(spec.params_files)] == list(spec.params_files)
+        assert ros_args_of_launch_kwargs(kwargs) == spec.ros_args()
+    if remap:
+        assert any(spec.remappings for spec in specs)
+
+
+def test_launch_node_kwargs_wrap_string_parameters_for_launch_ros() -> None:
+    spec = NodeSpec("segmentation_node", "segmentation_node", "", (), {"device": "cpu", "threads": 2}, (), "info")
+    kwargs = launch_node_kwargs(spec, string_value=lambda v: ("str", v))
+    assert kwargs["parameters"] == [{"device": ("str", "cpu"), "threads": 2}]
+    assert launch_node_kwargs(NodeSpec("sim_node", "sim_node", "", ("f.yaml",), {}, (), "info"))["parameters"] == [
+        "f.yaml"
+    ]
+    rviz = rviz_node_kwargs(RVIZ, use_sim_time=True)
+    assert rviz["package"] == rviz["executable"] == "rviz2"
+    assert rviz["arguments"] == ["-d", str(RVIZ)] and rviz["parameters"] == [{"use_sim_time": True}]
+
+
+# ------------------------------------------------------------------ the launch files
+class Recorded:
+    """A stand-in launch action: keeps its arguments."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args, self.kwargs = args, kwargs
+
+
+def stand_in_launch(monkeypatch: pytest.MonkeyPatch) -> dict[str, type]:
+    kinds = {name: type(name, (Recorded,), {}) for name in ("LaunchDescription", "LaunchContext", "Declare", "Opaque")}
+    kinds |= {"Node": type("Node", (Recorded,), {}), "ParameterValue": type("ParameterValue", (Recorded,), {})}
+    modules = {
+        "launch": {"LaunchDescription": kinds["LaunchDescription"], "LaunchContext": kinds["LaunchContext"]},
+        "launch.actions": {"DeclareLaunchArgument": kinds["Declare"], "OpaqueFunction": kinds["Opaque"]},
+        "launch_ros": {},
+        "launch_ros.actions": {"Node": kinds["Node"]},
+        "launch_ros.parameter_descriptions": {"ParameterValue": kinds["ParameterValue"]},
+    }
+    for name, attributes in modules.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attributes)
+        monkeypatch.setitem(sys.modules, name, module)
+    import ament_index_python.packages
+
+    monkeypatch.setattr(ament_index_python.packages, "get_package_share_directory", lambda package: str(REPO))
+    return kinds
+
+
+def load_launch_file(name: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(f"launch_file_{name.split('.')[0]}", REPO / "launch" / name)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize(("name", "sim"), LAUNCH_FILES.items())
+def test_launch_file_is_thin_and_builds_its_nodes_from_stack_nodes(name: str, sim: bool) -> None:
+    text = (REPO / "launch" / name).read_text()
+    for call in ("stack_nodes(", "options_from_launch_values(", "launch_node_kwargs(", "launch_arguments("):
+        assert call in text, f"{name} does not call {call}"
+    assert f"SIM = {sim}" in text
+    assert "def generate_launch_description()" in text
+    assert len(text.splitlines()) < 80, f"{name} should stay thin: the logic belongs in ros/bringup.py"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="ROS 2 launch_ros is not installed")
+@pytest.mark.parametrize(("name", "sim"), LAUNCH_FILES.items())
+def test_launch_file_with_real_launch_ros(monkeypatch: pytest.MonkeyPatch, name: str, sim: bool) -> None:
+    import ament_index_python.packages
+    from launch import LaunchContext
+    from launch.actions import DeclareLaunchArgument, OpaqueFunction
+    from launch_ros.actions import Node
+
+    # The checkout's config/ stands in for the share directory when the package is not colcon-installed.
+    monkeypatch.setattr(ament_index_python.packages, "get_package_share_directory", lambda package: str(REPO))
+    description = load_launch_file(name).generate_launch_description()
+    declared = [e for e in description.entities if isinstance(e, DeclareLaunchArgument)]
+    assert [d.name for d in declared] == [n for n, _, _ in launch_arguments(sim=sim)]
+    assert all(d.description for d in declared)
+    context = LaunchContext()
+    for action in declared:
+        action.visit(context)
+    (opaque,) = [e for e in description.entities if isinstance(e, OpaqueFunction)]
+    nodes = opaque.execute(context) or []
+    assert all(isinstance(n, Node) for n in nodes)
+    assert len(nodes) == len(STACK) + sim
+
+
+@pytest.mark.parametrize(("name", "sim"), LAUNCH_FILES.items())
+@pytest.mark.parametrize("rviz", [False, True])
+def test_launch_file_declares_every_argument_and_starts_the_stack(
+    monkeypatch: pytest.MonkeyPatch, name: str, sim: bool, rviz: bool
+) -> None:
+    kinds = stand_in_launch(monkeypatch)  # the real launch_ros is tested above where it is installed
+    description = load_launch_file(name).generate_launch_description()
+    assert isinstance(description, kinds["LaunchDescription"])
+    (entities,) = description.args
+    declared = [e for e in entities if isinstance(e, kinds["Declare"])]
+    expected = launch_arguments(REPO, sim=sim)
+    assert [(d.args[0], d.kwargs["default_value"], d.kwargs["description"]) for d in declared] == expected
+    known = {n for n, _, _ in (*LAUNCH_ARGUMENTS, *SIM_LAUNCH_ARGUMENTS)}
+    assert {d.args[0] for d in declared} <= known
+    (opaque,) = [e for e in entities if isinstance(e, kinds["Opaque"])]
+    values = {d.args[0]: d.kwargs["default_value"] for d in declared} | {"rviz": str(rviz).lower(), "device": "cpu"}
+    nodes = opaque.kwargs["function"](types.SimpleNamespace(launch_configurations=values))
+    specs = stack_nodes(options_from_launch_values(values, sim=sim))
+    assert len(nodes) == len(specs) + rviz
+    for node, spec in zip(nodes, specs, strict=False):
+        kwargs = dict(node.kwargs)
+        kwargs["parameters"] = [
+            p if isinstance(p, str) else {k: v.args[0] if isinstance(v, Recorded) else v for k, v in p.items()}
+            for p in kwargs["parameters"]
+        ]
+        assert kwargs == launch_node_kwargs(spec)
+        # launch_ros would read a plain string value as YAML: every string goes in as ParameterValue(v, str).
+        wrapped = [
+            v for p in node.kwargs["parameters"] if isinstance(p, dict) for v in p.values() if isinstance(v, str)
+        ]
+        assert not wrapped, f"{spec.name}: unwrapped string parameters {wrapped}"
+        if spec.name == "segmentation_node":
+            (device,) = [p["device"] for p in node.kwargs["parameters"] if isinstance(p, dict)]
+            assert isinstance(device, kinds["ParameterValue"]) and device.args == ("cpu",)
+            assert device.kwargs == {"value_type": str}
+    if rviz:
+        assert nodes[-1].kwargs == rviz_node_kwargs(REPO / "config" / "robot_vision_nav.rviz", use_sim_time=sim)
+
+
+# ------------------------------------------------------------------ RViz config and package.xml
+def rviz_topics(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["Value"]] if "Value" in node and isinstance(node["Value"], str) and "Depth" in node else []
+        return found + [t for value in node.values() for t in rviz_topics(value)]
+    if isinstance(node, list):
+        return [t for value in node for t in rviz_topics(value)]
+    return []
+
+
+def test_rviz_config_shows_the_stack_in_odom_with_matching_qos() -> None:
+    from robot_vision_nav.nodes import costmap_node, segmentation_node
+
+    config = yaml.safe_load(RVIZ.read_text())
+    manager = config["Visualization Manager"]
+    assert manager["Global Options"]["Fixed Frame"] == "odom"
+    displays = {d["Class"].split("/")[-1] + ":" + d.get("Topic", {}).get("Value", ""): d for d in manager["Displays"]}
+    overlay = f"/{segmentation_node.OVERLAY_TOPIC}"
+    costmap = f"/{costmap_node.COSTMAP_TOPIC}"
+    for key in (
+        f"Image:{overlay}",
+        f"Image:/{COLOR_TOPIC}",
+        f"Map:{costmap}",
+        "Path:/plan",
+        "MarkerArray:/planner_node/markers",
+        f"Odometry:/{ODOM_TOPIC}",
+    ):
+        assert key in displays, f"no display {key}; have {sorted(displays)}"
+        assert displays[key]["Enabled"] is True
+    assert displays[f"Map:{costmap}"]["Color Scheme"] == "costmap"
+    assert displays[f"Map:{costmap}"]["Topic"]["Durability Policy"] == "Transient Local"
+    # Sensor topics are published best effort (ros.qos.SENSOR_QOS): a reliable display would get nothing.
+    for key in (f"Image:{overlay}", f"Image:/{COLOR_TOPIC}", f"Odometry:/{ODOM_TOPIC}"):
+        assert displays[key]["Topic"]["Reliability Policy"] == "Best Effort"
+    (goal_tool,) = [t for t in manager["Tools"] if t["Class"] == "rviz_default_plugins/SetGoal"]
+    assert goal_tool["Topic"]["Value"] == "/goal_pose"
+    assert {overlay, costmap, "/plan", "/planner_node/markers", "/odom", "/goal_pose"} <= set(rviz_topics(config))
+
+
+def test_package_xml_names_the_launch_and_visualisation_dependencies() -> None:
+    root = ET.parse(REPO / "package.xml").getroot()
+    exec_depends = {(e.text or "").strip() for e in root.findall("exec_depend")}
+    assert {"launch", "launch_ros", "rviz2", "visualization_msgs", "ament_index_python"} <= exec_depends
+
+
+def test_every_node_kind_is_a_console_script() -> None:
+    assert set(NODE_KINDS) == set(setup_py_nodes())
