@@ -61,6 +61,7 @@ bench: venv bench-deps
 	$(VENV)/bin/rvn bench controller
 	$(VENV)/bin/rvn bench sim
 	$(VENV)/bin/rvn bench segmentation
+	$(VENV)/bin/rvn bench pipeline
 
 clean:
 	rm -rf build install log out .pytest_cache .mypy_cache .ruff_cache
