@@ -25,6 +25,7 @@ NODES = {
     "planner_node": "robot_vision_nav.nodes.planner_node:main",
     "controller_node": "robot_vision_nav.nodes.controller_node:main",
     "sim_node": "robot_vision_nav.nodes.sim_node:main",
+    "navigator_node": "robot_vision_nav.nodes.navigator_node:main",
 }
 
 setup(

@@ -120,6 +120,18 @@ NODE_KINDS: dict[str, NodeKind] = {
             ),
             (ODOM_TOPIC, CMD_VEL_TOPIC),
         ),
+        # Nav2's navigate_to_pose action over this stack; needs nav2_msgs (the container), so it is
+        # not in STACK: start it beside the stack with `ros2 run robot_vision_nav navigator_node`.
+        NodeKind(
+            "navigator_node",
+            "robot_vision_nav.nodes.navigator_node",
+            "NavigatorNode",
+            (
+                "robot_vision_nav.core.goal_tracker:GoalTrackerConfig",
+                "robot_vision_nav.nodes.navigator_node:NavigatorNodeConfig",
+            ),
+            (ODOM_TOPIC,),
+        ),
     )
 }
 STACK = ("segmentation_node", "costmap_node", "planner_node", "controller_node")

@@ -1,0 +1,343 @@
+"""navigator_node: Nav2's `navigate_to_pose` action on this stack, for nav2_simple_commander and RViz's Nav2 panel.
+
+Serves:
+  navigate_to_pose        nav2_msgs/action/NavigateToPose (Nav2's interface: BasicNavigator.goToPose()
+                          and the Nav2 RViz panel drive this stack unchanged)
+Publishes:
+  goal_pose               geometry_msgs/PoseStamped, the goal as RViz's "2D Goal Pose" would send it
+Subscribes:
+  odom, planner_status, controller_status, /diagnostics   (what `core.goal_tracker` judges from)
+
+A goal is published on `goal_pose` for the planner, then followed with the same
+`core.goal_tracker.GoalTracker` as `rvn goto` (`ros.goto.StackWatcher` holds the topics): feedback
+(current pose from odometry, straight-line distance remaining, navigation time, time remaining
+at the current speed, recoveries always 0) at `update_rate_hz`; succeeded when the controller
+reports goal_reached within `tolerance_m`; aborted when the planner refuses the goal or finds no
+path for `patience_s`, on `timeout_s` (0 = none), or when a newer goal preempts it (as Nav2 does).
+A cancel sends a goal at the robot's current pose, so the robot stops there, and ends the goal
+canceled. The goal's frame must be the planner's `global_frame` (odom): the planner refuses others.
+
+Everything is in `NavigatorNode`, parameterized by the action type and a message adapter, so it is
+tested where nav2_msgs is not installed; `main` imports nav2_msgs and, without it, logs one error
+and exits 1. This node adds no algorithm.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from builtin_interfaces.msg import Duration
+from geometry_msgs.msg import PoseStamped
+from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
+from rclpy.node import Node
+from rclpy.task import Future
+
+from robot_vision_nav.core.config import param
+from robot_vision_nav.core.geometry import yaw_from_quaternion
+from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
+from robot_vision_nav.ros.entry import run_node
+from robot_vision_nav.ros.goto import StackWatcher, yaw_quaternion
+from robot_vision_nav.ros.params import ConfigParameters
+
+NODE_NAME = "navigator_node"
+ACTION_NAME = "navigate_to_pose"
+NS = 1_000_000_000
+MIN_SPEED_MPS = 0.01  # below this the robot is taken as standing: no time-remaining estimate (Nav2 does the same)
+
+
+@dataclass(frozen=True)
+class NavigatorNodeConfig:
+    """The node's own parameters (how goals are judged is in GoalTrackerConfig)."""
+
+    update_rate_hz: float = param(
+        10.0,
+        "how often a goal is judged and feedback published (node clock)",
+        unit="Hz",
+        min_value=1.0,
+        max_value=100.0,
+    )
+    wait_s: float = param(
+        10.0,
+        "how long (wall) a goal waits for the planner, the controller and odometry before it is aborted",
+        unit="s",
+        min_value=0.0,
+        max_value=600.0,
+    )
+
+
+@dataclass(frozen=True)
+class GoalTarget:
+    """Where a goal asks the robot to go."""
+
+    frame: str
+    x_m: float
+    y_m: float
+    yaw_rad: float | None  # None: heading from the robot to the goal
+
+
+class GoalAdapter(Protocol):
+    """Converts between an action type's messages and the navigator's plain values."""
+
+    def target(self, goal: Any) -> GoalTarget:
+        """The goal's target; raises ValueError for a goal that cannot be used (non-finite values)."""
+        ...
+
+    def feedback(self, action_type: Any, progress: GoalFeedback, current_pose: PoseStamped, eta_s: float) -> Any:
+        """An `action_type.Feedback` for the goal's progress."""
+        ...
+
+    def result(self, action_type: Any, outcome: GoalOutcome) -> Any:
+        """An `action_type.Result` for how the goal ended."""
+        ...
+
+
+def _duration(seconds: float) -> Duration:
+    sec, nanosec = divmod(max(0, round(seconds * NS)), NS)
+    return Duration(sec=int(sec), nanosec=int(nanosec))
+
+
+class Nav2Adapter:
+    """nav2_msgs/action/NavigateToPose: goal `pose` (+ `behavior_tree`, ignored), Nav2's feedback and result."""
+
+    def target(self, goal: Any) -> GoalTarget:
+        """The goal pose; a zero quaternion means no heading."""
+        p, q = goal.pose.pose.position, goal.pose.pose.orientation
+        values = (p.x, p.y, q.x, q.y, q.z, q.w)
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"goal pose must be finite, got {values}")
+        norm = q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w
+        yaw = yaw_from_quaternion(q.x, q.y, q.z, q.w) if norm > 1e-9 else None
+        return GoalTarget(goal.pose.header.frame_id, float(p.x), float(p.y), yaw)
+
+    def feedback(self, action_type: Any, progress: GoalFeedback, current_pose: PoseStamped, eta_s: float) -> Any:
+        """NavigateToPose.Feedback: current_pose, navigation_time, estimated_time_remaining, distance_remaining."""
+        fb = action_type.Feedback()
+        fb.current_pose = current_pose
+        fb.navigation_time = _duration(progress.elapsed_s)
+        fb.estimated_time_remaining = _duration(eta_s)
+        fb.number_of_recoveries = 0
+        fb.distance_remaining = float(progress.distance_m or 0.0)
+        return fb
+
+    def result(self, action_type: Any, outcome: GoalOutcome) -> Any:
+        """NavigateToPose.Result: error_code and error_msg where the distro has them (Jazzy on)."""
+        result = action_type.Result()
+        if hasattr(result, "error_code"):
+            unknown = getattr(action_type.Result, "UNKNOWN", 9000)
+            codes = {GoalState.SUCCEEDED: getattr(action_type.Result, "NONE", 0)}
+            codes[GoalState.TIMED_OUT] = getattr(action_type.Result, "TIMEOUT", unknown)
+            result.error_code = codes.get(outcome.state, unknown)
+        if hasattr(result, "error_msg") and outcome.state != GoalState.SUCCEEDED:
+            result.error_msg = outcome.reason
+        return result
+
+
+def import_navigate_to_pose() -> Any:
+    """nav2_msgs.action.NavigateToPose; ImportError where nav2_msgs is not installed."""
+    from nav2_msgs.action import NavigateToPose
+
+    return NavigateToPose
+
+
+@dataclass
+class _Goal:
+    """One accepted goal on its way through the node."""
+
+    handle: ServerGoalHandle[Any, Any, Any]
+    target: GoalTarget
+    done: Future[None]
+    wait_until: float  # wall time
+    tracker: GoalTracker | None = None  # set once the goal was published
+    early_end: GoalOutcome | None = None  # ended before it was published
+    cancel_note: str = field(default="")
+
+
+class NavigatorNode(Node):
+    """The navigate_to_pose action server over the planner and controller topics.
+
+    Args:
+        action_type: the action type to serve; None: nav2_msgs.action.NavigateToPose.
+        adapter: converts the action's messages; None: `Nav2Adapter`.
+        **node_kwargs: passed to rclpy's Node (context, cli_args, ...).
+
+    Raises:
+        ImportError: action_type is None and nav2_msgs is not installed.
+        ParameterError: a start-up parameter out of range.
+
+    """
+
+    def __init__(self, action_type: Any = None, adapter: GoalAdapter | None = None, **node_kwargs: Any) -> None:
+        if action_type is None:
+            action_type = import_navigate_to_pose()
+        super().__init__(NODE_NAME, **node_kwargs)
+        self.action_type = action_type
+        self.adapter: GoalAdapter = adapter if adapter is not None else Nav2Adapter()
+        self._params = ConfigParameters(self, [GoalTrackerConfig, NavigatorNodeConfig], on_change=self._on_config)
+        self.tracker_config: GoalTrackerConfig = self._params.get(GoalTrackerConfig)
+        self.node_config: NavigatorNodeConfig = self._params.get(NavigatorNodeConfig)
+        self.watcher = StackWatcher(self)
+        self._goal: _Goal | None = None
+        self._server = ActionServer(
+            self,
+            action_type,
+            ACTION_NAME,
+            execute_callback=self._execute,
+            goal_callback=self._on_goal_request,
+            handle_accepted_callback=self._on_accepted,
+            cancel_callback=self._on_cancel,
+        )
+        self._timer = self.create_timer(1.0 / self.node_config.update_rate_hz, self._tick)
+        self.get_logger().info(
+            f"serving {self.resolve_topic_name(ACTION_NAME)} ({action_type.__module__}.{action_type.__name__}); "
+            f"goals go to {self.watcher.topics['goal_pose']}"
+        )
+
+    def _on_config(self, cls: type[Any], config: Any) -> None:
+        if cls is GoalTrackerConfig:
+            self.tracker_config = config  # used from the next goal on
+            return
+        old = self.node_config
+        self.node_config = config
+        if old.update_rate_hz != config.update_rate_hz:
+            self._timer.cancel()
+            self.destroy_timer(self._timer)
+            self._timer = self.create_timer(1.0 / config.update_rate_hz, self._tick)
+
+    # ------------------------------------------------------------------ action callbacks
+    def _on_goal_request(self, goal: Any) -> GoalResponse:
+        try:
+            target = self.adapter.target(goal)
+        except ValueError as err:
+            self.get_logger().warning(f"goal rejected: {err}")
+            return GoalResponse.REJECT
+        self.get_logger().info(f"goal ({target.x_m:.2f}, {target.y_m:.2f}) in '{target.frame}' accepted")
+        return GoalResponse.ACCEPT
+
+    def _on_accepted(self, handle: ServerGoalHandle[Any, Any, Any]) -> None:
+        if self._goal is not None:
+            self._end(self._goal, GoalState.FAILED, "preempted by a newer goal")
+        handle.execute()
+
+    def _on_cancel(self, handle: ServerGoalHandle[Any, Any, Any]) -> CancelResponse:
+        return CancelResponse.ACCEPT  # acted on by the next tick, which stops the robot first
+
+    async def _execute(self, handle: ServerGoalHandle[Any, Any, Any]) -> Any:
+        goal = _Goal(
+            handle=handle,
+            target=self.adapter.target(handle.request),
+            done=Future(),
+            wait_until=time.monotonic() + self.node_config.wait_s,
+        )
+        self._goal = goal
+        self._tick()  # publish at once when the stack is there
+        await goal.done
+        now = self.watcher.now_ns()
+        outcome = goal.early_end or (goal.tracker.outcome(now) if goal.tracker else None)
+        assert outcome is not None  # done is only set once the goal has ended
+        if outcome.state == GoalState.SUCCEEDED:
+            handle.succeed()
+        elif outcome.state == GoalState.CANCELED and handle.is_cancel_requested:
+            handle.canceled()
+        else:
+            handle.abort()
+        log = self.get_logger().info if outcome.state == GoalState.SUCCEEDED else self.get_logger().warning
+        log(f"goal ({goal.target.x_m:.2f}, {goal.target.y_m:.2f}) {outcome.state}: {outcome.reason}")
+        return self.adapter.result(self.action_type, outcome)
+
+    # ------------------------------------------------------------------ following
+    def _tick(self) -> None:
+        goal = self._goal
+        if goal is None:
+            return
+        now = self.watcher.now_ns()
+        if goal.tracker is None:
+            self._try_send(goal, now)
+            return
+        tracker = goal.tracker
+        if goal.handle.is_cancel_requested and not tracker.done:
+            stopped = self.watcher.send_stop(goal.target.frame)
+            note = "; sent a goal at the robot's pose so that it stops" if stopped else ""
+            tracker.cancel(now, f"canceled on request{note}")
+        if tracker.update(now) != GoalState.RUNNING:
+            self._finish(goal)
+            return
+        goal.handle.publish_feedback(
+            self.adapter.feedback(self.action_type, tracker.feedback(now), self._current_pose(), self._eta_s(tracker))
+        )
+
+    def _try_send(self, goal: _Goal, now_ns: int) -> None:
+        if goal.handle.is_cancel_requested:
+            self._end(goal, GoalState.CANCELED, "canceled before it was sent")
+            return
+        use_sim_time = bool(self.get_parameter("use_sim_time").value)
+        missing = self.watcher.missing(use_sim_time)
+        if not missing:
+            t = goal.target
+            goal.tracker = self.watcher.send_goal(t.x_m, t.y_m, t.yaw_rad, t.frame, self.tracker_config)
+        elif time.monotonic() >= goal.wait_until:
+            self._end(goal, GoalState.FAILED, f"after waiting {self.node_config.wait_s:g} s: {missing}")
+
+    def _end(self, goal: _Goal, state: GoalState, reason: str) -> None:
+        now = self.watcher.now_ns()
+        if goal.tracker is None:
+            goal.early_end = GoalOutcome(state, reason, 0.0, None)
+        elif state == GoalState.CANCELED:
+            goal.tracker.cancel(now, reason)
+        else:
+            goal.tracker.fail(now, reason)
+        self._finish(goal)
+
+    def _finish(self, goal: _Goal) -> None:
+        if self._goal is goal:
+            self._goal = None
+        if self.watcher.tracker is goal.tracker:
+            self.watcher.tracker = None
+        if not goal.done.done():
+            goal.done.set_result(None)
+
+    def _current_pose(self) -> PoseStamped:
+        msg = PoseStamped()
+        pose = self.watcher.pose
+        if pose is None:
+            return msg
+        msg.header.frame_id = self.watcher.odom_frame
+        if self.watcher.odom_stamp is not None:
+            msg.header.stamp = self.watcher.odom_stamp
+        msg.pose.position.x, msg.pose.position.y = pose[0], pose[1]
+        q = msg.pose.orientation
+        q.x, q.y, q.z, q.w = yaw_quaternion(pose[2])
+        return msg
+
+    def _eta_s(self, tracker: GoalTracker) -> float:
+        distance = tracker.distance_m
+        speed = abs(self.watcher.speed_mps)
+        return 0.0 if distance is None or speed < MIN_SPEED_MPS else distance / speed
+
+    def destroy_node(self) -> None:
+        """End a running goal (aborted) before going away; the robot keeps the last plan's goal."""
+        if self._goal is not None:
+            self._end(self._goal, GoalState.FAILED, "navigator_node shutting down")
+        self._server.destroy()
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run navigator_node until shutdown; without nav2_msgs, one error line and exit 1."""
+    try:
+        action_type = import_navigate_to_pose()
+    except ImportError as err:
+        import rclpy.logging
+
+        rclpy.logging.get_logger(NODE_NAME).error(
+            f"cannot serve navigate_to_pose: nav2_msgs is not installed ({err}); install it "
+            "(apt install ros-$ROS_DISTRO-nav2-msgs) or use `rvn goto` / the goal_pose topic instead"
+        )
+        return 1
+    return run_node(lambda: NavigatorNode(action_type=action_type), NODE_NAME, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
