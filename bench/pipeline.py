@@ -186,6 +186,8 @@ def measure(mode: str, frames: list[Any], intrinsics: Any, goal: tuple[float, fl
             cycle_s.append(time.perf_counter() - started)
     finally:
         stop.set()
+        if "spinner" in locals():
+            spinner.join(timeout=5.0)
         if stack is not None:
             stack.close()
         if procs is not None:
@@ -247,16 +249,8 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    """`python -m bench.pipeline [--json] [--quick]`."""
-    parser = argparse.ArgumentParser(prog="bench.pipeline", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_FRAMES} frames (a smoke test)")
-    args = parser.parse_args(argv)
-    result = run(quick=args.quick)
-    if args.json:
-        print(json.dumps(result))
-        return 0
+def print_result(result: dict[str, Any]) -> None:
+    """The table for people: p50 / p99 per stage in both modes."""
     print(f"bench pipeline on {result['machine']}")
     header = f"{'stage':<28} {'in-process p50/p99 ms':>22}  {'processes p50/p99 ms':>22} {'speedup':>8}"
     print(header)
@@ -268,6 +262,19 @@ def main(argv: list[str] | None = None) -> int:
         )
     for note in result["notes"]:
         print(note)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m bench.pipeline [--json] [--quick]`."""
+    parser = argparse.ArgumentParser(prog="bench.pipeline", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_FRAMES} frames (a smoke test)")
+    args = parser.parse_args(argv)
+    result = run(quick=args.quick)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print_result(result)
     return 0
 
 

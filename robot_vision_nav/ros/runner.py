@@ -146,7 +146,10 @@ def run_in_process(specs: Sequence[NodeSpec], executor: str = "events") -> int:
                 print(f"rvn run: refusing to start: {err}", file=sys.stderr)
                 return 1
             print(f"rvn run: {', '.join(stack.nodes)} running in one process ({executor}-threaded); Ctrl-C stops")
-            stack.executor.spin()
+            # spin_once in a Python loop, not spin(): the EventsExecutor's spin() runs in C++ and
+            # neither lets Ctrl-C through nor, with the simulator's zero-period timer, anything else.
+            while context.ok():
+                stack.executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
@@ -166,7 +169,19 @@ def start_processes(
 ) -> list[subprocess.Popen[Any]]:
     """Start one process per node (loopback discovery, shared-memory transport)."""
     environment = ros_environment(env)
-    return [subprocess.Popen(node_command(spec), env=environment, **popen) for spec in specs]
+    return [
+        subprocess.Popen(node_command(spec), env=environment, preexec_fn=_die_with_parent, **popen)
+        for spec in specs
+    ]
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the parent dies, so a killed `rvn run` leaves no node behind."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def stop_processes(procs: Sequence[subprocess.Popen[Any]], grace_s: float = STOP_GRACE_S) -> list[int]:
