@@ -1044,7 +1044,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the costmap per wall second) and totals; writes DIR/summary.png and DIR/summary.json.",
     )
     p.add_argument(
-        "--scenes", type=_int_in(1, 1000, "scenes"), default=5, metavar="N", help="worlds to drive (default 5)"
+        "--scenes", type=_int_in(1, 1000, "scenes"), default=10, metavar="N", help="worlds to drive (default 10)"
     )
     p.add_argument(
         "--seed", type=_int_in(0, 999_000, "seed"), default=1, metavar="S", help="first world seed (default 1)"

@@ -67,7 +67,7 @@ class SceneResult:
 class DemoOptions:
     """What `rvn demo` runs; see `rvn demo --help`."""
 
-    scenes: int = 5
+    scenes: int = 10
     seed: int = 1
     ablation: str = "none"
     params_file: str = ""

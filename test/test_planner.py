@@ -21,7 +21,15 @@ from robot_vision_nav.core import planner
 from robot_vision_nav.core.config import ConfigError
 from robot_vision_nav.core.grid import Grid
 from robot_vision_nav.core.maps import load_movingai_map, read_movingai_scen
-from robot_vision_nav.core.planner import Plan, PlannerConfig, PlannerError, PlanStatus, plan, plan_cells
+from robot_vision_nav.core.planner import (
+    Plan,
+    PlannerConfig,
+    PlannerError,
+    PlanStatus,
+    nearest_usable_goal,
+    plan,
+    plan_cells,
+)
 
 DATA = Path(__file__).resolve().parent / "data"
 SHORTEST = PlannerConfig(cost_weight=0.0, smooth=False)
@@ -456,3 +464,20 @@ def test_values_outside_the_occupancy_range_are_refused() -> None:
     assert not found
     values[:, 2] = -7
     assert not plan_cells(values, (1, 0), (1, 4), PlannerConfig(allow_unknown=True))[0]
+
+
+def test_nearest_usable_goal_is_the_closest_usable_cell_within_the_tolerance() -> None:
+    values = np.zeros((40, 40), np.int8)
+    values[10:30, 10:30] = 100  # a 1 m lethal square, cells 0.05 m, origin (0, 0)
+    values[9, 10:30] = 99  # an inscribed rim below it
+    values[30:32, 10:30] = -1  # unknown above it
+    grid = Grid(values, 0.05, 0.0, 0.0)
+    goal = (1.0, 0.52)  # in the square, 0.02 m above its lower edge (y = 0.5)
+    near = nearest_usable_goal(grid, goal, 0.5, allow_unknown=False)
+    assert near is not None and near[1] == pytest.approx(0.425)  # row 8: below the inscribed row 9
+    assert int(values[grid.world_to_cell(*near)]) < 99
+    assert nearest_usable_goal(grid, goal, 0.05, allow_unknown=False) is None  # too far for the tolerance
+    assert nearest_usable_goal(grid, goal, 0.0, allow_unknown=False) is None
+    top = (1.01, 1.45)  # 0.05 m below the unknown band, nearer column 20 (x 1.0..1.05) than 19
+    assert nearest_usable_goal(grid, top, 0.12, allow_unknown=True) == pytest.approx((1.025, 1.525))
+    assert nearest_usable_goal(grid, top, 0.12, allow_unknown=False) is None  # free cells start 0.175 m away

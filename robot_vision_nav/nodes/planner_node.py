@@ -39,7 +39,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import Pose2D, yaw_from_quaternion
 from robot_vision_nav.core.grid import OCC_INSCRIBED, OCC_UNKNOWN, Grid
-from robot_vision_nav.core.planner import Plan, PlannerConfig, plan
+from robot_vision_nav.core.planner import Plan, PlannerConfig, nearest_usable_goal, plan
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d
 from robot_vision_nav.ros.params import ConfigParameters
@@ -70,6 +70,14 @@ class PlannerNodeConfig:
         unit="s",
         min_value=0.01,
         max_value=10.0,
+    )
+    goal_tolerance_m: float = param(
+        0.5,
+        "a goal in a lethal or inscribed cell is approached up to the nearest usable cell this close to it "
+        "(Nav2 GridBased tolerance), and replanned to as soon as it clears; 0 stops the robot instead",
+        unit="m",
+        min_value=0.0,
+        max_value=5.0,
     )
     warn_throttle_s: float = param(
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
@@ -228,18 +236,30 @@ class PlannerNode(Node):
         row, col = grid.world_to_cell(*goal_xy)
         if grid.contains(row, col) and int(grid.values[row, col]) >= OCC_INSCRIBED:
             # Kept, not forgotten: a cell seen lethal now (a person passing, a misread pixel) may be
-            # clear on the next costmap. The robot stops meanwhile; whoever sent the goal decides
-            # how long to wait (rvn goto and the navigate_to_pose server give up after a while).
-            problem = (
-                f"goal blocked: ({goal_xy[0]:.2f}, {goal_xy[1]:.2f}) is in a "
-                f"{'lethal' if grid.values[row, col] == 100 else 'inscribed'} cell; stopped until it clears"
+            # clear on the next costmap. Meanwhile the robot goes as near as goal_tolerance_m allows
+            # (closer, the camera sees the floor better) or stops; whoever sent the goal decides how
+            # long to wait (rvn goto and the navigate_to_pose server give up after a while).
+            kind = "a lethal" if grid.values[row, col] == 100 else "an inscribed"
+            near = nearest_usable_goal(
+                grid, goal_xy, self.node_config.goal_tolerance_m, self.planner_config.allow_unknown
             )
-            self._warn(self._topics["goal_pose"], problem)
-            self._plan = None
-            self._plan_stamp_ns = grid.stamp_ns
-            self._publish_status("goal_blocked", problem)
-            self._publish_path(None, grid.stamp_ns)
-            return
+            if near is None:
+                problem = (
+                    f"goal blocked: ({goal_xy[0]:.2f}, {goal_xy[1]:.2f}) is in {kind} cell and no usable cell is "
+                    f"within goal_tolerance_m = {self.node_config.goal_tolerance_m}; stopped until it clears"
+                )
+                self._warn(self._topics["goal_pose"], problem)
+                self._plan = None
+                self._plan_stamp_ns = grid.stamp_ns
+                self._publish_status("goal_blocked", problem)
+                self._publish_path(None, grid.stamp_ns)
+                return
+            self._warn(
+                self._topics["goal_pose"],
+                f"goal blocked: ({goal_xy[0]:.2f}, {goal_xy[1]:.2f}) is in {kind} cell; planning to the nearest "
+                f"usable point ({near[0]:.2f}, {near[1]:.2f}) until it clears",
+            )
+            goal_xy = near
         started = time.perf_counter()
         result = plan(grid, (self._pose.x_m, self._pose.y_m), goal_xy, self.planner_config)
         self._plan_ms = (time.perf_counter() - started) * 1e3
