@@ -13,9 +13,9 @@ the previous one was answered (or after a timeout), so `loop Hz` is the closed-l
 sustains on this machine. The costmap publishes every update and the planner replans on every
 costmap here (publish_rate_hz 0, replan_period_s 0.05), so every frame passes every stage.
 
-Ours: the stack in one process on rclpy's EventsExecutor (`rvn run`'s default). Peer: the same node
-list, one process per node over Fast DDS shared memory (`rvn run --processes`). p50 and p99 per
-stage; speedup = peer p50 / ours p50.
+Ours: `rvn run`, the stack in one process on rclpy's EventsExecutor. Peer: `rvn run --processes`,
+one process per node over Fast DDS shared memory. The driver is a process of its own in both, as a
+camera driver would be. p50 and p99 per stage; speedup = peer p50 / ours p50.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import argparse
 import json
 import math
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -121,40 +122,46 @@ def _spin(executor: Any, stop: threading.Event) -> None:
         executor.spin_once(timeout_sec=0.05)
 
 
+def _bench_params_file() -> Path:
+    """The stack's YAML with BENCH_PARAMS on top, in a temporary file (`rvn run --params`)."""
+    import tempfile
+
+    import yaml
+
+    from robot_vision_nav.ros.bringup import STACK_PARAMS, share_file
+
+    data = yaml.safe_load(share_file("config", STACK_PARAMS).read_text())
+    for node, values in BENCH_PARAMS.items():
+        data[node]["ros__parameters"].update(values)
+    fd, name = tempfile.mkstemp(prefix="rvn_bench_pipeline_", suffix=".yaml")
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(data, f)
+    return Path(name)
+
+
 def measure(mode: str, frames: list[Any], intrinsics: Any, goal: tuple[float, float]) -> dict[str, Any]:
     """Run the stack in `mode` ('in-process' or 'processes') and time every frame's stages."""
     import rclpy
     from geometry_msgs.msg import PoseStamped
     from rclpy.context import Context
 
-    from robot_vision_nav.ros.bringup import BringupOptions, stack_nodes
     from robot_vision_nav.ros.image import numpy_to_image
     from robot_vision_nav.ros.messages import intrinsics_to_camera_info, pose2d_to_odometry
-    from robot_vision_nav.ros.runner import (
-        InProcessStack,
-        apply_ros_environment,
-        make_executor,
-        start_processes,
-        stop_processes,
-    )
+    from robot_vision_nav.ros.runner import apply_ros_environment, make_executor, ros_environment, stop_processes
 
     apply_ros_environment()
-    specs = stack_nodes(BringupOptions(log_level="error", extra_parameters=BENCH_PARAMS))
+    params = _bench_params_file()
+    command = [sys.executable, "-m", "robot_vision_nav.cli", "run", "--params", str(params), "--log-level", "error"]
+    if mode == "processes":
+        command.append("--processes")
     context = Context()
     rclpy.init(context=context, args=[])
-    stack = procs = None
+    stack = subprocess.Popen(command, env=ros_environment(), stdout=subprocess.DEVNULL)
     stop = threading.Event()
     try:
-        if mode == "in-process":
-            stack = InProcessStack(specs, context, "events")
-            driver = Driver(context)
-            stack.executor.add_node(driver.node)
-            executor = stack.executor
-        else:
-            procs = start_processes(specs, stdout=open(os.devnull, "w"), stderr=None)  # noqa: SIM115
-            driver = Driver(context)
-            executor = make_executor("events", context)
-            executor.add_node(driver.node)
+        driver = Driver(context)
+        executor = make_executor("events", context)
+        executor.add_node(driver.node)
         spinner = threading.Thread(target=_spin, args=(executor, stop), daemon=True)
         spinner.start()
         deadline = time.monotonic() + 60.0
@@ -188,10 +195,8 @@ def measure(mode: str, frames: list[Any], intrinsics: Any, goal: tuple[float, fl
         stop.set()
         if "spinner" in locals():
             spinner.join(timeout=5.0)
-        if stack is not None:
-            stack.close()
-        if procs is not None:
-            stop_processes(procs)
+        stop_processes([stack])
+        params.unlink(missing_ok=True)
         rclpy.try_shutdown(context=context)
     latencies: dict[str, list[float]] = {s: [] for s in STAGES}
     keys = {"segmentation": 0, "costmap": 0, "planner": 0, "controller": CONTROL_STEP_NS}
