@@ -170,7 +170,10 @@ def start_processes(
     """Start one process per node (loopback discovery, shared-memory transport)."""
     environment = ros_environment(env)
     return [
-        subprocess.Popen(node_command(spec), env=environment, preexec_fn=_die_with_parent, **popen)
+        # Own session: a terminal's Ctrl-C reaches only `rvn run`, which then stops the nodes in order.
+        subprocess.Popen(
+            node_command(spec), env=environment, preexec_fn=_die_with_parent, start_new_session=True, **popen
+        )
         for spec in specs
     ]
 
@@ -185,18 +188,21 @@ def _die_with_parent() -> None:
 
 
 def stop_processes(procs: Sequence[subprocess.Popen[Any]], grace_s: float = STOP_GRACE_S) -> list[int]:
-    """SIGINT every running process (the controller last), then SIGTERM and SIGKILL those that linger."""
+    """Stop the processes one at a time, last first (the controller), each with SIGINT, then SIGTERM, SIGKILL.
+
+    The controller goes first and alone, while everything that listens to cmd_vel (the base driver,
+    the simulator) is still up to acknowledge its final zero command: a reader that has just died
+    keeps Fast DDS waiting for its acknowledgement, and the zero could be lost with the process.
+    """
     for proc in reversed(procs):  # the stack starts with sensors and ends with the controller
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        # The controller gets a moment to send its zero command while the others are still up.
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        deadline = time.monotonic() + grace_s
-        while time.monotonic() < deadline and any(p.poll() is None for p in procs):
-            time.sleep(0.05)
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(sig)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+            if proc.poll() is not None:
+                break
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=grace_s)
+            except subprocess.TimeoutExpired:
+                continue
     return [proc.wait() for proc in procs]
 
 
@@ -221,7 +227,6 @@ def run_processes(specs: Sequence[NodeSpec]) -> int:
     except KeyboardInterrupt:
         pass
     finally:
-        # Our own SIGINT reached the children too (same process group); stop_processes makes sure.
         with _ignore_interrupts():
             stop_processes(procs)
     return code
