@@ -1066,8 +1066,8 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="the stack without ros2 launch: in one process, or one process per node",
         description="Start segmentation, costmap, planner and controller (and with --sim the built-in simulator) "
-        "from the same node list as launch/bringup.launch.py. Ctrl-C stops every node; the controller sends a zero "
-        "velocity command last. A node that refuses its parameters stops the rest (exit 1).",
+        "from the same node list as launch/bringup.launch.py. Ctrl-C stops every node, and the controller's last "
+        "message is a zero velocity command. A node that refuses its parameters stops the rest (exit 1).",
     )
     p.add_argument("--params", metavar="FILE", help="the stack's parameter YAML (default config/robot_vision_nav.yaml)")
     p.add_argument("--sim", action="store_true", help="also run the simulator (sim_node) and use sim time")

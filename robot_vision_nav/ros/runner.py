@@ -4,9 +4,10 @@ In-process: every node is constructed with `cli_args=spec.ros_args()` (the argum
 give it) in one rclpy context and spun by one executor. Per process: each node runs as
 `python -m <node module> --ros-args ...` with discovery on loopback and the Fast DDS shared-memory
 profile (config/fastdds_shm.xml: with the default transport, best-effort 640x480 images between
-processes are lost). Either way Ctrl-C (SIGINT) or SIGTERM stops every node, the controller last
-sending a zero velocity command, and a node that refuses to start stops the others: a stack with a
-missing part must never drive.
+processes are lost). Either way Ctrl-C (SIGINT) or SIGTERM stops every node, the controller's last
+message being a zero velocity command (in one process the controller is destroyed last; as
+processes it is stopped first and alone, while the base still listens), and a node that refuses
+to start stops the others: a stack with a missing part must never drive.
 """
 
 from __future__ import annotations
