@@ -686,6 +686,13 @@ def _sim_dataset(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_stack_arguments(p: argparse.ArgumentParser) -> None:
+    """--params, --model and --device: what `rvn demo` and `rvn run` give the stack's node list."""
+    p.add_argument("--params", metavar="FILE", help="the stack's parameter YAML (default config/robot_vision_nav.yaml)")
+    p.add_argument("--model", metavar="M", help="segmentation weights (default the YAML's: the shipped model)")
+    p.add_argument("--device", metavar="D", help="segmentation device: auto, cpu, cuda, cuda:N (default the YAML's)")
+
+
 def _add_sim_parsers(sub: Any) -> None:
     """`rvn sim-view` and `rvn sim-dataset`."""
 
@@ -1056,9 +1063,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="depth-only: the costmap ignores segmentation (every pixel drivable), to measure what perception is worth",
     )
-    p.add_argument("--params", metavar="FILE", help="the stack's parameter YAML (default config/robot_vision_nav.yaml)")
-    p.add_argument("--model", metavar="M", help="segmentation weights (default the shipped models/segnet_warehouse)")
-    p.add_argument("--device", metavar="D", help="segmentation device: auto, cpu, cuda, cuda:N (default the YAML's)")
+    _add_stack_arguments(p)
     p.add_argument("--json", action="store_true", help="print summary.json's content as one JSON line")
     p.set_defaults(handler=_demo)
 
@@ -1069,7 +1074,7 @@ def build_parser() -> argparse.ArgumentParser:
         "from the same node list as launch/bringup.launch.py. Ctrl-C stops every node, and the controller's last "
         "message is a zero velocity command. A node that refuses its parameters stops the rest (exit 1).",
     )
-    p.add_argument("--params", metavar="FILE", help="the stack's parameter YAML (default config/robot_vision_nav.yaml)")
+    _add_stack_arguments(p)
     p.add_argument("--sim", action="store_true", help="also run the simulator (sim_node) and use sim time")
     p.add_argument("--world-seed", type=_int_in(-1, 999_999, "world seed"), default=-1, metavar="S",
                    help="with --sim: the warehouse seed (default config/sim.yaml's)")  # fmt: skip
@@ -1082,8 +1087,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--namespace", metavar="NS", help="push every node into this namespace")
     p.add_argument("--use-sim-time", action="store_true", help="follow /clock (a bag or an external simulator)")
-    p.add_argument("--model", metavar="M", help="segmentation weights (default the YAML's / the shipped model)")
-    p.add_argument("--device", metavar="D", help="segmentation device: auto, cpu, cuda, cuda:N")
     p.add_argument("--log-level", choices=("debug", "info", "warn", "error", "fatal"), default="info")
     p.set_defaults(handler=_run)
     _add_sim_parsers(sub)

@@ -343,6 +343,7 @@ def _scene_panel(result: SceneResult) -> NDArray[np.uint8]:
     from robot_vision_nav.ros.image import image_to_numpy, to_rgb
     from robot_vision_nav.ros.messages import occupancy_grid_to_numpy
     from robot_vision_nav.sim.view import world_to_top_px
+    from robot_vision_nav.sim.world import top_view_size
 
     ex = result.extras
     world = ex["world"]
@@ -359,7 +360,7 @@ def _scene_panel(result: SceneResult) -> NDArray[np.uint8]:
         ox, oy = grid.info.origin.position.x, grid.info.origin.position.y
         h, w = top.shape[:2]
         cols, rows = np.meshgrid(np.arange(w), np.arange(h))
-        _, _, m_per_px = __import__("robot_vision_nav.sim.world", fromlist=["top_view_size"]).top_view_size(world)
+        _, _, m_per_px = top_view_size(world)
         xs = (cols + 0.5) * m_per_px - w * m_per_px / 2.0
         ys = h * m_per_px / 2.0 - (rows + 0.5) * m_per_px
         gc = np.floor((xs - ox) / res).astype(int)

@@ -297,9 +297,10 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
         specs.append(
             NodeSpec(name, name, namespace, (params_file,), parameters, _remaps_for(name, remaps), options.log_level)
         )
+    started = [s.executable for s in specs]
+    for path in dict.fromkeys(p for spec in specs for p in spec.params_files):  # each file once
+        check_params_file(path, started)
     for spec in specs:
-        for path in spec.params_files:
-            check_params_file(path, [s.executable for s in specs])
         unknown = sorted(set(spec.parameters) - spec.kind.parameter_names() - {"use_sim_time"})
         if unknown:
             raise BringupError(f"unknown parameter(s) {', '.join(unknown)} given to {spec.name}")
