@@ -1,0 +1,335 @@
+"""`rvn replay`: a bag's inputs through the real nodes in lock-step, so one bag gives one answer.
+
+`ros2 bag play` publishes on a wall-clock schedule, and whatever a node is still busy with when the
+next frame comes is dropped: two plays of one bag give two answers. Here the stack
+(segmentation, costmap, planner, controller: the nodes of `ros.bringup`, with `use_sim_time`) runs
+in this process on one SingleThreadedExecutor beside a driver node, and the driver publishes one
+bag message at a time:
+
+1. when the message's log time is later than the clock, `/clock` is published at that time (what
+   `ros2 bag play --clock` does) and every callback it makes ready (timers on sim time) runs;
+2. the message is published (a CompressedImage decoded to the Image the nodes take) and the
+   executor runs until nothing is ready any more: the message, everything it caused downstream,
+   and the driver's own subscriptions to the outputs, which write each output with the clock as
+   its log time.
+
+Fast DDS delivers between endpoints of one process synchronously, inside `publish()`, so "nothing
+ready" means the cascade is over. Given the same bag and parameters every callback sees the same
+messages and the same clock in the same order, and the output bag is byte-identical (on one
+machine: floating point may differ across CPUs and GPUs; `--check` compares with tolerances).
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from robot_vision_nav.replay.bags import NS, TYPESTORE_ROS2, BagError, BagReader, BagWriter
+from robot_vision_nav.replay.compare import SummaryBuilder, Tolerances, compare_summaries, load_summary
+from robot_vision_nav.replay.images import CompressedImageError, decode_compressed
+from robot_vision_nav.replay.topics import (
+    OUTPUTS,
+    STREAM_TOPICS,
+    InputTopic,
+    load_topic_map,
+    resolve_inputs,
+)
+
+MAX_CALLBACKS_PER_MESSAGE = 100_000  # a cascade longer than this is a feedback loop, not a replay
+MATCH_TIMEOUT_S = 10.0
+
+
+class ReplayError(Exception):
+    """The replay cannot run or went wrong; the message names the bag, topic or node."""
+
+
+@dataclass(frozen=True)
+class ReplayOptions:
+    """What `rvn replay` does; see its --help."""
+
+    bag: Path
+    out_bag: Path | None = None
+    topics_map: Path | None = None
+    check: Path | None = None
+    tolerances: Tolerances = field(default_factory=Tolerances)
+    params_file: str = ""
+    model: str = ""
+    device: str = ""
+    extra_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    log_level: str = "error"
+
+
+@dataclass
+class ReplayResult:
+    """What a replay did and (with --check) how it compared."""
+
+    bag: str
+    out_bag: str | None
+    bag_duration_s: float
+    wall_s: float
+    inputs: dict[str, int]  # bag topic -> messages published
+    outputs: dict[str, int]  # output topic -> messages received
+    summary: dict[str, Any]
+    check: list[Any] | None = None  # compare.StreamResult rows
+    golden: str | None = None
+
+    @property
+    def realtime_factor(self) -> float:
+        """Bag seconds replayed per wall second (> 1: faster than real time)."""
+        return self.bag_duration_s / self.wall_s if self.wall_s > 0 else math.inf
+
+    @property
+    def passed(self) -> bool:
+        """No check asked for, or every stream within tolerance."""
+        return self.check is None or all(row.passed for row in self.check)
+
+
+def golden_summary(path: Path) -> dict[str, Any]:
+    """The summary to compare with: a summary JSON file, or computed from a golden output bag.
+
+    Raises:
+        BagError / CompareError: the golden cannot be read.
+
+    """
+    path = Path(path)
+    if path.is_file() and path.suffix == ".json":
+        return load_summary(path)
+    return summarize_bag(path)
+
+
+def summarize_bag(path: Path) -> dict[str, Any]:
+    """The comparison summary of the output streams of the bag at `path`."""
+    builder = SummaryBuilder()
+    with BagReader(path) as bag:
+        present = bag.topics()
+        wanted = {topic: stream for stream, topic in STREAM_TOPICS.items() if topic in present}
+        if not wanted:
+            raise BagError(f"{path}: none of the output topics {', '.join(STREAM_TOPICS.values())}; not a golden bag")
+        for topic, msgtype, log_ns, cdr in bag.messages(wanted):
+            builder.add(wanted[topic], log_ns, bag.deserialize(cdr, msgtype, topic))
+    return builder.summary(Path(path).name)
+
+
+class _Driver:
+    """The replay's own node: /clock and input publishers, raw subscriptions to every output."""
+
+    def __init__(self, context: Any, inputs: dict[str, InputTopic], on_output: Callable[[str, bytes], None]) -> None:
+        from rclpy.node import Node
+        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+        from rosgraph_msgs.msg import Clock
+
+        from robot_vision_nav.ros.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS
+
+        self.node = Node("rvn_replay", context=context)
+        self.clock_pub = self.node.create_publisher(Clock, "/clock", CLOCK_QOS)
+        self.publishers: dict[str, Any] = {}
+        self.classes: dict[str, Any] = {}
+        for name, item in inputs.items():
+            stack_type = "sensor_msgs/msg/Image" if item.compressed else item.msgtype
+            cls = message_class(stack_type)
+            qos = COMMAND_QOS if name == "goal_pose" else SENSOR_QOS
+            self.publishers[name] = self.node.create_publisher(cls, "/" + name, qos)
+            self.classes[name] = cls
+        # Every output, however its publisher offers it (best effort matches reliable and
+        # transient-local publishers); the executor drains it after each input, so depth is slack.
+        listen = QoSProfile(
+            history=HistoryPolicy.KEEP_LAST,
+            depth=1000,
+            reliability=ReliabilityPolicy.BEST_EFFORT,
+            durability=DurabilityPolicy.VOLATILE,
+        )
+        self.subscriptions = []
+        for topic, (msgtype, _stream) in OUTPUTS.items():
+            callback = _bind(on_output, topic)
+            self.subscriptions.append(
+                self.node.create_subscription(message_class(msgtype), topic, callback, listen, raw=True)
+            )
+
+
+def _bind(on_output: Callable[[str, bytes], None], topic: str) -> Callable[[bytes], None]:
+    return lambda raw: on_output(topic, raw)
+
+
+def message_class(msgtype: str) -> Any:
+    """The rclpy message class of a ROS 2 type name (`sensor_msgs/msg/Image`)."""
+    package, kind, name = msgtype.split("/")
+    return getattr(importlib.import_module(f"{package}.{kind}"), name)
+
+
+def settle(executor: Any, what: str) -> int:
+    """Run every ready callback until none is ready; returns how many ran.
+
+    Raises:
+        ReplayError: more than MAX_CALLBACKS_PER_MESSAGE callbacks (a feedback loop).
+
+    """
+    from rclpy.executors import TimeoutException
+
+    ran = 0
+    while True:
+        try:
+            handler, _entity, _node = executor.wait_for_ready_callbacks(timeout_sec=0.0)
+        except TimeoutException:
+            return ran
+        handler()
+        error = handler.exception()
+        if error is not None:
+            raise error
+        ran += 1
+        if ran > MAX_CALLBACKS_PER_MESSAGE:
+            raise ReplayError(f"{what}: more than {MAX_CALLBACKS_PER_MESSAGE} callbacks without settling")
+
+
+def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], None] | None = None) -> ReplayResult:
+    """Replay `options.bag` through the stack in lock-step; see the module docstring.
+
+    Args:
+        options: the bag, the output bag, the golden and the stack's parameters.
+        progress: called as `progress(done, total, bag_s, bag_duration_s)` after each input message.
+
+    Raises:
+        BagError: the bag, the topic map or the output bag is unusable (names the file and topic).
+        ReplayError: the stack would not start or a message could not be fed.
+        BringupError / ParameterError: the parameters are refused.
+
+    """
+    import rclpy
+    from rclpy.context import Context
+    from rclpy.serialization import deserialize_message
+    from rosgraph_msgs.msg import Clock
+
+    from robot_vision_nav.ros.bringup import BringupOptions, stack_nodes
+    from robot_vision_nav.ros.image import numpy_to_image
+    from robot_vision_nav.ros.messages import ns_to_stamp
+    from robot_vision_nav.ros.runner import InProcessStack, apply_ros_environment
+
+    bag_path = Path(options.bag)
+    topic_map = load_topic_map(options.topics_map) if options.topics_map else {}
+    golden = golden_summary(options.check) if options.check is not None else None
+    specs = stack_nodes(
+        BringupOptions(
+            params_file=options.params_file,
+            model=options.model,
+            device=options.device,
+            use_sim_time=True,
+            log_level=options.log_level,
+            extra_parameters=options.extra_parameters,
+        )
+    )
+    reader = BagReader(bag_path)
+    reader.open()
+    writer: BagWriter | None = None
+    context: Any = None
+    stack: Any = None
+    try:
+        inputs = resolve_inputs(reader.topics(), str(bag_path), topic_map, str(options.topics_map or ""))
+        by_bag_topic = {item.bag_topic: item for item in inputs.values()}
+        info = reader.info()
+        total = sum(reader.topics()[t].count for t in by_bag_topic)
+        if options.out_bag is not None:
+            writer = BagWriter(options.out_bag, custom_data={"rvn.replay_of": bag_path.name})
+            for topic, (msgtype, _stream) in OUTPUTS.items():
+                writer.add_topic(topic, msgtype)
+
+        builder = SummaryBuilder()
+        outputs = dict.fromkeys(OUTPUTS, 0)
+        clock_ns = 0
+
+        def on_output(topic: str, raw: bytes) -> None:
+            outputs[topic] += 1
+            if writer is not None:
+                writer.write(topic, clock_ns, raw)
+            msgtype, stream = OUTPUTS[topic]
+            if stream:
+                builder.add(stream, clock_ns, TYPESTORE_ROS2.deserialize_cdr(raw, msgtype))
+
+        apply_ros_environment()
+        context = Context()
+        rclpy.init(context=context, args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+        stack = InProcessStack(specs, context, "single")
+        driver = _Driver(context, inputs, on_output)
+        executor = stack.executor
+        executor.add_node(driver.node)
+        _wait_for_matches(driver, executor, bag_path)
+
+        published = dict.fromkeys(by_bag_topic, 0)
+        started = time.perf_counter()
+        first_ns: int | None = None
+        for done, (bag_topic, msgtype, log_ns, cdr) in enumerate(reader.messages(by_bag_topic), start=1):
+            item = by_bag_topic[bag_topic]
+            if first_ns is None:
+                first_ns = log_ns
+            if log_ns > clock_ns:
+                clock_ns = log_ns
+                driver.clock_pub.publish(Clock(clock=ns_to_stamp(clock_ns)))
+                settle(executor, f"{bag_path}: /clock at {clock_ns / NS:.3f} s")
+            if item.compressed:
+                compressed = reader.deserialize(cdr, msgtype, bag_topic)
+                try:
+                    image = decode_compressed(compressed.format, compressed.data, bag_topic)
+                except CompressedImageError as err:
+                    raise BagError(f"{bag_path}: {err}") from err
+                msg = numpy_to_image(
+                    image.array, image.encoding, ns_to_stamp(_stamp_ns(compressed)), compressed.header.frame_id
+                )
+            else:
+                try:
+                    msg = deserialize_message(cdr, driver.classes[item.stack_topic])
+                except Exception as err:
+                    raise BagError(f"{bag_path}: topic {bag_topic}: not a valid {msgtype} message: {err}") from err
+            driver.publishers[item.stack_topic].publish(msg)
+            settle(executor, f"{bag_path}: topic {bag_topic} at {log_ns / NS:.3f} s")
+            published[bag_topic] += 1
+            if progress is not None:
+                progress(done, total, (log_ns - (first_ns or log_ns)) / NS, info.duration_ns / NS)
+        wall_s = time.perf_counter() - started
+        # Outputs end here: the controller's zero command on shutdown is not part of the replay.
+        executor.remove_node(driver.node)
+        driver.node.destroy_node()
+        if writer is not None:
+            writer.close()
+        summary = builder.summary(bag_path.name)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    finally:
+        reader.close()
+        if stack is not None:
+            stack.close()
+        if context is not None:
+            rclpy.try_shutdown(context=context)
+    result = ReplayResult(
+        bag=str(bag_path),
+        out_bag=str(options.out_bag) if options.out_bag is not None else None,
+        bag_duration_s=info.duration_ns / NS,
+        wall_s=wall_s,
+        inputs=published,
+        outputs=outputs,
+        summary=summary,
+    )
+    if golden is not None:
+        result.check = compare_summaries(golden, summary, options.tolerances)
+        result.golden = str(options.check)
+    return result
+
+
+def _stamp_ns(msg: Any) -> int:
+    return int(msg.header.stamp.sec) * NS + int(msg.header.stamp.nanosec)
+
+
+def _wait_for_matches(driver: _Driver, executor: Any, bag: Path) -> None:
+    """Discovery inside one process is immediate, but wait for it rather than assume it."""
+    deadline = time.monotonic() + MATCH_TIMEOUT_S
+    while True:
+        missing = [name for name, pub in driver.publishers.items() if pub.get_subscription_count() == 0]
+        if not missing:
+            return
+        if time.monotonic() > deadline:
+            raise ReplayError(f"{bag}: no node subscribes to {', '.join(missing)} within {MATCH_TIMEOUT_S} s")
+        executor.spin_once(timeout_sec=0.01)
