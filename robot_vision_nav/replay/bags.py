@@ -221,8 +221,8 @@ class BagReader:
         topics = self.topics()
         messages = sum(t.count for t in topics.values())
         start, end = (reader.start_time, reader.end_time) if messages else (0, 0)
-        if self.storage != "rosbag1" and messages:
-            end -= 1  # rosbag2 readers report the end as one past the last message
+        if messages:
+            end -= 1  # the readers report the end as one past the last message
         return BagInfo(
             str(self.path), self.storage, _size(self.path), messages, start, max(start, end), tuple(topics.values())
         )
@@ -257,8 +257,11 @@ class BagReader:
             if _serialization(conn) != "cdr":
                 raise BagError(f"{self.path}: topic {conn.topic} is serialized as {_serialization(conn)}, not cdr")
             return bytes(raw)
+        # rosbags' converter drops Header.seq itself and then reads the Header fields of the typestore it
+        # is called on: that must be the ROS 2 one (the bag's own ROS 1 definitions still have seq).
+        store = TYPESTORE_ROS2 if conn.msgtype in TYPESTORE_ROS2.types else self.reader.typestore
         try:
-            return bytes(self.reader.typestore.ros1_to_cdr(raw, conn.msgtype))
+            return bytes(store.ros1_to_cdr(raw, conn.msgtype))
         except Exception as err:
             raise BagError(
                 f"{self.path}: topic {conn.topic}: cannot convert the ROS 1 {conn.msgtype} message: {_describe(err)}"
