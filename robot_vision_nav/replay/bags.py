@@ -17,7 +17,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import struct
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +31,11 @@ from rosbags.interfaces import Connection
 from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, Writer, WriterError
 from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
+
+try:  # the zstd module rosbags itself compresses with
+    from compression import zstd  # type: ignore[import-not-found,unused-ignore]
+except ImportError:
+    from backports import zstd  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 NS = 1_000_000_000
 TYPESTORE_ROS2 = get_typestore(Stores.ROS2_KILTED)
@@ -379,6 +386,7 @@ class BagWriter:
         self._writer = None
         try:
             writer.close()
+            _add_chunk_crcs(self._tmp_dir / self.path.name / f"{self.path.name}.mcap")
             if self.path.exists():
                 raise BagError(f"{self.path}: appeared while the bag was being written; not overwritten")
             os.rename(self._tmp_dir / self.path.name, self.path)
@@ -394,6 +402,33 @@ class BagWriter:
             with contextlib.suppress(Exception):  # best effort: the folder goes anyway
                 writer.close()
         shutil.rmtree(self._tmp_dir, ignore_errors=True)
+
+
+def _add_chunk_crcs(mcap: Path) -> None:
+    """Fill in each chunk's CRC32 of its uncompressed records, which rosbags' writer leaves 0 ("none").
+
+    Without it a damaged chunk that still decompresses is read back as wrong messages, silently;
+    `ros2 bag record -s mcap` writes these CRCs too, and rosbags and the mcap tools check them.
+    """
+    with mcap.open("r+b") as f:
+        f.seek(8)  # magic
+        while head := f.read(9):
+            opcode, length = struct.unpack("<BQ", head)
+            start = f.tell()
+            if opcode == 0x0F:  # DataEnd: the chunks are all behind
+                return
+            if opcode == 0x06:  # Chunk: start, end, uncompressed size, crc, compression, records
+                body = f.read(length)
+                (size,) = struct.unpack_from("<Q", body, 16)
+                (name_len,) = struct.unpack_from("<I", body, 28)
+                compression = body[32 : 32 + name_len].decode()
+                data = body[40 + name_len :]
+                raw = zstd.decompress(data) if compression == "zstd" else data
+                if compression not in ("", "zstd") or len(raw) != size:
+                    raise BagError(f"{mcap}: unexpected chunk (compression {compression!r}) at byte {start - 9}")
+                f.seek(start + 24)
+                f.write(struct.pack("<I", zlib.crc32(raw)))
+            f.seek(start + length)
 
 
 def copy_messages(reader: BagReader, writer: BagWriter, topics: Sequence[str] | None = None) -> int:

@@ -10,6 +10,8 @@ the node class as `cli_args`, so a node started either way sees the same paramet
 `launch_arguments()`, `options_from_launch_values` turns the resolved values into `BringupOptions`,
 and `launch_node_kwargs` / `rviz_node_kwargs` give the keyword arguments of each
 `launch_ros.actions.Node`, so all of it is tested where `launch_ros` is not installed.
+`launch/replay.launch.py` adds `replay_launch_arguments()` and `replay_plan`, which builds its
+`ros2 bag play` / `ros2 bag record` command lines (`bag_play_command`, `bag_record_command`).
 
 `check_params_file` reads a parameter file the way rcl applies it (a section per node name, or the
 `/**` wildcard) and refuses a section or a parameter no node of the stack has, before anything
@@ -20,9 +22,10 @@ which covers `ros2 run ... -p name:=value` too.
 from __future__ import annotations
 
 import importlib
+import math
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -510,3 +513,188 @@ def rviz_node_kwargs(config_file: str | os.PathLike[str], use_sim_time: bool) ->
         "parameters": [{"use_sim_time": use_sim_time}],
         "output": "screen",
     }
+
+
+# ------------------------------------------------------------------ replay.launch.py
+# replay.launch.py's own arguments; it adds REPLAY_STACK_ARGUMENTS from LAUNCH_ARGUMENTS, and sets
+# use_sim_time (the nodes follow the bag's --clock). The topic arguments are left out: the topics
+# map renames the bag's topics to the stack's inputs instead of renaming what the stack subscribes.
+REPLAY_LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
+    ("bag", "", "the rosbag2 to play (a bag folder, or one .mcap / .db3 file); required"),
+    ("out_bag", "", "record the stack's outputs into this new folder (mcap); '' = record nothing"),
+    ("rate", "1.0", "play rate, > 0: 0.5 plays at half speed (a slow machine keeps up with every frame)"),
+    ("delay", "5.0", "seconds >= 0 that ros2 bag play waits before publishing, while the nodes start"),
+    (
+        "topics_map",
+        "",
+        "YAML file 'stack input: bag topic' (as rvn replay --topics-map reads) for a bag that names "
+        "the inputs otherwise; '' = the bag uses the stack's names",
+    ),
+)
+REPLAY_STACK_ARGUMENTS = ("params_file", "namespace", "device", "model", "log_level", "rviz")
+COMPRESSED_SUFFIXES = ("/compressed", "/compressedDepth")  # image_transport's; ros2 bag play does not decode
+
+
+@dataclass(frozen=True)
+class ReplayPlan:
+    """What replay.launch.py starts: the stack's options and the `ros2 bag` command lines."""
+
+    options: BringupOptions
+    play: list[str]
+    record: list[str] | None  # None: no out_bag given
+
+
+def replay_launch_arguments(share_dir: str | os.PathLike[str] | None = None) -> list[tuple[str, str, str]]:
+    """The (name, default, description) of each argument of replay.launch.py (see `launch_arguments`)."""
+    stack = [a for a in launch_arguments(share_dir) if a[0] in REPLAY_STACK_ARGUMENTS]
+    return [*REPLAY_LAUNCH_ARGUMENTS, *stack]
+
+
+def bag_play_command(
+    bag: str | os.PathLike[str],
+    rate: float = 1.0,
+    remaps: Sequence[tuple[str, str]] = (),
+    topics: Sequence[str] = (),
+    delay_s: float = 0.0,
+) -> list[str]:
+    """`ros2 bag play BAG --clock ...`: publishes /clock from the bag's stamps for use_sim_time nodes.
+
+    Args:
+        bag: the bag folder or file.
+        rate: play rate, > 0 (1.0 = as recorded).
+        remaps: (bag topic, topic to publish it on) pairs.
+        topics: play only these bag topics (before remapping); () = every topic.
+        delay_s: seconds to wait before the first message, >= 0.
+
+    Raises:
+        BringupError: a rate or delay out of range, naming it.
+
+    """
+    if not (math.isfinite(rate) and rate > 0):
+        raise BringupError(f"rate {rate} must be > 0 (1.0 plays the bag as recorded)")
+    if not (math.isfinite(delay_s) and delay_s >= 0):
+        raise BringupError(f"delay {delay_s} must be >= 0 seconds")
+    cmd = ["ros2", "bag", "play", str(bag), "--clock"]
+    if rate != 1.0:
+        cmd += ["--rate", _number(rate)]
+    if delay_s:
+        cmd += ["--delay", _number(delay_s)]
+    if topics:
+        cmd += ["--topics", *topics]
+    if remaps:
+        # One --remap with every rule: ros2 bag play keeps only the last --remap it is given.
+        cmd += ["--remap", *(f"{src}:={dst}" for src, dst in remaps)]
+    return cmd
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def bag_record_command(out_bag: str | os.PathLike[str], topics: Sequence[str]) -> list[str]:
+    """`ros2 bag record -s mcap -o OUT_BAG TOPICS...`: the stack's outputs into a new mcap bag.
+
+    Raises:
+        BringupError: `out_bag` exists already (ros2 bag record refuses it too, after the stack has
+            started), or no topics are given.
+
+    """
+    out = Path(out_bag).expanduser()
+    if out.exists():
+        raise BringupError(
+            f"out_bag {out} already exists; ros2 bag record writes a new folder: remove it or name another"
+        )
+    if not topics:
+        raise BringupError("ros2 bag record needs at least one topic")
+    return ["ros2", "bag", "record", "-s", "mcap", "-o", str(out), *topics]
+
+
+def replay_input_topics(
+    topic_map: Mapping[str, str], namespace: str = "", source: str = "topics map"
+) -> list[tuple[str, str]]:
+    """(bag topic, topic the stack subscribes) of each stack input, in `replay.topics.INPUT_TYPES` order.
+
+    Inputs the map leaves out are played under their own name (/camera/color/image_raw, ...).
+
+    Raises:
+        BringupError: the map feeds an input from a compressed image topic, which ros2 bag play
+            would publish as CompressedImage where the stack expects Image.
+
+    """
+    from robot_vision_nav.replay.topics import INPUT_TYPES
+
+    ns = namespace.strip("/")
+    pairs: list[tuple[str, str]] = []
+    for name in INPUT_TYPES:
+        bag_topic = topic_map.get(name, f"/{name}")
+        if bag_topic.endswith(COMPRESSED_SUFFIXES):
+            raise BringupError(
+                f"{source}: {name} -> {bag_topic} is a compressed image topic, which ros2 bag play publishes "
+                "undecoded; run `ros2 run image_transport republish` to decode it beside this launch "
+                "(and map the raw topic it publishes), or use `rvn replay`, which decodes"
+            )
+        pairs.append((bag_topic, f"/{ns}/{name}" if ns else f"/{name}"))
+    sources = [src for src, _ in pairs]
+    for src in sources:
+        if sources.count(src) > 1:
+            fed = ", ".join(dst for s, dst in pairs if s == src)
+            raise BringupError(f"{source}: bag topic {src} feeds more than one input ({fed}); give each its own")
+    return pairs
+
+
+def replay_output_topics(namespace: str = "") -> list[str]:
+    """The stack outputs a replay records (`replay.topics.OUTPUTS`), moved into `namespace`."""
+    from robot_vision_nav.replay.topics import OUTPUTS
+
+    ns = namespace.strip("/")
+    return [f"/{ns}{topic}" if ns else topic for topic in OUTPUTS]
+
+
+def replay_plan(values: Mapping[str, str]) -> ReplayPlan:
+    """The stack's options and the play / record command lines from replay.launch.py's resolved arguments.
+
+    Raises:
+        BringupError: no bag or a missing one, a rate or delay that is not a number in range, an
+            unreadable or wrong topics map (the cause chained), a compressed input topic, an out_bag
+            that exists, or a bad stack argument.
+
+    """
+    defaults = {name: default for name, default, _ in REPLAY_LAUNCH_ARGUMENTS}
+
+    def text(name: str) -> str:
+        return str(values.get(name, defaults[name])).strip()
+
+    def number(name: str) -> float:
+        try:
+            return float(text(name))
+        except ValueError as err:
+            raise BringupError(f"launch argument {name}:={text(name)!r} is not a number") from err
+
+    if not text("bag"):
+        raise BringupError("launch argument bag is required: bag:=PATH of the rosbag2 to play")
+    bag = Path(text("bag")).expanduser()
+    if not bag.exists():
+        raise BringupError(f"launch argument bag:={bag}: no such bag folder or file")
+    stack_values = {name: value for name, value in values.items() if name in REPLAY_STACK_ARGUMENTS}
+    options = options_from_launch_values({**stack_values, "use_sim_time": "true"})
+    topic_map: dict[str, str] = {}
+    if text("topics_map"):
+        from robot_vision_nav.replay.bags import BagError
+        from robot_vision_nav.replay.topics import load_topic_map
+
+        try:
+            topic_map = load_topic_map(Path(text("topics_map")).expanduser())
+        except BagError as err:
+            raise BringupError(f"launch argument topics_map: {err}") from err
+    inputs = replay_input_topics(topic_map, options.namespace, source=f"topics_map {text('topics_map')}")
+    play = bag_play_command(
+        bag,
+        rate=number("rate"),
+        remaps=[(src, dst) for src, dst in inputs if src != dst],
+        # Only the inputs: a robot's bag often holds its own /cmd_vel, /plan or /clock as well,
+        # which would mix with the stack's in the output bag.
+        topics=[src for src, _ in inputs],
+        delay_s=number("delay"),
+    )
+    record = bag_record_command(text("out_bag"), replay_output_topics(options.namespace)) if text("out_bag") else None
+    return ReplayPlan(options, play, record)

@@ -1,0 +1,73 @@
+"""A rosbag2 played with --clock through the stack (use_sim_time), its outputs recorded into a new bag.
+
+    ros2 launch robot_vision_nav replay.launch.py bag:=run1 out_bag:=run1_out rate:=0.5
+
+`ros2 bag play BAG --clock` feeds the stack's inputs (only those: a robot's own /cmd_vel or /clock in
+the bag would mix with the stack's); a `topics_map` YAML (`stack input: bag topic`, the file
+`rvn replay --topics-map` reads) renames the bag's topics to the stack's. With `out_bag`,
+`ros2 bag record -s mcap` writes the stack's outputs (replay.topics.OUTPUTS). When the bag has been
+played the launch shuts down, and the recorder, stopped by SIGINT, closes its bag.
+
+ros2 bag play does not decode images: a bag holding sensor_msgs/CompressedImage (image_transport's
+`.../compressed`, `.../compressedDepth`) needs `ros2 run image_transport republish` beside this
+launch, with the topics map naming the raw topic it publishes, or `rvn replay BAG`, which decodes
+and needs no ROS install. A topics map naming a compressed topic is refused.
+
+The node list comes from `robot_vision_nav.ros.bringup.stack_nodes` as in bringup.launch.py; the
+command lines come from `replay_plan`. `ros2 launch ... --show-args` lists the arguments.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, RegisterEventHandler, Shutdown
+from launch.event_handlers import OnProcessExit
+from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
+
+from robot_vision_nav.ros.bringup import (
+    PACKAGE,
+    RVIZ_CONFIG,
+    launch_bool,
+    launch_node_kwargs,
+    replay_launch_arguments,
+    replay_plan,
+    rviz_node_kwargs,
+    stack_nodes,
+)
+
+
+def _actions(context: LaunchContext) -> list[object]:
+    values = context.launch_configurations
+    plan = replay_plan(values)
+    actions: list[object] = [
+        Node(**launch_node_kwargs(spec, string_value=lambda v: ParameterValue(v, value_type=str)))
+        for spec in stack_nodes(plan.options)
+    ]
+    if launch_bool(values, "rviz"):
+        rviz = os.path.join(get_package_share_directory(PACKAGE), "config", RVIZ_CONFIG)
+        actions.append(Node(**rviz_node_kwargs(rviz, use_sim_time=True)))
+    if plan.record is not None:
+        actions.append(ExecuteProcess(cmd=plan.record, name="bag_record", output="screen"))
+    play = ExecuteProcess(cmd=plan.play, name="bag_play", output="screen")
+    done = OnProcessExit(target_action=play, on_exit=[Shutdown(reason="the bag has been played")])
+    return [*actions, play, RegisterEventHandler(done)]
+
+
+def generate_launch_description() -> LaunchDescription:
+    """The declared arguments, then the nodes and the bag processes built from their values."""
+    share = get_package_share_directory(PACKAGE)
+    return LaunchDescription(
+        [
+            *(
+                DeclareLaunchArgument(name, default_value=default, description=description)
+                if name != "bag"  # no default: ros2 launch refuses to start without it
+                else DeclareLaunchArgument(name, description=description)
+                for name, default, description in replay_launch_arguments(share)
+            ),
+            OpaqueFunction(function=_actions),
+        ]
+    )
