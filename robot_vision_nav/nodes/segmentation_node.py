@@ -114,6 +114,11 @@ class SegmentationNodeConfig:
         min_value=0,
         max_value=256,
     )
+    deterministic: bool = param(
+        False,
+        "CUDA: cuDNN's deterministic algorithms, no autotuning, so one image gives one mask every run "
+        "(rvn replay sets it; a little slower); no effect on CPU, which is deterministic anyway",
+    )
     overlay_alpha: float = param(
         0.5,
         "weight of the class colours in the overlay: 0 the image only, 1 the colours only",
@@ -215,6 +220,7 @@ def _prepare(config: SegmentationNodeConfig, model: SegNet, card: ModelCard, pat
         confidence_threshold=config.confidence_threshold,
         drivable_classes=config.drivable_classes,
         threads=config.threads,
+        deterministic=config.deterministic,
         warmup_iterations=WARMUP_ITERATIONS if warmup else 0,
     )
     try:
@@ -293,12 +299,20 @@ class SegmentationNode(Node):
         """Build the engine an update needs before it is accepted; a model that fails refuses it."""
         old = self.config
         self._pending_engine = None
-        reload = (old.model_path, old.expected_labels, old.device, old.input_height, old.input_width) != (
+        reload = (
+            old.model_path,
+            old.expected_labels,
+            old.device,
+            old.input_height,
+            old.input_width,
+            old.deterministic,
+        ) != (
             config.model_path,
             config.expected_labels,
             config.device,
             config.input_height,
             config.input_width,
+            config.deterministic,
         )
         if reload:
             # A fresh copy from disk: the running engine stays untouched until the update is

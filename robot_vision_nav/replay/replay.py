@@ -211,6 +211,9 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
     bag_path = Path(options.bag)
     topic_map = load_topic_map(options.topics_map) if options.topics_map else {}
     golden = golden_summary(options.check) if options.check is not None else None
+    # One image, one mask: on CUDA that needs cuDNN's deterministic algorithms (unless asked otherwise).
+    extra = {node: dict(values) for node, values in options.extra_parameters.items()}
+    extra.setdefault("segmentation_node", {}).setdefault("deterministic", True)
     specs = stack_nodes(
         BringupOptions(
             params_file=options.params_file,
@@ -218,7 +221,7 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
             device=options.device,
             use_sim_time=True,
             log_level=options.log_level,
-            extra_parameters=options.extra_parameters,
+            extra_parameters=extra,
         )
     )
     reader = BagReader(bag_path)

@@ -304,6 +304,7 @@ class SegmenterConfig:
     onnx_path: str = ""  # the exported model for backend onnxruntime
     onnx_provider: str = "cpu"  # cpu | cuda | tensorrt
     warmup_iterations: int = 3
+    deterministic: bool = False  # CUDA: cuDNN deterministic algorithms, no benchmark autotuning
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.confidence_threshold) and 0.0 <= self.confidence_threshold <= 1.0):
@@ -431,7 +432,11 @@ class Segmenter:
             if cfg.channels_last:
                 net = net.to(memory_format=torch.channels_last)
             if self.cuda:
-                torch.backends.cudnn.benchmark = True
+                # Autotuning picks the fastest algorithm per shape, and it can change between runs
+                # (two H200 replays of one bag differed); deterministic mode trades that speed for
+                # one answer per image. Both flags are process-wide in torch.
+                torch.backends.cudnn.benchmark = not cfg.deterministic
+                torch.backends.cudnn.deterministic = cfg.deterministic
             if cfg.compile:
                 net = _compiled(net)
             self.model = net
