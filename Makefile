@@ -62,6 +62,7 @@ bench: venv bench-deps
 	$(VENV)/bin/rvn bench sim
 	$(VENV)/bin/rvn bench segmentation
 	$(VENV)/bin/rvn bench pipeline
+	$(VENV)/bin/rvn bench replay
 
 clean:
 	rm -rf build install log out .pytest_cache .mypy_cache .ruff_cache

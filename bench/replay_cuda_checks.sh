@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The CUDA checks of the replay issue, as one script for the lent GPU machine (device tool):
+# The CUDA checks of rvn replay, as one script for the lent GPU machine (device tool), from the repo root:
+#   bash bench/replay_cuda_checks.sh
 #   the cuda-marked tests, then each committed regression bag replayed on CPU and on CUDA against its
 #   golden (the realtime factor of each), then two CUDA replays hash-compared (determinism on the GPU).
 # The machine's python3 (3.12, its own torch) gets the ROS 2 Kilted / rosbags wheels from .whl/
