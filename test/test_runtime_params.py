@@ -402,3 +402,18 @@ def test_camera_topics_nobody_publishes_are_named_in_diagnostics_and_the_robot_d
     finally:
         stack.close()
         driver.destroy_node()
+
+
+def test_in_process_stack_gives_back_the_logger_levels_it_set(ros_context: Any) -> None:
+    # rcutils keys levels by logger name, process-wide: a quiet replay (log level error) once
+    # silenced the warnings of every later costmap_node made in the same test process.
+    import rclpy.logging
+
+    specs = [s for s in stack_nodes(BringupOptions(log_level="error")) if s.name in ("costmap_node", "planner_node")]
+    before = {s.logger_name: rclpy.logging.get_logger_level(s.logger_name) for s in specs}
+    stack = InProcessStack(specs, ros_context, "single")
+    try:
+        assert all(rclpy.logging.get_logger_level(n) == rclpy.logging.LoggingSeverity.ERROR for n in before)
+    finally:
+        stack.close()
+    assert {n: rclpy.logging.get_logger_level(n) for n in before} == before

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,10 +34,12 @@ from robot_vision_nav.replay.bags import NS, TYPESTORE_ROS2, BagError, BagReader
 from robot_vision_nav.replay.compare import SummaryBuilder, Tolerances, compare_summaries, load_summary
 from robot_vision_nav.replay.images import CompressedImageError, decode_compressed
 from robot_vision_nav.replay.topics import (
+    COLOR,
     OUTPUTS,
     STREAM_TOPICS,
     InputTopic,
     load_topic_map,
+    output_types,
     resolve_inputs,
 )
 
@@ -111,14 +114,23 @@ def summarize_bag(path: Path) -> dict[str, Any]:
         if not wanted:
             raise BagError(f"{path}: none of the output topics {', '.join(STREAM_TOPICS.values())}; not a golden bag")
         for topic, msgtype, log_ns, cdr in bag.messages(wanted):
-            builder.add(wanted[topic], log_ns, bag.deserialize(cdr, msgtype, topic))
+            try:
+                builder.add(wanted[topic], log_ns, bag.deserialize(cdr, msgtype, topic))
+            except ValueError as err:
+                raise BagError(f"{path}: topic {topic} at {log_ns / NS:.3f} s: {err}") from err
     return builder.summary(Path(path).name)
 
 
 class _Driver:
     """The replay's own node: /clock and input publishers, raw subscriptions to every output."""
 
-    def __init__(self, context: Any, inputs: dict[str, InputTopic], on_output: Callable[[str, bytes], None]) -> None:
+    def __init__(
+        self,
+        context: Any,
+        inputs: dict[str, InputTopic],
+        on_output: Callable[[str, bytes], None],
+        outputs: dict[str, tuple[str, str]],
+    ) -> None:
         from rclpy.node import Node
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
         from rosgraph_msgs.msg import Clock
@@ -144,7 +156,7 @@ class _Driver:
             durability=DurabilityPolicy.VOLATILE,
         )
         self.subscriptions = []
-        for topic, (msgtype, _stream) in OUTPUTS.items():
+        for topic, (msgtype, _stream) in outputs.items():
             callback = _bind(on_output, topic)
             self.subscriptions.append(
                 self.node.create_subscription(message_class(msgtype), topic, callback, listen, raw=True)
@@ -161,8 +173,41 @@ def message_class(msgtype: str) -> Any:
     return getattr(importlib.import_module(f"{package}.{kind}"), name)
 
 
+def lock_step_executor(context: Any) -> Any:
+    """A SingleThreadedExecutor that visits its nodes in the order they were added.
+
+    rclpy keeps an executor's nodes in a set, ordered by object address: which of two ready nodes
+    runs first could differ from one process to the next. Here it cannot.
+    """
+    from rclpy.executors import SingleThreadedExecutor
+
+    class LockStepExecutor(SingleThreadedExecutor):
+        def __init__(self) -> None:
+            super().__init__(context=context)
+            self.ordered: list[Any] = []
+
+        def add_node(self, node: Any) -> bool:
+            added = bool(super().add_node(node))
+            if added:
+                self.ordered.append(node)
+            return added
+
+        def remove_node(self, node: Any) -> None:
+            super().remove_node(node)
+            self.ordered = [n for n in self.ordered if n is not node]
+
+        def get_nodes(self) -> list[Any]:
+            return list(self.ordered)
+
+    return LockStepExecutor()
+
+
 def settle(executor: Any, what: str) -> int:
-    """Run every ready callback until none is ready; returns how many ran.
+    """Run ready callbacks, wait set after wait set, until a wait finds nothing ready; returns how many ran.
+
+    With a zero timeout rclpy ends each wait set's batch with TimeoutException even when the batch
+    did work, and that work publishes more (mask -> costmap -> plan -> command): only an empty
+    batch means the cascade is over.
 
     Raises:
         ReplayError: more than MAX_CALLBACKS_PER_MESSAGE callbacks (a feedback loop).
@@ -172,17 +217,21 @@ def settle(executor: Any, what: str) -> int:
 
     ran = 0
     while True:
+        batch = 0
         try:
-            handler, _entity, _node = executor.wait_for_ready_callbacks(timeout_sec=0.0)
+            while True:
+                handler, _entity, _node = executor.wait_for_ready_callbacks(timeout_sec=0.0)
+                handler()
+                error = handler.exception()
+                if error is not None:
+                    raise error
+                batch += 1
+                ran += 1
+                if ran > MAX_CALLBACKS_PER_MESSAGE:
+                    raise ReplayError(f"{what}: more than {MAX_CALLBACKS_PER_MESSAGE} callbacks without settling")
         except TimeoutException:
-            return ran
-        handler()
-        error = handler.exception()
-        if error is not None:
-            raise error
-        ran += 1
-        if ran > MAX_CALLBACKS_PER_MESSAGE:
-            raise ReplayError(f"{what}: more than {MAX_CALLBACKS_PER_MESSAGE} callbacks without settling")
+            if batch == 0:
+                return ran
 
 
 def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], None] | None = None) -> ReplayResult:
@@ -234,29 +283,45 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
         by_bag_topic = {item.bag_topic: item for item in inputs.values()}
         info = reader.info()
         total = sum(reader.topics()[t].count for t in by_bag_topic)
-        if options.out_bag is not None:
-            writer = BagWriter(options.out_bag, custom_data={"rvn.replay_of": bag_path.name})
-            for topic, (msgtype, _stream) in OUTPUTS.items():
-                writer.add_topic(topic, msgtype)
+        out = None if options.out_bag is None else Path(options.out_bag)
+        if out is not None and (out.exists() or not out.parent.is_dir()):
+            BagWriter(out)  # refuses with the reason, before the stack takes seconds to start
 
         builder = SummaryBuilder()
-        outputs = dict.fromkeys(OUTPUTS, 0)
         clock_ns = 0
+        kinds: dict[str, tuple[str, str]] = dict(OUTPUTS)
+        outputs = dict.fromkeys(OUTPUTS, 0)
 
         def on_output(topic: str, raw: bytes) -> None:
             outputs[topic] += 1
             if writer is not None:
                 writer.write(topic, clock_ns, raw)
-            msgtype, stream = OUTPUTS[topic]
+            msgtype, stream = kinds[topic]
             if stream:
-                builder.add(stream, clock_ns, TYPESTORE_ROS2.deserialize_cdr(raw, msgtype))
+                try:
+                    builder.add(stream, clock_ns, TYPESTORE_ROS2.deserialize_cdr(raw, msgtype))
+                except Exception as err:
+                    where = f"{bag_path}: output {topic} at {clock_ns / NS:.3f} s"
+                    raise ReplayError(f"{where} is unusable: {err}") from err
 
         apply_ros_environment()
+        # Lock-step needs publish() to deliver before it returns (Fast DDS's synchronous mode, its default).
+        os.environ["RMW_FASTRTPS_PUBLICATION_MODE"] = "SYNCHRONOUS"
         context = Context()
         rclpy.init(context=context, args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
         stack = InProcessStack(specs, context, "single")
-        driver = _Driver(context, inputs, on_output)
-        executor = stack.executor
+        kinds = _cmd_vel_type(stack)
+        if options.out_bag is not None:
+            writer = BagWriter(options.out_bag, custom_data={"rvn.replay_of": bag_path.name})
+            for topic, (msgtype, _stream) in kinds.items():
+                writer.add_topic(topic, msgtype)
+        driver = _Driver(context, inputs, on_output, kinds)
+        executor = lock_step_executor(context)
+        for node in stack.nodes.values():
+            stack.executor.remove_node(node)
+            executor.add_node(node)
+        stack.executor.shutdown(timeout_sec=0.0)
+        stack.executor = executor
         executor.add_node(driver.node)
         _wait_for_matches(driver, executor, bag_path)
 
@@ -291,6 +356,14 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
             if progress is not None:
                 progress(done, total, (log_ns - (first_ns or log_ns)) / NS, info.duration_ns / NS)
         wall_s = time.perf_counter() - started
+        segmentation = stack.nodes.get("segmentation_node")
+        color = inputs.get(COLOR)
+        if segmentation is not None and color is not None and segmentation.received != published[color.bag_topic]:
+            raise ReplayError(
+                f"{bag_path}: {published[color.bag_topic]} colour frames published but segmentation received "
+                f"{segmentation.received}: messages were lost, so this is no lock-step replay (another RMW, or "
+                "Fast DDS in asynchronous publication mode?)"
+            )
         # Outputs end here: the controller's zero command on shutdown is not part of the replay.
         executor.remove_node(driver.node)
         driver.node.destroy_node()
@@ -320,6 +393,11 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
         result.check = compare_summaries(golden, summary, options.tolerances)
         result.golden = str(options.check)
     return result
+
+
+def _cmd_vel_type(stack: Any) -> dict[str, tuple[str, str]]:
+    controller = stack.nodes.get("controller_node")
+    return output_types(bool(controller is not None and controller.node_config.use_stamped_cmd_vel))
 
 
 def _stamp_ns(msg: Any) -> int:

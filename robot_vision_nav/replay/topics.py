@@ -48,6 +48,13 @@ OUTPUTS: dict[str, tuple[str, str]] = {
 STREAM_TOPICS = {stream: topic for topic, (_type, stream) in OUTPUTS.items() if stream}
 
 
+def output_types(stamped_cmd_vel: bool) -> dict[str, tuple[str, str]]:
+    """OUTPUTS with /cmd_vel as the controller publishes it (`use_stamped_cmd_vel`: TwistStamped)."""
+    if not stamped_cmd_vel:
+        return dict(OUTPUTS)
+    return {**OUTPUTS, "/cmd_vel": ("geometry_msgs/msg/TwistStamped", "cmd_vel")}
+
+
 @dataclass(frozen=True)
 class InputTopic:
     """One stack input and the bag topic feeding it."""

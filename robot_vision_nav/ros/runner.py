@@ -23,6 +23,7 @@ from types import FrameType
 from typing import Any
 
 import rclpy
+import rclpy.logging
 from rclpy.context import Context
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
@@ -93,6 +94,9 @@ class InProcessStack:
             raise ValueError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
         self.context = context
         self.nodes: dict[str, Node] = {}
+        # Logger levels are process-wide in rcutils and keyed by name: a stack run at log level
+        # error (rvn replay) would silence the next node of the same name in this process.
+        self._levels = {spec.logger_name: rclpy.logging.get_logger_level(spec.logger_name) for spec in specs}
         try:
             for spec in specs:
                 self.nodes[spec.name] = make_node(spec, context)
@@ -112,6 +116,8 @@ class InProcessStack:
             except Exception as err:  # one node failing to go away must not keep the controller running
                 node.get_logger().error(f"destroy failed: {err}")
         self.nodes.clear()
+        for name, level in self._levels.items():
+            rclpy.logging.set_logger_level(name, level)
         executor = getattr(self, "executor", None)
         if executor is not None:
             executor.shutdown(timeout_sec=1.0)
