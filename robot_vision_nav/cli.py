@@ -887,6 +887,8 @@ def _replay(args: argparse.Namespace) -> int:
             raise CliError(str(err)) from err
     if args.summary and Path(args.summary).exists():
         raise CliError(f"argument --summary: {args.summary!r} exists already; not overwritten")
+    if args.summary and not Path(args.summary).parent.is_dir():
+        raise CliError(f"argument --summary: folder {str(Path(args.summary).parent)!r} does not exist")
     options = ReplayOptions(
         bag=Path(args.bag), out_bag=Path(args.out) if args.out else None,
         topics_map=Path(args.topics_map) if args.topics_map else None,
@@ -908,6 +910,8 @@ def _replay(args: argparse.Namespace) -> int:
             write_summary(Path(args.summary), result.summary)
     except (BagError, CompareError, ReplayError, BringupError, ParameterError) as err:
         raise CliError(str(err)) from err
+    except OSError as err:
+        raise CliError(f"argument --summary: cannot write {args.summary!r}: {err.strerror or err}") from err
     finally:
         if interactive:
             print("\r\033[K", end="", file=sys.stderr, flush=True)

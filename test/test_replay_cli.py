@@ -154,3 +154,43 @@ def test_record_writes_a_bag_of_inputs_and_outputs_then_replay_reads_it(
     assert main(["record", str(out), "--seconds", "1"]) == 2  # never overwritten
     assert "exists already" in _error_line(capsys)
     assert main(["replay", str(out), "--no-progress"]) == 0
+
+
+def test_interrupted_replay_leaves_no_output_bag(tmp_path: Path) -> None:
+    from robot_vision_nav.replay.replay import ReplayOptions, replay
+
+    def interrupt(done: int, total: int, bag_s: float, duration_s: float) -> None:
+        if done == 100:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        replay(ReplayOptions(bag=BAG, out_bag=out), progress=interrupt)
+    assert not out.exists() and _leftovers(tmp_path) == []
+
+
+def test_ctrl_c_twice_ends_a_recording_and_keeps_a_readable_bag(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "rec"
+    cmd = [sys.executable, "-m", "robot_vision_nav.cli", "record", str(out), "--seconds", "120", "--json"]
+    cmd += ["--set", "sim_node.width_px=64", "--set", "sim_node.height_px=48"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + 60
+        while not _leftovers(tmp_path) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        time.sleep(8.0)  # the stack is up and recording
+        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signal.SIGINT)  # impatient: must not lose the bag
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr[-2000:]
+    info = json.loads(stdout)
+    assert info["messages"] > 0 and read_info(out).messages == info["messages"]
+    assert _leftovers(tmp_path) == []

@@ -132,6 +132,7 @@ def test_record_command_writes_the_outputs_into_a_new_mcap_bag(tmp_path: Path) -
         "record",
         "-s",
         "mcap",
+        "--use-sim-time",
         "-o",
         str(out),
         "/plan",
@@ -197,7 +198,7 @@ def test_topics_map_and_namespace_remap_every_input_into_the_namespace(tmp_path:
     plan = replay_plan(values | {"out_bag": str(tmp_path / "out")})
     remaps = plan.play[plan.play.index("--remap") + 1 :]
     assert remaps == [f"{'/wheel/odom' if t == '/odom' else t}:=/robot1{t}" for t in INPUTS]
-    assert plan.record == ["ros2", "bag", "record", "-s", "mcap", "-o", str(tmp_path / "out")] + [
+    assert plan.record == ["ros2", "bag", "record", "-s", "mcap", "--use-sim-time", "-o", str(tmp_path / "out")] + [
         f"/robot1{t}" for t in RECORDED
     ]
     assert all(spec.namespace == "robot1" for spec in stack_nodes(plan.options))
@@ -427,3 +428,10 @@ def test_package_xml_names_the_bag_tools() -> None:
     root = ET.parse(REPO / "package.xml").getroot()
     exec_depends = {(e.text or "").strip() for e in root.findall("exec_depend")}
     assert {"ros2bag", "rosbag2_storage_mcap", "launch", "launch_ros"} <= exec_depends
+
+
+def test_ros1_bag_is_refused_with_a_pointer_to_rvn_replay(tmp_path: Path) -> None:
+    bag = tmp_path / "old.bag"
+    bag.write_bytes(b"#ROSBAG V2.0\n")
+    with pytest.raises(BringupError, match="rvn replay"):
+        replay_plan({"bag": str(bag)})

@@ -324,16 +324,25 @@ class BagWriter:
             raise BagError(f"{self.path}: exists already; choose another output path (bags are never overwritten)")
         if not self.path.parent.is_dir():
             raise BagError(f"{self.path}: folder {self.path.parent} does not exist")
-        self._tmp_dir = Path(tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}.partial-"))
-        self._writer: Writer | None = Writer(
-            self._tmp_dir / self.path.name, version=9, storage_plugin=StoragePlugin.MCAP
-        )
-        if compress:
-            # zstd chunks (mcap storage compression), as `ros2 bag record -s mcap` with a zstd preset writes
-            self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
-        for key, value in (custom_data or {}).items():
-            self._writer.set_custom_data(key, value)
-        self._writer.open()
+        try:
+            self._tmp_dir = Path(tempfile.mkdtemp(dir=self.path.parent, prefix=f".{self.path.name}.partial-"))
+        except OSError as err:
+            raise BagError(f"{self.path}: cannot write in {self.path.parent}: {err.strerror or err}") from err
+        try:
+            self._writer: Writer | None = Writer(
+                self._tmp_dir / self.path.name, version=9, storage_plugin=StoragePlugin.MCAP
+            )
+            if compress:
+                # zstd chunks (mcap storage compression), as `ros2 bag record -s mcap` with a zstd preset writes
+                self._writer.set_compression(CompressionMode.STORAGE, CompressionFormat.ZSTD)
+            for key, value in (custom_data or {}).items():
+                self._writer.set_custom_data(key, value)
+            self._writer.open()
+        except BaseException as err:
+            shutil.rmtree(self._tmp_dir, ignore_errors=True)
+            if isinstance(err, (OSError, WriterError)):
+                raise BagError(f"{self.path}: cannot start the bag: {_describe(err)}") from err
+            raise
         self._connections: dict[str, Connection] = {}
         self.counts: dict[str, int] = {}
 
@@ -370,7 +379,10 @@ class BagWriter:
         conn = self._connections.get(topic)
         if conn is None:
             raise BagError(f"{self.path}: topic {topic} was not declared with add_topic")
-        writer.write(conn, int(log_ns), cdr)
+        try:
+            writer.write(conn, int(log_ns), cdr)
+        except (OSError, WriterError) as err:
+            raise BagError(f"{self.path}: topic {topic}: cannot write: {_describe(err)}") from err
         self.counts[topic] += 1
 
     def _open_writer(self) -> Writer:
@@ -390,8 +402,10 @@ class BagWriter:
             if self.path.exists():
                 raise BagError(f"{self.path}: appeared while the bag was being written; not overwritten")
             os.rename(self._tmp_dir / self.path.name, self.path)
-        except BaseException:
+        except BaseException as err:
             shutil.rmtree(self._tmp_dir, ignore_errors=True)
+            if isinstance(err, (OSError, WriterError)):
+                raise BagError(f"{self.path}: cannot finish the bag: {_describe(err)}") from err
             raise
         shutil.rmtree(self._tmp_dir, ignore_errors=True)
 

@@ -16,13 +16,15 @@ what the regression bags committed under test/data/bags use.
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robot_vision_nav.replay.bags import BagInfo, BagWriter, read_info
+from robot_vision_nav.replay.bags import BagError, BagInfo, BagWriter, read_info
 from robot_vision_nav.replay.images import encode_compressed_color, encode_compressed_depth
 from robot_vision_nav.replay.topics import CAMERA_INFO, COLOR, DEPTH, GOAL, ODOM, OUTPUTS
 
@@ -68,6 +70,7 @@ class _Recorder:
         self.writer = writer
         self.compress = compress
         self.error: BaseException | None = None
+        self.skipped: dict[str, int] = {}
         self.status = ""
         qos = QoSProfile(
             history=HistoryPolicy.KEEP_LAST,
@@ -95,7 +98,7 @@ class _Recorder:
 
     def _raw(self, topic: str) -> Callable[[bytes], None]:
         def write(raw: bytes) -> None:
-            self._guard(lambda: self.writer.write(topic, self._now_ns(), raw))
+            self._guard(topic, lambda: self.writer.write(topic, self._now_ns(), raw))
 
         return write
 
@@ -107,37 +110,46 @@ class _Recorder:
 
         def write(msg: Any) -> None:
             def do() -> None:
-                array = image_to_numpy(msg)
-                if bag_topic.endswith("compressedDepth"):
-                    fmt, data = encode_compressed_depth(array, msg.encoding)
-                else:
-                    from robot_vision_nav.ros.image import to_rgb
+                try:
+                    array = image_to_numpy(msg)
+                    if bag_topic.endswith("compressedDepth"):
+                        fmt, data = encode_compressed_depth(array, msg.encoding)
+                    else:
+                        from robot_vision_nav.ros.image import to_rgb
 
-                    fmt, data = encode_compressed_color(to_rgb(array, msg.encoding), "jpeg", JPEG_QUALITY)
+                        fmt, data = encode_compressed_color(to_rgb(array, msg.encoding), "jpeg", JPEG_QUALITY)
+                except ValueError as err:  # one frame that will not encode (odd encoding, bad size): skip it
+                    self.skipped[bag_topic] = self.skipped.get(bag_topic, 0) + 1
+                    if self.skipped[bag_topic] == 1:
+                        self.node.get_logger().warning(f"{bag_topic}: frame not recorded: {err} (warned once)")
+                    return
                 out = CompressedImage(header=msg.header, format=fmt, data=data)
                 self.writer.write(bag_topic, self._now_ns(), serialize_message(out))
 
-            self._guard(do)
+            self._guard(bag_topic, do)
 
         return write
 
-    def _guard(self, work: Callable[[], None]) -> None:
+    def _guard(self, topic: str, work: Callable[[], None]) -> None:
         if self.error is not None:
             return
         try:
             work()
-        except Exception as err:  # surfaced by record(): a bag that cannot be written must stop the recording
-            self.error = err
+        except Exception as err:  # surfaced by record(): a bag that cannot be written stops the recording
+            self.error = err if isinstance(err, BagError) else BagError(f"{self.writer.path}: topic {topic}: {err}")
 
     def _on_status(self, msg: Any) -> None:
         self.status = str(msg.data)
 
 
 def record(options: RecordOptions, progress: Callable[[str], None] | None = None) -> BagInfo:
-    """Record a bag; returns its `BagInfo`. Ctrl-C ends the recording and keeps the bag.
+    """Record a bag; returns its `BagInfo`. Ctrl-C (SIGINT) ends the recording and keeps the bag.
+
+    While recording, SIGINT only sets a stop flag the loop polls: an interrupt raised inside a
+    callback could cut a message write in half, and a second Ctrl-C must not lose the bag.
 
     Raises:
-        BagError: the output path exists or cannot be written.
+        BagError: the output path exists or cannot be written, or a message could not be written.
         BringupError / ParameterError: the parameters are refused.
 
     """
@@ -148,6 +160,8 @@ def record(options: RecordOptions, progress: Callable[[str], None] | None = None
     from robot_vision_nav.ros.messages import ns_to_stamp
     from robot_vision_nav.ros.runner import InProcessStack, apply_ros_environment
 
+    if not options.live and options.seconds <= 0:
+        raise BagError(f"{options.out}: --seconds must be > 0 with the simulator (got {options.seconds:g})")
     extra = {k: dict(v) for k, v in options.extra_parameters.items()}
     if not options.live:
         extra.setdefault("sim_node", {}).update({"step_mode": "fast", "publish_labels": False})
@@ -163,39 +177,58 @@ def record(options: RecordOptions, progress: Callable[[str], None] | None = None
             extra_parameters=extra,
         )
     )
-    writer = BagWriter(options.out, custom_data={"rvn.recorded_by": "rvn record"})
-    apply_ros_environment()
-    context = Context()
-    rclpy.init(context=context, args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+    stop = threading.Event()
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) if in_main_thread else None
+    writer: BagWriter | None = None
+    context: Any = None
     stack: Any = None
-    recorder: _Recorder | None = None
     try:
+        writer = BagWriter(options.out, custom_data={"rvn.recorded_by": "rvn record"})
+        apply_ros_environment()
+        context = Context()
+        rclpy.init(context=context, args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
         stack = InProcessStack(specs, context, "events")
         recorder = _Recorder(context, writer, options.compress, use_sim_time=not options.live)
         stack.executor.add_node(recorder.node)
-        try:
+        if not stop.is_set():
             if options.live:
-                _record_live(stack, recorder, options, progress)
+                _record_live(stack, recorder, options, progress, stop)
             else:
-                _record_sim(stack, recorder, options, progress, ns_to_stamp)
-        except KeyboardInterrupt:
-            if progress is not None:
-                progress("interrupted: closing the bag")
+                _record_sim(stack, recorder, options, progress, ns_to_stamp, stop)
+        if stop.is_set() and progress is not None:
+            progress("interrupted: closing the bag")
         if recorder.error is not None:
             raise recorder.error
     except BaseException:
-        writer.abort()
+        if writer is not None:
+            writer.abort()
+        writer = None
         raise
     finally:
-        if stack is not None:
-            stack.close()
-        rclpy.try_shutdown(context=context)
-    writer.close()
-    return read_info(options.out)
+        try:
+            if stack is not None:
+                stack.close()
+            if context is not None:
+                rclpy.try_shutdown(context=context)
+        finally:
+            try:
+                if writer is not None:
+                    writer.close()
+                    info = read_info(options.out)
+            finally:
+                if previous is not None:
+                    signal.signal(signal.SIGINT, previous)
+    return info
 
 
 def _record_sim(
-    stack: Any, recorder: _Recorder, options: RecordOptions, progress: Callable[[str], None] | None, ns_to_stamp: Any
+    stack: Any,
+    recorder: _Recorder,
+    options: RecordOptions,
+    progress: Callable[[str], None] | None,
+    ns_to_stamp: Any,
+    stop: threading.Event,
 ) -> None:
     from geometry_msgs.msg import PoseStamped
 
@@ -216,7 +249,7 @@ def _record_sim(
     goal.pose.orientation.z, goal.pose.orientation.w = math.sin(yaw / 2.0), math.cos(yaw / 2.0)
     goal_pub.publish(goal)
     next_report = time.monotonic()
-    while (sim_node.stamp_ns - start_ns) / 1e9 < options.seconds and recorder.error is None:
+    while (sim_node.stamp_ns - start_ns) / 1e9 < options.seconds and recorder.error is None and not stop.is_set():
         stack.executor.spin_once(timeout_sec=0.1)
         if recorder.status == "goal_reached":
             break
@@ -226,11 +259,17 @@ def _record_sim(
 
 
 def _record_live(
-    stack: Any, recorder: _Recorder, options: RecordOptions, progress: Callable[[str], None] | None
+    stack: Any,
+    recorder: _Recorder,
+    options: RecordOptions,
+    progress: Callable[[str], None] | None,
+    stop: threading.Event,
 ) -> None:
     started = time.monotonic()
     next_report = started
     while (options.seconds <= 0 or time.monotonic() - started < options.seconds) and recorder.error is None:
+        if stop.is_set():
+            break
         stack.executor.spin_once(timeout_sec=0.1)
         if progress is not None and time.monotonic() >= next_report:
             next_report = time.monotonic() + 1.0

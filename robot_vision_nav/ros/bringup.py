@@ -606,7 +606,9 @@ def bag_record_command(out_bag: str | os.PathLike[str], topics: Sequence[str]) -
         )
     if not topics:
         raise BringupError("ros2 bag record needs at least one topic")
-    return ["ros2", "bag", "record", "-s", "mcap", "-o", str(out), *topics]
+    # --use-sim-time: log times from the played bag's /clock, as rvn replay writes them (a golden
+    # recorded here then matches `rvn replay --check` by time).
+    return ["ros2", "bag", "record", "-s", "mcap", "--use-sim-time", "-o", str(out), *topics]
 
 
 def replay_input_topics(
@@ -675,6 +677,8 @@ def replay_plan(values: Mapping[str, str]) -> ReplayPlan:
     bag = Path(text("bag")).expanduser()
     if not bag.exists():
         raise BringupError(f"launch argument bag:={bag}: no such bag folder or file")
+    if bag.suffix == ".bag":
+        raise BringupError(f"launch argument bag:={bag}: ros2 bag play reads no ROS 1 bags; use rvn replay {bag}")
     stack_values = {name: value for name, value in values.items() if name in REPLAY_STACK_ARGUMENTS}
     options = options_from_launch_values({**stack_values, "use_sim_time": "true"})
     topic_map: dict[str, str] = {}
