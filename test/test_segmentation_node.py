@@ -374,6 +374,7 @@ def test_diagnostics_report_rate_latency_counts_device_and_model(
     assert 0.0 < float(v["latency_ms_p50"]) <= float(v["latency_ms_p99"])
     assert float(v["fps"]) >= 0.0
     assert v["device"] == "cpu" and v["gpu_memory_mb"] == "0.0"
+    assert v["gpu"] == "none (segmenting on the CPU)"  # NVML values appear only for a CUDA device
     assert v["model"] == "floor.safetensors" and v["architecture"] == "segnet_tiny" and v["label_set"] == "warehouse"
     assert v["input_size_hw"] == "48x64"
     assert "frames_dropped_estimate" in v and "overlays_published" in v

@@ -45,6 +45,7 @@ from robot_vision_nav.core.segmentation.inference import (
 from robot_vision_nav.core.segmentation.labels import LabelError, load_label_set
 from robot_vision_nav.core.segmentation.model import SegNet
 from robot_vision_nav.core.visualize import overlay_labels
+from robot_vision_nav.gpu_monitor import GpuMonitor
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy, numpy_to_image, to_rgb
 from robot_vision_nav.ros.messages import stamp_to_ns
@@ -265,6 +266,8 @@ class SegmentationNode(Node):
         self._last_stamp_ns: int | None = None
         self._last_processed_wall: float | None = None
         self._diag_wall = time.monotonic()
+        # GPU utilisation, memory and temperature in /diagnostics (NVML), where a driver exists.
+        self._gpu = GpuMonitor()
         self._processed_at_diag = 0
         self.received = 0
         self.processed = 0
@@ -402,6 +405,16 @@ class SegmentationNode(Node):
         self._last_processed_wall = time.monotonic()
 
     # ------------------------------------------------------------------ diagnostics
+    def _gpu_values(self, engine: _Engine) -> dict[str, str]:
+        """NVML's reading of the GPU the network runs on, or why there is none."""
+        index = _gpu_index(engine.device_name)
+        if index is None:
+            return {"gpu": "none (segmenting on the CPU)"}
+        readings = {s.index: s for s in self._gpu.read()}
+        if index not in readings:  # CUDA_VISIBLE_DEVICES may renumber; NVML reason otherwise
+            return {"gpu": f"cuda:{index}, no NVML reading ({self._gpu.reason or 'index not seen by NVML'})"}
+        return readings[index].as_diagnostics()
+
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
         elapsed = now - self._diag_wall
@@ -443,12 +456,21 @@ class SegmentationNode(Node):
             "architecture": engine.card.architecture.name,
             "label_set": engine.card.labels.name,
             "input_size_hw": f"{engine.segmenter.input_size[0]}x{engine.segmenter.input_size[1]}",
+            **self._gpu_values(engine),
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
         self._last_problem = ""
+
+
+def _gpu_index(device_name: str) -> int | None:
+    """The CUDA index of a device name ('cuda (NVIDIA ...)' -> 0, 'cuda:2 (...)' -> 2), None for the CPU."""
+    match = re.match(r"cuda(?::(\d+))?", device_name)
+    if match is None:
+        return None
+    return int(match.group(1) or 0)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -1,0 +1,325 @@
+"""`rvn doctor`: what the stack depends on, and whether this machine has it right.
+
+One row per check: Python, torch (against requirements.txt's pin), CUDA (runtime, GPU, compute
+capability, driver through NVML), cuDNN, whether fp16 autocast works, ROS (distro, rclpy, RMW,
+discovery range), the optional parts (cv_bridge, tf2_ros, launch, launch_ros, rosbag2_py,
+nav2_simple_commander, ONNX Runtime and its providers, TensorRT, NVML), the shipped model files
+against their cards' SHA-256, and the parameter file. A check is `ok`, `warn` (works, but not as
+configured for speed), `missing` (an optional part that is absent: fine) or `FAIL` (something the
+configuration needs: the exit status is 1). It must never need a GPU, ROS or the network to run,
+and it never changes anything.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import platform
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+OK, WARN, MISSING, FAIL = "ok", "warn", "missing", "FAIL"
+OPTIONAL_MODULES = (
+    ("cv_bridge", "cv_bridge", "ROS image conversion in C++ (the package has its own numpy path)"),
+    ("tf2_ros", "tf2_ros", "transforms"),
+    ("launch", "launch", "ros2 launch"),
+    ("launch_ros", "launch_ros", "ros2 launch of nodes"),
+    ("rosbag2_py", "rosbag2_py", "ros2 bag (rvn replay needs only rosbags)"),
+    ("nav2_simple_commander", "nav2_simple_commander", "Nav2 BasicNavigator (examples/nav2_goto.py)"),
+    ("tensorrt", "tensorrt", "TensorRT engines"),
+)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the table."""
+
+    name: str
+    status: str
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        """The JSON form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class DoctorOptions:
+    """What the configuration needs: the params file's segmentation device (or --device), fp16."""
+
+    params_file: str = ""
+    device: str = ""  # '' = the params file's segmentation_node device
+    quick: bool = False  # skip the GPU compute checks (fp16): a HEALTHCHECK runs often
+    models_dir: str = ""  # '' = the checkout's models/ (else the installed share/robot_vision_nav/models)
+
+
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[1]
+
+
+def _pin(name: str) -> str:
+    """`name`'s exact pin in requirements.txt ('' where there is none or no checkout)."""
+    req = _repo_root() / "requirements.txt"
+    if not req.is_file():
+        return ""
+    for line in req.read_text().splitlines():
+        m = re.match(rf"^{re.escape(name)}==(\S+)", line.strip())
+        if m:
+            return m.group(1)
+    return ""
+
+
+def check_python() -> Check:
+    """Python 3.10 or newer (rclpy Kilted wheels: 3.11 here, apt's 3.12 in the container)."""
+    version = platform.python_version()
+    ok = sys.version_info >= (3, 10)
+    return Check("python", OK if ok else FAIL, f"{version} at {sys.executable}" + ("" if ok else "; needs >= 3.10"))
+
+
+def check_torch() -> tuple[Check, Any]:
+    """Torch importable, and its version against requirements.txt's pin (a +cuXYZ local tag is fine)."""
+    try:
+        import torch
+    except ImportError as err:
+        return Check("torch", FAIL, f"not importable: {err}"), None
+    version = str(torch.__version__)
+    pin = _pin("torch")
+    if pin and version.split("+")[0] != pin:
+        return Check("torch", WARN, f"{version}, requirements.txt pins {pin}"), torch
+    return Check("torch", OK, version + (f" (pinned {pin})" if pin else "")), torch
+
+
+def check_cuda(torch: Any, needs_cuda: bool, gpu: Any) -> list[Check]:
+    """The CUDA runtime torch was built with, the GPU, its compute capability, the driver, cuDNN."""
+    if torch is None:
+        return [Check("cuda", FAIL if needs_cuda else MISSING, "no torch")]
+    built = torch.version.cuda or "none (a CPU build of torch)"
+    if not torch.cuda.is_available():
+        why = "torch sees no CUDA device"
+        if gpu is not None and not gpu.available:
+            why += f"; {gpu.reason}"
+        status = FAIL if needs_cuda else MISSING
+        return [
+            Check(
+                "cuda",
+                status,
+                f"{why}; torch built for CUDA {built}" + ("; the configuration needs CUDA" if needs_cuda else ""),
+            )
+        ]
+    rows = []
+    count = torch.cuda.device_count()
+    for i in range(count):
+        major, minor = torch.cuda.get_device_capability(i)
+        arch = f"sm_{major}{minor}"
+        listed = getattr(torch.cuda, "get_arch_list", lambda: [])()
+        supported = not listed or arch in listed or any(a.startswith("compute_") for a in listed)
+        rows.append(
+            Check(
+                f"gpu {i}",
+                OK if supported else FAIL,
+                f"{torch.cuda.get_device_name(i)}, {arch}, "
+                f"{torch.cuda.get_device_properties(i).total_memory / 2**30:.1f} GiB"
+                + ("" if supported else f"; torch has kernels for {', '.join(listed)} only"),
+            )
+        )
+    driver = gpu.driver_version if gpu is not None and gpu.driver_version else "unknown (no NVML)"
+    rows.insert(0, Check("cuda", OK, f"runtime {built}, driver {driver}, {count} device(s)"))
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    rows.append(Check("cudnn", OK if cudnn else WARN, str(cudnn) if cudnn else "not available to torch"))
+    return rows
+
+
+def check_fp16(torch: Any, device: str) -> Check:
+    """A small convolution under fp16 autocast on the GPU agrees with fp32."""
+    try:
+        dev = torch.device("cuda" if device in ("auto", "") else device)
+        torch.manual_seed(0)
+        conv = torch.nn.Conv2d(3, 8, 3, padding=1).to(dev).eval()
+        x = torch.rand(1, 3, 64, 64, device=dev)
+        with torch.no_grad():
+            ref = conv(x)
+            with torch.autocast("cuda", dtype=torch.float16):
+                half = conv(x)
+        err = float((half.float() - ref).abs().max())
+        if half.dtype != torch.float16 or err > 1e-2:
+            return Check("fp16", FAIL, f"autocast gave {half.dtype}, max error {err:.2e} against fp32")
+        return Check("fp16", OK, f"autocast conv on {dev}: max error {err:.1e} against fp32")
+    except Exception as err:  # a broken driver or an unsupported device: that is the answer
+        return Check("fp16", FAIL, f"{type(err).__name__}: {err}")
+
+
+def check_ros() -> list[Check]:
+    """ROS distro, rclpy, the RMW implementation, the discovery range."""
+    rows = []
+    distro = os.environ.get("ROS_DISTRO", "")
+    try:
+        import rclpy  # noqa: F401
+        from rclpy.utilities import get_rmw_implementation_identifier
+    except ImportError as err:
+        return [Check("rclpy", FAIL, f"not importable ({err}): install ROS 2 or the ros-kilted-* wheels")]
+    where = "apt (/opt/ros)" if "/opt/ros/" in (sys.modules["rclpy"].__file__ or "") else "PyPI wheels"
+    rows.append(
+        Check(
+            "ros distro",
+            OK if distro else WARN,
+            (distro or "ROS_DISTRO unset (no setup.bash sourced)") + f"; rclpy from {where}",
+        )
+    )
+    try:
+        rmw = get_rmw_implementation_identifier()
+    except Exception as err:
+        rows.append(Check("rmw", FAIL, f"{type(err).__name__}: {err}"))
+    else:
+        rows.append(Check("rmw", OK, rmw + (" (RMW_IMPLEMENTATION)" if os.environ.get("RMW_IMPLEMENTATION") else "")))
+    scope = os.environ.get("ROS_AUTOMATIC_DISCOVERY_RANGE", "")
+    domain = os.environ.get("ROS_DOMAIN_ID", "0")
+    detail = f"ROS_AUTOMATIC_DISCOVERY_RANGE={scope or 'unset (SUBNET)'}, ROS_DOMAIN_ID={domain}"
+    rows.append(
+        Check(
+            "discovery",
+            OK if scope == "LOCALHOST" else WARN,
+            detail + ("" if scope == "LOCALHOST" else "; reaches the network"),
+        )
+    )
+    return rows
+
+
+def _installed(module: str) -> bool:
+    """A real module or package, not a namespace package made of a same-named folder (this repo's launch/)."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return False
+    return spec is not None and spec.origin not in (None, "namespace")
+
+
+def check_optional() -> list[Check]:
+    """The ROS-only and accelerator parts that are used where present."""
+    rows = []
+    for label, module, what in OPTIONAL_MODULES:
+        found = _installed(module)
+        rows.append(Check(label, OK if found else MISSING, what if found else f"absent ({what})"))
+    try:
+        import onnxruntime
+
+        providers = ", ".join(onnxruntime.get_available_providers())
+        rows.append(Check("onnxruntime", OK, f"{onnxruntime.__version__}: {providers}"))
+    except ImportError:
+        rows.append(Check("onnxruntime", MISSING, "absent (the onnxruntime backend)"))
+    return rows
+
+
+def check_models(models_dir: str = "") -> list[Check]:
+    """Every shipped weights file against the SHA-256 of its model card."""
+    from robot_vision_nav.core.segmentation.inference import SegmenterError, read_card, sha256_of
+
+    if models_dir:
+        folder = Path(models_dir)
+    else:
+        folder = _repo_root() / "models"
+        folder = folder if folder.is_dir() else Path(sys.prefix, "share", "robot_vision_nav", "models")
+    weights = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    if not weights:
+        return [Check("models", FAIL, f"no *.safetensors in {folder}")]
+    rows = []
+    for path in weights:
+        try:
+            card = read_card(path)
+        except (SegmenterError, OSError) as err:
+            rows.append(Check(f"model {path.name}", FAIL, f"card unreadable: {err}"))
+            continue
+        digest = sha256_of(path)
+        if card.sha256 and digest != card.sha256:
+            rows.append(
+                Check(
+                    f"model {path.name}", FAIL, f"sha256 {digest[:12]}... differs from the card's {card.sha256[:12]}..."
+                )
+            )
+        else:
+            rows.append(
+                Check(
+                    f"model {path.name}",
+                    OK if card.sha256 else WARN,
+                    f"{card.architecture.name}, {card.labels.name} labels, sha256 {digest[:12]}..."
+                    + ("" if card.sha256 else " (card has no checksum)"),
+                )
+            )
+    return rows
+
+
+def configured_device(params_file: str) -> tuple[str, Check]:
+    """The segmentation device the params file asks for, with a row for the file itself."""
+    import yaml
+
+    from robot_vision_nav.ros.bringup import BringupError, check_params_file, share_file
+
+    try:
+        path = Path(params_file) if params_file else share_file("config", "robot_vision_nav.yaml")
+        check_params_file(path)
+        data = yaml.safe_load(path.read_text()) or {}
+    except (BringupError, OSError, yaml.YAMLError) as err:
+        return "auto", Check("params", FAIL, str(err))
+    params = (data.get("segmentation_node") or {}).get("ros__parameters") or {}
+    device = str(params.get("device", "auto"))
+    return device, Check("params", OK, f"{path}: segmentation device {device!r}")
+
+
+def run_checks(options: DoctorOptions, progress: Callable[[str], None] | None = None) -> list[Check]:
+    """Every check, in table order."""
+    from robot_vision_nav.gpu_monitor import GpuMonitor
+
+    rows = [check_python()]
+    device, params_row = configured_device(options.params_file)
+    device = options.device or device
+    needs_cuda = device.startswith("cuda")
+    torch_row, torch = check_torch()
+    rows.append(torch_row)
+    gpu = GpuMonitor()
+    try:
+        rows += check_cuda(torch, needs_cuda, gpu)
+        cuda_ok = torch is not None and torch.cuda.is_available()
+        if cuda_ok and not options.quick:
+            rows.append(check_fp16(torch, device if needs_cuda else "cuda"))
+        elif not cuda_ok:
+            rows.append(
+                Check("fp16", FAIL if needs_cuda else MISSING, "no CUDA device (fp16 autocast runs on CUDA only)")
+            )
+        rows.append(
+            Check(
+                "nvml",
+                OK if gpu.available else MISSING,
+                (gpu.driver_version and f"driver {gpu.driver_version}") or gpu.reason,
+            )
+        )
+    finally:
+        gpu.close()
+    rows += check_ros()
+    rows += check_optional()
+    rows += check_models(options.models_dir)
+    rows.append(params_row)
+    if device == "auto":
+        rows.append(
+            Check(
+                "device",
+                OK,
+                "auto: " + ("CUDA" if torch is not None and torch.cuda.is_available() else "CPU (no CUDA device)"),
+            )
+        )
+    else:
+        rows.append(Check("device", OK, device))
+    return rows
+
+
+def format_table(rows: list[Check]) -> str:
+    """The human table."""
+    width = max(len(r.name) for r in rows)
+    lines = [f"{'check':<{width}}  {'status':<7}  detail", f"{'-' * width}  {'-' * 7}  {'-' * 40}"]
+    lines += [f"{r.name:<{width}}  {r.status:<7}  {r.detail}" for r in rows]
+    failed = [r.name for r in rows if r.status == FAIL]
+    lines.append(f"FAIL: {', '.join(failed)}" if failed else "all required parts present")
+    return "\n".join(lines)
