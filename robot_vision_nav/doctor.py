@@ -117,7 +117,7 @@ def check_cuda(torch: Any, needs_cuda: bool, gpu: Any) -> list[Check]:
         major, minor = torch.cuda.get_device_capability(i)
         arch = f"sm_{major}{minor}"
         listed = getattr(torch.cuda, "get_arch_list", lambda: [])()
-        supported = not listed or arch in listed or any(a.startswith("compute_") for a in listed)
+        supported = kernels_run_on(major, minor, listed)
         rows.append(
             Check(
                 f"gpu {i}",
@@ -132,6 +132,27 @@ def check_cuda(torch: Any, needs_cuda: bool, gpu: Any) -> list[Check]:
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
     rows.append(Check("cudnn", OK if cudnn else WARN, str(cudnn) if cudnn else "not available to torch"))
     return rows
+
+
+def kernels_run_on(major: int, minor: int, arch_list: list[str]) -> bool:
+    """Whether a torch built for `arch_list` has kernels for a GPU of compute capability major.minor.
+
+    Machine code for sm_XY runs on any sm_XZ with Z >= Y (same major): torch cu130 ships sm_86, not
+    sm_89, and that is how an RTX 4090 (sm_89) runs it. PTX (compute_XY) is compiled at load time
+    for any newer GPU.
+    """
+    if not arch_list:
+        return True  # torch does not say; the fp16 check will find out
+    for arch in arch_list:
+        m = re.fullmatch(r"(sm|compute)_(\d+?)(\d)a?", arch)
+        if m is None:
+            continue
+        a_major, a_minor = int(m.group(2)), int(m.group(3))
+        if m.group(1) == "sm" and a_major == major and a_minor <= minor:
+            return True
+        if m.group(1) == "compute" and (a_major, a_minor) <= (major, minor):
+            return True
+    return False
 
 
 def check_fp16(torch: Any, device: str) -> Check:
@@ -220,9 +241,13 @@ def check_models(models_dir: str = "") -> list[Check]:
 
     if models_dir:
         folder = Path(models_dir)
-    else:
-        folder = _repo_root() / "models"
-        folder = folder if folder.is_dir() else Path(sys.prefix, "share", "robot_vision_nav", "models")
+    else:  # where the segmentation node finds the shipped model: the package share, else the checkout
+        from robot_vision_nav.ros.bringup import BringupError, share_file
+
+        try:
+            folder = share_file("models", "segnet_warehouse.card.yaml").parent
+        except BringupError:
+            folder = _repo_root() / "models"
     weights = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
     if not weights:
         return [Check("models", FAIL, f"no *.safetensors in {folder}")]

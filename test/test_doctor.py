@@ -144,3 +144,14 @@ def test_monitor_once_shows_a_nodes_diagnostics(ros_context: Any) -> None:
 def test_monitor_snapshot_without_gpus_or_nodes_says_so() -> None:
     text = format_snapshot(snapshot([], {}, "NVML unavailable: test"))
     assert "gpu: none (NVML unavailable: test)" in text and "no /diagnostics received" in text
+
+
+def test_rtx_4090_runs_a_torch_built_for_sm_86_but_not_one_built_for_hopper_only() -> None:
+    from robot_vision_nav.doctor import kernels_run_on
+
+    cu130 = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]  # torch 2.14.1+cu130 here
+    assert kernels_run_on(8, 9, cu130)  # RTX 4090: sm_86 machine code runs on sm_89
+    assert kernels_run_on(9, 0, cu130) and kernels_run_on(12, 0, cu130)
+    assert not kernels_run_on(7, 0, cu130)  # V100: older than anything built
+    assert not kernels_run_on(8, 9, ["sm_90a"])
+    assert kernels_run_on(8, 9, ["sm_80", "compute_80"])  # PTX compiles for newer GPUs
