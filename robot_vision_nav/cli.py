@@ -14,6 +14,7 @@ import argparse
 import importlib
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -940,7 +941,11 @@ def _replay(args: argparse.Namespace) -> int:
 def _doctor(args: argparse.Namespace) -> int:
     from robot_vision_nav.doctor import FAIL, DoctorOptions, format_table, run_checks
 
-    rows = run_checks(DoctorOptions(params_file=args.params or "", device=args.device or "", quick=args.quick))
+    options = DoctorOptions(
+        params_file=args.params or os.environ.get("RVN_PARAMS_FILE", ""), device=args.device or "",
+        model=args.model or "", quick=args.quick,
+    )  # fmt: skip
+    rows = run_checks(options)
     failed = any(r.status == FAIL for r in rows)
     if args.json:
         print(json.dumps({"ok": not failed, "checks": [r.as_dict() for r in rows]}))
@@ -968,7 +973,10 @@ def _add_env_parsers(sub: Any) -> None:
         "(something the configuration needs, e.g. CUDA for device: cuda): exit status 1 on any FAIL.",
     )
     p.add_argument("--params", metavar="FILE", help="the stack's parameter YAML (default config/robot_vision_nav.yaml)")
-    p.add_argument("--device", metavar="D", help="the segmentation device to check for (default the YAML's)")
+    p.add_argument("--device", metavar="D",
+                   help="the segmentation device to check for (default $RVN_DEVICE, else the YAML's)")  # fmt: skip
+    p.add_argument("--model", metavar="M",
+                   help="the weights the stack loads (default $RVN_MODEL, else the YAML's model_path)")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="skip the GPU compute check (for a HEALTHCHECK)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_doctor)

@@ -53,9 +53,10 @@ class DoctorOptions:
     """What the configuration needs: the params file's segmentation device (or --device), fp16."""
 
     params_file: str = ""
-    device: str = ""  # '' = the params file's segmentation_node device
+    device: str = ""  # '' = $RVN_DEVICE, else the params file's segmentation_node device
     quick: bool = False  # skip the GPU compute checks (fp16): a HEALTHCHECK runs often
     models_dir: str = ""  # '' = the checkout's models/ (else the installed share/robot_vision_nav/models)
+    model: str = ""  # the weights the stack will load; '' = $RVN_MODEL, else the params file's model_path
 
 
 def _repo_root() -> Path:
@@ -85,8 +86,8 @@ def check_torch() -> tuple[Check, Any]:
     """Torch importable, and its version against requirements.txt's pin (a +cuXYZ local tag is fine)."""
     try:
         import torch
-    except ImportError as err:
-        return Check("torch", FAIL, f"not importable: {err}"), None
+    except Exception as err:  # ImportError, or OSError/ValueError from a broken CUDA library
+        return Check("torch", FAIL, f"not importable: {type(err).__name__}: {err}"), None
     version = str(torch.__version__)
     pin = _pin("torch")
     if pin and version.split("+")[0] != pin:
@@ -224,6 +225,16 @@ def check_optional() -> list[Check]:
     rows = []
     for label, module, what in OPTIONAL_MODULES:
         found = _installed(module)
+        if found and module == "cv_bridge":
+            # apt's cv_bridge is compiled against the distribution's numpy 1.x; under pip's numpy 2 it
+            # is present but does not load (the package then converts images itself).
+            try:
+                importlib.import_module("cv_bridge").CvBridge()
+            except Exception as err:
+                rows.append(
+                    Check(label, WARN, f"present but does not load ({type(err).__name__}: {err}); numpy path used")
+                )
+                continue
         rows.append(Check(label, OK if found else MISSING, what if found else f"absent ({what})"))
     try:
         import onnxruntime
@@ -237,8 +248,6 @@ def check_optional() -> list[Check]:
 
 def check_models(models_dir: str = "") -> list[Check]:
     """Every shipped weights file against the SHA-256 of its model card."""
-    from robot_vision_nav.core.segmentation.inference import SegmenterError, read_card, sha256_of
-
     if models_dir:
         folder = Path(models_dir)
     else:  # where the segmentation node finds the shipped model: the package share, else the checkout
@@ -251,6 +260,15 @@ def check_models(models_dir: str = "") -> list[Check]:
     weights = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
     if not weights:
         return [Check("models", FAIL, f"no *.safetensors in {folder}")]
+    return check_models_files(weights)
+
+
+def check_models_files(weights: list[Path]) -> list[Check]:
+    """Each weights file against the SHA-256 of its card."""
+    try:
+        from robot_vision_nav.core.segmentation.inference import SegmenterError, read_card, sha256_of
+    except Exception as err:  # torch missing or broken: the torch row says why
+        return [Check(f"model {p.name}", FAIL, f"cannot check without torch: {err}") for p in weights]
     rows = []
     for path in weights:
         try:
@@ -277,8 +295,11 @@ def check_models(models_dir: str = "") -> list[Check]:
     return rows
 
 
-def configured_device(params_file: str) -> tuple[str, Check]:
-    """The segmentation device the params file asks for, with a row for the file itself."""
+def configured_segmentation(params_file: str) -> tuple[dict[str, Any], Check]:
+    """The segmentation node's parameters in the params file, with a row for the file itself.
+
+    `/**` first, then `segmentation_node` or `/NS/segmentation_node` (later sections override).
+    """
     import yaml
 
     from robot_vision_nav.ros.bringup import BringupError, check_params_file, share_file
@@ -288,10 +309,25 @@ def configured_device(params_file: str) -> tuple[str, Check]:
         check_params_file(path)
         data = yaml.safe_load(path.read_text()) or {}
     except (BringupError, OSError, yaml.YAMLError) as err:
-        return "auto", Check("params", FAIL, str(err))
-    params = (data.get("segmentation_node") or {}).get("ros__parameters") or {}
-    device = str(params.get("device", "auto"))
-    return device, Check("params", OK, f"{path}: segmentation device {device!r}")
+        return {}, Check("params", FAIL, str(err))
+    params: dict[str, Any] = {}
+    for key in sorted(data, key=lambda k: k != "/**"):  # wildcard first, specific sections win
+        if key == "/**" or key.strip("/").split("/")[-1] == "segmentation_node":
+            params |= (data.get(key) or {}).get("ros__parameters") or {}
+    return params, Check("params", OK, f"{path}: segmentation device {params.get('device', 'auto')!r}")
+
+
+def check_configured_model(model_path: str) -> Check:
+    """The weights the configuration names (model_path, --model) exist and match their card."""
+    from robot_vision_nav.ros.bringup import BringupError, share_file
+
+    try:
+        path = Path(model_path).expanduser() if model_path else share_file("models", "segnet_warehouse.safetensors")
+    except BringupError as err:
+        return Check("configured model", FAIL, str(err))
+    rows = check_models_files([path]) if path.is_file() else [Check("configured model", FAIL, f"{path}: no such file")]
+    row = rows[0]
+    return Check("configured model", row.status, f"{path}: {row.detail}")
 
 
 def run_checks(options: DoctorOptions, progress: Callable[[str], None] | None = None) -> list[Check]:
@@ -299,14 +335,19 @@ def run_checks(options: DoctorOptions, progress: Callable[[str], None] | None = 
     from robot_vision_nav.gpu_monitor import GpuMonitor
 
     rows = [check_python()]
-    device, params_row = configured_device(options.params_file)
-    device = options.device or device
+    segmentation, params_row = configured_segmentation(options.params_file)
+    device = options.device or os.environ.get("RVN_DEVICE", "") or str(segmentation.get("device", "auto"))
+    model_path = options.model or os.environ.get("RVN_MODEL", "") or str(segmentation.get("model_path", ""))
     needs_cuda = device.startswith("cuda")
+    uses_gpu = needs_cuda or device == "auto"
     torch_row, torch = check_torch()
     rows.append(torch_row)
     gpu = GpuMonitor()
     try:
-        rows += check_cuda(torch, needs_cuda, gpu)
+        cuda_rows = _guarded("cuda", lambda: check_cuda(torch, needs_cuda, gpu))
+        if not uses_gpu:  # device: cpu: a GPU torch cannot use is worth knowing, not a failure
+            cuda_rows = [Check(r.name, WARN, r.detail) if r.status == FAIL else r for r in cuda_rows]
+        rows += cuda_rows
         cuda_ok = torch is not None and torch.cuda.is_available()
         if cuda_ok and not options.quick:
             rows.append(check_fp16(torch, device if needs_cuda else "cuda"))
@@ -323,10 +364,11 @@ def run_checks(options: DoctorOptions, progress: Callable[[str], None] | None = 
         )
     finally:
         gpu.close()
-    rows += check_ros()
-    rows += check_optional()
-    rows += check_models(options.models_dir)
+    rows += _guarded("ros", check_ros)
+    rows += _guarded("optional", check_optional)
+    rows += _guarded("models", lambda: check_models(options.models_dir))
     rows.append(params_row)
+    rows.append(check_configured_model(model_path))
     if device == "auto":
         rows.append(
             Check(
@@ -338,6 +380,14 @@ def run_checks(options: DoctorOptions, progress: Callable[[str], None] | None = 
     else:
         rows.append(Check("device", OK, device))
     return rows
+
+
+def _guarded(name: str, check: Callable[[], list[Check]]) -> list[Check]:
+    """A check that raised is a FAIL row naming the exception, never a traceback instead of the table."""
+    try:
+        return check()
+    except Exception as err:
+        return [Check(name, FAIL, f"the check itself failed: {type(err).__name__}: {err}")]
 
 
 def format_table(rows: list[Check]) -> str:

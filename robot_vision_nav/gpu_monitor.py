@@ -24,10 +24,13 @@ class GpuStats:
     memory_total_mb: float
     temperature_c: float
     power_w: float  # nan where the board does not report it
+    uuid: str = ""  # NVML's "GPU-..." identifier: how a CUDA device is matched (indices differ)
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON form."""
-        return asdict(self)
+        """The JSON form (strict JSON: a missing power reading is null, not NaN)."""
+        out = asdict(self)
+        out["power_w"] = None if self.power_w != self.power_w else self.power_w
+        return out
 
     def as_diagnostics(self) -> dict[str, str]:
         """Key/values for a diagnostic_msgs/KeyValue list."""
@@ -89,8 +92,13 @@ class GpuMonitor:
                     power = nvml.nvmlDeviceGetPowerUsage(handle) / 1000.0
                 except nvml.NVMLError:
                     power = float("nan")
+                try:
+                    uuid = _text(nvml.nvmlDeviceGetUUID(handle))
+                except nvml.NVMLError:
+                    uuid = ""
                 out.append(
                     GpuStats(
+                        uuid=uuid,
                         index=i,
                         name=_text(nvml.nvmlDeviceGetName(handle)),
                         utilization_pct=float(util.gpu),
@@ -112,6 +120,20 @@ class GpuMonitor:
                 self._nvml.nvmlShutdown()
             self._nvml = None
         self.available = False
+
+
+def find_stats(readings: list[GpuStats], cuda_uuid: str, cuda_index: int) -> GpuStats | None:
+    """The reading of the GPU torch calls `cuda_index`: by UUID, by index only without one.
+
+    CUDA orders devices fastest first and CUDA_VISIBLE_DEVICES renumbers them; NVML counts in PCI order.
+    """
+    if cuda_uuid:
+        want = cuda_uuid.removeprefix("GPU-").lower()
+        for stats in readings:
+            if stats.uuid.removeprefix("GPU-").lower() == want:
+                return stats
+        return None
+    return next((s for s in readings if s.index == cuda_index), None)
 
 
 def _text(value: Any) -> str:

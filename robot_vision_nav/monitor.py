@@ -10,7 +10,6 @@ object per snapshot. It only listens: it never changes a node.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -18,16 +17,28 @@ from typing import Any
 from robot_vision_nav.gpu_monitor import GpuMonitor, GpuStats
 
 LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
+STALE_S = 5.0  # diagnostics come every 1 s by default: five missed reports is a stopped node
 SHOWN = ("fps", "latency_ms_p50", "latency_ms_p99", "gpu_utilization_pct", "gpu_memory_used_mb", "gpu_temperature_c")
 
 
-def snapshot(gpus: list[GpuStats], statuses: dict[str, dict[str, Any]], gpu_reason: str) -> dict[str, Any]:
-    """The JSON form of one refresh."""
+def snapshot(
+    gpus: list[GpuStats], statuses: dict[str, dict[str, Any]], gpu_reason: str, stale_s: float = STALE_S
+) -> dict[str, Any]:
+    """The JSON form of one refresh; a status not heard from for `stale_s` is shown STALE (its node may be gone)."""
+    now = time.monotonic()
+    nodes = []
+    for name in sorted(statuses):
+        status = {k: v for k, v in statuses[name].items() if k != "received"}
+        age = now - statuses[name].get("received", now)
+        if age > stale_s:
+            status["level"] = "STALE"
+            status["message"] = f"no report for {age:.0f} s; last: {status['message']}"
+        nodes.append(status)
     return {
         "time": time.time(),
         "gpus": [g.as_dict() for g in gpus],
         "gpu_note": "" if gpus else gpu_reason,
-        "nodes": [statuses[name] for name in sorted(statuses)],
+        "nodes": nodes,
     }
 
 
@@ -37,7 +48,7 @@ def format_snapshot(snap: dict[str, Any]) -> str:
     if snap["gpus"]:
         lines.append(f"{'gpu':<4} {'name':<28} {'util %':>6} {'mem MiB':>15} {'temp C':>6} {'power W':>7}")
         for g in snap["gpus"]:
-            power = "" if math.isnan(g["power_w"]) else f"{g['power_w']:.0f}"
+            power = "" if g["power_w"] is None else f"{g['power_w']:.0f}"
             mem = f"{g['memory_used_mb']:.0f}/{g['memory_total_mb']:.0f}"
             lines.append(
                 f"{g['index']:<4} {g['name'][:28]:<28} {g['utilization_pct']:>6.0f} {mem:>15} "
@@ -85,6 +96,7 @@ def run_monitor(
                 for s in msg.status:
                     level = s.level[0] if isinstance(s.level, bytes | bytearray) else int(s.level)
                     statuses[s.name] = {
+                        "received": time.monotonic(),
                         "name": s.name,
                         "level": LEVELS.get(level, "?"),
                         "message": s.message,
@@ -106,7 +118,7 @@ def run_monitor(
                 else:
                     time.sleep(0.05)
             snap = snapshot(gpu.read(), statuses, gpu.reason)
-            emit(json.dumps(snap) if as_json else format_snapshot(snap))
+            emit(json.dumps(snap, allow_nan=False) if as_json else format_snapshot(snap))
             if once:
                 return 0
             deadline = time.monotonic() + period_s

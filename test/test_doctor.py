@@ -155,3 +155,51 @@ def test_rtx_4090_runs_a_torch_built_for_sm_86_but_not_one_built_for_hopper_only
     assert not kernels_run_on(7, 0, cu130)  # V100: older than anything built
     assert not kernels_run_on(8, 9, ["sm_90a"])
     assert kernels_run_on(8, 9, ["sm_80", "compute_80"])  # PTX compiles for newer GPUs
+
+
+def test_doctor_reads_the_device_from_wildcard_and_namespaced_sections_and_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import torch
+
+    from robot_vision_nav.doctor import configured_segmentation
+
+    params = tmp_path / "p.yaml"
+    params.write_text(
+        "/**:\n  ros__parameters:\n    use_sim_time: false\n"
+        "/robot1/segmentation_node:\n  ros__parameters:\n    device: cuda:0\n"
+    )
+    values, row = configured_segmentation(str(params))
+    assert row.status == OK and values["device"] == "cuda:0" and values["use_sim_time"] is False
+    expected = OK if torch.cuda.is_available() else FAIL
+    assert _rows(DoctorOptions(params_file=str(params), quick=True))["cuda"].status == expected
+    monkeypatch.setenv("RVN_DEVICE", "cpu")  # what compose hands the stack wins over the file
+    assert _rows(DoctorOptions(params_file=str(params), quick=True))["device"].detail == "cpu"
+
+
+def test_doctor_fails_when_the_configured_model_is_missing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["doctor", "--quick", "--model", str(tmp_path / "gone.safetensors")]) == 1
+    assert "configured model" in capsys.readouterr().out
+    rows = _rows(DoctorOptions(quick=True))
+    assert rows["configured model"].status == OK and "segnet_warehouse.safetensors" in rows["configured model"].detail
+
+
+def test_gpu_stats_are_matched_by_uuid_not_by_index_and_dump_as_strict_json() -> None:
+    from robot_vision_nav.gpu_monitor import GpuStats, find_stats
+
+    nan = float("nan")
+    display = GpuStats(0, "NVIDIA T400", 3.0, 300.0, 2048.0, 40.0, nan, uuid="GPU-aaaa-1111")
+    rtx = GpuStats(1, "NVIDIA GeForce RTX 4090", 90.0, 9000.0, 24564.0, 70.0, 350.0, uuid="GPU-bbbb-2222")
+    # torch calls the 4090 cuda:0 (fastest first); NVML calls it 1 (PCI order)
+    assert find_stats([display, rtx], "bbbb-2222", 0) is rtx
+    assert find_stats([display, rtx], "cccc", 0) is None  # never another card's numbers
+    assert find_stats([display, rtx], "", 1) is rtx  # no UUID from torch: index, as NVML counts
+    snap = snapshot([display, rtx], {}, "")
+    assert json.loads(json.dumps(snap, allow_nan=False))["gpus"][0]["power_w"] is None
+
+
+def test_monitor_marks_a_status_stale_when_its_node_stops_reporting() -> None:
+    statuses = {"planner_node: planner": {"received": time.monotonic() - 60.0, "name": "planner_node: planner",
+                                          "level": "OK", "message": "ok", "values": {}}}  # fmt: skip
+    (row,) = snapshot([], statuses, "none")["nodes"]
+    assert row["level"] == "STALE" and "no report for 60 s" in row["message"] and "received" not in row

@@ -45,7 +45,7 @@ from robot_vision_nav.core.segmentation.inference import (
 from robot_vision_nav.core.segmentation.labels import LabelError, load_label_set
 from robot_vision_nav.core.segmentation.model import SegNet
 from robot_vision_nav.core.visualize import overlay_labels
-from robot_vision_nav.gpu_monitor import GpuMonitor
+from robot_vision_nav.gpu_monitor import GpuMonitor, find_stats
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy, numpy_to_image, to_rgb
 from robot_vision_nav.ros.messages import stamp_to_ns
@@ -410,10 +410,16 @@ class SegmentationNode(Node):
         index = _gpu_index(engine.device_name)
         if index is None:
             return {"gpu": "none (segmenting on the CPU)"}
-        readings = {s.index: s for s in self._gpu.read()}
-        if index not in readings:  # CUDA_VISIBLE_DEVICES may renumber; NVML reason otherwise
-            return {"gpu": f"cuda:{index}, no NVML reading ({self._gpu.reason or 'index not seen by NVML'})"}
-        return readings[index].as_diagnostics()
+        import torch  # only here, on a CUDA device: the node's module stays importable without it
+
+        try:
+            uuid = str(torch.cuda.get_device_properties(index).uuid)
+        except (AttributeError, RuntimeError, AssertionError):
+            uuid = ""
+        stats = find_stats(self._gpu.read(), uuid, index)
+        if stats is None:
+            return {"gpu": f"cuda:{index}, no NVML reading ({self._gpu.reason or 'device not matched in NVML'})"}
+        return stats.as_diagnostics()
 
     def _publish_diagnostics(self) -> None:
         now = time.monotonic()
