@@ -34,7 +34,8 @@ setup(
     packages=find_packages(exclude=["test", "test.*", "bench", "bench.*"]),
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
-        (f"share/{PACKAGE}", ["package.xml"]),
+        # requirements.txt: the pins `rvn doctor` compares the installed torch with (in the image too)
+        (f"share/{PACKAGE}", ["package.xml", "requirements.txt"]),
         *share_files("launch"),
         *share_files("config"),
         *share_files("models"),

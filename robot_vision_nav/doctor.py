@@ -65,9 +65,14 @@ def _repo_root() -> Path:
 
 def _pin(name: str) -> str:
     """`name`'s exact pin in requirements.txt ('' where there is none or no checkout)."""
+    from robot_vision_nav.ros.bringup import BringupError, share_file
+
     req = _repo_root() / "requirements.txt"
     if not req.is_file():
-        return ""
+        try:  # an installed package (the image): setup.py ships it in share/robot_vision_nav
+            req = share_file("requirements.txt")
+        except BringupError:
+            return ""
     for line in req.read_text().splitlines():
         m = re.match(rf"^{re.escape(name)}==(\S+)", line.strip())
         if m:

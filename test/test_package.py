@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "robot_vision_nav"
 COLCON = Path(sys.executable).parent / "colcon"
 # Copied into the workspace: what colcon needs to build and install the package, nothing else.
-PACKAGE_FILES = ("package.xml", "setup.py", "setup.cfg")
+PACKAGE_FILES = ("package.xml", "setup.py", "setup.cfg", "requirements.txt")
 PACKAGE_DIRS = ("resource", PACKAGE, "launch", "config", "models")
 SHARE_DIRS = ("launch", "config", "models")
 REQUIRED_SCRIPTS = ("rvn", "costmap_node", "planner_node", "controller_node", "segmentation_node")
@@ -203,6 +203,8 @@ def test_ament_index_finds_installed_share_directory(workspace: Workspace) -> No
 
 def test_package_xml_and_share_files_installed(workspace: Workspace) -> None:
     assert (workspace.share / "package.xml").read_bytes() == (REPO / "package.xml").read_bytes()
+    # rvn doctor compares the installed torch with these pins, also in the image
+    assert (workspace.share / "requirements.txt").read_bytes() == (REPO / "requirements.txt").read_bytes()
     marker = workspace.install / "share" / "ament_index" / "resource_index" / "packages" / PACKAGE
     assert marker.is_file(), "ament resource-index marker not installed"
 
