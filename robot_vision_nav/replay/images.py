@@ -35,6 +35,13 @@ _DEPTH_HEADER_BYTES: Final = _DEPTH_HEADER.size  # 12
 # compressionFormat enum: UNDEFINED = -1, INV_DEPTH = 0; the plugin writes INV_DEPTH for 16UC1 and 32FC1.
 _INV_DEPTH: Final = 0
 _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
+_JPEG_SOI: Final = b"\xff\xd8"
+# A payload declaring more pixels than this is refused before decoding: a few MB of zlib stream can declare a
+# 30000x30000 image that OpenCV would allocate gigabytes for (its own limit is 2**30 pixels). 64 Mpx is
+# twice 8K UHD, far beyond any robot camera.
+_MAX_PIXELS: Final = 2**26
+# JPEG start-of-frame markers (SOF0..SOF15 except DHT 0xC4, JPG 0xC8 and DAC 0xCC): they hold the frame size.
+_JPEG_SOF: Final = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 # compressed_depth_image_transport's defaults for 32FC1 quantisation.
 _DEPTH_MAX_M: Final = 10.0
@@ -122,7 +129,48 @@ def _as_bytes_array(data: bytes | memoryview | NDArray[np.uint8], topic: str) ->
         raise _error(topic, f"data is not a contiguous byte buffer: {err}") from err
 
 
+def _declared_size(payload: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG IHDR or a JPEG SOF header, without decoding; None if neither is found."""
+    if payload.startswith(_PNG_SIGNATURE):
+        if len(payload) < 24 or payload[12:16] != b"IHDR":
+            return None
+        width, height = struct.unpack_from(">II", payload, 16)
+        return int(width), int(height)
+    if not payload.startswith(_JPEG_SOI):
+        return None
+    i = 2
+    while i + 4 <= len(payload):
+        if payload[i] != 0xFF:
+            return None
+        marker = payload[i + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):  # end of image or start of scan before any frame header
+            return None
+        if marker in _JPEG_SOF:
+            if i + 9 > len(payload):
+                return None
+            height, width = struct.unpack_from(">HH", payload, i + 5)
+            return int(width), int(height)
+        (length,) = struct.unpack_from(">H", payload, i + 2)
+        i += 2 + length
+    return None
+
+
 def _imdecode(buf: NDArray[np.uint8], what: str, topic: str) -> NDArray[Any]:
+    # OpenCV sniffs the payload and would also decode BMP, TIFF, PNM... whose sizes are not checked here.
+    size = _declared_size(buf.tobytes())
+    if size is None:
+        raise _error(topic, f"cannot decode {buf.size} bytes as {what}: not a PNG or JPEG file with a readable size")
+    width, height = size
+    if width * height > _MAX_PIXELS:
+        raise _error(
+            topic, f"{what} declares {width}x{height} pixels, more than the {_MAX_PIXELS} allowed; refusing to decode"
+        )
     try:
         image = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
     except cv2.error as err:

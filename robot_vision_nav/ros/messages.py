@@ -180,12 +180,17 @@ def grid_from_msg(msg: OccupancyGrid) -> Grid:
 
     Raises:
         ValueError: the data size does not match, the resolution or origin is unusable, or the
-            origin is rotated (the core grids are axis-aligned with their frame, as Nav2's are).
+            origin is rotated or its orientation not finite (the core grids are axis-aligned with
+            their frame, as Nav2's are).
 
     """
     q = msg.info.origin.orientation
-    if abs(yaw_from_quaternion(q.x, q.y, q.z, q.w)) > 1e-6:
-        raise ValueError("occupancy grid origin is rotated; only axis-aligned grids are supported")
+    # `not <=` so a NaN yaw (a NaN or infinite quaternion) is refused too, not taken as axis-aligned.
+    if not abs(yaw_from_quaternion(q.x, q.y, q.z, q.w)) <= 1e-6:
+        raise ValueError(
+            f"occupancy grid origin orientation ({q.x}, {q.y}, {q.z}, {q.w}) is rotated or not finite;"
+            " only axis-aligned grids are supported"
+        )
     try:
         return Grid(
             occupancy_grid_to_numpy(msg),
