@@ -18,7 +18,6 @@ last output of a health check in `docker inspect`).
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -47,9 +46,7 @@ def run_checks(params_file: str, models_dir: str) -> list[Check]:
     torch_row, torch = doctor.check_torch()
     rows.append(torch_row)
     # What the stack runs with: compose passes RVN_PARAMS_FILE / RVN_MODEL / RVN_DEVICE to it and to us.
-    segmentation, params_row = doctor.configured_segmentation(params_file or os.environ.get("RVN_PARAMS_FILE", ""))
-    device = os.environ.get("RVN_DEVICE", "") or str(segmentation.get("device", "auto"))
-    model = os.environ.get("RVN_MODEL", "") or str(segmentation.get("model_path", ""))
+    device, model, params_row = doctor.stack_settings(params_file)
     rows.append(params_row)
     rows.append(doctor.check_configured_model(model))
     if device.startswith("cuda"):

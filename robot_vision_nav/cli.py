@@ -14,7 +14,6 @@ import argparse
 import importlib
 import json
 import math
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -942,7 +941,7 @@ def _doctor(args: argparse.Namespace) -> int:
     from robot_vision_nav.doctor import FAIL, DoctorOptions, format_table, run_checks
 
     options = DoctorOptions(
-        params_file=args.params or os.environ.get("RVN_PARAMS_FILE", ""), device=args.device or "",
+        params_file=args.params or "", device=args.device or "",
         model=args.model or "", quick=args.quick,
     )  # fmt: skip
     rows = run_checks(options)

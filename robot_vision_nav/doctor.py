@@ -322,6 +322,18 @@ def configured_segmentation(params_file: str) -> tuple[dict[str, Any], Check]:
     return params, Check("params", OK, f"{path}: segmentation device {params.get('device', 'auto')!r}")
 
 
+def stack_settings(params_file: str = "", device: str = "", model: str = "") -> tuple[str, str, Check]:
+    """The segmentation device and model the stack runs with, and the params file's row.
+
+    Each is the argument, else what compose hands the stack ($RVN_PARAMS_FILE, $RVN_DEVICE,
+    $RVN_MODEL), else the params file's value.
+    """
+    segmentation, params_row = configured_segmentation(params_file or os.environ.get("RVN_PARAMS_FILE", ""))
+    device = device or os.environ.get("RVN_DEVICE", "") or str(segmentation.get("device", "auto"))
+    model = model or os.environ.get("RVN_MODEL", "") or str(segmentation.get("model_path", ""))
+    return device, model, params_row
+
+
 def check_configured_model(model_path: str) -> Check:
     """The weights the configuration names (model_path, --model) exist and match their card."""
     from robot_vision_nav.ros.bringup import BringupError, share_file
@@ -340,9 +352,7 @@ def run_checks(options: DoctorOptions, progress: Callable[[str], None] | None = 
     from robot_vision_nav.gpu_monitor import GpuMonitor
 
     rows = [check_python()]
-    segmentation, params_row = configured_segmentation(options.params_file)
-    device = options.device or os.environ.get("RVN_DEVICE", "") or str(segmentation.get("device", "auto"))
-    model_path = options.model or os.environ.get("RVN_MODEL", "") or str(segmentation.get("model_path", ""))
+    device, model_path, params_row = stack_settings(options.params_file, options.device, options.model)
     needs_cuda = device.startswith("cuda")
     uses_gpu = needs_cuda or device == "auto"
     torch_row, torch = check_torch()

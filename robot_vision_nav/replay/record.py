@@ -60,9 +60,9 @@ class _Recorder:
     def __init__(self, context: Any, writer: BagWriter, compress: bool, use_sim_time: bool) -> None:
         from rclpy.node import Node
         from rclpy.parameter import Parameter
-        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
         from robot_vision_nav.replay.replay import message_class
+        from robot_vision_nav.ros.qos import LISTEN_QOS
 
         self.node = Node(
             "rvn_record", context=context, parameter_overrides=[Parameter("use_sim_time", value=use_sim_time)]
@@ -72,12 +72,7 @@ class _Recorder:
         self.error: BaseException | None = None
         self.skipped: dict[str, int] = {}
         self.status = ""
-        qos = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST,
-            depth=100,
-            reliability=ReliabilityPolicy.BEST_EFFORT,
-            durability=DurabilityPolicy.VOLATILE,
-        )
+        qos = LISTEN_QOS
         topics = {**RECORDED_INPUTS, **{t: msgtype for t, (msgtype, _s) in OUTPUTS.items()}}
         for topic, msgtype in topics.items():
             image_in = compress and topic in ("/" + COLOR, "/" + DEPTH)

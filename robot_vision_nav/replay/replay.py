@@ -132,10 +132,9 @@ class _Driver:
         outputs: dict[str, tuple[str, str]],
     ) -> None:
         from rclpy.node import Node
-        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
         from rosgraph_msgs.msg import Clock
 
-        from robot_vision_nav.ros.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS
+        from robot_vision_nav.ros.qos import CLOCK_QOS, COMMAND_QOS, LISTEN_QOS, SENSOR_QOS
 
         self.node = Node("rvn_replay", context=context)
         self.clock_pub = self.node.create_publisher(Clock, "/clock", CLOCK_QOS)
@@ -147,14 +146,7 @@ class _Driver:
             qos = COMMAND_QOS if name == "goal_pose" else SENSOR_QOS
             self.publishers[name] = self.node.create_publisher(cls, "/" + name, qos)
             self.classes[name] = cls
-        # Every output, however its publisher offers it (best effort matches reliable and
-        # transient-local publishers); the executor drains it after each input, so depth is slack.
-        listen = QoSProfile(
-            history=HistoryPolicy.KEEP_LAST,
-            depth=1000,
-            reliability=ReliabilityPolicy.BEST_EFFORT,
-            durability=DurabilityPolicy.VOLATILE,
-        )
+        listen = LISTEN_QOS  # every output, however its publisher offers it
         self.subscriptions = []
         for topic, (msgtype, _stream) in outputs.items():
             callback = _bind(on_output, topic)

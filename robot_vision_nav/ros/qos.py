@@ -35,6 +35,15 @@ COMMAND_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 
+# A recorder or replay driver listening to outputs however they are offered: best effort matches
+# reliable and transient-local publishers too, and a deep queue drains between executor passes.
+LISTEN_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1000,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
 # rclpy's own default (reliable, keep last 10), named so call sites say they chose it.
 DEFAULT_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
