@@ -24,6 +24,7 @@ NODES = {
     "costmap_node": "robot_vision_nav.nodes.costmap_node:main",
     "planner_node": "robot_vision_nav.nodes.planner_node:main",
     "controller_node": "robot_vision_nav.nodes.controller_node:main",
+    "safety_node": "robot_vision_nav.nodes.safety_node:main",
     "sim_node": "robot_vision_nav.nodes.sim_node:main",
     "navigator_node": "robot_vision_nav.nodes.navigator_node:main",
 }

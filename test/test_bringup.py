@@ -43,6 +43,7 @@ from robot_vision_nav.ros.bringup import (
     share_file,
     stack_nodes,
 )
+from robot_vision_nav.ros.security import SECURITY_LAUNCH_ARGUMENTS
 
 REPO = Path(__file__).resolve().parents[1]
 STACK_YAML = REPO / "config" / "robot_vision_nav.yaml"
@@ -64,15 +65,17 @@ def write_yaml(path: Path, data: Any) -> str:
 
 
 # ------------------------------------------------------------------ stack_nodes
-def test_default_stack_is_four_nodes_in_order_on_the_shipped_params_file() -> None:
+def test_default_stack_is_five_nodes_in_order_on_the_shipped_params_file() -> None:
     specs = stack_nodes(BringupOptions())
     assert [s.executable for s in specs] == [s.name for s in specs] == list(STACK)
-    assert list(STACK) == ["segmentation_node", "costmap_node", "planner_node", "controller_node"]
+    assert list(STACK) == ["segmentation_node", "costmap_node", "planner_node", "controller_node", "safety_node"]
     sections = yaml.safe_load(STACK_YAML.read_text())
     for spec in specs:
         assert spec.params_files == (str(share_file("config", "robot_vision_nav.yaml")),)
         assert all(Path(p).is_file() for p in spec.params_files)
-        assert spec.namespace == "" and spec.remappings == () and spec.log_level == "info"
+        # The controller commands the safety layer, which alone commands the base.
+        expected_remaps = (("cmd_vel", "cmd_vel_nav"),) if spec.name == "controller_node" else ()
+        assert spec.namespace == "" and spec.remappings == expected_remaps and spec.log_level == "info"
         assert spec.parameters == {"use_sim_time": False}
         declared = spec.kind.parameter_names()
         assert set(sections[spec.name]["ros__parameters"]) <= declared, spec.name
@@ -103,10 +106,12 @@ def test_remapping_options_give_each_node_the_rules_for_the_topics_it_uses() -> 
         "segmentation_node": [COLOR_TOPIC],
         "costmap_node": [DEPTH_TOPIC, CAMERA_INFO_TOPIC, ODOM_TOPIC],
         "planner_node": [ODOM_TOPIC],
-        "controller_node": [ODOM_TOPIC, CMD_VEL_TOPIC],
+        "controller_node": [ODOM_TOPIC],
+        "safety_node": [DEPTH_TOPIC, CAMERA_INFO_TOPIC, CMD_VEL_TOPIC],
     }
     for name, topics in expected.items():
-        assert specs[name].remappings == tuple((t, rule[t]) for t in topics), name
+        fixed = (("cmd_vel", "cmd_vel_nav"),) if name == "controller_node" else ()
+        assert specs[name].remappings == fixed + tuple((t, rule[t]) for t in topics), name
         assert specs[name].namespace == "robot1"
         args = specs[name].ros_args()
         assert "__ns:=/robot1" in args
@@ -325,9 +330,14 @@ class Recorded:
 def stand_in_launch(monkeypatch: pytest.MonkeyPatch) -> dict[str, type]:
     kinds = {name: type(name, (Recorded,), {}) for name in ("LaunchDescription", "LaunchContext", "Declare", "Opaque")}
     kinds |= {"Node": type("Node", (Recorded,), {}), "ParameterValue": type("ParameterValue", (Recorded,), {})}
+    kinds |= {"SetEnvironmentVariable": type("SetEnvironmentVariable", (Recorded,), {})}
     modules = {
         "launch": {"LaunchDescription": kinds["LaunchDescription"], "LaunchContext": kinds["LaunchContext"]},
-        "launch.actions": {"DeclareLaunchArgument": kinds["Declare"], "OpaqueFunction": kinds["Opaque"]},
+        "launch.actions": {
+            "DeclareLaunchArgument": kinds["Declare"],
+            "OpaqueFunction": kinds["Opaque"],
+            "SetEnvironmentVariable": kinds["SetEnvironmentVariable"],
+        },
         "launch_ros": {},
         "launch_ros.actions": {"Node": kinds["Node"]},
         "launch_ros.parameter_descriptions": {"ParameterValue": kinds["ParameterValue"]},
@@ -372,14 +382,14 @@ def test_launch_file_with_real_launch_ros(monkeypatch: pytest.MonkeyPatch, name:
     monkeypatch.setattr(ament_index_python.packages, "get_package_share_directory", lambda package: str(REPO))
     description = load_launch_file(name).generate_launch_description()
     declared = [e for e in description.entities if isinstance(e, DeclareLaunchArgument)]
-    assert [d.name for d in declared] == [n for n, _, _ in launch_arguments(sim=sim)]
+    assert [d.name for d in declared] == [n for n, _, _ in (*launch_arguments(sim=sim), *SECURITY_LAUNCH_ARGUMENTS)]
     assert all(d.description for d in declared)
     context = LaunchContext()
     for action in declared:
         action.visit(context)
     (opaque,) = [e for e in description.entities if isinstance(e, OpaqueFunction)]
-    nodes = opaque.execute(context) or []
-    assert all(isinstance(n, Node) for n in nodes)
+    actions = opaque.execute(context) or []
+    nodes = [a for a in actions if isinstance(a, Node)]  # after the SetEnvironmentVariable actions (test_security)
     assert len(nodes) == len(STACK) + sim
 
 
@@ -393,13 +403,14 @@ def test_launch_file_declares_every_argument_and_starts_the_stack(
     assert isinstance(description, kinds["LaunchDescription"])
     (entities,) = description.args
     declared = [e for e in entities if isinstance(e, kinds["Declare"])]
-    expected = launch_arguments(REPO, sim=sim)
+    expected = [*launch_arguments(REPO, sim=sim), *SECURITY_LAUNCH_ARGUMENTS]
     assert [(d.args[0], d.kwargs["default_value"], d.kwargs["description"]) for d in declared] == expected
-    known = {n for n, _, _ in (*LAUNCH_ARGUMENTS, *SIM_LAUNCH_ARGUMENTS)}
+    known = {n for n, _, _ in (*LAUNCH_ARGUMENTS, *SIM_LAUNCH_ARGUMENTS, *SECURITY_LAUNCH_ARGUMENTS)}
     assert {d.args[0] for d in declared} <= known
     (opaque,) = [e for e in entities if isinstance(e, kinds["Opaque"])]
     values = {d.args[0]: d.kwargs["default_value"] for d in declared} | {"rviz": str(rviz).lower(), "device": "cpu"}
-    nodes = opaque.kwargs["function"](types.SimpleNamespace(launch_configurations=values))
+    actions = opaque.kwargs["function"](types.SimpleNamespace(launch_configurations=values))
+    nodes = [a for a in actions if isinstance(a, kinds["Node"])]  # the environment before them: test_security
     specs = stack_nodes(options_from_launch_values(values, sim=sim))
     assert len(nodes) == len(specs) + rviz
     for node, spec in zip(nodes, specs, strict=False):
@@ -469,3 +480,27 @@ def test_package_xml_names_the_launch_and_visualisation_dependencies() -> None:
 
 def test_every_node_kind_is_a_console_script() -> None:
     assert set(NODE_KINDS) == set(setup_py_nodes())
+
+
+# ------------------------------------------------------------------ parameters two nodes share
+@pytest.mark.parametrize(
+    ("node", "partner", "name", "value", "words"),
+    [
+        ("safety_node", "controller_node", "use_stamped_cmd_vel", True, "controller_node.use_stamped_cmd_vel = False"),
+        ("controller_node", "safety_node", "use_stamped_cmd_vel", True, "safety_node.use_stamped_cmd_vel = False"),
+        ("safety_node", "costmap_node", "camera_mount_xyzrpy", [0.1, 0.0, 0.6, 0.0, 0.35, 0.0], "same depth image"),
+    ],
+)
+def test_nodes_that_must_agree_on_a_parameter_are_refused_when_they_do_not(
+    tmp_path: Path, node: str, partner: str, name: str, value: Any, words: str
+) -> None:
+    with pytest.raises(BringupError, match=words):
+        stack_nodes(BringupOptions(extra_parameters={node: {name: value}}))
+    # Through the params file too; the partner given the same value (as an override) agrees again.
+    data = yaml.safe_load(STACK_YAML.read_text())
+    data[node]["ros__parameters"][name] = value
+    path = write_yaml(tmp_path / "p.yaml", data)
+    with pytest.raises(BringupError, match=name):
+        stack_nodes(BringupOptions(params_file=path))
+    specs = stack_nodes(BringupOptions(params_file=path, extra_parameters={partner: {name: value}}))
+    assert {s.name: s.parameters for s in specs}[partner][name] == value

@@ -22,9 +22,11 @@ from robot_vision_nav.core.config import param_info
 from robot_vision_nav.core.controller import ControllerConfig
 from robot_vision_nav.core.costmap import CostmapConfig
 from robot_vision_nav.core.planner import PlannerConfig
+from robot_vision_nav.core.safety import SafetyConfig
 from robot_vision_nav.nodes.controller_node import ControllerNodeConfig
 from robot_vision_nav.nodes.costmap_node import CostmapNodeConfig
 from robot_vision_nav.nodes.planner_node import PlannerNodeConfig
+from robot_vision_nav.nodes.safety_node import SafetyNodeConfig
 from robot_vision_nav.nodes.segmentation_node import SegmentationNodeConfig
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError
 from test.segmentation_helpers import constant_model
@@ -38,6 +40,7 @@ NODE_CONFIGS = {
     "costmap_node": (CostmapNodeConfig, CostmapConfig),
     "planner_node": (PlannerNodeConfig, PlannerConfig),
     "controller_node": (ControllerNodeConfig, ControllerConfig),
+    "safety_node": (SafetyNodeConfig, SafetyConfig),
 }
 
 

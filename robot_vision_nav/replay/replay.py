@@ -388,8 +388,9 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
 
 
 def _cmd_vel_type(stack: Any) -> dict[str, tuple[str, str]]:
-    controller = stack.nodes.get("controller_node")
-    return output_types(bool(controller is not None and controller.node_config.use_stamped_cmd_vel))
+    # /cmd_vel comes from the safety layer (the controller's goes to cmd_vel_nav); both use one type.
+    last = stack.nodes.get("safety_node") or stack.nodes.get("controller_node")
+    return output_types(bool(last is not None and last.node_config.use_stamped_cmd_vel))
 
 
 def _stamp_ns(msg: Any) -> int:

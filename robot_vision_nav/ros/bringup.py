@@ -21,6 +21,7 @@ which covers `ros2 run ... -p name:=value` too.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import os
@@ -121,7 +122,14 @@ NODE_KINDS: dict[str, NodeKind] = {
                 "robot_vision_nav.core.controller:ControllerConfig",
                 "robot_vision_nav.nodes.controller_node:ControllerNodeConfig",
             ),
-            (ODOM_TOPIC, CMD_VEL_TOPIC),
+            (ODOM_TOPIC,),
+        ),
+        NodeKind(
+            "safety_node",
+            "robot_vision_nav.nodes.safety_node",
+            "SafetyNode",
+            ("robot_vision_nav.core.safety:SafetyConfig", "robot_vision_nav.nodes.safety_node:SafetyNodeConfig"),
+            (DEPTH_TOPIC, CAMERA_INFO_TOPIC, CMD_VEL_TOPIC),
         ),
         # Nav2's navigate_to_pose action over this stack; needs nav2_msgs (the container), so it is
         # not in STACK: start it beside the stack with `ros2 run robot_vision_nav navigator_node`.
@@ -137,7 +145,9 @@ NODE_KINDS: dict[str, NodeKind] = {
         ),
     )
 }
-STACK = ("segmentation_node", "costmap_node", "planner_node", "controller_node")
+STACK = ("segmentation_node", "costmap_node", "planner_node", "controller_node", "safety_node")
+# The controller's command goes to safety_node, which alone talks to the base (Nav2's name for it).
+CMD_VEL_NAV_TOPIC = "cmd_vel_nav"
 
 
 def share_file(*parts: str) -> Path:
@@ -297,12 +307,14 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
                     raise BringupError(f"model {model} does not exist")
                 parameters["model_path"] = str(model.resolve())
         parameters |= options.extra_parameters.get(name, {})
-        specs.append(
-            NodeSpec(name, name, namespace, (params_file,), parameters, _remaps_for(name, remaps), options.log_level)
-        )
+        node_remaps = _remaps_for(name, remaps)
+        if name == "controller_node":
+            node_remaps = ((CMD_VEL_TOPIC, CMD_VEL_NAV_TOPIC), *node_remaps)
+        specs.append(NodeSpec(name, name, namespace, (params_file,), parameters, node_remaps, options.log_level))
     started = [s.executable for s in specs]
     for path in dict.fromkeys(p for spec in specs for p in spec.params_files):  # each file once
         check_params_file(path, started)
+    check_shared_parameters(params_file, options.extra_parameters)
     for spec in specs:
         unknown = sorted(set(spec.parameters) - spec.kind.parameter_names() - {"use_sim_time"})
         if unknown:
@@ -354,6 +366,64 @@ def check_params_file(path: str | os.PathLike[str], nodes: list[str] | tuple[str
             raise BringupError(
                 f"params file {path}: unknown parameter{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(repr(n) for n in unknown)} for {target}"
+            )
+
+
+# Parameters two nodes must agree on: (node, parameter, node, parameter, why).
+SHARED_PARAMETERS: tuple[tuple[str, str, str, str, str], ...] = (
+    (
+        "controller_node",
+        "use_stamped_cmd_vel",
+        "safety_node",
+        "use_stamped_cmd_vel",
+        "the safety layer subscribes to the controller's command with that message type",
+    ),
+    (
+        "costmap_node",
+        "camera_mount_xyzrpy",
+        "safety_node",
+        "camera_mount_xyzrpy",
+        "both place the same depth image in base_link",
+    ),
+)
+
+
+def resolved_parameter(params_file: str | os.PathLike[str], node: str, name: str, extra: Mapping[str, Any]) -> Any:
+    """A node's parameter as the stack starts it: `extra`, else its params-file section, else /**, else the default."""
+    if name in extra:
+        return extra[name]
+    data = yaml.safe_load(Path(params_file).read_text()) or {}
+    for key in (node, f"/{node}", "/**", "**"):
+        section = (data.get(key) or {}).get("ros__parameters") or {}
+        if name in section:
+            return section[name]
+    for ref in NODE_KINDS[node].config_classes:
+        module, cls = ref.split(":")
+        fields = {f.name: f.default for f in dataclasses.fields(getattr(importlib.import_module(module), cls))}
+        if name in fields:
+            return fields[name]
+    raise KeyError(f"{node} has no parameter {name}")
+
+
+def check_shared_parameters(params_file: str | os.PathLike[str], extra: Mapping[str, Mapping[str, Any]]) -> None:
+    """Refuse a stack whose nodes disagree on a parameter they must share (SHARED_PARAMETERS).
+
+    Raises:
+        BringupError: naming both nodes, the parameter, both values and why they must agree.
+
+    """
+    for node_a, name_a, node_b, name_b, why in SHARED_PARAMETERS:
+        a = resolved_parameter(params_file, node_a, name_a, extra.get(node_a, {}))
+        b = resolved_parameter(params_file, node_b, name_b, extra.get(node_b, {}))
+        norm = (lambda v: [float(x) for x in v]) if isinstance(a, list | tuple) else (lambda v: v)
+        try:
+            same = norm(a) == norm(b)
+        except (TypeError, ValueError):
+            same = False
+        if not same:
+            raise BringupError(
+                f"{node_a}.{name_a} = {a!r} but {node_b}.{name_b} = {b!r} ({params_file}): they must be equal, "
+                f"because {why}"
             )
 
 

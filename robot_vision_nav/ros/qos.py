@@ -18,13 +18,16 @@ SENSOR_QOS = QoSProfile(
     durability=DurabilityPolicy.VOLATILE,
 )
 
-# Costmaps as Nav2 publishes them: a late-joining RViz or planner gets the last grid at once.
-MAP_QOS = QoSProfile(
+# State that a late joiner needs at once ("latched"): the last message is kept for it.
+LATCHED_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
     depth=1,
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
+
+# Costmaps as Nav2 publishes them: a late-joining RViz or planner gets the last grid at once.
+MAP_QOS = LATCHED_QOS
 
 # Plans, goals and velocity commands: every message matters, and a short queue absorbs a burst
 # without letting stale commands pile up.
@@ -41,6 +44,15 @@ LISTEN_QOS = QoSProfile(
     history=HistoryPolicy.KEEP_LAST,
     depth=1000,
     reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
+
+# The e-stop: every message matters, and a volatile reliable subscriber matches what a button
+# node, `ros2 topic pub` (reliable, volatile) and a latched (transient-local) publisher all offer.
+E_STOP_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.VOLATILE,
 )
 

@@ -1,0 +1,345 @@
+"""safety_node: the last stage before the base; stops or slows the robot from raw depth alone.
+
+Subscribes:
+  cmd_vel_nav                              geometry_msgs/Twist (TwistStamped by param): the controller's command
+  camera/aligned_depth_to_color/image_raw  sensor_msgs/Image 16UC1 (mm) | 32FC1 (m), sensor-data QoS
+  camera/color/camera_info                 sensor_msgs/CameraInfo, sensor-data QoS
+  e_stop                                   std_msgs/Bool: true stops the robot and holds it stopped until
+                                           a false releases it (reliable; `ros2 topic pub --once` works)
+Publishes:
+  cmd_vel                                  geometry_msgs/Twist (TwistStamped by param), to the base
+  safety_state                             std_msgs/String, latched: free, slowdown, stop, e_stop, stale: ...
+  safety/stop_zone, safety/slowdown_zone   geometry_msgs/PolygonStamped in base_link, latched (RViz)
+  /diagnostics                             diagnostic_msgs/DiagnosticArray
+
+It is independent of perception: it never reads the segmentation mask, the costmap or the plan.
+Each command from the controller is passed through `core.safety.SafetyGate` with the verdict of the
+newest depth frame (`core.safety.DepthSafety`): zero when obstacle points are inside the stop
+polygon, scaled in the slow-down polygon. A watchdog on the node clock publishes zero velocity when
+the command, the depth or the camera model goes stale while the robot was told to move, the e-stop
+publishes zero at once, and destroying the node publishes a last zero and waits (bounded) for the
+base to acknowledge it. Bad input gets a throttled warning naming the topic and counts as no depth:
+the robot stops. This node adds no algorithm.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point32, PolygonStamped, Twist, TwistStamped
+from rclpy.duration import Duration
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+from std_msgs.msg import Bool, String
+
+from robot_vision_nav.core.config import param
+from robot_vision_nav.core.geometry import PinholeIntrinsics
+from robot_vision_nav.core.safety import DepthSafety, GateOutput, SafetyConfig, SafetyError, SafetyGate
+from robot_vision_nav.ros.entry import run_node
+from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
+from robot_vision_nav.ros.latency import InputAges
+from robot_vision_nav.ros.messages import CameraInfoError, camera_info_to_intrinsics, ns_to_stamp, stamp_to_ns
+from robot_vision_nav.ros.params import ConfigParameters
+from robot_vision_nav.ros.qos import COMMAND_QOS, E_STOP_QOS, LATCHED_QOS, SENSOR_QOS
+
+NODE_NAME = "safety_node"
+CMD_IN_TOPIC = "cmd_vel_nav"
+CMD_OUT_TOPIC = "cmd_vel"
+DEPTH_TOPIC = "camera/aligned_depth_to_color/image_raw"
+INFO_TOPIC = "camera/color/camera_info"
+E_STOP_TOPIC = "e_stop"
+STATE_TOPIC = "safety_state"
+DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
+FINAL_ZERO_ACK_TIMEOUT_S = 1.0
+NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class SafetyNodeConfig:
+    """The node's own parameters (the layer's are in SafetyConfig)."""
+
+    use_stamped_cmd_vel: bool = param(
+        False, "cmd_vel_nav in and cmd_vel out are geometry_msgs/TwistStamped instead of Twist (as the controller's)"
+    )
+    base_frame: str = param("base_link", "frame of the polygons and of TwistStamped output")
+    watchdog_rate_hz: float = param(
+        20.0, "how often input ages are checked (node clock)", unit="Hz", min_value=1.0, max_value=200.0
+    )
+    max_input_age_s: float = param(
+        0.25,
+        "diagnostics warn when an input is older than this on arrival (stamp to receipt)",
+        unit="s",
+        min_value=0.001,
+        max_value=60.0,
+    )
+    diagnostics_period_s: float = param(1.0, "period of /diagnostics", unit="s", min_value=0.05, max_value=60.0)
+    warn_throttle_s: float = param(
+        2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
+    )
+
+
+class SafetyNode(Node):
+    """The thin ROS wrapper around SafetyGate and DepthSafety."""
+
+    def __init__(self, **node_kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        try:
+            self._params = ConfigParameters(self, [SafetyConfig, SafetyNodeConfig], on_change=self._on_config)
+        except BaseException:
+            super().destroy_node()
+            raise
+        self.config: SafetyConfig = self._params.get(SafetyConfig)
+        self.node_config: SafetyNodeConfig = self._params.get(SafetyNodeConfig)
+        self.gate = SafetyGate(self.config)
+        self.depth = DepthSafety(self.config)
+        self.depth.warm_up()  # a compile on the first frame would make it look a second old
+        self.ages = InputAges()
+        self._intrinsics: PinholeIntrinsics | None = None
+        self._info_ns: int | None = None
+        self._moving = False  # the last command sent to the base was not zero
+        self._state = ""
+        self._counts = {"commands": 0, "zeroed": 0, "slowed": 0, "e_stops": 0}
+        self._judge_ms = 0.0
+        self._warned_at: dict[str, float] = {}
+        self._last_problem = ""
+        self._topics = {
+            n: self.resolve_topic_name(n) for n in (CMD_IN_TOPIC, CMD_OUT_TOPIC, DEPTH_TOPIC, INFO_TOPIC, E_STOP_TOPIC)
+        }
+        self._cmd_type: type[Twist] | type[TwistStamped] = Twist
+        self._cmd_pub: Any = None
+        self._cmd_sub: Any = None
+        self._make_cmd_topics()
+        self._state_pub = self.create_publisher(String, STATE_TOPIC, LATCHED_QOS)
+        self._zone_pubs = {
+            name: self.create_publisher(PolygonStamped, f"safety/{name}_zone", LATCHED_QOS)
+            for name in ("stop", "slowdown")
+        }
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(Image, DEPTH_TOPIC, self._on_depth, SENSOR_QOS)
+        self.create_subscription(CameraInfo, INFO_TOPIC, self._on_info, SENSOR_QOS)
+        self.create_subscription(Bool, E_STOP_TOPIC, self._on_e_stop, E_STOP_QOS)
+        self._watchdog = self.create_timer(1.0 / self.node_config.watchdog_rate_hz, self._on_watchdog)
+        self._diag_timer = self.create_timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
+        self._publish_zones()
+        self._set_state("stale: cmd_vel, depth" if self.config.use_depth else "stale: cmd_vel")
+        self.get_logger().info(
+            f"safety layer between {self._topics[CMD_IN_TOPIC]} and {self._topics[CMD_OUT_TOPIC]}; "
+            f"e-stop on {self._topics[E_STOP_TOPIC]}; depth {'checked' if self.config.use_depth else 'NOT checked'}"
+        )
+
+    # ------------------------------------------------------------------ configuration
+    def _make_cmd_topics(self) -> None:
+        msg_type = TwistStamped if self.node_config.use_stamped_cmd_vel else Twist
+        if self._cmd_pub is not None:
+            self.destroy_publisher(self._cmd_pub)
+            self.destroy_subscription(self._cmd_sub)
+        self._cmd_type = msg_type
+        self._cmd_pub = self.create_publisher(msg_type, CMD_OUT_TOPIC, COMMAND_QOS)
+        self._cmd_sub = self.create_subscription(msg_type, CMD_IN_TOPIC, self._on_cmd, COMMAND_QOS)
+
+    def _on_config(self, cls: type[Any], config: Any) -> None:
+        if cls is SafetyConfig:
+            self.config = config
+            self.gate.reconfigure(config)
+            self.depth.reconfigure(config)
+            self.gate.forget_depth()  # a new mount or zone: judge the next frame afresh, stopped until then
+            self._publish_zones()
+            return
+        old: SafetyNodeConfig = self.node_config
+        self.node_config = config
+        if old.use_stamped_cmd_vel != config.use_stamped_cmd_vel:
+            self._send(GateOutput(0.0, 0.0, "switching_message_type"), None)
+            self._make_cmd_topics()
+        if old.watchdog_rate_hz != config.watchdog_rate_hz:
+            self._watchdog.cancel()
+            self._watchdog = self.create_timer(1.0 / config.watchdog_rate_hz, self._on_watchdog)
+        if old.diagnostics_period_s != config.diagnostics_period_s:
+            self._diag_timer.cancel()
+            self._diag_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
+        if old.base_frame != config.base_frame:
+            self._publish_zones()
+
+    def _warn(self, topic: str, problem: str) -> None:
+        text = f"{topic}: {problem}"
+        self._last_problem = text
+        now = time.monotonic()  # log throttling only
+        key = f"{topic}:{problem.split(':')[0][:40]}"
+        if now - self._warned_at.get(key, -math.inf) >= self.node_config.warn_throttle_s:
+            self._warned_at[key] = now
+            self.get_logger().warning(text)
+
+    def _now_ns(self) -> int:
+        return int(self.get_clock().now().nanoseconds)
+
+    # ------------------------------------------------------------------ inputs
+    def _on_cmd(self, msg: Twist | TwistStamped) -> None:
+        now = self._now_ns()
+        twist = msg.twist if isinstance(msg, TwistStamped) else msg
+        stamp_ns = stamp_to_ns(msg.header.stamp) if isinstance(msg, TwistStamped) else None
+        if stamp_ns is not None:
+            self.ages.record("cmd_vel_nav", now, stamp_ns)
+        self._counts["commands"] += 1
+        self.gate.on_command(now)
+        out = self.gate.filter(float(twist.linear.x), float(twist.angular.z), now)
+        if out.state.startswith("stop: non-finite"):
+            self._warn(self._topics[CMD_IN_TOPIC], "non-finite command; zero velocity sent")
+        if out.is_zero and (twist.linear.x != 0.0 or twist.angular.z != 0.0):
+            self._counts["zeroed"] += 1
+        elif out.state == "slowdown":
+            self._counts["slowed"] += 1
+        self._send(out, stamp_ns)
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        try:
+            self._intrinsics = camera_info_to_intrinsics(msg)
+        except CameraInfoError as err:
+            self._warn(self._topics[INFO_TOPIC], f"unusable camera_info: {err}; stopping")
+            self._intrinsics = None
+            self._lose_depth()
+            return
+        self._info_ns = self._now_ns()
+
+    def _on_depth(self, msg: Image) -> None:
+        if not self.config.use_depth:
+            return
+        topic = self._topics[DEPTH_TOPIC]
+        now = self._now_ns()
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        self.ages.record("depth", now, stamp_ns)
+        if self._intrinsics is None or self._info_ns is None:
+            self._warn(self._topics[INFO_TOPIC], "no usable camera_info yet: depth cannot be judged; stopping")
+            self._lose_depth()
+            return
+        if now - self._info_ns > self.config.depth_timeout_s * NS:
+            self._warn(self._topics[INFO_TOPIC], "camera_info is stale; depth cannot be judged; stopping")
+            self._lose_depth()
+            return
+        if msg.encoding not in DEPTH_ENCODINGS:
+            self._warn(topic, f"encoding '{msg.encoding}' is not one of {', '.join(DEPTH_ENCODINGS)}; stopping")
+            self._lose_depth()
+            return
+        started = time.perf_counter()
+        try:
+            verdict = self.depth.judge(image_to_numpy(msg), self._intrinsics)
+        except (ImageConversionError, SafetyError) as err:
+            self._warn(topic, f"unusable depth: {err}; stopping")
+            self._lose_depth()
+            return
+        self._judge_ms = (time.perf_counter() - started) * 1e3
+        self.gate.on_verdict(verdict, received_ns=now, stamp_ns=stamp_ns)
+
+    def _lose_depth(self) -> None:
+        self.gate.forget_depth()
+        if self._moving:
+            self._send(GateOutput(0.0, 0.0, "stale: depth"), None)
+
+    def _on_e_stop(self, msg: Bool) -> None:
+        engaged = bool(msg.data)
+        if self.gate.set_e_stop(engaged):
+            self._counts["e_stops"] += int(engaged)
+            # rclpy refuses two severities from one call site: one call each.
+            if engaged:
+                self.get_logger().error("e-stop ENGAGED: zero velocity until released")
+            else:
+                self.get_logger().warning("e-stop released")
+        if engaged:
+            self._send(GateOutput(0.0, 0.0, "e_stop"), None)  # at once, and again on every e_stop message
+        else:
+            self._set_state(self._idle_state())
+
+    def _on_watchdog(self) -> None:
+        now = self._now_ns()
+        stale = self.gate.stale(now)
+        if self.gate.e_stop or not stale:
+            return
+        if self._moving:
+            names = ", ".join(self._topics[CMD_IN_TOPIC if n == "cmd_vel" else DEPTH_TOPIC] for n in stale)
+            self._warn(names, "stale input: older than its timeout; zero velocity")
+            self._send(GateOutput(0.0, 0.0, f"stale: {', '.join(stale)}"), None)
+        else:
+            self._set_state(f"stale: {', '.join(stale)}")
+
+    def _idle_state(self) -> str:
+        stale = self.gate.stale(self._now_ns())
+        return f"stale: {', '.join(stale)}" if stale else "free"
+
+    # ------------------------------------------------------------------ outputs
+    def _send(self, out: GateOutput, stamp_ns: int | None) -> None:
+        self._moving = not out.is_zero
+        self._set_state(out.state)
+        twist = Twist()
+        twist.linear.x, twist.angular.z = out.linear_mps, out.angular_rps
+        if self._cmd_type is Twist:
+            self._cmd_pub.publish(twist)
+            return
+        stamped = TwistStamped()
+        stamped.header.frame_id = self.node_config.base_frame
+        stamped.header.stamp = self.get_clock().now().to_msg() if stamp_ns is None else ns_to_stamp(stamp_ns)
+        stamped.twist = twist
+        self._cmd_pub.publish(stamped)
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self._state_pub.publish(String(data=state))
+
+    def _publish_zones(self) -> None:
+        for name, poly in (("stop", self.config.stop_polygon), ("slowdown", self.config.slowdown_polygon)):
+            msg = PolygonStamped()
+            msg.header.frame_id = self.node_config.base_frame
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.polygon.points = [Point32(x=float(x), y=float(y), z=0.0) for x, y in poly]
+            self._zone_pubs[name].publish(msg)
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus(name=f"{self.get_name()}: safety", hardware_id=self.get_fully_qualified_name())
+        behind = self.ages.behind(self.node_config.max_input_age_s)
+        verdict = self.gate.verdict
+        if self.gate.e_stop:
+            status.level, status.message = DiagnosticStatus.ERROR, "e-stop engaged"
+        elif self._last_problem or self._state.startswith(("stale", "stop")) or behind:
+            status.level = DiagnosticStatus.WARN
+            status.message = self._last_problem or (
+                f"falling behind: {', '.join(behind)} older than max_input_age_s" if behind else self._state
+            )
+        else:
+            status.level, status.message = DiagnosticStatus.OK, self._state
+        values = {
+            "state": self._state,
+            "e_stop": str(self.gate.e_stop),
+            "zone": verdict.name if verdict is not None else "unknown",
+            "stop_points": str(verdict.stop_points if verdict else 0),
+            "slowdown_points": str(verdict.slowdown_points if verdict else 0),
+            "nearest_m": f"{verdict.nearest_m:.3f}" if verdict and math.isfinite(verdict.nearest_m) else "none",
+            "judge_ms_last": f"{self._judge_ms:.3f}",
+            **{k: str(v) for k, v in self._counts.items()},
+            **dict(self.ages.key_values()),
+        }
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self._diag_pub.publish(array)
+        self._last_problem = ""
+
+    def destroy_node(self) -> None:
+        """Stop the robot before going away; wait (bounded) until the base has acknowledged the zero."""
+        try:
+            self._send(GateOutput(0.0, 0.0, "shutdown"), None)
+            if not self._cmd_pub.wait_for_all_acked(Duration(seconds=FINAL_ZERO_ACK_TIMEOUT_S)):
+                self.get_logger().warning("final zero velocity command not acknowledged by every subscriber")
+        except Exception as err:  # the context may already be gone
+            self.get_logger().debug(f"could not send the final zero command: {err}")
+        super().destroy_node()
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run safety_node until shutdown; a bad parameter ends it with a one-line error (exit 1)."""
+    return run_node(SafetyNode, NODE_NAME, args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
