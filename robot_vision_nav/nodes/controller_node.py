@@ -38,7 +38,8 @@ from robot_vision_nav.core.geometry import yaw_from_quaternion
 from robot_vision_nav.core.grid import Grid
 from robot_vision_nav.nodes.planner_node import PLAN_QOS
 from robot_vision_nav.ros.entry import run_node
-from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d
+from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
+from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS
 
@@ -84,6 +85,7 @@ class ControllerNodeConfig:
     warn_throttle_s: float = param(
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
     )
+    max_input_age_s: float = max_input_age_param()
 
 
 class ControllerNode(Node):
@@ -108,6 +110,7 @@ class ControllerNode(Node):
         self._status = ""
         self._warned_at: dict[str, float] = {}
         self._last_problem = ""
+        self.ages = InputAges()
         self._step_ms = 0.0
         self._commands = 0
         msg_type = TwistStamped if self.node_config.use_stamped_cmd_vel else Twist
@@ -170,6 +173,7 @@ class ControllerNode(Node):
             self._drop_plan()
             return
         self._received_ns["plan"] = self._now_ns()
+        self.ages.record("plan", self._received_ns["plan"], stamp_to_ns(msg.header.stamp))
         if not msg.poses:
             self._drop_plan()
             return
@@ -195,6 +199,7 @@ class ControllerNode(Node):
             self._warn(self._topics["local_costmap/costmap"], f"unusable costmap: {err}")
             return
         self._received_ns["costmap"] = self._now_ns()
+        self.ages.record("costmap", self._received_ns["costmap"], self._grid.stamp_ns)
 
     def _on_odom(self, msg: Odometry) -> None:
         topic = self._topics["odom"]
@@ -205,6 +210,7 @@ class ControllerNode(Node):
             self._publish_zero("bad_odometry")
             return
         self._received_ns["odom"] = self._now_ns()
+        self.ages.record("odom", self._received_ns["odom"], pose.stamp_ns)
         stamp = pose.stamp_ns
         last = self._last_odom_stamp_ns
         if last is not None and stamp <= last:
@@ -286,9 +292,10 @@ class ControllerNode(Node):
     def _publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name=f"{self.get_name()}: controller", hardware_id=self.get_fully_qualified_name())
         stale = self._stale_inputs() if self._has_plan else []
-        if stale or self._last_problem:
+        behind = behind_message(self.ages, self.node_config.max_input_age_s)
+        if stale or self._last_problem or behind:
             status.level = DiagnosticStatus.WARN
-            status.message = self._last_problem or f"stale: {', '.join(stale)}"
+            status.message = self._last_problem or (f"stale: {', '.join(stale)}" if stale else behind)
         else:
             status.level, status.message = DiagnosticStatus.OK, self._status or "idle"
         status.values = [
@@ -296,6 +303,7 @@ class ControllerNode(Node):
             KeyValue(key="commands", value=str(self._commands)),
             KeyValue(key="step_ms_last", value=f"{self._step_ms:.3f}"),
             KeyValue(key="enabled", value=str(self.node_config.enabled)),
+            *(KeyValue(key=k, value=v) for k, v in self.ages.key_values()),
         ]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

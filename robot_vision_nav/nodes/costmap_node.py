@@ -38,6 +38,7 @@ from robot_vision_nav.core.geometry import Pose2D, interpolate_pose
 from robot_vision_nav.core.projection import DepthInputError
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
+from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.messages import (
     CameraInfoError,
     camera_info_to_intrinsics,
@@ -60,6 +61,7 @@ DIAGNOSTICS_TOPIC = "/diagnostics"
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 ODOM_BUFFER = 200  # poses kept for interpolation: several seconds at typical 50 Hz odometry
 NS = 1_000_000_000
+INPUT_NAMES = {0: "depth", 1: "mask", 2: "camera_info"}  # _add's topic index -> name in diagnostics
 TIME_JUMP_NS = NS  # a stamp more than 1 s older than the newest is a clock that restarted, not jitter
 
 
@@ -103,6 +105,7 @@ class CostmapNodeConfig:
     warn_throttle_s: float = param(
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
     )
+    max_input_age_s: float = max_input_age_param()
 
 
 class CostmapNode(Node):
@@ -129,6 +132,7 @@ class CostmapNode(Node):
         self._skipped = 0
         self._warned_at: dict[tuple[str, str], float] = {}
         self._last_problem = ""
+        self.ages = InputAges()
         self._last_out_of_order = [0, 0, 0]
         self._last_stats: Any = None
 
@@ -212,6 +216,7 @@ class CostmapNode(Node):
             return
         slot = self._inputs.index(topic_index)
         stamp_ns = stamp_to_ns(msg.header.stamp)
+        self.ages.record(INPUT_NAMES[topic_index], self.get_clock().now().nanoseconds, stamp_ns)
         newest = self._newest_ns.get(topic_index)
         if newest is not None and newest - stamp_ns > TIME_JUMP_NS:
             self._restart(
@@ -259,6 +264,7 @@ class CostmapNode(Node):
         except ValueError as err:
             self._warn(self._odom_topic, f"bad pose: {err}")
             return
+        self.ages.record("odom", self.get_clock().now().nanoseconds, pose.stamp_ns)
         if self._poses and self._poses[-1].stamp_ns - pose.stamp_ns > TIME_JUMP_NS:
             self._poses.clear()  # the clock restarted; the image side restarts on its own jump
         if self._poses and pose.stamp_ns < self._poses[-1].stamp_ns:
@@ -398,6 +404,8 @@ class CostmapNode(Node):
             level = DiagnosticStatus.WARN
         elif self._last_problem:
             level, message = DiagnosticStatus.WARN, f"last problem: {self._last_problem}"
+        elif behind := behind_message(self.ages, self.node_config.max_input_age_s):
+            level, message = DiagnosticStatus.WARN, behind
         status.level, status.message = level, message
         age_ms = float("nan")
         if self._last_stamp_ns is not None:
@@ -411,6 +419,7 @@ class CostmapNode(Node):
             "skipped_frames": str(self._skipped),
             "dropped_sets": str(self._sync.dropped_sets),
             "out_of_order": str(sum(self._sync.out_of_order)),
+            **dict(self.ages.key_values()),
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         array = DiagnosticArray(status=[status])

@@ -41,6 +41,7 @@ from robot_vision_nav.core.geometry import Pose2D, yaw_from_quaternion
 from robot_vision_nav.core.grid import OCC_INSCRIBED, OCC_UNKNOWN, Grid
 from robot_vision_nav.core.planner import Plan, PlannerConfig, nearest_usable_goal, plan
 from robot_vision_nav.ros.entry import run_node
+from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
@@ -82,6 +83,7 @@ class PlannerNodeConfig:
     warn_throttle_s: float = param(
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
     )
+    max_input_age_s: float = max_input_age_param()
     diagnostics_period_s: float = param(1.0, "period of /diagnostics", unit="s", min_value=0.05, max_value=60.0)
     footprint_radius_m: float = param(
         0.25,
@@ -127,6 +129,7 @@ class PlannerNode(Node):
         self._force_replan = False
         self._warned_at: dict[str, float] = {}
         self._last_problem = ""
+        self.ages = InputAges()
         self._plans = 0
         self._plan_ms = 0.0
         self._plan_pub = self.create_publisher(Path, "plan", PLAN_QOS)
@@ -166,6 +169,7 @@ class PlannerNode(Node):
         except ValueError as err:
             self._warn(self._topics["odom"], f"bad pose: {err}")
             return
+        self.ages.record("odom", self.get_clock().now().nanoseconds, self._pose.stamp_ns)
         self._publish_markers()
 
     def _on_goal(self, msg: PoseStamped) -> None:
@@ -203,6 +207,7 @@ class PlannerNode(Node):
         except ValueError as err:
             self._warn(topic, f"unusable costmap: {err}")
             return
+        self.ages.record("costmap", self.get_clock().now().nanoseconds, grid.stamp_ns)
         if self._goal is None:
             return
         stamp = grid.stamp_ns
@@ -323,8 +328,9 @@ class PlannerNode(Node):
 
     def _publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name=f"{self.get_name()}: planner", hardware_id=self.get_fully_qualified_name())
-        if self._last_problem:
-            status.level, status.message = DiagnosticStatus.WARN, self._last_problem
+        behind = behind_message(self.ages, self.node_config.max_input_age_s)
+        if self._last_problem or behind:
+            status.level, status.message = DiagnosticStatus.WARN, self._last_problem or behind
         elif self._goal is None:
             status.level, status.message = DiagnosticStatus.OK, "idle: no goal"
         else:
@@ -333,6 +339,7 @@ class PlannerNode(Node):
             KeyValue(key="plans", value=str(self._plans)),
             KeyValue(key="plan_ms_last", value=f"{self._plan_ms:.2f}"),
             KeyValue(key="status", value=str(self._plan.status) if self._plan else "none"),
+            *(KeyValue(key=k, value=v) for k, v in self.ages.key_values()),
         ]
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()

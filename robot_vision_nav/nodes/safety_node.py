@@ -41,7 +41,7 @@ from robot_vision_nav.core.geometry import PinholeIntrinsics
 from robot_vision_nav.core.safety import DepthSafety, GateOutput, SafetyConfig, SafetyError, SafetyGate
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
-from robot_vision_nav.ros.latency import InputAges
+from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.messages import CameraInfoError, camera_info_to_intrinsics, ns_to_stamp, stamp_to_ns
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import COMMAND_QOS, E_STOP_QOS, LATCHED_QOS, SENSOR_QOS
@@ -69,13 +69,7 @@ class SafetyNodeConfig:
     watchdog_rate_hz: float = param(
         20.0, "how often input ages are checked (node clock)", unit="Hz", min_value=1.0, max_value=200.0
     )
-    max_input_age_s: float = param(
-        0.25,
-        "diagnostics warn when an input is older than this on arrival (stamp to receipt)",
-        unit="s",
-        min_value=0.001,
-        max_value=60.0,
-    )
+    max_input_age_s: float = max_input_age_param()
     diagnostics_period_s: float = param(1.0, "period of /diagnostics", unit="s", min_value=0.05, max_value=60.0)
     warn_throttle_s: float = param(
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
@@ -297,15 +291,13 @@ class SafetyNode(Node):
 
     def _publish_diagnostics(self) -> None:
         status = DiagnosticStatus(name=f"{self.get_name()}: safety", hardware_id=self.get_fully_qualified_name())
-        behind = self.ages.behind(self.node_config.max_input_age_s)
+        behind = behind_message(self.ages, self.node_config.max_input_age_s)
         verdict = self.gate.verdict
         if self.gate.e_stop:
             status.level, status.message = DiagnosticStatus.ERROR, "e-stop engaged"
         elif self._last_problem or self._state.startswith(("stale", "stop")) or behind:
             status.level = DiagnosticStatus.WARN
-            status.message = self._last_problem or (
-                f"falling behind: {', '.join(behind)} older than max_input_age_s" if behind else self._state
-            )
+            status.message = self._last_problem or behind or self._state
         else:
             status.level, status.message = DiagnosticStatus.OK, self._state
         values = {

@@ -48,6 +48,7 @@ from robot_vision_nav.core.visualize import overlay_labels
 from robot_vision_nav.gpu_monitor import GpuMonitor, find_stats
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy, numpy_to_image, to_rgb
+from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.messages import stamp_to_ns
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError
 from robot_vision_nav.ros.qos import SENSOR_QOS
@@ -133,6 +134,7 @@ class SegmentationNodeConfig:
     warn_throttle_s: float = param(
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
     )
+    max_input_age_s: float = max_input_age_param()
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -276,6 +278,7 @@ class SegmentationNode(Node):
         self.overlays_published = 0
         self._warned_at: dict[str, float] = {}
         self._last_problem = ""
+        self.ages = InputAges()
 
         self._topic = self.resolve_topic_name(IMAGE_TOPIC)
         self._pub_traversable = self.create_publisher(Image, TRAVERSABLE_TOPIC, SENSOR_QOS)
@@ -376,7 +379,9 @@ class SegmentationNode(Node):
     def _on_image(self, msg: Image) -> None:
         started = time.perf_counter()
         self.received += 1
-        self._count_gaps(stamp_to_ns(msg.header.stamp))
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        self.ages.record("image", self.get_clock().now().nanoseconds, stamp_ns)
+        self._count_gaps(stamp_ns)
         if msg.encoding not in COLOR_ENCODINGS:
             self._skip(f"wrong encoding '{msg.encoding}', expected rgb8 or bgr8; frame skipped")
             return
@@ -439,6 +444,8 @@ class SegmentationNode(Node):
                 status.message += f"; {last_problem}"
         elif last_problem:
             status.level, status.message = DiagnosticStatus.WARN, last_problem
+        elif behind := behind_message(self.ages, self.config.max_input_age_s):
+            status.level, status.message = DiagnosticStatus.WARN, behind
         else:
             status.level, status.message = DiagnosticStatus.OK, f"{fps:.1f} fps"
         engine = self.engine
@@ -463,6 +470,7 @@ class SegmentationNode(Node):
             "label_set": engine.card.labels.name,
             "input_size_hw": f"{engine.segmenter.input_size[0]}x{engine.segmenter.input_size[1]}",
             **self._gpu_values(engine),
+            **dict(self.ages.key_values()),
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         array = DiagnosticArray(status=[status])

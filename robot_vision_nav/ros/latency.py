@@ -13,9 +13,24 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from typing import Any
+
+from robot_vision_nav.core.config import param
 
 NS = 1_000_000_000
 WINDOW = 300  # ages kept per input: 10 s at 30 Hz
+DEFAULT_MAX_INPUT_AGE_S = 0.25
+
+
+def max_input_age_param(default: float = DEFAULT_MAX_INPUT_AGE_S) -> Any:
+    """The `max_input_age_s` parameter every node declares, described once."""
+    return param(
+        default,
+        "diagnostics warn (falling behind) when an input is older than this on arrival (node clock minus its stamp)",
+        unit="s",
+        min_value=0.001,
+        max_value=60.0,
+    )
 
 
 @dataclass(frozen=True)
@@ -80,3 +95,15 @@ class InputAges:
         """Forget every age (a restarted clock)."""
         self._ages.clear()
         self._counts.clear()
+
+
+def behind_message(ages: InputAges, max_age_s: float) -> str:
+    """'' when every input arrived fresh, else a diagnostics message naming the late inputs and their ages."""
+    late = []
+    for name in ages.behind(max_age_s):
+        summary = ages.summary(name)
+        if summary is not None:
+            late.append(f"{name} {summary.last_ms:.0f} ms")
+    if not late:
+        return ""
+    return f"falling behind: inputs older than max_input_age_s = {max_age_s:g} s on arrival ({', '.join(late)})"
