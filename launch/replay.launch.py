@@ -23,7 +23,14 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, RegisterEventHandler, Shutdown
+from launch.actions import (
+    DeclareLaunchArgument,
+    ExecuteProcess,
+    OpaqueFunction,
+    RegisterEventHandler,
+    SetEnvironmentVariable,
+    Shutdown,
+)
 from launch.event_handlers import OnProcessExit
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
@@ -38,12 +45,15 @@ from robot_vision_nav.ros.bringup import (
     rviz_node_kwargs,
     stack_nodes,
 )
+from robot_vision_nav.ros.security import SECURITY_LAUNCH_ARGUMENTS, launch_environment
 
 
 def _actions(context: LaunchContext) -> list[object]:
     values = context.launch_configurations
     plan = replay_plan(values)
-    actions: list[object] = [
+    # Domain, discovery and SROS2 for the nodes and ros2 bag alike (checked before any starts).
+    actions: list[object] = [SetEnvironmentVariable(name, value) for name, value in launch_environment(values)]
+    actions += [
         Node(**launch_node_kwargs(spec, string_value=lambda v: ParameterValue(v, value_type=str)))
         for spec in stack_nodes(plan.options)
     ]
@@ -66,7 +76,7 @@ def generate_launch_description() -> LaunchDescription:
                 DeclareLaunchArgument(name, default_value=default, description=description)
                 if name != "bag"  # no default: ros2 launch refuses to start without it
                 else DeclareLaunchArgument(name, description=description)
-                for name, default, description in replay_launch_arguments(share)
+                for name, default, description in (*replay_launch_arguments(share), *SECURITY_LAUNCH_ARGUMENTS)
             ),
             OpaqueFunction(function=_actions),
         ]

@@ -14,7 +14,7 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
@@ -28,14 +28,17 @@ from robot_vision_nav.ros.bringup import (
     rviz_node_kwargs,
     stack_nodes,
 )
+from robot_vision_nav.ros.security import SECURITY_LAUNCH_ARGUMENTS, launch_environment
 
 SIM = True
 
 
-def _nodes(context: LaunchContext) -> list[Node]:
+def _nodes(context: LaunchContext) -> list[object]:
     values = context.launch_configurations
     options = options_from_launch_values(values, sim=SIM)
-    nodes = [
+    # Domain, discovery and SROS2 for every process started after them (checked before any starts).
+    nodes: list[object] = [SetEnvironmentVariable(name, value) for name, value in launch_environment(values)]
+    nodes += [
         Node(**launch_node_kwargs(spec, string_value=lambda v: ParameterValue(v, value_type=str)))
         for spec in stack_nodes(options)
     ]
@@ -52,7 +55,7 @@ def generate_launch_description() -> LaunchDescription:
         [
             *(
                 DeclareLaunchArgument(name, default_value=default, description=description)
-                for name, default, description in launch_arguments(share, sim=SIM)
+                for name, default, description in (*launch_arguments(share, sim=SIM), *SECURITY_LAUNCH_ARGUMENTS)
             ),
             OpaqueFunction(function=_nodes),
         ]

@@ -322,7 +322,14 @@ def _bench(args: argparse.Namespace) -> int:
         ) from err
     if not callable(getattr(module, "run", None)):
         raise CliError(f"benchmark {args.name!r} ({module.__file__}) has no run(quick=...) function")
-    result = module.run(quick=args.quick)
+    options: dict[str, Any] = {"quick": args.quick}
+    if args.minutes is not None:
+        import inspect
+
+        if "minutes" not in inspect.signature(module.run).parameters:
+            raise CliError(f"benchmark {args.name!r} has no --minutes: only benchmarks that run for a time (soak)")
+        options["minutes"] = args.minutes
+    result = module.run(**options)
     if args.json:
         print(json.dumps(result))
     else:  # a bench with its own table (p50/p99 per stage) says so with print_result
@@ -607,8 +614,14 @@ def _demo(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from robot_vision_nav.ros.bringup import BringupError, BringupOptions, stack_nodes
     from robot_vision_nav.ros.runner import run_in_process, run_processes
+    from robot_vision_nav.ros.security import NetworkOptions
 
     try:
+        network = NetworkOptions(
+            domain_id=-1 if args.domain_id is None else args.domain_id, discovery_range=args.discovery_range,
+            static_peers=args.static_peers, keystore=args.keystore, enclave=args.enclave,
+            strategy=args.security_strategy,
+        )  # fmt: skip
         specs = stack_nodes(
             BringupOptions(
                 params_file=args.params or "", sim=args.sim, world_seed=args.world_seed, device=args.device or "",
@@ -618,9 +631,11 @@ def _run(args: argparse.Namespace) -> int:
         )  # fmt: skip
     except BringupError as err:
         raise CliError(str(err)) from err
+    for note in network.notes():
+        print(f"rvn run: note: {note}", file=sys.stderr)
     if args.processes:
-        return run_processes(specs)
-    return run_in_process(specs, args.executor)
+        return run_processes(specs, network)
+    return run_in_process(specs, args.executor, network)
 
 
 # ---------------------------------------------------------------------------------------- simulator
@@ -691,6 +706,50 @@ def _add_stack_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--params", metavar="FILE", help="the stack's parameter YAML (default config/robot_vision_nav.yaml)")
     p.add_argument("--model", metavar="M", help="segmentation weights (default the YAML's: the shipped model)")
     p.add_argument("--device", metavar="D", help="segmentation device: auto, cpu, cuda, cuda:N (default the YAML's)")
+
+
+def _add_network_arguments(p: argparse.ArgumentParser) -> None:
+    """`rvn run`'s domain, discovery and SROS2 options: the launch files' (ros.security), checked in the handler."""
+    g = p.add_argument_group("network and security (ros.security; the launch arguments of the same names)")
+    g.add_argument(
+        "--domain-id",
+        type=_int_in(0, 232, "ROS domain ID"),
+        metavar="N",
+        help="ROS_DOMAIN_ID of every node, 0..232 (0..101 is safe on Linux; default the environment's)",
+    )
+    g.add_argument(
+        "--discovery-range",
+        default="",
+        metavar="RANGE",
+        help="ROS_AUTOMATIC_DISCOVERY_RANGE: LOCALHOST, SUBNET, SYSTEM_DEFAULT or OFF (default the "
+        "environment's, LOCALHOST where unset; Kilted ignores ROS_LOCALHOST_ONLY)",
+    )
+    g.add_argument(
+        "--static-peers",
+        default="",
+        metavar="PEERS",
+        help="ROS_STATIC_PEERS: hosts or addresses separated by ';' (default the environment's)",
+    )
+    g.add_argument(
+        "--keystore",
+        default="",
+        metavar="DIR",
+        help="SROS2 keystore (ros2 security create_keystore DIR): authenticated, encrypted DDS "
+        "(default the environment's ROS_SECURITY_*: none, no security)",
+    )
+    g.add_argument(
+        "--enclave",
+        default="/robot_vision_nav",
+        metavar="NAME",
+        help="with --keystore: the enclave of every node (ros2 security create_enclave DIR NAME; "
+        "default /robot_vision_nav)",
+    )
+    g.add_argument(
+        "--security-strategy",
+        default="Enforce",
+        choices=("Enforce", "Permissive"),
+        help="with --keystore: Enforce (default: a node without valid keys does not start) or Permissive",
+    )
 
 
 def _add_sim_parsers(sub: Any) -> None:
@@ -1311,6 +1370,13 @@ def build_parser() -> argparse.ArgumentParser:
         help='print one JSON object {"bench", "machine", "rows": [{"case", "ours_ms", "peer", "peer_ms", "speedup"}]}',
     )
     p.add_argument("--quick", action="store_true", help="fewer repeats and cases (a smoke run, seconds)")
+    p.add_argument(
+        "--minutes",
+        type=_positive("min"),
+        default=None,
+        metavar="M",
+        help="how long a benchmark that runs for a time goes on (min, > 0; soak: default 10, --quick 0.4)",
+    )
     p.set_defaults(handler=_bench)
 
     p = sub.add_parser(
@@ -1361,6 +1427,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--namespace", metavar="NS", help="push every node into this namespace")
     p.add_argument("--use-sim-time", action="store_true", help="follow /clock (a bag or an external simulator)")
     p.add_argument("--log-level", choices=("debug", "info", "warn", "error", "fatal"), default="info")
+    _add_network_arguments(p)
     p.set_defaults(handler=_run)
     _add_sim_parsers(sub)
     _add_goto_parser(sub)

@@ -5,8 +5,8 @@ give it) in one rclpy context and spun by one executor. Per process: each node r
 `python -m <node module> --ros-args ...` with discovery on loopback and the Fast DDS shared-memory
 profile (config/fastdds_shm.xml: with the default transport, best-effort 640x480 images between
 processes are lost). Either way Ctrl-C (SIGINT) or SIGTERM stops every node, the controller's last
-message being a zero velocity command (in one process the controller is destroyed last; as
-processes it is stopped first and alone, while the base still listens), and a node that refuses
+message being a zero velocity command from the safety layer (in one process it is destroyed last,
+after the controller; as processes it is stopped first and alone, while the base still listens), and a node that refuses
 to start stops the others: a stack with a missing part must never drive.
 """
 
@@ -29,23 +29,30 @@ from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedEx
 from rclpy.node import Node
 
 from robot_vision_nav.ros.bringup import NodeSpec, share_file
+from robot_vision_nav.ros.security import NetworkOptions
 
 EXECUTORS = ("events", "single", "multi")
+# In one process these go last, in this order: the safety layer's zero is the last command the base gets.
+LAST_TO_STOP = {"controller_node": 1, "safety_node": 2}
 STOP_GRACE_S = 10.0  # how long a node process gets to stop after SIGINT before SIGTERM, then SIGKILL
 
 
-def ros_environment(env: dict[str, str] | None = None) -> dict[str, str]:
-    """`env` (default os.environ) with discovery on loopback and the shared-memory profile, unless already set."""
+def ros_environment(env: dict[str, str] | None = None, network: NetworkOptions | None = None) -> dict[str, str]:
+    """`env` (default os.environ) with `network`'s domain, discovery and SROS2 variables (`ros.security`).
+
+    Discovery stays on loopback and the shared-memory profile is selected unless `network` or `env`
+    says otherwise: an unset or empty ROS_AUTOMATIC_DISCOVERY_RANGE (rcl's SUBNET) becomes LOCALHOST.
+    """
     out = dict(os.environ if env is None else env)
-    out.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    out.update((network or NetworkOptions()).environment(out))
     if "FASTDDS_DEFAULT_PROFILES_FILE" not in out:
         out["FASTDDS_DEFAULT_PROFILES_FILE"] = str(share_file("config", "fastdds_shm.xml"))
     return out
 
 
-def apply_ros_environment() -> None:
-    """Set the loopback discovery range and the shared-memory profile in this process, before rclpy.init."""
-    os.environ.update(ros_environment())
+def apply_ros_environment(network: NetworkOptions | None = None) -> None:
+    """Set `network`'s variables (else loopback discovery) and the shared-memory profile here, before rclpy.init."""
+    os.environ.update(ros_environment(network=network))
 
 
 def make_node(spec: NodeSpec, context: Context) -> Node:
@@ -108,8 +115,8 @@ class InProcessStack:
             self.executor.add_node(node)
 
     def close(self) -> None:
-        """Destroy every node; the controller last, so its final zero command goes out after the rest stopped."""
-        ordered = sorted(self.nodes.items(), key=lambda item: item[0] == "controller_node")
+        """Destroy every node; the controller and then the safety layer last, so the base's final zero goes out last."""
+        ordered = sorted(self.nodes.items(), key=lambda item: LAST_TO_STOP.get(item[0], 0))
         for _name, node in ordered:
             try:
                 node.destroy_node()
@@ -137,11 +144,11 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_in_process(specs: Sequence[NodeSpec], executor: str = "events") -> int:
+def run_in_process(specs: Sequence[NodeSpec], executor: str = "events", network: NetworkOptions | None = None) -> int:
     """Spin the stack in this process until Ctrl-C; 0 on a clean stop, 1 when a node refused to start."""
     from robot_vision_nav.ros.params import ParameterError
 
-    apply_ros_environment()
+    apply_ros_environment(network)  # rcl reads domain, discovery and SROS2 settings at rclpy.init
     context = Context()
     rclpy.init(context=context, signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
     stack: InProcessStack | None = None
@@ -172,10 +179,10 @@ def node_command(spec: NodeSpec) -> list[str]:
 
 
 def start_processes(
-    specs: Sequence[NodeSpec], env: dict[str, str] | None = None, **popen: Any
+    specs: Sequence[NodeSpec], env: dict[str, str] | None = None, network: NetworkOptions | None = None, **popen: Any
 ) -> list[subprocess.Popen[Any]]:
-    """Start one process per node (loopback discovery, shared-memory transport)."""
-    environment = ros_environment(env)
+    """Start one process per node (`network`'s domain and discovery, else loopback; shared-memory transport)."""
+    environment = ros_environment(env, network)
     return [
         # Own session: a terminal's Ctrl-C reaches only `rvn run`, which then stops the nodes in order.
         subprocess.Popen(
@@ -195,13 +202,14 @@ def _die_with_parent() -> None:
 
 
 def stop_processes(procs: Sequence[subprocess.Popen[Any]], grace_s: float = STOP_GRACE_S) -> list[int]:
-    """Stop the processes one at a time, last first (the controller), each with SIGINT, then SIGTERM, SIGKILL.
+    """Stop the processes one at a time, last first (the safety layer), each with SIGINT, then SIGTERM, SIGKILL.
 
-    The controller goes first and alone, while everything that listens to cmd_vel (the base driver,
-    the simulator) is still up to acknowledge its final zero command: a reader that has just died
-    keeps Fast DDS waiting for its acknowledgement, and the zero could be lost with the process.
+    The node that commands the base (safety_node, the last of the stack) goes first and alone, while
+    everything that listens to cmd_vel (the base driver, the simulator) is still up to acknowledge its
+    final zero command: a reader that has just died keeps Fast DDS waiting for its acknowledgement, and
+    the zero could be lost with the process.
     """
-    for proc in reversed(procs):  # the stack starts with sensors and ends with the controller
+    for proc in reversed(procs):  # the stack starts with sensors and ends with the safety layer
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
             if proc.poll() is not None:
                 break
@@ -213,13 +221,13 @@ def stop_processes(procs: Sequence[subprocess.Popen[Any]], grace_s: float = STOP
     return [proc.wait() for proc in procs]
 
 
-def run_processes(specs: Sequence[NodeSpec]) -> int:
-    """Run one process per node until Ctrl-C or until one of them ends; the worst exit code."""
+def run_processes(specs: Sequence[NodeSpec], network: NetworkOptions | None = None) -> int:
+    """Run one process per node (in `network`'s domain) until Ctrl-C or until one of them ends; the worst exit code."""
     procs: list[subprocess.Popen[Any]] = []
     code = 0
     try:
         with sigterm_as_interrupt():
-            procs = start_processes(specs)
+            procs = start_processes(specs, network=network)
             print(f"rvn run: {len(procs)} node processes ({', '.join(s.name for s in specs)}); Ctrl-C stops")
             while True:
                 ended = [(spec, proc) for spec, proc in zip(specs, procs, strict=True) if proc.poll() is not None]
