@@ -245,7 +245,14 @@ def test_out_of_order_stamps_are_warned_and_skipped(harness: Harness) -> None:
 
 
 def test_missing_camera_info_is_reported(ros_context: Any) -> None:
-    h = Harness(ros_context, [Parameter("diagnostics_period_s", value=0.1), Parameter("input_timeout_s", value=0.2)])
+    h = Harness(
+        ros_context,
+        [
+            Parameter("diagnostics_period_s", value=0.1),
+            Parameter("input_timeout_s", value=0.2),
+            Parameter("sync_queue_size", value=5),
+        ],
+    )
     try:
         for i in range(9):  # more depth frames than the synchroniser queues (5)
             h.pub_odom.publish(odometry(POSE, (i + 1) * SEC))
@@ -294,7 +301,22 @@ def test_depth_only_mode_ignores_the_mask(ros_context: Any) -> None:
         h.close()
 
 
-def test_mask_stamped_outside_the_slop_is_named(harness: Harness) -> None:
+def test_mask_stamped_outside_the_slop_is_named(ros_context: Any) -> None:
+    harness = Harness(
+        ros_context,
+        [
+            Parameter("publish_rate_hz", value=0.0),
+            Parameter("warn_throttle_s", value=0.0),
+            Parameter("sync_queue_size", value=5),  # 0.5 s of frames: the mask is later than the queue reaches
+        ],
+    )
+    try:
+        _mask_late(harness)
+    finally:
+        harness.close()
+
+
+def _mask_late(harness: Harness) -> None:
     for i in range(12):  # more depth frames than the sync queue holds
         stamp = (i + 1) * SEC // 10
         harness.pub_odom.publish(odometry(POSE, stamp))
@@ -336,3 +358,35 @@ def test_turned_robot_places_the_box_through_odometry_yaw(ros_context: Any) -> N
         assert (expected.state >= LETHAL).sum() > 10
     finally:
         h.close()
+
+
+def test_a_mask_half_a_second_late_still_makes_costmaps_with_the_default_queue(harness: Harness) -> None:
+    # A slow segmentation (a loaded CPU) answers late: each mask carries the stamp of the frame it
+    # came from, half a second ago. The depth queue must still hold that frame, or the costmap
+    # starves and the robot stands still until the load goes away (what bench/soak found).
+    masks: list[int] = []
+    for i in range(20):
+        stamp = (i + 1) * SEC // 10
+        harness.pub_odom.publish(odometry(POSE, stamp))
+        harness.pub_depth.publish(numpy_to_image(harness.depth_mm, "16UC1", stamp))
+        harness.pub_info.publish(camera_info(K, stamp))
+        if stamp > SEC // 2:
+            late = stamp - SEC // 2
+            harness.pub_mask.publish(numpy_to_image(harness.mask, "mono8", late))
+            masks.append(late)
+        harness.spin_until(lambda: False, 0.05)
+    assert harness.spin_until(lambda: len(harness.grids) >= 5, 2.0), len(harness.grids)
+    assert all(g is not None for g in (harness.grid_at(m) for m in masks[:3]))
+
+
+def test_one_stale_odometry_message_keeps_the_poses_three_restart_them(harness: Harness) -> None:
+    harness.publish_until_grid(10 * SEC)
+    poses = [p.stamp_ns for p in harness.node._poses]
+    harness.pub_odom.publish(odometry(POSE, poses[-1] - 5 * SEC))  # one old message (a late retransmission)
+    harness.spin_until(lambda: False, 0.1)
+    assert [p.stamp_ns for p in harness.node._poses] == poses, "one stale odometry message threw the poses away"
+    for i in range(3):  # a restarted clock: it keeps coming
+        harness.pub_odom.publish(odometry(POSE, 1 * SEC + i * SEC // 10))
+        harness.spin_until(lambda: False, 0.1)
+    assert [p.stamp_ns for p in harness.node._poses][-1] == 1 * SEC + 2 * SEC // 10
+    assert all(p.stamp_ns < 2 * SEC for p in harness.node._poses)

@@ -173,3 +173,9 @@ def test_e_stop_latches_until_released() -> None:
 def test_non_finite_command_becomes_zero() -> None:
     out = fresh_gate().filter(math.nan, 0.0, 10 * NS)
     assert out.is_zero and "non-finite" in out.state
+
+
+def test_a_camera_model_far_larger_than_the_image_is_refused_before_allocating() -> None:
+    huge = PinholeIntrinsics(fx=1.0, fy=1.0, cx=0.5, cy=0.5, width=65536, height=65536)
+    with pytest.raises(SafetyError, match="camera_info says 65536x65536"):
+        DepthSafety(SafetyConfig()).judge(np.ones((6, 8), np.float32), huge)

@@ -234,6 +234,11 @@ class DepthSafety:
             SafetyError: a depth image of another size than the camera model, or of another dtype.
 
         """
+        if depth.ndim != 2 or depth.shape != (intrinsics.height, intrinsics.width):
+            # Before the rays are built: they are sized from the camera model, which may declare any
+            # size (65536 x 65536 is 32 GiB per array) while the image holds a few pixels.
+            size = f"{depth.shape[1]}x{depth.shape[0]}" if depth.ndim == 2 else f"of shape {depth.shape}"
+            raise SafetyError(f"depth image is {size}, camera_info says {intrinsics.width}x{intrinsics.height}")
         mount = self.config.mount
         if self._projector is None or not self._projector.matches(intrinsics, mount):
             self._projector = DepthProjector(intrinsics, mount)

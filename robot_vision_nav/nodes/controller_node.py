@@ -179,8 +179,10 @@ class ControllerNode(Node):
             return
         xy = np.array([[p.pose.position.x, p.pose.position.y] for p in msg.poses], dtype=np.float64)
         q = msg.poses[-1].pose.orientation
+        # atan2 makes a finite yaw of some infinite quaternions ((0, 0, inf, ~0) gives 3 pi / 4): NaN is refused
+        finite = all(math.isfinite(v) for v in (q.x, q.y, q.z, q.w))
         try:
-            self.controller.set_plan(xy, yaw_from_quaternion(q.x, q.y, q.z, q.w))
+            self.controller.set_plan(xy, yaw_from_quaternion(q.x, q.y, q.z, q.w) if finite else math.nan)
         except ControllerError as err:
             self._warn(topic, f"plan refused: {err}; stopping")
             self._drop_plan()
@@ -193,6 +195,13 @@ class ControllerNode(Node):
         self._publish_zero("no_plan")
 
     def _on_costmap(self, msg: OccupancyGrid) -> None:
+        frame = self.node_config.global_frame
+        if msg.header.frame_id.lstrip("/") != frame:
+            # Its cells would be checked against odom poses: refused, the last good one ages out.
+            self._warn(
+                self._topics["local_costmap/costmap"], f"wrong frame '{msg.header.frame_id}', expected '{frame}'"
+            )
+            return
         try:
             self._grid = grid_from_msg(msg)
         except ValueError as err:
@@ -203,6 +212,12 @@ class ControllerNode(Node):
 
     def _on_odom(self, msg: Odometry) -> None:
         topic = self._topics["odom"]
+        frame = self.node_config.global_frame
+        if msg.header.frame_id and msg.header.frame_id.lstrip("/") != frame:
+            # A pose in another frame, against a plan in this one, would steer the robot anywhere.
+            self._warn(topic, f"wrong frame: odometry is in '{msg.header.frame_id}', expected '{frame}'; stopping")
+            self._publish_zero("bad_odometry")
+            return
         try:
             pose = odometry_to_pose2d(msg)
         except ValueError as err:

@@ -62,7 +62,10 @@ DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 ODOM_BUFFER = 200  # poses kept for interpolation: several seconds at typical 50 Hz odometry
 NS = 1_000_000_000
 INPUT_NAMES = {0: "depth", 1: "mask", 2: "camera_info"}  # _add's topic index -> name in diagnostics
-TIME_JUMP_NS = NS  # a stamp more than 1 s older than the newest is a clock that restarted, not jitter
+TIME_JUMP_NS = NS  # stamps more than 1 s older than the newest: a clock that restarted, not jitter, ...
+# ... once this many in a row on one input are that old. One stale frame (a late retransmission, an
+# old buffer flushed) is followed by current ones again: it is refused, the map is kept.
+TIME_JUMP_CONFIRM = 3
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,11 @@ class CostmapNodeConfig:
         max_value=100.0,
     )
     sync_queue_size: int = param(
-        5, "messages kept per input while matching depth, mask and camera_info", min_value=1, max_value=100
+        20,
+        "messages kept per input while matching depth, mask and camera_info; reach back far enough for the "
+        "slowest mask (20 frames = 1.3 s at 15 Hz), else a late segmentation starves the costmap",
+        min_value=1,
+        max_value=100,
     )
     sync_slop_s: float = param(
         0.05,
@@ -166,6 +173,8 @@ class CostmapNode(Node):
         )
         self._last_out_of_order = [0] * len(self._inputs)
         self._newest_ns: dict[int, int] = {}
+        self._behind: dict[int, int] = {}  # per input, messages in a row more than TIME_JUMP_NS old
+        self._odom_behind = 0  # the same for odometry
         self._last_missing = [0] * len(self._inputs)
 
     def _on_config(self, cls: type[Any], config: Any) -> None:
@@ -191,6 +200,7 @@ class CostmapNode(Node):
         """Forget everything time- or frame-bound: queued inputs, poses, the map and the stamps."""
         self._sync.reset()
         self._newest_ns.clear()
+        self._behind.clear()
         self._last_missing = [0] * len(self._inputs)
         self._last_out_of_order = [0] * len(self._inputs)
         self._poses.clear()
@@ -219,11 +229,18 @@ class CostmapNode(Node):
         self.ages.record(INPUT_NAMES[topic_index], self.get_clock().now().nanoseconds, stamp_ns)
         newest = self._newest_ns.get(topic_index)
         if newest is not None and newest - stamp_ns > TIME_JUMP_NS:
-            self._restart(
-                f"time jumped back {(newest - stamp_ns) / NS:.1f} s on {self._topics[topic_index]} "
-                "(a looped bag or a restarted simulator)"
-            )
-        self._newest_ns[topic_index] = stamp_ns
+            # Restarting on one stale frame would wipe the map and the odometry for nothing; until the
+            # old timeline is confirmed the frame is refused by the sync below as out of order.
+            self._behind[topic_index] = self._behind.get(topic_index, 0) + 1
+            if self._behind[topic_index] >= TIME_JUMP_CONFIRM:
+                self._restart(
+                    f"time jumped back {(newest - stamp_ns) / NS:.1f} s on {self._topics[topic_index]} "
+                    "(a looped bag or a restarted simulator)"
+                )
+        else:
+            self._behind[topic_index] = 0
+        # The newest ever, not the last: an out-of-order message must not lower the bar for the next.
+        self._newest_ns[topic_index] = max(stamp_ns, self._newest_ns.get(topic_index, stamp_ns))
         self._sync.add(slot, stamp_ns, msg)
         if self._sync.missing != self._last_missing:
             self._check_partners()
@@ -266,7 +283,14 @@ class CostmapNode(Node):
             return
         self.ages.record("odom", self.get_clock().now().nanoseconds, pose.stamp_ns)
         if self._poses and self._poses[-1].stamp_ns - pose.stamp_ns > TIME_JUMP_NS:
-            self._poses.clear()  # the clock restarted; the image side restarts on its own jump
+            # The clock restarted (the image side restarts on its own jump), once confirmed: one
+            # stale message must not throw away every pose the depth frames are placed with.
+            self._odom_behind += 1
+            if self._odom_behind >= TIME_JUMP_CONFIRM:
+                self._poses.clear()
+                self._odom_behind = 0
+        else:
+            self._odom_behind = 0
         if self._poses and pose.stamp_ns < self._poses[-1].stamp_ns:
             self._warn(self._odom_topic, "stamps out of order: odometry older than the last one; dropped")
             return

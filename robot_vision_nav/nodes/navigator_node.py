@@ -36,7 +36,7 @@ from rclpy.node import Node
 from rclpy.task import Future
 
 from robot_vision_nav.core.config import param
-from robot_vision_nav.core.geometry import yaw_from_quaternion
+from robot_vision_nav.core.geometry import MAX_POSITION_M, yaw_from_quaternion
 from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.goto import StackWatcher, yaw_quaternion
@@ -108,8 +108,12 @@ class Nav2Adapter:
         values = (p.x, p.y, q.x, q.y, q.z, q.w)
         if not all(math.isfinite(v) for v in values):
             raise ValueError(f"goal pose must be finite, got {values}")
+        if max(abs(p.x), abs(p.y)) > MAX_POSITION_M:  # beyond any odometry: its ETA overflows the feedback
+            raise ValueError(f"goal ({p.x}, {p.y}) is more than {MAX_POSITION_M:g} m from the origin")
         norm = q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w
         yaw = yaw_from_quaternion(q.x, q.y, q.z, q.w) if norm > 1e-9 else None
+        if yaw is not None and not math.isfinite(yaw):  # finite components can overflow (~1e300)
+            raise ValueError(f"goal orientation {values[2:]} has no usable yaw")
         return GoalTarget(goal.pose.header.frame_id, float(p.x), float(p.y), yaw)
 
     def feedback(self, action_type: Any, progress: GoalFeedback, current_pose: PoseStamped, eta_s: float) -> Any:
@@ -314,7 +318,8 @@ class NavigatorNode(Node):
     def _eta_s(self, tracker: GoalTracker) -> float:
         distance = tracker.distance_m
         speed = abs(self.watcher.speed_mps)
-        return 0.0 if distance is None or speed < MIN_SPEED_MPS else distance / speed
+        # `not >=`: a NaN speed from odometry's twist gives no estimate, not a NaN duration
+        return 0.0 if distance is None or not speed >= MIN_SPEED_MPS else distance / speed
 
     def destroy_node(self) -> None:
         """End a running goal (aborted) before going away; the robot keeps the last plan's goal."""

@@ -37,9 +37,9 @@ from std_msgs.msg import ColorRGBA, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from robot_vision_nav.core.config import param
-from robot_vision_nav.core.geometry import Pose2D, yaw_from_quaternion
+from robot_vision_nav.core.geometry import MAX_POSITION_M, Pose2D, yaw_from_quaternion
 from robot_vision_nav.core.grid import OCC_INSCRIBED, OCC_UNKNOWN, Grid
-from robot_vision_nav.core.planner import Plan, PlannerConfig, nearest_usable_goal, plan
+from robot_vision_nav.core.planner import Plan, PlannerConfig, PlannerError, nearest_usable_goal, plan
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d
@@ -164,6 +164,11 @@ class PlannerNode(Node):
 
     # ------------------------------------------------------------------ inputs
     def _on_odom(self, msg: Odometry) -> None:
+        frame = self.node_config.global_frame
+        if msg.header.frame_id and msg.header.frame_id.lstrip("/") != frame:
+            # A start in another frame would plan from the wrong place; the last good pose ages out.
+            self._warn(self._topics["odom"], f"wrong frame: odometry is in '{msg.header.frame_id}', expected '{frame}'")
+            return
         try:
             self._pose = odometry_to_pose2d(msg)
         except ValueError as err:
@@ -183,7 +188,15 @@ class PlannerNode(Node):
         if not all(math.isfinite(v) for v in values) or abs(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w) < 1e-9:
             self._reject_goal(topic, f"goal refused: position/orientation not finite or zero quaternion {values}")
             return
-        self._goal = (float(p.x), float(p.y), yaw_from_quaternion(q.x, q.y, q.z, q.w))
+        # A finite quaternion can still overflow into a NaN yaw (components ~1e300), and a goal beyond
+        # any odometry overflows the grid's cell arithmetic: refused like a non-finite one.
+        yaw = yaw_from_quaternion(q.x, q.y, q.z, q.w)
+        if not math.isfinite(yaw) or max(abs(p.x), abs(p.y)) > MAX_POSITION_M:
+            self._reject_goal(
+                topic, f"goal refused: farther than {MAX_POSITION_M:g} m or orientation without a yaw {values}"
+            )
+            return
+        self._goal = (float(p.x), float(p.y), yaw)
         self._plan = None
         self._force_replan = True
         self.get_logger().info(f"new goal ({p.x:.2f}, {p.y:.2f}) in '{frame}'")
@@ -266,7 +279,15 @@ class PlannerNode(Node):
             )
             goal_xy = near
         started = time.perf_counter()
-        result = plan(grid, (self._pose.x_m, self._pose.y_m), goal_xy, self.planner_config)
+        try:
+            result = plan(grid, (self._pose.x_m, self._pose.y_m), goal_xy, self.planner_config)
+        except PlannerError as err:  # the robot outside this costmap's window: stop until one covers it
+            self._warn(self._topics["local_costmap/costmap"], f"no path: {err}")
+            self._plan = None
+            self._plan_stamp_ns = grid.stamp_ns
+            self._publish_status("no_path", str(err))
+            self._publish_path(None, grid.stamp_ns)
+            return
         self._plan_ms = (time.perf_counter() - started) * 1e3
         self._plans += 1
         self._plan = result

@@ -56,6 +56,10 @@ STATE_TOPIC = "safety_state"
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 FINAL_ZERO_ACK_TIMEOUT_S = 1.0
 NS = 1_000_000_000
+# A depth frame older than the last judged one by up to this much was reordered in transport: judging it
+# would put an older verdict (free) over a newer one (stop). Farther back it is a restarted clock,
+# which must be followed, or a stale frame, which the gate's age check turns into a stop anyway.
+REORDER_WINDOW_NS = NS
 
 
 @dataclass(frozen=True)
@@ -96,7 +100,8 @@ class SafetyNode(Node):
         self._info_ns: int | None = None
         self._moving = False  # the last command sent to the base was not zero
         self._state = ""
-        self._counts = {"commands": 0, "zeroed": 0, "slowed": 0, "e_stops": 0}
+        self._counts = {"commands": 0, "zeroed": 0, "slowed": 0, "e_stops": 0, "out_of_order": 0}
+        self._judged_stamp_ns: int | None = None  # stamp of the depth frame the current verdict is from
         self._judge_ms = 0.0
         self._warned_at: dict[str, float] = {}
         self._last_problem = ""
@@ -218,13 +223,19 @@ class SafetyNode(Node):
             return
         started = time.perf_counter()
         try:
-            verdict = self.depth.judge(image_to_numpy(msg), self._intrinsics)
+            verdict = self.depth.judge(image_to_numpy(msg), self._intrinsics)  # sizes checked before any allocation
         except (ImageConversionError, SafetyError) as err:
             self._warn(topic, f"unusable depth: {err}; stopping")
             self._lose_depth()
             return
         self._judge_ms = (time.perf_counter() - started) * 1e3
+        judged = self._judged_stamp_ns
+        if judged is not None and 0 < judged - stamp_ns <= REORDER_WINDOW_NS:  # a bad frame stops, in any order
+            self._counts["out_of_order"] += 1
+            self._warn(topic, f"stamps out of order: {stamp_ns} ns is older than the judged {judged} ns; ignored")
+            return
         self.gate.on_verdict(verdict, received_ns=now, stamp_ns=stamp_ns)
+        self._judged_stamp_ns = stamp_ns
 
     def _lose_depth(self) -> None:
         self.gate.forget_depth()

@@ -18,7 +18,7 @@ from nav_msgs.msg import OccupancyGrid, Odometry
 from numpy.typing import NDArray
 from sensor_msgs.msg import CameraInfo
 
-from robot_vision_nav.core.geometry import GeometryError, PinholeIntrinsics, Pose2D, yaw_from_quaternion
+from robot_vision_nav.core.geometry import MAX_POSITION_M, GeometryError, PinholeIntrinsics, Pose2D, yaw_from_quaternion
 from robot_vision_nav.core.grid import Grid, GridError
 
 _NS_PER_S = 1_000_000_000
@@ -179,11 +179,15 @@ def grid_from_msg(msg: OccupancyGrid) -> Grid:
     """An OccupancyGrid as a core Grid (values copied, origin and stamp kept).
 
     Raises:
-        ValueError: the data size does not match, the resolution or origin is unusable, or the
-            origin is rotated or its orientation not finite (the core grids are axis-aligned with
-            their frame, as Nav2's are).
+        ValueError: the data size does not match, the resolution or origin is unusable (not
+            finite, or farther than MAX_POSITION_M from the frame's origin, where cell indices of
+            points near the robot overflow), or the origin is rotated or its orientation not finite
+            (the core grids are axis-aligned with their frame, as Nav2's are).
 
     """
+    p = msg.info.origin.position
+    if max(abs(p.x), abs(p.y)) > MAX_POSITION_M:
+        raise ValueError(f"occupancy grid origin ({p.x}, {p.y}) is more than {MAX_POSITION_M:g} m from the origin")
     q = msg.info.origin.orientation
     # `not <=` so a NaN yaw (a NaN or infinite quaternion) is refused too, not taken as axis-aligned.
     if not abs(yaw_from_quaternion(q.x, q.y, q.z, q.w)) <= 1e-6:
