@@ -74,7 +74,7 @@ def test_config_refuses_bad_polygons_and_ranges_naming_the_parameter() -> None:
 def test_judge_points_stop_beats_slowdown_and_needs_min_points() -> None:
     cfg = SafetyConfig(min_points=3)
     in_stop = np.array([[0.3, 0.0, 0.2]] * 3)
-    in_slow = np.array([[0.6, 0.0, 0.2]] * 3)
+    in_slow = np.array([[0.8, 0.0, 0.2]] * 3)
     outside = np.array([[2.0, 0.0, 0.2]] * 10)
     assert judge_points(in_stop, cfg).action == Action.STOP
     assert judge_points(in_slow, cfg).action == Action.SLOWDOWN
@@ -87,7 +87,7 @@ def test_judge_points_stop_beats_slowdown_and_needs_min_points() -> None:
 
 
 @pytest.mark.parametrize(
-    ("distance_m", "action"), [(0.30, Action.STOP), (0.60, Action.SLOWDOWN), (1.5, Action.FREE), (0.05, Action.FREE)]
+    ("distance_m", "action"), [(0.30, Action.STOP), (0.85, Action.SLOWDOWN), (1.5, Action.FREE), (0.05, Action.FREE)]
 )
 def test_depth_wall_distance_gives_the_zone(distance_m: float, action: Action) -> None:
     # 0.05 m is under min_depth_m: no reading, as a real camera returns nothing that close.
@@ -126,12 +126,26 @@ def fresh_gate(verdict: Action = Action.FREE, **overrides: object) -> SafetyGate
 
 def test_gate_starts_stopped_until_command_and_depth_arrive() -> None:
     gate = SafetyGate(SafetyConfig())
-    out = gate.filter(0.5, 0.1, 0)
+    out = gate.filter(0.5, 0.1, NS)
     assert out.is_zero and out.state == "stale: cmd_vel, depth"
+    gate.on_command(NS)
+    assert gate.filter(0.5, 0.1, NS).state == "stale: depth"
+    gate.on_verdict(Verdict(Action.FREE), NS, NS)
+    assert gate.filter(0.5, 0.1, NS) == gate.filter(0.5, 0.1, NS) and not gate.filter(0.5, 0.1, NS).is_zero
+
+
+def test_a_clock_at_zero_or_jumped_back_makes_everything_stale() -> None:
+    # use_sim_time before the first /clock: the node clock reads 0 and every age would look fresh.
+    gate = SafetyGate(SafetyConfig())
     gate.on_command(0)
-    assert gate.filter(0.5, 0.1, 0).state == "stale: depth"
     gate.on_verdict(Verdict(Action.FREE), 0, 0)
-    assert gate.filter(0.5, 0.1, 0) == gate.filter(0.5, 0.1, 0) and not gate.filter(0.5, 0.1, 0).is_zero
+    out = gate.filter(0.5, 0.1, 0)
+    assert out.is_zero and out.state == "stale: clock"
+    # A clock that jumped back (a reset simulator, a looped bag): what came "later" is not fresh.
+    gate = fresh_gate()
+    assert gate.filter(0.5, 0.1, 10 * NS).state == "free"
+    back = gate.filter(0.5, 0.1, 2 * NS)
+    assert back.is_zero and back.state == "stale: cmd_vel, depth"
 
 
 def test_gate_passes_slows_and_stops() -> None:
@@ -142,7 +156,9 @@ def test_gate_passes_slows_and_stops() -> None:
     slow = fresh_gate(Action.SLOWDOWN, slowdown_ratio=0.25).filter(0.4, -0.2, 10 * NS)
     assert (slow.linear_mps, slow.angular_rps, slow.state) == (0.1, -0.05, "slowdown")
     stop = fresh_gate(Action.STOP).filter(0.4, -0.2, 10 * NS)
-    assert stop.is_zero and stop.state == "stop"
+    assert (stop.linear_mps, stop.angular_rps, stop.state) == (0.0, -0.2, "stop")  # turning in place is allowed
+    nav2 = fresh_gate(Action.STOP, stop_allows_rotation=False).filter(0.4, -0.2, 10 * NS)
+    assert nav2.is_zero and nav2.state == "stop"
 
 
 def test_gate_zero_when_command_or_depth_goes_stale() -> None:
@@ -179,3 +195,30 @@ def test_a_camera_model_far_larger_than_the_image_is_refused_before_allocating()
     huge = PinholeIntrinsics(fx=1.0, fy=1.0, cx=0.5, cy=0.5, width=65536, height=65536)
     with pytest.raises(SafetyError, match="camera_info says 65536x65536"):
         DepthSafety(SafetyConfig()).judge(np.ones((6, 8), np.float32), huge)
+
+
+def box_depth(k: PinholeIntrinsics, mount: tuple[float, ...], x_m: float, height_m: float, half_width_m: float):
+    """Depth of a flat floor with a box face across x = `x_m` (`height_m` tall, |y| <= `half_width_m`)."""
+    from robot_vision_nav.core.projection import DepthProjector
+
+    cfg = SafetyConfig(camera_mount_xyzrpy=mount)
+    proj = DepthProjector(k, cfg.mount)
+    rx, ry, rz = (proj.rays[i].astype(np.float64) for i in range(3))
+    tx, ty, tz = proj.t_base_camera
+    with np.errstate(divide="ignore", invalid="ignore"):
+        floor = np.where(rz < -1e-9, -tz / rz, np.inf)
+        face = np.where(rx > 1e-9, (x_m - tx) / rx, np.inf)
+        hit = (np.abs(ty + face * ry) <= half_width_m) & (tz + face * rz >= 0.0) & (tz + face * rz <= height_m)
+    return np.where(hit & (face < floor), face, floor).astype(np.float32)
+
+
+@pytest.mark.parametrize("height_m", [0.08, 0.15, 0.3])
+def test_a_low_box_approached_head_on_stops_the_robot_while_still_in_view(height_m: float) -> None:
+    # The shipped mount (0.5 m high, pitched 0.35 rad) sees the floor from 0.56 m on; nearer, only
+    # what stands taller. The stop zone reaches past that, so a box is seen inside it (and the robot
+    # stops) before it can slip under the camera's view; while the robot stands it stays in view.
+    mount = (0.10, 0.0, 0.50, 0.0, 0.35, 0.0)
+    k = PinholeIntrinsics(fx=230.0, fy=230.0, cx=159.5, cy=119.5, width=320, height=240)
+    safety = DepthSafety(SafetyConfig(camera_mount_xyzrpy=mount))
+    verdicts = {x: safety.judge(box_depth(k, mount, x, height_m, 0.2), k).action for x in (1.3, 0.9, 0.62)}
+    assert verdicts == {1.3: Action.FREE, 0.9: Action.SLOWDOWN, 0.62: Action.STOP}, verdicts

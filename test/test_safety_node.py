@@ -28,7 +28,7 @@ pytestmark = pytest.mark.ros
 
 K = PinholeIntrinsics(fx=60.0, fy=60.0, cx=39.5, cy=29.5, width=80, height=60)
 LEVEL_MOUNT = [0.0, 0.0, 0.3, 0.0, 0.0, 0.0]  # looking straight ahead: a wall at d m is depth d everywhere
-FAR, SLOW, NEAR = 2.0, 0.6, 0.3  # free, slow-down zone, stop zone (default polygons end at 0.75 and 0.42 m)
+FAR, SLOW, NEAR = 2.0, 0.85, 0.3  # free, slow-down zone, stop zone (default polygons end at 1.0 and 0.65 m)
 
 
 class SafetyRig:
@@ -152,9 +152,9 @@ def test_free_slowdown_and_stop_follow_the_wall_distance(rig: SafetyRig) -> None
     rig.camera(SLOW)
     assert rig.command(0.4, 0.2) == pytest.approx((0.2, 0.1)) and rig.state_is("slowdown")
     rig.camera(NEAR)
-    assert rig.command(0.4, 0.2) == (0.0, 0.0) and rig.state_is("stop")
+    assert rig.command(0.4, 0.2) == (0.0, 0.2) and rig.state_is("stop")  # turning in place is allowed
     rig.camera(NEAR, "16UC1")  # millimetres too
-    assert rig.command(0.4, 0.2) == (0.0, 0.0)
+    assert rig.command(0.4, 0.2) == (0.0, 0.2)
     rig.camera(FAR)
     assert rig.command(0.4, 0.2) == (0.4, 0.2)
 
@@ -239,7 +239,7 @@ def test_zones_are_published_latched_in_base_link(rig: SafetyRig) -> None:
     stop = rig.zones["stop"]
     assert stop.header.frame_id == "base_link"
     xy = [c for p in stop.polygon.points for c in (p.x, p.y)]
-    assert xy == pytest.approx([0.0, -0.27, 0.42, -0.27, 0.42, 0.27, 0.0, 0.27])
+    assert xy == pytest.approx([0.0, -0.27, 0.65, -0.27, 0.65, 0.27, 0.0, 0.27])
 
 
 def test_parameter_update_applies_to_the_next_command_and_a_bad_one_is_refused(rig: SafetyRig) -> None:
@@ -257,7 +257,7 @@ def test_parameter_update_applies_to_the_next_command_and_a_bad_one_is_refused(r
     assert rig.node.set_parameters([Parameter("stop_polygon_xy", value=wide)])[0].successful
     assert rig.command() == (0.0, 0.0)  # the old verdict is forgotten: stopped until a frame is judged
     rig.camera(SLOW)
-    assert rig.command() == (0.0, 0.0) and rig.state_is("stop")
+    assert rig.command() == (0.0, 0.2) and rig.state_is("stop")
 
 
 def test_destroying_the_node_sends_a_last_zero(ros_context: Any) -> None:
@@ -279,5 +279,23 @@ def test_stamped_commands_in_and_out(ros_context: Any) -> None:
     try:
         r.camera(FAR)
         assert r.command() == (0.4, 0.2)
+    finally:
+        r.close()
+
+
+def test_a_wall_in_the_stop_zone_stops_a_moving_robot_without_waiting_for_a_command(rig: SafetyRig) -> None:
+    rig.camera(FAR)
+    assert rig.command() == (0.4, 0.2)
+    before = len(rig.out)
+    rig.camera(NEAR)  # no command follows: the controller may be late, or hung
+    assert rig.spin_until(lambda: len(rig.out) > before, 1.0), "no zero on the stop verdict itself"
+    assert rig.out[before][1:] == (0.0, 0.0) and rig.state_is("stop")
+
+
+def test_under_sim_time_nothing_moves_before_the_first_clock(ros_context: Any) -> None:
+    r = SafetyRig(ros_context, [Parameter("use_sim_time", value=True)])
+    try:
+        r.camera(FAR)  # stamped 0: no /clock yet
+        assert r.command() == (0.0, 0.0) and r.state_is("stale: clock")
     finally:
         r.close()

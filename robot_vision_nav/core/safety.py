@@ -5,7 +5,7 @@ it; this layer looks only at the depth image, projected into base_link with the 
 and at what lies inside two polygons around the footprint (Nav2's collision monitor semantics):
 
 - a point cloud with at least `min_points` obstacle points inside the **stop** polygon: every
-  command becomes zero;
+  command becomes zero (but for turning in place, with `stop_allows_rotation`);
 - else at least `min_points` inside the **slow-down** polygon: every command is scaled by
   `slowdown_ratio`;
 - else the command passes unchanged.
@@ -88,14 +88,14 @@ class SafetyConfig:
     """The safety layer's parameters; `safety_node` fills it from ROS parameters."""
 
     stop_polygon_xy: tuple[float, ...] = param(
-        (0.0, -0.27, 0.42, -0.27, 0.42, 0.27, 0.0, 0.27),
+        (0.0, -0.27, 0.65, -0.27, 0.65, 0.27, 0.0, 0.27),
         "stop zone in base_link as x0, y0, x1, y1, ... (at least 3 vertices): obstacle points inside stop the robot",
         unit="m",
         min_value=-20.0,
         max_value=20.0,
     )
     slowdown_polygon_xy: tuple[float, ...] = param(
-        (0.0, -0.32, 0.75, -0.32, 0.75, 0.32, 0.0, 0.32),
+        (0.0, -0.32, 1.0, -0.32, 1.0, 0.32, 0.0, 0.32),
         "slow-down zone in base_link as x0, y0, x1, y1, ...: obstacle points inside scale the command",
         unit="m",
         min_value=-20.0,
@@ -103,6 +103,11 @@ class SafetyConfig:
     )
     slowdown_ratio: float = param(
         0.5, "commands are multiplied by this while the slow-down zone holds obstacles", min_value=0.0, max_value=1.0
+    )
+    stop_allows_rotation: bool = param(
+        True,
+        "in the stop zone only the linear velocity is zeroed: a round robot turning in place sweeps no new "
+        "ground, and turning is how it gets away from what stopped it; false zeroes rotation too (Nav2)",
     )
     min_points: int = param(
         4, "obstacle points a zone must hold before it acts (rejects single-pixel noise)", min_value=1, max_value=100000
@@ -263,6 +268,10 @@ class GateOutput:
         return self.linear_mps == 0.0 and self.angular_rps == 0.0
 
 
+def _fresh(received_ns: int | None, now_ns: int, timeout_s: float) -> bool:
+    return received_ns is not None and 0 <= now_ns - received_ns <= timeout_s * NS
+
+
 class SafetyGate:
     """The layer's state: e-stop, input ages and the last verdict; turns commands into safe ones.
 
@@ -302,12 +311,19 @@ class SafetyGate:
         self._depth_ns = None
 
     def stale(self, now_ns: int) -> list[str]:
-        """The inputs older than their timeout (or never received): 'cmd_vel', 'depth'."""
+        """The inputs older than their timeout, never received or from the future: 'cmd_vel', 'depth'.
+
+        A clock at 0 (use_sim_time before the first /clock) makes everything stale ('clock'): every
+        age would read as fresh. An input received after `now_ns` (the clock jumped back: a reset
+        simulator, a looped bag) is stale too, until it arrives again on the new timeline.
+        """
+        if now_ns <= 0:
+            return ["clock"]
         cfg = self.config
         out = []
-        if self._cmd_ns is None or now_ns - self._cmd_ns > cfg.cmd_timeout_s * NS:
+        if not _fresh(self._cmd_ns, now_ns, cfg.cmd_timeout_s):
             out.append("cmd_vel")
-        if cfg.use_depth and (self._depth_ns is None or now_ns - self._depth_ns > cfg.depth_timeout_s * NS):
+        if cfg.use_depth and not _fresh(self._depth_ns, now_ns, cfg.depth_timeout_s):
             out.append("depth")
         return out
 
@@ -325,7 +341,7 @@ class SafetyGate:
         assert self.verdict is not None  # not stale, so a verdict arrived
         action = self.verdict.action
         if action == Action.STOP:
-            return GateOutput(0.0, 0.0, "stop")
+            return GateOutput(0.0, float(angular_rps) if self.config.stop_allows_rotation else 0.0, "stop")
         if action == Action.SLOWDOWN:
             ratio = self.config.slowdown_ratio
             return GateOutput(float(linear_mps) * ratio, float(angular_rps) * ratio, "slowdown")

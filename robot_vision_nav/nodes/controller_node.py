@@ -261,7 +261,9 @@ class ControllerNode(Node):
             if name == "plan" and not self._has_plan:
                 continue
             received = self._received_ns.get(name)
-            if received is None or now - received > limit_s * NS:
+            # A clock at 0 (sim time before /clock) or behind a receipt (it jumped back) makes
+            # every age look fresh: stale until inputs arrive on a running clock.
+            if received is None or now <= 0 or not 0 <= now - received <= limit_s * NS:
                 stale.append(name)
         return stale
 

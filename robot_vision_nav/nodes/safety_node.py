@@ -38,7 +38,7 @@ from std_msgs.msg import Bool, String
 
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import PinholeIntrinsics
-from robot_vision_nav.core.safety import DepthSafety, GateOutput, SafetyConfig, SafetyError, SafetyGate
+from robot_vision_nav.core.safety import Action, DepthSafety, GateOutput, SafetyConfig, SafetyError, SafetyGate
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
@@ -236,6 +236,9 @@ class SafetyNode(Node):
             return
         self.gate.on_verdict(verdict, received_ns=now, stamp_ns=stamp_ns)
         self._judged_stamp_ns = stamp_ns
+        if self._moving and verdict.action == Action.STOP and not self.gate.e_stop:
+            # Now, not at the controller's next command: it may be late, or never come.
+            self._send(GateOutput(0.0, 0.0, "stop"), None)
 
     def _lose_depth(self) -> None:
         self.gate.forget_depth()
@@ -262,7 +265,8 @@ class SafetyNode(Node):
         if self.gate.e_stop or not stale:
             return
         if self._moving:
-            names = ", ".join(self._topics[CMD_IN_TOPIC if n == "cmd_vel" else DEPTH_TOPIC] for n in stale)
+            topics = {"cmd_vel": self._topics[CMD_IN_TOPIC], "depth": self._topics[DEPTH_TOPIC], "clock": "/clock"}
+            names = ", ".join(topics[n] for n in stale)
             self._warn(names, "stale input: older than its timeout; zero velocity")
             self._send(GateOutput(0.0, 0.0, f"stale: {', '.join(stale)}"), None)
         else:
@@ -270,7 +274,9 @@ class SafetyNode(Node):
 
     def _idle_state(self) -> str:
         stale = self.gate.stale(self._now_ns())
-        return f"stale: {', '.join(stale)}" if stale else "free"
+        if stale:
+            return f"stale: {', '.join(stale)}"
+        return self.gate.verdict.name if self.gate.verdict is not None else "free"
 
     # ------------------------------------------------------------------ outputs
     def _send(self, out: GateOutput, stamp_ns: int | None) -> None:
