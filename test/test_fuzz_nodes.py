@@ -25,7 +25,6 @@ import math
 import os
 import resource
 import time
-import tracemalloc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from types import SimpleNamespace
@@ -69,6 +68,7 @@ from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
 from robot_vision_nav.ros.messages import CameraInfoError, camera_info_to_intrinsics
 from robot_vision_nav.ros.qos import COMMAND_QOS
 from test.segmentation_helpers import constant_model
+from test.test_fuzz_conversions import allocation_limit
 
 pytestmark = pytest.mark.ros
 
@@ -270,18 +270,6 @@ class Tap:
         for topic, msg in self.messages:
             bad = non_finite_fields(msg)
             assert not bad, f"published on {topic} with non-finite fields {bad}: {msg}"
-
-
-@contextlib.contextmanager
-def allocation_limit(max_bytes: int) -> Iterator[None]:
-    """Fail if the block's peak traced allocation (numpy's included) exceeds `max_bytes`."""
-    tracemalloc.start()
-    try:
-        yield
-        _current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak <= max_bytes, f"peak allocation {peak} B exceeds {max_bytes} B for a small message"
 
 
 def event(text: str) -> None:

@@ -50,6 +50,13 @@ from robot_vision_nav.core.projection import (
     DepthProjector,
     PointFilter,
     _classify,
+    camera_mount_param,
+    check_projection_fields,
+    drop_off_param,
+    max_depth_param,
+    max_obstacle_height_param,
+    min_depth_param,
+    min_obstacle_height_param,
 )
 
 # Nav2 cost values (nav2_costmap_2d/cost_values.hpp).
@@ -110,29 +117,12 @@ class CostmapConfig:
     width_m: float = param(10.0, "side of the rolling window along x", unit="m", min_value=0.5, max_value=200.0)
     height_m: float = param(10.0, "side of the rolling window along y", unit="m", min_value=0.5, max_value=200.0)
     resolution_m: float = param(0.05, "cell size", unit="m", min_value=0.005, max_value=1.0)
-    camera_mount_xyzrpy: tuple[float, ...] = param(
-        (0.10, 0.0, 0.50, 0.0, 0.35, 0.0),
-        "camera body pose in base_link: x, y, z (m), roll, pitch, yaw (rad); pitch > 0 looks down",
-        unit="m, rad",
-        min_value=-10.0,
-        max_value=10.0,
-        length=6,
-    )
-    min_depth_m: float = param(0.1, "nearer depth readings are invalid", unit="m", min_value=0.0, max_value=100.0)
-    max_depth_m: float = param(10.0, "farther depth readings are invalid", unit="m", min_value=0.01, max_value=100.0)
-    min_obstacle_height_m: float = param(
-        0.05, "points at least this high above the floor are obstacles", unit="m", min_value=0.0, max_value=10.0
-    )
-    max_obstacle_height_m: float = param(
-        2.0, "points higher than this are overhead and ignored", unit="m", min_value=0.01, max_value=20.0
-    )
-    drop_off_depth_m: float = param(
-        0.10,
-        "points this far below the floor mark a drop-off as an obstacle",
-        unit="m",
-        min_value=0.01,
-        max_value=10.0,
-    )
+    camera_mount_xyzrpy: tuple[float, ...] = camera_mount_param()
+    min_depth_m: float = min_depth_param()
+    max_depth_m: float = max_depth_param(10.0)
+    min_obstacle_height_m: float = min_obstacle_height_param()
+    max_obstacle_height_m: float = max_obstacle_height_param()
+    drop_off_depth_m: float = drop_off_param()
     obstacle_max_range_m: float = param(
         4.0,
         "obstacles farther (horizontally, from the camera) are not marked",
@@ -189,15 +179,7 @@ class CostmapConfig:
 
     def __post_init__(self) -> None:
         validate_fields(self)
-        if self.max_obstacle_height_m <= self.min_obstacle_height_m:
-            raise ConfigError(
-                f"parameter 'max_obstacle_height_m' = {self.max_obstacle_height_m} must be greater than "
-                f"'min_obstacle_height_m' = {self.min_obstacle_height_m}"
-            )
-        if self.max_depth_m <= self.min_depth_m:
-            raise ConfigError(
-                f"parameter 'max_depth_m' = {self.max_depth_m} must be greater than 'min_depth_m' = {self.min_depth_m}"
-            )
+        check_projection_fields(self)
         if self.inflation_radius_m < self.robot_radius_m:
             raise ConfigError(
                 f"parameter 'inflation_radius_m' = {self.inflation_radius_m} must be at least "

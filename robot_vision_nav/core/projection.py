@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
 from numpy.typing import NDArray
 
+from robot_vision_nav.core.config import ConfigError, param
 from robot_vision_nav.core.geometry import CameraMount, GeometryError, PinholeIntrinsics
 
 # Point classes, as returned by DepthProjector.classify.
@@ -59,6 +61,66 @@ class PointFilter:
     max_obstacle_height_m: float = 2.0
     drop_off_depth_m: float = 0.10
     mask_drivable_threshold: int = 128
+
+
+# The parameters of a depth projection, declared once for every config that projects depth (the
+# costmap's, the safety layer's): the same name, meaning and range wherever they appear.
+def camera_mount_param() -> Any:
+    """`camera_mount_xyzrpy`: the camera body pose in base_link."""
+    return param(
+        (0.10, 0.0, 0.50, 0.0, 0.35, 0.0),
+        "camera body pose in base_link: x, y, z (m), roll, pitch, yaw (rad); pitch > 0 looks down",
+        unit="m, rad",
+        min_value=-10.0,
+        max_value=10.0,
+        length=6,
+    )
+
+
+def min_depth_param() -> Any:
+    """`min_depth_m`."""
+    return param(0.1, "nearer depth readings are invalid", unit="m", min_value=0.0, max_value=100.0)
+
+
+def max_depth_param(default: float) -> Any:
+    """`max_depth_m`, whose default depends on how far the user needs to see."""
+    return param(default, "farther depth readings are invalid", unit="m", min_value=0.01, max_value=100.0)
+
+
+def min_obstacle_height_param() -> Any:
+    """`min_obstacle_height_m`."""
+    return param(
+        0.05, "points at least this high above the floor are obstacles", unit="m", min_value=0.0, max_value=10.0
+    )
+
+
+def max_obstacle_height_param() -> Any:
+    """`max_obstacle_height_m`."""
+    return param(2.0, "points higher than this are overhead and ignored", unit="m", min_value=0.01, max_value=20.0)
+
+
+def drop_off_param() -> Any:
+    """`drop_off_depth_m`."""
+    return param(
+        0.10,
+        "points this far below the floor mark a drop-off as an obstacle",
+        unit="m",
+        min_value=0.01,
+        max_value=10.0,
+    )
+
+
+def check_projection_fields(config: Any) -> None:
+    """Refuse a config whose depth or obstacle-height range is empty, naming both parameters."""
+    if config.max_obstacle_height_m <= config.min_obstacle_height_m:
+        raise ConfigError(
+            f"parameter 'max_obstacle_height_m' = {config.max_obstacle_height_m} must be greater than "
+            f"'min_obstacle_height_m' = {config.min_obstacle_height_m}"
+        )
+    if config.max_depth_m <= config.min_depth_m:
+        raise ConfigError(
+            f"parameter 'max_depth_m' = {config.max_depth_m} must be greater than 'min_depth_m' = {config.min_depth_m}"
+        )
 
 
 def depth_scale_for(depth: NDArray[np.generic]) -> float:

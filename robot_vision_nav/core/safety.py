@@ -23,13 +23,26 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from numpy.typing import NDArray
 
+from robot_vision_nav.core.clock import is_fresh
 from robot_vision_nav.core.config import ConfigError, param, validate_fields
 from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics
-from robot_vision_nav.core.projection import OBSTACLE, DepthProjector, PointFilter
+from robot_vision_nav.core.projection import (
+    OBSTACLE,
+    DepthProjector,
+    PointFilter,
+    camera_mount_param,
+    check_projection_fields,
+    drop_off_param,
+    max_depth_param,
+    max_obstacle_height_param,
+    min_depth_param,
+    min_obstacle_height_param,
+)
 
 NS = 1_000_000_000
 
@@ -116,25 +129,13 @@ class SafetyConfig:
         True,
         "check the polygons against depth; false: only the e-stop and the timeouts (a camera that sees no near range)",
     )
-    camera_mount_xyzrpy: tuple[float, ...] = param(
-        (0.10, 0.0, 0.50, 0.0, 0.35, 0.0),
-        "camera body pose in base_link: x, y, z (m), roll, pitch, yaw (rad), as costmap_node's",
-        unit="m, rad",
-        min_value=-10.0,
-        max_value=10.0,
-        length=6,
-    )
-    min_depth_m: float = param(0.1, "nearer depth readings are invalid", unit="m", min_value=0.0, max_value=100.0)
-    max_depth_m: float = param(3.0, "farther depth readings are ignored", unit="m", min_value=0.01, max_value=100.0)
-    min_obstacle_height_m: float = param(
-        0.05, "points at least this high above the floor are obstacles", unit="m", min_value=0.0, max_value=10.0
-    )
-    max_obstacle_height_m: float = param(
-        2.0, "points higher than this are overhead and ignored", unit="m", min_value=0.01, max_value=20.0
-    )
-    drop_off_depth_m: float = param(
-        0.1, "points this far below the floor are a drop-off, an obstacle", unit="m", min_value=0.01, max_value=10.0
-    )
+    # The projection's parameters as costmap_node declares them (bringup checks the mounts agree).
+    camera_mount_xyzrpy: tuple[float, ...] = camera_mount_param()
+    min_depth_m: float = min_depth_param()
+    max_depth_m: float = max_depth_param(3.0)
+    min_obstacle_height_m: float = min_obstacle_height_param()
+    max_obstacle_height_m: float = max_obstacle_height_param()
+    drop_off_depth_m: float = drop_off_param()
     cmd_timeout_s: float = param(
         0.5, "a command older than this is stale: zero velocity", unit="s", min_value=0.01, max_value=10.0
     )
@@ -150,15 +151,7 @@ class SafetyConfig:
 
     def __post_init__(self) -> None:
         validate_fields(self)
-        if self.max_depth_m <= self.min_depth_m:
-            raise ConfigError(
-                f"parameter 'max_depth_m' = {self.max_depth_m} must be above min_depth_m = {self.min_depth_m}"
-            )
-        if self.max_obstacle_height_m <= self.min_obstacle_height_m:
-            raise ConfigError(
-                f"parameter 'max_obstacle_height_m' = {self.max_obstacle_height_m} must be above "
-                f"min_obstacle_height_m = {self.min_obstacle_height_m}"
-            )
+        check_projection_fields(self)
         for name in ("stop_polygon_xy", "slowdown_polygon_xy"):
             try:
                 poly = polygon_from_flat(getattr(self, name), f"parameter '{name}'")
@@ -166,12 +159,13 @@ class SafetyConfig:
                 raise ConfigError(str(err)) from err
             object.__setattr__(self, name.removesuffix("_xy"), poly)
 
-    @property
+    # Cached: DepthSafety reads both on every depth frame, and a config never changes.
+    @cached_property
     def mount(self) -> CameraMount:
         """The camera mount as geometry reads it."""
         return CameraMount.from_sequence(self.camera_mount_xyzrpy)
 
-    @property
+    @cached_property
     def point_filter(self) -> PointFilter:
         """The projection's view of this config."""
         return PointFilter(
@@ -268,10 +262,6 @@ class GateOutput:
         return self.linear_mps == 0.0 and self.angular_rps == 0.0
 
 
-def _fresh(received_ns: int | None, now_ns: int, timeout_s: float) -> bool:
-    return received_ns is not None and 0 <= now_ns - received_ns <= timeout_s * NS
-
-
 class SafetyGate:
     """The layer's state: e-stop, input ages and the last verdict; turns commands into safe ones.
 
@@ -311,19 +301,14 @@ class SafetyGate:
         self._depth_ns = None
 
     def stale(self, now_ns: int) -> list[str]:
-        """The inputs older than their timeout, never received or from the future: 'cmd_vel', 'depth'.
-
-        A clock at 0 (use_sim_time before the first /clock) makes everything stale ('clock'): every
-        age would read as fresh. An input received after `now_ns` (the clock jumped back: a reset
-        simulator, a looped bag) is stale too, until it arrives again on the new timeline.
-        """
+        """The inputs that are not fresh (`core.clock.is_fresh`): 'cmd_vel', 'depth'; 'clock' alone at 0."""
         if now_ns <= 0:
             return ["clock"]
         cfg = self.config
         out = []
-        if not _fresh(self._cmd_ns, now_ns, cfg.cmd_timeout_s):
+        if not is_fresh(self._cmd_ns, now_ns, cfg.cmd_timeout_s):
             out.append("cmd_vel")
-        if cfg.use_depth and not _fresh(self._depth_ns, now_ns, cfg.depth_timeout_s):
+        if cfg.use_depth and not is_fresh(self._depth_ns, now_ns, cfg.depth_timeout_s):
             out.append("depth")
         return out
 

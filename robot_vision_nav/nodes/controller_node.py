@@ -32,6 +32,7 @@ from rclpy.duration import Duration
 from rclpy.node import Node
 from std_msgs.msg import String
 
+from robot_vision_nav.core.clock import is_fresh
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.controller import Command, ControllerConfig, ControllerError, RegulatedPurePursuit
 from robot_vision_nav.core.geometry import yaw_from_quaternion
@@ -260,10 +261,7 @@ class ControllerNode(Node):
         for name, limit_s in limits.items():
             if name == "plan" and not self._has_plan:
                 continue
-            received = self._received_ns.get(name)
-            # A clock at 0 (sim time before /clock) or behind a receipt (it jumped back) makes
-            # every age look fresh: stale until inputs arrive on a running clock.
-            if received is None or now <= 0 or not 0 <= now - received <= limit_s * NS:
+            if not is_fresh(self._received_ns.get(name), now, limit_s):
                 stale.append(name)
         return stale
 

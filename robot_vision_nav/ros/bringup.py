@@ -390,9 +390,12 @@ SHARED_PARAMETERS: tuple[tuple[str, str, str, str, str], ...] = (
 
 def resolved_parameter(params_file: str | os.PathLike[str], node: str, name: str, extra: Mapping[str, Any]) -> Any:
     """A node's parameter as the stack starts it: `extra`, else its params-file section, else /**, else the default."""
+    return _resolved(yaml.safe_load(Path(params_file).read_text()) or {}, node, name, extra)
+
+
+def _resolved(data: Mapping[str, Any], node: str, name: str, extra: Mapping[str, Any]) -> Any:
     if name in extra:
         return extra[name]
-    data = yaml.safe_load(Path(params_file).read_text()) or {}
     for key in (node, f"/{node}", "/**", "**"):
         section = (data.get(key) or {}).get("ros__parameters") or {}
         if name in section:
@@ -412,9 +415,10 @@ def check_shared_parameters(params_file: str | os.PathLike[str], extra: Mapping[
         BringupError: naming both nodes, the parameter, both values and why they must agree.
 
     """
+    data = yaml.safe_load(Path(params_file).read_text()) or {}  # once, for every pair
     for node_a, name_a, node_b, name_b, why in SHARED_PARAMETERS:
-        a = resolved_parameter(params_file, node_a, name_a, extra.get(node_a, {}))
-        b = resolved_parameter(params_file, node_b, name_b, extra.get(node_b, {}))
+        a = _resolved(data, node_a, name_a, extra.get(node_a, {}))
+        b = _resolved(data, node_b, name_b, extra.get(node_b, {}))
         norm = (lambda v: [float(x) for x in v]) if isinstance(a, list | tuple) else (lambda v: v)
         try:
             same = norm(a) == norm(b)

@@ -48,13 +48,9 @@ LISTEN_QOS = QoSProfile(
 )
 
 # The e-stop: every message matters, and a volatile reliable subscriber matches what a button
-# node, `ros2 topic pub` (reliable, volatile) and a latched (transient-local) publisher all offer.
-E_STOP_QOS = QoSProfile(
-    history=HistoryPolicy.KEEP_LAST,
-    depth=10,
-    reliability=ReliabilityPolicy.RELIABLE,
-    durability=DurabilityPolicy.VOLATILE,
-)
+# node, `ros2 topic pub` (reliable, volatile) and a latched (transient-local) publisher all offer:
+# the command profile, named so the call site says why.
+E_STOP_QOS = COMMAND_QOS
 
 # rclpy's own default (reliable, keep last 10), named so call sites say they chose it.
 DEFAULT_QOS = QoSProfile(
