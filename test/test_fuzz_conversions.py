@@ -3,7 +3,7 @@
 Each boundary must answer bad input with its own documented exception (ImageConversionError,
 CameraInfoError, ValueError, CompressedImageError, BagError, CompareError), never another type,
 a crash, a hang or an allocation the input does not justify. Hangs become failures through
-SIGALRM (no thread), allocations are bounded with tracemalloc.
+a CPU-time timer signal (no thread), allocations are bounded with tracemalloc.
 """
 
 from __future__ import annotations
@@ -69,18 +69,30 @@ floats_any = st.floats(allow_nan=True, allow_infinity=True)
 
 @contextlib.contextmanager
 def alarm(seconds: int = 5) -> Iterator[None]:
-    """Turn a hang into a failure, without a thread (SIGALRM interrupts the main thread)."""
+    """Turn a hang into a failure, without a thread (the signal interrupts the main thread).
+
+    The budget is the process's CPU time (ITIMER_PROF), not wall time: a decoder spinning in a loop
+    burns CPU and is caught, while a test process starved by a loaded CI machine is not (a 16x12 PNG
+    once took 5 s of wall time in CI and decoded at once when Hypothesis retried it).
+    """
 
     def _timeout(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"no answer within {seconds} s: a hang")
+        raise TimeoutError(f"no answer within {seconds} s of CPU time: a hang")
 
-    old = signal.signal(signal.SIGALRM, _timeout)
-    signal.alarm(seconds)
+    old = signal.signal(signal.SIGPROF, _timeout)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         yield
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, old)
+
+
+def test_alarm_catches_a_spinning_loop() -> None:
+    """The hang guard itself works: a loop that burns CPU is interrupted within its budget."""
+    with pytest.raises(TimeoutError, match="CPU time"), alarm(1):
+        while True:
+            pass
 
 
 @contextlib.contextmanager
