@@ -8,7 +8,7 @@ paths run too. The house rule is checked: no exception leaves a handler, nothing
 NaN or infinity (and every published message serialises: the real `publish` runs), and the
 controller never sends a non-zero cmd_vel because of garbage. Parameter updates of the wrong type,
 out of range or non-finite are refused and leave the config as it was; the reason names the
-parameter (for a wrong type it does not yet: rclpy refuses those first, see the xfail test).
+parameter.
 
 What each node published is taken by wrapping its publishers' `publish` (the original still runs):
 that ties each message to the handler call that caused it, which a subscription spun afterwards
@@ -1519,11 +1519,6 @@ def test_bad_parameter_updates_are_refused_many(request: pytest.FixtureRequest, 
     check()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rclpy's own type check (static typing in the descriptor) refuses a wrong-typed update before "
-    "ConfigParameters' callback, with \"Wrong parameter type, expected '3' got '4'\": no parameter name",
-)
 @pytest.mark.parametrize("which", PARAM_NODES)
 def test_wrong_type_parameter_update_names_the_parameter(request: pytest.FixtureRequest, which: str) -> None:
     node = request.getfixturevalue(which)

@@ -79,6 +79,35 @@ def test_descriptors_carry_description_unit_and_range(ros_context: object) -> No
         node.destroy_node()
 
 
+def test_wrong_typed_update_is_refused_naming_the_parameter_and_changes_nothing(ros_context: object) -> None:
+    node = Node("typed", context=ros_context)
+    try:
+        params = ConfigParameters(node, [CostmapConfig])
+        before = params.get(CostmapConfig)
+        for wrong, words in [
+            (Parameter("resolution_m", Parameter.Type.STRING, "fine"), ["'resolution_m'", "'fine'", "a double"]),
+            (Parameter("resolution_m", Parameter.Type.INTEGER, 1), ["'resolution_m'", "write 1.0, not 1"]),
+            (Parameter("min_points_per_cell", Parameter.Type.DOUBLE, 2.0), ["'min_points_per_cell'", "an integer"]),
+            # An update without a value would undeclare a dynamically typed parameter.
+            (Parameter("resolution_m", Parameter.Type.NOT_SET), ["'resolution_m'", "a double"]),
+        ]:
+            (result,) = node.set_parameters([wrong])
+            assert not result.successful
+            assert all(w in result.reason for w in words), result.reason
+            assert node.has_parameter(wrong.name)
+            assert node.describe_parameter("resolution_m").type == ParameterType.PARAMETER_DOUBLE
+            assert node.describe_parameter("min_points_per_cell").type == ParameterType.PARAMETER_INTEGER
+            assert params.get(CostmapConfig) == before
+        assert node.get_parameter("resolution_m").value == before.resolution_m
+        # The range is still rclpy's to refuse, and its reason names the parameter too.
+        (result,) = node.set_parameters([Parameter("resolution_m", value=5.0)])
+        assert not result.successful and "resolution_m" in result.reason
+        assert node.set_parameters([Parameter("resolution_m", value=0.1)])[0].successful
+        assert params.get(CostmapConfig).resolution_m == 0.1
+    finally:
+        node.destroy_node()
+
+
 def test_inconsistent_start_values_raise_parameter_error(ros_context: object) -> None:
     node = Node("bad", context=ros_context, parameter_overrides=[Parameter("inflation_radius_m", value=0.1)])
     try:

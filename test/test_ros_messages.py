@@ -190,6 +190,17 @@ def test_grid_from_msg_keeps_values_origin_frame_and_stamp() -> None:
     assert grid.value_at(100.0, 0.0) == -1
 
 
+@pytest.mark.parametrize("resolution", [0.0, -0.05, 1e-30, 0.0009, float("nan"), float("inf")])
+def test_grid_from_msg_refuses_a_resolution_no_costmap_has(resolution: float) -> None:
+    # 1e-30 m cells once made the controller's path check allocate 1e29 samples (found by fuzzing).
+    from robot_vision_nav.ros.messages import grid_from_msg
+
+    msg = occupancy_grid(np.zeros((4, 4), np.int8), 0.05, 0.0, 0.0, "odom", 1)
+    msg.info.resolution = resolution
+    with pytest.raises(ValueError, match=r"grid resolution must be finite and at least 0\.001 m"):
+        grid_from_msg(msg)
+
+
 def test_odometry_yaw_is_right_for_a_slightly_denormalised_quaternion_and_refuses_zero() -> None:
     import math
 

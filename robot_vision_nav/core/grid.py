@@ -21,6 +21,10 @@ OCC_MAX_INFLATED = 98
 OCC_INSCRIBED = 99
 OCC_LETHAL = 100
 
+# The finest cell a grid may have. Finer is no costmap (costmap_node's own floor is 5 mm) but a
+# corrupt message, and walking a path at a quarter cell per step would take astronomically many.
+MIN_RESOLUTION_M = 1e-3
+
 
 class GridError(ValueError):
     """A grid that cannot be used (wrong dtype or shape, bad resolution), saying why."""
@@ -52,8 +56,10 @@ class Grid:
             raise GridError(
                 f"grid values must be a non-empty 2-D int8 array, got {self.values.dtype} {self.values.shape}"
             )
-        if not (math.isfinite(self.resolution_m) and self.resolution_m > 0.0):
-            raise GridError(f"grid resolution must be > 0 m, got {self.resolution_m}")
+        if not (math.isfinite(self.resolution_m) and self.resolution_m >= MIN_RESOLUTION_M):
+            raise GridError(
+                f"grid resolution must be finite and at least {MIN_RESOLUTION_M:g} m, got {self.resolution_m}"
+            )
         if not (math.isfinite(self.origin_x_m) and math.isfinite(self.origin_y_m)):
             raise GridError(f"grid origin must be finite, got ({self.origin_x_m}, {self.origin_y_m})")
 

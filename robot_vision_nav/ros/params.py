@@ -138,6 +138,7 @@ class ConfigParameters:
         self._on_change = on_change
         self._check = check
         self._owner: dict[str, type[Any]] = {}
+        self._descriptors: dict[str, tuple[ParameterDescriptor, int]] = {}
         self.configs: dict[type[Any], Any] = {}
         for cls in classes:
             hints = get_type_hints(cls)
@@ -166,6 +167,12 @@ class ConfigParameters:
                     and node.get_parameter_or(name).type_ == Parameter.Type.NOT_SET
                 ):
                     node.set_parameters([Parameter(name, Parameter.Type.STRING_ARRAY, default)])
+                # Typed statically for the start-up check above; at run time the type is checked by
+                # _on_set instead, which names the parameter (rclpy's own check says only "Wrong
+                # parameter type, expected '3' got '4'"). describe_parameter gives rclpy's own object.
+                stored = node.describe_parameter(name)
+                stored.dynamic_typing = True
+                self._descriptors[name] = (stored, ros_type)
             values = {
                 name: _python_value(node.get_parameter(name).value, _ros_type(hints[name])) for name in param_info(cls)
             }
@@ -193,6 +200,15 @@ class ConfigParameters:
             raise ParameterError(str(err)) from err
 
     def _on_set(self, params: list[Parameter]) -> SetParametersResult:
+        result = self._validate(params)
+        if not result.successful:
+            # A dynamically typed descriptor takes the type of each value tried, refused or not:
+            # put back the declared one so `ros2 param describe` keeps telling the truth.
+            for descriptor, ros_type in self._descriptors.values():
+                descriptor.type = ros_type
+        return result
+
+    def _validate(self, params: list[Parameter]) -> SetParametersResult:
         updates: dict[type[Any], dict[str, Any]] = {}
         for p in params:
             cls = self._owner.get(p.name)
