@@ -36,7 +36,7 @@ test: venv
 	$(PY) -m pytest -m "not slow"
 
 test-all: venv bench-deps
-	$(PY) -m pytest
+	RVN_HYPOTHESIS=explore $(PY) -m pytest
 
 lint: venv
 	$(VENV)/bin/ruff check robot_vision_nav test bench
