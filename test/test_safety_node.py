@@ -175,6 +175,24 @@ def test_e_stop_stops_at_once_and_holds_until_released(rig: SafetyRig) -> None:
     assert rig.logged("e-stop ENGAGED")
 
 
+def test_e_stop_at_start_holds_a_restarted_node_stopped_until_released(ros_context: Any) -> None:
+    # A volatile e-stop is heard only by the nodes running when it is said: a respawned safety node
+    # would let the robot go. e_stop_at_start makes it start engaged instead.
+    rig = SafetyRig(ros_context, [Parameter("e_stop_at_start", value=True)])
+    try:
+        assert rig.state_is("e_stop"), rig.states
+        assert rig.logged("e-stop engaged at start")
+        for _ in range(3):
+            rig.camera(FAR)
+            assert rig.command() == (0.0, 0.0)
+        assert rig.state_is("e_stop"), rig.states  # not overwritten by the watchdog
+        rig.pub_e_stop.publish(Bool(data=False))
+        assert rig.state_is("free"), rig.states
+        assert rig.command() == (0.4, 0.2)
+    finally:
+        rig.close()
+
+
 def test_watchdog_zeroes_a_moving_robot_when_commands_stop(rig: SafetyRig) -> None:
     rig.camera(FAR)
     assert rig.command() == (0.4, 0.2)

@@ -5,7 +5,8 @@ Subscribes:
   camera/aligned_depth_to_color/image_raw  sensor_msgs/Image 16UC1 (mm) | 32FC1 (m), sensor-data QoS
   camera/color/camera_info                 sensor_msgs/CameraInfo, sensor-data QoS
   e_stop                                   std_msgs/Bool: true stops the robot and holds it stopped until
-                                           a false releases it (reliable; `ros2 topic pub --once` works)
+                                           a false releases it (reliable; `ros2 topic pub --once` works);
+                                           with e_stop_at_start it starts engaged
 Publishes:
   cmd_vel                                  geometry_msgs/Twist (TwistStamped by param), to the base
   safety_state                             std_msgs/String, latched: free, slowdown, stop, e_stop, stale: ...
@@ -78,6 +79,11 @@ class SafetyNodeConfig:
     warn_throttle_s: float = param(
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
     )
+    e_stop_at_start: bool = param(
+        False,
+        "start with the e-stop engaged: nothing moves until a false on e_stop. For a node respawned on a real "
+        "robot: a restart forgets an e-stop said before it, so a crash while the e-stop is down must not let go",
+    )
 
 
 class SafetyNode(Node):
@@ -125,6 +131,12 @@ class SafetyNode(Node):
         self._diag_timer = self.create_timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
         self._publish_zones()
         self._set_state("stale: cmd_vel, depth" if self.config.use_depth else "stale: cmd_vel")
+        if self.node_config.e_stop_at_start:
+            self.gate.set_e_stop(True)
+            self._set_state("e_stop")
+            self.get_logger().warning(
+                f"e-stop engaged at start (e_stop_at_start): publish false on {self._topics[E_STOP_TOPIC]} to release"
+            )
         self.get_logger().info(
             f"safety layer between {self._topics[CMD_IN_TOPIC]} and {self._topics[CMD_OUT_TOPIC]}; "
             f"e-stop on {self._topics[E_STOP_TOPIC]}; depth {'checked' if self.config.use_depth else 'NOT checked'}"
