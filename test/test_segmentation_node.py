@@ -240,6 +240,21 @@ def test_bad_images_are_skipped_with_a_warning_naming_the_topic_and_the_node_kee
     assert (image_to_numpy(mask) == 255).all()
 
 
+def test_a_frame_older_than_the_last_segmented_one_is_not_segmented(
+    make_harness: Callable[..., Harness], floor_model: Path
+) -> None:
+    h = make_harness(floor_model)
+    h.segment(camera_image(), 5 * SEC)
+    h.send(numpy_to_image(camera_image(), "rgb8", 5 * SEC - SEC // 10, FRAME))  # reordered by 100 ms
+    h.spin_until(lambda: False, 0.3)
+    assert h.node.out_of_order == 1 and h.node.processed == 1
+    assert [stamp_to_ns(m.header.stamp) for m in h.traversable] == [5 * SEC]
+    h.segment(camera_image(), 5 * SEC)  # the same stamp again (a duplicate) is segmented
+    h.segment(camera_image(), 2 * SEC)  # 3 s back: a restarted clock, segmented
+    h.segment(camera_image(), 2 * SEC + SEC // 15)
+    assert h.node.out_of_order == 1 and h.node.processed == 4
+
+
 def test_an_engine_failure_skips_the_frame_with_a_warning_and_the_next_frame_works(
     make_harness: Callable[..., Harness], floor_model: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

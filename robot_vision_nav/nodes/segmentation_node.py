@@ -266,6 +266,7 @@ class SegmentationNode(Node):
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._gaps_ns: deque[int] = deque(maxlen=GAP_WINDOW)
         self._last_stamp_ns: int | None = None
+        self._segmented_stamp_ns: int | None = None  # stamp of the newest frame segmented
         self._last_processed_wall: float | None = None
         self._diag_wall = time.monotonic()
         # GPU utilisation, memory and temperature in /diagnostics (NVML), where a driver exists.
@@ -274,6 +275,7 @@ class SegmentationNode(Node):
         self.received = 0
         self.processed = 0
         self.skipped = 0
+        self.out_of_order = 0
         self.dropped = 0
         self.overlays_published = 0
         self._warned_at: dict[str, float] = {}
@@ -382,6 +384,13 @@ class SegmentationNode(Node):
         stamp_ns = stamp_to_ns(msg.header.stamp)
         self.ages.record("image", self.get_clock().now().nanoseconds, stamp_ns)
         self._count_gaps(stamp_ns)
+        newest = self._segmented_stamp_ns
+        if newest is not None and newest - TIME_JUMP_NS < stamp_ns < newest:
+            # Reordered in transport: its mask would be older than one already published, and the
+            # costmap refuses it. Not segmenting it saves the GPU for the next frame. (Farther back
+            # is a restarted clock: segmented.)
+            self.out_of_order += 1
+            return
         if msg.encoding not in COLOR_ENCODINGS:
             self._skip(f"wrong encoding '{msg.encoding}', expected rgb8 or bgr8; frame skipped")
             return
@@ -407,6 +416,7 @@ class SegmentationNode(Node):
             self.overlays_published += 1
         self._latency_ms.append((time.perf_counter() - started) * 1e3)
         self.processed += 1
+        self._segmented_stamp_ns = stamp_ns
         self._last_processed_wall = time.monotonic()
 
     # ------------------------------------------------------------------ diagnostics
@@ -461,6 +471,7 @@ class SegmentationNode(Node):
             "frames_received": str(self.received),
             "frames_processed": str(self.processed),
             "frames_skipped": str(self.skipped),
+            "frames_out_of_order": str(self.out_of_order),
             "frames_dropped_estimate": str(self.dropped),
             "overlays_published": str(self.overlays_published),
             "device": engine.device_name,
