@@ -8,7 +8,8 @@ Publishes (sensor-data QoS, each with the input image's header and size):
   segmentation/overlay        sensor_msgs/Image rgb8, class colours over the image; only computed
                               while someone subscribes
   /diagnostics                diagnostic_msgs/DiagnosticArray: fps, processing latency p50/p99
-                              (conversion in to publish), frames skipped and dropped, device, GPU memory
+                              (conversion in to publish), frames skipped, out of order and dropped, device,
+                              GPU memory
 
 The network and its pre/post-processing are `core.segmentation.inference.Segmenter`; this node only
 converts messages, reads parameters, times the work and reports. A model file that is missing, does
