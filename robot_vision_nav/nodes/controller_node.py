@@ -43,6 +43,7 @@ from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_ag
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS
+from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "controller_node"
 FINAL_ZERO_ACK_TIMEOUT_S = 1.0  # how long shutdown waits for the final zero command to be acknowledged
@@ -109,8 +110,7 @@ class ControllerNode(Node):
         self._last_command_stamp_ns: int | None = None
         self._stopped = True
         self._status = ""
-        self._warned_at: dict[str, float] = {}
-        self._last_problem = ""
+        self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
         self._step_ms = 0.0
         self._commands = 0
@@ -151,13 +151,8 @@ class ControllerNode(Node):
             self._watchdog = self.create_timer(1.0 / config.watchdog_rate_hz, self._on_watchdog)
 
     def _warn(self, topic: str, problem: str) -> None:
-        text = f"{topic}: {problem}"
-        self._last_problem = text
-        now = time.monotonic()  # log throttling only
-        key = f"{topic}:{problem.split(':')[0][:40]}"
-        if now - self._warned_at.get(key, -math.inf) >= self.node_config.warn_throttle_s:
-            self._warned_at[key] = now
-            self.get_logger().warning(text)
+        """Warn naming the topic, throttled per kind of problem (ros/warn.py)."""
+        self._warnings.warn(topic, problem, self.node_config.warn_throttle_s)
 
     def _now_ns(self) -> int:
         return int(self.get_clock().now().nanoseconds)
@@ -305,12 +300,13 @@ class ControllerNode(Node):
             self._status_pub.publish(String(data=status))
 
     def _publish_diagnostics(self) -> None:
+        last_problem = self._warnings.take_last_problem()
         status = DiagnosticStatus(name=f"{self.get_name()}: controller", hardware_id=self.get_fully_qualified_name())
         stale = self._stale_inputs() if self._has_plan else []
         behind = behind_message(self.ages, self.node_config.max_input_age_s)
-        if stale or self._last_problem or behind:
+        if stale or last_problem or behind:
             status.level = DiagnosticStatus.WARN
-            status.message = self._last_problem or (f"stale: {', '.join(stale)}" if stale else behind)
+            status.message = last_problem or (f"stale: {', '.join(stale)}" if stale else behind)
         else:
             status.level, status.message = DiagnosticStatus.OK, self._status or "idle"
         status.values = [
@@ -323,7 +319,6 @@ class ControllerNode(Node):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
-        self._last_problem = ""
 
     def destroy_node(self) -> None:
         """Stop the robot before going away: a node shut down must not leave the wheels turning."""

@@ -49,6 +49,7 @@ from robot_vision_nav.ros.messages import (
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.sync import ApproximateTimeSync
+from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "costmap_node"
 DEPTH_TOPIC = "camera/aligned_depth_to_color/image_raw"
@@ -137,8 +138,7 @@ class CostmapNode(Node):
         self._updates = 0
         self._published = 0
         self._skipped = 0
-        self._warned_at: dict[tuple[str, str], float] = {}
-        self._last_problem = ""
+        self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
         self._last_out_of_order = [0, 0, 0]
         self._last_stats: Any = None
@@ -211,15 +211,8 @@ class CostmapNode(Node):
 
     # ------------------------------------------------------------------ inputs
     def _warn(self, topic: str, problem: str) -> None:
-        """Log a warning naming the topic, at most once per warn_throttle_s for the same problem."""
-        text = f"{topic}: {problem}"
-        self._last_problem = text
-        kind = problem.split(":")[0][:40]
-        now = time.monotonic()  # log throttling only; never used by the algorithm
-        last = self._warned_at.get((topic, kind))
-        if last is None or now - last >= self.node_config.warn_throttle_s:
-            self._warned_at[(topic, kind)] = now
-            self.get_logger().warning(text)
+        """Warn naming the topic, throttled per kind of problem (ros/warn.py)."""
+        self._warnings.warn(topic, problem, self.node_config.warn_throttle_s)
 
     def _add(self, topic_index: int, msg: Any) -> None:
         if topic_index not in self._inputs:
@@ -412,6 +405,7 @@ class CostmapNode(Node):
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
+        last_problem = self._warnings.take_last_problem()
         status = DiagnosticStatus(name=f"{self.get_name()}: local costmap", hardware_id=self.get_fully_qualified_name())
         level, message = DiagnosticStatus.OK, "ok"
         idle_s = None if self._last_processed_wall is None else time.monotonic() - self._last_processed_wall
@@ -423,11 +417,11 @@ class CostmapNode(Node):
             message = f"no depth set processed for {self.node_config.input_timeout_s} s"
             if silent:
                 message += f"; nothing received yet on {', '.join(silent)}"
-            if self._last_problem:
-                message += f"; last problem: {self._last_problem}"
+            if last_problem:
+                message += f"; last problem: {last_problem}"
             level = DiagnosticStatus.WARN
-        elif self._last_problem:
-            level, message = DiagnosticStatus.WARN, f"last problem: {self._last_problem}"
+        elif last_problem:
+            level, message = DiagnosticStatus.WARN, f"last problem: {last_problem}"
         elif behind := behind_message(self.ages, self.node_config.max_input_age_s):
             level, message = DiagnosticStatus.WARN, behind
         status.level, status.message = level, message
@@ -449,7 +443,6 @@ class CostmapNode(Node):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
-        self._last_problem = ""
 
 
 def main(args: list[str] | None = None) -> int:

@@ -45,6 +45,7 @@ from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_ag
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
+from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "planner_node"
 NS = 1_000_000_000
@@ -127,8 +128,7 @@ class PlannerNode(Node):
         self._plan: Plan | None = None
         self._plan_stamp_ns: int | None = None
         self._force_replan = False
-        self._warned_at: dict[str, float] = {}
-        self._last_problem = ""
+        self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
         self._plans = 0
         self._plan_ms = 0.0
@@ -154,13 +154,8 @@ class PlannerNode(Node):
         self._force_replan = True
 
     def _warn(self, topic: str, problem: str) -> None:
-        text = f"{topic}: {problem}"
-        self._last_problem = text
-        now = time.monotonic()  # log throttling only
-        key = f"{topic}:{problem.split(':')[0][:40]}"
-        if now - self._warned_at.get(key, -math.inf) >= self.node_config.warn_throttle_s:
-            self._warned_at[key] = now
-            self.get_logger().warning(text)
+        """Warn naming the topic, throttled per kind of problem (ros/warn.py)."""
+        self._warnings.warn(topic, problem, self.node_config.warn_throttle_s)
 
     # ------------------------------------------------------------------ inputs
     def _on_odom(self, msg: Odometry) -> None:
@@ -348,10 +343,11 @@ class PlannerNode(Node):
         self._status_pub.publish(String(data=f"{status}: {message}"))
 
     def _publish_diagnostics(self) -> None:
+        last_problem = self._warnings.take_last_problem()
         status = DiagnosticStatus(name=f"{self.get_name()}: planner", hardware_id=self.get_fully_qualified_name())
         behind = behind_message(self.ages, self.node_config.max_input_age_s)
-        if self._last_problem or behind:
-            status.level, status.message = DiagnosticStatus.WARN, self._last_problem or behind
+        if last_problem or behind:
+            status.level, status.message = DiagnosticStatus.WARN, last_problem or behind
         elif self._goal is None:
             status.level, status.message = DiagnosticStatus.OK, "idle: no goal"
         else:
@@ -365,7 +361,6 @@ class PlannerNode(Node):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
-        self._last_problem = ""
 
 
 def main(args: list[str] | None = None) -> int:

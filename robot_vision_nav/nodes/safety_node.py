@@ -46,6 +46,7 @@ from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_ag
 from robot_vision_nav.ros.messages import CameraInfoError, camera_info_to_intrinsics, ns_to_stamp, stamp_to_ns
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import COMMAND_QOS, E_STOP_QOS, LATCHED_QOS, SENSOR_QOS
+from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "safety_node"
 CMD_IN_TOPIC = "cmd_vel_nav"
@@ -109,8 +110,7 @@ class SafetyNode(Node):
         self._counts = {"commands": 0, "zeroed": 0, "slowed": 0, "e_stops": 0, "out_of_order": 0}
         self._judged_stamp_ns: int | None = None  # stamp of the depth frame the current verdict is from
         self._judge_ms = 0.0
-        self._warned_at: dict[str, float] = {}
-        self._last_problem = ""
+        self._warnings = ThrottledWarnings(self.get_logger())
         self._topics = {
             n: self.resolve_topic_name(n) for n in (CMD_IN_TOPIC, CMD_OUT_TOPIC, DEPTH_TOPIC, INFO_TOPIC, E_STOP_TOPIC)
         }
@@ -175,13 +175,8 @@ class SafetyNode(Node):
             self._publish_zones()
 
     def _warn(self, topic: str, problem: str) -> None:
-        text = f"{topic}: {problem}"
-        self._last_problem = text
-        now = time.monotonic()  # log throttling only
-        key = f"{topic}:{problem.split(':')[0][:40]}"
-        if now - self._warned_at.get(key, -math.inf) >= self.node_config.warn_throttle_s:
-            self._warned_at[key] = now
-            self.get_logger().warning(text)
+        """Warn naming the topic, throttled per kind of problem (ros/warn.py)."""
+        self._warnings.warn(topic, problem, self.node_config.warn_throttle_s)
 
     def _now_ns(self) -> int:
         return int(self.get_clock().now().nanoseconds)
@@ -319,14 +314,15 @@ class SafetyNode(Node):
             self._zone_pubs[name].publish(msg)
 
     def _publish_diagnostics(self) -> None:
+        last_problem = self._warnings.take_last_problem()
         status = DiagnosticStatus(name=f"{self.get_name()}: safety", hardware_id=self.get_fully_qualified_name())
         behind = behind_message(self.ages, self.node_config.max_input_age_s)
         verdict = self.gate.verdict
         if self.gate.e_stop:
             status.level, status.message = DiagnosticStatus.ERROR, "e-stop engaged"
-        elif self._last_problem or self._state.startswith(("stale", "stop")) or behind:
+        elif last_problem or self._state.startswith(("stale", "stop")) or behind:
             status.level = DiagnosticStatus.WARN
-            status.message = self._last_problem or behind or self._state
+            status.message = last_problem or behind or self._state
         else:
             status.level, status.message = DiagnosticStatus.OK, self._state
         values = {
@@ -344,7 +340,6 @@ class SafetyNode(Node):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
-        self._last_problem = ""
 
     def destroy_node(self) -> None:
         """Stop the robot before going away; wait (bounded) until the base has acknowledged the zero."""

@@ -53,6 +53,7 @@ from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_ag
 from robot_vision_nav.ros.messages import stamp_to_ns
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError
 from robot_vision_nav.ros.qos import SENSOR_QOS
+from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "segmentation_node"
 PACKAGE = "robot_vision_nav"
@@ -279,8 +280,7 @@ class SegmentationNode(Node):
         self.out_of_order = 0
         self.dropped = 0
         self.overlays_published = 0
-        self._warned_at: dict[str, float] = {}
-        self._last_problem = ""
+        self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
 
         self._topic = self.resolve_topic_name(IMAGE_TOPIC)
@@ -350,15 +350,8 @@ class SegmentationNode(Node):
 
     # ------------------------------------------------------------------ images
     def _warn(self, problem: str) -> None:
-        """Log a warning naming the topic, at most once per warn_throttle_s for the same kind of problem."""
-        text = f"{self._topic}: {problem}"
-        self._last_problem = text
-        kind = problem.split(":")[0][:40]
-        now = time.monotonic()  # log throttling only
-        last = self._warned_at.get(kind)
-        if last is None or now - last >= self.config.warn_throttle_s:
-            self._warned_at[kind] = now
-            self.get_logger().warning(text)
+        """Warn naming the topic, throttled per kind of problem (ros/warn.py)."""
+        self._warnings.warn(self._topic, problem, self.config.warn_throttle_s)
 
     def _skip(self, problem: str) -> None:
         self.skipped += 1
@@ -444,7 +437,8 @@ class SegmentationNode(Node):
         self._diag_wall, self._processed_at_diag = now, self.processed
         status = DiagnosticStatus(name=f"{self.get_name()}: segmentation", hardware_id=self.get_fully_qualified_name())
         timeout = self.config.input_timeout_s
-        last_problem = f"last problem: {self._last_problem}" if self._last_problem else ""
+        problem = self._warnings.take_last_problem()
+        last_problem = f"last problem: {problem}" if problem else ""
         if self._last_processed_wall is None or now - self._last_processed_wall > timeout:
             status.level = DiagnosticStatus.WARN
             # Name the topic: a camera remapped to a topic nobody publishes must be findable from here.
@@ -488,7 +482,6 @@ class SegmentationNode(Node):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
-        self._last_problem = ""
 
 
 def _gpu_index(device_name: str) -> int | None:

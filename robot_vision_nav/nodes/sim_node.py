@@ -47,6 +47,7 @@ from robot_vision_nav.ros.image import numpy_to_image
 from robot_vision_nav.ros.messages import intrinsics_to_camera_info, ns_to_stamp, pose2d_to_odometry
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError
 from robot_vision_nav.ros.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS
+from robot_vision_nav.ros.warn import ThrottledWarnings
 from robot_vision_nav.sim.camera import CameraConfig
 from robot_vision_nav.sim.robot import RobotConfig
 from robot_vision_nav.sim.sim import SimConfig, Simulator, StepResult
@@ -133,7 +134,7 @@ class SimNode(Node):
         self._frames = 0
         self._render_ms: deque[float] = deque(maxlen=100)
         self._rate_mark = (time.monotonic(), self.stamp_ns)
-        self._warned_at: dict[str, float] = {}
+        self._warnings = ThrottledWarnings(self.get_logger())
         self._step_timer = self._make_step_timer()
         self._wait_timer = self.create_timer(LOCK_STEP_POLL_S, self._check_wait, clock=self._steady)
         self._wait_timer.cancel()
@@ -199,10 +200,7 @@ class SimNode(Node):
 
     # ------------------------------------------------------------------ inputs
     def _warn(self, key: str, text: str, period_s: float = 2.0) -> None:
-        now = time.monotonic()  # log throttling only
-        if now - self._warned_at.get(key, -math.inf) >= period_s:
-            self._warned_at[key] = now
-            self.get_logger().warning(text)
+        self._warnings.warn("", text, period_s, kind=key)
 
     def _on_cmd(self, msg: Twist | TwistStamped) -> None:
         twist = msg.twist if isinstance(msg, TwistStamped) else msg
