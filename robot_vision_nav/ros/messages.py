@@ -29,9 +29,17 @@ class CameraInfoError(ValueError):
     """A CameraInfo message that does not describe a usable pinhole camera."""
 
 
+_MAX_STAMP_NS = _INT32_MAX * _NS_PER_S + _NS_PER_S - 1  # the latest time a builtin_interfaces/Time holds
+
+
 def stamp_to_ns(stamp: Time) -> int:
-    """Integer nanoseconds of a builtin_interfaces/Time (the rosbags/rclpy convention)."""
-    return int(stamp.sec) * _NS_PER_S + int(stamp.nanosec)
+    """Integer nanoseconds of a builtin_interfaces/Time (the rosbags/rclpy convention).
+
+    Always a time `ns_to_stamp` can write back: a stamp past the latest one a Time can hold (sec
+    2**31 - 1 with nanosec >= 1e9, which no valid message carries) reads as that latest time, so a
+    node that re-stamps an output with an input's time cannot fail on a malformed input.
+    """
+    return min(int(stamp.sec) * _NS_PER_S + int(stamp.nanosec), _MAX_STAMP_NS)
 
 
 def ns_to_stamp(ns: int) -> Time:
