@@ -28,7 +28,6 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
-from rclpy.duration import Duration
 from rclpy.node import Node
 from std_msgs.msg import String
 
@@ -43,10 +42,10 @@ from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_ag
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS
+from robot_vision_nav.ros.shutdown import send_final_zero
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "controller_node"
-FINAL_ZERO_ACK_TIMEOUT_S = 1.0  # how long shutdown waits for the final zero command to be acknowledged
 NS = 1_000_000_000
 
 
@@ -322,14 +321,7 @@ class ControllerNode(Node):
 
     def destroy_node(self) -> None:
         """Stop the robot before going away: a node shut down must not leave the wheels turning."""
-        try:
-            self._publish_zero("shutdown")
-            # A process that exits right after publishing can take the message with it: wait
-            # (bounded) until every reliable subscriber (the base driver) has acknowledged it.
-            if not self._cmd_pub.wait_for_all_acked(Duration(seconds=FINAL_ZERO_ACK_TIMEOUT_S)):
-                self.get_logger().warning("final zero velocity command not acknowledged by every subscriber")
-        except Exception as err:  # the context may already be gone; nothing more can be sent then
-            self.get_logger().debug(f"could not send the final zero command: {err}")
+        send_final_zero(self, self._cmd_pub, lambda: self._publish_zero("shutdown"))
         super().destroy_node()
 
 

@@ -32,7 +32,6 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point32, PolygonStamped, Twist, TwistStamped
-from rclpy.duration import Duration
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, String
@@ -46,6 +45,7 @@ from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_ag
 from robot_vision_nav.ros.messages import CameraInfoError, camera_info_to_intrinsics, ns_to_stamp, stamp_to_ns
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import COMMAND_QOS, E_STOP_QOS, LATCHED_QOS, SENSOR_QOS
+from robot_vision_nav.ros.shutdown import send_final_zero
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "safety_node"
@@ -56,7 +56,6 @@ INFO_TOPIC = "camera/color/camera_info"
 E_STOP_TOPIC = "e_stop"
 STATE_TOPIC = "safety_state"
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
-FINAL_ZERO_ACK_TIMEOUT_S = 1.0
 NS = 1_000_000_000
 # A depth frame older than the last judged one by up to this much was reordered in transport: judging it
 # would put an older verdict (free) over a newer one (stop). Farther back it is a restarted clock,
@@ -343,12 +342,7 @@ class SafetyNode(Node):
 
     def destroy_node(self) -> None:
         """Stop the robot before going away; wait (bounded) until the base has acknowledged the zero."""
-        try:
-            self._send(GateOutput(0.0, 0.0, "shutdown"), None)
-            if not self._cmd_pub.wait_for_all_acked(Duration(seconds=FINAL_ZERO_ACK_TIMEOUT_S)):
-                self.get_logger().warning("final zero velocity command not acknowledged by every subscriber")
-        except Exception as err:  # the context may already be gone
-            self.get_logger().debug(f"could not send the final zero command: {err}")
+        send_final_zero(self, self._cmd_pub, lambda: self._send(GateOutput(0.0, 0.0, "shutdown"), None))
         super().destroy_node()
 
 
