@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import pytest
 from hypothesis import settings
@@ -15,19 +15,31 @@ from hypothesis import settings
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _claim_domain_id() -> tuple[int, IO[str] | None]:
-    """A ROS domain no other test run on this machine holds: the first of 1..100 whose lock file
-    this process can lock (held until it exits, so crashed runs free theirs). Two runs picking
-    by pid could meet on one domain and hear each other's nodes."""
-    for domain in range(1, 101):
-        handle = open(Path(tempfile.gettempdir()) / f"rvn-test-ros-domain-{domain}.lock", "w")  # noqa: SIM115
+def _claim_domain_id() -> tuple[int, int | None]:
+    """A ROS domain no other test run on this machine holds.
+
+    Starting at 1 + pid % 100, the first domain of 1..100 whose lock file this process can lock (held
+    until it exits, so crashed runs free theirs; starting at the pid keeps a new run off the domain of
+    a killed run's orphaned node processes). Two runs picking by pid alone could meet on one domain and
+    hear each other's nodes. The files are in /tmp whatever TMPDIR says, shared by all users.
+    """
+    folder = Path("/tmp") if Path("/tmp").is_dir() else Path(tempfile.gettempdir())
+    start = os.getpid() % 100
+    for i in range(100):
+        domain = 1 + (start + i) % 100
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
+            fd = os.open(folder / f"rvn-test-ros-domain-{domain}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError:  # another user's file we may not open: count the domain as theirs
             continue
-        return domain, handle
-    return 1 + os.getpid() % 100, None  # all held: fall back to the pid
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o666)  # past the umask, so other users' runs can lock it in their turn
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return domain, fd
+    return 1 + start, None  # nothing lockable: the pid alone
 
 
 # DDS discovery must never leave loopback here (Kilted ignores ROS_LOCALHOST_ONLY). Set before

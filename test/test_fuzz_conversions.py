@@ -3,7 +3,7 @@
 Each boundary must answer bad input with its own documented exception (ImageConversionError,
 CameraInfoError, ValueError, CompressedImageError, BagError, CompareError), never another type,
 a crash, a hang or an allocation the input does not justify. Hangs become failures through
-a CPU-time timer signal (no thread), allocations are bounded with tracemalloc.
+CPU-time and wall-time timer signals (no thread), allocations are bounded with tracemalloc.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import shutil
 import signal
 import struct
 import tempfile
+import threading
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -68,31 +69,40 @@ floats_any = st.floats(allow_nan=True, allow_infinity=True)
 
 
 @contextlib.contextmanager
-def alarm(seconds: int = 5) -> Iterator[None]:
-    """Turn a hang into a failure, without a thread (the signal interrupts the main thread).
+def alarm(seconds: int = 5, wall_seconds: int = 60) -> Iterator[None]:
+    """Turn a hang into a failure, without a thread (the signals interrupt the main thread).
 
-    The budget is the process's CPU time (ITIMER_PROF), not wall time: a decoder spinning in a loop
-    burns CPU and is caught, while a test process starved by a loaded CI machine is not (a 16x12 PNG
-    once took 5 s of wall time in CI and decoded at once when Hypothesis retried it).
+    Two budgets: `seconds` of the process's CPU time (ITIMER_PROF) catches a decoder spinning in a
+    loop without tripping on a test process starved by a loaded CI machine (a 16x12 PNG once took
+    5 s of wall time in CI and decoded at once when Hypothesis retried it); `wall_seconds` of wall
+    time (SIGALRM) catches a hang that waits instead of spinning (a lock, a read).
     """
 
-    def _timeout(signum: int, frame: Any) -> None:
+    def _cpu(signum: int, frame: Any) -> None:
         raise TimeoutError(f"no answer within {seconds} s of CPU time: a hang")
 
-    old = signal.signal(signal.SIGPROF, _timeout)
+    def _wall(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"no answer within {wall_seconds} s of wall time: a hang")
+
+    old_prof, old_alrm = signal.signal(signal.SIGPROF, _cpu), signal.signal(signal.SIGALRM, _wall)
     signal.setitimer(signal.ITIMER_PROF, seconds)
+    signal.setitimer(signal.ITIMER_REAL, wall_seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_PROF, 0)
-        signal.signal(signal.SIGPROF, old)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGPROF, old_prof)
+        signal.signal(signal.SIGALRM, old_alrm)
 
 
-def test_alarm_catches_a_spinning_loop() -> None:
-    """The hang guard itself works: a loop that burns CPU is interrupted within its budget."""
+def test_alarm_catches_a_spinning_loop_and_a_wait() -> None:
+    """The hang guard itself works: a loop that burns CPU, and a wait that burns none."""
     with pytest.raises(TimeoutError, match="CPU time"), alarm(1):
         while True:
             pass
+    with pytest.raises(TimeoutError, match="wall time"), alarm(5, wall_seconds=1):
+        threading.Event().wait(10)
 
 
 @contextlib.contextmanager

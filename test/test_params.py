@@ -89,7 +89,7 @@ def test_wrong_typed_update_is_refused_naming_the_parameter_and_changes_nothing(
             (Parameter("resolution_m", Parameter.Type.INTEGER, 1), ["'resolution_m'", "write 1.0, not 1"]),
             (Parameter("min_points_per_cell", Parameter.Type.DOUBLE, 2.0), ["'min_points_per_cell'", "an integer"]),
             # An update without a value would undeclare a dynamically typed parameter.
-            (Parameter("resolution_m", Parameter.Type.NOT_SET), ["'resolution_m'", "a double"]),
+            (Parameter("resolution_m", Parameter.Type.NOT_SET), ["'resolution_m'", "cannot be unset"]),
         ]:
             (result,) = node.set_parameters([wrong])
             assert not result.successful
@@ -102,8 +102,15 @@ def test_wrong_typed_update_is_refused_naming_the_parameter_and_changes_nothing(
         # The range is still rclpy's to refuse, and its reason names the parameter too.
         (result,) = node.set_parameters([Parameter("resolution_m", value=5.0)])
         assert not result.successful and "resolution_m" in result.reason
+        # rclpy's range check refuses before ConfigParameters hears of it: the wrong type tried on the
+        # other parameter is in its descriptor until the next update puts the declared one back.
+        result = node.set_parameters_atomically(
+            [Parameter("resolution_m", Parameter.Type.STRING, "fine"), Parameter("min_points_per_cell", value=-5)]
+        )
+        assert not result.successful and params.get(CostmapConfig) == before
         assert node.set_parameters([Parameter("resolution_m", value=0.1)])[0].successful
         assert params.get(CostmapConfig).resolution_m == 0.1
+        assert node.describe_parameter("resolution_m").type == ParameterType.PARAMETER_DOUBLE
     finally:
         node.destroy_node()
 

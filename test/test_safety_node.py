@@ -181,6 +181,7 @@ def test_e_stop_at_start_holds_a_restarted_node_stopped_until_released(ros_conte
     rig = SafetyRig(ros_context, [Parameter("e_stop_at_start", value=True)])
     try:
         assert rig.state_is("e_stop"), rig.states
+        assert not any(state.startswith("stale") for state in rig.states), rig.states  # engaged from the first
         assert rig.logged("e-stop engaged at start")
         for _ in range(3):
             rig.camera(FAR)

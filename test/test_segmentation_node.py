@@ -253,6 +253,13 @@ def test_a_frame_older_than_the_last_segmented_one_is_not_segmented(
     h.segment(camera_image(), 2 * SEC)  # 3 s back: a restarted clock, segmented
     h.segment(camera_image(), 2 * SEC + SEC // 15)
     assert h.node.out_of_order == 1 and h.node.processed == 4
+    # A 0.2 s bag played in a loop: every frame of the second pass is less than 1 s older than the
+    # newest segmented, and after two of them the third is taken as the new timeline it is.
+    for i in range(3):
+        h.send(numpy_to_image(camera_image(), "rgb8", 2 * SEC - SEC // 10 + i * SEC // 30, FRAME))  # all older
+    h.spin_until(lambda: len(h.traversable) == 5, 2.0)
+    assert h.node.out_of_order == 3 and h.node.processed == 5
+    assert stamp_to_ns(h.traversable[-1].header.stamp) == 2 * SEC - SEC // 10 + 2 * SEC // 30
 
 
 def test_an_engine_failure_skips_the_frame_with_a_warning_and_the_next_frame_works(

@@ -37,7 +37,7 @@ import numpy as np
 import yaml
 from numpy.typing import NDArray
 
-from robot_vision_nav.core.grid import OCC_FREE, OCC_LETHAL, OCC_UNKNOWN, Grid, GridError
+from robot_vision_nav.core.grid import MIN_RESOLUTION_M, OCC_FREE, OCC_LETHAL, OCC_UNKNOWN, Grid, GridError
 
 MAP_MODES = ("trinary", "scale", "raw")
 MOVINGAI_PASSABLE = b".GS"
@@ -93,8 +93,8 @@ def read_map_yaml(path: str | Path) -> MapYaml:
     if not isinstance(image, str) or not image:
         raise MapError(f"{path}: 'image' must name the map picture, got {image!r}")
     resolution = _number(doc, "resolution", path)
-    if resolution <= 0.0:
-        raise MapError(f"{path}: 'resolution' must be > 0 m, got {resolution}")
+    if not resolution >= MIN_RESOLUTION_M:
+        raise MapError(f"{path}: 'resolution' must be at least {MIN_RESOLUTION_M:g} m, got {resolution}")
     origin = doc.get("origin")
     if not isinstance(origin, list) or len(origin) != 3:
         raise MapError(f"{path}: 'origin' must be [x, y, yaw], got {origin!r}")

@@ -81,8 +81,9 @@ class SafetyNodeConfig:
     )
     e_stop_at_start: bool = param(
         False,
-        "start with the e-stop engaged: nothing moves until a false on e_stop. For a node respawned on a real "
-        "robot: a restart forgets an e-stop said before it, so a crash while the e-stop is down must not let go",
+        "start with the e-stop engaged: nothing moves until a false on e_stop (read at start only). For a node "
+        "respawned on a real robot: a restart forgets an e-stop said before it, so a crash while the e-stop is "
+        "down must not let go",
     )
 
 
@@ -129,13 +130,16 @@ class SafetyNode(Node):
         self._watchdog = self.create_timer(1.0 / self.node_config.watchdog_rate_hz, self._on_watchdog)
         self._diag_timer = self.create_timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
         self._publish_zones()
-        self._set_state("stale: cmd_vel, depth" if self.config.use_depth else "stale: cmd_vel")
         if self.node_config.e_stop_at_start:
             self.gate.set_e_stop(True)
-            self._set_state("e_stop")
+            self._counts["e_stops"] += 1
+            # A zero at once: after a crash the base may still be running the last command it got.
+            self._send(GateOutput(0.0, 0.0, "e_stop"), None)
             self.get_logger().warning(
                 f"e-stop engaged at start (e_stop_at_start): publish false on {self._topics[E_STOP_TOPIC]} to release"
             )
+        else:
+            self._set_state("stale: cmd_vel, depth" if self.config.use_depth else "stale: cmd_vel")
         self.get_logger().info(
             f"safety layer between {self._topics[CMD_IN_TOPIC]} and {self._topics[CMD_OUT_TOPIC]}; "
             f"e-stop on {self._topics[E_STOP_TOPIC]}; depth {'checked' if self.config.use_depth else 'NOT checked'}"

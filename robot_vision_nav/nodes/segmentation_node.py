@@ -72,6 +72,7 @@ GAP_WINDOW = 50  # stamp gaps kept to estimate the camera period
 MIN_GAPS = 5  # gaps needed before frames are counted as dropped
 NS = 1_000_000_000
 TIME_JUMP_NS = NS  # a stamp gap above 1 s, or backwards, is a restarted clock or a pause, not drops
+OUT_OF_ORDER_RUN = 3  # this many frames in a row older than the last segmented one: a new timeline
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,7 @@ class SegmentationNode(Node):
         self._gaps_ns: deque[int] = deque(maxlen=GAP_WINDOW)
         self._last_stamp_ns: int | None = None
         self._segmented_stamp_ns: int | None = None  # stamp of the newest frame segmented
+        self._older_in_a_row = 0
         self._last_processed_wall: float | None = None
         self._diag_wall = time.monotonic()
         # GPU utilisation, memory and temperature in /diagnostics (NVML), where a driver exists.
@@ -381,10 +383,14 @@ class SegmentationNode(Node):
         newest = self._segmented_stamp_ns
         if newest is not None and newest - TIME_JUMP_NS < stamp_ns < newest:
             # Reordered in transport: its mask would be older than one already published, and the
-            # costmap refuses it. Not segmenting it saves the GPU for the next frame. (Farther back
-            # is a restarted clock: segmented.)
-            self.out_of_order += 1
-            return
+            # costmap refuses it. Not segmenting it saves the GPU for the next frame. Farther back is
+            # a restarted clock, and so are OUT_OF_ORDER_RUN older frames in a row (a bag shorter
+            # than a second played in a loop): both segmented.
+            self._older_in_a_row += 1
+            if self._older_in_a_row < OUT_OF_ORDER_RUN:
+                self.out_of_order += 1
+                return
+        self._older_in_a_row = 0
         if msg.encoding not in COLOR_ENCODINGS:
             self._skip(f"wrong encoding '{msg.encoding}', expected rgb8 or bgr8; frame skipped")
             return

@@ -394,7 +394,9 @@ def _cmd_vel_type(stack: Any) -> dict[str, tuple[str, str]]:
 
 
 def _stamp_ns(msg: Any) -> int:
-    return int(msg.header.stamp.sec) * NS + int(msg.header.stamp.nanosec)
+    from robot_vision_nav.ros.messages import stamp_to_ns  # rclpy's messages: imported where replay runs
+
+    return stamp_to_ns(msg.header.stamp)  # a time ns_to_stamp can write back, even from a malformed stamp
 
 
 def _wait_for_matches(driver: _Driver, executor: Any, bag: Path) -> None:

@@ -200,13 +200,12 @@ class ConfigParameters:
             raise ParameterError(str(err)) from err
 
     def _on_set(self, params: list[Parameter]) -> SetParametersResult:
-        result = self._validate(params)
-        if not result.successful:
-            # A dynamically typed descriptor takes the type of each value tried, refused or not:
-            # put back the declared one so `ros2 param describe` keeps telling the truth.
-            for descriptor, ros_type in self._descriptors.values():
-                descriptor.type = ros_type
-        return result
+        # A dynamically typed descriptor takes the type of each value tried, refused or not (also by
+        # rclpy's range check, before this callback): put the declared ones back, so `ros2 param
+        # describe` keeps telling the truth. An accepted value has the declared type anyway.
+        for descriptor, ros_type in self._descriptors.values():
+            descriptor.type = ros_type
+        return self._validate(params)
 
     def _validate(self, params: list[Parameter]) -> SetParametersResult:
         updates: dict[type[Any], dict[str, Any]] = {}
@@ -216,6 +215,10 @@ class ConfigParameters:
                 continue  # not ours (e.g. use_sim_time)
             info = param_info(cls)[p.name]
             expected = _ros_type(get_type_hints(cls)[p.name])
+            if p.type_ == Parameter.Type.NOT_SET:
+                return SetParametersResult(
+                    successful=False, reason=f"parameter '{p.name}' cannot be unset (declared by {cls.__name__})"
+                )
             if p.type_ != Parameter.Type(expected):
                 return SetParametersResult(
                     successful=False,
