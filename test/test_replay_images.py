@@ -277,6 +277,35 @@ def test_bad_payloads_raise_compressed_image_error_naming_the_topic(fmt: str, da
     assert isinstance(info.value, ValueError)
 
 
+def _png_chunks(payload: bytes) -> list[tuple[int, bytes]]:
+    """(offset, type) of each chunk of a well-formed PNG."""
+    chunks, i = [], 8
+    while i < len(payload):
+        (length,) = struct.unpack_from(">I", payload, i)
+        chunks.append((i, payload[i + 4 : i + 8]))
+        i += 12 + length
+    return chunks
+
+
+@pytest.mark.parametrize("flip", [0x80, 0xF3, 0xFF])
+def test_a_png_chunk_longer_than_the_data_is_refused_before_decoding(flip: int) -> None:
+    # One flipped bit in an IDAT length (4 GB instead of ~200 bytes) made OpenCV allocate and fill
+    # gigabytes: 1-7 s of CPU for a 95-byte message (found by fuzzing). Every chunk, colour and depth.
+    rng = np.random.default_rng(3)
+    payloads = [
+        encode_compressed_color(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8), "png"),
+        encode_compressed_depth(rng.integers(0, 5000, (12, 16), dtype=np.uint16), "16UC1"),
+    ]
+    for fmt, payload in payloads:
+        start = payload.index(b"\x89PNG")
+        png = payload[start:]
+        for offset, kind in _png_chunks(png):
+            bad = bytearray(payload)
+            bad[start + offset] ^= flip  # the high byte of the chunk's length
+            with pytest.raises(CompressedImageError, match=f"PNG chunk '{kind.decode()}' at byte {offset} declares"):
+                decode_compressed(fmt, bytes(bad), "/cam")
+
+
 def test_error_without_topic_has_no_prefix() -> None:
     with pytest.raises(CompressedImageError, match=r"^CompressedImage data is empty"):
         decode_compressed("jpeg", b"")

@@ -161,11 +161,35 @@ def _declared_size(payload: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _png_chunk_problem(payload: bytes) -> str | None:
+    """Why a PNG's chunks cannot be read (one runs past the end of the data), or None.
+
+    OpenCV's PNG reader trusts a chunk's declared length: one flipped bit in it (4 GB instead of
+    215 bytes) had it allocate and fill gigabytes, seconds of CPU for a 95-byte message.
+    """
+    i = len(_PNG_SIGNATURE)
+    while i + 8 <= len(payload):
+        (length,) = struct.unpack_from(">I", payload, i)
+        kind = payload[i + 4 : i + 8].decode("latin-1")
+        if i + 12 + length > len(payload):
+            return (
+                f"PNG chunk {kind!r} at byte {i} declares {length} bytes of data, "
+                f"{len(payload) - i - 12} follow (truncated or corrupt)"
+            )
+        if kind == "IEND":
+            return None
+        i += 12 + length
+    return None
+
+
 def _imdecode(buf: NDArray[np.uint8], what: str, topic: str) -> NDArray[Any]:
     # OpenCV sniffs the payload and would also decode BMP, TIFF, PNM... whose sizes are not checked here.
-    size = _declared_size(buf.tobytes())
+    payload = buf.tobytes()
+    size = _declared_size(payload)
     if size is None:
         raise _error(topic, f"cannot decode {buf.size} bytes as {what}: not a PNG or JPEG file with a readable size")
+    if payload.startswith(_PNG_SIGNATURE) and (problem := _png_chunk_problem(payload)):
+        raise _error(topic, f"cannot decode {buf.size} bytes as {what}: {problem}")
     width, height = size
     if width * height > _MAX_PIXELS:
         raise _error(
