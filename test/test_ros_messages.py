@@ -70,6 +70,25 @@ def test_camera_info_gives_intrinsics_from_k() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("k", "usable"),
+    [
+        ([150.0, 0.0, 319.5, 0.0, 150.0, 239.5, 0.0, 0.0, 1.0], True),  # 130 deg across: a wide lens
+        ([30.0, 0.0, 319.5, 0.0, 30.0, 239.5, 0.0, 0.0, 1.0], True),  # 84.6 deg off axis at the edge
+        ([1e-8, 0.0, 319.5, 0.0, 1e-8, 239.5, 0.0, 0.0, 1.0], False),
+        ([600.0, 0.0, 1e5, 0.0, 600.0, 239.5, 0.0, 0.0, 1.0], False),  # principal point far outside
+        ([600.0, 0.0, 319.5, 0.0, 1e-3, 239.5, 0.0, 0.0, 1.0], False),
+    ],
+)
+def test_camera_info_whose_pixels_look_past_85_degrees_is_refused(k: list[float], usable: bool) -> None:
+    msg = camera_info(k)
+    if usable:
+        assert camera_info_to_intrinsics(msg).fx == k[0]
+    else:
+        with pytest.raises(CameraInfoError, match="off the optical axis; a pinhole camera sees less than 85 deg"):
+            camera_info_to_intrinsics(msg)
+
+
 def test_camera_info_with_all_zero_k_is_refused_as_uncalibrated() -> None:
     with pytest.raises(CameraInfoError, match="K is all zeros"):
         camera_info_to_intrinsics(camera_info([0.0] * 9))

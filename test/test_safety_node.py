@@ -247,6 +247,22 @@ def test_bad_depth_and_bad_camera_info_stop_the_robot_with_a_warning(rig: Safety
     assert rig.logged("camera_info says 80x60")
 
 
+def test_a_camera_info_that_sees_past_180_degrees_stops_the_robot_instead_of_blinding_it(rig: SafetyRig) -> None:
+    # fx = 1e-8 put every point of a wall 0.3 m ahead a billion metres away, outside every zone: the
+    # layer said "free" (found by fuzzing). Such a K is refused, and no usable camera model means stop.
+    rig.camera(FAR)
+    assert rig.command() == (0.4, 0.2)
+    stamp = rig.now_ns()
+    info = intrinsics_to_camera_info(K, "cam", stamp)
+    info.k = [1e-8, 0.0, K.cx, 0.0, 1e-8, K.cy, 0.0, 0.0, 1.0]
+    rig.pub_info.publish(info)
+    rig.spin(0.02)
+    rig.pub_depth.publish(numpy_to_image(np.full((K.height, K.width), NEAR, np.float32), "32FC1", stamp, "cam"))
+    assert rig.spin_until(lambda: rig.out[-1][1:] == (0.0, 0.0), 1.0)
+    assert rig.command() == (0.0, 0.0)
+    assert rig.logged("off the optical axis")
+
+
 def test_non_finite_command_is_zeroed(rig: SafetyRig) -> None:
     rig.camera(FAR)
     assert rig.command(float("nan"), 0.1) == (0.0, 0.0)

@@ -25,6 +25,9 @@ _NS_PER_S = 1_000_000_000
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
+MAX_RAY_ANGLE_DEG = 85.0  # half of the widest field of view a pinhole model is believed for (170 deg)
+
+
 class CameraInfoError(ValueError):
     """A CameraInfo message that does not describe a usable pinhole camera."""
 
@@ -66,7 +69,9 @@ def camera_info_to_intrinsics(msg: CameraInfo) -> PinholeIntrinsics:
 
     Raises:
         CameraInfoError: Zero width or height, an all-zero K (an uncalibrated driver publishes
-            that), or values PinholeIntrinsics refuses (chained).
+            that), values PinholeIntrinsics refuses (chained), or a K that puts some pixel more than
+            MAX_RAY_ANGLE_DEG off the optical axis (a tiny focal length, a principal point far
+            outside the image).
 
     """
     width, height = int(msg.width), int(msg.height)
@@ -78,11 +83,24 @@ def camera_info_to_intrinsics(msg: CameraInfo) -> PinholeIntrinsics:
     if not np.any(k):
         raise CameraInfoError("camera_info K is all zeros: the camera is uncalibrated, expected fx, fy > 0")
     try:
-        return PinholeIntrinsics(
+        intrinsics = PinholeIntrinsics(
             fx=float(k[0]), fy=float(k[4]), cx=float(k[2]), cy=float(k[5]), width=width, height=height
         )
     except GeometryError as err:
         raise CameraInfoError(f"camera_info K is not a usable pinhole camera: {err}") from err
+    # A pixel's ray leaves the optical axis at atan(offset / focal length). Past MAX_RAY_ANGLE_DEG no
+    # pinhole camera sees; such a K (fx = 1e-8) sends every point of a wall 0.4 m away off to 1e9 m,
+    # where no safety zone or costmap cell is: the robot would drive blind (found by fuzzing).
+    reach_x = max(abs(intrinsics.cx), abs(width - 1 - intrinsics.cx)) / intrinsics.fx
+    reach_y = max(abs(intrinsics.cy), abs(height - 1 - intrinsics.cy)) / intrinsics.fy
+    widest = math.degrees(math.atan(max(reach_x, reach_y)))
+    if not widest <= MAX_RAY_ANGLE_DEG:
+        raise CameraInfoError(
+            f"camera_info K (fx={intrinsics.fx:g}, fy={intrinsics.fy:g}, cx={intrinsics.cx:g}, cy={intrinsics.cy:g}) "
+            f"puts pixels of the {width}x{height} image {widest:.1f} deg off the optical axis; a pinhole camera sees "
+            f"less than {MAX_RAY_ANGLE_DEG:g} deg off its axis"
+        )
+    return intrinsics
 
 
 def odometry_to_pose2d(msg: Odometry) -> Pose2D:
