@@ -87,12 +87,47 @@ def test_judge_points_stop_beats_slowdown_and_needs_min_points() -> None:
 
 
 @pytest.mark.parametrize(
-    ("distance_m", "action"), [(0.30, Action.STOP), (0.85, Action.SLOWDOWN), (1.5, Action.FREE), (0.05, Action.FREE)]
+    ("distance_m", "action"), [(0.30, Action.STOP), (0.85, Action.SLOWDOWN), (1.5, Action.FREE), (0.05, Action.STOP)]
 )
 def test_depth_wall_distance_gives_the_zone(distance_m: float, action: Action) -> None:
-    # 0.05 m is under min_depth_m: no reading, as a real camera returns nothing that close.
+    # 0.05 m is under min_depth_m: no reading, as a real camera returns nothing that close. A view
+    # full of nothing is blind, and blind stops (it said free before the blind rule).
     safety = DepthSafety(SafetyConfig(camera_mount_xyzrpy=LEVEL_MOUNT))
     assert safety.judge(wall_depth(distance_m), K).action == action
+
+
+@pytest.mark.parametrize(
+    "depth",
+    [
+        np.zeros((60, 80), np.float32),  # a failed sensor, or everything nearer than its minimum range
+        np.full((60, 80), np.nan, np.float32),
+        np.zeros((60, 80), np.uint16),
+        np.full((60, 80), 0.05, np.float32),  # a box against the lens
+    ],
+)
+def test_a_blind_depth_frame_stops_the_robot_and_says_so(depth: np.ndarray) -> None:
+    safety = DepthSafety(SafetyConfig(camera_mount_xyzrpy=LEVEL_MOUNT))
+    verdict = safety.judge(depth, K)
+    assert verdict.action == Action.STOP and verdict.blind and verdict.valid_fraction == 0.0
+    gate = SafetyGate(SafetyConfig(camera_mount_xyzrpy=LEVEL_MOUNT))
+    gate.on_verdict(verdict, received_ns=10 * NS, stamp_ns=10 * NS)
+    gate.on_command(10 * NS)
+    out = gate.filter(0.4, 0.2, 10 * NS)
+    assert (out.linear_mps, out.state) == (0.0, "stop: depth blind")
+    assert out.angular_rps == 0.2  # turning in place, as in the stop zone (stop_allows_rotation)
+    # 0 turns the rule off: the polygons alone see no points.
+    off = DepthSafety(SafetyConfig(camera_mount_xyzrpy=LEVEL_MOUNT, min_valid_depth_fraction=0.0))
+    assert off.judge(depth, K).action == Action.FREE
+
+
+def test_blind_is_a_fraction_of_the_image() -> None:
+    safety = DepthSafety(SafetyConfig(camera_mount_xyzrpy=LEVEL_MOUNT, min_valid_depth_fraction=0.25))
+    depth = np.zeros((60, 80), np.float32)
+    depth[:15, :] = 1.5  # exactly a quarter of the pixels: a wall out of every zone
+    verdict = safety.judge(depth, K)
+    assert (verdict.action, verdict.blind, verdict.valid_fraction) == (Action.FREE, False, 0.25)
+    depth[14, 0] = 0.0  # one pixel fewer
+    assert safety.judge(depth, K).blind
 
 
 def test_empty_floor_is_free_and_a_box_on_it_is_not() -> None:

@@ -263,6 +263,20 @@ def test_a_camera_info_that_sees_past_180_degrees_stops_the_robot_instead_of_bli
     assert rig.logged("off the optical axis")
 
 
+def test_a_covered_lens_stops_a_moving_robot_at_once_and_says_depth_blind(rig: SafetyRig) -> None:
+    rig.camera(FAR)
+    assert rig.command() == (0.4, 0.2)
+    before = len(rig.out)
+    rig.camera(0.0)  # every pixel 0: no depth anywhere (a hand over the lens, a box against it)
+    assert rig.spin_until(lambda: len(rig.out) > before, 1.0), "no zero when the depth went blind"
+    assert rig.out[before][1:] == (0.0, 0.0)
+    assert rig.state_is("stop: depth blind"), rig.states
+    assert rig.command() == (0.0, 0.2)  # turning in place stays allowed, as in the stop zone
+    assert rig.logged("depth blind: 0% of the pixels hold a depth in range")
+    rig.camera(FAR)
+    assert rig.command() == (0.4, 0.2)
+
+
 def test_non_finite_command_is_zeroed(rig: SafetyRig) -> None:
     rig.camera(FAR)
     assert rig.command(float("nan"), 0.1) == (0.0, 0.0)

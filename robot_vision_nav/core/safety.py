@@ -10,6 +10,11 @@ and at what lies inside two polygons around the footprint (Nav2's collision moni
   `slowdown_ratio`;
 - else the command passes unchanged.
 
+A depth frame in which fewer than `min_valid_depth_fraction` of the pixels hold a depth within
+range is **blind** and stops the robot like the stop zone: a covered lens, a failed sensor, or
+something nearer than the camera's minimum range filling the view all read as "no points", which
+the polygons alone would take for a free path.
+
 Obstacle points are those the costmap would call obstacles (between `min_obstacle_height_m` and
 `max_obstacle_height_m` above the floor, or a drop-off below it), so a clean floor never stops the
 robot. `SafetyGate` adds what does not need depth: an e-stop that holds until it is released, and
@@ -22,7 +27,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -32,6 +37,7 @@ from robot_vision_nav.core.clock import is_fresh
 from robot_vision_nav.core.config import ConfigError, param, validate_fields
 from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics
 from robot_vision_nav.core.projection import (
+    INVALID,
     OBSTACLE,
     DepthProjector,
     PointFilter,
@@ -129,6 +135,14 @@ class SafetyConfig:
         True,
         "check the polygons against depth; false: only the e-stop and the timeouts (a camera that sees no near range)",
     )
+    min_valid_depth_fraction: float = param(
+        0.1,
+        "a depth frame with fewer pixels in [min_depth_m, max_depth_m] than this fraction of the image is blind "
+        "and stops the robot like the stop zone (a covered lens, a failed sensor, something nearer than the "
+        "camera's minimum range filling the view); 0 never calls a frame blind",
+        min_value=0.0,
+        max_value=1.0,
+    )
     # The projection's parameters as costmap_node declares them (bringup checks the mounts agree).
     camera_mount_xyzrpy: tuple[float, ...] = camera_mount_param()
     min_depth_m: float = min_depth_param()
@@ -185,6 +199,8 @@ class Verdict:
     stop_points: int = 0
     slowdown_points: int = 0
     nearest_m: float = math.inf  # horizontal distance from base_link's origin to the nearest zone point
+    valid_fraction: float = 1.0  # pixels with a depth in range, of the whole image
+    blind: bool = False  # too few valid pixels to judge: the action is STOP
 
     @property
     def name(self) -> str:
@@ -245,7 +261,10 @@ class DepthSafety:
             points, classes = self._projector.classify(depth, None, self.config.point_filter)
         except ValueError as err:
             raise SafetyError(str(err)) from err
-        return judge_points(points[classes == OBSTACLE], self.config)
+        valid = float(np.count_nonzero(classes != INVALID)) / classes.size
+        if valid < self.config.min_valid_depth_fraction:
+            return Verdict(Action.STOP, valid_fraction=valid, blind=True)
+        return replace(judge_points(points[classes == OBSTACLE], self.config), valid_fraction=valid)
 
 
 @dataclass(frozen=True)
@@ -326,7 +345,8 @@ class SafetyGate:
         assert self.verdict is not None  # not stale, so a verdict arrived
         action = self.verdict.action
         if action == Action.STOP:
-            return GateOutput(0.0, float(angular_rps) if self.config.stop_allows_rotation else 0.0, "stop")
+            angular = float(angular_rps) if self.config.stop_allows_rotation else 0.0
+            return GateOutput(0.0, angular, "stop: depth blind" if self.verdict.blind else "stop")
         if action == Action.SLOWDOWN:
             ratio = self.config.slowdown_ratio
             return GateOutput(float(linear_mps) * ratio, float(angular_rps) * ratio, "slowdown")

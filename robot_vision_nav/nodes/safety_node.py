@@ -9,7 +9,8 @@ Subscribes:
                                            with e_stop_at_start it starts engaged
 Publishes:
   cmd_vel                                  geometry_msgs/Twist (TwistStamped by param), to the base
-  safety_state                             std_msgs/String, latched: free, slowdown, stop, e_stop, stale: ...
+  safety_state                             std_msgs/String, latched: free, slowdown, stop, stop: depth blind,
+                                           e_stop, stale: ...
   safety/stop_zone, safety/slowdown_zone   geometry_msgs/PolygonStamped in base_link, latched (RViz)
   /diagnostics                             diagnostic_msgs/DiagnosticArray
 
@@ -246,9 +247,13 @@ class SafetyNode(Node):
             return
         self.gate.on_verdict(verdict, received_ns=now, stamp_ns=stamp_ns)
         self._judged_stamp_ns = stamp_ns
+        if verdict.blind:
+            self._warn(
+                topic, f"depth blind: {verdict.valid_fraction:.0%} of the pixels hold a depth in range; stopping"
+            )
         if self._moving and verdict.action == Action.STOP and not self.gate.e_stop:
             # Now, not at the controller's next command: it may be late, or never come.
-            self._send(GateOutput(0.0, 0.0, "stop"), None)
+            self._send(GateOutput(0.0, 0.0, "stop: depth blind" if verdict.blind else "stop"), None)
 
     def _lose_depth(self) -> None:
         self.gate.forget_depth()
@@ -335,6 +340,7 @@ class SafetyNode(Node):
             "stop_points": str(verdict.stop_points if verdict else 0),
             "slowdown_points": str(verdict.slowdown_points if verdict else 0),
             "nearest_m": f"{verdict.nearest_m:.3f}" if verdict and math.isfinite(verdict.nearest_m) else "none",
+            "valid_depth_fraction": f"{verdict.valid_fraction:.3f}" if verdict else "none",
             "judge_ms_last": f"{self._judge_ms:.3f}",
             **{k: str(v) for k, v in self._counts.items()},
             **dict(self.ages.key_values()),
