@@ -576,7 +576,12 @@ def main(args: argparse.Namespace) -> dict[str, Any]:
             device = select_device(args.device, where)
             if where.enabled:
                 _init_process_group(where, device)
-            return _train(args, where, device)
+            result = _train(args, where, device)
+            if where.enabled:
+                # Both ranks leave together: one tearing its group down while the other still talks
+                # to it aborted a process once ("terminate called without an active exception").
+                dist.barrier()
+            return result
         except (DatasetError, ModelError, LabelError, TransformError, MetricsError, SegmenterError) as err:
             raise TrainingError(_one_line(err)) from err
         finally:
