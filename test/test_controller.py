@@ -722,6 +722,8 @@ def test_a_bad_time_step_is_refused(dt: float) -> None:
         (np.zeros((3, 3)), r"got shape \(3, 3\)"),
         (np.array([[0.0, 0.0], [1.0, math.nan]]), r"path point 1 is not finite"),
         (np.array([[0.0, 0.0], [math.inf, 1.0]]), r"path point 1 is not finite"),
+        # Squared segment lengths overflowed and tracking went NaN (found by fuzzing).
+        (np.array([[0.0, 0.0], [0.0, 1.34e154], [0.0, 0.0]]), r"path point 1 .* is more than 1e\+06 m away"),
         ([["a", "b"]], "path must be an"),
     ],
 )

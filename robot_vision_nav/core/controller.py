@@ -72,7 +72,7 @@ from numpy.typing import NDArray
 
 from robot_vision_nav.core.config import ConfigError, param, validate_fields
 from robot_vision_nav.core.costmap import COST_TO_OCCUPANCY, INSCRIBED_INFLATED_OBSTACLE, LETHAL_OBSTACLE
-from robot_vision_nav.core.geometry import Pose2D, wrap_angle
+from robot_vision_nav.core.geometry import MAX_POSITION_M, Pose2D, wrap_angle
 from robot_vision_nav.core.grid import OCC_LETHAL, Grid
 
 Status = Literal[
@@ -372,6 +372,10 @@ class RegulatedPurePursuit:
         if not np.all(np.isfinite(points)):
             bad = int(np.flatnonzero(~np.all(np.isfinite(points), axis=1))[0])
             raise ControllerError(f"path point {bad} is not finite: {points[bad].tolist()}")
+        if np.abs(points).max() > MAX_POSITION_M:
+            # Farther than any odometry: squared segment lengths overflow to inf and tracking to NaN.
+            bad = int(np.flatnonzero(np.abs(points).max(axis=1) > MAX_POSITION_M)[0])
+            raise ControllerError(f"path point {bad} {points[bad].tolist()} is more than {MAX_POSITION_M:g} m away")
         if goal_yaw_rad is not None and not math.isfinite(goal_yaw_rad):
             raise ControllerError(f"goal yaw must be finite or None, got {goal_yaw_rad}")
         if points.shape[0] == 1:
