@@ -1144,7 +1144,7 @@ def run_safety(node: SafetyNode, actions: list[Any]) -> None:
             node._on_depth(depth)
             usable = depth_is_usable(depth, intrinsics)
             # usable but out of order: ignored, so a lost verdict stays lost
-            depth_lost = not usable or (depth_lost and node._judged_stamp_ns != clock.stamp_ns())
+            depth_lost = not usable or (depth_lost and node._depth_order.newest_ns != clock.stamp_ns())
         tap.check_finite()
         sent = tap.on("/cmd_vel")[before:]
         garbage = kind != "cmd" or not (math.isfinite(payload.linear.x) and math.isfinite(payload.angular.z))
@@ -1492,26 +1492,14 @@ def _refuse_all(node: Node, updates: list[tuple[str, Parameter[Any]]]) -> None:
         assert _snapshot(node) == before, f"refused {update.name} = {update.value!r} changed the config"
 
 
+@pytest.mark.parametrize("examples", [40, pytest.param(400, marks=pytest.mark.slow, id="many")])
 @pytest.mark.parametrize("which", PARAM_NODES)
 def test_bad_parameter_updates_are_refused_naming_the_parameter_and_change_nothing(
-    request: pytest.FixtureRequest, which: str
+    request: pytest.FixtureRequest, which: str, examples: int
 ) -> None:
     node = request.getfixturevalue(which)
 
-    @settings(max_examples=40, deadline=None)
-    @given(updates=st.lists(parameter_updates(node), min_size=1, max_size=3))
-    def check(updates: list[tuple[str, Parameter[Any]]]) -> None:
-        _refuse_all(node, updates)
-
-    check()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("which", PARAM_NODES)
-def test_bad_parameter_updates_are_refused_many(request: pytest.FixtureRequest, which: str) -> None:
-    node = request.getfixturevalue(which)
-
-    @settings(max_examples=400, deadline=None)
+    @settings(max_examples=examples, deadline=None)
     @given(updates=st.lists(parameter_updates(node), min_size=1, max_size=3))
     def check(updates: list[tuple[str, Parameter[Any]]]) -> None:
         _refuse_all(node, updates)

@@ -37,6 +37,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, String
 
+from robot_vision_nav.core.clock import StampOrder
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import PinholeIntrinsics
 from robot_vision_nav.core.safety import Action, DepthSafety, GateOutput, SafetyConfig, SafetyError, SafetyGate
@@ -58,10 +59,6 @@ E_STOP_TOPIC = "e_stop"
 STATE_TOPIC = "safety_state"
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 NS = 1_000_000_000
-# A depth frame older than the last judged one by up to this much was reordered in transport: judging it
-# would put an older verdict (free) over a newer one (stop). Farther back it is a restarted clock,
-# which must be followed, or a stale frame, which the gate's age check turns into a stop anyway.
-REORDER_WINDOW_NS = NS
 
 
 @dataclass(frozen=True)
@@ -109,7 +106,9 @@ class SafetyNode(Node):
         self._moving = False  # the last command sent to the base was not zero
         self._state = ""
         self._counts = {"commands": 0, "zeroed": 0, "slowed": 0, "e_stops": 0, "out_of_order": 0}
-        self._judged_stamp_ns: int | None = None  # stamp of the depth frame the current verdict is from
+        # A depth frame reordered in transport would put an older verdict (free) over a newer one (stop).
+        # A clock that restarted must be followed; a stale frame the gate's age check turns into a stop.
+        self._depth_order = StampOrder()
         self._judge_ms = 0.0
         self._warnings = ThrottledWarnings(self.get_logger())
         self._topics = {
@@ -240,13 +239,13 @@ class SafetyNode(Node):
             self._lose_depth()
             return
         self._judge_ms = (time.perf_counter() - started) * 1e3
-        judged = self._judged_stamp_ns
-        if judged is not None and 0 < judged - stamp_ns <= REORDER_WINDOW_NS:  # a bad frame stops, in any order
+        judged = self._depth_order.newest_ns
+        if self._depth_order.reordered(stamp_ns):  # after judging: a bad frame stops, in any order
             self._counts["out_of_order"] += 1
             self._warn(topic, f"stamps out of order: {stamp_ns} ns is older than the judged {judged} ns; ignored")
             return
         self.gate.on_verdict(verdict, received_ns=now, stamp_ns=stamp_ns)
-        self._judged_stamp_ns = stamp_ns
+        self._depth_order.take(stamp_ns)
         if verdict.blind:
             self._warn(
                 topic, f"depth blind: {verdict.valid_fraction:.0%} of the pixels hold a depth in range; stopping"

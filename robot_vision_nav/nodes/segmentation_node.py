@@ -34,6 +34,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from sensor_msgs.msg import Image
 
+from robot_vision_nav.core.clock import StampOrder
 from robot_vision_nav.core.config import ConfigError, param, validate_fields
 from robot_vision_nav.core.segmentation.inference import (
     ModelCard,
@@ -72,7 +73,6 @@ GAP_WINDOW = 50  # stamp gaps kept to estimate the camera period
 MIN_GAPS = 5  # gaps needed before frames are counted as dropped
 NS = 1_000_000_000
 TIME_JUMP_NS = NS  # a stamp gap above 1 s, or backwards, is a restarted clock or a pause, not drops
-OUT_OF_ORDER_RUN = 3  # this many frames in a row older than the last segmented one: a new timeline
 
 
 @dataclass(frozen=True)
@@ -269,8 +269,7 @@ class SegmentationNode(Node):
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._gaps_ns: deque[int] = deque(maxlen=GAP_WINDOW)
         self._last_stamp_ns: int | None = None
-        self._segmented_stamp_ns: int | None = None  # stamp of the newest frame segmented
-        self._older_in_a_row = 0
+        self._order = StampOrder()  # frames reordered in transport are not segmented
         self._last_processed_wall: float | None = None
         self._diag_wall = time.monotonic()
         # GPU utilisation, memory and temperature in /diagnostics (NVML), where a driver exists.
@@ -380,17 +379,11 @@ class SegmentationNode(Node):
         stamp_ns = stamp_to_ns(msg.header.stamp)
         self.ages.record("image", self.get_clock().now().nanoseconds, stamp_ns)
         self._count_gaps(stamp_ns)
-        newest = self._segmented_stamp_ns
-        if newest is not None and newest - TIME_JUMP_NS < stamp_ns < newest:
-            # Reordered in transport: its mask would be older than one already published, and the
-            # costmap refuses it. Not segmenting it saves the GPU for the next frame. Farther back is
-            # a restarted clock, and so are OUT_OF_ORDER_RUN older frames in a row (a bag shorter
-            # than a second played in a loop): both segmented.
-            self._older_in_a_row += 1
-            if self._older_in_a_row < OUT_OF_ORDER_RUN:
-                self.out_of_order += 1
-                return
-        self._older_in_a_row = 0
+        if self._order.reordered(stamp_ns):
+            # Its mask would be older than one already published, and the costmap refuses it: not
+            # segmenting it saves the GPU for the next frame.
+            self.out_of_order += 1
+            return
         if msg.encoding not in COLOR_ENCODINGS:
             self._skip(f"wrong encoding '{msg.encoding}', expected rgb8 or bgr8; frame skipped")
             return
@@ -416,7 +409,7 @@ class SegmentationNode(Node):
             self.overlays_published += 1
         self._latency_ms.append((time.perf_counter() - started) * 1e3)
         self.processed += 1
-        self._segmented_stamp_ns = stamp_ns
+        self._order.take(stamp_ns)
         self._last_processed_wall = time.monotonic()
 
     # ------------------------------------------------------------------ diagnostics

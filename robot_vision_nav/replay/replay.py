@@ -246,7 +246,7 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
 
     from robot_vision_nav.ros.bringup import BringupOptions, stack_nodes
     from robot_vision_nav.ros.image import numpy_to_image
-    from robot_vision_nav.ros.messages import ns_to_stamp
+    from robot_vision_nav.ros.messages import ns_to_stamp, stamp_to_ns
     from robot_vision_nav.ros.runner import InProcessStack, apply_ros_environment
 
     bag_path = Path(options.bag)
@@ -335,7 +335,10 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
                 except CompressedImageError as err:
                     raise BagError(f"{bag_path}: {err}") from err
                 msg = numpy_to_image(
-                    image.array, image.encoding, ns_to_stamp(_stamp_ns(compressed)), compressed.header.frame_id
+                    image.array,
+                    image.encoding,
+                    ns_to_stamp(stamp_to_ns(compressed.header.stamp)),
+                    compressed.header.frame_id,
                 )
             else:
                 try:
@@ -391,12 +394,6 @@ def _cmd_vel_type(stack: Any) -> dict[str, tuple[str, str]]:
     # /cmd_vel comes from the safety layer (the controller's goes to cmd_vel_nav); both use one type.
     last = stack.nodes.get("safety_node") or stack.nodes.get("controller_node")
     return output_types(bool(last is not None and last.node_config.use_stamped_cmd_vel))
-
-
-def _stamp_ns(msg: Any) -> int:
-    from robot_vision_nav.ros.messages import stamp_to_ns  # rclpy's messages: imported where replay runs
-
-    return stamp_to_ns(msg.header.stamp)  # a time ns_to_stamp can write back, even from a malformed stamp
 
 
 def _wait_for_matches(driver: _Driver, executor: Any, bag: Path) -> None:

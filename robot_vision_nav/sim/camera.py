@@ -32,6 +32,7 @@ from numpy.typing import NDArray
 
 from robot_vision_nav.core.config import param, validate_fields
 from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics
+from robot_vision_nav.core.projection import camera_mount_param
 
 IGNORE_LABEL = 255  # label of pixels that show no geom (never in a closed warehouse)
 
@@ -44,14 +45,7 @@ class CameraConfig:
     height_px: int = param(240, "image height (480 for 640x480)", unit="px", min_value=16, max_value=960)
     hfov_deg: float = param(69.4, "horizontal field of view (D435 colour: 69.4)", unit="deg", min_value=10.0,
                             max_value=150.0)  # fmt: skip
-    mount_xyzrpy: tuple[float, ...] = param(
-        (0.10, 0.0, 0.50, 0.0, 0.35, 0.0),
-        "camera body pose in base_link: x, y, z (m), roll, pitch, yaw (rad); pitch > 0 looks down",
-        unit="m, rad",
-        min_value=-10.0,
-        max_value=10.0,
-        length=6,
-    )
+    mount_xyzrpy: tuple[float, ...] = camera_mount_param()  # the costmap's and the safety layer's default
     min_depth_m: float = param(0.1, "nearer depth readings are invalid (0)", unit="m", min_value=0.0, max_value=10.0)
     max_depth_m: float = param(10.0, "farther depth readings are invalid (0)", unit="m", min_value=0.1, max_value=100.0)
     depth_noise: bool = param(False, "add D435-like depth noise and dropouts (seeded)")
