@@ -128,9 +128,10 @@ def _bench_params_file() -> Path:
 
     import yaml
 
-    from robot_vision_nav.ros.bringup import STACK_PARAMS, share_file
+    from robot_vision_nav.package_files import package_file
+    from robot_vision_nav.ros.bringup import STACK_PARAMS
 
-    data = yaml.safe_load(share_file("config", STACK_PARAMS).read_text())
+    data = yaml.safe_load(package_file("config", STACK_PARAMS).read_text())
     for node, values in BENCH_PARAMS.items():
         data[node]["ros__parameters"].update(values)
     fd, name = tempfile.mkstemp(prefix="rvn_bench_pipeline_", suffix=".yaml")

@@ -66,8 +66,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from bench.common import machine, print_table, row, summary, time_call
 from robot_vision_nav.core.segmentation.inference import ModelCard, Segmenter, SegmenterConfig
-from robot_vision_nav.core.segmentation.labels import LabelSet, load_label_set
+from robot_vision_nav.core.segmentation.labels import LabelSet
 from robot_vision_nav.core.segmentation.model import VARIANTS, build_model, variant
+from robot_vision_nav.package_files import load_label_set
 
 NAME = "segmentation"
 LABEL_SET = "camvid"  # 11 classes

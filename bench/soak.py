@@ -231,10 +231,11 @@ def nominal_periods() -> dict[str, float]:
     """Each stream's nominal period (s) from the config YAMLs: camera_rate_hz, publish_rate_hz, replan, control."""
     import yaml
 
-    from robot_vision_nav.ros.bringup import SIM_PARAMS, STACK_PARAMS, share_file
+    from robot_vision_nav.package_files import package_file
+    from robot_vision_nav.ros.bringup import SIM_PARAMS, STACK_PARAMS
 
-    stack = yaml.safe_load(share_file("config", STACK_PARAMS).read_text())
-    sim = yaml.safe_load(share_file("config", SIM_PARAMS).read_text())["sim_node"]["ros__parameters"]
+    stack = yaml.safe_load(package_file("config", STACK_PARAMS).read_text())
+    sim = yaml.safe_load(package_file("config", SIM_PARAMS).read_text())["sim_node"]["ros__parameters"]
     camera = 1.0 / float(sim["camera_rate_hz"])
     costmap_hz = float(stack["costmap_node"]["ros__parameters"]["publish_rate_hz"])
     costmap = 1.0 / costmap_hz if costmap_hz > 0 else camera

@@ -19,24 +19,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from robot_vision_nav.doctor import Check
-
-PACKAGE = "robot_vision_nav"
-
-
-def installed_models_dir() -> str:
-    """The install space's share/robot_vision_nav/models ('' where the package is not in an ament prefix)."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        return str(Path(get_package_share_directory(PACKAGE), "models"))
-    except (ImportError, LookupError, OSError, ValueError):
-        return ""  # a checkout or pip install: the doctor falls back to the checkout's models/
-
 
 def run_checks(params_file: str, models_dir: str) -> list[Check]:
     """The health rows, in order; any FAIL means unhealthy."""
@@ -60,7 +46,7 @@ def run_checks(params_file: str, models_dir: str) -> list[Check]:
             )
         )
     rows += doctor.check_ros()
-    rows += doctor.check_models(models_dir or installed_models_dir())
+    rows += doctor.check_models(models_dir)  # '' = the package's models/ (robot_vision_nav.package_files)
     return rows
 
 

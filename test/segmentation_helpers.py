@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from robot_vision_nav.core.segmentation.inference import save_model
-from robot_vision_nav.core.segmentation.labels import load_label_set
 from robot_vision_nav.core.segmentation.model import build_model, variant
+from robot_vision_nav.package_files import load_label_set
 
 HEIGHT, WIDTH = 16, 24
 

@@ -11,7 +11,7 @@ import pytest
 from robot_vision_nav import cli
 from robot_vision_nav.core.geometry import CameraMount, Pose2D
 from robot_vision_nav.core.segmentation.inference import Segmenter, SegmenterConfig
-from robot_vision_nav.core.segmentation.labels import load_label_set
+from robot_vision_nav.package_files import load_label_set
 from robot_vision_nav.sim.synthetic import MASK_KEEPOUT, Box, FloorPatch, Scene, d435_intrinsics, render
 from robot_vision_nav.training.datasets import (
     CityscapesDataset,

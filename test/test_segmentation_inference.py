@@ -37,8 +37,9 @@ from robot_vision_nav.core.segmentation.inference import (
     resolve_device,
     save_model,
 )
-from robot_vision_nav.core.segmentation.labels import LabelClass, LabelSet, load_label_set
+from robot_vision_nav.core.segmentation.labels import LabelClass, LabelSet
 from robot_vision_nav.core.segmentation.model import SegNet, SegNetConfig, build_model, variant
+from robot_vision_nav.package_files import load_label_set
 
 H, W = 64, 96  # the trained network's input size
 # Far from ImageNet's (the default): with ImageNet's instead the trained network scores ~0.85.

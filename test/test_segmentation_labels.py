@@ -7,15 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from robot_vision_nav.core.segmentation import labels as core_labels
 from robot_vision_nav.core.segmentation.labels import (
     IGNORE_INDEX,
     LabelClass,
     LabelError,
     LabelSet,
-    available_label_sets,
-    load_label_set,
     parse_label_set,
 )
+from robot_vision_nav.package_files import available_label_sets, load_label_set
 
 SHIPPED = {"cityscapes": 19, "camvid": 11, "warehouse": 11}
 
@@ -175,6 +175,21 @@ def test_malformed_label_file_is_refused_naming_the_file_and_the_problem(
 def test_unknown_label_set_name_lists_the_available_ones() -> None:
     with pytest.raises(LabelError, match=r"no label set 'kitti'; available: camvid, cityscapes, warehouse"):
         load_label_set("kitti")
+
+
+def test_core_finds_a_name_only_in_the_folders_it_is_given(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.mkdir()
+    second.mkdir()
+    shipped = Path(__file__).resolve().parents[1] / "config" / "labels" / "warehouse.yaml"
+    (second / "site.yaml").write_text(shipped.read_text())
+    assert core_labels.load_label_set("site", [first, second]) == load_label_set("warehouse")
+    assert core_labels.available_label_sets([first, second]) == ["site"]
+    with pytest.raises(LabelError, match="no label set 'warehouse'; available: site") as info:
+        core_labels.load_label_set("warehouse", [first, second])
+    assert f"looked in {first}, {second}" in str(info.value)
+    with pytest.raises(LabelError, match="available: none .looked in no folder"):
+        core_labels.load_label_set("warehouse")
 
 
 def test_missing_label_file_is_named(tmp_path: Path) -> None:

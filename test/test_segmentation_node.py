@@ -287,8 +287,11 @@ def test_missing_model_file_stops_start_up_naming_the_file(ros_context: Any, tmp
 def test_missing_default_model_stops_start_up_naming_where_it_was_looked_for(
     ros_context: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    looked = tmp_path / "share" / "models" / "segnet_warehouse.safetensors"
-    monkeypatch.setattr(segmentation_node, "default_model_candidates", lambda: [looked])
+    from robot_vision_nav import package_files
+
+    share = tmp_path / "share"
+    monkeypatch.setattr(package_files, "share_dirs", lambda: [share])
+    looked = share / "models" / "segnet_warehouse.safetensors"
     with pytest.raises(ParameterError, match="'model_path' is empty") as err:
         SegmentationNode(context=ros_context)
     assert str(looked) in str(err.value)

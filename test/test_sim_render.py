@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from robot_vision_nav.core.geometry import Pose2D
-from robot_vision_nav.core.segmentation.labels import load_label_set
+from robot_vision_nav.package_files import load_label_set
 from robot_vision_nav.sim.camera import CameraConfig, camera_intrinsics, fovy_deg
 from robot_vision_nav.sim.sim import Frame, Simulator
 from robot_vision_nav.sim.world import Footprint, Zone, build_world, generate_world

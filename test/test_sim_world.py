@@ -11,7 +11,7 @@ import pytest
 
 from robot_vision_nav.core.config import ConfigError
 from robot_vision_nav.core.geometry import Pose2D
-from robot_vision_nav.core.segmentation.labels import load_label_set
+from robot_vision_nav.package_files import load_label_set
 from robot_vision_nav.sim.world import (
     CLASS_NAMES,
     Footprint,

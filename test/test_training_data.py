@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from robot_vision_nav.core.segmentation.inference import Segmenter, SegmenterConfig
-from robot_vision_nav.core.segmentation.labels import load_label_set
 from robot_vision_nav.core.segmentation.metrics import ConfusionMatrix, MetricsError
 from robot_vision_nav.core.segmentation.model import VARIANTS
+from robot_vision_nav.package_files import load_label_set
 from robot_vision_nav.training.datasets import (
     SYNTHETIC_VAL_FIRST,
     DatasetError,

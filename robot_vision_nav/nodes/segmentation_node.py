@@ -22,7 +22,6 @@ outputs and the node keeps running. The wall clock is read only for timing and l
 from __future__ import annotations
 
 import re
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -44,10 +43,11 @@ from robot_vision_nav.core.segmentation.inference import (
     load_model,
     resolve_device,
 )
-from robot_vision_nav.core.segmentation.labels import LabelError, load_label_set
+from robot_vision_nav.core.segmentation.labels import LabelError
 from robot_vision_nav.core.segmentation.model import SegNet
 from robot_vision_nav.core.visualize import overlay_labels
 from robot_vision_nav.gpu_monitor import GpuMonitor, find_stats
+from robot_vision_nav.package_files import PackageFileError, load_label_set, package_file
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy, numpy_to_image, to_rgb
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
@@ -57,7 +57,6 @@ from robot_vision_nav.ros.qos import SENSOR_QOS
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "segmentation_node"
-PACKAGE = "robot_vision_nav"
 IMAGE_TOPIC = "camera/color/image_raw"
 TRAVERSABLE_TOPIC = "segmentation/traversable"
 LABELS_TOPIC = "segmentation/labels"
@@ -154,32 +153,17 @@ class SegmentationNodeConfig:
             )
 
 
-def default_model_candidates() -> list[Path]:
-    """Where the shipped default model is looked for, in order: the installed share dir, the checkout."""
-    candidates = []
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.append(Path(get_package_share_directory(PACKAGE)) / "models" / DEFAULT_MODEL)
-    except (ImportError, LookupError, OSError, ValueError):
-        pass  # not installed through an ament prefix (a pip or source checkout)
-    candidates.append(Path(__file__).resolve().parents[2] / "models" / DEFAULT_MODEL)
-    candidates.append(Path(sys.prefix) / "share" / PACKAGE / "models" / DEFAULT_MODEL)
-    return list(dict.fromkeys(candidates))
-
-
 def resolve_model_path(model_path: str) -> Path:
     """The model file a `model_path` parameter means; ParameterError when the default is missing."""
     if model_path:
         return Path(model_path).expanduser()
-    candidates = default_model_candidates()
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise ParameterError(
-        f"parameter 'model_path' is empty (the shipped default model) but {DEFAULT_MODEL} is in none of "
-        f"{', '.join(str(p) for p in candidates)}; put a trained model there or set model_path"
-    )
+    try:
+        return package_file("models", DEFAULT_MODEL)
+    except PackageFileError as err:
+        raise ParameterError(
+            f"parameter 'model_path' is empty (the shipped default model) but {err}; put a trained model there "
+            "or set model_path"
+        ) from err
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from rclpy.context import Context
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 
-from robot_vision_nav.ros.bringup import NodeSpec, share_file
+from robot_vision_nav.package_files import package_file
+from robot_vision_nav.ros.bringup import NodeSpec
 from robot_vision_nav.ros.security import NetworkOptions
 
 EXECUTORS = ("events", "single", "multi")
@@ -46,7 +47,7 @@ def ros_environment(env: dict[str, str] | None = None, network: NetworkOptions |
     out = dict(os.environ if env is None else env)
     out.update((network or NetworkOptions()).environment(out))
     if "FASTDDS_DEFAULT_PROFILES_FILE" not in out:
-        out["FASTDDS_DEFAULT_PROFILES_FILE"] = str(share_file("config", "fastdds_shm.xml"))
+        out["FASTDDS_DEFAULT_PROFILES_FILE"] = str(package_file("config", "fastdds_shm.xml"))
     return out
 
 

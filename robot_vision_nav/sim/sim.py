@@ -264,7 +264,7 @@ class Simulator:
 
     def _geom_classes(self) -> NDArray[np.uint8]:
         """Geom id -> warehouse class id, from the `<class>:<n>` geom names the MJCF writer gives."""
-        from robot_vision_nav.core.segmentation.labels import load_label_set
+        from robot_vision_nav.package_files import load_label_set
 
         ids = dict(zip(CLASS_NAMES, load_label_set("warehouse").ids_of(CLASS_NAMES), strict=True))
         mj = self._mj

@@ -95,7 +95,7 @@ def legend(names: tuple[str, ...], palette: NDArray[np.uint8], width_px: int, he
 
 def sim_view_picture(sim: Simulator, frame: Frame | None = None) -> NDArray[np.uint8]:
     """The annotated top view beside the camera frame, its depth and its labels (RGB picture)."""
-    from robot_vision_nav.core.segmentation.labels import load_label_set
+    from robot_vision_nav.package_files import load_label_set
 
     frame = sim.render() if frame is None else frame
     labels = load_label_set("warehouse")

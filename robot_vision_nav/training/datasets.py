@@ -50,7 +50,8 @@ import torch
 import torch.utils.data
 from numpy.typing import NDArray
 
-from robot_vision_nav.core.segmentation.labels import IGNORE_INDEX, LabelError, LabelSet, load_label_set
+from robot_vision_nav.core.segmentation.labels import IGNORE_INDEX, LabelError, LabelSet
+from robot_vision_nav.package_files import load_label_set
 from robot_vision_nav.training.transforms import (
     IMAGENET_MEAN,
     IMAGENET_STD,

@@ -5,14 +5,14 @@ One YAML file per dataset in `config/labels/` (the single source of truth): `nam
 mapped to ignore), and `classes`, each `{id, name, color: [r, g, b], drivable}` with ids 0..K-1 in
 order (the network's output channels); Cityscapes entries add `label_id`, the dataset's own id.
 
-Found by name in the source checkout's `config/labels/`, then in the installed share directory
-(`<prefix>/share/robot_vision_nav/config/labels/`), or given as a path. This module must never
-import ROS.
+Found by name in the folders the caller gives (`robot_vision_nav.package_files.load_label_set`
+passes the package's `config/labels/` wherever it is installed), or given as a path. This module
+must never import ROS and never looks for the package's files itself.
 """
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,6 @@ import numpy as np
 import yaml
 from numpy.typing import NDArray
 
-PACKAGE = "robot_vision_nav"
 IGNORE_INDEX = 255
 
 
@@ -124,16 +123,9 @@ class LabelSet:
         return data
 
 
-def label_dirs() -> list[Path]:
-    """Where label files are looked up by name: the source checkout, then the install's share dir."""
-    checkout = Path(__file__).resolve().parents[3] / "config" / "labels"
-    installed = Path(sys.prefix) / "share" / PACKAGE / "config" / "labels"
-    return [checkout, installed]
-
-
-def available_label_sets() -> list[str]:
-    """Names of the label sets found by `label_dirs`."""
-    return sorted({p.stem for d in label_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+def available_label_sets(dirs: Sequence[Path]) -> list[str]:
+    """Names of the label sets (`NAME.yaml`) in the folders `dirs`."""
+    return sorted({p.stem for d in dirs if Path(d).is_dir() for p in Path(d).glob("*.yaml")})
 
 
 def _byte(value: Any, what: str) -> int:
@@ -191,14 +183,21 @@ def parse_label_set(data: Any, where: str) -> LabelSet:
     return LabelSet(str(_require(data, "name", where)), tuple(classes), ignore, void)
 
 
-def load_label_set(name_or_path: str | Path) -> LabelSet:
-    """A label set by name (`cityscapes`, `camvid`, `warehouse`) or from a YAML file path."""
+def load_label_set(name_or_path: str | Path, dirs: Sequence[Path] = ()) -> LabelSet:
+    """A label set by name (`cityscapes`, `camvid`, `warehouse`), looked up in `dirs` in order, or from a YAML path.
+
+    Raises:
+        LabelError: no `NAME.yaml` in any of `dirs` (naming the sets there and every folder looked
+            in), or a file that cannot be read or is malformed.
+
+    """
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
-        found = [d / f"{name_or_path}.yaml" for d in label_dirs() if (d / f"{name_or_path}.yaml").is_file()]
+        found = [Path(d) / f"{name_or_path}.yaml" for d in dirs if (Path(d) / f"{name_or_path}.yaml").is_file()]
         if not found:
             raise LabelError(
-                f"no label set {str(name_or_path)!r}; available: {', '.join(available_label_sets()) or 'none'}"
+                f"no label set {str(name_or_path)!r}; available: {', '.join(available_label_sets(dirs)) or 'none'} "
+                f"(looked in {', '.join(str(d) for d in dirs) or 'no folder'})"
             )
         path = found[0]
     try:
