@@ -9,21 +9,18 @@ launch_ros Node. `ros2 launch ... --show-args` lists the arguments with their de
 
 from __future__ import annotations
 
-import os
-
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
+from robot_vision_nav.package_files import share_dir
 from robot_vision_nav.ros.bringup import (
-    PACKAGE,
-    RVIZ_CONFIG,
     launch_arguments,
     launch_bool,
     launch_node_kwargs,
     options_from_launch_values,
+    rviz_config,
     rviz_node_kwargs,
     stack_nodes,
 )
@@ -35,21 +32,22 @@ SIM = False
 def _nodes(context: LaunchContext) -> list[object]:
     values = context.launch_configurations
     options = options_from_launch_values(values, sim=SIM)
-    # Domain, discovery and SROS2 for every process started after them (checked before any starts).
-    nodes: list[object] = [SetEnvironmentVariable(name, value) for name, value in launch_environment(values)]
-    nodes += [
-        Node(**launch_node_kwargs(spec, string_value=lambda v: ParameterValue(v, value_type=str)))
+    # Domain, discovery and SROS2 for the stack's own processes only (an including file's other
+    # processes keep theirs); everything is checked before any node starts.
+    env = dict(launch_environment(values))
+    nodes: list[object] = [
+        Node(**launch_node_kwargs(spec, string_value=lambda v: ParameterValue(v, value_type=str), env=env))
         for spec in stack_nodes(options)
     ]
     if launch_bool(values, "rviz"):
-        rviz = os.path.join(get_package_share_directory(PACKAGE), "config", RVIZ_CONFIG)
-        nodes.append(Node(**rviz_node_kwargs(rviz, use_sim_time=options.use_sim_time)))
+        rviz = rviz_config(options.namespace)
+        nodes.append(Node(**rviz_node_kwargs(rviz, options.use_sim_time, options.namespace, env)))
     return nodes
 
 
 def generate_launch_description() -> LaunchDescription:
     """The declared arguments, then the nodes built from their values."""
-    share = get_package_share_directory(PACKAGE)
+    share = share_dir()
     return LaunchDescription(
         [
             *(

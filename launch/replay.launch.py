@@ -19,29 +19,19 @@ command lines come from `replay_plan`. `ros2 launch ... --show-args` lists the a
 
 from __future__ import annotations
 
-import os
-
-from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
-from launch.actions import (
-    DeclareLaunchArgument,
-    ExecuteProcess,
-    OpaqueFunction,
-    RegisterEventHandler,
-    SetEnvironmentVariable,
-    Shutdown,
-)
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, RegisterEventHandler, Shutdown
 from launch.event_handlers import OnProcessExit
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
+from robot_vision_nav.package_files import share_dir
 from robot_vision_nav.ros.bringup import (
-    PACKAGE,
-    RVIZ_CONFIG,
     launch_bool,
     launch_node_kwargs,
     replay_launch_arguments,
     replay_plan,
+    rviz_config,
     rviz_node_kwargs,
     stack_nodes,
 )
@@ -51,25 +41,26 @@ from robot_vision_nav.ros.security import SECURITY_LAUNCH_ARGUMENTS, launch_envi
 def _actions(context: LaunchContext) -> list[object]:
     values = context.launch_configurations
     plan = replay_plan(values)
-    # Domain, discovery and SROS2 for the nodes and ros2 bag alike (checked before any starts).
-    actions: list[object] = [SetEnvironmentVariable(name, value) for name, value in launch_environment(values)]
-    actions += [
-        Node(**launch_node_kwargs(spec, string_value=lambda v: ParameterValue(v, value_type=str)))
+    # Domain, discovery and SROS2 for the nodes and ros2 bag alike, and for no other process of a
+    # launch file that includes this one (checked before any starts).
+    env = dict(launch_environment(values))
+    actions: list[object] = [
+        Node(**launch_node_kwargs(spec, string_value=lambda v: ParameterValue(v, value_type=str), env=env))
         for spec in stack_nodes(plan.options)
     ]
     if launch_bool(values, "rviz"):
-        rviz = os.path.join(get_package_share_directory(PACKAGE), "config", RVIZ_CONFIG)
-        actions.append(Node(**rviz_node_kwargs(rviz, use_sim_time=True)))
+        rviz = rviz_config(plan.options.namespace)
+        actions.append(Node(**rviz_node_kwargs(rviz, True, plan.options.namespace, env)))
     if plan.record is not None:
-        actions.append(ExecuteProcess(cmd=plan.record, name="bag_record", output="screen"))
-    play = ExecuteProcess(cmd=plan.play, name="bag_play", output="screen")
+        actions.append(ExecuteProcess(cmd=plan.record, name="bag_record", output="screen", additional_env=env))
+    play = ExecuteProcess(cmd=plan.play, name="bag_play", output="screen", additional_env=env)
     done = OnProcessExit(target_action=play, on_exit=[Shutdown(reason="the bag has been played")])
     return [*actions, play, RegisterEventHandler(done)]
 
 
 def generate_launch_description() -> LaunchDescription:
     """The declared arguments, then the nodes and the bag processes built from their values."""
-    share = get_package_share_directory(PACKAGE)
+    share = share_dir()
     return LaunchDescription(
         [
             *(

@@ -55,24 +55,18 @@ class DoctorOptions:
     params_file: str = ""
     device: str = ""  # '' = $RVN_DEVICE, else the params file's segmentation_node device
     quick: bool = False  # skip the GPU compute checks (fp16): a HEALTHCHECK runs often
-    models_dir: str = ""  # '' = the checkout's models/ (else the installed share/robot_vision_nav/models)
+    models_dir: str = ""  # '' = the package's models/ (package_files: install space, else the checkout)
     model: str = ""  # the weights the stack will load; '' = $RVN_MODEL, else the params file's model_path
-
-
-def _repo_root() -> Path:
-    return Path(__file__).resolve().parents[1]
 
 
 def _pin(name: str) -> str:
     """`name`'s exact pin in requirements.txt ('' where there is none or no checkout)."""
-    from robot_vision_nav.ros.bringup import BringupError, share_file
+    from robot_vision_nav.package_files import PackageFileError, package_file
 
-    req = _repo_root() / "requirements.txt"
-    if not req.is_file():
-        try:  # an installed package (the image): setup.py ships it in share/robot_vision_nav
-            req = share_file("requirements.txt")
-        except BringupError:
-            return ""
+    try:  # the checkout's, or an installed package's (the image): setup.py ships it in share/robot_vision_nav
+        req = package_file("requirements.txt")
+    except PackageFileError:
+        return ""
     for line in req.read_text().splitlines():
         m = re.match(rf"^{re.escape(name)}==(\S+)", line.strip())
         if m:
@@ -255,13 +249,13 @@ def check_models(models_dir: str = "") -> list[Check]:
     """Every shipped weights file against the SHA-256 of its model card."""
     if models_dir:
         folder = Path(models_dir)
-    else:  # where the segmentation node finds the shipped model: the package share, else the checkout
-        from robot_vision_nav.ros.bringup import BringupError, share_file
+    else:  # where the segmentation node finds the shipped model
+        from robot_vision_nav.package_files import PackageFileError, package_file
 
         try:
-            folder = share_file("models", "segnet_warehouse.card.yaml").parent
-        except BringupError:
-            folder = _repo_root() / "models"
+            folder = package_file("models", "segnet_warehouse.card.yaml").parent
+        except PackageFileError as err:
+            return [Check("models", FAIL, str(err))]
     weights = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
     if not weights:
         return [Check("models", FAIL, f"no *.safetensors in {folder}")]
@@ -300,26 +294,33 @@ def check_models_files(weights: list[Path]) -> list[Check]:
     return rows
 
 
-def configured_segmentation(params_file: str) -> tuple[dict[str, Any], Check]:
+def configured_segmentation(params_file: str, namespace: str | None = None) -> tuple[dict[str, Any], Check]:
     """The segmentation node's parameters in the params file, with a row for the file itself.
 
-    `/**` first, then `segmentation_node` or `/NS/segmentation_node` (later sections override).
+    The file is checked and read as the stack in `namespace` (None: $RVN_NAMESPACE, else none)
+    will apply it: wildcard sections first, then the node's own (`segmentation_node`, or
+    `/NS/segmentation_node`), later sections overriding earlier ones.
     """
     import yaml
 
-    from robot_vision_nav.ros.bringup import BringupError, check_params_file, share_file
+    from robot_vision_nav.package_files import PackageFileError, package_file
+    from robot_vision_nav.ros.bringup import BringupError, check_params_file, full_node_name, section_applies
 
+    ns = os.environ.get("RVN_NAMESPACE", "") if namespace is None else namespace
     try:
-        path = Path(params_file) if params_file else share_file("config", "robot_vision_nav.yaml")
-        check_params_file(path)
+        path = Path(params_file) if params_file else package_file("config", "robot_vision_nav.yaml")
+        check_params_file(path, namespace=ns)
         data = yaml.safe_load(path.read_text()) or {}
-    except (BringupError, OSError, yaml.YAMLError) as err:
+    except (BringupError, PackageFileError, OSError, yaml.YAMLError) as err:
         return {}, Check("params", FAIL, str(err))
     params: dict[str, Any] = {}
-    for key in sorted(data, key=lambda k: k != "/**"):  # wildcard first, specific sections win
-        if key == "/**" or key.strip("/").split("/")[-1] == "segmentation_node":
-            params |= (data.get(key) or {}).get("ros__parameters") or {}
-    return params, Check("params", OK, f"{path}: segmentation device {params.get('device', 'auto')!r}")
+    node = full_node_name("segmentation_node", ns)
+    for wildcard in (True, False):  # wildcard first, specific sections win
+        for key, section in data.items():
+            if section_applies(str(key), node, ns) == ("wildcard" if wildcard else "node"):
+                params |= (section or {}).get("ros__parameters") or {}
+    where = f" (namespace /{ns.strip('/')})" if ns.strip("/") else ""
+    return params, Check("params", OK, f"{path}{where}: segmentation device {params.get('device', 'auto')!r}")
 
 
 def stack_settings(params_file: str = "", device: str = "", model: str = "") -> tuple[str, str, Check]:
@@ -336,11 +337,11 @@ def stack_settings(params_file: str = "", device: str = "", model: str = "") -> 
 
 def check_configured_model(model_path: str) -> Check:
     """The weights the configuration names (model_path, --model) exist and match their card."""
-    from robot_vision_nav.ros.bringup import BringupError, share_file
+    from robot_vision_nav.package_files import PackageFileError, package_file
 
     try:
-        path = Path(model_path).expanduser() if model_path else share_file("models", "segnet_warehouse.safetensors")
-    except BringupError as err:
+        path = Path(model_path).expanduser() if model_path else package_file("models", "segnet_warehouse.safetensors")
+    except PackageFileError as err:
         return Check("configured model", FAIL, str(err))
     rows = check_models_files([path]) if path.is_file() else [Check("configured model", FAIL, f"{path}: no such file")]
     row = rows[0]

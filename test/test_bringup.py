@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib
 import importlib.util
+import subprocess
 import sys
 import types
 import xml.etree.ElementTree as ET
@@ -39,6 +40,7 @@ from robot_vision_nav.ros.bringup import (
     launch_bool,
     launch_node_kwargs,
     options_from_launch_values,
+    rviz_config,
     rviz_node_kwargs,
     share_file,
     stack_nodes,
@@ -169,19 +171,79 @@ def test_misspelt_node_section_is_refused(tmp_path: Path) -> None:
         check_params_file(path)
 
 
-def test_wildcard_and_namespaced_sections_are_accepted(tmp_path: Path) -> None:
+def test_wildcard_and_namespaced_sections_are_accepted_where_they_apply(tmp_path: Path) -> None:
     path = write_yaml(
         tmp_path / "p.yaml",
         {
             "/**": {"ros__parameters": {"use_sim_time": True}},
             "/robot1/costmap_node": {"ros__parameters": {"resolution_m": 0.1}},
+            "/**/planner_node": {"ros__parameters": {"replan_period_s": 2.0}},
         },
     )
-    check_params_file(path)
+    check_params_file(path, STACK, namespace="robot1")
+    # Without the namespace, /robot1/costmap_node would apply to nothing: rcl would silently ignore it.
+    with pytest.raises(BringupError, match=r"section '/robot1/costmap_node' applies to /robot1/costmap_node, which"):
+        check_params_file(path)
     # A wildcard parameter must be one that every started node has.
     path = write_yaml(tmp_path / "q.yaml", {"/**": {"ros__parameters": {"global_frame": "odom"}}})
     with pytest.raises(BringupError, match="global_frame"):
         check_params_file(path)
+    path = write_yaml(tmp_path / "r.yaml", {"/*/costmap_node": {"ros__parameters": {"replan_period_s": 1.0}}})
+    with pytest.raises(BringupError, match="unknown parameter 'replan_period_s' for costmap_node"):
+        check_params_file(path, STACK, namespace="robot1")
+
+
+def test_a_section_for_a_node_that_is_not_started_is_refused_naming_it(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "p.yaml", {"sim_node": {"ros__parameters": {"world_seed": 3}}})
+    with pytest.raises(BringupError, match=r"section 'sim_node' applies to /sim_node, which this launch does not"):
+        stack_nodes(BringupOptions(params_file=path))
+    path = write_yaml(tmp_path / "q.yaml", {"/r2/costmap_node": {"ros__parameters": {"resolution_m": 0.1}}})
+    with pytest.raises(BringupError, match=r"section '/r2/costmap_node' applies to /r2/costmap_node.*/r1/costmap_node"):
+        stack_nodes(BringupOptions(params_file=path, namespace="r1"))
+
+
+def test_namespace_moves_the_params_file_sections_under_it() -> None:
+    specs = stack_nodes(BringupOptions(namespace="robot1", sim=True))
+    shipped = {
+        "sim_node": yaml.safe_load(SIM_YAML.read_text()),
+        "costmap_node": yaml.safe_load(STACK_YAML.read_text()),
+    }
+    for spec in specs:
+        assert spec.namespace == "robot1"
+        (path,) = spec.params_files
+        data = yaml.safe_load(Path(path).read_text())
+        assert f"/robot1/{spec.name}" in data, f"{spec.name}: {sorted(data)}"
+        original = shipped["sim_node" if spec.name == "sim_node" else "costmap_node"]
+        assert data[f"/robot1/{spec.name}"] == original[spec.name]
+        # The copy is what rcl will see: checking it under the namespace passes, without it it fails.
+        check_params_file(path, [s.name for s in specs], namespace="robot1")
+    assert specs[0].params_files != (str(SIM_YAML),)
+    # Without a namespace the shipped files are used as they are.
+    assert stack_nodes(BringupOptions())[0].params_files == (str(STACK_YAML),)
+
+
+def test_namespaced_sections_resolve_shared_parameters(tmp_path: Path) -> None:
+    mount = [0.2, 0.0, 0.5, 0.0, 0.35, 0.0]
+    path = write_yaml(tmp_path / "p.yaml", {"/r1/costmap_node": {"ros__parameters": {"camera_mount_xyzrpy": mount}}})
+    with pytest.raises(BringupError, match="costmap_node.camera_mount_xyzrpy"):
+        stack_nodes(BringupOptions(params_file=path, namespace="r1"))
+    path = write_yaml(tmp_path / "q.yaml", {"/**": {"ros__parameters": {}}, "/r1/**": {"ros__parameters": {}}})
+    assert len(stack_nodes(BringupOptions(params_file=path, namespace="r1"))) == len(STACK)
+
+
+@pytest.mark.parametrize("namespace", ["robot 1", "1robot", "robot-1", "rob//ot", "röbot"])
+def test_an_illegal_namespace_is_refused_naming_it(namespace: str) -> None:
+    with pytest.raises(BringupError, match=f"namespace {namespace!r} is not a valid ROS namespace"):
+        BringupOptions(namespace=namespace)
+
+
+def test_rviz_config_follows_the_namespace() -> None:
+    plain = rviz_config()
+    moved = rviz_config("robot1").read_text()
+    assert plain == RVIZ
+    topics = rviz_topics(yaml.safe_load(moved))
+    assert topics and all(t.startswith("/robot1/") for t in topics), topics
+    assert "/robot1/local_costmap/costmap" in topics and "/robot1/goal_pose" in moved
 
 
 def test_out_of_range_value_passes_the_file_check_and_the_node_refuses_it(tmp_path: Path, ros_context: Any) -> None:
@@ -504,3 +566,56 @@ def test_nodes_that_must_agree_on_a_parameter_are_refused_when_they_do_not(
         stack_nodes(BringupOptions(params_file=path))
     specs = stack_nodes(BringupOptions(params_file=path, extra_parameters={partner: {name: value}}))
     assert {s.name: s.parameters for s in specs}[partner][name] == value
+
+
+# ------------------------------------------------------------------ launch-time imports
+HEAVY = ("torch", "torchvision", "numba", "cv2", "mujoco", "rosbags")
+
+
+def test_parameter_table_matches_the_config_dataclasses() -> None:
+    from robot_vision_nav.ros import parameter_table_gen
+
+    assert parameter_table_gen.TABLE.read_text() == parameter_table_gen.render(), (
+        "robot_vision_nav/ros/parameter_table.py is stale: run python -m robot_vision_nav.ros.parameter_table_gen"
+    )
+    for kind in NODE_KINDS.values():
+        assert kind.parameter_names() == set(parameter_table_gen.parameters_of(kind.config_classes)), kind.name
+
+
+def write_import_blocker(folder: Path) -> Path:
+    """A folder of modules that refuse to import: first on sys.path, it hides the heavy packages."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in HEAVY:
+        (folder / name).mkdir(exist_ok=True)
+        (folder / name / "__init__.py").write_text(f"raise ImportError('{name} is blocked in this process')\n")
+    return folder
+
+
+def test_launch_time_code_needs_none_of_the_heavy_modules(tmp_path: Path) -> None:
+    blocker = write_import_blocker(tmp_path / "blocker")
+    bag = tmp_path / "run1"
+    bag.mkdir()
+    topics_map = REPO / "config" / "topics_realsense.yaml"
+    code = f"""
+import sys
+sys.path.insert(0, {str(blocker)!r})
+from robot_vision_nav.package_files import share_dir
+from robot_vision_nav.ros import bringup, security
+for sim in (False, True):
+    values = {{name: default for name, default, _ in bringup.launch_arguments(share_dir(), sim=sim)}}
+    for ns in ("", "robot1"):
+        bringup.stack_nodes(bringup.options_from_launch_values(values | {{"namespace": ns}}, sim=sim))
+        bringup.rviz_config(ns)
+security.launch_environment({{}})
+values = {{name: default for name, default, _ in bringup.replay_launch_arguments(share_dir())}}
+bringup.replay_plan(values | {{"bag": {str(bag)!r}}})
+try:
+    bringup.replay_plan(values | {{"bag": {str(bag)!r}, "topics_map": {str(topics_map)!r}}})
+except bringup.BringupError as err:
+    assert "compressed image topic" in str(err), err
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
+assert not loaded, loaded
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

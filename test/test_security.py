@@ -167,7 +167,7 @@ def run_launch_file(name: str, kinds: dict[str, Any], values: dict[str, str], ba
 
 
 @pytest.mark.parametrize("name", LAUNCH_FILES)
-def test_every_launch_file_declares_the_arguments_and_sets_the_environment_before_anything_starts(
+def test_every_launch_file_declares_the_arguments_and_gives_the_environment_to_its_own_processes_only(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, name: str
 ) -> None:
     kinds: dict[str, Any] = stand_in_replay_launch(monkeypatch)
@@ -185,24 +185,26 @@ def test_every_launch_file_declares_the_arguments_and_sets_the_environment_befor
     described = {d.args[0]: (d.kwargs.get("default_value"), d.kwargs["description"]) for d in declared}
     for arg, default, description in SECURITY_LAUNCH_ARGUMENTS:
         assert described[arg] == (default, description), f"{name} does not declare {arg}"
-    settings = [a for a in actions if isinstance(a, kinds["SetEnvironmentVariable"])]
-    assert actions[: len(settings)] == settings, f"{name}: a process starts before the environment is set"
-    assert len(actions) > len(settings)  # nodes (and ros2 bag) follow, with that environment
-    assert {s.args for s in settings} == {
-        ("ROS_DOMAIN_ID", "7"),
-        ("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST"),
-        ("ROS_STATIC_PEERS", "192.168.1.20"),
-        ("ROS_SECURITY_KEYSTORE", str(keystore)),
-        ("ROS_SECURITY_ENABLE", "true"),
-        ("ROS_SECURITY_STRATEGY", "Permissive"),
-        ("ROS_SECURITY_ENCLAVE_OVERRIDE", "/robot_vision_nav"),
-    }
+    # No launch-wide SetEnvironmentVariable: a file that includes ours would pass it on to every
+    # process it starts afterwards. Each of our processes gets the variables as its additional_env.
+    assert not [a for a in actions if isinstance(a, kinds["SetEnvironmentVariable"])]
+    processes = [a for a in actions if isinstance(a, kinds["Node"] | kinds["ExecuteProcess"])]
+    assert len(processes) >= 5  # the stack (and ros2 bag)
+    for process in processes:
+        assert process.kwargs["additional_env"] == {
+            "ROS_DOMAIN_ID": "7",
+            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+            "ROS_STATIC_PEERS": "192.168.1.20",
+            "ROS_SECURITY_KEYSTORE": str(keystore),
+            "ROS_SECURITY_ENABLE": "true",
+            "ROS_SECURITY_STRATEGY": "Permissive",
+            "ROS_SECURITY_ENCLAVE_OVERRIDE": "/robot_vision_nav",
+        }, process.kwargs.get("name")
     # The defaults keep the environment's domain and never leave discovery unset.
     monkeypatch.delenv("ROS_AUTOMATIC_DISCOVERY_RANGE")
     _, actions = run_launch_file(name, kinds, {}, bag)
-    assert [a.args for a in actions if isinstance(a, kinds["SetEnvironmentVariable"])] == [
-        ("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
-    ]
+    processes = [a for a in actions if isinstance(a, kinds["Node"] | kinds["ExecuteProcess"])]
+    assert all(p.kwargs["additional_env"] == {"ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"} for p in processes)
     # A bad value stops the launch before any action is returned.
     with pytest.raises(NetworkError, match=f"keystore {tmp_path} has no enclaves/ folder"):
         run_launch_file(name, kinds, {"keystore": str(tmp_path)}, bag)

@@ -32,6 +32,8 @@ from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, W
 from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
+from robot_vision_nav.replay.errors import BagError
+
 try:  # the zstd module rosbags itself compresses with
     from compression import zstd  # type: ignore[import-not-found,unused-ignore]
 except ImportError:
@@ -39,10 +41,6 @@ except ImportError:
 
 NS = 1_000_000_000
 TYPESTORE_ROS2 = get_typestore(Stores.ROS2_KILTED)
-
-
-class BagError(Exception):
-    """A bag that cannot be read or written; the message names the file and, where known, the topic."""
 
 
 @dataclass(frozen=True)

@@ -11,10 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
-from robot_vision_nav.replay.bags import BagError, TopicInfo
+from robot_vision_nav.replay.errors import BagError
+
+if TYPE_CHECKING:
+    from robot_vision_nav.replay.bags import TopicInfo
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"

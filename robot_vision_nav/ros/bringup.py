@@ -22,10 +22,12 @@ which covers `ros2 run ... -p name:=value` too.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import math
 import os
-import sys
+import re
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +35,8 @@ from typing import Any
 
 import yaml
 
-from robot_vision_nav.core.config import param_info
+from robot_vision_nav.package_files import PackageFileError, package_file
+from robot_vision_nav.ros.parameter_table import NODE_PARAMETERS
 
 PACKAGE = "robot_vision_nav"
 STACK_PARAMS = "robot_vision_nav.yaml"
@@ -66,12 +69,12 @@ class NodeKind:
     topics: tuple[str, ...] = ()  # the remappable topics (COLOR_TOPIC, ...) it subscribes or publishes
 
     def parameter_names(self) -> set[str]:
-        """Every parameter the node declares (from its config dataclasses, without constructing it)."""
-        names: set[str] = set()
-        for ref in self.config_classes:
-            module, cls = ref.split(":")
-            names |= set(param_info(getattr(importlib.import_module(module), cls)))
-        return names
+        """Every parameter the node declares (from the generated table: no node module is imported)."""
+        return set(NODE_PARAMETERS[self.name])
+
+    def parameter_default(self, name: str) -> Any:
+        """The default of one of the node's parameters (KeyError if it has none of that name)."""
+        return NODE_PARAMETERS[self.name][name]
 
     def node_class(self) -> Any:
         """The rclpy Node subclass (imports the node module: torch for segmentation_node)."""
@@ -151,20 +154,11 @@ CMD_VEL_NAV_TOPIC = "cmd_vel_nav"
 
 
 def share_file(*parts: str) -> Path:
-    """A file of the package's share directory: installed (ament index, or the venv's share/), else the checkout."""
-    candidates: list[Path] = []
+    """A file of the package (`package_files.package_file`), or BringupError listing every place looked."""
     try:
-        from ament_index_python.packages import get_package_share_directory
-
-        candidates.append(Path(get_package_share_directory(PACKAGE), *parts))
-    except (ImportError, LookupError, OSError, ValueError):
-        pass  # not installed through an ament prefix (a pip or source checkout)
-    candidates.append(Path(__file__).resolve().parents[2].joinpath(*parts))
-    candidates.append(Path(sys.prefix, "share", PACKAGE, *parts))
-    for path in candidates:
-        if path.is_file():
-            return path
-    raise BringupError(f"{'/'.join(parts)} is in none of {', '.join(str(p) for p in dict.fromkeys(candidates))}")
+        return package_file(*parts)
+    except PackageFileError as err:
+        raise BringupError(str(err)) from err
 
 
 @dataclass(frozen=True)
@@ -206,8 +200,11 @@ class BringupOptions:
         if self.log_level not in LOG_LEVELS:
             raise BringupError(f"log_level {self.log_level!r} is not one of {', '.join(LOG_LEVELS)}")
         ns = self.namespace.strip("/")
-        if ns and not all(part.replace("_", "a").isalnum() and not part[0].isdigit() for part in ns.split("/")):
-            raise BringupError(f"namespace {self.namespace!r} is not a valid ROS namespace (letters, digits, _, /)")
+        if ns and not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part) for part in ns.split("/")):
+            raise BringupError(
+                f"namespace {self.namespace!r} is not a valid ROS namespace: tokens of ASCII letters, digits "
+                "and _, not starting with a digit, separated by single '/'"
+            )
         for node in self.extra_parameters:
             if node not in NODE_KINDS:
                 raise BringupError(f"extra parameters for unknown node {node!r}; nodes: {', '.join(NODE_KINDS)}")
@@ -313,12 +310,19 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
         specs.append(NodeSpec(name, name, namespace, (params_file,), parameters, node_remaps, options.log_level))
     started = [s.executable for s in specs]
     for path in dict.fromkeys(p for spec in specs for p in spec.params_files):  # each file once
-        check_params_file(path, started)
-    check_shared_parameters(params_file, options.extra_parameters)
+        check_params_file(path, started, namespace)
+    check_shared_parameters(params_file, options.extra_parameters, namespace)
     for spec in specs:
         unknown = sorted(set(spec.parameters) - spec.kind.parameter_names() - {"use_sim_time"})
         if unknown:
             raise BringupError(f"unknown parameter(s) {', '.join(unknown)} given to {spec.name}")
+    if namespace:
+        # rcl applies a section only under the node's full name (or a wildcard): the file's
+        # `costmap_node:` sections are moved under the namespace, as Nav2's RewrittenYaml(root_key) does.
+        moved = {
+            path: str(namespaced_params_file(path, namespace)) for path in {p for s in specs for p in s.params_files}
+        }
+        specs = [dataclasses.replace(s, params_files=tuple(moved[p] for p in s.params_files)) for s in specs]
     return specs
 
 
@@ -327,13 +331,74 @@ def _remaps_for(node: str, remaps: tuple[tuple[str, str], ...]) -> tuple[tuple[s
     return tuple(rule for rule in remaps if rule[0] in NODE_KINDS[node].topics)
 
 
-def check_params_file(path: str | os.PathLike[str], nodes: list[str] | tuple[str, ...] = STACK) -> None:
-    """Refuse a parameter file with a section or parameter that the named nodes do not have.
+def _is_pattern(key: str) -> bool:
+    return "*" in key
+
+
+def section_target(key: str, namespace: str = "") -> str:
+    """The fully qualified node name (or wildcard pattern) a params-file section applies to once started.
+
+    A plain node name (`costmap_node`, `/costmap_node`) is the stack's node and moves under
+    `namespace`; a key that names a namespace of its own (`/r2/costmap_node`) or holds a wildcard
+    (`/**`, `/**/costmap_node`) is kept as written, as rcl reads it.
+    """
+    name = str(key)
+    parts = [p for p in name.strip("/").split("/") if p]
+    if _is_pattern(name) or len(parts) > 1:
+        return name if name.startswith("/") or name.startswith("*") else f"/{name}"
+    ns = namespace.strip("/")
+    return f"/{ns}/{parts[0]}" if ns else f"/{parts[0]}" if parts else "/"
+
+
+def _matches(target: str, full_name: str) -> bool:
+    """Whether a section's target (see `section_target`) applies to the node `full_name`, as rcl matches it."""
+    if not _is_pattern(target):
+        return target == full_name
+    # rcl: `*` stands for one token, `**` for any number of them (including none, with its slash).
+    regex = ""
+    i = 0
+    pattern = target if target.startswith("/") else f"/{target}"
+    while i < len(pattern):
+        if pattern.startswith("/**", i):
+            regex += "(/[^/]+)*"
+            i += 3
+        elif pattern[i] == "*":
+            regex += "[^/]+"
+            i += 1
+        else:
+            regex += re.escape(pattern[i])
+            i += 1
+    return re.fullmatch(regex, full_name) is not None
+
+
+def section_applies(key: str, full_name: str, namespace: str = "") -> str:
+    """How the params-file section `key` applies to the node `full_name`: 'node', 'wildcard' or '' (not at all)."""
+    target = section_target(key, namespace)
+    if not _matches(target, full_name):
+        return ""
+    return "wildcard" if _is_pattern(target) else "node"
+
+
+def full_node_name(node: str, namespace: str = "") -> str:
+    """`/ns/node` (or `/node` without a namespace)."""
+    ns = namespace.strip("/")
+    return f"/{ns}/{node}" if ns else f"/{node}"
+
+
+def check_params_file(
+    path: str | os.PathLike[str], nodes: list[str] | tuple[str, ...] = STACK, namespace: str = ""
+) -> None:
+    """Refuse a parameter file that would not apply as written to the named nodes started in `namespace`.
+
+    Each section is matched the way rcl will match it once the file is moved under the namespace
+    (`namespaced_params_file`): a section must apply to at least one started node, and name only
+    parameters that every node it applies to declares.
 
     Raises:
         BringupError: unreadable YAML, a section that is not `NAME: {ros__parameters: {...}}`, a
-            section for a node this package does not have (a misspelt node name), or a parameter
-            name that the node (for /**: every one of `nodes`) does not declare.
+            section for a node this package does not have (a misspelt node name) or that this
+            launch does not start (including one written for another namespace), or a parameter
+            name that the node (for a wildcard: every node it matches) does not declare.
 
     """
     try:
@@ -344,29 +409,58 @@ def check_params_file(path: str | os.PathLike[str], nodes: list[str] | tuple[str
         return
     if not isinstance(data, dict):
         raise BringupError(f"params file {path}: the top level must map node names to ros__parameters")
+    started = {full_node_name(n, namespace): NODE_KINDS[n] for n in nodes if n in NODE_KINDS}
     for key, section in data.items():
-        target = str(key).strip("/").rsplit("/", 1)[-1]  # "/ns/costmap_node" applies to costmap_node
         if not isinstance(section, dict) or set(section) != {"ros__parameters"}:
             raise BringupError(f"params file {path}: section '{key}' must hold exactly one key, ros__parameters")
         params = section["ros__parameters"] or {}
         if not isinstance(params, dict):
             raise BringupError(f"params file {path}: '{key}.ros__parameters' must be a mapping")
-        if target in ("*", "**"):
-            applies = [NODE_KINDS[n] for n in nodes if n in NODE_KINDS]
-            known = set.intersection(*(k.parameter_names() for k in applies)) if applies else set()
-        elif target in NODE_KINDS:
-            known = NODE_KINDS[target].parameter_names()
-        else:
+        target = section_target(str(key), namespace)
+        applies = [kind for name, kind in started.items() if _matches(target, name)]
+        if not applies:
+            base = str(key).strip("/").rsplit("/", 1)[-1]
+            if not _is_pattern(str(key)) and base not in NODE_KINDS:
+                raise BringupError(
+                    f"params file {path}: section '{key}' names no node of this package "
+                    f"({', '.join(NODE_KINDS)}, or /** for all)"
+                )
+            if _is_pattern(str(key)):
+                continue  # a wildcard matching none of these nodes (`/**/other_node`) does no harm
             raise BringupError(
-                f"params file {path}: section '{key}' names no node of this package "
-                f"({', '.join(NODE_KINDS)}, or /** for all)"
+                f"params file {path}: section '{key}' applies to {target}, which this launch does not start "
+                f"(it starts {', '.join(started) or 'no node'}); remove the section or start that node"
             )
+        known = set.intersection(*(k.parameter_names() for k in applies))
         unknown = sorted(set(_flatten(params)) - known - {"use_sim_time"})
         if unknown:
+            names = ", ".join(sorted({k.name for k in applies}))
             raise BringupError(
                 f"params file {path}: unknown parameter{'s' if len(unknown) > 1 else ''} "
-                f"{', '.join(repr(n) for n in unknown)} for {target}"
+                f"{', '.join(repr(n) for n in unknown)} for {names}"
             )
+
+
+def namespaced_params_file(path: str | os.PathLike[str], namespace: str) -> Path:
+    """A copy of the params file with each plain node section moved under `namespace` (see `section_target`).
+
+    Written once per content into `$TMPDIR/rvn_params/` (atomically; a file with the same content
+    is reused), like the files launch_ros writes for its parameters; the original is not touched.
+    """
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    moved = {section_target(str(key), namespace): section for key, section in data.items()}
+    text = f"# {path} with its node sections under the namespace /{namespace.strip('/')} (robot_vision_nav)\n"
+    text += yaml.safe_dump(moved, sort_keys=False, default_flow_style=None)
+    folder = Path(tempfile.gettempdir()) / "rvn_params"
+    folder.mkdir(mode=0o755, exist_ok=True)
+    out = folder / f"{Path(path).stem}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.yaml"
+    if not out.is_file():
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    return out
 
 
 # Parameters two nodes must agree on: (node, parameter, node, parameter, why).
@@ -388,27 +482,32 @@ SHARED_PARAMETERS: tuple[tuple[str, str, str, str, str], ...] = (
 )
 
 
-def resolved_parameter(params_file: str | os.PathLike[str], node: str, name: str, extra: Mapping[str, Any]) -> Any:
-    """A node's parameter as the stack starts it: `extra`, else its params-file section, else /**, else the default."""
-    return _resolved(yaml.safe_load(Path(params_file).read_text()) or {}, node, name, extra)
+def resolved_parameter(
+    params_file: str | os.PathLike[str], node: str, name: str, extra: Mapping[str, Any], namespace: str = ""
+) -> Any:
+    """A node's parameter as the stack starts it: `extra`, else its own section, else a wildcard's, else the default."""
+    return _resolved(yaml.safe_load(Path(params_file).read_text()) or {}, node, name, extra, namespace)
 
 
-def _resolved(data: Mapping[str, Any], node: str, name: str, extra: Mapping[str, Any]) -> Any:
+def _resolved(data: Mapping[str, Any], node: str, name: str, extra: Mapping[str, Any], namespace: str = "") -> Any:
     if name in extra:
         return extra[name]
-    for key in (node, f"/{node}", "/**", "**"):
-        section = (data.get(key) or {}).get("ros__parameters") or {}
-        if name in section:
-            return section[name]
-    for ref in NODE_KINDS[node].config_classes:
-        module, cls = ref.split(":")
-        fields = {f.name: f.default for f in dataclasses.fields(getattr(importlib.import_module(module), cls))}
-        if name in fields:
-            return fields[name]
+    full = full_node_name(node, namespace)
+    targets = [(section_target(str(key), namespace), section) for key, section in data.items()]
+    # The node's own section wins over a wildcard's; among equals the later section, as rcl reads the file.
+    for wildcard in (False, True):
+        for target, section in reversed(targets):
+            params = (section or {}).get("ros__parameters") or {} if isinstance(section, dict) else {}
+            if _is_pattern(target) == wildcard and _matches(target, full) and name in params:
+                return params[name]
+    if name in NODE_KINDS[node].parameter_names():
+        return NODE_KINDS[node].parameter_default(name)
     raise KeyError(f"{node} has no parameter {name}")
 
 
-def check_shared_parameters(params_file: str | os.PathLike[str], extra: Mapping[str, Mapping[str, Any]]) -> None:
+def check_shared_parameters(
+    params_file: str | os.PathLike[str], extra: Mapping[str, Mapping[str, Any]], namespace: str = ""
+) -> None:
     """Refuse a stack whose nodes disagree on a parameter they must share (SHARED_PARAMETERS).
 
     Raises:
@@ -417,8 +516,8 @@ def check_shared_parameters(params_file: str | os.PathLike[str], extra: Mapping[
     """
     data = yaml.safe_load(Path(params_file).read_text()) or {}  # once, for every pair
     for node_a, name_a, node_b, name_b, why in SHARED_PARAMETERS:
-        a = _resolved(data, node_a, name_a, extra.get(node_a, {}))
-        b = _resolved(data, node_b, name_b, extra.get(node_b, {}))
+        a = _resolved(data, node_a, name_a, extra.get(node_a, {}), namespace)
+        b = _resolved(data, node_b, name_b, extra.get(node_b, {}), namespace)
         norm = (lambda v: [float(x) for x in v]) if isinstance(a, list | tuple) else (lambda v: v)
         try:
             same = norm(a) == norm(b)
@@ -551,7 +650,9 @@ def options_from_launch_values(values: Mapping[str, str], sim: bool = False) -> 
     )
 
 
-def launch_node_kwargs(spec: NodeSpec, string_value: Callable[[str], Any] | None = None) -> dict[str, Any]:
+def launch_node_kwargs(
+    spec: NodeSpec, string_value: Callable[[str], Any] | None = None, env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The keyword arguments of the `launch_ros.actions.Node` that starts `spec` as `spec.ros_args()` does.
 
     Args:
@@ -559,13 +660,16 @@ def launch_node_kwargs(spec: NodeSpec, string_value: Callable[[str], Any] | None
         string_value: wraps each string parameter value; the launch files pass
             `lambda v: ParameterValue(v, value_type=str)`, since launch_ros otherwise reads a string
             value as YAML (a model path with ': ' in it would not survive).
+        env: environment variables for this node's process only (`additional_env`): the domain,
+            discovery range and SROS2 settings reach the stack's nodes and no other process of a
+            launch file that includes ours.
 
     """
     parameters = {
         name: string_value(value) if string_value is not None and isinstance(value, str) else value
         for name, value in spec.parameters.items()
     }
-    return {
+    kwargs: dict[str, Any] = {
         "package": PACKAGE,
         "executable": spec.executable,
         "name": spec.name,
@@ -575,11 +679,35 @@ def launch_node_kwargs(spec: NodeSpec, string_value: Callable[[str], Any] | None
         "arguments": ["--ros-args", "--log-level", f"{spec.logger_name}:={spec.log_level}"],
         "output": "screen",
     }
+    if env:
+        kwargs["additional_env"] = dict(env)
+    return kwargs
 
 
-def rviz_node_kwargs(config_file: str | os.PathLike[str], use_sim_time: bool) -> dict[str, Any]:
+def rviz_config(namespace: str = "") -> Path:
+    """The shipped RViz config, its topics moved under `namespace` (a copy in $TMPDIR) when one is given."""
+    source = share_file("config", RVIZ_CONFIG)
+    ns = namespace.strip("/")
+    if not ns:
+        return source
+    # Every display's topic is absolute in the file (`Value: /plan`): each gets the namespace in front.
+    text = re.sub(r"^(\s+Value: )/(?=\S)", rf"\1/{ns}/", source.read_text(), flags=re.MULTILINE)
+    folder = Path(tempfile.gettempdir()) / "rvn_params"
+    folder.mkdir(mode=0o755, exist_ok=True)
+    out = folder / f"robot_vision_nav-{ns.replace('/', '_')}.rviz"
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, out)
+    return out
+
+
+def rviz_node_kwargs(
+    config_file: str | os.PathLike[str], use_sim_time: bool, namespace: str = "", env: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The keyword arguments of the RViz2 `launch_ros.actions.Node` showing `config_file`."""
-    return {
+    kwargs: dict[str, Any] = {
         "package": "rviz2",
         "executable": "rviz2",
         "name": "rviz2",
@@ -587,6 +715,11 @@ def rviz_node_kwargs(config_file: str | os.PathLike[str], use_sim_time: bool) ->
         "parameters": [{"use_sim_time": use_sim_time}],
         "output": "screen",
     }
+    if namespace.strip("/"):
+        kwargs["namespace"] = namespace.strip("/")
+    if env:
+        kwargs["additional_env"] = dict(env)
+    return kwargs
 
 
 # ------------------------------------------------------------------ replay.launch.py
@@ -757,7 +890,7 @@ def replay_plan(values: Mapping[str, str]) -> ReplayPlan:
     options = options_from_launch_values({**stack_values, "use_sim_time": "true"})
     topic_map: dict[str, str] = {}
     if text("topics_map"):
-        from robot_vision_nav.replay.bags import BagError
+        from robot_vision_nav.replay.errors import BagError
         from robot_vision_nav.replay.topics import load_topic_map
 
         try:
