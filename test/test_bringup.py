@@ -225,7 +225,7 @@ def test_namespace_moves_the_params_file_sections_under_it() -> None:
 def test_namespaced_sections_resolve_shared_parameters(tmp_path: Path) -> None:
     mount = [0.2, 0.0, 0.5, 0.0, 0.35, 0.0]
     path = write_yaml(tmp_path / "p.yaml", {"/r1/costmap_node": {"ros__parameters": {"camera_mount_xyzrpy": mount}}})
-    with pytest.raises(BringupError, match="costmap_node.camera_mount_xyzrpy"):
+    with pytest.raises(BringupError, match=r"costmap_node\.camera_mount_xyzrpy"):
         stack_nodes(BringupOptions(params_file=path, namespace="r1"))
     path = write_yaml(tmp_path / "q.yaml", {"/**": {"ros__parameters": {}}, "/r1/**": {"ros__parameters": {}}})
     assert len(stack_nodes(BringupOptions(params_file=path, namespace="r1"))) == len(STACK)

@@ -53,7 +53,9 @@ def test_a_missing_file_names_every_place_looked(tmp_path: Path, monkeypatch: py
     assert str(prefix / "share" / PACKAGE / "config" / "absent.yaml") in text
 
 
-def test_label_sets_come_from_the_ament_share_before_the_checkout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_label_sets_come_from_the_ament_share_before_the_checkout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     prefix = _ament_prefix(tmp_path / "install")
     site = (REPO / "config" / "labels" / "warehouse.yaml").read_text().replace("name: warehouse", "name: site")
     (prefix / "share" / PACKAGE / "config" / "labels" / "site.yaml").write_text(site)
@@ -76,7 +78,7 @@ def _install_copy(tmp_path: Path) -> tuple[Path, Path]:
 def _run_elsewhere(code: str, site: Path, tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     # The copy first on sys.path: the venv's editable install (a meta-path finder after the path
     # finder) is not reached, and the checkout is not the cwd. The test checks which copy ran.
-    check = f"import robot_vision_nav; assert robot_vision_nav.__file__.startswith({str(site)!r}), robot_vision_nav.__file__"
+    check = f"import robot_vision_nav as p; assert p.__file__.startswith({str(site)!r}), p.__file__"
     return subprocess.run(
         [sys.executable, "-c", f"import sys; sys.path.insert(0, {str(site)!r}); {check}; {code}"],
         cwd=tmp_path,

@@ -188,7 +188,7 @@ def test_core_finds_a_name_only_in_the_folders_it_is_given(tmp_path: Path) -> No
     with pytest.raises(LabelError, match="no label set 'warehouse'; available: site") as info:
         core_labels.load_label_set("warehouse", [first, second])
     assert f"looked in {first}, {second}" in str(info.value)
-    with pytest.raises(LabelError, match="available: none .looked in no folder"):
+    with pytest.raises(LabelError, match=r"available: none \(looked in no folder"):
         core_labels.load_label_set("warehouse")
 
 

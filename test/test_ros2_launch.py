@@ -1,0 +1,409 @@
+"""The stack under ROS 2's own `ros2 launch`, from a colcon install space, as a ROS 2 user runs it.
+
+Everything here runs the real launch system (`../shared/ros2-launch`, installed by `make test`
+where that folder exists; where it exists and these tests cannot run, they fail). The package is
+built with colcon into a temporary workspace and run from there with the source checkout off
+every path; `ros2 launch` itself runs on an interpreter that cannot import torch, torchvision,
+numba, cv2, mujoco or rosbags (the container's apt Python), while the node scripts use the venv.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from robot_vision_nav.ros.bringup import (
+    LAUNCH_ARGUMENTS,
+    NODE_KINDS,
+    REPLAY_LAUNCH_ARGUMENTS,
+    SIM_LAUNCH_ARGUMENTS,
+)
+from robot_vision_nav.ros.security import SECURITY_LAUNCH_ARGUMENTS
+from test.ros2_launch_helpers import (
+    REPO,
+    blocked_ros2,
+    build_install_space,
+    group_processes,
+    launched,
+    require_ros2_launch,
+    sourced_env,
+    wait_until,
+)
+
+pytestmark = pytest.mark.ros
+WORLD_SEED = 3
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A colcon install space, its sourced environment and the torch-less `ros2` (built once per module)."""
+    require_ros2_launch()
+    root = tmp_path_factory.mktemp("deploy")
+    install = build_install_space(root / "ws")
+    env = sourced_env(install) | {"MUJOCO_GL": "egl"}
+    return {
+        "root": root,
+        "install": install,
+        "env": env,
+        "ros2": blocked_ros2(root),
+        "rvn": install / "robot_vision_nav" / "lib" / "robot_vision_nav" / "rvn",
+    }
+
+
+def test_the_install_space_runs_without_the_checkout(deployment: dict[str, Any]) -> None:
+    result = subprocess.run(
+        [str(deployment["rvn"]), "doctor", "--json"],
+        cwd=deployment["root"],
+        env=deployment["env"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    code = (
+        "import robot_vision_nav, robot_vision_nav.package_files as f; print(robot_vision_nav.__file__, f.share_dir())"
+    )
+    where = subprocess.run(
+        [str(Path(deployment["rvn"]).read_text().splitlines()[0][2:]), "-c", code],
+        cwd=deployment["root"],
+        env=deployment["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout.split()
+    install = str(deployment["install"])
+    assert where[0].startswith(install) and where[1].startswith(install), where
+    assert result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "arguments"),
+    [
+        ("bringup.launch.py", LAUNCH_ARGUMENTS),
+        ("sim.launch.py", (*(a for a in LAUNCH_ARGUMENTS if a[0] != "use_sim_time"), *SIM_LAUNCH_ARGUMENTS)),
+        ("replay.launch.py", REPLAY_LAUNCH_ARGUMENTS),
+    ],
+)
+def test_show_args_lists_every_argument_under_a_python_without_torch(
+    deployment: dict[str, Any], name: str, arguments: tuple[tuple[str, str, str], ...]
+) -> None:
+    result = subprocess.run(
+        [str(deployment["ros2"]), "launch", "robot_vision_nav", name, "--show-args"],
+        cwd=deployment["root"],
+        env=deployment["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    for arg, _default, description in (*arguments, *SECURITY_LAUNCH_ARGUMENTS):
+        assert f"'{arg}':" in result.stdout, f"{name} --show-args lacks {arg}"
+        assert description.split(";")[0][:40] in result.stdout.replace("\n        ", " ")
+    share = deployment["install"] / "robot_vision_nav" / "share" / "robot_vision_nav" / "config"
+    if name != "replay.launch.py":
+        assert str(share / "robot_vision_nav.yaml") in result.stdout  # the installed file, not the checkout's
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["world_seed:=three"], "launch argument world_seed:='three' is not an integer"),
+        (["namespace:=robot-1"], "namespace 'robot-1' is not a valid ROS namespace"),
+        (["rviz:=maybe"], "launch argument rviz:='maybe' is not true or false"),
+    ],
+)
+def test_bad_launch_arguments_stop_the_launch_before_any_node_starts(
+    deployment: dict[str, Any], args: list[str], problem: str
+) -> None:
+    result = subprocess.run(
+        [str(deployment["ros2"]), "launch", "robot_vision_nav", "sim.launch.py", *args],
+        cwd=deployment["root"],
+        env=deployment["env"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert problem in output
+    assert "process started" not in output
+
+
+class CmdVelWatch:
+    """Every geometry_msgs/Twist on a topic, received on a background executor."""
+
+    def __init__(self, context: Any, topic: str = "/cmd_vel") -> None:
+        from geometry_msgs.msg import Twist
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.node import Node
+
+        from robot_vision_nav.ros.qos import COMMAND_QOS
+
+        self.messages: list[tuple[float, float]] = []
+        self.node = Node("cmd_vel_watch", context=context)
+        self.node.create_subscription(Twist, topic, self._on, COMMAND_QOS)
+        self.executor = SingleThreadedExecutor(context=context)
+        self.executor.add_node(self.node)
+        self._stop = False
+        self._thread = threading.Thread(target=self._spin, daemon=True)
+        self._thread.start()
+
+    def _on(self, msg: Any) -> None:
+        self.messages.append((msg.linear.x, msg.angular.z))
+
+    def _spin(self) -> None:
+        while not self._stop:
+            self.executor.spin_once(timeout_sec=0.1)
+
+    def moving(self) -> bool:
+        return bool(self.messages) and any(abs(v) > 1e-3 for v in self.messages[-1])
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join(timeout=10)
+        self.node.destroy_node()
+
+
+@pytest.fixture
+def cmd_vel(ros_context: Any) -> Iterator[CmdVelWatch]:
+    watch = CmdVelWatch(ros_context)
+    try:
+        yield watch
+    finally:
+        watch.close()
+
+
+def near_goal(min_path_m: float) -> tuple[float, float]:
+    """The first waypoint of the simulator's route at least `min_path_m` along it (odom = world at start)."""
+    from robot_vision_nav.sim.world import WorldConfig, generate_world
+
+    world = generate_world(WORLD_SEED, WorldConfig(robot_radius_m=0.25))
+    travelled = 0.0
+    for (x0, y0), (x1, y1) in zip(world.route_xy, world.route_xy[1:], strict=False):
+        travelled += math.hypot(x1 - x0, y1 - y0)
+        if travelled >= min_path_m:
+            return x1, y1
+    return world.goal_xy
+
+
+def test_sim_launch_from_the_install_space_reaches_a_goal_and_sigint_leaves_the_robot_stopped(
+    deployment: dict[str, Any], cmd_vel: CmdVelWatch
+) -> None:
+    root, env = deployment["root"], deployment["env"]
+    with launched(
+        deployment["ros2"],
+        ["robot_vision_nav", "sim.launch.py", f"world_seed:={WORLD_SEED}"],
+        env,
+        root,
+        root / "sim_launch.log",
+    ) as launch:
+        # Every node up, under a launch process that cannot import torch (it would have died first).
+        for name in ("sim_node", "segmentation_node", "costmap_node", "planner_node", "controller_node", "safety_node"):
+            assert launch.wait_for_output(f"[{name}-", 180), launch.output()[-4000:]
+        assert launch.wait_for_output(f"warehouse seed {WORLD_SEED}", 180), launch.output()[-4000:]
+        assert launch.wait_for_output("[segmentation_node]: segmenting", 180), launch.output()[-4000:]
+        x, y = near_goal(2.5)
+        goto = subprocess.run(
+            [str(deployment["rvn"]), "goto", f"{x:.3f}", f"{y:.3f}", "--use-sim-time", "--json", "--wait", "60"],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        result = json.loads(goto.stdout.strip().splitlines()[-1])
+        (root / "goto.json").write_text(goto.stdout)
+        print("rvn goto:", goto.stdout.strip())
+        assert goto.returncode == 0 and result["result"] == "succeeded", goto.stdout + goto.stderr
+        assert result["distance_m"] <= 0.3
+
+        # Off again towards the far goal; Ctrl-C (SIGINT to ros2 launch) while the robot is moving.
+        far = subprocess.Popen(
+            [str(deployment["rvn"]), "goto", "1.68", "3.67", "--use-sim-time", "--json"],
+            cwd=root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            start = len(cmd_vel.messages)
+            assert wait_until(lambda: cmd_vel.moving() and len(cmd_vel.messages) > start, 120), cmd_vel.messages[-5:]
+            pgid = launch.proc.pid
+            assert launch.interrupt(timeout_s=120) == 0, launch.output()[-4000:]
+            assert wait_until(lambda: not group_processes(pgid), 30), group_processes(pgid)
+        finally:
+            far.kill()
+            far.wait(timeout=30)
+        time.sleep(1.0)  # anything still in flight arrives
+        assert cmd_vel.messages[-1] == (0.0, 0.0), cmd_vel.messages[-5:]
+        output = launch.output()
+        for name in ("sim_node", "segmentation_node", "costmap_node", "planner_node", "controller_node", "safety_node"):
+            assert f"[INFO] [{name}-" in output and "process has finished cleanly" in output
+        assert "process has died" not in output, output[-4000:]
+
+
+# One parameter per node set away from its code default in copies of the shipped files.
+CHANGED = {
+    "sim_node": ("camera_rate_hz", 12.0),
+    "segmentation_node": ("confidence_threshold", 0.35),
+    "costmap_node": ("inflation_radius_m", 0.6),
+    "planner_node": ("replan_period_s", 1.5),
+    "controller_node": ("desired_linear_vel_mps", 0.45),
+    "safety_node": ("slowdown_ratio", 0.6),
+}
+
+
+def changed_params_files(folder: Path) -> tuple[Path, Path]:
+    """Copies of config/robot_vision_nav.yaml and config/sim.yaml with CHANGED applied."""
+    out = []
+    for name in ("robot_vision_nav.yaml", "sim.yaml"):
+        data = yaml.safe_load((REPO / "config" / name).read_text())
+        for node, (param, value) in CHANGED.items():
+            if node in data:
+                assert NODE_KINDS[node].parameter_default(param) != value
+                data[node]["ros__parameters"][param] = value
+        (folder / name).write_text(yaml.safe_dump(data, sort_keys=False))
+        out.append(folder / name)
+    return out[0], out[1]
+
+
+def test_namespace_applies_the_params_file_to_every_node(deployment: dict[str, Any]) -> None:
+    root, env = deployment["root"], deployment["env"]
+    stack_file, sim_file = changed_params_files(root)
+    args = [f"params_file:={stack_file}", f"sim_params_file:={sim_file}", "namespace:=robot1"]
+    with launched(
+        deployment["ros2"],
+        ["robot_vision_nav", "sim.launch.py", *args],
+        env,
+        root,
+        root / "ns_launch.log",
+    ) as launch:
+        assert launch.wait_for_output("segmentation_node]: segmenting", 240), launch.output()[-4000:]
+        got = {}
+        for node, (name, value) in CHANGED.items():
+            command = [str(deployment["ros2"]), "param", "get", f"/robot1/{node}", name, "--no-daemon"]
+            results: list[subprocess.CompletedProcess[str]] = []
+
+            def answered(command: list[str] = command, results: list[Any] = results) -> bool:
+                # Without the daemon each call discovers the graph anew: "Node not found" until it has.
+                run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+                results.append(run)
+                return run.returncode == 0
+
+            assert wait_until(answered, 120, period_s=1.0), (node, results[-1])
+            got[node] = results[-1].stdout.strip()
+            assert got[node].endswith(f"value is: {value}"), (node, name, value, got[node])
+        print("ros2 param get under /robot1:", json.dumps(got, indent=1))
+        (root / "namespaced_params.json").write_text(json.dumps(got, indent=1))
+
+
+INCLUDING_LAUNCH = """
+from launch import LaunchDescription
+from launch.actions import ExecuteProcess, IncludeLaunchDescription, TimerAction
+from launch.launch_description_sources import PythonLaunchDescriptionSource
+from launch_ros.substitutions import FindPackageShare
+from launch.substitutions import PathJoinSubstitution
+
+
+def generate_launch_description():
+    ours = PathJoinSubstitution([FindPackageShare("robot_vision_nav"), "launch", "bringup.launch.py"])
+    return LaunchDescription([
+        IncludeLaunchDescription(PythonLaunchDescriptionSource(ours), launch_arguments={"ros_domain_id": "%d"}.items()),
+        TimerAction(period=1.0, actions=[ExecuteProcess(
+            cmd=["sh", "-c", "echo PARENT_PROCESS_DOMAIN=${ROS_DOMAIN_ID:-unset}"], output="screen")]),
+    ])
+"""
+
+
+def test_including_our_launch_file_leaves_the_parents_other_processes_alone(deployment: dict[str, Any]) -> None:
+    import os
+
+    root, env = deployment["root"], deployment["env"]
+    ours = (int(os.environ["ROS_DOMAIN_ID"]) % 100) + 101  # a domain no test uses: the stack talks to no one
+    parent = root / "robot.launch.py"
+    parent.write_text(INCLUDING_LAUNCH % ours)
+    with launched(deployment["ros2"], [str(parent)], env, root, root / "include_launch.log") as launch:
+        assert launch.wait_for_output("PARENT_PROCESS_DOMAIN=", 120), launch.output()[-4000:]
+        output = launch.output()
+        assert f"PARENT_PROCESS_DOMAIN={env['ROS_DOMAIN_ID']}" in output, output[-4000:]
+
+
+# Topics every node of a namespaced stack may use outside its namespace, on purpose (README,
+# "Namespaces"): the simulator's or bag's clock, the diagnostics aggregator's input, and ROS's own.
+GLOBAL_TOPICS = {"/clock", "/diagnostics", "/parameter_events", "/rosout"}
+
+
+def test_two_namespaced_stacks_in_one_domain_do_not_cross_talk(deployment: dict[str, Any], ros_context: Any) -> None:
+    import numpy as np
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from sensor_msgs.msg import Image
+
+    from robot_vision_nav.ros.qos import SENSOR_QOS
+
+    root, env = deployment["root"], deployment["env"]
+    node = Node("cross_talk_probe", context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(node)
+    masks: dict[str, int] = {"r1": 0, "r2": 0}
+    for ns in masks:
+        node.create_subscription(
+            Image, f"/{ns}/segmentation/traversable", lambda _m, ns=ns: masks.__setitem__(ns, masks[ns] + 1), SENSOR_QOS
+        )
+    color = node.create_publisher(Image, "/r1/camera/color/image_raw", SENSOR_QOS)
+    stacks = {ns: ["robot_vision_nav", "bringup.launch.py", f"namespace:={ns}", "device:=cpu"] for ns in ("r1", "r2")}
+    with (
+        launched(deployment["ros2"], stacks["r1"], env, root, root / "r1.log") as r1,
+        launched(deployment["ros2"], stacks["r2"], env, root, root / "r2.log") as r2,
+    ):
+        for launch in (r1, r2):
+            assert launch.wait_for_output("segmentation_node]: segmenting", 240), launch.output()[-4000:]
+        names = {"r1": [], "r2": []}
+
+        def all_up() -> bool:
+            executor.spin_once(timeout_sec=0.1)
+            graph = node.get_node_names_and_namespaces()
+            for ns in names:
+                names[ns] = sorted(n for n, space in graph if space == f"/{ns}")
+            return all(len(v) == len(STACK_NODES) for v in names.values())
+
+        assert wait_until(all_up, 60), names
+        for ns, stack in names.items():
+            assert stack == sorted(STACK_NODES)
+            for name in stack:
+                topics = [t for t, _ in node.get_subscriber_names_and_types_by_node(name, f"/{ns}")]
+                topics += [t for t, _ in node.get_publisher_names_and_types_by_node(name, f"/{ns}")]
+                stray = [t for t in topics if not t.startswith(f"/{ns}/") and t not in GLOBAL_TOPICS]
+                assert not stray, f"/{ns}/{name} uses {stray} outside its namespace"
+        image = Image(height=120, width=160, encoding="rgb8", step=480)
+        image.header.frame_id = "camera_color_optical_frame"
+        image.data = np.full((120, 160, 3), 90, np.uint8).tobytes()
+
+        def r1_segmented() -> bool:
+            image.header.stamp = node.get_clock().now().to_msg()
+            color.publish(image)
+            executor.spin_once(timeout_sec=0.2)
+            return masks["r1"] >= 3
+
+        assert wait_until(r1_segmented, 120, period_s=0.3), masks
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.1)
+        assert masks["r2"] == 0, masks
+    node.destroy_node()
+
+
+STACK_NODES = ("segmentation_node", "costmap_node", "planner_node", "controller_node", "safety_node")
