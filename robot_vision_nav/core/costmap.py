@@ -680,3 +680,17 @@ class RollingCostmap:
 
 
 _NO_MASK = np.zeros((1, 1), dtype=np.uint8)
+
+
+def warm_up(config: CostmapConfig) -> None:
+    """Compile the projection, marking and cost kernels now instead of on the first depth frame.
+
+    Both depth encodings (16UC1 mm, 32FC1 m), with and without a mask, on a 4x4 image and a
+    throw-away map of the same configuration: seconds the first time, then numba's cache.
+    """
+    tiny = PinholeIntrinsics(fx=2.0, fy=2.0, cx=2.0, cy=2.0, width=4, height=4)
+    costmap = RollingCostmap(config)
+    mask = np.full((4, 4), 255, np.uint8)
+    for depth in (np.full((4, 4), 1000, np.uint16), np.ones((4, 4), np.float32)):
+        for with_mask in (mask, None):
+            costmap.update(depth, tiny, Pose2D(0.0, 0.0, 0.0), 0, with_mask)

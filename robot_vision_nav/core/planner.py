@@ -50,6 +50,7 @@ This module reads no clock and never imports ROS.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 import math
@@ -1015,3 +1016,19 @@ def nearest_usable_goal(
     if d[best] > tolerance_m:
         return None
     return float(xs[best]), float(ys[best])
+
+
+def warm_up(config: PlannerConfig) -> None:
+    """Compile every search kernel now instead of on the first goal (seconds the first time, then numba's cache).
+
+    A node that compiled on its first goal would stall that cycle for seconds on a loaded machine
+    (a replay played in real time loses its first plans). Plans on a tiny grid: a free path with
+    the configured search and the other one (any-angle or not), and an escape from a lethal start.
+    """
+    values = np.zeros((12, 12), np.int8)
+    values[5, 2:9] = OCC_LETHAL
+    grid = Grid(values, 0.1)
+    for any_angle in (config.any_angle, not config.any_angle):
+        variant = dataclasses.replace(config, any_angle=any_angle)
+        plan(grid, (0.15, 0.15), (1.05, 1.05), variant)
+        plan(grid, (0.45, 0.55), (1.05, 1.05), variant)  # start on the wall: the escape search

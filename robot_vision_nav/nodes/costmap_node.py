@@ -34,6 +34,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.costmap import CostmapConfig, RollingCostmap
+from robot_vision_nav.core.costmap import warm_up as warm_up_costmap
 from robot_vision_nav.core.geometry import Pose2D, interpolate_pose
 from robot_vision_nav.core.projection import DepthInputError
 from robot_vision_nav.ros.entry import run_node
@@ -128,6 +129,7 @@ class CostmapNode(Node):
             raise
         self.map_config: CostmapConfig = self._params.get(CostmapConfig)
         self.node_config: CostmapNodeConfig = self._params.get(CostmapNodeConfig)
+        warm_up_costmap(self.map_config)  # a compile on the first frame would stall it for seconds
         self.costmap = RollingCostmap(self.map_config)
 
         self._poses: deque[Pose2D] = deque(maxlen=ODOM_BUFFER)

@@ -40,6 +40,7 @@ from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import MAX_POSITION_M, Pose2D, yaw_from_quaternion
 from robot_vision_nav.core.grid import OCC_INSCRIBED, OCC_UNKNOWN, Grid
 from robot_vision_nav.core.planner import Plan, PlannerConfig, PlannerError, nearest_usable_goal, plan
+from robot_vision_nav.core.planner import warm_up as warm_up_planner
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d
@@ -123,6 +124,7 @@ class PlannerNode(Node):
             raise
         self.planner_config: PlannerConfig = self._params.get(PlannerConfig)
         self.node_config: PlannerNodeConfig = self._params.get(PlannerNodeConfig)
+        warm_up_planner(self.planner_config)  # a compile on the first goal would stall it for seconds
         self._goal: tuple[float, float, float] | None = None
         self._pose: Pose2D | None = None
         self._plan: Plan | None = None
