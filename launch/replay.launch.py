@@ -2,16 +2,18 @@
 
     ros2 launch robot_vision_nav replay.launch.py bag:=run1 out_bag:=run1_out rate:=0.5
 
-`ros2 bag play BAG --clock` feeds the stack's inputs (only those: a robot's own /cmd_vel or /clock in
-the bag would mix with the stack's); a `topics_map` YAML (`stack input: bag topic`, the file
-`rvn replay --topics-map` reads) renames the bag's topics to the stack's. With `out_bag`,
-`ros2 bag record -s mcap` writes the stack's outputs (replay.topics.OUTPUTS). When the bag has been
-played the launch shuts down, and the recorder, stopped by SIGINT, closes its bag.
+`player:=ros2bag`: `ros2 bag play BAG --clock` feeds the stack's inputs (only those: a robot's own
+/cmd_vel or /clock in the bag would mix with the stack's) and, with `out_bag`, `ros2 bag record -s
+mcap` writes the stack's outputs (replay.topics.OUTPUTS). `player:=rvn`: `rvn bag play` / `rvn bag
+record` (replay.live) do the same with rclpy and rosbags alone, and decode compressed images;
+`player:=auto` (the default) takes rosbag2 where it is installed. A `topics_map` YAML (`stack input:
+bag topic`, the file `rvn replay --topics-map` reads) renames the bag's topics to the stack's. When
+the bag has been played the recorder is stopped (SIGINT: it closes its bag), then the launch.
 
-ros2 bag play does not decode images: a bag holding sensor_msgs/CompressedImage (image_transport's
-`.../compressed`, `.../compressedDepth`) needs `ros2 run image_transport republish` beside this
-launch, with the topics map naming the raw topic it publishes, or `rvn replay BAG`, which decodes
-and needs no ROS install. A topics map naming a compressed topic is refused.
+ros2 bag play does not decode images: with player:=ros2bag a bag holding sensor_msgs/CompressedImage
+(image_transport's `.../compressed`, `.../compressedDepth`) needs `ros2 run image_transport
+republish` beside this launch, with the topics map naming the raw topic it publishes; a topics map
+naming a compressed topic is refused. player:=rvn, or `rvn replay BAG`, decode it themselves.
 
 The node list comes from `robot_vision_nav.ros.bringup.stack_nodes` as in bringup.launch.py; the
 command lines come from `replay_plan`. `ros2 launch ... --show-args` lists the arguments.
@@ -19,14 +21,27 @@ command lines come from `replay_plan`. `ros2 launch ... --show-args` lists the a
 
 from __future__ import annotations
 
+import signal
+
 from launch import LaunchContext, LaunchDescription
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, RegisterEventHandler, Shutdown
+from launch.actions import (
+    DeclareLaunchArgument,
+    EmitEvent,
+    ExecuteProcess,
+    OpaqueFunction,
+    RegisterEventHandler,
+    Shutdown,
+)
 from launch.event_handlers import OnProcessExit
+from launch.events import matches_action
+from launch.events.process import SignalProcess
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
+from launch_ros.substitutions import ExecutableInPackage
 
 from robot_vision_nav.package_files import share_dir
 from robot_vision_nav.ros.bringup import (
+    PACKAGE,
     launch_bool,
     launch_node_kwargs,
     replay_launch_arguments,
@@ -36,6 +51,11 @@ from robot_vision_nav.ros.bringup import (
     stack_nodes,
 )
 from robot_vision_nav.ros.security import SECURITY_LAUNCH_ARGUMENTS, launch_environment
+
+
+def _command(cmd: list[str]) -> list[object]:
+    # `rvn ...` is the package's own command, wherever the package is installed.
+    return [ExecutableInPackage("rvn", PACKAGE), *cmd[1:]] if cmd[0] == "rvn" else list(cmd)
 
 
 def _actions(context: LaunchContext) -> list[object]:
@@ -51,11 +71,17 @@ def _actions(context: LaunchContext) -> list[object]:
     if launch_bool(values, "rviz"):
         rviz = rviz_config(plan.options.namespace)
         actions.append(Node(**rviz_node_kwargs(rviz, True, plan.options.namespace, env)))
-    if plan.record is not None:
-        actions.append(ExecuteProcess(cmd=plan.record, name="bag_record", output="screen", additional_env=env))
-    play = ExecuteProcess(cmd=plan.play, name="bag_play", output="screen", additional_env=env)
-    done = OnProcessExit(target_action=play, on_exit=[Shutdown(reason="the bag has been played")])
-    return [*actions, play, RegisterEventHandler(done)]
+    play = ExecuteProcess(cmd=_command(plan.play), name="bag_play", output="screen", additional_env=env)
+    if plan.record is None:
+        done = OnProcessExit(target_action=play, on_exit=[Shutdown(reason="the bag has been played")])
+        return [*actions, play, RegisterEventHandler(done)]
+    record = ExecuteProcess(cmd=_command(plan.record), name="bag_record", output="screen", additional_env=env)
+    # When the bag has been played the recording ends first, then the stack: the nodes' zero
+    # commands at shutdown are not part of the replay (as in rvn replay).
+    stop_recording = EmitEvent(event=SignalProcess(signal_number=signal.SIGINT, process_matcher=matches_action(record)))
+    played = OnProcessExit(target_action=play, on_exit=[stop_recording])
+    recorded = OnProcessExit(target_action=record, on_exit=[Shutdown(reason="the bag has been played and recorded")])
+    return [*actions, record, play, RegisterEventHandler(played), RegisterEventHandler(recorded)]
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -883,6 +883,41 @@ def _bag_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bag_play(args: argparse.Namespace) -> int:
+    from robot_vision_nav.replay.bags import BagError
+    from robot_vision_nav.replay.live import PlayOptions, play
+    from robot_vision_nav.replay.replay import ReplayError
+
+    subscribers = []
+    for item in args.subscribers:
+        name, sep, count = item.partition("=")
+        if not sep or not count.isdigit():
+            raise CliError(f"argument --subscribers: expected INPUT=N (e.g. odom=3), got {item!r}")
+        subscribers.append((name.strip("/"), int(count)))
+    try:
+        options = PlayOptions(
+            Path(args.bag), args.rate, args.delay, Path(args.topics_map) if args.topics_map else None,
+            args.namespace, args.wait, subscribers=tuple(subscribers),
+        )  # fmt: skip
+        play(options, log=lambda line: print(line, file=sys.stderr))
+    except (BagError, ReplayError) as err:
+        raise CliError(str(err)) from err
+    return 0
+
+
+def _bag_record(args: argparse.Namespace) -> int:
+    from robot_vision_nav.replay.bags import BagError
+    from robot_vision_nav.replay.live import RecordOptions, default_record_topics, record, topic_counts_line
+
+    topics = tuple(args.topics) or tuple(default_record_topics(args.namespace))
+    try:
+        counts = record(RecordOptions(Path(args.out), topics, not args.wall_time, args.seconds))
+    except BagError as err:
+        raise CliError(str(err)) from err
+    print(f"{args.out}: {topic_counts_line(counts)}", file=sys.stderr)
+    return 0
+
+
 def _set_values(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     """`NODE.PARAM=VALUE` (VALUE as YAML) -> {node: {param: value}}."""
     import yaml
@@ -1074,6 +1109,43 @@ def _add_bag_parsers(sub: Any) -> None:
     q.add_argument("bag", metavar="BAG", help="rosbag2 folder, .mcap file or ROS 1 .bag file")
     q.add_argument("--json", action="store_true", help="print one JSON object")
     q.set_defaults(handler=_bag_info)
+    q = bag_sub.add_parser(
+        "play",
+        help="publish a bag's stack inputs and /clock to a running stack, like ros2 bag play --clock",
+        description="Publish the stack's inputs from BAG (colour Image or CompressedImage, decoded; depth; "
+        "camera_info; odom; goal_pose) on a wall-clock schedule, with /clock at each message's log time, to a stack "
+        "running on sim time in other processes (replay.launch.py player:=rvn). Waits up to --wait s for a "
+        "subscriber on every input, then --delay s. Not lock-step: `rvn replay` is the deterministic replay.",
+    )
+    q.add_argument("bag", metavar="BAG", help="rosbag2 folder, .mcap file or ROS 1 .bag file")
+    q.add_argument("--rate", type=_positive("x"), default=1.0, metavar="R",
+                   help="play rate, > 0 (0.5 = half speed; default 1)")  # fmt: skip
+    q.add_argument("--delay", type=_finite("s"), default=0.0, metavar="S",
+                   help="seconds >= 0 to wait after the stack subscribes (default 0)")  # fmt: skip
+    q.add_argument("--wait", type=_finite("s"), default=60.0, metavar="S",
+                   help="seconds to wait for a subscriber on every input (default 60)")  # fmt: skip
+    q.add_argument("--topics-map", metavar="FILE",
+                   help="YAML 'stack input: bag topic' for a bag that names the inputs otherwise")  # fmt: skip
+    q.add_argument("--namespace", default="", metavar="NS", help="publish the inputs under this namespace")
+    q.add_argument("--subscribers", action="append", default=[], metavar="INPUT=N",
+                   help="wait for N subscribers on a stack input (e.g. odom=3) before playing; repeatable; "
+                   "default 1 each")  # fmt: skip
+    q.set_defaults(handler=_bag_play)
+    q = bag_sub.add_parser(
+        "record",
+        help="record topics of a running stack into a new mcap bag, like ros2 bag record",
+        description="Subscribe to each TOPIC with the type its publishers offer and write every message into a new "
+        "mcap bag OUT, with the node clock (sim time, /clock, unless --wall-time) as log time, until Ctrl-C / SIGINT "
+        "or --seconds. The bag appears under OUT only when complete; an existing OUT is never overwritten.",
+    )
+    q.add_argument("out", metavar="OUT", help="output bag folder (must not exist)")
+    q.add_argument("topics", metavar="TOPIC", nargs="*",
+                   help="topics to record (default: the stack's outputs, under --namespace)")  # fmt: skip
+    q.add_argument("--namespace", default="", metavar="NS", help="the stack's namespace, for the default topics")
+    q.add_argument("--wall-time", action="store_true", help="log times from the wall clock, not /clock")
+    q.add_argument("--seconds", type=_finite("s"), default=0.0, metavar="S",
+                   help="stop after S wall seconds (default 0: until Ctrl-C)")  # fmt: skip
+    q.set_defaults(handler=_bag_record)
 
     p = sub.add_parser(
         "record",

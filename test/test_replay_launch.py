@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import math
+import signal
 import sys
 import types
 from glob import glob
@@ -167,7 +168,8 @@ def test_topics_map_becomes_remaps_of_ros2_bag_play(tmp_path: Path, bag: Path) -
         "/camera/aligned_depth_to_color/image_raw": "camera/camera/aligned_depth_to_color/image_raw",
         "odom": "/wheel/odom",
     }
-    plan = replay_plan({"bag": str(bag), "topics_map": topics_map(tmp_path, mapping), "rate": "0.25", "delay": "0"})
+    values = {"player": "ros2bag", "bag": str(bag), "topics_map": topics_map(tmp_path, mapping)}
+    plan = replay_plan(values | {"rate": "0.25", "delay": "0"})
     played = [
         "/camera/camera/color/image_raw",
         "/camera/camera/aligned_depth_to_color/image_raw",
@@ -195,7 +197,8 @@ def test_topics_map_becomes_remaps_of_ros2_bag_play(tmp_path: Path, bag: Path) -
 
 def test_topics_map_and_namespace_remap_every_input_into_the_namespace(tmp_path: Path, bag: Path) -> None:
     mapping = {"odom": "/wheel/odom"}
-    values = {"bag": str(bag), "topics_map": topics_map(tmp_path, mapping), "namespace": "robot1", "delay": "0"}
+    values = {"player": "ros2bag", "bag": str(bag), "topics_map": topics_map(tmp_path, mapping), "namespace": "robot1"}
+    values["delay"] = "0"
     plan = replay_plan(values | {"out_bag": str(tmp_path / "out")})
     remaps = plan.play[plan.play.index("--remap") + 1 :]
     assert remaps == [f"{'/wheel/odom' if t == '/odom' else t}:=/robot1{t}" for t in INPUTS]
@@ -217,7 +220,7 @@ def test_topics_map_naming_a_compressed_topic_is_refused(
 ) -> None:
     path = topics_map(tmp_path, {stack_input: topic})
     with pytest.raises(BringupError) as caught:
-        replay_plan({"bag": str(bag), "topics_map": path})
+        replay_plan({"player": "ros2bag", "bag": str(bag), "topics_map": path})
     message = str(caught.value)
     assert path in message and f"{stack_input} -> {topic}" in message
     assert "image_transport republish" in message and "rvn replay" in message
@@ -226,7 +229,7 @@ def test_topics_map_naming_a_compressed_topic_is_refused(
 def test_a_bag_topic_feeding_two_inputs_is_refused(tmp_path: Path, bag: Path) -> None:
     path = topics_map(tmp_path, {"odom": "/state", "goal_pose": "/state"})
     with pytest.raises(BringupError, match="bag topic /state feeds more than one input"):
-        replay_plan({"bag": str(bag), "topics_map": path})
+        replay_plan({"player": "ros2bag", "bag": str(bag), "topics_map": path})
 
 
 @pytest.mark.parametrize(
@@ -242,7 +245,7 @@ def test_a_bad_topics_map_is_refused_with_the_readers_message(
 ) -> None:
     path = str(tmp_path / "missing.yaml") if data is None else topics_map(tmp_path, data)
     with pytest.raises(BringupError, match=f"launch argument topics_map: topic map {path}: {problem}") as caught:
-        replay_plan({"bag": str(bag), "topics_map": path})
+        replay_plan({"player": "ros2bag", "bag": str(bag), "topics_map": path})
     assert isinstance(caught.value.__cause__, BagError)
 
 
@@ -250,7 +253,7 @@ def test_a_bad_topics_map_is_refused_with_the_readers_message(
 def test_replay_arguments_are_described_and_reuse_the_stacks(tmp_path: Path) -> None:
     arguments = replay_launch_arguments(tmp_path)
     names = [name for name, _, _ in arguments]
-    assert names[: len(REPLAY_LAUNCH_ARGUMENTS)] == ["bag", "out_bag", "rate", "delay", "topics_map"]
+    assert names[: len(REPLAY_LAUNCH_ARGUMENTS)] == ["bag", "out_bag", "rate", "player", "delay", "topics_map"]
     assert names[len(REPLAY_LAUNCH_ARGUMENTS) :] == ["params_file", "namespace", "device", "model", "log_level", "rviz"]
     assert len(set(names)) == len(names) and "use_sim_time" not in names
     assert all(description.strip() for _, _, description in arguments)
@@ -263,7 +266,8 @@ def test_replay_arguments_are_described_and_reuse_the_stacks(tmp_path: Path) -> 
 
 
 def test_replay_plan_runs_the_stack_on_sim_time_with_the_given_options(bag: Path) -> None:
-    values = {"bag": str(bag), "device": "cpu", "log_level": "warn", "color_topic": "/from/an/including/file"}
+    values = {"player": "ros2bag", "bag": str(bag), "device": "cpu", "log_level": "warn"}
+    values["color_topic"] = "/from/an/including/file"
     plan = replay_plan(values)
     assert plan.options.use_sim_time and plan.options.device == "cpu" and plan.options.log_level == "warn"
     assert plan.options.color_topic == ""  # replay renames the bag's topics, not the stack's
@@ -289,25 +293,33 @@ def test_replay_plan_runs_the_stack_on_sim_time_with_the_given_options(bag: Path
 )
 def test_replay_plan_refuses_bad_arguments_naming_them(bag: Path, values: dict[str, str], problem: str) -> None:
     with pytest.raises(BringupError, match=problem.replace("(", r"\(")):
-        replay_plan({"bag": str(bag)} | values)
+        replay_plan({"player": "ros2bag", "bag": str(bag)} | values)
 
 
 def test_replay_plan_refuses_an_existing_out_bag_before_anything_starts(tmp_path: Path, bag: Path) -> None:
     with pytest.raises(BringupError, match="already exists"):
-        replay_plan({"bag": str(bag), "out_bag": str(bag)})
+        replay_plan({"player": "ros2bag", "bag": str(bag), "out_bag": str(bag)})
 
 
 # ------------------------------------------------------------------ the launch file
 def stand_in_replay_launch(monkeypatch: pytest.MonkeyPatch) -> dict[str, type]:
     """test_bringup's stand-ins, plus the process and event actions replay.launch.py uses."""
     kinds = stand_in_launch(monkeypatch)
-    extra = {name: type(name, (Recorded,), {}) for name in ("ExecuteProcess", "RegisterEventHandler", "Shutdown")}
+    names = ("ExecuteProcess", "RegisterEventHandler", "Shutdown", "EmitEvent")
+    extra = {name: type(name, (Recorded,), {}) for name in names}
     for name, kind in extra.items():
         monkeypatch.setattr(sys.modules["launch.actions"], name, kind, raising=False)
-    handlers = types.ModuleType("launch.event_handlers")
-    extra["OnProcessExit"] = type("OnProcessExit", (Recorded,), {})
-    handlers.OnProcessExit = extra["OnProcessExit"]  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "launch.event_handlers", handlers)
+    extra |= {name: type(name, (Recorded,), {}) for name in ("OnProcessExit", "SignalProcess", "ExecutableInPackage")}
+    modules = {
+        "launch.event_handlers": {"OnProcessExit": extra["OnProcessExit"]},
+        "launch.events": {"matches_action": lambda action: ("matches", action)},
+        "launch.events.process": {"SignalProcess": extra["SignalProcess"]},
+        "launch_ros.substitutions": {"ExecutableInPackage": extra["ExecutableInPackage"]},
+    }
+    for name, attributes in modules.items():
+        module = types.ModuleType(name)
+        module.__dict__.update(attributes)
+        monkeypatch.setitem(sys.modules, name, module)
     return kinds | extra
 
 
@@ -317,7 +329,7 @@ def test_launch_file_is_thin_and_builds_its_nodes_from_stack_nodes() -> None:
         assert call in text, f"{LAUNCH_FILE} does not call {call}"
     assert "def generate_launch_description()" in text
     assert "compressed" in (ast.get_docstring(ast.parse(text)) or "")
-    assert len(text.splitlines()) < 90, f"{LAUNCH_FILE} should stay thin: the logic belongs in ros/bringup.py"
+    assert len(text.splitlines()) < 110, f"{LAUNCH_FILE} should stay thin: the logic belongs in ros/bringup.py"
 
 
 @pytest.mark.parametrize(("record", "rviz"), [(True, False), (False, True)])
@@ -337,7 +349,7 @@ def test_launch_file_declares_every_argument_and_starts_stack_play_record_and_sh
 
     (opaque,) = [e for e in entities if isinstance(e, kinds["Opaque"])]
     values = {d.args[0]: d.kwargs.get("default_value", "") for d in declared}
-    values |= {"bag": str(bag), "device": "cpu", "rviz": str(rviz).lower()}
+    values |= {"bag": str(bag), "device": "cpu", "rviz": str(rviz).lower(), "player": "ros2bag"}
     if record:
         values["out_bag"] = str(tmp_path / "out")
     actions = opaque.kwargs["function"](types.SimpleNamespace(launch_configurations=values))
@@ -361,14 +373,25 @@ def test_launch_file_declares_every_argument_and_starts_stack_play_record_and_sh
     assert [p.kwargs["name"] for p in processes] == (["bag_record"] if record else []) + ["bag_play"]
     play = processes[-1]
     assert play.kwargs["cmd"] == plan.play and play.kwargs["cmd"][:5] == ["ros2", "bag", "play", str(bag), "--clock"]
+    handlers = [a.args[0] for a in actions if isinstance(a, kinds["RegisterEventHandler"])]
+    assert all(isinstance(h, kinds["OnProcessExit"]) for h in handlers)
     if record:
-        assert processes[0].kwargs["cmd"] == plan.record
-        assert processes[0].kwargs["cmd"][-len(RECORDED) :] == RECORDED
-
-    (register,) = [a for a in actions if isinstance(a, kinds["RegisterEventHandler"])]
-    (handler,) = register.args
-    assert isinstance(handler, kinds["OnProcessExit"]) and handler.kwargs["target_action"] is play
-    (shutdown,) = handler.kwargs["on_exit"]
+        recorder = processes[0]
+        assert recorder.kwargs["cmd"] == plan.record
+        assert recorder.kwargs["cmd"][-len(RECORDED) :] == RECORDED
+        # The bag played: SIGINT to the recorder (it closes its bag); the recorder gone: shut down.
+        played, recorded = handlers
+        assert played.kwargs["target_action"] is play and recorded.kwargs["target_action"] is recorder
+        (stop,) = played.kwargs["on_exit"]
+        assert isinstance(stop, kinds["EmitEvent"])
+        signal_event = stop.kwargs["event"]
+        assert signal_event.kwargs["signal_number"] == signal.SIGINT
+        assert signal_event.kwargs["process_matcher"] == ("matches", recorder)
+        (shutdown,) = recorded.kwargs["on_exit"]
+    else:
+        (handler,) = handlers
+        assert handler.kwargs["target_action"] is play
+        (shutdown,) = handler.kwargs["on_exit"]
     assert isinstance(shutdown, kinds["Shutdown"])
 
 
@@ -379,7 +402,7 @@ def test_launch_file_refuses_a_compressed_input_before_starting_anything(
     description = load_launch_file(LAUNCH_FILE).generate_launch_description()
     (opaque,) = [e for e in description.args[0] if "function" in getattr(e, "kwargs", {})]
     path = topics_map(tmp_path, {"camera/color/image_raw": "/cam/image_raw/compressed"})
-    values = {"bag": str(bag), "topics_map": path}
+    values = {"player": "ros2bag", "bag": str(bag), "topics_map": path}
     with pytest.raises(BringupError, match="/cam/image_raw/compressed is a compressed image topic"):
         opaque.kwargs["function"](types.SimpleNamespace(launch_configurations=values))
 
@@ -406,7 +429,7 @@ def test_launch_file_with_real_launch_ros(monkeypatch: pytest.MonkeyPatch, tmp_p
     actions = opaque.execute(context) or []
     assert len([a for a in actions if isinstance(a, Node)]) == len(STACK)
     assert len([a for a in actions if isinstance(a, ExecuteProcess) and not isinstance(a, Node)]) == 2
-    assert len([a for a in actions if isinstance(a, RegisterEventHandler)]) == 1
+    assert len([a for a in actions if isinstance(a, RegisterEventHandler)]) == 2  # play ends recording, that the launch
 
 
 # ------------------------------------------------------------------ install
@@ -433,8 +456,45 @@ def test_package_xml_names_the_bag_tools() -> None:
     assert {"ros2bag", "rosbag2_storage_mcap", "launch", "launch_ros"} <= exec_depends
 
 
-def test_ros1_bag_is_refused_with_a_pointer_to_rvn_replay(tmp_path: Path) -> None:
+def test_rvn_player_plays_and_records_without_rosbag2_and_decodes_compressed_inputs(tmp_path: Path, bag: Path) -> None:
+    path = topics_map(tmp_path, {"camera/color/image_raw": "/cam/image_raw/compressed"})
+    values = {"player": "rvn", "bag": str(bag), "topics_map": path, "namespace": "robot1", "rate": "0.5"}
+    plan = replay_plan(values | {"out_bag": str(tmp_path / "out"), "delay": "2"})
+    assert plan.play[:6] == ["rvn", "bag", "play", str(bag), "--rate", "0.5"]
+    assert plan.play[6:12] == ["--delay", "2", "--topics-map", path, "--namespace", "robot1"]
+    # It waits for every node of the stack that takes an input, so none misses the first messages.
+    assert plan.play[12:] == [
+        "--subscribers", "camera/color/image_raw=1",
+        "--subscribers", "camera/aligned_depth_to_color/image_raw=2",
+        "--subscribers", "camera/color/camera_info=2",
+        "--subscribers", "odom=3",
+        "--subscribers", "goal_pose=1",
+    ]  # fmt: skip
+    assert plan.record == ["rvn", "bag", "record", str(tmp_path / "out"), *replay_output_topics("robot1")]
+    with pytest.raises(BringupError, match="already exists"):
+        replay_plan(values | {"out_bag": str(bag)})
+    with pytest.raises(BringupError, match=r"launch argument player:='rosbag' is not one of auto, ros2bag, rvn"):
+        replay_plan(values | {"player": "rosbag"})
+
+
+def test_auto_player_is_rosbag2_where_it_is_installed(monkeypatch: pytest.MonkeyPatch, bag: Path) -> None:
+    import robot_vision_nav.ros.bringup as bringup
+
+    real = importlib.util.find_spec
+    for installed, first in ((True, "ros2"), (False, "rvn")):
+        monkeypatch.setattr(
+            bringup.importlib.util,
+            "find_spec",
+            lambda name, *a, installed=installed: (
+                (object() if installed else None) if name == "ros2bag" else real(name)
+            ),
+        )
+        assert replay_plan({"bag": str(bag)}).play[0] == first
+
+
+def test_ros1_bag_is_refused_by_ros2bag_with_a_pointer_to_rvn_and_played_by_rvn(tmp_path: Path) -> None:
     bag = tmp_path / "old.bag"
     bag.write_bytes(b"#ROSBAG V2.0\n")
     with pytest.raises(BringupError, match="rvn replay"):
-        replay_plan({"bag": str(bag)})
+        replay_plan({"player": "ros2bag", "bag": str(bag)})
+    assert replay_plan({"player": "rvn", "bag": str(bag)}).play[:4] == ["rvn", "bag", "play", str(bag)]

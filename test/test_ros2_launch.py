@@ -407,3 +407,35 @@ def test_two_namespaced_stacks_in_one_domain_do_not_cross_talk(deployment: dict[
 
 
 STACK_NODES = ("segmentation_node", "costmap_node", "planner_node", "controller_node", "safety_node")
+
+
+def test_replay_launch_gives_the_output_of_rvn_replay(deployment: dict[str, Any]) -> None:
+    from robot_vision_nav.replay.compare import Tolerances, compare_summaries, format_table
+    from robot_vision_nav.replay.replay import summarize_bag
+
+    root, env = deployment["root"], deployment["env"]
+    bag = REPO / "test" / "data" / "bags" / "sim_db3"
+    reference = root / "rvn_replay_out"
+    replayed = subprocess.run(
+        [str(deployment["rvn"]), "replay", str(bag), "--out", str(reference)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    # Slowly (20x the bag's duration): not lock-step, so every node must finish each frame before the next.
+    out = root / "replay_launch_out"
+    args = ["robot_vision_nav", "replay.launch.py", f"bag:={bag}", f"out_bag:={out}", "rate:=0.05", "delay:=1.0"]
+    with launched(deployment["ros2"], args, env, root, root / "replay_launch.log") as launch:
+        assert launch.proc.wait(timeout=600) == 0, launch.output()[-4000:]
+        output = launch.output()
+    assert f"played 245 messages of {bag}" in output  # no rosbag2 here: the package's own player (rvn bag play)
+    results = compare_summaries(summarize_bag(reference), summarize_bag(out), Tolerances())
+    table = format_table(results)
+    print(table)
+    (root / "replay_launch_vs_rvn_replay.txt").write_text(table)
+    assert all(r.passed for r in results), table
+    assert all(r.golden == r.replayed == r.matched for r in results), table

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib
+import importlib.util
 import math
 import os
 import re
@@ -730,6 +731,12 @@ REPLAY_LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("bag", "", "the rosbag2 to play (a bag folder, or one .mcap / .db3 file); required"),
     ("out_bag", "", "record the stack's outputs into this new folder (mcap); '' = record nothing"),
     ("rate", "1.0", "play rate, > 0: 0.5 plays at half speed (a slow machine keeps up with every frame)"),
+    (
+        "player",
+        "auto",
+        "who plays and records the bag: ros2bag (ros2 bag play / record), rvn (rvn bag play / record: rclpy and "
+        "rosbags only; decodes compressed images, reads ROS 1 bags) or auto (ros2bag where rosbag2 is installed)",
+    ),
     ("delay", "5.0", "seconds >= 0 that ros2 bag play waits before publishing, while the nodes start"),
     (
         "topics_map",
@@ -738,6 +745,7 @@ REPLAY_LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
         "the inputs otherwise; '' = the bag uses the stack's names",
     ),
 )
+PLAYERS = ("auto", "ros2bag", "rvn")
 REPLAY_STACK_ARGUMENTS = ("params_file", "namespace", "device", "model", "log_level", "rviz")
 COMPRESSED_SUFFIXES = ("/compressed", "/compressedDepth")  # image_transport's; ros2 bag play does not decode
 
@@ -818,6 +826,56 @@ def bag_record_command(out_bag: str | os.PathLike[str], topics: Sequence[str]) -
     return ["ros2", "bag", "record", "-s", "mcap", "--use-sim-time", "-o", str(out), *topics]
 
 
+# The stack nodes taking each input beyond their remappable topics (NodeKind.topics): the goal.
+GOAL_TOPIC = "goal_pose"
+GOAL_SUBSCRIBERS = ("planner_node",)
+
+
+def input_subscribers(nodes: Sequence[str]) -> dict[str, int]:
+    """How many of `nodes` subscribe to each stack input (what a player waits for before its first message)."""
+    counts: dict[str, int] = {}
+    for topic in (COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC, ODOM_TOPIC):
+        counts[topic] = sum(topic in NODE_KINDS[n].topics for n in nodes if n != "sim_node")
+    counts[GOAL_TOPIC] = sum(n in GOAL_SUBSCRIBERS for n in nodes)
+    return counts
+
+
+def rvn_play_command(
+    bag: str | os.PathLike[str],
+    rate: float,
+    delay_s: float,
+    topics_map: str = "",
+    namespace: str = "",
+    subscribers: Mapping[str, int] | None = None,
+) -> list[str]:
+    """`rvn bag play BAG ...` (replay.live): the stack's inputs and /clock, CompressedImage decoded.
+
+    Raises:
+        BringupError: a rate or delay out of range, naming it.
+
+    """
+    bag_play_command(bag, rate=rate, delay_s=delay_s)  # the same checks of rate and delay
+    cmd = ["rvn", "bag", "play", str(bag), "--rate", _number(rate), "--delay", _number(delay_s)]
+    if topics_map:
+        cmd += ["--topics-map", str(Path(topics_map).expanduser())]
+    if namespace.strip("/"):
+        cmd += ["--namespace", namespace.strip("/")]
+    for topic, count in (subscribers or {}).items():
+        cmd += ["--subscribers", f"{topic}={count}"]
+    return cmd
+
+
+def rvn_record_command(out_bag: str | os.PathLike[str], topics: Sequence[str]) -> list[str]:
+    """`rvn bag record OUT TOPICS...` (replay.live): what `bag_record_command` records, without rosbag2.
+
+    Raises:
+        BringupError: `out_bag` exists already, or no topics are given.
+
+    """
+    bag_record_command(out_bag, topics)  # the same checks
+    return ["rvn", "bag", "record", str(Path(out_bag).expanduser()), *topics]
+
+
 def replay_input_topics(
     topic_map: Mapping[str, str], namespace: str = "", source: str = "topics map"
 ) -> list[tuple[str, str]]:
@@ -884,8 +942,15 @@ def replay_plan(values: Mapping[str, str]) -> ReplayPlan:
     bag = Path(text("bag")).expanduser()
     if not bag.exists():
         raise BringupError(f"launch argument bag:={bag}: no such bag folder or file")
-    if bag.suffix == ".bag":
-        raise BringupError(f"launch argument bag:={bag}: ros2 bag play reads no ROS 1 bags; use rvn replay {bag}")
+    player = text("player").lower()
+    if player not in PLAYERS:
+        raise BringupError(f"launch argument player:={text('player')!r} is not one of {', '.join(PLAYERS)}")
+    if player == "auto":
+        player = "ros2bag" if importlib.util.find_spec("ros2bag") is not None else "rvn"
+    if bag.suffix == ".bag" and player == "ros2bag":
+        raise BringupError(
+            f"launch argument bag:={bag}: ros2 bag play reads no ROS 1 bags; use player:=rvn or rvn replay {bag}"
+        )
     stack_values = {name: value for name, value in values.items() if name in REPLAY_STACK_ARGUMENTS}
     options = options_from_launch_values({**stack_values, "use_sim_time": "true"})
     topic_map: dict[str, str] = {}
@@ -897,15 +962,23 @@ def replay_plan(values: Mapping[str, str]) -> ReplayPlan:
             topic_map = load_topic_map(Path(text("topics_map")).expanduser())
         except BagError as err:
             raise BringupError(f"launch argument topics_map: {err}") from err
+    rate, delay = number("rate"), number("delay")
+    if player == "rvn":
+        subscribers = input_subscribers(STACK)
+        play = rvn_play_command(bag, rate, delay, text("topics_map"), options.namespace, subscribers)
+        record = (
+            rvn_record_command(text("out_bag"), replay_output_topics(options.namespace)) if text("out_bag") else None
+        )
+        return ReplayPlan(options, play, record)
     inputs = replay_input_topics(topic_map, options.namespace, source=f"topics_map {text('topics_map')}")
     play = bag_play_command(
         bag,
-        rate=number("rate"),
+        rate=rate,
         remaps=[(src, dst) for src, dst in inputs if src != dst],
         # Only the inputs: a robot's bag often holds its own /cmd_vel, /plan or /clock as well,
         # which would mix with the stack's in the output bag.
         topics=[src for src, _ in inputs],
-        delay_s=number("delay"),
+        delay_s=delay,
     )
     record = bag_record_command(text("out_bag"), replay_output_topics(options.namespace)) if text("out_bag") else None
     return ReplayPlan(options, play, record)
