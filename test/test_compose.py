@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import importlib.util
 import ipaddress
 import json
 import re
@@ -30,6 +31,8 @@ SCHEMA = REPO / "test" / "data" / "compose_spec.json"
 JUPYTER_CONFIG = DOCKER / "jupyter_server_config.py"
 SSHD_CONFIG = DOCKER / "sshd_config"
 ENV_EXAMPLE = DOCKER / ".env.example"
+DOCKERFILE = DOCKER / "Dockerfile"
+HEALTHCHECK = DOCKER / "healthcheck.py"
 
 GOOD_TOKEN = "0f" * 32  # 64 characters, what `openssl rand -hex 32` prints
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeFakeFakeFakeFakeFakeFakeFakeFakeFakeFake tester@laptop"
@@ -151,6 +154,15 @@ def mounts(service: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 def is_bind(source: str) -> bool:
     return source.startswith((".", "/", "~"))
+
+
+def load_healthcheck() -> Any:
+    """docker/healthcheck.py as a module (the image copies it to /opt/rvn; it is not packaged)."""
+    spec = importlib.util.spec_from_file_location("rvn_docker_healthcheck", HEALTHCHECK)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def mounted_under(path: str, service: dict[str, Any]) -> tuple[str, str]:
@@ -392,6 +404,66 @@ def test_jupyter_config_sets_a_strong_token_and_keeps_the_guards_on(
     assert f"{server.port}" == jupyter["ports"][0].rsplit(":", 1)[1]
     assert server.port_retries == 0
     assert server.root_dir in mounts(jupyter)
+
+
+# --- the image's notebook, health check and rendering under compose
+
+
+def test_jupyter_shows_the_notebook_the_image_carries(
+    compose: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The image copies the notebook into /opt/rvn/workspace and links that from /data/notebooks.
+
+    Docker copies the image's /data/notebooks (the link) into the notebooks volume when it creates
+    it, which a named volume gets and a bind mount would hide; Jupyter's root is that folder.
+    """
+    jupyter = compose["services"]["jupyter"]
+    source, mode = mounts(jupyter)["/data/notebooks"]
+    assert not is_bind(source) and source in compose["volumes"] and mode == "rw"
+    assert load_jupyter_config(monkeypatch, tmp_path, GOOD_TOKEN).ServerApp.root_dir == "/data/notebooks"
+    dockerfile = DOCKERFILE.read_text()
+    link = re.search(r"ln -s (\S+) /data/notebooks/(\S+)", dockerfile)
+    assert link and link[1] == "/opt/rvn/workspace", "the image links its notebook workspace into /data/notebooks"
+    assert re.search(r"^COPY notebooks/ /opt/rvn/workspace/notebooks/$", dockerfile, re.MULTILINE)
+    for name, service in compose["services"].items():
+        for target in mounts(service):
+            assert not target.startswith("/opt/rvn"), f"{name} mounts {target} over the image's own files"
+
+
+def test_services_keep_the_images_healthcheck_and_headless_rendering(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        # the image's HEALTHCHECK, its launch-path row included, is what `docker compose ps` reports
+        assert "healthcheck" not in service, f"{name} replaces or disables the image's HEALTHCHECK"
+        assert service.get("environment", {}).get("MUJOCO_GL", "egl") == "egl", f"{name}: MuJoCo renders through EGL"
+
+
+def test_healthcheck_checks_the_launch_with_the_stacks_own_arguments(
+    raw: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = {
+        "JUPYTER_TOKEN": GOOD_TOKEN,
+        "RVN_PARAMS_FILE": "/data/config/robot_vision_nav.yaml",
+        "RVN_MODEL": "/data/models/segnet_warehouse.safetensors",
+        "RVN_DEVICE": "cuda:1",
+    }
+    stack = interpolate(raw, env)["services"]["stack"]
+    healthcheck = load_healthcheck()
+    from robot_vision_nav import doctor
+
+    # Only the launch row's arguments matter here: the other rows answer at once.
+    row = doctor.Check("stub", doctor.OK, "")
+    monkeypatch.setattr(doctor, "check_python", lambda: row)
+    monkeypatch.setattr(doctor, "check_torch", lambda: (row, None))
+    monkeypatch.setattr(doctor, "check_configured_model", lambda model: row)
+    monkeypatch.setattr(doctor, "check_ros", lambda: [row])
+    monkeypatch.setattr(doctor, "check_models", lambda models_dir: [row])
+    given: list[dict[str, str]] = []
+    monkeypatch.setattr(healthcheck, "check_launch_path", lambda python, values: given.append(dict(values)) or row)
+    for key in ("RVN_PARAMS_FILE", "RVN_MODEL", "RVN_DEVICE"):
+        monkeypatch.setenv(key, stack["environment"][key])
+    healthcheck.run_checks("", "")
+    launch = launch_values(stack["command"])
+    assert given == [{name: launch[name] for name in ("params_file", "model", "device")}]
 
 
 # --- non-root, least privilege

@@ -6,10 +6,18 @@ variant of the base's CUDA, ROS packages from package.xml, the stages and what e
 non-root user, entrypoint, CMD and HEALTHCHECK, the build context and the absence of secrets. The
 shell pieces that carry a version (the sed lines) and the entrypoint and health check themselves
 are run here against this checkout.
+
+The launch path of the image (`ros2 launch` on apt's /usr/bin/python3, which has no torch) is checked
+in the build stage and by the HEALTHCHECK's `launch` row with docker/launch_check.py; here both run
+against a colcon install space of this checkout on an interpreter that cannot import torch, numba,
+cv2, mujoco or rosbags (test/ros2_launch_helpers.py), as do the build stage's `--show-args` loop and
+torch guard. The runtime's MuJoCo EGL render and the notebook run (from the workspace the
+Dockerfile's COPY lines lay out) are run here too.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -17,10 +25,12 @@ import shlex
 import shutil
 import subprocess
 import sys
+import types
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -30,6 +40,20 @@ DOCKER = REPO / "docker"
 DOCKERFILE = DOCKER / "Dockerfile"
 ENTRYPOINT = DOCKER / "entrypoint.sh"
 HEALTHCHECK = DOCKER / "healthcheck.py"
+LAUNCH_CHECK = DOCKER / "launch_check.py"
+# apt's python3: the interpreter of /opt/ros/kilted/bin/ros2 in the image.
+SYSTEM_PYTHON = "/usr/bin/python3"
+# What MuJoCo's EGL rendering maps (libglvnd + Mesa), by library, and the Ubuntu package holding it.
+GL_LIBRARY_PACKAGES = {
+    "libEGL.so.1": "libegl1",
+    "libOpenGL.so.0": "libopengl0",
+    "libGL.so.1": "libgl1",
+    "libGLESv2.so.2": "libgles2",
+    "libEGL_mesa.so.0": "libegl-mesa0",
+    "libGLX_mesa.so.0": "libglx-mesa0",
+    "swrast_dri.so": "libgl1-mesa-dri",
+    "kms_swrast_dri.so": "libgl1-mesa-dri",
+}
 
 # What the issue asks the image to have from ROS's apt repository, as package.xml names them
 # (rosbag2 with mcap storage = the ros2bag CLI + the mcap storage plugin).
@@ -511,10 +535,15 @@ def test_entrypoint_sources_ros_then_the_workspace_and_execs_the_command(tmp_pat
     assert missing.returncode == 1 and "nope.bash not found" in missing.stderr
 
 
-def test_healthcheck_passes_here_and_fails_on_a_bad_model_or_missing_cuda(tmp_path: Path) -> None:
+def test_healthcheck_passes_here_and_fails_on_a_bad_model_or_missing_cuda(
+    tmp_path: Path, deployment: dict[str, Any]
+) -> None:
     import torch
 
-    ok = subprocess.run([sys.executable, str(HEALTHCHECK)], capture_output=True, text=True, timeout=300, check=False)
+    # As in the image: the install space sourced, and `ros2 launch`'s python one without torch.
+    run = [sys.executable, str(HEALTHCHECK), "--launch-python", str(deployment["python"])]
+    env = deployment["env"]
+    ok = subprocess.run(run, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False)
     assert ok.returncode == 0 and ok.stdout.startswith("healthy:"), ok.stdout + ok.stderr
 
     for name in ("segnet_warehouse.safetensors", "segnet_warehouse.card.yaml"):
@@ -527,10 +556,321 @@ def test_healthcheck_passes_here_and_fails_on_a_bad_model_or_missing_cuda(tmp_pa
     assert params.count('device: "auto"') == 1
     (tmp_path / "params.yaml").write_text(params.replace('device: "auto"', 'device: "cuda"'))
     bad = subprocess.run(
-        [sys.executable, str(HEALTHCHECK), "--models-dir", str(tmp_path), "--params", str(tmp_path / "params.yaml")],
-        capture_output=True, text=True, timeout=300, check=False,
+        [*run, "--models-dir", str(tmp_path), "--params", str(tmp_path / "params.yaml")],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "unhealthy: model segnet_warehouse.safetensors: sha256" in bad.stderr
     if not torch.cuda.is_available():
         assert "unhealthy: cuda: device 'cuda': torch sees no CUDA device" in bad.stderr
+
+
+# ------------------------------------------------------------------------------------------------ launch path
+
+
+def _load_module(path: Path) -> types.ModuleType:
+    """A docker/*.py script as a module (they are copied beside each other into /opt/rvn, not packaged)."""
+    spec = importlib.util.spec_from_file_location(f"rvn_docker_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _instruction(stage: Stage, keyword: str, text: str) -> Instruction:
+    """The one `keyword` instruction of `stage` whose arguments contain `text`."""
+    found = [i for i in stage.instructions if i.keyword == keyword and text in i.args]
+    assert len(found) == 1, f"stage {stage.name}: {len(found)} {keyword} instructions with {text!r}, want 1"
+    return found[0]
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The image's launch setting here: a colcon install space of the checkout, its sourced environment,
+    and a `ros2` on a python that cannot import torch, numba, cv2, mujoco or rosbags (apt's, in the image)."""
+    from test.ros2_launch_helpers import blocked_ros2, build_install_space, require_ros2_launch, sourced_env
+
+    require_ros2_launch()
+    root = tmp_path_factory.mktemp("image")
+    install = build_install_space(root / "ws")
+    ros2 = blocked_ros2(root)
+    env = sourced_env(install) | {"MUJOCO_GL": "egl", "PYTHONDONTWRITEBYTECODE": "1"}
+    return {"root": root, "install": install, "env": env, "ros2": ros2, "python": ros2.parent / "python"}
+
+
+def test_build_stage_checks_every_launch_file_under_apt_python_after_colcon(dockerfile: Dockerfile) -> None:
+    build = dockerfile.stage("build")
+    colcon = _instruction(build, "RUN", "colcon_core.command")
+    check = _instruction(build, "RUN", "/opt/rvn/launch_check.py")
+    copy = _instruction(build, "COPY", "docker/launch_check.py")
+    assert copy.args == "--chmod=0644 docker/launch_check.py /opt/rvn/launch_check.py"
+    assert colcon.line < copy.line < check.line, "the launch check runs on the install space colcon built"
+    # ROS and the install space sourced, as the entrypoint does; then only apt's python3 runs.
+    assert check.args.startswith('. "/opt/ros/${ROS_DISTRO}/setup.bash" && . install/setup.bash && ')
+    assert re.search(r'if /usr/bin/python3 -c "import torch" 2>/dev/null; then [^;]*; exit 1; fi', check.args)
+    loop = re.search(r"for launch_file in ([^;]+); do (.+?); done", check.args)
+    assert loop, "a --show-args loop over the launch files"
+    assert sorted(loop[1].split()) == sorted(p.name for p in (REPO / "launch").glob("*.launch.py"))
+    ros2 = '/usr/bin/python3 "/opt/ros/${ROS_DISTRO}/bin/ros2"'  # apt's ros2 on apt's python, whatever PATH says
+    show_args = f'{ros2} launch robot_vision_nav "${{launch_file}}" --show-args'
+    assert show_args in loop[2] and "exit 1" in loop[2]
+    assert re.search(r"&& /usr/bin/python3 /opt/rvn/launch_check.py( &&|$)", check.args)
+    # The script checks every launch file the package ships, and the HEALTHCHECK runs it on the same python.
+    assert sorted(_load_module(LAUNCH_CHECK).LAUNCH_FILES) == sorted(loop[1].split())
+    assert _load_module(HEALTHCHECK).SYSTEM_PYTHON == SYSTEM_PYTHON
+
+
+def test_healthcheck_runs_the_launch_check_on_apt_python_from_beside_itself(dockerfile: Dockerfile) -> None:
+    runtime = dockerfile.stage("runtime")
+    copies = runtime.args_of("COPY")
+    assert "--chmod=0644 docker/launch_check.py /opt/rvn/launch_check.py" in copies
+    assert "--chmod=0644 docker/healthcheck.py /opt/rvn/healthcheck.py" in copies
+    probe = _json_form(runtime.args_of("HEALTHCHECK")[0].split(" CMD ", 1)[1])
+    assert "--launch-python" not in probe, "the HEALTHCHECK must check /usr/bin/python3, the default"
+    healthcheck = _load_module(HEALTHCHECK)
+    assert healthcheck.SYSTEM_PYTHON == SYSTEM_PYTHON
+    assert LAUNCH_CHECK.resolve() == healthcheck.LAUNCH_CHECK  # /opt/rvn/launch_check.py in the image
+    docker_timeout = re.search(r"--timeout=(\d+)s", runtime.args_of("HEALTHCHECK")[0])
+    assert docker_timeout, "the HEALTHCHECK sets --timeout"
+    launch_timeout_s: float = healthcheck.LAUNCH_TIMEOUT_S
+    assert launch_timeout_s <= int(docker_timeout[1]) / 2, "bounded well inside Docker's timeout"
+
+
+def test_the_build_stages_launch_shell_pieces_run_here(dockerfile: Dockerfile, deployment: dict[str, Any]) -> None:
+    check = _instruction(dockerfile.stage("build"), "RUN", "/opt/rvn/launch_check.py").args
+    python, ros2, out = str(deployment["python"]), str(deployment["ros2"]), deployment["root"] / "show-args.txt"
+    guard = re.search(r'if /usr/bin/python3 -c "import torch" 2>/dev/null; then .*?; fi', check)
+    loop = re.search(r"for launch_file in .+?; done", check)
+    assert guard and loop
+    script = guard[0].replace("/usr/bin/python3", shlex.quote(python)) + "\n"
+    script += (
+        loop[0]
+        .replace('/usr/bin/python3 "/opt/ros/${ROS_DISTRO}/bin/ros2"', shlex.quote(ros2))
+        .replace("/tmp/show-args.txt", shlex.quote(str(out)))
+    )
+    env = deployment["env"]
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # the guard really refuses a python that imports torch (the venv's)
+    torch_python = guard[0].replace("/usr/bin/python3", shlex.quote(sys.executable))
+    refused = subprocess.run(["bash", "-c", torch_python], env=env, capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 1 and "imports torch" in refused.stderr
+
+
+def test_launch_check_builds_every_node_list_under_a_python_without_torch(deployment: dict[str, Any]) -> None:
+    done = subprocess.run(
+        [str(deployment["python"]), str(LAUNCH_CHECK)],
+        env=deployment["env"], cwd=deployment["root"], capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    from robot_vision_nav.ros.bringup import STACK
+
+    lines = {line.split(":", 1)[0]: line for line in done.stdout.splitlines()}
+    assert set(lines) == {"bringup.launch.py", "sim.launch.py", "replay.launch.py"}
+    assert f"nodes {', '.join(STACK)}" in lines["bringup.launch.py"]
+    assert f"nodes {', '.join(('sim_node', *STACK))}" in lines["sim.launch.py"]
+    assert "processes bag_play" in lines["replay.launch.py"]
+    assert "process started" not in done.stdout + done.stderr
+
+
+def test_healthcheck_launch_row_passes_on_the_install_space_and_names_what_fails(
+    deployment: dict[str, Any], tmp_path: Path
+) -> None:
+    healthcheck = _load_module(HEALTHCHECK)
+    from robot_vision_nav.doctor import FAIL, OK
+
+    python, env = str(deployment["python"]), deployment["env"]
+    ok = healthcheck.check_launch_path(python, {"params_file": "", "model": "", "device": ""}, env=env)
+    assert (ok.name, ok.status) == ("launch", OK), ok.detail
+    assert ok.detail == f"{python}: bringup.launch.py, sim.launch.py, replay.launch.py build their node lists"
+    missing = tmp_path / "nope.yaml"
+    bad = healthcheck.check_launch_path(python, {"params_file": str(missing)}, env=env)
+    assert bad.status == FAIL and f"params_file {missing} does not exist" in bad.detail
+    seed = healthcheck.check_launch_path(python, {"world_seed": "three"}, env=env)
+    assert seed.status == FAIL and "sim.launch.py" in seed.detail and "world_seed:='three'" in seed.detail
+
+
+def test_healthcheck_launch_row_fails_without_the_interpreter_or_an_answer(tmp_path: Path) -> None:
+    healthcheck = _load_module(HEALTHCHECK)
+    from robot_vision_nav.doctor import FAIL
+
+    absent = healthcheck.check_launch_path(str(tmp_path / "python3"))
+    assert absent.status == FAIL
+    assert absent.detail == f"{tmp_path / 'python3'} not found: `ros2 launch` has no interpreter"
+    hanging = tmp_path / "hanging-python"
+    hanging.write_text("#!/bin/sh\nexec sleep 60\n")
+    hanging.chmod(0o755)
+    slow = healthcheck.check_launch_path(str(hanging), timeout_s=0.5)
+    assert slow.status == FAIL and "gave no answer within 0.5 s" in slow.detail
+    unhealthy = subprocess.run(
+        [sys.executable, str(HEALTHCHECK), "--launch-python", str(tmp_path / "python3")],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert unhealthy.returncode == 1
+    assert f"unhealthy: launch: {tmp_path / 'python3'} not found" in unhealthy.stderr
+
+
+def test_launch_check_fails_when_the_launch_path_imports_a_heavy_module(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    launch_check = _load_module(LAUNCH_CHECK)
+    assert {"torch", "numba", "cv2", "mujoco", "rosbags"} <= set(launch_check.HEAVY_MODULES)
+    monkeypatch.setattr(launch_check, "check_launch_file", lambda name, values: f"{name}: built")
+    monkeypatch.setattr(launch_check, "HEAVY_MODULES", ("rvn_heavy_probe",))
+    assert launch_check.main(["sim.launch.py"]) == 0
+    assert capsys.readouterr().out == "sim.launch.py: built\n"
+    monkeypatch.setitem(sys.modules, "rvn_heavy_probe", types.ModuleType("rvn_heavy_probe"))
+    assert launch_check.main(["sim.launch.py"]) == 1
+    assert "the launch path imported rvn_heavy_probe" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------------------------ MuJoCo EGL
+
+
+def test_runtime_has_the_egl_libraries_and_mujoco_gl_egl(dockerfile: Dockerfile) -> None:
+    runtime = dockerfile.stage("runtime")
+    installed = set().union(*(_apt_installs(s) for s in dockerfile.lineage("runtime")))
+    assert {"libegl1", "libopengl0", "libegl-mesa0", "libgl1-mesa-dri"} <= installed
+    assert not {p for p in installed if re.search(r"[=<>]", p)}, "Ubuntu packages are not pinned in this Dockerfile"
+    env = " ".join(runtime.args_of("ENV"))
+    assert re.search(r"(^|\s)MUJOCO_GL=egl(\s|$)", env), "MUJOCO_GL=egl in the runtime's ENV"
+    assert "MUJOCO_GL=${MUJOCO_GL:-egl}" in " ".join(runtime.args_of("RUN")), "and in login shells (ssh)"
+
+
+def _render_check(dockerfile: Dockerfile) -> tuple[Instruction, str]:
+    run = _instruction(dockerfile.stage("runtime"), "RUN", "MuJoCo EGL render")
+    code = re.search(r"/opt/rvn/entrypoint\.sh python -c '([^']+)'", run.args)
+    assert code, "the runtime renders a simulator frame through the entrypoint"
+    return run, code[1]
+
+
+def test_runtime_build_renders_a_simulator_frame_through_egl_before_user(dockerfile: Dockerfile) -> None:
+    runtime = dockerfile.stage("runtime")
+    run, code = _render_check(dockerfile)
+    env = next(i for i in runtime.instructions if i.keyword == "ENV" and "MUJOCO_GL=egl" in i.args)
+    user = next(i for i in runtime.instructions if i.keyword == "USER")
+    assert env.line < run.line < user.line, "after ENV (MUJOCO_GL, PATH) and as root, before USER"
+    assert 'os.environ["MUJOCO_GL"] == "egl"' in code and "Simulator(generate_world(" in code
+    # nothing it writes stays: HOME and numba's cache in a folder it removes, no bytecode
+    assert "export HOME=/tmp/rvn-check NUMBA_CACHE_DIR=/tmp/rvn-check/numba PYTHONDONTWRITEBYTECODE=1" in run.args
+    assert run.args.rstrip().endswith("&& rm -rf /tmp/rvn-check")
+
+
+def test_the_runtimes_render_check_runs_here_on_the_gl_libraries_the_image_installs(
+    dockerfile: Dockerfile, tmp_path: Path
+) -> None:
+    _, code = _render_check(dockerfile)
+    # The Dockerfile's code, then which GL libraries that render mapped in this process.
+    report = "\nprint('mapped:', sorted({line.split()[-1].rsplit('/', 1)[-1] for line in open('/proc/self/maps')}))"
+    env = {**os.environ, "MUJOCO_GL": "egl", "NUMBA_CACHE_DIR": str(tmp_path / "numba"), "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code + report], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "MuJoCo EGL render: (" in done.stdout
+    mapped = json.loads(done.stdout.split("mapped: ", 1)[1].replace("'", '"'))
+    used = {
+        package
+        for name in mapped
+        for library, package in GL_LIBRARY_PACKAGES.items()
+        if name == library or name.startswith(library + ".")
+    }
+    assert {"libegl1"} <= used, f"an EGL render that did not map libEGL: {mapped}"
+    installed = set().union(*(_apt_installs(s) for s in dockerfile.lineage("runtime")))
+    assert used <= installed, f"the render here maps libraries of {sorted(used - installed)}, not in the image"
+
+
+# ------------------------------------------------------------------------------------------------ notebook
+
+
+def _image_files(dockerfile: Dockerfile, stage_name: str) -> dict[str, Path]:
+    """Image path -> file of this checkout, for every file the stage's COPY instructions put in the image.
+
+    Docker's rules: a directory source copies its contents; a file into a destination ending in '/'
+    keeps its name; `--from=STAGE` copies what that stage holds (only what its own COPYs put there:
+    files made by RUN are not followed). The build context is this checkout less .dockerignore.
+    """
+    patterns = _dockerignore()
+    files: dict[str, Path] = {}
+    for copy in dockerfile.stage(stage_name).args_of("COPY"):
+        flags = [w for w in copy.split() if w.startswith("--")]
+        *sources, dest = [w for w in copy.split() if not w.startswith("--")]
+        origin = next((f.split("=", 1)[1] for f in flags if f.startswith("--from=")), None)
+        for source in sources:
+            if origin is not None:
+                prefix = source.rstrip("/")
+                for path, file in _image_files(dockerfile, origin).items():
+                    if path == prefix:
+                        files[dest.rstrip("/") + "/" + Path(path).name if dest.endswith("/") else dest] = file
+                    elif path.startswith(prefix + "/"):
+                        files[dest.rstrip("/") + path[len(prefix) :]] = file
+                continue
+            local = REPO / source
+            if local.is_file():
+                files[dest + local.name if dest.endswith("/") else dest] = local
+                continue
+            for file in sorted(p for p in local.rglob("*") if p.is_file()):
+                relative = file.relative_to(REPO).as_posix()
+                if not _ignored(relative, patterns):
+                    files[dest.rstrip("/") + "/" + file.relative_to(local).as_posix()] = file
+    return files
+
+
+def test_the_notebook_and_its_bag_are_in_the_build_context_and_the_image(dockerfile: Dockerfile) -> None:
+    patterns = _dockerignore()
+    notebook = REPO / "notebooks" / "inspect_frame.ipynb"
+    cells = json.loads(notebook.read_text())["cells"]
+    parameters = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+    bag = re.search(r'^BAG = "([^"]+)"', "".join(parameters["source"]), re.MULTILINE)
+    params = re.search(r'^PARAMS = "([^"]+)"', "".join(parameters["source"]), re.MULTILINE)
+    assert bag and params
+    bag_files = sorted(p.relative_to(REPO).as_posix() for p in (REPO / bag[1]).rglob("*") if p.is_file())
+    assert bag_files, f"the notebook's default bag {bag[1]} is missing"
+    for relative in ["notebooks/inspect_frame.ipynb", *bag_files]:
+        assert not _ignored(relative, patterns), f"{relative} is kept out of the build context by .dockerignore"
+    assert _ignored("test/data/bags/sim_db3/sim_db3_0.db3", patterns), "only that one bag of test/ goes in"
+    files = _image_files(dockerfile, "runtime")
+    workspace = "/opt/rvn/workspace"
+    assert files[f"{workspace}/notebooks/inspect_frame.ipynb"] == notebook
+    for relative in [*bag_files, params[1], "models/segnet_warehouse.safetensors", "robot_vision_nav/__init__.py"]:
+        assert files.get(f"{workspace}/{relative}") == REPO / relative, f"{workspace}/{relative} is not in the image"
+    # JupyterLab's root (/data/notebooks) gets a link to it; the build runs it and checks its picture.
+    link = "ln -s /opt/rvn/workspace /data/notebooks/robot_vision_nav"
+    assert link in " ".join(dockerfile.stage("runtime").args_of("RUN"))
+    run = _instruction(dockerfile.stage("runtime"), "RUN", "jupyter execute")
+    assert f"/opt/rvn/entrypoint.sh jupyter execute {workspace}/notebooks/inspect_frame.ipynb" in run.args
+    assert "grep -q '\"image/png\"' /tmp/rvn-check/inspect_frame.ipynb" in run.args
+
+
+def test_the_notebook_runs_in_the_workspace_the_dockerfile_lays_out(dockerfile: Dockerfile, tmp_path: Path) -> None:
+    root = tmp_path / "image"
+    for path, file in _image_files(dockerfile, "runtime").items():
+        if path.startswith("/opt/rvn/workspace/"):
+            target = root / path.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(file, target)
+    workspace, check = root / "opt" / "rvn" / "workspace", tmp_path / "rvn-check"
+    run = _instruction(dockerfile.stage("runtime"), "RUN", "jupyter execute").args
+    command = re.search(r"/opt/rvn/entrypoint\.sh (jupyter execute \S+ --output=\S+)", run)
+    assert command
+    args = shlex.split(command[1].replace("/opt/rvn/workspace", str(workspace)).replace("/tmp/rvn-check", str(check)))
+    check.mkdir()
+    # This venv's own python3 kernel, connection files and IPython's profile in tmp_path (as test_notebooks).
+    spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"], "language": "python"}
+    (tmp_path / "jupyter" / "kernels" / "python3").mkdir(parents=True)
+    (tmp_path / "jupyter" / "kernels" / "python3" / "kernel.json").write_text(json.dumps(spec))
+    env = {
+        **os.environ,
+        "MUJOCO_GL": "egl",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "JUPYTER_PATH": str(tmp_path / "jupyter"),
+        "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+        "IPYTHONDIR": str(tmp_path / "ipython"),
+    }
+    args[0] = str(Path(sys.executable).parent / "jupyter")
+    done = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    executed = (check / "inspect_frame.ipynb").read_text()
+    assert '"image/png"' in executed  # what the build greps for
+    assert f"repo: {workspace}" in executed, "the notebook found the image's workspace, not this checkout"
