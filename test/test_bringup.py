@@ -619,3 +619,20 @@ print("ok")
 """
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_a_namespaced_node_started_without_launch_gets_the_file_values(tmp_path: Path, ros_context: Any) -> None:
+    from robot_vision_nav.ros.runner import make_node
+
+    data = yaml.safe_load(STACK_YAML.read_text())
+    data["costmap_node"]["ros__parameters"]["inflation_radius_m"] = 0.7
+    path = write_yaml(tmp_path / "p.yaml", data)
+    spec = next(
+        s for s in stack_nodes(BringupOptions(params_file=path, namespace="robot1")) if s.name == "costmap_node"
+    )
+    node = make_node(spec, ros_context)  # what `rvn run --namespace robot1` does with each spec
+    try:
+        assert node.get_fully_qualified_name() == "/robot1/costmap_node"
+        assert node.get_parameter("inflation_radius_m").value == 0.7  # the code default is 0.55
+    finally:
+        node.destroy_node()
