@@ -46,6 +46,7 @@ from robot_vision_nav.ros.bringup import (
     stack_nodes,
 )
 from robot_vision_nav.ros.security import SECURITY_LAUNCH_ARGUMENTS
+from test.ros2_launch_helpers import require_ros2_launch
 
 REPO = Path(__file__).resolve().parents[1]
 STACK_YAML = REPO / "config" / "robot_vision_nav.yaml"
@@ -408,9 +409,6 @@ def stand_in_launch(monkeypatch: pytest.MonkeyPatch) -> dict[str, type]:
         module = types.ModuleType(name)
         module.__dict__.update(attributes)
         monkeypatch.setitem(sys.modules, name, module)
-    import ament_index_python.packages
-
-    monkeypatch.setattr(ament_index_python.packages, "get_package_share_directory", lambda package: str(REPO))
     return kinds
 
 
@@ -432,16 +430,14 @@ def test_launch_file_is_thin_and_builds_its_nodes_from_stack_nodes(name: str, si
     assert len(text.splitlines()) < 80, f"{name} should stay thin: the logic belongs in ros/bringup.py"
 
 
-@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="ROS 2 launch_ros is not installed")
 @pytest.mark.parametrize(("name", "sim"), LAUNCH_FILES.items())
 def test_launch_file_with_real_launch_ros(monkeypatch: pytest.MonkeyPatch, name: str, sim: bool) -> None:
-    import ament_index_python.packages
+    require_ros2_launch()  # skips, saying why, where it is not installed; fails where it must be
     from launch import LaunchContext
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
     from launch_ros.actions import Node
 
-    # The checkout's config/ stands in for the share directory when the package is not colcon-installed.
-    monkeypatch.setattr(ament_index_python.packages, "get_package_share_directory", lambda package: str(REPO))
+    # Not colcon-installed here: package_files finds the checkout's config/ (an install's in CI's colcon tests).
     description = load_launch_file(name).generate_launch_description()
     declared = [e for e in description.entities if isinstance(e, DeclareLaunchArgument)]
     assert [d.name for d in declared] == [n for n, _, _ in (*launch_arguments(sim=sim), *SECURITY_LAUNCH_ARGUMENTS)]

@@ -38,6 +38,7 @@ from robot_vision_nav.ros.bringup import (
     stack_nodes,
 )
 from robot_vision_nav.ros.security import SECURITY_LAUNCH_ARGUMENTS
+from test.ros2_launch_helpers import require_ros2_launch
 from test.test_bringup import Recorded, load_launch_file, stand_in_launch
 
 REPO = Path(__file__).resolve().parents[1]
@@ -407,15 +408,13 @@ def test_launch_file_refuses_a_compressed_input_before_starting_anything(
         opaque.kwargs["function"](types.SimpleNamespace(launch_configurations=values))
 
 
-@pytest.mark.skipif(importlib.util.find_spec("launch_ros") is None, reason="ROS 2 launch_ros is not installed")
 def test_launch_file_with_real_launch_ros(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, bag: Path) -> None:
-    import ament_index_python.packages
+    require_ros2_launch()  # skips, saying why, where it is not installed; fails where it must be
     from launch import LaunchContext
     from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, RegisterEventHandler
     from launch_ros.actions import Node
 
-    # The checkout's config/ stands in for the share directory when the package is not colcon-installed.
-    monkeypatch.setattr(ament_index_python.packages, "get_package_share_directory", lambda package: str(REPO))
+    # Not colcon-installed here: package_files finds the checkout's config/ (an install's in CI's colcon tests).
     description = load_launch_file(LAUNCH_FILE).generate_launch_description()
     declared = [e for e in description.entities if isinstance(e, DeclareLaunchArgument)]
     assert [d.name for d in declared] == [n for n, _, _ in (*replay_launch_arguments(), *SECURITY_LAUNCH_ARGUMENTS)]
