@@ -127,8 +127,10 @@ def image_to_numpy(msg: Image) -> NDArray[Any]:
             f"data has {buffer.size} B, expected >= step {step} x height {height} = {step * height} B"
         )
 
-    # cv_bridge reads mono rows as step / itemsize whole pixels, so odd padding stays on our path.
-    if _CV_BRIDGE is not None and step % fmt.dtype.itemsize == 0:
+    # cv_bridge reads each row as step // pixel size whole pixels (a view with no row stride of its
+    # own), so padding that is not whole pixels stays on our path: for rgb8 a row padded to 4 bytes
+    # (width 5: 15 B + 1) would come back with every row after the first shifted.
+    if _CV_BRIDGE is not None and step % fmt.pixel_bytes == 0:
         # Passthrough keeps the dtype; the copy breaks the alias cv_bridge keeps to msg.data.
         out = np.asarray(_CV_BRIDGE.imgmsg_to_cv2(msg, desired_encoding="passthrough"))
         return np.array(out.reshape(_shape(height, width, fmt.channels)), dtype=fmt.dtype, order="C")
