@@ -426,21 +426,11 @@ def test_inflation_costs_equal_literal_nav2_values() -> None:
 
 
 def test_after_warm_up_nothing_compiles_on_the_first_real_input() -> None:
-    import subprocess
-    import sys
+    from test.numba_helpers import compiled_by
 
-    # A fresh process (here earlier tests have compiled the kernels): warm up, then count the
-    # compilations a realistic first input still causes (numba compiles on a call with new types).
-    code = """
-import numba.core.dispatcher as dispatcher
-from robot_vision_nav.core import costmap as module
-module.warm_up(module.CostmapConfig())
-compiled = []
-original = dispatcher.Dispatcher._compile_for_args
-def counting(self, *args, **kwargs):
-    compiled.append(self.py_func.__name__)
-    return original(self, *args, **kwargs)
-dispatcher.Dispatcher._compile_for_args = counting
+    # A fresh process (here earlier tests have compiled the kernels): warm up, then a realistic first input.
+    setup = "from robot_vision_nav.core import costmap as module\nmodule.warm_up(module.CostmapConfig())"
+    workload = """
 import numpy as np
 from robot_vision_nav.core.geometry import PinholeIntrinsics, Pose2D
 intr = PinholeIntrinsics(fx=100.0, fy=100.0, cx=80.0, cy=60.0, width=160, height=120)
@@ -450,7 +440,5 @@ frames = (rng.integers(300, 5000, (120, 160)).astype(np.uint16), rng.uniform(0.3
 for i, depth in enumerate(frames):
     costmap.update(depth, intr, Pose2D(0.1 * i, 0.0, 0.2), i, np.full((120, 160), 255, np.uint8))
     costmap.update(depth, intr, Pose2D(0.1 * i, 0.0, 0.2), i + 1, None)
-print(sorted(set(compiled)))
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
+    assert compiled_by(setup, workload) == []

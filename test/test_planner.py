@@ -484,21 +484,11 @@ def test_nearest_usable_goal_is_the_closest_usable_cell_within_the_tolerance() -
 
 
 def test_after_warm_up_nothing_compiles_on_the_first_real_input() -> None:
-    import subprocess
-    import sys
+    from test.numba_helpers import compiled_by
 
-    # A fresh process (here earlier tests have compiled the kernels): warm up, then count the
-    # compilations a realistic first input still causes (numba compiles on a call with new types).
-    code = """
-import numba.core.dispatcher as dispatcher
-from robot_vision_nav.core import planner as module
-module.warm_up(module.PlannerConfig())
-compiled = []
-original = dispatcher.Dispatcher._compile_for_args
-def counting(self, *args, **kwargs):
-    compiled.append(self.py_func.__name__)
-    return original(self, *args, **kwargs)
-dispatcher.Dispatcher._compile_for_args = counting
+    # A fresh process (here earlier tests have compiled the kernels): warm up, then a realistic first input.
+    setup = "from robot_vision_nav.core import planner as module\nmodule.warm_up(module.PlannerConfig())"
+    workload = """
 import numpy as np
 from robot_vision_nav.core.grid import Grid
 values = np.zeros((80, 80), np.int8)
@@ -509,7 +499,5 @@ for any_angle in (False, True):
     config = module.PlannerConfig(any_angle=any_angle)
     module.plan(grid, (0.5, 0.5), (3.5, 3.5), config)
     module.plan(grid, (1.0, 2.0), (3.5, 3.5), config)
-print(sorted(set(compiled)))
 """
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
-    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr
+    assert compiled_by(setup, workload) == []

@@ -59,26 +59,25 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     }
 
 
+def in_deployment(
+    deployment: dict[str, Any], command: list[str], timeout_s: float, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`command` run as a user of the install space would: its sourced environment, cwd outside the checkout."""
+    return subprocess.run(
+        command, cwd=deployment["root"], env=deployment["env"], capture_output=True, text=True, timeout=timeout_s,
+        check=check,
+    )  # fmt: skip
+
+
 def test_the_install_space_runs_without_the_checkout(deployment: dict[str, Any]) -> None:
-    result = subprocess.run(
-        [str(deployment["rvn"]), "doctor", "--json"],
-        cwd=deployment["root"],
-        env=deployment["env"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = in_deployment(deployment, [str(deployment["rvn"]), "doctor", "--json"], timeout_s=300)
     code = (
         "import robot_vision_nav, robot_vision_nav.package_files as f; print(robot_vision_nav.__file__, f.share_dir())"
     )
-    where = subprocess.run(
+    where = in_deployment(
+        deployment,
         [str(Path(deployment["rvn"]).read_text().splitlines()[0][2:]), "-c", code],
-        cwd=deployment["root"],
-        env=deployment["env"],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        timeout_s=120,
         check=True,
     ).stdout.split()
     install = str(deployment["install"])
@@ -97,14 +96,8 @@ def test_the_install_space_runs_without_the_checkout(deployment: dict[str, Any])
 def test_show_args_lists_every_argument_under_a_python_without_torch(
     deployment: dict[str, Any], name: str, arguments: tuple[tuple[str, str, str], ...]
 ) -> None:
-    result = subprocess.run(
-        [str(deployment["ros2"]), "launch", "robot_vision_nav", name, "--show-args"],
-        cwd=deployment["root"],
-        env=deployment["env"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = in_deployment(
+        deployment, [str(deployment["ros2"]), "launch", "robot_vision_nav", name, "--show-args"], timeout_s=120
     )
     assert result.returncode == 0, result.stdout + result.stderr
     for arg, _default, description in (*arguments, *SECURITY_LAUNCH_ARGUMENTS):
@@ -126,14 +119,8 @@ def test_show_args_lists_every_argument_under_a_python_without_torch(
 def test_bad_launch_arguments_stop_the_launch_before_any_node_starts(
     deployment: dict[str, Any], args: list[str], problem: str
 ) -> None:
-    result = subprocess.run(
-        [str(deployment["ros2"]), "launch", "robot_vision_nav", "sim.launch.py", *args],
-        cwd=deployment["root"],
-        env=deployment["env"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = in_deployment(
+        deployment, [str(deployment["ros2"]), "launch", "robot_vision_nav", "sim.launch.py", *args], timeout_s=120
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
@@ -215,14 +202,10 @@ def test_sim_launch_from_the_install_space_reaches_a_goal_and_sigint_leaves_the_
         assert launch.wait_for_output(f"warehouse seed {WORLD_SEED}", 180), launch.output()[-4000:]
         assert launch.wait_for_output("[segmentation_node]: segmenting", 180), launch.output()[-4000:]
         x, y = near_goal(2.5)
-        goto = subprocess.run(
+        goto = in_deployment(
+            deployment,
             [str(deployment["rvn"]), "goto", f"{x:.3f}", f"{y:.3f}", "--use-sim-time", "--json", "--wait", "60"],
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
+            timeout_s=600,
         )
         result = json.loads(goto.stdout.strip().splitlines()[-1])
         (root / "goto.json").write_text(goto.stdout)
@@ -299,7 +282,7 @@ def test_namespace_applies_the_params_file_to_every_node(deployment: dict[str, A
 
             def answered(command: list[str] = command, results: list[Any] = results) -> bool:
                 # Without the daemon each call discovers the graph anew: "Node not found" until it has.
-                run = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=120)
+                run = in_deployment(deployment, command, timeout_s=120)
                 results.append(run)
                 return run.returncode == 0
 
@@ -416,14 +399,8 @@ def test_replay_launch_gives_the_output_of_rvn_replay(deployment: dict[str, Any]
     root, env = deployment["root"], deployment["env"]
     bag = REPO / "test" / "data" / "bags" / "sim_db3"
     reference = root / "rvn_replay_out"
-    replayed = subprocess.run(
-        [str(deployment["rvn"]), "replay", str(bag), "--out", str(reference)],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    replayed = in_deployment(
+        deployment, [str(deployment["rvn"]), "replay", str(bag), "--out", str(reference)], timeout_s=600
     )
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
     # Slowly (20x the bag's duration): not lock-step, so every node must finish each frame before the next.

@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from robot_vision_nav.replay.bags import NS, BagError, BagReader, BagWriter
-from robot_vision_nav.replay.images import CompressedImageError, decode_compressed
-from robot_vision_nav.replay.replay import ReplayError, message_class
+from robot_vision_nav.replay.replay import ReplayError, input_message, message_class
 from robot_vision_nav.replay.topics import GOAL, load_topic_map, resolve_inputs
 
 SUBSCRIBER_WAIT_S = 60.0
@@ -86,11 +85,9 @@ def play(options: PlayOptions, context: Any = None, log: Callable[[str], None] =
 
     """
     import rclpy
-    from rclpy.serialization import deserialize_message
     from rosgraph_msgs.msg import Clock
 
-    from robot_vision_nav.ros.image import numpy_to_image
-    from robot_vision_nav.ros.messages import ns_to_stamp, stamp_to_ns
+    from robot_vision_nav.ros.messages import ns_to_stamp
     from robot_vision_nav.ros.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS
 
     topic_map = load_topic_map(options.topics_map) if options.topics_map else {}
@@ -154,23 +151,7 @@ def play(options: PlayOptions, context: Any = None, log: Callable[[str], None] =
                 due = max(due, previous_due + MESSAGE_GAP_S)
                 _sleep_until(due)
                 previous_due = due
-                if item.compressed:
-                    compressed = reader.deserialize(cdr, msgtype, bag_topic)
-                    try:
-                        image = decode_compressed(compressed.format, compressed.data, bag_topic)
-                    except CompressedImageError as err:
-                        raise BagError(f"{options.bag}: {err}") from err
-                    msg = numpy_to_image(
-                        image.array,
-                        image.encoding,
-                        ns_to_stamp(stamp_to_ns(compressed.header.stamp)),
-                        compressed.header.frame_id,
-                    )
-                else:
-                    try:
-                        msg = deserialize_message(cdr, classes[item.stack_topic])
-                    except Exception as err:
-                        raise BagError(f"{options.bag}: topic {bag_topic}: not a valid {msgtype}: {err}") from err
+                msg = input_message(reader, item, msgtype, cdr, classes[item.stack_topic], options.bag)
                 publishers[item.stack_topic].publish(msg)
                 published[bag_topic] += 1
             # The last frame's cascade (segmentation, costmap, plan, command) finishes before we go.

@@ -159,6 +159,32 @@ def _bind(on_output: Callable[[str, bytes], None], topic: str) -> Callable[[byte
     return lambda raw: on_output(topic, raw)
 
 
+def input_message(reader: BagReader, item: InputTopic, msgtype: str, cdr: bytes, cls: Any, bag: Path) -> Any:
+    """The rclpy message the stack takes for one bag message of input `item`: CompressedImage decoded to Image.
+
+    Raises:
+        BagError: a frame that does not decode, or CDR that is not a valid `msgtype`, naming the bag and topic.
+
+    """
+    from rclpy.serialization import deserialize_message
+
+    from robot_vision_nav.ros.image import numpy_to_image
+    from robot_vision_nav.ros.messages import ns_to_stamp, stamp_to_ns
+
+    if item.compressed:
+        compressed = reader.deserialize(cdr, msgtype, item.bag_topic)
+        try:
+            image = decode_compressed(compressed.format, compressed.data, item.bag_topic)
+        except CompressedImageError as err:
+            raise BagError(f"{bag}: {err}") from err
+        stamp = ns_to_stamp(stamp_to_ns(compressed.header.stamp))
+        return numpy_to_image(image.array, image.encoding, stamp, compressed.header.frame_id)
+    try:
+        return deserialize_message(cdr, cls)
+    except Exception as err:
+        raise BagError(f"{bag}: topic {item.bag_topic}: not a valid {msgtype} message: {err}") from err
+
+
 def message_class(msgtype: str) -> Any:
     """The rclpy message class of a ROS 2 type name (`sensor_msgs/msg/Image`)."""
     package, kind, name = msgtype.split("/")
@@ -241,12 +267,10 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
     """
     import rclpy
     from rclpy.context import Context
-    from rclpy.serialization import deserialize_message
     from rosgraph_msgs.msg import Clock
 
     from robot_vision_nav.ros.bringup import BringupOptions, stack_nodes
-    from robot_vision_nav.ros.image import numpy_to_image
-    from robot_vision_nav.ros.messages import ns_to_stamp, stamp_to_ns
+    from robot_vision_nav.ros.messages import ns_to_stamp
     from robot_vision_nav.ros.runner import InProcessStack, apply_ros_environment
 
     bag_path = Path(options.bag)
@@ -328,23 +352,7 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
                 clock_ns = log_ns
                 driver.clock_pub.publish(Clock(clock=ns_to_stamp(clock_ns)))
                 settle(executor, f"{bag_path}: /clock at {clock_ns / NS:.3f} s")
-            if item.compressed:
-                compressed = reader.deserialize(cdr, msgtype, bag_topic)
-                try:
-                    image = decode_compressed(compressed.format, compressed.data, bag_topic)
-                except CompressedImageError as err:
-                    raise BagError(f"{bag_path}: {err}") from err
-                msg = numpy_to_image(
-                    image.array,
-                    image.encoding,
-                    ns_to_stamp(stamp_to_ns(compressed.header.stamp)),
-                    compressed.header.frame_id,
-                )
-            else:
-                try:
-                    msg = deserialize_message(cdr, driver.classes[item.stack_topic])
-                except Exception as err:
-                    raise BagError(f"{bag_path}: topic {bag_topic}: not a valid {msgtype} message: {err}") from err
+            msg = input_message(reader, item, msgtype, cdr, driver.classes[item.stack_topic], bag_path)
             driver.publishers[item.stack_topic].publish(msg)
             settle(executor, f"{bag_path}: topic {bag_topic} at {log_ns / NS:.3f} s")
             published[bag_topic] += 1

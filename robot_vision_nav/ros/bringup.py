@@ -452,15 +452,25 @@ def namespaced_params_file(path: str | os.PathLike[str], namespace: str) -> Path
     moved = {section_target(str(key), namespace): section for key, section in data.items()}
     text = f"# {path} with its node sections under the namespace /{namespace.strip('/')} (robot_vision_nav)\n"
     text += yaml.safe_dump(moved, sort_keys=False, default_flow_style=None)
+    return _generated_file(f"{Path(path).stem}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.yaml", text)
+
+
+def _generated_file(name: str, text: str) -> Path:
+    """`text` in `$TMPDIR/rvn_params/NAME`, written atomically (a launch reading it never sees half a file)."""
     folder = Path(tempfile.gettempdir()) / "rvn_params"
     folder.mkdir(mode=0o755, exist_ok=True)
-    out = folder / f"{Path(path).stem}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.yaml"
-    if not out.is_file():
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".tmp")
+    out = folder / name
+    if out.is_file() and out.read_text() == text:
+        return out
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    try:
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return out
 
 
@@ -693,15 +703,7 @@ def rviz_config(namespace: str = "") -> Path:
         return source
     # Every display's topic is absolute in the file (`Value: /plan`): each gets the namespace in front.
     text = re.sub(r"^(\s+Value: )/(?=\S)", rf"\1/{ns}/", source.read_text(), flags=re.MULTILINE)
-    folder = Path(tempfile.gettempdir()) / "rvn_params"
-    folder.mkdir(mode=0o755, exist_ok=True)
-    out = folder / f"robot_vision_nav-{ns.replace('/', '_')}.rviz"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{out.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, out)
-    return out
+    return _generated_file(f"robot_vision_nav-{ns.replace('/', '_')}.rviz", text)
 
 
 def rviz_node_kwargs(
