@@ -90,7 +90,7 @@ def run_checks(params_file: str, models_dir: str, launch_python: str = SYSTEM_PY
     rows = [doctor.check_python()]
     torch_row, torch = doctor.check_torch()
     rows.append(torch_row)
-    # What the stack runs with: compose passes RVN_PARAMS_FILE / RVN_MODEL / RVN_DEVICE to it and to us.
+    # What the stack runs with: compose passes RVN_PARAMS_FILE / RVN_MODEL / RVN_DEVICE / RVN_NAMESPACE to it and us.
     device, model, params_row = doctor.stack_settings(params_file)
     rows.append(params_row)
     rows.append(doctor.check_configured_model(model))
@@ -110,6 +110,7 @@ def run_checks(params_file: str, models_dir: str, launch_python: str = SYSTEM_PY
         "params_file": params_file or os.environ.get("RVN_PARAMS_FILE", ""),
         "model": os.environ.get("RVN_MODEL", ""),
         "device": os.environ.get("RVN_DEVICE", ""),
+        "namespace": os.environ.get("RVN_NAMESPACE", ""),
     }
     rows.append(check_launch_path(launch_python, stack_values))
     return rows

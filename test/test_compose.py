@@ -445,6 +445,7 @@ def test_healthcheck_checks_the_launch_with_the_stacks_own_arguments(
         "RVN_PARAMS_FILE": "/data/config/robot_vision_nav.yaml",
         "RVN_MODEL": "/data/models/segnet_warehouse.safetensors",
         "RVN_DEVICE": "cuda:1",
+        "RVN_NAMESPACE": "robot1",
     }
     stack = interpolate(raw, env)["services"]["stack"]
     healthcheck = load_healthcheck()
@@ -459,11 +460,12 @@ def test_healthcheck_checks_the_launch_with_the_stacks_own_arguments(
     monkeypatch.setattr(doctor, "check_models", lambda models_dir: [row])
     given: list[dict[str, str]] = []
     monkeypatch.setattr(healthcheck, "check_launch_path", lambda python, values: given.append(dict(values)) or row)
-    for key in ("RVN_PARAMS_FILE", "RVN_MODEL", "RVN_DEVICE"):
+    for key in ("RVN_PARAMS_FILE", "RVN_MODEL", "RVN_DEVICE", "RVN_NAMESPACE"):
         monkeypatch.setenv(key, stack["environment"][key])
     healthcheck.run_checks("", "")
     launch = launch_values(stack["command"])
-    assert given == [{name: launch[name] for name in ("params_file", "model", "device")}]
+    assert given == [{name: launch[name] for name in ("params_file", "model", "device", "namespace")}]
+    assert launch["namespace"] == "robot1"
 
 
 # --- non-root, least privilege
