@@ -538,7 +538,6 @@ def test_entrypoint_sources_ros_then_the_workspace_and_execs_the_command(tmp_pat
 def test_healthcheck_passes_here_and_fails_on_a_bad_model_or_missing_cuda(
     tmp_path: Path, deployment: dict[str, Any]
 ) -> None:
-    import torch
 
     # As in the image: the install space sourced, and `ros2 launch`'s python one without torch.
     run = [sys.executable, str(HEALTHCHECK), "--launch-python", str(deployment["python"])]
@@ -555,14 +554,15 @@ def test_healthcheck_passes_here_and_fails_on_a_bad_model_or_missing_cuda(
     params = (REPO / "config" / "robot_vision_nav.yaml").read_text()
     assert params.count('device: "auto"') == 1
     (tmp_path / "params.yaml").write_text(params.replace('device: "auto"', 'device: "cuda"'))
+    # No GPU visible whatever this machine has: the params ask for CUDA, so that row must fail.
     bad = subprocess.run(
         [*run, "--models-dir", str(tmp_path), "--params", str(tmp_path / "params.yaml")],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        env={**env, "CUDA_VISIBLE_DEVICES": ""}, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        check=False,
     )  # fmt: skip
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert "unhealthy: model segnet_warehouse.safetensors: sha256" in bad.stderr
-    if not torch.cuda.is_available():
-        assert "unhealthy: cuda: device 'cuda': torch sees no CUDA device" in bad.stderr
+    assert "unhealthy: cuda: device 'cuda': torch sees no CUDA device" in bad.stderr
 
 
 # ------------------------------------------------------------------------------------------------ launch path

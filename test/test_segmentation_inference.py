@@ -487,17 +487,26 @@ def test_segmenter_leaves_the_callers_model_trainable(trained: SegNet) -> None:
     assert count_batch_norms(model) == count_batch_norms(trained)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
 @pytest.mark.parametrize("device", ["cuda", "cuda:0", "auto-but-not"])
-def test_unavailable_or_unknown_device_is_refused_naming_it(random_tiny: SegNet, device: str) -> None:
+def test_unavailable_or_unknown_device_is_refused_naming_it(
+    random_tiny: SegNet, device: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # the same test on a GPU host
     config = SegmenterConfig(device=device, warmup_iterations=0)
     with pytest.raises(SegmenterError, match=f"device '{device}'"):
         Segmenter(random_tiny, card_for(random_tiny, load_label_set("warehouse"), (32, 48)), config)
 
 
-def test_auto_device_picks_cuda_only_when_present() -> None:
-    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+@pytest.mark.parametrize("cuda", [False, True], ids=["no-cuda", "cuda"])
+def test_auto_device_picks_cuda_only_when_present(cuda: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)  # both machines, whatever this one is
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: int(cuda))
+    assert resolve_device("auto").type == ("cuda" if cuda else "cpu")
     assert resolve_device("cpu") == torch.device("cpu")
+    if cuda:
+        assert resolve_device("cuda:0") == torch.device("cuda:0")
+        with pytest.raises(SegmenterError, match=r"device 'cuda:1': only 1 CUDA device\(s\) present"):
+            resolve_device("cuda:1")
     with pytest.raises(SegmenterError, match=r"device 'gpu' is not one of auto, cpu, cuda, cuda:N"):
         resolve_device("gpu")
 
