@@ -416,3 +416,21 @@ def test_replay_launch_gives_the_output_of_rvn_replay(deployment: dict[str, Any]
     (root / "replay_launch_vs_rvn_replay.txt").write_text(table)
     assert all(r.passed for r in results), table
     assert all(r.golden == r.replayed == r.matched for r in results), table
+
+
+def test_missing_launch_system_skips_on_a_fresh_machine_and_fails_where_shared_has_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import importlib.util
+
+    from test import ros2_launch_helpers
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "launch_ros" else real(name, *a))
+    monkeypatch.delenv("RVN_REQUIRE_ROS2_LAUNCH", raising=False)
+    monkeypatch.setattr(ros2_launch_helpers, "SHARED_LAUNCH", tmp_path / "absent")
+    with pytest.raises(pytest.skip.Exception, match=r"launch system is not installed .*\(launch_ros"):
+        ros2_launch_helpers.require_ros2_launch()
+    monkeypatch.setattr(ros2_launch_helpers, "SHARED_LAUNCH", tmp_path)
+    with pytest.raises(pytest.fail.Exception, match="a skipped launch test is a defect"):
+        ros2_launch_helpers.require_ros2_launch()
