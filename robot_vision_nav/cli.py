@@ -907,9 +907,10 @@ def _bag_play(args: argparse.Namespace) -> int:
 
 def _bag_record(args: argparse.Namespace) -> int:
     from robot_vision_nav.replay.bags import BagError
-    from robot_vision_nav.replay.live import RecordOptions, default_record_topics, record, topic_counts_line
+    from robot_vision_nav.replay.live import RecordOptions, record, topic_counts_line
+    from robot_vision_nav.ros.bringup import replay_output_topics
 
-    topics = tuple(args.topics) or tuple(default_record_topics(args.namespace))
+    topics = tuple(args.topics) or tuple(replay_output_topics(args.namespace))
     try:
         counts = record(RecordOptions(Path(args.out), topics, not args.wall_time, args.seconds))
     except BagError as err:

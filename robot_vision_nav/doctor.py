@@ -304,7 +304,7 @@ def configured_segmentation(params_file: str, namespace: str | None = None) -> t
     import yaml
 
     from robot_vision_nav.package_files import PackageFileError, package_file
-    from robot_vision_nav.ros.bringup import BringupError, check_params_file, full_node_name, section_applies
+    from robot_vision_nav.ros.bringup import BringupError, check_params_file, file_parameters
 
     ns = os.environ.get("RVN_NAMESPACE", "") if namespace is None else namespace
     try:
@@ -313,12 +313,7 @@ def configured_segmentation(params_file: str, namespace: str | None = None) -> t
         data = yaml.safe_load(path.read_text()) or {}
     except (BringupError, PackageFileError, OSError, yaml.YAMLError) as err:
         return {}, Check("params", FAIL, str(err))
-    params: dict[str, Any] = {}
-    node = full_node_name("segmentation_node", ns)
-    for wildcard in (True, False):  # wildcard first, specific sections win
-        for key, section in data.items():
-            if section_applies(str(key), node, ns) == ("wildcard" if wildcard else "node"):
-                params |= (section or {}).get("ros__parameters") or {}
+    params = file_parameters(data, "segmentation_node", ns)
     where = f" (namespace /{ns.strip('/')})" if ns.strip("/") else ""
     return params, Check("params", OK, f"{path}{where}: segmentation device {params.get('device', 'auto')!r}")
 

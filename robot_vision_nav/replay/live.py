@@ -27,14 +27,14 @@ from __future__ import annotations
 import math
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from robot_vision_nav.replay.bags import NS, BagError, BagReader, BagWriter
-from robot_vision_nav.replay.replay import ReplayError, input_message, message_class
-from robot_vision_nav.replay.topics import GOAL, load_topic_map, resolve_inputs
+from robot_vision_nav.replay.replay import ReplayError, input_message, input_publishers, message_class
+from robot_vision_nav.replay.topics import load_topic_map, resolve_inputs
 
 SUBSCRIBER_WAIT_S = 60.0
 POLL_S = 0.01
@@ -88,10 +88,9 @@ def play(options: PlayOptions, context: Any = None, log: Callable[[str], None] =
     from rosgraph_msgs.msg import Clock
 
     from robot_vision_nav.ros.messages import ns_to_stamp
-    from robot_vision_nav.ros.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS
+    from robot_vision_nav.ros.qos import CLOCK_QOS
 
     topic_map = load_topic_map(options.topics_map) if options.topics_map else {}
-    ns = options.namespace.strip("/")
     own = context is None
     if own:
         from rclpy.context import Context
@@ -107,15 +106,7 @@ def play(options: PlayOptions, context: Any = None, log: Callable[[str], None] =
             inputs = resolve_inputs(reader.topics(), str(options.bag), topic_map, str(options.topics_map or ""))
             node = rclpy.create_node("rvn_bag_play", context=context, start_parameter_services=False)
             clock_pub = node.create_publisher(Clock, "/clock", CLOCK_QOS)
-            publishers: dict[str, Any] = {}
-            classes: dict[str, Any] = {}
-            for name, item in inputs.items():
-                stack_type = "sensor_msgs/msg/Image" if item.compressed else item.msgtype
-                classes[name] = message_class(stack_type)
-                topic = f"/{ns}/{name}" if ns else f"/{name}"
-                publishers[name] = node.create_publisher(
-                    classes[name], topic, COMMAND_QOS if name == GOAL else SENSOR_QOS
-                )
+            publishers, classes = input_publishers(node, inputs, options.namespace)
             wanted = dict(options.subscribers)
             deadline = time.monotonic() + options.wait_s
             while missing := [
@@ -192,23 +183,8 @@ def record(options: RecordOptions, context: Any = None, stop: Callable[[], bool]
     topics = tuple(t if t.startswith("/") else f"/{t}" for t in options.topics)
     writer = BagWriter(options.out, custom_data={"rvn.recorded_by": "rvn bag record"})
     own = context is None
-    if own:
-        from rclpy.context import Context
-
-        from robot_vision_nav.ros.runner import apply_ros_environment
-
-        apply_ros_environment()
-        context = Context()
-        rclpy.init(context=context, args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
-    node = rclpy.create_node(
-        "rvn_bag_record",
-        context=context,
-        parameter_overrides=[Parameter("use_sim_time", value=options.use_sim_time)],
-        start_parameter_services=False,
-    )
-    executor = rclpy.executors.SingleThreadedExecutor(context=context)
-    executor.add_node(node)
-    counts = dict.fromkeys(topics, 0)
+    node: Any = None
+    executor: Any = None
     subscriptions: dict[str, Any] = {}
     interrupted = False
 
@@ -217,16 +193,28 @@ def record(options: RecordOptions, context: Any = None, stop: Callable[[], bool]
         interrupted = True
 
     def on_message(topic: str) -> Callable[[bytes], None]:
-        def write(raw: bytes) -> None:
-            writer.write(topic, node.get_clock().now().nanoseconds, raw)
-            counts[topic] += 1
-
-        return write
+        return lambda raw: writer.write(topic, node.get_clock().now().nanoseconds, raw)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if own else {}
     started = time.monotonic()
     next_lookup = 0.0
-    try:
+    try:  # from here on a failure removes the partial bag: OUT appears complete or not at all
+        if own:
+            from rclpy.context import Context
+
+            from robot_vision_nav.ros.runner import apply_ros_environment
+
+            apply_ros_environment()
+            context = Context()
+            rclpy.init(context=context, args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
+        node = rclpy.create_node(
+            "rvn_bag_record",
+            context=context,
+            parameter_overrides=[Parameter("use_sim_time", value=options.use_sim_time)],
+            start_parameter_services=False,
+        )
+        executor = rclpy.executors.SingleThreadedExecutor(context=context)
+        executor.add_node(node)
         while not interrupted and not (stop is not None and stop()):
             if options.seconds and time.monotonic() - started >= options.seconds:
                 break
@@ -250,21 +238,15 @@ def record(options: RecordOptions, context: Any = None, stop: Callable[[], bool]
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        executor.shutdown(timeout_sec=0.0)
-        node.destroy_node()
-        if own:
+        if executor is not None:
+            executor.shutdown(timeout_sec=0.0)
+        if node is not None:
+            node.destroy_node()
+        if own and context is not None:
             rclpy.try_shutdown(context=context)
-    return counts
+    return {topic: writer.counts.get(topic, 0) for topic in topics}
 
 
 def topic_counts_line(counts: dict[str, int]) -> str:
     """`topic: n, ...` for a progress line."""
     return ", ".join(f"{topic}: {n}" for topic, n in counts.items())
-
-
-def default_record_topics(namespace: str = "") -> Sequence[str]:
-    """The stack outputs a replay records (`replay.topics.OUTPUTS`), moved into `namespace`."""
-    from robot_vision_nav.replay.topics import OUTPUTS
-
-    ns = namespace.strip("/")
-    return [f"/{ns}{topic}" if ns else topic for topic in OUTPUTS]

@@ -35,6 +35,7 @@ from robot_vision_nav.replay.compare import SummaryBuilder, Tolerances, compare_
 from robot_vision_nav.replay.images import CompressedImageError, decode_compressed
 from robot_vision_nav.replay.topics import (
     COLOR,
+    GOAL,
     OUTPUTS,
     STREAM_TOPICS,
     InputTopic,
@@ -134,18 +135,11 @@ class _Driver:
         from rclpy.node import Node
         from rosgraph_msgs.msg import Clock
 
-        from robot_vision_nav.ros.qos import CLOCK_QOS, COMMAND_QOS, LISTEN_QOS, SENSOR_QOS
+        from robot_vision_nav.ros.qos import CLOCK_QOS, LISTEN_QOS
 
         self.node = Node("rvn_replay", context=context)
         self.clock_pub = self.node.create_publisher(Clock, "/clock", CLOCK_QOS)
-        self.publishers: dict[str, Any] = {}
-        self.classes: dict[str, Any] = {}
-        for name, item in inputs.items():
-            stack_type = "sensor_msgs/msg/Image" if item.compressed else item.msgtype
-            cls = message_class(stack_type)
-            qos = COMMAND_QOS if name == "goal_pose" else SENSOR_QOS
-            self.publishers[name] = self.node.create_publisher(cls, "/" + name, qos)
-            self.classes[name] = cls
+        self.publishers, self.classes = input_publishers(self.node, inputs)
         listen = LISTEN_QOS  # every output, however its publisher offers it
         self.subscriptions = []
         for topic, (msgtype, _stream) in outputs.items():
@@ -157,6 +151,25 @@ class _Driver:
 
 def _bind(on_output: Callable[[str, bytes], None], topic: str) -> Callable[[bytes], None]:
     return lambda raw: on_output(topic, raw)
+
+
+def input_publishers(
+    node: Any, inputs: dict[str, InputTopic], namespace: str = ""
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A publisher and the message class the stack takes for each input (CompressedImage: Image), by stack topic.
+
+    Sensor inputs with the sensor-data QoS the nodes subscribe with, the goal reliable (as RViz sends it).
+    """
+    from robot_vision_nav.ros.qos import COMMAND_QOS, SENSOR_QOS
+
+    ns = namespace.strip("/")
+    publishers: dict[str, Any] = {}
+    classes: dict[str, Any] = {}
+    for name, item in inputs.items():
+        classes[name] = message_class("sensor_msgs/msg/Image" if item.compressed else item.msgtype)
+        qos = COMMAND_QOS if name == GOAL else SENSOR_QOS
+        publishers[name] = node.create_publisher(classes[name], f"/{ns}/{name}" if ns else f"/{name}", qos)
+    return publishers, classes
 
 
 def input_message(reader: BagReader, item: InputTopic, msgtype: str, cdr: bytes, cls: Any, bag: Path) -> Any:

@@ -53,6 +53,7 @@ DEPTH_TOPIC = "camera/aligned_depth_to_color/image_raw"
 CAMERA_INFO_TOPIC = "camera/color/camera_info"
 ODOM_TOPIC = "odom"
 CMD_VEL_TOPIC = "cmd_vel"
+GOAL_TOPIC = "goal_pose"  # not remappable (RViz's 2D Goal Pose publishes it), but an input all the same
 
 
 class BringupError(ValueError):
@@ -67,7 +68,7 @@ class NodeKind:
     module: str
     class_name: str
     config_classes: tuple[str, ...]  # "module:Class" of each parameter dataclass
-    topics: tuple[str, ...] = ()  # the remappable topics (COLOR_TOPIC, ...) it subscribes or publishes
+    topics: tuple[str, ...] = ()  # the stack topics (COLOR_TOPIC, ...) it subscribes or publishes
 
     def parameter_names(self) -> set[str]:
         """Every parameter the node declares (from the generated table: no node module is imported)."""
@@ -116,7 +117,7 @@ NODE_KINDS: dict[str, NodeKind] = {
             "robot_vision_nav.nodes.planner_node",
             "PlannerNode",
             ("robot_vision_nav.core.planner:PlannerConfig", "robot_vision_nav.nodes.planner_node:PlannerNodeConfig"),
-            (ODOM_TOPIC,),
+            (ODOM_TOPIC, GOAL_TOPIC),
         ),
         NodeKind(
             "controller_node",
@@ -372,14 +373,6 @@ def _matches(target: str, full_name: str) -> bool:
     return re.fullmatch(regex, full_name) is not None
 
 
-def section_applies(key: str, full_name: str, namespace: str = "") -> str:
-    """How the params-file section `key` applies to the node `full_name`: 'node', 'wildcard' or '' (not at all)."""
-    target = section_target(key, namespace)
-    if not _matches(target, full_name):
-        return ""
-    return "wildcard" if _is_pattern(target) else "node"
-
-
 def full_node_name(node: str, namespace: str = "") -> str:
     """`/ns/node` (or `/node` without a namespace)."""
     ns = namespace.strip("/")
@@ -500,17 +493,27 @@ def resolved_parameter(
     return _resolved(yaml.safe_load(Path(params_file).read_text()) or {}, node, name, extra, namespace)
 
 
+def file_parameters(data: Mapping[str, Any], node: str, namespace: str = "") -> dict[str, Any]:
+    """The parameters a parsed params file gives `node` started in `namespace`, as rcl applies them.
+
+    Wildcard sections first, then the node's own; a later section overrides an earlier one of its kind.
+    """
+    full = full_node_name(node, namespace)
+    targets = [(section_target(str(key), namespace), section) for key, section in data.items()]
+    params: dict[str, Any] = {}
+    for wildcard in (True, False):
+        for target, section in targets:
+            if isinstance(section, dict) and _is_pattern(target) == wildcard and _matches(target, full):
+                params |= section.get("ros__parameters") or {}
+    return params
+
+
 def _resolved(data: Mapping[str, Any], node: str, name: str, extra: Mapping[str, Any], namespace: str = "") -> Any:
     if name in extra:
         return extra[name]
-    full = full_node_name(node, namespace)
-    targets = [(section_target(str(key), namespace), section) for key, section in data.items()]
-    # The node's own section wins over a wildcard's; among equals the later section, as rcl reads the file.
-    for wildcard in (False, True):
-        for target, section in reversed(targets):
-            params = (section or {}).get("ros__parameters") or {} if isinstance(section, dict) else {}
-            if _is_pattern(target) == wildcard and _matches(target, full) and name in params:
-                return params[name]
+    params = file_parameters(data, node, namespace)
+    if name in params:
+        return params[name]
     if name in NODE_KINDS[node].parameter_names():
         return NODE_KINDS[node].parameter_default(name)
     raise KeyError(f"{node} has no parameter {name}")
@@ -828,18 +831,13 @@ def bag_record_command(out_bag: str | os.PathLike[str], topics: Sequence[str]) -
     return ["ros2", "bag", "record", "-s", "mcap", "--use-sim-time", "-o", str(out), *topics]
 
 
-# The stack nodes taking each input beyond their remappable topics (NodeKind.topics): the goal.
-GOAL_TOPIC = "goal_pose"
-GOAL_SUBSCRIBERS = ("planner_node",)
-
-
 def input_subscribers(nodes: Sequence[str]) -> dict[str, int]:
     """How many of `nodes` subscribe to each stack input (what a player waits for before its first message)."""
-    counts: dict[str, int] = {}
-    for topic in (COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC, ODOM_TOPIC):
-        counts[topic] = sum(topic in NODE_KINDS[n].topics for n in nodes if n != "sim_node")
-    counts[GOAL_TOPIC] = sum(n in GOAL_SUBSCRIBERS for n in nodes)
-    return counts
+    takers = [NODE_KINDS[n] for n in nodes if n != "sim_node"]  # the simulator publishes the inputs
+    return {
+        t: sum(t in k.topics for k in takers)
+        for t in (COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC, ODOM_TOPIC, GOAL_TOPIC)
+    }
 
 
 def rvn_play_command(
