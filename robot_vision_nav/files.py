@@ -1,4 +1,8 @@
-"""Writing result files: atomically (a reader never sees half a file) and pictures encoded by OpenCV."""
+"""Writing result files: atomically (a reader never sees half a file) and pictures encoded by OpenCV.
+
+OpenCV is imported only to encode: launch-time code (ros.bringup) writes files here under a
+Python without it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -30,6 +33,8 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 def encode_image(image: NDArray[np.uint8], suffix: str = ".png", rgb: bool = True) -> bytes:
     """Encode an image for a file with `suffix` (RGB pictures are converted to OpenCV's BGR)."""
+    import cv2
+
     pixels = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if rgb and image.ndim == 3 else image
     ok, buffer = cv2.imencode(suffix, pixels)
     if not ok:

@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from robot_vision_nav.files import write_bytes_atomic
 from robot_vision_nav.package_files import PackageFileError, package_file
 from robot_vision_nav.ros.parameter_table import NODE_PARAMETERS
 
@@ -453,17 +454,8 @@ def _generated_file(name: str, text: str) -> Path:
     folder = Path(tempfile.gettempdir()) / "rvn_params"
     folder.mkdir(mode=0o755, exist_ok=True)
     out = folder / name
-    if out.is_file() and out.read_text() == text:
-        return out
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    if not (out.is_file() and out.read_text() == text):
+        write_bytes_atomic(out, text.encode())
     return out
 
 
