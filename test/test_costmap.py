@@ -442,3 +442,21 @@ for i, depth in enumerate(frames):
     costmap.update(depth, intr, Pose2D(0.1 * i, 0.0, 0.2), i + 1, None)
 """
     assert compiled_by(setup, workload) == []
+
+
+def test_a_mount_given_with_the_frame_is_used_instead_of_the_configured_one() -> None:
+    """The node passes the TF mount per frame: the map is the one a config with that mount would make."""
+    from robot_vision_nav.core.geometry import CameraMount, Pose2D
+    from robot_vision_nav.sim.synthetic import Box, Scene, d435_intrinsics, render
+
+    k = d435_intrinsics(160, 120)
+    tf_mount = CameraMount(0.15, 0.05, 0.45, 0.0, 0.3, 0.05)
+    frame = render(Scene(boxes=(Box(2.0, 0.3, 0.4, 0.4, 0.6),)), k, tf_mount, Pose2D(0.0, 0.0, 0.0))
+    configured = RollingCostmap(CostmapConfig(camera_mount_xyzrpy=(0.1, 0.0, 0.5, 0.0, 0.35, 0.0)))
+    configured.update(frame.depth_mm(), k, Pose2D(0.0, 0.0, 0.0, 1), 1, frame.mask, tf_mount)
+    reference = RollingCostmap(CostmapConfig(camera_mount_xyzrpy=tuple(
+        (tf_mount.x_m, tf_mount.y_m, tf_mount.z_m, tf_mount.roll_rad, tf_mount.pitch_rad, tf_mount.yaw_rad)
+    )))  # fmt: skip
+    reference.update(frame.depth_mm(), k, Pose2D(0.0, 0.0, 0.0, 1), 1, frame.mask)
+    np.testing.assert_array_equal(configured.occupancy, reference.occupancy)
+    assert (configured.occupancy == 100).sum() > 5

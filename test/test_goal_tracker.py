@@ -106,6 +106,14 @@ def test_goal_rejected_fails_at_once_with_the_planner_reason() -> None:
     assert "frame 'map', expected 'odom'" in t.outcome(T0 + S).reason
 
 
+def test_goal_frame_unknown_fails_at_once_and_names_the_status() -> None:
+    t = tracker()
+    t.observe_planner("goal_frame_unknown: goal refused: no transform from 'map' to 'odom' within 1.0 s", T0 + S // 10)
+    assert t.done and t.state == GoalState.FAILED
+    reason = t.outcome(T0 + S).reason
+    assert "goal_frame_unknown" in reason and "no transform from 'map'" in reason
+
+
 def test_a_single_no_path_does_not_fail_the_goal() -> None:
     t = tracker(patience_s=5.0)
     t.observe_pose(0.0, 0.0)

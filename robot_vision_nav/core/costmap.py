@@ -544,9 +544,9 @@ class RollingCostmap:
         return (dc, dr)
 
     # ------------------------------------------------------------------ update
-    def projector_for(self, intrinsics: PinholeIntrinsics) -> DepthProjector:
-        """The ray table for this camera model, rebuilt only when the model or mount changes."""
-        mount = self.config.mount
+    def projector_for(self, intrinsics: PinholeIntrinsics, mount: CameraMount | None = None) -> DepthProjector:
+        """The ray table for this camera model and mount (default: the config's), rebuilt only when either changes."""
+        mount = self.config.mount if mount is None else mount
         if self._projector is None or not self._projector.matches(intrinsics, mount):
             bin_width = self.config.resolution_m / (2.0 * max(self.config.raytrace_max_range_m, 1e-3))
             self._projector = DepthProjector(intrinsics, mount, bin_width_rad=bin_width)
@@ -559,6 +559,7 @@ class RollingCostmap:
         pose: Pose2D,
         stamp_ns: int,
         mask: NDArray[np.uint8] | None = None,
+        mount: CameraMount | None = None,
     ) -> UpdateStats:
         """Fold one depth frame (and its traversability mask) taken at `pose` into the map.
 
@@ -568,13 +569,14 @@ class RollingCostmap:
             pose: base_link in odom at the image's stamp.
             stamp_ns: the image's stamp; obstacle ages are measured against it.
             mask: HxW mono8 traversability (255 = drivable); ignored when the config says so.
+            mount: the camera pose in base_link for this frame (from TF); None: `camera_mount_xyzrpy`.
 
         Raises:
             DepthInputError: wrong dtype, or depth, mask and camera model of different sizes.
 
         """
         cfg = self.config
-        projector = self.projector_for(intrinsics)
+        projector = self.projector_for(intrinsics, mount)
         use_mask = cfg.use_traversability_mask and mask is not None
         scale = projector.check_inputs(depth, mask if use_mask else None)
         shift = self.recenter(pose.x_m, pose.y_m)

@@ -158,3 +158,140 @@ class CameraMount:
     def translation_m(self) -> NDArray[np.float64]:
         """Camera origin in base_link."""
         return np.array([self.x_m, self.y_m, self.z_m], dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------- rigid transforms
+# TF gives a transform as a translation and a unit quaternion (x, y, z, w); these functions turn it
+# into the stack's types. A TF lookup target <- source maps points of `source` into `target`.
+
+
+def rotation_from_quaternion(x: float, y: float, z: float, w: float) -> NDArray[np.float64]:
+    """Rotation matrix of a quaternion (normalised here; a zero or non-finite one is refused).
+
+    Raises:
+        GeometryError: a quaternion of zero length or with a non-finite component.
+
+    """
+    n = math.sqrt(x * x + y * y + z * z + w * w)
+    if not (math.isfinite(n) and n > 1e-9):
+        raise GeometryError(f"quaternion ({x}, {y}, {z}, {w}) is zero or not finite")
+    x, y, z, w = x / n, y / n, z / n, w / n
+    return np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ],
+        dtype=np.float64,
+    )
+
+
+def quaternion_from_rotation(r: NDArray[np.float64]) -> tuple[float, float, float, float]:
+    """The unit quaternion (x, y, z, w) of a rotation matrix, with w >= 0."""
+    m = np.asarray(r, dtype=np.float64)
+    trace = float(m[0, 0] + m[1, 1] + m[2, 2])
+    if trace > 0.0:
+        s = 2.0 * math.sqrt(trace + 1.0)
+        q = ((m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s)
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = (0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s)
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = ((m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s)
+    else:
+        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = ((m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s)
+    sign = -1.0 if q[3] < 0.0 else 1.0
+    return (float(sign * q[0]), float(sign * q[1]), float(sign * q[2]), float(sign * q[3]))
+
+
+def rpy_from_rotation(r: NDArray[np.float64]) -> tuple[float, float, float]:
+    """Roll, pitch, yaw (rad) with R = Rz(yaw) Ry(pitch) Rx(roll); pitch in [-pi/2, pi/2]."""
+    m = np.asarray(r, dtype=np.float64)
+    pitch = math.asin(max(-1.0, min(1.0, -float(m[2, 0]))))
+    if abs(float(m[2, 0])) < 1.0 - 1e-9:
+        roll = math.atan2(float(m[2, 1]), float(m[2, 2]))
+        yaw = math.atan2(float(m[1, 0]), float(m[0, 0]))
+    else:  # gimbal lock: only roll - yaw (or roll + yaw) is defined; put it all in yaw
+        roll = 0.0
+        yaw = math.atan2(-float(m[0, 1]), float(m[1, 1]))
+    return roll, pitch, yaw
+
+
+@dataclass(frozen=True)
+class Transform3D:
+    """A rigid transform target <- source: p_target = rotation @ p_source + translation.
+
+    Attributes:
+        translation_m: the source frame's origin in the target frame (x, y, z).
+        quaternion_xyzw: the source frame's orientation in the target frame, unit, (x, y, z, w).
+
+    """
+
+    translation_m: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    quaternion_xyzw: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if not all(math.isfinite(v) for v in self.translation_m):
+            raise GeometryError(f"transform translation must be finite, got {self.translation_m}")
+        rotation_from_quaternion(*self.quaternion_xyzw)  # refuses a zero or non-finite quaternion
+
+    @classmethod
+    def from_matrix(cls, rotation: NDArray[np.float64], translation: NDArray[np.float64]) -> Transform3D:
+        """From a rotation matrix and a translation vector."""
+        t = np.asarray(translation, dtype=np.float64)
+        return cls((float(t[0]), float(t[1]), float(t[2])), quaternion_from_rotation(rotation))
+
+    def rotation(self) -> NDArray[np.float64]:
+        """The rotation matrix."""
+        return rotation_from_quaternion(*self.quaternion_xyzw)
+
+    def compose(self, other: Transform3D) -> Transform3D:
+        """Self ∘ other: with self = A <- B and other = B <- C, the transform A <- C."""
+        r = self.rotation()
+        return Transform3D.from_matrix(r @ other.rotation(), r @ np.asarray(other.translation_m) + self.translation_m)
+
+    def inverse(self) -> Transform3D:
+        """The transform source <- target."""
+        r_t = self.rotation().T
+        return Transform3D.from_matrix(r_t, -r_t @ np.asarray(self.translation_m))
+
+    def apply_to_pose2d(self, x_m: float, y_m: float, yaw_rad: float) -> tuple[float, float, float]:
+        """A planar pose (z = 0) in the source frame, as a planar pose in the target frame.
+
+        The position is transformed in 3-D and projected onto the target's xy-plane; the yaw is that
+        of the pose's x axis once rotated (REP-105 frames are level: a tilted map frame is unusual).
+        """
+        r = self.rotation()
+        p = r @ np.array([x_m, y_m, 0.0]) + np.asarray(self.translation_m)
+        heading = r @ np.array([math.cos(yaw_rad), math.sin(yaw_rad), 0.0])
+        if math.hypot(float(heading[0]), float(heading[1])) < 1e-9:
+            raise GeometryError("transform turns the pose's heading vertical: no planar yaw in the target frame")
+        return float(p[0]), float(p[1]), math.atan2(float(heading[1]), float(heading[0]))
+
+
+def mount_from_optical_transform(base_from_optical: Transform3D) -> CameraMount:
+    """The camera mount (body pose in base_link) from TF's base_link <- camera optical frame transform."""
+    r_base_body = base_from_optical.rotation() @ R_BODY_OPTICAL.T
+    roll, pitch, yaw = rpy_from_rotation(r_base_body)
+    x, y, z = base_from_optical.translation_m
+    return CameraMount(x, y, z, roll, pitch, yaw)
+
+
+def mount_body_transform(mount: CameraMount) -> Transform3D:
+    """base_link <- camera body frame (camera_link) of a mount, as a driver's URDF publishes it."""
+    r = rotation_from_rpy(mount.roll_rad, mount.pitch_rad, mount.yaw_rad)
+    return Transform3D.from_matrix(r, mount.translation_m())
+
+
+# camera_link <- camera optical frame: rotation only (rpy = -pi/2, 0, -pi/2).
+BODY_FROM_OPTICAL = Transform3D.from_matrix(R_BODY_OPTICAL, np.zeros(3))
+
+
+def mount_difference(a: CameraMount, b: CameraMount) -> tuple[float, float]:
+    """How far apart two mounts are: the distance between origins (m) and the rotation angle between them (rad)."""
+    distance = float(np.linalg.norm(a.translation_m() - b.translation_m()))
+    r = a.rotation_base_optical().T @ b.rotation_base_optical()
+    angle = math.acos(max(-1.0, min(1.0, (float(np.trace(r)) - 1.0) / 2.0)))
+    return distance, angle

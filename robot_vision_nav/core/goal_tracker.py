@@ -42,6 +42,7 @@ NS_PER_S: Final = 1_000_000_000
 PLANNED: Final = frozenset({"ok", "escaped_start", "goal_outside"})  # a path was published
 PLANNER_TROUBLE: Final = frozenset({"no_path", "start_blocked", "goal_blocked"})  # no path, may clear
 GOAL_REJECTED: Final = "goal_rejected"  # the goal itself is unusable: final
+GOAL_FRAME_UNKNOWN: Final = "goal_frame_unknown"  # no transform from the goal's frame: final
 GOAL_REACHED: Final = "goal_reached"
 
 
@@ -194,8 +195,8 @@ class GoalTracker:
             return  # about an earlier goal
         status, message = split_status(text)
         self._planner_status, self._planner_message = status, message
-        if status == GOAL_REJECTED:
-            self._finish(GoalState.FAILED, f"planner refused the goal: {message or status}", now_ns)
+        if status in (GOAL_REJECTED, GOAL_FRAME_UNKNOWN):
+            self._finish(GoalState.FAILED, f"planner refused the goal ({status}): {message or status}", now_ns)
         elif status in PLANNER_TROUBLE:
             if self._trouble_since_ns is None:
                 self._trouble_since_ns = now_ns

@@ -242,8 +242,12 @@ class DepthSafety:
         for depth in (np.ones((2, 2), np.float32), np.ones((2, 2), np.uint16)):
             DepthSafety(self.config).judge(depth, tiny)
 
-    def judge(self, depth: NDArray[np.generic], intrinsics: PinholeIntrinsics) -> Verdict:
+    def judge(
+        self, depth: NDArray[np.generic], intrinsics: PinholeIntrinsics, mount: CameraMount | None = None
+    ) -> Verdict:
         """The verdict of one depth image (16UC1 mm or 32FC1 m) seen through `intrinsics`.
+
+        `mount` is the camera pose in base_link for this image (from TF); None: `camera_mount_xyzrpy`.
 
         Raises:
             SafetyError: a depth image of another size than the camera model, or of another dtype.
@@ -254,7 +258,7 @@ class DepthSafety:
             # size (65536 x 65536 is 32 GiB per array) while the image holds a few pixels.
             size = f"{depth.shape[1]}x{depth.shape[0]}" if depth.ndim == 2 else f"of shape {depth.shape}"
             raise SafetyError(f"depth image is {size}, camera_info says {intrinsics.width}x{intrinsics.height}")
-        mount = self.config.mount
+        mount = self.config.mount if mount is None else mount
         if self._projector is None or not self._projector.matches(intrinsics, mount):
             self._projector = DepthProjector(intrinsics, mount)
         try:
