@@ -1,4 +1,4 @@
-"""Small conversions between ROS messages and the core types: stamps, camera info, odometry, grids.
+"""Small conversions between ROS messages and the core types: stamps, camera info, odometry, grids, clouds.
 
 Every stamp crosses this boundary as integer nanoseconds, so core/ never sees a ROS type. These
 helpers must never read a clock (a stamp always comes from a message or an argument, so a bag
@@ -16,7 +16,7 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from nav_msgs.msg import OccupancyGrid, Odometry
 from numpy.typing import NDArray
-from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import CameraInfo, PointCloud2, PointField
 
 from robot_vision_nav.core.geometry import MAX_POSITION_M, GeometryError, PinholeIntrinsics, Pose2D, yaw_from_quaternion
 from robot_vision_nav.core.grid import Grid, GridError
@@ -278,3 +278,106 @@ def pose2d_to_odometry(
     msg.twist.twist.linear.x = float(linear_mps)
     msg.twist.twist.angular.z = float(angular_rps)
     return msg
+
+
+# ------------------------------------------------------------------ sensor_msgs/PointCloud2
+# sensor_msgs_py (point_cloud2.create_cloud_xyz32 / read_points) is not on the package index, so
+# clouds are packed here: x, y, z FLOAT32, 12-byte points, one row, little-endian (what Nav2, RViz
+# and PCL read on every host they run on).
+_XYZ_FIELDS = ("x", "y", "z")
+_XYZ_WIRE = np.dtype("<f4")
+
+
+class PointCloudError(ValueError):
+    """A PointCloud2 message that does not hold readable FLOAT32 x, y, z points."""
+
+
+def xyz_point_cloud(points: NDArray[np.floating[Any]], frame_id: str, stamp_ns: int) -> PointCloud2:
+    """Build an unorganised sensor_msgs/PointCloud2 of x, y, z FLOAT32 points.
+
+    Args:
+        points: (N, 3) x, y, z in `frame_id`, metres; N may be 0. Every value must be finite: the
+            cloud says is_dense = true, and Nav2 would mark a NaN point's cell.
+        frame_id: the frame the points are in, e.g. `base_link`.
+        stamp_ns: header stamp, ns.
+
+    Returns:
+        height 1, width N, fields x, y, z (offsets 0, 4, 8, FLOAT32, count 1), point_step 12,
+        row_step 12 N, is_bigendian false, is_dense true.
+
+    Raises:
+        ValueError: points is not (N, 3), or holds a NaN or infinity.
+
+    """
+    arr = np.asarray(points)
+    if arr.ndim != 2 or arr.shape[1] != 3:
+        raise ValueError(f"points must be an (N, 3) array of x, y, z, got shape {arr.shape}")
+    wire = np.ascontiguousarray(arr, dtype=_XYZ_WIRE)
+    if not np.isfinite(wire).all():
+        raise ValueError("points must be finite: a PointCloud2 marked is_dense holds no NaN or infinity")
+    msg = PointCloud2()
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    msg.header.frame_id = frame_id
+    msg.height = 1
+    msg.width = int(wire.shape[0])
+    msg.fields = [
+        PointField(name=name, offset=4 * i, datatype=PointField.FLOAT32, count=1) for i, name in enumerate(_XYZ_FIELDS)
+    ]
+    msg.is_bigendian = False
+    msg.point_step = 12
+    msg.row_step = 12 * msg.width
+    msg.is_dense = True
+    # array.array from the raw bytes: a memcpy, and stored as-is with ROS_PYTHON_CHECK_FIELDS=1 (see occupancy_grid).
+    data = _pyarray.array("B")
+    data.frombytes(wire.reshape(-1).view(np.uint8).data)
+    msg.data = data
+    return msg
+
+
+def point_cloud_to_xyz(msg: PointCloud2) -> NDArray[np.float32]:
+    """The x, y, z of every point of a PointCloud2 as an (height * width, 3) float32 array, in row order.
+
+    Reads any layout with FLOAT32 x, y and z fields: other fields around them (intensity, rgb),
+    either byte order, several rows with padding (`row_step` > `width * point_step`). NaN points
+    of a non-dense cloud are returned as they are.
+
+    Raises:
+        PointCloudError: a missing or non-FLOAT32 x, y or z field, a field beyond `point_step`,
+            `row_step` shorter than a row, or `data` shorter than `row_step * height`.
+
+    """
+    fields = {f.name: f for f in msg.fields}
+    height, width = int(msg.height), int(msg.width)
+    point_step, row_step = int(msg.point_step), int(msg.row_step)
+    for name in _XYZ_FIELDS:
+        field = fields.get(name)
+        if field is None:
+            raise PointCloudError(f"point cloud has no '{name}' field (fields: {', '.join(fields) or 'none'})")
+        if field.datatype != PointField.FLOAT32 or field.count != 1:
+            raise PointCloudError(
+                f"point cloud field '{name}' must be one FLOAT32 ({PointField.FLOAT32}), got datatype "
+                f"{field.datatype} count {field.count}"
+            )
+        if field.offset + 4 > point_step:
+            raise PointCloudError(
+                f"point cloud field '{name}' at offset {field.offset} lies beyond point_step {point_step}"
+            )
+    if height * width == 0:
+        return np.empty((0, 3), dtype=np.float32)
+    if row_step < width * point_step:
+        raise PointCloudError(f"row_step {row_step} B is shorter than width {width} x point_step {point_step} B")
+    try:
+        buffer = np.frombuffer(msg.data, dtype=np.uint8)
+    except TypeError:
+        buffer = np.asarray(msg.data, dtype=np.uint8)
+    if buffer.size < row_step * height:
+        raise PointCloudError(f"data has {buffer.size} B, expected >= row_step {row_step} x height {height} B")
+    wire = np.dtype(">f4" if msg.is_bigendian else "<f4")
+    out = np.empty((height, width, 3), dtype=np.float32)
+    for axis, name in enumerate(_XYZ_FIELDS):
+        view: NDArray[Any] = np.ndarray(
+            shape=(height, width), dtype=wire, buffer=buffer, offset=int(fields[name].offset),
+            strides=(row_step, point_step),
+        )  # fmt: skip
+        out[..., axis] = view
+    return out.reshape(-1, 3)
