@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import array
 import importlib.util
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,16 +22,19 @@ from typing import Any
 
 import numpy as np
 import pytest
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
+from robot_vision_nav.replay.images import encode_compressed_color, encode_compressed_depth
 from robot_vision_nav.ros import image as image_module
 from robot_vision_nav.ros.image import (
     SUPPORTED_ENCODINGS,
     ImageConversionError,
+    compressed_to_image,
     image_to_numpy,
     numpy_to_image,
     to_rgb,
 )
+from robot_vision_nav.ros.messages import ns_to_stamp, stamp_to_ns
 
 H, W = 5, 7
 
@@ -496,3 +500,63 @@ def test_to_rgb_swaps_bgr_and_passes_rgb_through() -> None:
 def test_to_rgb_refuses_non_colour_encodings() -> None:
     with pytest.raises(ImageConversionError, match="rgb8 or bgr8"):
         to_rgb(np.zeros((H, W, 3), np.uint8), "mono8")
+
+
+# ------------------------------------------------------------------ compressed_to_image
+def compressed(
+    fmt: str, data: bytes, stamp_ns: int = 12 * 10**9 + 5, frame_id: str = "camera_color_optical_frame"
+) -> CompressedImage:
+    msg = CompressedImage(format=fmt)
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    msg.header.frame_id = frame_id
+    msg.data = array.array("B", data)
+    return msg
+
+
+def test_compressed_colour_decodes_to_rgb8_with_the_original_header() -> None:
+    rgb = np.random.default_rng(5).integers(0, 256, (12, 17, 3), dtype=np.uint8)
+    msg = compressed(*encode_compressed_color(rgb, "png"))
+    image = compressed_to_image(msg, "/camera/color/image_raw/compressed")
+    assert (image.encoding, image.height, image.width) == ("rgb8", 12, 17)
+    assert stamp_to_ns(image.header.stamp) == 12 * 10**9 + 5 and image.header.frame_id == "camera_color_optical_frame"
+    np.testing.assert_array_equal(image_to_numpy(image), rgb)
+    y, x = np.mgrid[0:48, 0:64]
+    smooth = np.stack([x * 4, y * 5, (x + y) * 2], -1).astype(np.uint8)  # JPEG keeps a gradient close
+    jpeg = image_to_numpy(compressed_to_image(compressed(*encode_compressed_color(smooth, "jpeg", quality=95))))
+    assert np.abs(jpeg.astype(int) - smooth.astype(int)).mean() < 2.0  # and in RGB order
+
+
+def test_compressed_depth_decodes_to_16uc1_and_32fc1() -> None:
+    mm = np.random.default_rng(6).integers(0, 9000, (9, 11), dtype=np.uint16)
+    image = compressed_to_image(compressed(*encode_compressed_depth(mm, "16UC1"), frame_id="depth"))
+    assert image.encoding == "16UC1" and image.header.frame_id == "depth"
+    np.testing.assert_array_equal(image_to_numpy(image), mm)
+    metres = np.full((9, 11), 1.5, np.float32)
+    metres[0, 0] = np.nan
+    image = compressed_to_image(compressed(*encode_compressed_depth(metres, "32FC1")))
+    depth = image_to_numpy(image)
+    assert image.encoding == "32FC1" and depth[0, 0] == 0.0  # invalid: 0, as the node reads 0 and NaN alike
+    np.testing.assert_allclose(depth[1:], 1.5, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data", "words"),
+    [
+        ("rgb8; jpeg compressed bgr8", b"\xff\xd8\xff\xe0 not a jpeg", "cannot decode"),
+        ("16UC1; compressedDepth rvl", b"\x00" * 40, "rvl"),
+        ("rgb8; webp compressed bgr8", b"RIFF....WEBP", "unknown CompressedImage format"),
+        ("rgb8; png compressed bgr8", b"", "empty"),
+    ],
+)
+def test_compressed_that_does_not_decode_is_an_image_conversion_error_naming_the_topic(
+    fmt: str, data: bytes, words: str
+) -> None:
+    with pytest.raises(ImageConversionError, match=words) as info:
+        compressed_to_image(compressed(fmt, data), "/cam/image_raw/compressed")
+    assert str(info.value).startswith("/cam/image_raw/compressed: ")
+
+
+def test_importing_the_image_module_loads_no_opencv() -> None:
+    code = "import sys, robot_vision_nav.ros.image; assert 'cv2' not in sys.modules, 'cv2 loaded'; print('ok')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr

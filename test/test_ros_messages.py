@@ -13,6 +13,7 @@ from sensor_msgs.msg import CameraInfo
 from robot_vision_nav.core.geometry import GeometryError, PinholeIntrinsics, Pose2D
 from robot_vision_nav.ros.messages import (
     CameraInfoError,
+    camera_info_distortion,
     camera_info_to_intrinsics,
     ns_to_stamp,
     occupancy_grid,
@@ -261,3 +262,13 @@ def test_8uc1_mask_reads_as_mono8() -> None:
 
     mask = np.arange(12, dtype=np.uint8).reshape(3, 4)
     np.testing.assert_array_equal(image_to_numpy(numpy_to_image(mask, "8UC1")), mask)
+
+
+def test_camera_info_distortion_is_the_model_and_d_as_given() -> None:
+    info = CameraInfo(width=640, height=480, distortion_model="plumb_bob", d=[0.1, -0.02, 0.0, 0.0, 0.003])
+    distortion = camera_info_distortion(info)
+    assert distortion.model == "plumb_bob" and distortion.coefficients == (0.1, -0.02, 0.0, 0.0, 0.003)
+    assert not distortion.is_zero
+    # A RealSense D435's colour stream: zeros, under librealsense's model name or plumb_bob alike.
+    assert camera_info_distortion(CameraInfo(distortion_model="inverse_brown_conrady", d=[0.0] * 5)).is_zero
+    assert camera_info_distortion(CameraInfo()).is_zero  # no model, no D: an uncalibrated driver's default

@@ -1,7 +1,9 @@
 """sensor_msgs/Image <-> numpy conversion for the encodings this stack reads and writes.
 
 Handles row padding (`step`) and byte order (`is_bigendian`) the way cv_bridge does, and uses
-ROS 2's cv_bridge for the pixel copy when it is installed and passes a self-check. It must never
+ROS 2's cv_bridge for the pixel copy when it is installed and passes a self-check.
+`compressed_to_image` decodes image_transport's `compressed` and `compressedDepth` payloads into
+an Image (OpenCV is imported on first use, never with this module). It must never
 hand back an array that aliases the message buffer (a node may keep the array while rclpy reuses
 or frees the message), never guess an encoding it does not know, and never loop over pixels in
 Python: a 640x480 frame at 30 Hz leaves no room for that.
@@ -16,7 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from builtin_interfaces.msg import Time
 from numpy.typing import NDArray
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from robot_vision_nav.ros.messages import ns_to_stamp
 
@@ -221,3 +223,40 @@ def to_rgb(array: NDArray[np.uint8], encoding: str) -> NDArray[np.uint8]:
     if encoding == "rgb8":
         return array
     return np.ascontiguousarray(array[:, :, ::-1])
+
+
+def compressed_to_image(msg: CompressedImage, topic: str = "") -> Image:
+    """Decode a sensor_msgs/CompressedImage into the raw Image an image_transport subscriber would hand on.
+
+    As `rvn replay` decodes them (`replay.images.decode_compressed`): compressed_image_transport's
+    JPEG or PNG (format e.g. "rgb8; jpeg compressed bgr8") comes back rgb8 (whatever channel order
+    was compressed), mono8 or 16UC1; compressed_depth_image_transport's PNG ("16UC1; compressedDepth
+    png") 16UC1 in mm, or 32FC1 in m with 0 where the depth is invalid. The header (stamp and
+    frame_id) is the compressed message's.
+
+    Args:
+        msg: the compressed message.
+        topic: the topic it came from, named in the error message when given.
+
+    Raises:
+        ImageConversionError: data that does not decode (empty, corrupt, truncated, too large), an
+            unknown or unsupported format (such as "compressedDepth rvl"), or a bit depth other than
+            the format states; the decoder's CompressedImageError chained.
+
+    """
+    from robot_vision_nav.replay.images import CompressedImageError, decode_compressed  # OpenCV: only when used
+
+    try:
+        data = np.frombuffer(msg.data, dtype=np.uint8)
+    except TypeError:
+        # A message built with plain Python ints (field checks off keeps what it is given).
+        try:
+            data = np.asarray(msg.data, dtype=np.uint8)
+        except (OverflowError, ValueError) as err:
+            where = f"{topic}: " if topic else ""
+            raise ImageConversionError(f"{where}CompressedImage data is not a byte sequence: {err}") from err
+    try:
+        decoded = decode_compressed(str(msg.format), data, topic)
+    except CompressedImageError as err:
+        raise ImageConversionError(str(err)) from err
+    return numpy_to_image(decoded.array, decoded.encoding, msg.header.stamp, msg.header.frame_id)

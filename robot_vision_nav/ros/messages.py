@@ -20,6 +20,7 @@ from sensor_msgs.msg import CameraInfo, PointCloud2, PointField
 
 from robot_vision_nav.core.geometry import MAX_POSITION_M, GeometryError, PinholeIntrinsics, Pose2D, yaw_from_quaternion
 from robot_vision_nav.core.grid import Grid, GridError
+from robot_vision_nav.core.rectify import Distortion
 
 _NS_PER_S = 1_000_000_000
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
@@ -101,6 +102,15 @@ def camera_info_to_intrinsics(msg: CameraInfo) -> PinholeIntrinsics:
             f"less than {MAX_RAY_ANGLE_DEG:g} deg off its axis"
         )
     return intrinsics
+
+
+def camera_info_distortion(msg: CameraInfo) -> Distortion:
+    """The lens distortion a CameraInfo declares: its `distortion_model` and D, as they are.
+
+    `camera_info_to_intrinsics` reads K only; a non-zero D (`Distortion.is_zero` false) means the
+    image is not the pinhole camera K describes (see `ros.lens`).
+    """
+    return Distortion(str(msg.distortion_model), tuple(float(v) for v in msg.d))
 
 
 def odometry_to_pose2d(msg: Odometry) -> Pose2D:
