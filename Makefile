@@ -12,6 +12,12 @@ BENCH_STAMP := $(VENV)/.bench-$(shell cat requirements-bench.txt | sha1sum | cut
 # machine without that folder still passes `make test`, those tests skipped with the reason printed.
 ROS2_LAUNCH := ../shared/ros2-launch
 LAUNCH_STAMP := $(VENV)/.ros2-launch-$(shell cat $(ROS2_LAUNCH)/*.whl 2>/dev/null | sha1sum | cut -c1-12)
+# tf2_ros, tf2_msgs and nav2_msgs (not on the package index), built from upstream source against the
+# venv's ROS wheels where ../shared/ros2-src holds them: the TF, map-goal and NavigateToPose tests then
+# run and must not skip. Without that folder they skip with the reason printed.
+ROS2_SRC := ../shared/ros2-src
+ROS2_EXTRA := build/ros2-extra
+ROS2_EXTRA_ENV := if [ -f $(ROS2_EXTRA)/install/local_setup.bash ]; then source $(ROS2_EXTRA)/install/local_setup.bash; fi
 
 # DDS discovery must never leave loopback on these machines (Kilted ignores ROS_LOCALHOST_ONLY).
 export ROS_AUTOMATIC_DISCOVERY_RANGE := LOCALHOST
@@ -20,7 +26,7 @@ export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 export MUJOCO_GL := egl
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv ros2-launch demo test test-all lint typecheck bench bench-deps clean
+.PHONY: venv ros2-launch ros2-extra demo test test-all lint typecheck bench bench-deps clean
 
 venv: $(STAMP)
 
@@ -37,16 +43,22 @@ ros2-launch: venv
 	  if [ ! -f $(LAUNCH_STAMP) ]; then $(ROS2_LAUNCH)/install.sh $(VENV) && rm -f $(VENV)/.ros2-launch-* && touch $(LAUNCH_STAMP); fi; \
 	else echo "ros2-launch: no $(ROS2_LAUNCH): the tests of the real ros2 launch will be skipped"; fi
 
-demo: venv
-	$(VENV)/bin/rvn demo
+# build.sh reuses an earlier build in the same folder: only the first run takes minutes.
+ros2-extra: venv
+	@if [ -x $(ROS2_SRC)/build.sh ]; then \
+	  if [ ! -f $(ROS2_EXTRA)/install/nav2_msgs/share/nav2_msgs/package.xml ]; then $(ROS2_SRC)/build.sh $(VENV) $(ROS2_EXTRA) --nav2; fi; \
+	else echo "ros2-extra: no $(ROS2_SRC): the TF and Nav2 action tests will be skipped"; fi
 
-test: venv ros2-launch
+demo: venv
+	@$(ROS2_EXTRA_ENV); $(VENV)/bin/rvn demo
+
+test: venv ros2-launch ros2-extra
 	$(VENV)/bin/ruff check robot_vision_nav test bench
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -m "not slow"
+	@$(ROS2_EXTRA_ENV); $(PY) -m pytest -m "not slow"
 
-test-all: venv ros2-launch bench-deps
-	RVN_HYPOTHESIS=explore $(PY) -m pytest
+test-all: venv ros2-launch ros2-extra bench-deps
+	@$(ROS2_EXTRA_ENV); RVN_HYPOTHESIS=explore $(PY) -m pytest
 
 lint: venv
 	$(VENV)/bin/ruff check robot_vision_nav test bench

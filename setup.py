@@ -27,6 +27,7 @@ NODES = {
     "safety_node": "robot_vision_nav.nodes.safety_node:main",
     "sim_node": "robot_vision_nav.nodes.sim_node:main",
     "navigator_node": "robot_vision_nav.nodes.navigator_node:main",
+    "semantic_obstacles_node": "robot_vision_nav.nodes.obstacles_node:main",
 }
 
 setup(

@@ -4,14 +4,14 @@ In the image `ros2` (/opt/ros/kilted/bin/ros2) runs on Ubuntu's /usr/bin/python3
 import torch, numba, cv2, mujoco or rosbags; only the node scripts run on the venv's interpreter (the
 shebang colcon wrote). Run on that Python with ROS 2 and the install space sourced, this script does
 what `ros2 launch robot_vision_nav FILE` does before it starts a process, for bringup.launch.py,
-sim.launch.py and replay.launch.py (its bag: an empty temporary folder):
+sim.launch.py, replay.launch.py (its bag: an empty temporary folder) and perception.launch.py:
 
 - loads the installed launch file through launch's own loader (the ament index's share directory);
 - reads its declared arguments, as `--show-args` prints them, and requires a description for each;
 - resolves them (defaults, or `name:=value` given here) and calls the launch file's closing
-  OpaqueFunction, which builds the node list with `robot_vision_nav.ros.bringup.stack_nodes`; the
-  actions it returns are inspected, never executed;
-- requires those nodes to be `stack_nodes`' for the same values, each executable to be found in the
+  OpaqueFunction, which builds the node list with `robot_vision_nav.ros.bringup.stack_nodes`
+  (`perception_nodes` for perception.launch.py); the actions it returns are inspected, never executed;
+- requires those nodes to be that function's for the same values, each executable to be found in the
   package's lib folder as launch_ros finds it (ExecutableInPackage) with an interpreter that exists,
   and none of the modules above to have been imported.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 PACKAGE = "robot_vision_nav"
-LAUNCH_FILES = ("bringup.launch.py", "sim.launch.py", "replay.launch.py")
+LAUNCH_FILES = ("bringup.launch.py", "sim.launch.py", "replay.launch.py", "perception.launch.py")
 # What the launch process never imports: in the image its Python has none of them.
 HEAVY_MODULES = ("torch", "torchvision", "numba", "cv2", "mujoco", "rosbags")
 
@@ -96,14 +96,15 @@ def check_launch_file(name: str, values: dict[str, str]) -> str:
             raise LaunchCheckError(f"{name}: unexpected top-level action {type(entity).__name__}; update this check")
     resolved = dict(context.launch_configurations)
     nodes = [a for a in actions if isinstance(a, Node) and a.node_package == PACKAGE]
+    make_nodes = bringup.perception_nodes if name.startswith("perception") else bringup.stack_nodes
     if name.startswith("replay"):
         options = bringup.replay_plan(resolved).options
     else:
         options = bringup.options_from_launch_values(resolved, sim=name.startswith("sim"))
-    expected = [spec.executable for spec in bringup.stack_nodes(options)]
+    expected = [spec.executable for spec in make_nodes(options)]
     got = [str(node.node_executable) for node in nodes]
     if not got or got != expected:
-        raise LaunchCheckError(f"{name}: nodes {got}, but stack_nodes gives {expected}")
+        raise LaunchCheckError(f"{name}: nodes {got}, but {make_nodes.__name__} gives {expected}")
     for node in nodes:
         # launch_ros resolves the executable this way when it starts the node (ament index prefix/lib/PACKAGE/).
         try:
@@ -125,7 +126,7 @@ def check_launch_file(name: str, values: dict[str, str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Check the launch files named (default: all three) with the `name:=value` arguments given."""
+    """Check the launch files named (default: all of LAUNCH_FILES) with the `name:=value` arguments given."""
     args = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help") for a in args):
         print(__doc__)

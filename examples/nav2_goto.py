@@ -4,18 +4,18 @@
 Runs in the container (where nav2_msgs and nav2_simple_commander are installed), beside a running
 stack with its navigate_to_pose server, for example:
 
-    ros2 launch robot_vision_nav sim.launch.py          # the simulator and the stack
-    ros2 run robot_vision_nav navigator_node --ros-args -p use_sim_time:=true
+    ros2 launch robot_vision_nav sim.launch.py navigator:=true    # the simulator, the stack, the action server
     python3 examples/nav2_goto.py 2.0 0.5 --use-sim-time
+    python3 examples/nav2_goto.py 2.0 0.5 --frame world --use-sim-time   # the simulator's TF: world -> odom
 
 Two differences from a Nav2 bring-up:
 - Do not call `navigator.waitUntilNav2Active()`: it waits for the lifecycle nodes `amcl` and
   `bt_navigator` (their `get_state` services), which this stack does not have, so it would wait
   forever. `goToPose()` itself waits until the `navigate_to_pose` action server is there, which
-  is all that is needed. `setInitialPose()` is not needed either: there is no AMCL; poses are in
-  the odometry frame.
-- Goals are in the planner's frame, `odom` (not `map`): the planner refuses other frames, and the
-  goal then ends FAILED with the planner's reason in the result's error_msg.
+  is all that is needed. `setInitialPose()` is not needed either: the stack has no AMCL of its own.
+- Goals may be in `odom` or in any frame TF connects to it (`map` from AMCL or SLAM, `world` from
+  the simulator); a frame TF does not reach ends the goal FAILED with the planner's
+  goal_frame_unknown reason in the result's error_msg.
 
 Exit status: 0 when the goal succeeded, 1 otherwise.
 """
@@ -36,8 +36,9 @@ from rclpy.parameter import Parameter
 def main() -> int:
     """Send one goal with BasicNavigator, print progress, return 0 on success."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("x", type=float, help="goal x (m) in odom")
-    parser.add_argument("y", type=float, help="goal y (m) in odom")
+    parser.add_argument("x", type=float, help="goal x (m) in --frame")
+    parser.add_argument("y", type=float, help="goal y (m) in --frame")
+    parser.add_argument("--frame", default="odom", help="the goal's frame_id (default odom; map with a localiser)")
     parser.add_argument("yaw", type=float, nargs="?", default=0.0, help="goal heading (rad, default 0)")
     parser.add_argument("--timeout", type=float, default=120.0, help="cancel after this many seconds (default 120)")
     parser.add_argument("--use-sim-time", action="store_true", help="follow /clock (the simulator)")
@@ -49,7 +50,7 @@ def main() -> int:
         navigator.set_parameters([Parameter("use_sim_time", Parameter.Type.BOOL, True)])
     try:
         goal = PoseStamped()
-        goal.header.frame_id = "odom"
+        goal.header.frame_id = args.frame
         goal.header.stamp = navigator.get_clock().now().to_msg()
         goal.pose.position.x, goal.pose.position.y = args.x, args.y
         goal.pose.orientation.z, goal.pose.orientation.w = math.sin(args.yaw / 2.0), math.cos(args.yaw / 2.0)

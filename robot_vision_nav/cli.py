@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import math
 import sys
@@ -626,11 +627,16 @@ def _run(args: argparse.Namespace) -> int:
             BringupOptions(
                 params_file=args.params or "", sim=args.sim, world_seed=args.world_seed, device=args.device or "",
                 model=args.model or "", namespace=args.namespace or "", use_sim_time=args.use_sim_time,
-                log_level=args.log_level,
+                log_level=args.log_level, navigator=args.navigator, camera=args.camera,
             )
         )  # fmt: skip
     except BringupError as err:
         raise CliError(str(err)) from err
+    if args.navigator and importlib.util.find_spec("nav2_msgs") is None:
+        raise CliError(
+            "argument --navigator: nav2_msgs is not installed (apt install ros-$ROS_DISTRO-nav2-msgs); "
+            "without it, send goals with rvn goto or on goal_pose"
+        )
     for note in network.notes():
         print(f"rvn run: note: {note}", file=sys.stderr)
     if args.processes:
@@ -1223,7 +1229,8 @@ def _add_goto_parser(sub: Any) -> None:
                    help="goal heading (rad, counter-clockwise from +x; default: the heading from the robot to the "
                    "goal, so it does not turn on the spot at the end)")  # fmt: skip
     p.add_argument("--frame", default="odom", metavar="FRAME",
-                   help="frame_id of the goal: the planner's global_frame (default odom)")  # fmt: skip
+                   help="frame_id of the goal (default odom, the planner's global_frame); another frame, such as "
+                   "map, needs TF to connect it to odom (goal_frame_unknown otherwise)")  # fmt: skip
     p.add_argument("--timeout", type=_finite("s"), default=120.0, metavar="S",
                    help="give up after S seconds (simulated with --use-sim-time; default 120, 0 = never)")  # fmt: skip
     p.add_argument("--tolerance", type=_positive("m"), default=0.3, metavar="M",
@@ -1491,6 +1498,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--world-seed", type=_int_in(-1, 999_999, "world seed"), default=-1, metavar="S",
                    help="with --sim: the warehouse seed (default config/sim.yaml's)")  # fmt: skip
     p.add_argument("--processes", action="store_true", help="one process per node (Fast DDS shared memory)")
+    p.add_argument("--navigator", action="store_true",
+                   help="also run navigator_node: Nav2's navigate_to_pose action (needs nav2_msgs)")  # fmt: skip
     p.add_argument(
         "--executor",
         choices=("events", "single", "multi"),
@@ -1498,6 +1507,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="in one process: rclpy's EventsExecutor (default), SingleThreaded or MultiThreaded",
     )
     p.add_argument("--namespace", metavar="NS", help="push every node into this namespace")
+    p.add_argument("--camera", default="default", metavar="NAME",
+                   help="camera driver whose colour, depth and camera_info topics the stack reads: default (the "
+                   "stack's camera/color/image_raw, ...) or realsense (realsense2_camera 4.x with "
+                   "align_depth.enable:=true: camera/camera/color/image_raw, ...); --params can set "
+                   "image_transport / depth_transport for its compressed topics")  # fmt: skip
     p.add_argument("--use-sim-time", action="store_true", help="follow /clock (a bag or an external simulator)")
     p.add_argument("--log-level", choices=("debug", "info", "warn", "error", "fatal"), default="info")
     _add_network_arguments(p)

@@ -162,6 +162,13 @@ def route_length(route_xy: tuple[tuple[float, float], ...]) -> float:
     return float(np.hypot(*np.diff(pts, axis=0).T).sum()) if len(pts) > 1 else 0.0
 
 
+def camera_mount_source() -> str:
+    """How the demo's stack places the camera: `tf` (the simulator's TF only) where tf2_ros is installed."""
+    from robot_vision_nav.ros.tf import tf_available
+
+    return "tf" if tf_available() else "parameter"
+
+
 def demo_specs(seed: int, options: DemoOptions) -> list[Any]:
     """The node list of one scene: `ros.bringup.stack_nodes` with the simulator in fast mode.
 
@@ -173,8 +180,13 @@ def demo_specs(seed: int, options: DemoOptions) -> list[Any]:
 
     depth_only = options.ablation == "depth-only"
     extra: dict[str, dict[str, Any]] = {"sim_node": {"step_mode": "fast", "publish_labels": False}}
+    # Where tf2_ros is installed the camera pose comes from the simulator's TF alone, as on a robot
+    # with a URDF; elsewhere from camera_mount_xyzrpy.
+    mount = {"camera_mount_source": camera_mount_source()}
+    extra["costmap_node"] = dict(mount)
+    extra["safety_node"] = dict(mount)
     if depth_only:
-        extra["costmap_node"] = {"use_traversability_mask": False}
+        extra["costmap_node"]["use_traversability_mask"] = False
     specs = stack_nodes(
         BringupOptions(
             params_file=options.params_file,
@@ -316,7 +328,11 @@ def format_table(summary: dict[str, Any]) -> str:
         f"{'seed':>6} {'result':<8} {'time s':>7} {'path m':>7} {'ratio':>6} {'clear m':>8} "
         f"{'coll':>5} {'keepout':>8} {'loop Hz':>8}  note"
     )
-    lines = [f"rvn demo: {summary['ablation']} perception, {len(summary['scenes'])} scenes", head, "-" * len(head)]
+    mount = {"tf": "camera pose from the simulator's TF", "parameter": "camera pose from camera_mount_xyzrpy"}
+    title = f"rvn demo: {summary['ablation']} perception, {len(summary['scenes'])} scenes"
+    if summary.get("camera_mount") in mount:
+        title += f", {mount[summary['camera_mount']]}"
+    lines = [title, head, "-" * len(head)]
     for s in summary["scenes"]:
         lines.append(
             f"{s['seed']:>6} {'success' if s['success'] else 'FAIL':<8} {s['time_s']:>7.1f} {s['path_m']:>7.2f} "
@@ -444,6 +460,7 @@ def run_demo(out_dir: Path, options: DemoOptions, progress: Callable[[str], None
     write_bytes_atomic(picture, encode_image(summary_picture(results)))
     summary = {
         "ablation": "depth-only" if options.ablation == "depth-only" else "segnet",
+        "camera_mount": camera_mount_source(),
         "scenes": [r.as_dict() for r in results],
         "totals": totals(results),
         "picture": str(picture),

@@ -298,8 +298,9 @@ def configured_segmentation(params_file: str, namespace: str | None = None) -> t
     """The segmentation node's parameters in the params file, with a row for the file itself.
 
     The file is checked and read as the stack in `namespace` (None: $RVN_NAMESPACE, else none)
-    will apply it: wildcard sections first, then the node's own (`segmentation_node`, or
-    `/NS/segmentation_node`), later sections overriding earlier ones.
+    will apply it (`ros.bringup.file_parameters`): every section that applies to the node (its own,
+    `segmentation_node` or `/NS/segmentation_node`, and wildcards) in file order, a later one
+    overriding an earlier one.
     """
     import yaml
 

@@ -9,6 +9,7 @@ checked; with ROS 2 launch installed they run against the real one.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import importlib.util
 import subprocess
@@ -23,6 +24,7 @@ import yaml
 
 from robot_vision_nav.ros.bringup import (
     CAMERA_INFO_TOPIC,
+    CAMERA_PRESETS,
     CMD_VEL_TOPIC,
     COLOR_TOPIC,
     DEPTH_TOPIC,
@@ -31,15 +33,18 @@ from robot_vision_nav.ros.bringup import (
     ODOM_TOPIC,
     SIM_LAUNCH_ARGUMENTS,
     STACK,
+    STACK_WIDE_PARAMETERS,
     BringupError,
     BringupOptions,
     NodeSpec,
     _yaml_value,
     check_params_file,
+    file_parameters,
     launch_arguments,
     launch_bool,
     launch_node_kwargs,
     options_from_launch_values,
+    resolved_parameter,
     rviz_config,
     rviz_node_kwargs,
     share_file,
@@ -63,7 +68,7 @@ REMAPPED = {
 
 
 def write_yaml(path: Path, data: Any) -> str:
-    path.write_text(yaml.safe_dump(data))
+    path.write_text(yaml.safe_dump(data, sort_keys=False))  # in order: rclpy applies sections in file order
     return str(path)
 
 
@@ -90,9 +95,10 @@ def test_sim_adds_the_simulator_first_and_puts_the_stack_on_sim_time() -> None:
     assert [s.name for s in specs] == ["sim_node", *STACK]
     sim, *stack = specs
     assert sim.params_files == (str(share_file("config", "sim.yaml")),)
-    assert sim.parameters == {"world_seed": 7}  # the simulator makes /clock: never use_sim_time itself
+    # The simulator makes /clock: never use_sim_time itself. It takes the stack's command type.
+    assert sim.parameters == {"world_seed": 7, "use_stamped_cmd_vel": True}
     assert all(s.parameters["use_sim_time"] is True for s in stack)
-    assert stack_nodes(BringupOptions(sim=True))[0].parameters == {}  # -1: the file's seed
+    assert stack_nodes(BringupOptions(sim=True))[0].parameters == {"use_stamped_cmd_vel": True}  # -1: the file's seed
 
 
 def test_remapping_options_give_each_node_the_rules_for_the_topics_it_uses() -> None:
@@ -112,15 +118,75 @@ def test_remapping_options_give_each_node_the_rules_for_the_topics_it_uses() -> 
         "controller_node": [ODOM_TOPIC],
         "safety_node": [DEPTH_TOPIC, CAMERA_INFO_TOPIC, CMD_VEL_TOPIC],
     }
+    # Under a namespace, the nodes that read or write TF get the robot's own tree, as Nav2's bringup does.
+    tf = {"sim_node", "costmap_node", "planner_node", "safety_node"}
     for name, topics in expected.items():
         fixed = (("cmd_vel", "cmd_vel_nav"),) if name == "controller_node" else ()
-        assert specs[name].remappings == fixed + tuple((t, rule[t]) for t in topics), name
+        own_tree = (("/tf", "tf"), ("/tf_static", "tf_static")) if name in tf else ()
+        assert specs[name].remappings == fixed + tuple((t, rule[t]) for t in topics) + own_tree, name
         assert specs[name].namespace == "robot1"
         args = specs[name].ros_args()
         assert "__ns:=/robot1" in args
         assert f"robot1.{name}:=info" in args  # rcl's logger name for a namespaced node
     # A "remap" to the default topic is no remap at all.
     assert stack_nodes(BringupOptions(odom_topic=ODOM_TOPIC))[2].remappings == ()
+
+
+REALSENSE = {
+    COLOR_TOPIC: "camera/camera/color/image_raw",
+    DEPTH_TOPIC: "camera/camera/aligned_depth_to_color/image_raw",
+    CAMERA_INFO_TOPIC: "camera/camera/color/camera_info",
+}
+
+
+def test_realsense_camera_preset_remaps_colour_depth_and_camera_info_to_the_driver_topics() -> None:
+    # realsense2_camera 4.x: camera_namespace and camera_name "camera", align_depth.enable:=true.
+    assert dict(zip(REALSENSE, CAMERA_PRESETS["realsense"], strict=True)) == REALSENSE
+    assert CAMERA_PRESETS["default"] == (COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC)
+    for namespace in ("", "robot1"):
+        specs = stack_nodes(BringupOptions(camera="realsense", namespace=namespace))
+        assert [s.name for s in specs] == list(STACK)
+        for spec in specs:
+            camera_rules = tuple(rule for rule in spec.remappings if rule[0] in REALSENSE)
+            assert camera_rules == tuple((t, REALSENSE[t]) for t in REALSENSE if t in spec.kind.topics), spec.name
+        seg, costmap, *_, safety = specs
+        assert seg.remappings == ((COLOR_TOPIC, REALSENSE[COLOR_TOPIC]),)
+        assert f"{DEPTH_TOPIC}:={REALSENSE[DEPTH_TOPIC]}" in costmap.ros_args()
+        assert f"{CAMERA_INFO_TOPIC}:={REALSENSE[CAMERA_INFO_TOPIC]}" in safety.ros_args()
+    # An explicit topic overrides the preset for that topic only.
+    seg, costmap, *_ = stack_nodes(BringupOptions(camera="realsense", color_topic="/cam/rgb", depth_topic="/cam/d"))
+    assert seg.remappings == ((COLOR_TOPIC, "/cam/rgb"),)
+    assert costmap.remappings[:2] == ((DEPTH_TOPIC, "/cam/d"), (CAMERA_INFO_TOPIC, REALSENSE[CAMERA_INFO_TOPIC]))
+    # default is the stack's own names: no camera remap at all.
+    assert stack_nodes(BringupOptions(camera="default")) == stack_nodes(BringupOptions())
+    from robot_vision_nav.ros.bringup import perception_nodes
+
+    seg, obstacles = perception_nodes(BringupOptions(camera="realsense"))
+    assert seg.remappings == ((COLOR_TOPIC, REALSENSE[COLOR_TOPIC]),)
+    assert obstacles.remappings == tuple((t, REALSENSE[t]) for t in (DEPTH_TOPIC, CAMERA_INFO_TOPIC))
+    with pytest.raises(BringupError, match="camera 'zed' is not one of default, realsense"):
+        BringupOptions(camera="zed")
+
+
+def test_a_node_started_with_the_realsense_preset_reads_the_driver_topics_raw_or_compressed(
+    ros_context: Any,
+) -> None:
+    from robot_vision_nav.ros.runner import make_node
+
+    for namespace, extra, expected in (
+        ("", {}, "/camera/camera/aligned_depth_to_color/image_raw"),
+        ("robot1", {"depth_transport": "compressedDepth"}, "/robot1/camera/camera/aligned_depth_to_color/image_raw"),
+    ):
+        options = BringupOptions(camera="realsense", namespace=namespace, extra_parameters={"safety_node": extra})
+        spec = next(s for s in stack_nodes(options) if s.name == "safety_node")
+        node = make_node(spec, ros_context)  # what `rvn run --camera realsense` does with each spec
+        try:
+            topics = {sub.topic_name for sub in node.subscriptions}
+            info = expected.replace("aligned_depth_to_color/image_raw", "color/camera_info")
+            depth = expected + ("/compressedDepth" if extra else "")  # image_transport's name for it
+            assert {depth, info} <= topics, topics
+        finally:
+            node.destroy_node()
 
 
 def test_logger_name_is_the_one_rclpy_gives_the_node(ros_context: Any) -> None:
@@ -278,6 +344,7 @@ def test_launch_arguments_are_described_and_file_defaults_are_under_the_share_di
         "namespace",
         "device",
         "model",
+        "camera",
         "color_topic",
         "depth_topic",
         "camera_info_topic",
@@ -285,6 +352,7 @@ def test_launch_arguments_are_described_and_file_defaults_are_under_the_share_di
         "cmd_vel_topic",
         "log_level",
         "rviz",
+        "navigator",
     ]
     for sim in (False, True):
         args = launch_arguments("/opt/share/robot_vision_nav", sim=sim)
@@ -293,8 +361,29 @@ def test_launch_arguments_are_described_and_file_defaults_are_under_the_share_di
         assert defaults["params_file"] == "/opt/share/robot_vision_nav/config/robot_vision_nav.yaml"
         assert defaults["log_level"] == "info" and defaults["rviz"] == "false"
     sim_names = [name for name, _, _ in launch_arguments(sim=True)]
-    assert sim_names == [n for n in names if n != "use_sim_time"] + [n for n, _, _ in SIM_LAUNCH_ARGUMENTS]
+    # The simulator's /clock is always followed, and it is the camera: no use_sim_time, no camera.
+    assert sim_names == [n for n in names if n not in ("use_sim_time", "camera")] + [
+        n for n, _, _ in SIM_LAUNCH_ARGUMENTS
+    ]
     assert dict((n, d) for n, d, _ in launch_arguments("/s", sim=True))["sim_params_file"] == "/s/config/sim.yaml"
+
+
+def test_camera_launch_argument_picks_a_preset_and_sim_launch_has_none() -> None:
+    from robot_vision_nav.ros.bringup import perception_launch_arguments, perception_nodes
+
+    assert options_from_launch_values({"camera": "realsense"}).camera == "realsense"
+    assert options_from_launch_values({"camera": ""}).camera == "default"
+    # sim.launch.py does not declare it: the simulator is the camera (an including file's value is ignored).
+    assert options_from_launch_values({"camera": "realsense"}, sim=True).camera == "default"
+    with pytest.raises(BringupError, match="launch argument camera:='zed' is not one of default, realsense"):
+        options_from_launch_values({"camera": "zed"})
+    values = {n: d for n, d, _ in launch_arguments(REPO)}
+    assert values["camera"] == "default"
+    seg = stack_nodes(options_from_launch_values(values | {"camera": "realsense", "color_topic": "/cam/rgb"}))[0]
+    assert seg.remappings == ((COLOR_TOPIC, "/cam/rgb"),)  # color_topic:= overrides camera:=
+    values = {n: d for n, d, _ in perception_launch_arguments(REPO)}
+    _, obstacles = perception_nodes(options_from_launch_values(values | {"camera": "realsense"}))
+    assert obstacles.remappings == tuple((t, REALSENSE[t]) for t in (DEPTH_TOPIC, CAMERA_INFO_TOPIC))
 
 
 def test_options_from_launch_values_parses_words_and_refuses_bad_ones() -> None:
@@ -359,6 +448,8 @@ def test_launch_defaults_give_runnable_nodes_that_match_the_in_process_arguments
         assert all(Path(p).is_file() for p in spec.params_files)
         source = Path(module.__file__ or "").read_text()
         for src, _dst in spec.remappings:
+            if src in ("/tf", "/tf_static") and "TfReader(" in source:
+                continue  # tf2_ros's TransformListener subscribes to them (ros/tf.py)
             assert f'"{src}"' in source, f"{spec.name} does not use {src}"
         kwargs = launch_node_kwargs(spec)
         assert kwargs["package"] == "robot_vision_nav" and kwargs["output"] == "screen"
@@ -544,9 +635,12 @@ def test_every_node_kind_is_a_console_script() -> None:
 @pytest.mark.parametrize(
     ("node", "partner", "name", "value", "words"),
     [
-        ("safety_node", "controller_node", "use_stamped_cmd_vel", True, "controller_node.use_stamped_cmd_vel = False"),
-        ("controller_node", "safety_node", "use_stamped_cmd_vel", True, "safety_node.use_stamped_cmd_vel = False"),
+        ("safety_node", "controller_node", "use_stamped_cmd_vel", False, "controller_node.use_stamped_cmd_vel = True"),
+        ("controller_node", "safety_node", "use_stamped_cmd_vel", False, "safety_node.use_stamped_cmd_vel = True"),
+        ("safety_node", "controller_node", "base_frame", "base_footprint", "controller_node.base_frame = 'base_link'"),
+        ("controller_node", "safety_node", "base_frame", "base_footprint", "safety_node.base_frame = 'base_link'"),
         ("safety_node", "costmap_node", "camera_mount_xyzrpy", [0.1, 0.0, 0.6, 0.0, 0.35, 0.0], "same depth image"),
+        ("costmap_node", "safety_node", "rectify_distorted", True, "safety_node.rectify_distorted = False"),
     ],
 )
 def test_nodes_that_must_agree_on_a_parameter_are_refused_when_they_do_not(
@@ -560,8 +654,147 @@ def test_nodes_that_must_agree_on_a_parameter_are_refused_when_they_do_not(
     path = write_yaml(tmp_path / "p.yaml", data)
     with pytest.raises(BringupError, match=name):
         stack_nodes(BringupOptions(params_file=path))
+    if name in STACK_WIDE_PARAMETERS:
+        return  # a node's own value of one is refused whatever it is: the `/**` section after it would win
     specs = stack_nodes(BringupOptions(params_file=path, extra_parameters={partner: {name: value}}))
     assert {s.name: s.parameters for s in specs}[partner][name] == value
+
+
+# ------------------------------------------------------------------ the stack-wide `/**` section
+def test_shipped_params_file_sets_the_command_type_and_frame_once_for_the_whole_stack() -> None:
+    data = yaml.safe_load(STACK_YAML.read_text())
+    assert list(data)[-1] == "/**"  # last: see test_params_file_sections_apply_in_file_order_as_rclpy_does
+    assert data["/**"]["ros__parameters"] == {
+        "use_stamped_cmd_vel": True,
+        "base_frame": "base_link",
+        "camera_mount_source": "auto",
+        "camera_mount_xyzrpy": [0.1, 0.0, 0.5, 0.0, 0.35, 0.0],
+        "rectify_distorted": False,
+        "depth_transport": "raw",
+    }
+    assert set(data["/**"]["ros__parameters"]) == STACK_WIDE_PARAMETERS
+    for name in STACK:  # no per-node copies left to disagree
+        assert not STACK_WIDE_PARAMETERS & set(data[name]["ros__parameters"]), name
+    for namespace in ("", "robot1"):
+        for node in ("controller_node", "safety_node"):
+            given = file_parameters(data, node, namespace)
+            assert given["use_stamped_cmd_vel"] is True and given["base_frame"] == "base_link", (node, namespace)
+            assert resolved_parameter(STACK_YAML, node, "use_stamped_cmd_vel", {}, namespace) is True
+    assert "use_stamped_cmd_vel" not in yaml.safe_load(SIM_YAML.read_text())["sim_node"]["ros__parameters"]
+
+
+def test_use_stamped_false_in_the_wildcard_section_drives_controller_safety_and_simulator(tmp_path: Path) -> None:
+    data = yaml.safe_load(STACK_YAML.read_text())
+    data["/**"]["ros__parameters"]["use_stamped_cmd_vel"] = False
+    path = write_yaml(tmp_path / "humble_base.yaml", data)
+    specs = {s.name: s for s in stack_nodes(BringupOptions(params_file=path, sim=True))}
+    assert specs["sim_node"].parameters == {"use_stamped_cmd_vel": False}
+    assert "use_stamped_cmd_vel:=false" in specs["sim_node"].ros_args()
+    for node in ("controller_node", "safety_node"):
+        assert resolved_parameter(path, node, "use_stamped_cmd_vel", {}) is False
+    # Namespaced, the `/**` section still applies (it is kept as written in the moved copy).
+    specs = {s.name: s for s in stack_nodes(BringupOptions(params_file=path, sim=True, namespace="r1"))}
+    assert specs["sim_node"].parameters["use_stamped_cmd_vel"] is False
+    assert yaml.safe_load(Path(specs["safety_node"].params_files[0]).read_text())["/**"] == data["/**"]
+    # Overrides of both stack nodes reach the simulator too; the shipped file stamps it.
+    extra = {"controller_node": {"use_stamped_cmd_vel": False}, "safety_node": {"use_stamped_cmd_vel": False}}
+    assert stack_nodes(BringupOptions(sim=True, extra_parameters=extra))[0].parameters["use_stamped_cmd_vel"] is False
+    assert stack_nodes(BringupOptions(sim=True))[0].parameters["use_stamped_cmd_vel"] is True
+
+
+def test_a_simulator_command_type_that_disagrees_with_the_stack_is_refused_by_name(tmp_path: Path) -> None:
+    agreeing = {"sim_node": {"use_stamped_cmd_vel": True}}
+    assert stack_nodes(BringupOptions(sim=True, extra_parameters=agreeing))[0].parameters["use_stamped_cmd_vel"]
+    with pytest.raises(BringupError, match=r"sim_node\.use_stamped_cmd_vel = False but safety_node\.use_stamped"):
+        stack_nodes(BringupOptions(sim=True, extra_parameters={"sim_node": {"use_stamped_cmd_vel": False}}))
+
+
+def test_a_per_node_override_of_a_stack_wide_parameter_is_refused_by_name(tmp_path: Path) -> None:
+    # In the node's own section: the `/**` section after it would override it without a word.
+    data = yaml.safe_load(STACK_YAML.read_text())
+    data["safety_node"]["ros__parameters"]["use_stamped_cmd_vel"] = False
+    path = write_yaml(tmp_path / "p.yaml", data)
+    with pytest.raises(BringupError, match=r"section 'safety_node' sets 'use_stamped_cmd_vel', but the '/\*\*'"):
+        stack_nodes(BringupOptions(params_file=path))
+    # Given to one node only (`rvn run --set`, -p): the nodes would disagree.
+    with pytest.raises(BringupError, match=r"controller_node\.use_stamped_cmd_vel = True but safety_node\.use_stamped"):
+        stack_nodes(BringupOptions(extra_parameters={"safety_node": {"use_stamped_cmd_vel": False}}))
+    with pytest.raises(BringupError, match=r"controller_node\.base_frame = 'base_footprint' but safety_node"):
+        stack_nodes(BringupOptions(extra_parameters={"controller_node": {"base_frame": "base_footprint"}}))
+    # Changed in the `/**` section, base_frame reaches both.
+    data = yaml.safe_load(STACK_YAML.read_text())
+    data["/**"]["ros__parameters"]["base_frame"] = "base_footprint"
+    path = write_yaml(tmp_path / "r.yaml", data)
+    stack_nodes(BringupOptions(params_file=path))
+    assert {resolved_parameter(path, n, "base_frame", {}) for n in ("controller_node", "safety_node")} == {
+        "base_footprint"
+    }
+
+
+def test_stack_wide_parameters_belong_in_a_wildcard_section_only(tmp_path: Path) -> None:
+    # In `/**`: fine, though most nodes do not declare them (they leave them alone).
+    path = write_yaml(tmp_path / "p.yaml", {"/**": {"ros__parameters": {"use_stamped_cmd_vel": False}}})
+    check_params_file(path)
+    check_params_file(path, ["sim_node", *STACK], namespace="robot1")
+    # A node's own section naming one it does not declare is a mistake, as any unknown name.
+    path = write_yaml(tmp_path / "q.yaml", {"costmap_node": {"ros__parameters": {"use_stamped_cmd_vel": True}}})
+    with pytest.raises(BringupError, match=r"unknown parameter 'use_stamped_cmd_vel' for costmap_node"):
+        check_params_file(path)
+    # So is a wildcard that matches only nodes without it.
+    path = write_yaml(tmp_path / "r.yaml", {"/**/planner_node": {"ros__parameters": {"base_frame": "base_link"}}})
+    with pytest.raises(BringupError, match=r"unknown parameter 'base_frame' for planner_node"):
+        check_params_file(path)
+    # Other parameters in a wildcard must still be ones every node it applies to declares.
+    path = write_yaml(tmp_path / "s.yaml", {"/**": {"ros__parameters": {"control_rate_hz": 10.0}}})
+    with pytest.raises(BringupError, match="control_rate_hz"):
+        check_params_file(path)
+
+
+@pytest.mark.parametrize("wildcard_last", [True, False])
+@pytest.mark.parametrize("given", [None, 0.3])
+def test_params_file_sections_apply_in_file_order_as_rclpy_does(
+    tmp_path: Path, ros_context: Any, wildcard_last: bool, given: float | None
+) -> None:
+    from rclpy.node import Node
+
+    own = ("planner_node", {"ros__parameters": {"replan_period_s": 0.5, "any_angle": True}})
+    wildcard = ("/**", {"ros__parameters": {"replan_period_s": 2.0}})
+    data = dict([own, wildcard] if wildcard_last else [wildcard, own])
+    path = write_yaml(tmp_path / "p.yaml", data)  # not a file check_params_file passes: rclpy alone reads it
+    args = ["--ros-args", "--params-file", path] + (["-p", f"replan_period_s:={given}"] if given else [])
+    node = Node("planner_node", context=ros_context, cli_args=args, use_global_arguments=False)
+    try:
+        applied = {name: p.value for name, p in node._parameter_overrides.items()}
+    finally:
+        node.destroy_node()
+    assert applied["any_angle"] is True
+    assert file_parameters(data, "planner_node")["replan_period_s"] == (2.0 if wildcard_last else 0.5)
+    if given is None:
+        assert applied["replan_period_s"] == file_parameters(data, "planner_node")["replan_period_s"]
+    else:
+        # rcl puts -p values in `/**`: last in the file, they win; first, the node's own section does.
+        assert applied["replan_period_s"] == (given if wildcard_last else 0.5)
+
+
+def test_a_wildcard_section_first_is_refused_only_where_it_would_swallow_a_given_value(tmp_path: Path) -> None:
+    data = yaml.safe_load(STACK_YAML.read_text())
+    first = write_yaml(tmp_path / "first.yaml", {"/**": data.pop("/**"), **data})
+    stack_nodes(BringupOptions(params_file=first))  # nothing given that a node section names
+    with pytest.raises(BringupError, match=r"section of segmentation_node that sets device"):
+        stack_nodes(BringupOptions(params_file=first, device="cpu"))
+    # The shipped file keeps `/**` last, so --device reaches the node.
+    assert stack_nodes(BringupOptions(device="cpu"))[0].parameters["device"] == "cpu"
+
+
+def test_a_node_without_a_stack_wide_parameter_starts_with_the_wildcard_section(ros_context: Any) -> None:
+    from robot_vision_nav.ros.runner import make_node
+
+    spec = next(s for s in stack_nodes(BringupOptions()) if s.name == "planner_node")
+    node = make_node(spec, ros_context)  # the `/**` use_stamped_cmd_vel and base_frame are not refused
+    try:
+        assert not node.has_parameter("use_stamped_cmd_vel") and not node.has_parameter("base_frame")
+    finally:
+        node.destroy_node()
 
 
 # ------------------------------------------------------------------ launch-time imports
@@ -602,6 +835,9 @@ for sim in (False, True):
     for ns in ("", "robot1"):
         bringup.stack_nodes(bringup.options_from_launch_values(values | {{"namespace": ns}}, sim=sim))
         bringup.rviz_config(ns)
+values = {{name: default for name, default, _ in bringup.perception_launch_arguments(share_dir())}}
+for ns in ("", "robot1"):
+    bringup.perception_nodes(bringup.options_from_launch_values(values | {{"namespace": ns}}))
 security.launch_environment({{}})
 values = {{name: default for name, default, _ in bringup.replay_launch_arguments(share_dir())}}
 bringup.replay_plan(values | {{"bag": {str(bag)!r}}})
@@ -632,3 +868,161 @@ def test_a_namespaced_node_started_without_launch_gets_the_file_values(tmp_path:
         assert node.get_parameter("inflation_radius_m").value == 0.7  # the code default is 0.55
     finally:
         node.destroy_node()
+
+
+# ------------------------------------------------------------------ perception.launch.py
+def test_perception_nodes_are_segmentation_and_semantic_obstacles_on_the_shipped_params_file() -> None:
+    from robot_vision_nav.ros.bringup import PERCEPTION, perception_nodes
+
+    specs = perception_nodes(BringupOptions())
+    assert [s.executable for s in specs] == [s.name for s in specs] == list(PERCEPTION)
+    assert list(PERCEPTION) == ["segmentation_node", "semantic_obstacles_node"]
+    sections = yaml.safe_load(STACK_YAML.read_text())
+    for spec in specs:
+        # The stack's own file: its costmap, planner, ... sections are accepted and left alone.
+        assert spec.params_files == (str(share_file("config", "robot_vision_nav.yaml")),)
+        assert spec.parameters == {"use_sim_time": False} and spec.remappings == () and spec.namespace == ""
+        assert set(sections[spec.name]["ros__parameters"]) <= spec.kind.parameter_names(), spec.name
+    # The stack, started with the same file, accepts the semantic_obstacles_node section it does not start.
+    assert "semantic_obstacles_node" in sections and "semantic_obstacles_node" not in STACK
+    assert [s.name for s in stack_nodes(BringupOptions())] == list(STACK)
+
+
+def test_perception_nodes_take_device_model_remaps_and_namespace_like_the_stack(tmp_path: Path) -> None:
+    from robot_vision_nav.ros.bringup import perception_nodes
+
+    model = tmp_path / "mine.safetensors"
+    model.write_bytes(b"")
+    options = BringupOptions(
+        namespace="robot1", device="cuda:1", model=str(model), use_sim_time=True, log_level="warn",
+        color_topic=REMAPPED["color_topic"], depth_topic=REMAPPED["depth_topic"],
+        camera_info_topic=REMAPPED["camera_info_topic"],
+    )  # fmt: skip
+    seg, obstacles = perception_nodes(options)
+    assert seg.parameters == {"use_sim_time": True, "device": "cuda:1", "model_path": str(model.resolve())}
+    assert obstacles.parameters == {"use_sim_time": True}
+    # The camera topics each uses, then what the stack's nodes get under a namespace (stack_nodes).
+    stack_seg = stack_nodes(dataclasses.replace(options, model="", device=""))[0]
+    assert seg.remappings == stack_seg.remappings
+    assert seg.remappings[0] == (COLOR_TOPIC, REMAPPED["color_topic"])
+    assert obstacles.remappings == (
+        (DEPTH_TOPIC, REMAPPED["depth_topic"]),
+        (CAMERA_INFO_TOPIC, REMAPPED["camera_info_topic"]),
+        *seg.remappings[1:],
+        ("/tf", "tf"),  # the robot's own TF tree under a namespace; segmentation reads no TF
+        ("/tf_static", "tf_static"),
+    )
+    assert seg.namespace == obstacles.namespace == "robot1" and seg.log_level == "warn"
+    # The file moved under the namespace, as stack_nodes does; rcl applies it as the check reads it.
+    (path,) = obstacles.params_files
+    data = yaml.safe_load(Path(path).read_text())
+    assert data["/robot1/semantic_obstacles_node"] == yaml.safe_load(STACK_YAML.read_text())["semantic_obstacles_node"]
+    assert seg.params_files == obstacles.params_files
+    assert "__ns:=/robot1" in obstacles.ros_args() and "robot1.semantic_obstacles_node:=warn" in obstacles.ros_args()
+
+
+def test_perception_nodes_refuse_what_does_not_apply_or_is_misspelt(tmp_path: Path) -> None:
+    from robot_vision_nav.ros.bringup import perception_nodes
+
+    for options in (BringupOptions(sim=True), BringupOptions(odom_topic="/odom2"), BringupOptions(cmd_vel_topic="/c")):
+        with pytest.raises(BringupError, match="no simulator and use no odom or cmd_vel topic"):
+            perception_nodes(options)
+    with pytest.raises(BringupError, match=r"model .*nowhere\.safetensors does not exist"):
+        perception_nodes(BringupOptions(model=str(tmp_path / "nowhere.safetensors")))
+    with pytest.raises(BringupError, match=r"params_file .*absent\.yaml does not exist"):
+        perception_nodes(BringupOptions(params_file=str(tmp_path / "absent.yaml")))
+    path = write_yaml(tmp_path / "p.yaml", {"semantic_obstacles_node": {"ros__parameters": {"voxel_size": 0.05}}})
+    with pytest.raises(BringupError, match="unknown parameter 'voxel_size' for semantic_obstacles_node"):
+        perception_nodes(BringupOptions(params_file=path))
+    path = write_yaml(tmp_path / "q.yaml", {"semantic_obstacle_node": {"ros__parameters": {}}})
+    with pytest.raises(BringupError, match="section 'semantic_obstacle_node' names no node"):
+        perception_nodes(BringupOptions(params_file=path))
+    path = write_yaml(tmp_path / "r.yaml", {"sim_node": {"ros__parameters": {"world_seed": 3}}})
+    with pytest.raises(BringupError, match="section 'sim_node' applies to /sim_node, which this launch does not"):
+        perception_nodes(BringupOptions(params_file=path))
+    # A stack section is still checked against that node's parameters.
+    path = write_yaml(tmp_path / "s.yaml", {"planner_node": {"ros__parameters": {"replan_period": 1.0}}})
+    with pytest.raises(BringupError, match="unknown parameter 'replan_period' for planner_node"):
+        perception_nodes(BringupOptions(params_file=path))
+    with pytest.raises(BringupError, match=r"unknown parameter\(s\) resolution_m given to semantic_obstacles_node"):
+        perception_nodes(BringupOptions(extra_parameters={"semantic_obstacles_node": {"resolution_m": 0.1}}))
+    # A file with only the perception nodes' sections (and the stack-wide one) is enough.
+    data = yaml.safe_load(STACK_YAML.read_text())
+    mine = {k: v for k, v in data.items() if k in ("segmentation_node", "semantic_obstacles_node", "/**")}
+    assert len(perception_nodes(BringupOptions(params_file=write_yaml(tmp_path / "t.yaml", mine)))) == 2
+
+
+def test_perception_launch_file_declares_its_arguments_and_starts_the_perception_nodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from robot_vision_nav.ros.bringup import PERCEPTION_LAUNCH_ARGUMENTS, perception_launch_arguments, perception_nodes
+
+    text = (REPO / "launch" / "perception.launch.py").read_text()
+    calls = ("perception_nodes(", "options_from_launch_values(", "launch_node_kwargs(", "perception_launch_arguments(")
+    for call in calls:
+        assert call in text, f"perception.launch.py does not call {call}"
+    assert len(text.splitlines()) < 80, "perception.launch.py should stay thin: the logic belongs in ros/bringup.py"
+    assert [n for n, _, _ in perception_launch_arguments()] == list(PERCEPTION_LAUNCH_ARGUMENTS)
+    assert {n for n, _, _ in perception_launch_arguments()} <= {n for n, _, _ in LAUNCH_ARGUMENTS}
+    kinds = stand_in_launch(monkeypatch)
+    description = load_launch_file("perception.launch.py").generate_launch_description()
+    (entities,) = description.args
+    declared = [e for e in entities if isinstance(e, kinds["Declare"])]
+    expected = [*perception_launch_arguments(REPO), *SECURITY_LAUNCH_ARGUMENTS]
+    assert [(d.args[0], d.kwargs["default_value"], d.kwargs["description"]) for d in declared] == expected
+    assert all(d.kwargs["description"] for d in declared)
+    (opaque,) = [e for e in entities if isinstance(e, kinds["Opaque"])]
+    values = {d.args[0]: d.kwargs["default_value"] for d in declared} | {"device": "cpu", "namespace": "r1"}
+    actions = opaque.kwargs["function"](types.SimpleNamespace(launch_configurations=values))
+    nodes = [a for a in actions if isinstance(a, kinds["Node"])]
+    specs = perception_nodes(options_from_launch_values(values))
+    assert [n.kwargs["name"] for n in nodes] == ["segmentation_node", "semantic_obstacles_node"]
+    for node, spec in zip(nodes, specs, strict=True):
+        kwargs = dict(node.kwargs)
+        kwargs["parameters"] = [
+            p if isinstance(p, str) else {k: v.args[0] if isinstance(v, Recorded) else v for k, v in p.items()}
+            for p in kwargs["parameters"]
+        ]
+        assert kwargs == launch_node_kwargs(spec)
+        assert kwargs["namespace"] == "r1"
+
+
+def test_perception_launch_file_with_real_launch_ros_needs_none_of_the_heavy_modules(tmp_path: Path) -> None:
+    require_ros2_launch()  # skips, saying why, where it is not installed; fails where it must be
+    blocker = write_import_blocker(tmp_path / "blocker")
+    code = f"""
+import sys
+sys.path.insert(0, {str(blocker)!r})
+import importlib.util
+from launch import LaunchContext
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch_ros.actions import Node
+spec = importlib.util.spec_from_file_location("perception_launch", {str(REPO / "launch" / "perception.launch.py")!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+description = module.generate_launch_description()
+context = LaunchContext()
+for action in description.entities:
+    if isinstance(action, DeclareLaunchArgument):
+        action.visit(context)
+(opaque,) = [e for e in description.entities if isinstance(e, OpaqueFunction)]
+nodes = [a for a in opaque.execute(context) or [] if isinstance(a, Node)]
+assert len(nodes) == 2, nodes
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})
+assert not loaded, loaded
+print("ok")
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+def test_navigator_option_starts_navigator_node_after_the_stack() -> None:
+    """navigator:=true (and rvn run --navigator) adds Nav2's navigate_to_pose server over the stack's topics."""
+    specs = stack_nodes(options_from_launch_values({"navigator": "true", "namespace": "r1"}, sim=True))
+    assert [s.name for s in specs] == ["sim_node", *STACK, "navigator_node"]
+    nav = specs[-1]
+    assert nav.parameters["use_sim_time"] is True and nav.namespace == "r1"
+    assert ("/tf", "tf") in nav.remappings  # it places the robot in a map goal's frame through TF
+    assert [s.name for s in stack_nodes(options_from_launch_values({}, sim=False))][-1] == "safety_node"
+    with pytest.raises(BringupError, match="navigator:='maybe'"):
+        options_from_launch_values({"navigator": "maybe"})

@@ -3,11 +3,14 @@ topics and reads the OccupancyGrid, /rosout warnings and /diagnostics back."""
 
 from __future__ import annotations
 
+import array
 import math
+import struct
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
@@ -17,10 +20,11 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from robot_vision_nav.core.costmap import LETHAL, CostmapConfig, RollingCostmap
 from robot_vision_nav.core.geometry import PinholeIntrinsics, Pose2D
+from robot_vision_nav.core.rectify import Distortion, Undistorter
 from robot_vision_nav.nodes.costmap_node import CostmapNode
 from robot_vision_nav.ros.image import numpy_to_image
 from robot_vision_nav.ros.messages import ns_to_stamp, occupancy_grid_to_numpy, stamp_to_ns
@@ -49,6 +53,33 @@ def camera_info(k: PinholeIntrinsics, stamp_ns: int) -> CameraInfo:
     return msg
 
 
+def compressed_depth(
+    depth_mm: np.ndarray, stamp_ns: int, fmt: str = "16UC1; compressedDepth png", data: bytes | None = None
+) -> CompressedImage:
+    """What compressed_depth_image_transport publishes for a 16UC1 frame: a 12-byte ConfigHeader
+    (int32 INV_DEPTH = 0, float32 depthQuantA/B unused for 16UC1), then a 16-bit PNG."""
+    if data is None:
+        ok, png = cv2.imencode(".png", depth_mm)
+        assert ok
+        data = struct.pack("<iff", 0, 0.0, 0.0) + png.tobytes()
+    msg = CompressedImage(format=fmt)
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    msg.header.frame_id = "camera_color_optical_frame"
+    msg.data = array.array("B", data)
+    return msg
+
+
+# A lens with barrel distortion, as a calibration gives it (k1, k2, p1, p2, k3).
+PLUMB_BOB = (-0.12, 0.05, 0.001, -0.0005, 0.01)
+
+
+def distorted_info(stamp_ns: int, model: str = "plumb_bob", d: tuple[float, ...] = PLUMB_BOB) -> CameraInfo:
+    msg = camera_info(K, stamp_ns)
+    msg.distortion_model = model
+    msg.d = list(d)
+    return msg
+
+
 def odometry(pose: Pose2D, stamp_ns: int) -> Odometry:
     msg = Odometry()
     msg.header.stamp = ns_to_stamp(stamp_ns)
@@ -72,6 +103,7 @@ class Harness:
         self.executor.add_node(self.driver)
         d = self.driver
         self.pub_depth = d.create_publisher(Image, DEPTH, SENSOR_QOS)
+        self.pub_depth_png = d.create_publisher(CompressedImage, DEPTH + "/compressedDepth", SENSOR_QOS)
         self.pub_mask = d.create_publisher(Image, MASK, SENSOR_QOS)
         self.pub_info = d.create_publisher(CameraInfo, INFO, SENSOR_QOS)
         self.pub_odom = d.create_publisher(Odometry, ODOM, SENSOR_QOS)
@@ -105,12 +137,16 @@ class Harness:
         info: Any = None,
         odom: bool = True,
         depth_encoding: str = "16UC1",
+        payload: tuple[str, bytes] | None = None,
     ) -> None:
         if odom:
             self.pub_odom.publish(odometry(POSE, stamp_ns))
         self.spin_until(lambda: False, 0.03)
         depth_arr = self.depth_mm if depth is None else depth
-        self.pub_depth.publish(numpy_to_image(depth_arr, depth_encoding, stamp_ns, "camera_color_optical_frame"))
+        if self.node.node_config.depth_transport == "compressedDepth":  # as the driver's image_transport would
+            self.pub_depth_png.publish(compressed_depth(depth_arr, stamp_ns, *(payload or ())))
+        else:
+            self.pub_depth.publish(numpy_to_image(depth_arr, depth_encoding, stamp_ns, "camera_color_optical_frame"))
         self.pub_mask.publish(numpy_to_image(self.mask if mask is None else mask, "mono8", stamp_ns))
         self.pub_info.publish(camera_info(K, stamp_ns) if info is None else info)
 
@@ -120,11 +156,13 @@ class Harness:
                 return g
         return None
 
-    def publish_until_grid(self, first_stamp_ns: int, tries: int = 40) -> int:
+    def publish_until_grid(
+        self, first_stamp_ns: int, tries: int = 40, info: Callable[[int], CameraInfo] | None = None
+    ) -> int:
         """Publish good frames with rising stamps until one comes back as a costmap (discovery)."""
         for i in range(tries):
             stamp = first_stamp_ns + i * 100_000_000
-            self.publish(stamp)
+            self.publish(stamp, info=None if info is None else info(stamp))
             if self.spin_until(lambda s=stamp: self.grid_at(s) is not None, 0.25):
                 return stamp
         raise AssertionError("no costmap came back from costmap_node")
@@ -390,3 +428,89 @@ def test_one_stale_odometry_message_keeps_the_poses_three_restart_them(harness: 
         harness.spin_until(lambda: False, 0.1)
     assert [p.stamp_ns for p in harness.node._poses][-1] == 1 * SEC + 2 * SEC // 10
     assert all(p.stamp_ns < 2 * SEC for p in harness.node._poses)
+
+
+# ------------------------------------------------------------------ compressed depth, lens distortion
+COMPRESSED = [Parameter("publish_rate_hz", value=0.0), Parameter("warn_throttle_s", value=0.0)]
+
+
+def test_compressed_depth_gives_the_costmap_of_the_raw_frame_and_the_transport_switches_at_run_time(
+    ros_context: Any,
+) -> None:
+    h = Harness(ros_context, [*COMPRESSED, Parameter("depth_transport", value="compressedDepth")])
+    try:
+        assert h.node._topics[0] == DEPTH + "/compressedDepth"  # image_transport's name, beside the raw topic
+        stamp = h.publish_until_grid(5 * SEC)
+        expected = RollingCostmap(CostmapConfig())
+        expected.update(h.depth_mm, K, Pose2D(0.0, 0.0, 0.0, stamp), stamp, h.mask)
+        np.testing.assert_array_equal(occupancy_grid_to_numpy(h.grid_at(stamp)), expected.occupancy)  # lossless
+        bad = h.node.set_parameters([Parameter("depth_transport", value="compressed")])[0]
+        assert not bad.successful and "depth_transport" in bad.reason and "raw, compressedDepth" in bad.reason
+        assert h.node.set_parameters([Parameter("depth_transport", value="raw")])[0].successful
+        assert h.node._topics[0] == DEPTH
+        assert h.grid_at(h.publish_until_grid(stamp + SEC)) is not None  # raw frames on the base topic now
+    finally:
+        h.close()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data", "words"),
+    [
+        ("16UC1; compressedDepth png", struct.pack("<iff", 0, 0.0, 0.0) + b"\x89PNG\r\n\x1a\n cut off", "PNG"),
+        ("16UC1; compressedDepth rvl", bytes(64), "rvl"),
+        ("16UC1; compressedDepth png", b"", "empty"),
+    ],
+    ids=["corrupt", "rvl", "empty"],
+)
+def test_compressed_depth_that_does_not_decode_is_warned_naming_its_topic_and_skipped(
+    ros_context: Any, fmt: str, data: bytes, words: str
+) -> None:
+    h = Harness(ros_context, [*COMPRESSED, Parameter("depth_transport", value="compressedDepth")])
+    try:
+        check_bad_input(
+            h, lambda stamp: h.publish(stamp, payload=(fmt, data)), DEPTH + "/compressedDepth: undecodable", words
+        )
+    finally:
+        h.close()
+
+
+def test_a_distorted_camera_is_refused_naming_the_model_the_coefficients_and_what_to_do(harness: Harness) -> None:
+    check_bad_input(
+        harness,
+        lambda stamp: harness.publish(stamp, info=distorted_info(stamp)),
+        f"{INFO}: distorted image refused",
+        "plumb_bob D = [-0.12, 0.05, 0.001, -0.0005, 0.01]",
+        "rectified or aligned stream",
+        "rectify_distorted: true",
+    )
+
+
+@pytest.mark.parametrize("model", ["plumb_bob", "inverse_brown_conrady", "rational_polynomial", "equidistant", ""])
+def test_zero_distortion_in_any_model_is_used_as_it_is_without_a_warning(ros_context: Any, model: str) -> None:
+    # A RealSense D435's colour camera_info: plumb_bob (or librealsense's inverse_brown_conrady), D all zeros.
+    h = Harness(ros_context, COMPRESSED)
+    try:
+        stamp = h.publish_until_grid(5 * SEC, info=lambda s: distorted_info(s, model, (0.0,) * 5))
+        expected = RollingCostmap(CostmapConfig())
+        expected.update(h.depth_mm, K, Pose2D(0.0, 0.0, 0.0, stamp), stamp, h.mask)
+        np.testing.assert_array_equal(occupancy_grid_to_numpy(h.grid_at(stamp)), expected.occupancy)
+        assert not any("distort" in line for line in h.logs), h.logs
+    finally:
+        h.close()
+
+
+def test_rectify_distorted_undistorts_depth_and_mask_before_mapping(ros_context: Any) -> None:
+    h = Harness(ros_context, [*COMPRESSED, Parameter("rectify_distorted", value=True)])
+    try:
+        stamp = h.publish_until_grid(5 * SEC, info=distorted_info)
+        lens, undistorter = Distortion("plumb_bob", PLUMB_BOB), Undistorter()
+        expected = RollingCostmap(CostmapConfig())
+        depth, mask = undistorter.undistort(h.depth_mm, K, lens), undistorter.undistort(h.mask, K, lens)
+        expected.update(depth, K, Pose2D(0.0, 0.0, 0.0, stamp), stamp, mask)
+        np.testing.assert_array_equal(occupancy_grid_to_numpy(h.grid_at(stamp)), expected.occupancy)
+        as_pinhole = RollingCostmap(CostmapConfig())
+        as_pinhole.update(h.depth_mm, K, Pose2D(0.0, 0.0, 0.0, stamp), stamp, h.mask)
+        assert not np.array_equal(as_pinhole.occupancy, expected.occupancy)  # the lens moved cells
+        assert not any("distorted image refused" in line for line in h.logs)
+    finally:
+        h.close()

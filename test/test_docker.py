@@ -663,10 +663,11 @@ def test_launch_check_builds_every_node_list_under_a_python_without_torch(deploy
         env=deployment["env"], cwd=deployment["root"], capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
-    from robot_vision_nav.ros.bringup import STACK
+    from robot_vision_nav.ros.bringup import PERCEPTION, STACK
 
     lines = {line.split(":", 1)[0]: line for line in done.stdout.splitlines()}
-    assert set(lines) == {"bringup.launch.py", "sim.launch.py", "replay.launch.py"}
+    assert set(lines) == {"bringup.launch.py", "sim.launch.py", "replay.launch.py", "perception.launch.py"}
+    assert f"nodes {', '.join(PERCEPTION)}" in lines["perception.launch.py"]
     assert f"nodes {', '.join(STACK)}" in lines["bringup.launch.py"]
     assert f"nodes {', '.join(('sim_node', *STACK))}" in lines["sim.launch.py"]
     assert "processes bag_play" in lines["replay.launch.py"]
@@ -682,7 +683,8 @@ def test_healthcheck_launch_row_passes_on_the_install_space_and_names_what_fails
     python, env = str(deployment["python"]), deployment["env"]
     ok = healthcheck.check_launch_path(python, {"params_file": "", "model": "", "device": ""}, env=env)
     assert (ok.name, ok.status) == ("launch", OK), ok.detail
-    assert ok.detail == f"{python}: bringup.launch.py, sim.launch.py, replay.launch.py build their node lists"
+    files = "bringup.launch.py, sim.launch.py, replay.launch.py, perception.launch.py"
+    assert ok.detail == f"{python}: {files} build their node lists"
     missing = tmp_path / "nope.yaml"
     bad = healthcheck.check_launch_path(python, {"params_file": str(missing)}, env=env)
     assert bad.status == FAIL and f"params_file {missing} does not exist" in bad.detail

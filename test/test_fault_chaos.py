@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
-from geometry_msgs.msg import PoseStamped, Twist
+from geometry_msgs.msg import PoseStamped, TwistStamped
 from nav_msgs.msg import OccupancyGrid, Odometry
 from nav_msgs.msg import Path as PathMsg
 from rclpy.node import Node
@@ -252,15 +252,13 @@ def chaos(ros_context: Any, tmp_path: Path) -> Iterator[Chaos]:
     executor = make_executor("events", ros_context)
     executor.add_node(node)
     watch = Watch(node, executor)  # type: ignore[arg-type]  # any executor with spin_once
-    node.create_subscription(
-        Twist, "/cmd_vel", lambda m: watch.base.append(Command(time.monotonic(), m.linear.x, m.angular.z)), COMMAND_QOS
-    )
-    node.create_subscription(
-        Twist,
-        "/cmd_vel_nav",
-        lambda m: watch.nav.append(Command(time.monotonic(), m.linear.x, m.angular.z)),
-        COMMAND_QOS,
-    )
+    for topic, commands in (("/cmd_vel", watch.base), ("/cmd_vel_nav", watch.nav)):  # TwistStamped: the default
+        node.create_subscription(
+            TwistStamped,
+            topic,
+            lambda m, out=commands: out.append(Command(time.monotonic(), m.twist.linear.x, m.twist.angular.z)),
+            COMMAND_QOS,
+        )
     record = Record()
     node.create_subscription(OccupancyGrid, "/local_costmap/costmap", record.on_costmap, LISTEN_QOS)
     node.create_subscription(PathMsg, "/plan", lambda m: record.plan_ns.append(stamp_to_ns(m.header.stamp)), LISTEN_QOS)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from geometry_msgs.msg import PoseStamped, Twist
+from geometry_msgs.msg import PoseStamped, TwistStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
@@ -179,16 +179,16 @@ def running(ros_context: Any) -> Iterator[tuple[Stack, Watch]]:
     executor.add_node(node)
     watch = Watch(node, executor)
     node.create_subscription(
-        Twist,
+        TwistStamped,  # the stack's default
         "/cmd_vel",
-        lambda m: watch.base.append(Command(time.monotonic(), m.linear.x, m.angular.z, watch.clock_ns)),
+        lambda m: watch.base.append(Command(time.monotonic(), m.twist.linear.x, m.twist.angular.z, watch.clock_ns)),
         COMMAND_QOS,
     )
     node.create_subscription(Clock, "/clock", lambda m: setattr(watch, "clock_ns", stamp_to_ns(m.clock)), CLOCK_QOS)
     node.create_subscription(
-        Twist,
+        TwistStamped,
         "/cmd_vel_nav",
-        lambda m: watch.nav.append(Command(time.monotonic(), m.linear.x, m.angular.z, watch.clock_ns)),
+        lambda m: watch.nav.append(Command(time.monotonic(), m.twist.linear.x, m.twist.angular.z, watch.clock_ns)),
         COMMAND_QOS,
     )
     for topic, qos in (("/controller_status", 10), ("/planner_status", 10), ("/safety_state", LATCHED_QOS)):

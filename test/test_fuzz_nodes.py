@@ -759,7 +759,7 @@ class CmdListener:
 
     node: Node
     executor: SingleThreadedExecutor
-    received: list[Twist]
+    received: list[TwistStamped]
 
     def catch_up(self, count: int, timeout_s: float = 2.0) -> bool:
         """Spin until `count` commands were received in all; whether exactly that many were."""
@@ -774,9 +774,10 @@ def cmd_listener(context: Context) -> Iterator[CmdListener]:
     node = Node("fuzz_cmd_listener", context=context)
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
-    received: list[Twist] = []
+    received: list[TwistStamped] = []
     # The base's profile (reliable, depth 10): the test spins it after every handler call, which sends at most two.
-    node.create_subscription(Twist, "/cmd_vel", received.append, COMMAND_QOS)
+    # TwistStamped: the controller's default (use_stamped_cmd_vel).
+    node.create_subscription(TwistStamped, "/cmd_vel", received.append, COMMAND_QOS)
     try:
         yield CmdListener(node, executor, received)
     finally:
@@ -798,7 +799,13 @@ controller_actions = st.lists(
 )
 
 
-def is_zero(twist: Twist) -> bool:
+def twist_of(msg: Twist | TwistStamped) -> Twist:
+    """The twist of a command, whichever type it came as."""
+    return msg.twist if isinstance(msg, TwistStamped) else msg
+
+
+def is_zero(msg: Twist | TwistStamped) -> bool:
+    twist = twist_of(msg)
     return bool(twist.linear.x == 0.0 and twist.angular.z == 0.0)
 
 
@@ -835,8 +842,8 @@ def run_controller(node: ControllerNode, tap: Tap, listener: CmdListener, action
         assert not plan_refused or all(is_zero(t) for t in sent), f"non-zero cmd_vel {sent} with the plan refused"
         # The same commands, in order, arrive over DDS at a real subscriber.
         assert listener.catch_up(len(tap.on("/cmd_vel"))), "/cmd_vel: not every command published was received"
-        got = [(t.linear.x, t.angular.z) for t in listener.received[before:]]
-        assert got == [(t.linear.x, t.angular.z) for t in sent]
+        got = [(twist_of(t).linear.x, twist_of(t).angular.z) for t in listener.received[before:]]
+        assert got == [(twist_of(t).linear.x, twist_of(t).angular.z) for t in sent]
     event(f"controller: {'moved' if moved else 'never moved'}")
 
 
@@ -1152,7 +1159,7 @@ def run_safety(node: SafetyNode, actions: list[Any]) -> None:
             assert all(is_zero(t) for t in sent), f"non-zero {sent} after {kind} (e_stop {e_stop}, lost {depth_lost})"
         else:
             lin, ang = payload.linear.x, payload.angular.z
-            for out in sent:
+            for out in map(twist_of, sent):
                 assert abs(out.linear.x) <= abs(lin) and out.linear.x * lin >= 0.0, (payload, out)
                 assert abs(out.angular.z) <= abs(ang) and out.angular.z * ang >= 0.0, (payload, out)
                 passed += not is_zero(out)

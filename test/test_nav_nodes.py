@@ -1,4 +1,4 @@
-"""planner_node and controller_node over real rclpy: costmap + odom + goal in, Path and Twist out;
+"""planner_node and controller_node over real rclpy: costmap + odom + goal in, Path and TwistStamped out;
 stale inputs stop the robot; bad goals are refused with a warning and no motion."""
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.nodes.controller_node import ControllerNode
 from robot_vision_nav.nodes.planner_node import PLAN_QOS, PlannerNode
-from robot_vision_nav.ros.messages import ns_to_stamp, occupancy_grid
+from robot_vision_nav.ros.messages import ns_to_stamp, occupancy_grid, stamp_to_ns
 from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS
 
 pytestmark = pytest.mark.ros
@@ -72,7 +72,8 @@ class Rig:
         self.pub_goal = d.create_publisher(PoseStamped, "/goal_pose", 10)
         self.pub_plan = d.create_publisher(Path, "/plan", PLAN_QOS)
         self.plans: list[Path] = []
-        self.twists: list[tuple[float, Any]] = []
+        self.twists: list[tuple[float, Any]] = []  # the Twist of each command
+        self.stamped: list[tuple[float, TwistStamped]] = []  # each command that came as a TwistStamped
         self.logs: list[str] = []
         self.statuses: list[str] = []
         d.create_subscription(Path, "/plan", self.plans.append, PLAN_QOS)
@@ -84,10 +85,14 @@ class Rig:
             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL),
         )
 
-    def listen_cmd_vel(self, msg_type: type = Twist) -> None:
-        self.driver.create_subscription(
-            msg_type, "/cmd_vel", lambda m: self.twists.append((time.monotonic(), m)), COMMAND_QOS
-        )
+    def listen_cmd_vel(self, msg_type: type = TwistStamped) -> None:
+        def on_cmd(msg: Any) -> None:
+            now = time.monotonic()
+            if isinstance(msg, TwistStamped):
+                self.stamped.append((now, msg))
+            self.twists.append((now, msg.twist if isinstance(msg, TwistStamped) else msg))
+
+        self.driver.create_subscription(msg_type, "/cmd_vel", on_cmd, COMMAND_QOS)
 
     def spin_until(self, done: Callable[[], bool], timeout_s: float = 5.0) -> bool:
         end = time.monotonic() + timeout_s
@@ -193,7 +198,7 @@ def test_planner_node_replans_at_once_when_the_path_is_blocked_and_says_when_no_
     ("bad_goal", "words"),
     [
         (goal(float("nan"), 0.0), ["goal refused", "not finite"]),
-        (goal(3.0, 0.0, frame="map"), ["goal refused", "'map'"]),
+        (goal(3.0, 0.0, frame=""), ["goal refused", "no frame_id"]),  # other frames: test_tf_goals.py
     ],
 )
 def test_planner_node_refuses_bad_goals_with_an_empty_plan(
@@ -278,6 +283,7 @@ def test_controller_node_drives_along_the_plan_and_stops_when_odometry_goes_stal
                 break
         drive(rig, 10, start_ns=3 * SEC)
         assert any(m.linear.x > 0.0 for _, m in rig.twists)
+        assert {m.header.frame_id for _, m in rig.stamped} == {"base_link"}  # stamped, in base_frame's default
         # Odometry stops: within the 0.3 s timeout (+ one watchdog tick) a zero command comes.
         last_odom = time.monotonic()
         assert rig.spin_until(
@@ -318,20 +324,39 @@ def test_controller_node_stops_on_an_empty_plan_and_on_shutdown(ros_context: Any
         rig.close()
 
 
-def test_controller_node_disabled_and_stamped(ros_context: Any) -> None:
-    rig = controller_rig(ros_context, Parameter("use_stamped_cmd_vel", value=True))
-    rig.listen_cmd_vel(TwistStamped)
+def test_controller_node_stamps_commands_in_base_frame_with_the_odometry_stamp(ros_context: Any) -> None:
+    rig = controller_rig(ros_context, Parameter("base_frame", value="base_footprint"))
+    rig.listen_cmd_vel()  # TwistStamped: the default
+    odom_stamps = {SEC + i * SEC // 20 for i in range(3)}
     try:
         for _ in range(20):
             rig.pub_plan.publish(straight_plan(SEC))
             drive(rig, 3)
-            if any(m.twist.linear.x > 0.0 for _, m in rig.twists):
+            if any(m.linear.x > 0.0 for _, m in rig.twists):
                 break
-        assert rig.twists[-1][1].header.frame_id == "base_link"
+        moving = [m for _, m in rig.stamped if m.twist.linear.x > 0.0]
+        assert moving and len(rig.stamped) == len(rig.twists)  # nothing arrived as anything else
+        assert {m.header.frame_id for _, m in rig.stamped} == {"base_footprint"}
+        # A command carries the stamp of the odometry it answers, so a replay gives the same commands.
+        assert all(stamp_to_ns(m.header.stamp) in odom_stamps for m in moving)
+    finally:
+        rig.close()
+
+
+def test_controller_node_disabled_and_unstamped(ros_context: Any) -> None:
+    rig = controller_rig(ros_context, Parameter("use_stamped_cmd_vel", value=False))  # a Humble-era base
+    rig.listen_cmd_vel(Twist)
+    try:
+        for _ in range(20):
+            rig.pub_plan.publish(straight_plan(SEC))
+            drive(rig, 3)
+            if any(m.linear.x > 0.0 for _, m in rig.twists):
+                break
+        assert rig.twists and all(type(m) is Twist for _, m in rig.twists) and not rig.stamped
         result = rig.nodes[0].set_parameters([Parameter("enabled", value=False)])[0]
         assert result.successful
         drive(rig, 5, start_ns=5 * SEC)
-        assert rig.twists[-1][1].twist.linear.x == 0.0
+        assert rig.twists[-1][1].linear.x == 0.0
         bad = rig.nodes[0].set_parameters([Parameter("control_rate_hz", value=-1.0)])[0]
         assert not bad.successful and "control_rate_hz" in bad.reason
     finally:

@@ -28,7 +28,8 @@ from robot_vision_nav.nodes.costmap_node import CostmapNodeConfig
 from robot_vision_nav.nodes.planner_node import PlannerNodeConfig
 from robot_vision_nav.nodes.safety_node import SafetyNodeConfig
 from robot_vision_nav.nodes.segmentation_node import SegmentationNodeConfig
-from robot_vision_nav.ros.params import ConfigParameters, ParameterError
+from robot_vision_nav.ros.bringup import STACK_WIDE_PARAMETERS, file_parameters
+from robot_vision_nav.ros.params import ConfigParameters, ParameterError, unknown_parameters
 from test.segmentation_helpers import constant_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,16 +47,25 @@ NODE_CONFIGS = {
 
 @pytest.mark.parametrize("node", sorted(NODE_CONFIGS))
 def test_yaml_lists_every_parameter_with_its_declared_default(node: str) -> None:
-    section = yaml.safe_load(PARAMS.read_text())[node]["ros__parameters"]
     declared: dict[str, object] = {}
     for cls in NODE_CONFIGS[node]:
         declared |= {f.name: f.default for f in dataclasses.fields(cls) if f.name in param_info(cls)}
+    # The node's own section and the stack-wide `/**` one, whose parameters a node without them ignores.
+    given = file_parameters(yaml.safe_load(PARAMS.read_text()), node)
+    section = {k: v for k, v in given.items() if k in declared or k not in STACK_WIDE_PARAMETERS}
     assert set(section) == set(declared)
     for name, default in declared.items():
         value = section[name]
         assert (tuple(value) if isinstance(value, list) else value) == default, name
         # A YAML 1 for a double is a type error in ROS 2: doubles must be written as doubles.
         assert type(value) is (list if isinstance(default, tuple) else type(default)), name
+
+
+def test_stack_wide_parameters_are_not_unknown_to_a_node_without_them() -> None:
+    # The `/**` section reaches every node; one that does not use a stack-wide name leaves it alone,
+    # while a misspelt name is still refused.
+    given = ["use_stamped_cmd_vel", "base_frame", "use_stampd_cmd_vel", "resolution_m"]
+    assert unknown_parameters(given, ["resolution_m"]) == ["use_stampd_cmd_vel"]
 
 
 def test_yaml_comments_give_meaning_for_every_parameter() -> None:

@@ -355,6 +355,35 @@ def test_ros1_bag_messages_come_out_as_ros2_cdr(tmp_path: Path) -> None:
     assert {t.serialization for t in info.topics} == {"ros1"}
 
 
+# --- /cmd_vel of either type --------------------------------------------------------------------
+
+
+def test_a_golden_bag_reads_alike_with_twist_or_twist_stamped_on_cmd_vel(tmp_path: Path) -> None:
+    # Bags recorded before TwistStamped became the default carry Twist on /cmd_vel; both must compare.
+    from robot_vision_nav.replay.compare import Tolerances, compare_summaries
+    from robot_vision_nav.replay.replay import summarize_bag
+    from robot_vision_nav.replay.topics import OUTPUTS, TWIST_STAMPED, output_types
+
+    assert OUTPUTS[CMD_TOPIC][0] == output_types(True)[CMD_TOPIC][0] == TWIST_STAMPED  # what the stack publishes
+    assert output_types(False)[CMD_TOPIC][0] == TWIST_T
+    stamped_t = TWIST_STAMPED
+    summaries = []
+    for name, msgtype in (("old", TWIST_T), ("new", stamped_t)):
+        with BagWriter(tmp_path / name) as writer:
+            writer.add_topic(CMD_TOPIC, msgtype)
+            for i, vx in enumerate((0.0, 0.25, 0.5)):
+                twist = twist_msg(TS2, vx)
+                stamp = T0_NS + i * 50_000_000
+                msg = twist if msgtype == TWIST_T else TS2.types[stamped_t](header(TS2, stamp, "base_link"), twist)
+                writer.write(CMD_TOPIC, stamp, cdr(msg, msgtype))
+        summaries.append(summarize_bag(tmp_path / name))
+    old, new = summaries
+    assert old["streams"]["cmd_vel"] == new["streams"]["cmd_vel"] != []
+    assert [r["v"] for r in new["streams"]["cmd_vel"]] == [0.0, 0.25, 0.5]
+    (cmd,) = [row for row in compare_summaries(old, new, Tolerances()) if row.stream == "cmd_vel"]
+    assert cmd.passed and cmd.matched == 3 and cmd.worst == 0.0
+
+
 # --- atomic writing ---------------------------------------------------------------------------
 
 

@@ -24,8 +24,10 @@ import yaml
 from robot_vision_nav.ros.bringup import (
     LAUNCH_ARGUMENTS,
     NODE_KINDS,
+    PERCEPTION_LAUNCH_ARGUMENTS,
     REPLAY_LAUNCH_ARGUMENTS,
     SIM_LAUNCH_ARGUMENTS,
+    SIM_LEAVES_OUT,
 )
 from robot_vision_nav.ros.security import SECURITY_LAUNCH_ARGUMENTS
 from test.ros2_launch_helpers import (
@@ -89,8 +91,9 @@ def test_the_install_space_runs_without_the_checkout(deployment: dict[str, Any])
     ("name", "arguments"),
     [
         ("bringup.launch.py", LAUNCH_ARGUMENTS),
-        ("sim.launch.py", (*(a for a in LAUNCH_ARGUMENTS if a[0] != "use_sim_time"), *SIM_LAUNCH_ARGUMENTS)),
+        ("sim.launch.py", (*(a for a in LAUNCH_ARGUMENTS if a[0] not in SIM_LEAVES_OUT), *SIM_LAUNCH_ARGUMENTS)),
         ("replay.launch.py", REPLAY_LAUNCH_ARGUMENTS),
+        ("perception.launch.py", tuple(a for a in LAUNCH_ARGUMENTS if a[0] in PERCEPTION_LAUNCH_ARGUMENTS)),
     ],
 )
 def test_show_args_lists_every_argument_under_a_python_without_torch(
@@ -129,10 +132,10 @@ def test_bad_launch_arguments_stop_the_launch_before_any_node_starts(
 
 
 class CmdVelWatch:
-    """Every geometry_msgs/Twist on a topic, received on a background executor."""
+    """Every geometry_msgs/TwistStamped (the stack's default) on a topic, received on a background executor."""
 
     def __init__(self, context: Any, topic: str = "/cmd_vel") -> None:
-        from geometry_msgs.msg import Twist
+        from geometry_msgs.msg import TwistStamped
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.node import Node
 
@@ -140,7 +143,7 @@ class CmdVelWatch:
 
         self.messages: list[tuple[float, float]] = []
         self.node = Node("cmd_vel_watch", context=context)
-        self.node.create_subscription(Twist, topic, self._on, COMMAND_QOS)
+        self.node.create_subscription(TwistStamped, topic, self._on, COMMAND_QOS)
         self.executor = SingleThreadedExecutor(context=context)
         self.executor.add_node(self.node)
         self._stop = False
@@ -148,7 +151,7 @@ class CmdVelWatch:
         self._thread.start()
 
     def _on(self, msg: Any) -> None:
-        self.messages.append((msg.linear.x, msg.angular.z))
+        self.messages.append((msg.twist.linear.x, msg.twist.angular.z))
 
     def _spin(self) -> None:
         while not self._stop:
@@ -434,3 +437,69 @@ def test_missing_launch_system_skips_on_a_fresh_machine_and_fails_where_shared_h
     monkeypatch.setattr(ros2_launch_helpers, "SHARED_LAUNCH", tmp_path)
     with pytest.raises(pytest.fail.Exception, match="a skipped launch test is a defect"):
         ros2_launch_helpers.require_ros2_launch()
+
+
+def test_perception_launch_turns_camera_frames_into_an_obstacle_cloud(
+    deployment: dict[str, Any], ros_context: Any
+) -> None:
+    """perception.launch.py alone (segmentation + semantic obstacles), fed camera frames: a cloud for Nav2."""
+    import numpy as np
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from robot_vision_nav.core.geometry import CameraMount, Pose2D
+    from robot_vision_nav.ros.image import numpy_to_image
+    from robot_vision_nav.ros.messages import intrinsics_to_camera_info, point_cloud_to_xyz, stamp_to_ns
+    from robot_vision_nav.ros.qos import LISTEN_QOS, SENSOR_QOS
+    from robot_vision_nav.sim.synthetic import Box, Scene, d435_intrinsics, render
+
+    root, env = deployment["root"], deployment["env"]
+    k = d435_intrinsics(320, 240)
+    mount = CameraMount(0.1, 0.0, 0.5, 0.0, 0.35, 0.0)  # the shipped camera_mount_xyzrpy
+    frame = render(Scene(boxes=(Box(2.0, 0.0, 0.4, 0.6, 0.5),)), k, mount, Pose2D(0.0, 0.0, 0.0))
+    driver = Node("perception_driver", namespace="/robot1", context=ros_context)
+    executor = SingleThreadedExecutor(context=ros_context)
+    executor.add_node(driver)
+    pubs = {
+        "color": driver.create_publisher(Image, "camera/color/image_raw", SENSOR_QOS),
+        "depth": driver.create_publisher(Image, "camera/aligned_depth_to_color/image_raw", SENSOR_QOS),
+        "info": driver.create_publisher(CameraInfo, "camera/color/camera_info", SENSOR_QOS),
+    }
+    clouds: list[Any] = []
+    driver.create_subscription(PointCloud2, "segmentation/obstacles", clouds.append, LISTEN_QOS)
+    published: set[int] = set()
+    try:
+        with launched(
+            deployment["ros2"],
+            ["robot_vision_nav", "perception.launch.py", "namespace:=robot1", "device:=cpu"],
+            env,
+            root,
+            root / "perception_launch.log",
+        ) as launch:
+            ready = "semantic obstacles on /robot1/segmentation/obstacles"
+            assert launch.wait_for_output(ready, 180), launch.output()[-4000:]
+            assert launch.wait_for_output("robot1.segmentation_node]: segmenting", 180), launch.output()[-4000:]
+            assert "costmap_node" not in launch.output() and "planner_node" not in launch.output()
+            deadline = time.monotonic() + 120
+            stamp = 1_000_000_000
+            while not clouds and time.monotonic() < deadline:
+                stamp += 100_000_000
+                pubs["color"].publish(numpy_to_image(frame.rgb, "rgb8", stamp, "camera_color_optical_frame"))
+                pubs["depth"].publish(numpy_to_image(frame.depth_mm(), "16UC1", stamp, "camera_color_optical_frame"))
+                pubs["info"].publish(intrinsics_to_camera_info(k, "camera_color_optical_frame", stamp))
+                published.add(stamp)
+                end = time.monotonic() + 0.3
+                while time.monotonic() < end:
+                    executor.spin_once(timeout_sec=0.05)
+            assert clouds, launch.output()[-4000:]
+            msg = clouds[0]
+            assert msg.header.frame_id == "base_link" and stamp_to_ns(msg.header.stamp) in published
+            points = point_cloud_to_xyz(msg)
+            face = (np.abs(points[:, 0] - 1.8) < 0.05) & (np.abs(points[:, 1]) < 0.33) & (points[:, 2] > 0.04)
+            assert face.sum() >= 10, points  # the box from depth alone, whatever the network makes of the colours
+            assert launch.interrupt(timeout_s=60) == 0, launch.output()[-4000:]
+            assert "process has died" not in launch.output(), launch.output()[-4000:]
+    finally:
+        executor.shutdown()
+        driver.destroy_node()

@@ -178,23 +178,22 @@ def test_planner_allow_unknown_set_remotely_changes_the_next_plan(ros_context: A
 def test_controller_speed_limit_and_enabled_set_remotely_apply_on_the_next_command(ros_context: Any) -> None:
     rig = controller_rig(
         ros_context,
-        Parameter("use_stamped_cmd_vel", value=True),  # commands carry the odometry stamp they answer
         # No input goes stale while the service calls are answered: the next command is not a restart.
         Parameter("odom_timeout_s", value=5.0),
         Parameter("costmap_timeout_s", value=5.0),
         Parameter("plan_timeout_s", value=10.0),
     )
-    rig.listen_cmd_vel(TwistStamped)
+    rig.listen_cmd_vel()  # TwistStamped by default: commands carry the odometry stamp they answer
 
     def speeds(from_ns: int, to_ns: int) -> list[float]:
-        return [m.twist.linear.x for _, m in rig.twists if from_ns <= stamp_to_ns(m.header.stamp) < to_ns]
+        return [m.twist.linear.x for _, m in rig.stamped if from_ns <= stamp_to_ns(m.header.stamp) < to_ns]
 
     try:
         remote = RemoteParameters(rig.driver, rig.spin_until, "controller_node")
         for _ in range(20):
             rig.pub_plan.publish(straight_plan(SEC))
             drive(rig, 3)
-            if any(m.twist.linear.x > 0.0 for _, m in rig.twists):
+            if any(m.twist.linear.x > 0.0 for _, m in rig.stamped):
                 break
         drive(rig, 10, start_ns=2 * SEC)
         assert speeds(2 * SEC, 3 * SEC)[-1] == pytest.approx(0.5)  # cruising at desired_linear_vel_mps
@@ -208,10 +207,10 @@ def test_controller_speed_limit_and_enabled_set_remotely_apply_on_the_next_comma
         # The very next command obeys the new limit (limits win over the deceleration limit).
         assert after and after[0] == pytest.approx(0.3) and max(after) <= 0.3 + 1e-9
         assert remote.set("enabled", False).successful
-        assert rig.spin_until(lambda: rig.twists[-1][1].twist.linear.x == 0.0, 2.0)
-        count = len(rig.twists)
+        assert rig.spin_until(lambda: rig.stamped[-1][1].twist.linear.x == 0.0, 2.0)
+        count = len(rig.stamped)
         drive(rig, 5, start_ns=6 * SEC)
-        assert all(m.twist.linear.x == 0.0 and m.twist.angular.z == 0.0 for _, m in rig.twists[count - 1 :])
+        assert all(m.twist.linear.x == 0.0 and m.twist.angular.z == 0.0 for _, m in rig.stamped[count - 1 :])
     finally:
         rig.close()
 
@@ -359,9 +358,9 @@ def test_camera_topics_nobody_publishes_are_named_in_diagnostics_and_the_robot_d
     driver = Node("driver", context=ros_context)
     stack.executor.add_node(driver)
     diagnostics: list[DiagnosticArray] = []
-    twists: list[Twist] = []
+    twists: list[Twist] = []  # the twist of each TwistStamped on /cmd_vel
     driver.create_subscription(DiagnosticArray, "/diagnostics", diagnostics.append, 50)
-    driver.create_subscription(Twist, "/cmd_vel", twists.append, COMMAND_QOS)
+    driver.create_subscription(TwistStamped, "/cmd_vel", lambda m: twists.append(m.twist), COMMAND_QOS)
     pub_odom = driver.create_publisher(Odometry, "/odom", SENSOR_QOS)
     pub_goal = driver.create_publisher(PoseStamped, "/goal_pose", 10)
 

@@ -10,10 +10,11 @@ import sys
 import time
 
 import pytest
-from geometry_msgs.msg import PoseStamped, Twist
+from geometry_msgs.msg import PoseStamped, TwistStamped
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
+from robot_vision_nav.ros.messages import stamp_to_ns
 from robot_vision_nav.ros.qos import COMMAND_QOS
 from robot_vision_nav.ros.runner import ros_environment
 from robot_vision_nav.sim.world import generate_world
@@ -29,7 +30,13 @@ def test_ctrl_c_stops_the_moving_robot_with_a_zero_command(ros_context: object, 
     executor = SingleThreadedExecutor(context=ros_context)
     executor.add_node(node)
     commands: list[tuple[float, float]] = []
-    node.create_subscription(Twist, "/cmd_vel", lambda m: commands.append((m.linear.x, m.angular.z)), COMMAND_QOS)
+    headers: list[tuple[str, int]] = []  # (frame_id, stamp ns) of each command
+
+    def on_cmd(msg: TwistStamped) -> None:  # the stack's default: stamped, as Kilted's bases take it
+        commands.append((msg.twist.linear.x, msg.twist.angular.z))
+        headers.append((msg.header.frame_id, stamp_to_ns(msg.header.stamp)))
+
+    node.create_subscription(TwistStamped, "/cmd_vel", on_cmd, COMMAND_QOS)
     goal_pub = node.create_publisher(PoseStamped, "/goal_pose", 10)
     command = [sys.executable, "-m", "robot_vision_nav.cli", "run", "--sim", "--world-seed", str(SEED), *mode]
     proc = subprocess.Popen(command, env=ros_environment(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -62,8 +69,34 @@ def test_ctrl_c_stops_the_moving_robot_with_a_zero_command(ros_context: object, 
         assert "Traceback" not in output, output[-2000:]
         assert commands[-1] == (0.0, 0.0), commands[-5:]
         assert all(math.isfinite(v) and math.isfinite(w) for v, w in commands)
+        # In base_frame, stamped in sim time with the odometry each command answers (never 0: the clock runs).
+        assert {frame for frame, _ in headers} == {"base_link"}
+        moving_stamps = [t for (v, _), (_, t) in zip(commands, headers, strict=True) if abs(v) > 0.05]
+        assert moving_stamps and all(t > 0 for t in moving_stamps)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         node.destroy_node()
+
+
+def test_camera_option_reads_a_driver_preset_and_refuses_an_unknown_one(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from robot_vision_nav import cli
+    from robot_vision_nav.ros import runner
+    from robot_vision_nav.ros.bringup import NodeSpec
+
+    started: list[NodeSpec] = []
+
+    def run_in_process(specs: list[NodeSpec], executor: str, network: object) -> int:
+        started.extend(specs)
+        return 0
+
+    monkeypatch.setattr(runner, "run_in_process", run_in_process)  # the node list only: nothing starts
+    assert cli.main(["run", "--camera", "realsense"]) == 0
+    seg = started[0]
+    assert seg.name == "segmentation_node"
+    assert seg.remappings == (("camera/color/image_raw", "camera/camera/color/image_raw"),)
+    assert cli.main(["run", "--camera", "zed"]) == cli.EXIT_USAGE
+    assert "rvn run: error: camera 'zed' is not one of default, realsense" in capsys.readouterr().err

@@ -3,10 +3,13 @@ inputs, bad input and shutdown leave the robot with a zero command; parameters a
 
 from __future__ import annotations
 
+import array
+import struct
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from geometry_msgs.msg import PolygonStamped, Twist, TwistStamped
@@ -15,13 +18,13 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Bool, String
 
 from robot_vision_nav.core.geometry import PinholeIntrinsics
 from robot_vision_nav.nodes.safety_node import SafetyNode
 from robot_vision_nav.ros.image import numpy_to_image
-from robot_vision_nav.ros.messages import intrinsics_to_camera_info, ns_to_stamp
+from robot_vision_nav.ros.messages import intrinsics_to_camera_info, ns_to_stamp, stamp_to_ns
 from robot_vision_nav.ros.qos import COMMAND_QOS, E_STOP_QOS, LATCHED_QOS, SENSOR_QOS
 
 pytestmark = pytest.mark.ros
@@ -52,9 +55,13 @@ class SafetyRig:
         self.cmd_type: type = TwistStamped if stamped else Twist
         self.pub_cmd = d.create_publisher(self.cmd_type, "/cmd_vel_nav", COMMAND_QOS)
         self.pub_depth = d.create_publisher(Image, "/camera/aligned_depth_to_color/image_raw", SENSOR_QOS)
+        self.pub_depth_png = d.create_publisher(
+            CompressedImage, "/camera/aligned_depth_to_color/image_raw/compressedDepth", SENSOR_QOS
+        )
         self.pub_info = d.create_publisher(CameraInfo, "/camera/color/camera_info", SENSOR_QOS)
         self.pub_e_stop = d.create_publisher(Bool, "/e_stop", E_STOP_QOS)
         self.out: list[tuple[float, float, float]] = []  # (monotonic s, linear, angular)
+        self.raw: list[Any] = []  # the messages the base got, as they came
         self.states: list[str] = []
         self.zones: dict[str, PolygonStamped] = {}
         self.logs: list[str] = []
@@ -70,29 +77,45 @@ class SafetyRig:
             lambda m: self.logs.append(m.msg),
             QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL),
         )
-        pubs = (self.pub_cmd, self.pub_depth, self.pub_info, self.pub_e_stop, self.node._cmd_pub)
+        self.compressed = self.node.node_config.depth_transport == "compressedDepth"
+        pubs = (self.pub_cmd, self.pub_depth_png if self.compressed else self.pub_depth, self.pub_info)
+        pubs = (*pubs, self.pub_e_stop, self.node._cmd_pub)
         matched = self.spin_until(lambda: all(p.get_subscription_count() > 0 for p in pubs), 5.0)
         assert matched, "discovery between the driver and safety_node did not complete"
 
     def _on_out(self, msg: Any) -> None:
+        self.raw.append(msg)
         twist = msg.twist if isinstance(msg, TwistStamped) else msg
         self.out.append((time.monotonic(), twist.linear.x, twist.angular.z))
 
     def now_ns(self) -> int:
         return int(self.node.get_clock().now().nanoseconds)
 
-    def camera(self, distance_m: float, encoding: str = "32FC1") -> None:
-        """A wall at `distance_m` in front of the camera: camera_info and one depth frame, both stamped now."""
+    def camera(
+        self,
+        distance_m: float,
+        encoding: str = "32FC1",
+        lens: tuple[str, list[float]] = ("plumb_bob", [0.0] * 5),
+        payload: tuple[str, bytes] | None = None,
+    ) -> None:
+        """A wall at `distance_m` in front of the camera: camera_info and one depth frame, both stamped now.
+
+        `lens` is the camera_info's distortion_model and D; with depth_transport compressedDepth the
+        frame goes as compressed_depth_image_transport sends 16UC1 (or as `payload`, a bad one).
+        """
         depth = np.full((K.height, K.width), distance_m, np.float32)
         stamp = self.now_ns()
         info = intrinsics_to_camera_info(K, "camera_color_optical_frame", stamp)
+        info.distortion_model, info.d = lens
         self.pub_info.publish(info)
         self.spin(0.02)  # camera_info first, as a driver's arrive close together in either order
-        if encoding == "16UC1":
-            image = numpy_to_image((depth * 1000).astype(np.uint16), "16UC1", stamp, "camera_color_optical_frame")
+        if self.compressed:
+            self.pub_depth_png.publish(compressed_depth((depth * 1000).astype(np.uint16), stamp, payload))
+        elif encoding == "16UC1":
+            mm = (depth * 1000).astype(np.uint16)
+            self.pub_depth.publish(numpy_to_image(mm, "16UC1", stamp, "camera_color_optical_frame"))
         else:
-            image = numpy_to_image(depth, "32FC1", stamp, "camera_color_optical_frame")
-        self.pub_depth.publish(image)
+            self.pub_depth.publish(numpy_to_image(depth, "32FC1", stamp, "camera_color_optical_frame"))
         self.spin(0.05)
 
     def command(self, linear: float = 0.4, angular: float = 0.2) -> tuple[float, float]:
@@ -130,6 +153,18 @@ class SafetyRig:
         self.executor.shutdown()
         for n in (self.node, self.driver):
             n.destroy_node()
+
+
+def compressed_depth(depth_mm: np.ndarray, stamp_ns: int, payload: tuple[str, bytes] | None = None) -> CompressedImage:
+    """compressed_depth_image_transport's 16UC1 message: a 12-byte header (INV_DEPTH, 0, 0), then a 16-bit PNG."""
+    ok, png = cv2.imencode(".png", depth_mm)
+    assert ok
+    fmt, data = payload or ("16UC1; compressedDepth png", struct.pack("<iff", 0, 0.0, 0.0) + png.tobytes())
+    msg = CompressedImage(format=fmt)
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    msg.header.frame_id = "camera_color_optical_frame"
+    msg.data = array.array("B", data)
+    return msg
 
 
 @pytest.fixture
@@ -323,11 +358,35 @@ def test_destroying_the_node_sends_a_last_zero(ros_context: Any) -> None:
         r.driver.destroy_node()
 
 
-def test_stamped_commands_in_and_out(ros_context: Any) -> None:
-    r = SafetyRig(ros_context, [Parameter("use_stamped_cmd_vel", value=True)])
+@pytest.mark.parametrize("base_frame", [None, "base_footprint"])
+def test_stamped_commands_by_default_carry_their_stamp_in_base_frame(ros_context: Any, base_frame: str | None) -> None:
+    r = SafetyRig(ros_context, [Parameter("base_frame", value=base_frame)] if base_frame else [])
     try:
+        assert r.cmd_type is TwistStamped  # the default, as Kilted's diff_drive_controller takes
+        r.camera(FAR)
+        sent_ns = r.now_ns()
+        msg = TwistStamped()
+        msg.header.stamp = ns_to_stamp(sent_ns)
+        msg.header.frame_id = "base_link"
+        msg.twist.linear.x, msg.twist.angular.z = 0.4, 0.2
+        r.pub_cmd.publish(msg)
+        assert r.spin_until(lambda: any(m.twist.linear.x == 0.4 for m in r.raw), 2.0)
+        out = next(m for m in r.raw if m.twist.linear.x == 0.4)
+        assert r.spin_until(lambda: "stop" in r.zones, 2.0)
+        assert isinstance(out, TwistStamped) and out.twist.angular.z == 0.2
+        assert out.header.frame_id == (base_frame or "base_link") == r.zones["stop"].header.frame_id
+        assert stamp_to_ns(out.header.stamp) == sent_ns  # the controller's stamp carried through
+    finally:
+        r.close()
+
+
+def test_unstamped_commands_in_and_out_for_a_humble_era_base(ros_context: Any) -> None:
+    r = SafetyRig(ros_context, [Parameter("use_stamped_cmd_vel", value=False)])
+    try:
+        assert r.cmd_type is Twist
         r.camera(FAR)
         assert r.command() == (0.4, 0.2)
+        assert r.raw and all(type(m) is Twist for m in r.raw)
     finally:
         r.close()
 
@@ -348,3 +407,57 @@ def test_under_sim_time_nothing_moves_before_the_first_clock(ros_context: Any) -
         assert r.command() == (0.0, 0.0) and r.state_is("stale: clock")
     finally:
         r.close()
+
+
+# ------------------------------------------------------------------ compressed depth, lens distortion
+DEPTH_PNG = "/camera/aligned_depth_to_color/image_raw/compressedDepth"
+PLUMB_BOB = [-0.12, 0.05, 0.001, -0.0005, 0.01]
+
+
+def test_compressed_depth_is_judged_like_raw_and_an_undecodable_frame_stops_the_robot(ros_context: Any) -> None:
+    rig = SafetyRig(ros_context, [Parameter("depth_transport", value="compressedDepth")])
+    try:
+        rig.camera(FAR)
+        assert rig.command(0.4, 0.2) == (0.4, 0.2) and rig.state_is("free")
+        rig.camera(NEAR)
+        assert rig.command(0.4, 0.2) == (0.0, 0.2) and rig.state_is("stop")
+        rig.camera(FAR)
+        assert rig.command() == (0.4, 0.2)
+        rig.camera(FAR, payload=("16UC1; compressedDepth png", struct.pack("<iff", 0, 0.0, 0.0) + b"\x89PNG junk"))
+        assert rig.spin_until(lambda: rig.out[-1][1:] == (0.0, 0.0), 1.0), "a moving robot kept going"
+        assert rig.command() == (0.0, 0.0)
+        assert rig.logged(f"{DEPTH_PNG}: undecodable CompressedImage")
+        rig.camera(FAR, payload=("16UC1; compressedDepth rvl", bytes(32)))  # rvl: not supported, same answer
+        assert rig.command() == (0.0, 0.0) and rig.logged("rvl")
+        rig.camera(FAR)
+        assert rig.command() == (0.4, 0.2)  # and back as soon as a frame decodes
+    finally:
+        rig.close()
+
+
+def test_a_distorted_camera_stops_the_robot_unless_rectify_distorted(ros_context: Any) -> None:
+    rig = SafetyRig(ros_context)
+    try:
+        rig.camera(FAR)
+        assert rig.command() == (0.4, 0.2)
+        rig.camera(FAR, lens=("plumb_bob", PLUMB_BOB))
+        assert rig.spin_until(lambda: rig.out[-1][1:] == (0.0, 0.0), 1.0), "a moving robot kept going"
+        assert rig.command() == (0.0, 0.0)
+        assert rig.logged("/camera/color/camera_info: distorted image refused")
+        assert rig.logged("plumb_bob D = [-0.12, 0.05, 0.001, -0.0005, 0.01]") and rig.logged("rectify_distorted")
+        for model in ("plumb_bob", "inverse_brown_conrady", "equidistant"):  # a D435's colour stream: zeros
+            rig.camera(FAR, lens=(model, [0.0] * 5))
+            assert rig.command() == (0.4, 0.2), model
+    finally:
+        rig.close()
+    rig = SafetyRig(ros_context, [Parameter("rectify_distorted", value=True)])
+    try:
+        for distance, expected in ((FAR, (0.4, 0.2)), (NEAR, (0.0, 0.2)), (FAR, (0.4, 0.2))):
+            rig.camera(distance, lens=("plumb_bob", PLUMB_BOB))
+            assert rig.command() == expected, distance
+        rig.camera(FAR, lens=("kannala_brandt4", [0.1, 0.0, 0.0, 0.0]))  # a model it cannot undo: stop
+        assert rig.command() == (0.0, 0.0)
+        assert rig.logged("cannot undistort it")
+        assert not any("distorted image refused: camera_info declares" in line for line in rig.logs), rig.logs
+    finally:
+        rig.close()

@@ -5,6 +5,7 @@ the expected mask known without training anything."""
 
 from __future__ import annotations
 
+import array as pyarray
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray
@@ -21,12 +23,12 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 from robot_vision_nav.nodes import segmentation_node
 from robot_vision_nav.nodes.segmentation_node import SegmentationNode
 from robot_vision_nav.ros.image import image_to_numpy, numpy_to_image
-from robot_vision_nav.ros.messages import stamp_to_ns
+from robot_vision_nav.ros.messages import ns_to_stamp, stamp_to_ns
 from robot_vision_nav.ros.params import ParameterError
 from robot_vision_nav.ros.qos import SENSOR_QOS
 from test.segmentation_helpers import constant_model, random_model
@@ -82,6 +84,7 @@ class Harness:
         self.executor.add_node(self.driver)
         d = self.driver
         self.pub_image = d.create_publisher(Image, IMAGE, SENSOR_QOS)
+        self.pub_compressed = d.create_publisher(CompressedImage, IMAGE + "/compressed", SENSOR_QOS)
         self.traversable: list[Image] = []
         self.labels: list[Image] = []
         self.overlays: list[Image] = []
@@ -95,9 +98,14 @@ class Harness:
         d.create_subscription(Log, "/rosout", lambda m: self.logs.append(f"{m.name}: {m.msg}"), rosout_qos)
         d.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
         self.overlay_sub: Any = None
-        assert self.spin_until(lambda: self.pub_image.get_subscription_count() > 0)
+        self.wait_for_input()
         for pub in (self.node._pub_traversable, self.node._pub_labels):
             assert self.spin_until(lambda pub=pub: pub.get_subscription_count() > 0)
+
+    def wait_for_input(self) -> None:
+        """Until the node subscribes to the topic of its image_transport (raw or <image>/compressed)."""
+        inbound = self.pub_compressed if self.node.config.image_transport == "compressed" else self.pub_image
+        assert self.spin_until(lambda: inbound.get_subscription_count() > 0)
 
     def subscribe_overlay(self) -> None:
         self.overlay_sub = self.driver.create_subscription(Image, OVERLAY, self.overlays.append, SENSOR_QOS)
@@ -115,15 +123,19 @@ class Harness:
                 return True
         return False
 
-    def send(self, msg: Image) -> None:
-        """Publish one image and spin until the node has handled it (processed or skipped)."""
+    def send(self, msg: Image | CompressedImage) -> None:
+        """Publish one image (raw or compressed) and spin until the node has handled it (processed or skipped)."""
         handled = self.node.received
-        self.pub_image.publish(msg)
+        (self.pub_compressed if isinstance(msg, CompressedImage) else self.pub_image).publish(msg)
         assert self.spin_until(lambda: self.node.received > handled), "image never reached the node"
 
     def segment(self, rgb: np.ndarray, stamp_ns: int, encoding: str = "rgb8") -> tuple[Image, Image]:
         """Send an image and return its (traversable, labels) messages."""
-        self.send(numpy_to_image(rgb, encoding, stamp_ns, FRAME))
+        return self.segment_message(numpy_to_image(rgb, encoding, stamp_ns, FRAME), stamp_ns)
+
+    def segment_message(self, msg: Image | CompressedImage, stamp_ns: int) -> tuple[Image, Image]:
+        """Send a message and return the (traversable, labels) messages stamped `stamp_ns`."""
+        self.send(msg)
 
         def arrived() -> bool:
             return any(stamp_to_ns(m.header.stamp) == stamp_ns for m in self.traversable) and any(
@@ -211,6 +223,56 @@ def test_bgr8_twin_gives_exactly_the_mask_and_labels_of_its_rgb8_image(
     # The same bytes read as rgb8 are another picture: the channel order really was honoured.
     _, labels_swapped = h.segment(np.ascontiguousarray(rgb[:, :, ::-1]), 3 * SEC, "rgb8")
     assert not np.array_equal(image_to_numpy(labels_swapped), image_to_numpy(labels_rgb))
+
+
+def compressed_colour(rgb: np.ndarray, stamp_ns: int, codec: str = "png") -> CompressedImage:
+    """What compressed_image_transport publishes for an rgb8 image: OpenCV gets BGR, format says so."""
+    ok, data = cv2.imencode(f".{codec}", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    msg = CompressedImage(format=f"rgb8; {codec} compressed bgr8")
+    msg.header.stamp = ns_to_stamp(stamp_ns)
+    msg.header.frame_id = FRAME
+    msg.data = pyarray.array("B", data.tobytes())
+    return msg
+
+
+def test_compressed_images_give_the_mask_and_labels_of_the_raw_image(
+    make_harness: Callable[..., Harness], random_warehouse_model: Path
+) -> None:
+    h = make_harness(random_warehouse_model, confidence_threshold=0.18, image_transport="compressed")
+    assert h.spin_until(lambda: any(f"segmenting {IMAGE}/compressed with" in line for line in h.logs))
+    rgb = camera_image(seed=3)
+    mask_png, labels_png = h.segment_message(compressed_colour(rgb, 1 * SEC + 7), 1 * SEC + 7)
+    for msg in (mask_png, labels_png):  # the compressed message's header and the image's size
+        assert (msg.height, msg.width) == (H, W) and msg.header.frame_id == FRAME
+    mask_jpeg, _ = h.segment_message(compressed_colour(rgb, 2 * SEC, "jpeg"), 2 * SEC)
+    assert image_to_numpy(mask_jpeg).shape == (H, W)
+    # The same picture raw, after switching the transport at run time: the same mask and labels (PNG is lossless).
+    assert h.node.set_parameters([Parameter("image_transport", value="raw")])[0].successful
+    h.wait_for_input()
+    mask_raw, labels_raw = h.segment(rgb, 3 * SEC)
+    assert set(np.unique(image_to_numpy(mask_raw))) == {0, 255}
+    assert np.array_equal(image_to_numpy(mask_png), image_to_numpy(mask_raw))
+    assert np.array_equal(image_to_numpy(labels_png), image_to_numpy(labels_raw))
+    refused = h.node.set_parameters([Parameter("image_transport", value="theora")])[0]
+    assert not refused.successful and "image_transport" in refused.reason and "raw, compressed" in refused.reason
+
+
+def test_a_compressed_image_that_does_not_decode_is_skipped_with_a_warning_naming_its_topic(
+    make_harness: Callable[..., Harness], floor_model: Path
+) -> None:
+    h = make_harness(floor_model, image_transport="compressed")
+    bad = compressed_colour(camera_image(), SEC)
+    bad.data = bad.data[:40]  # a PNG cut short
+    h.send(bad)
+    assert h.spin_until(lambda: any(f"{IMAGE}/compressed: undecodable CompressedImage" in m for m in h.logs)), h.logs
+    unknown = compressed_colour(camera_image(), 2 * SEC)
+    unknown.format = "rgb8; theora"
+    h.send(unknown)
+    assert h.spin_until(lambda: any("unknown CompressedImage format 'rgb8; theora'" in m for m in h.logs)), h.logs
+    assert h.node.skipped == 2 and h.node.processed == 0 and not h.traversable
+    mask, _ = h.segment_message(compressed_colour(camera_image(), 7 * SEC), 7 * SEC)
+    assert (image_to_numpy(mask) == 255).all()
 
 
 def bad_images() -> list[tuple[str, Image, str]]:

@@ -5,7 +5,7 @@ Subscribes:
   odom                    nav_msgs/Odometry
   local_costmap/costmap   nav_msgs/OccupancyGrid (collision check and cost regulation)
 Publishes:
-  cmd_vel                 geometry_msgs/Twist, or TwistStamped when `use_stamped_cmd_vel`
+  cmd_vel                 geometry_msgs/TwistStamped in `base_frame` (Twist with `use_stamped_cmd_vel: false`)
   controller_status       std_msgs/String: the controller's status when it changes
   /diagnostics            diagnostic_msgs/DiagnosticArray
 
@@ -55,7 +55,10 @@ class ControllerNodeConfig:
 
     global_frame: str = param("odom", "frame of the plan, the costmap and the odometry pose")
     enabled: bool = param(True, "false publishes one zero command and then stays silent")
-    use_stamped_cmd_vel: bool = param(False, "publish geometry_msgs/TwistStamped instead of Twist")
+    use_stamped_cmd_vel: bool = param(
+        True, "publish geometry_msgs/TwistStamped (Kilted's diff_drive_controller and Nav2); false: Twist"
+    )
+    base_frame: str = param("base_link", "frame_id of TwistStamped commands")
     control_rate_hz: float = param(
         20.0, "commands per second, paced by odometry stamps", unit="Hz", min_value=1.0, max_value=500.0
     )
@@ -123,9 +126,10 @@ class ControllerNode(Node):
         self._topics = {n: self.resolve_topic_name(n) for n in ("plan", "odom", "local_costmap/costmap")}
         self._watchdog = self.create_timer(1.0 / self.node_config.watchdog_rate_hz, self._on_watchdog)
         self.create_timer(1.0, self._publish_diagnostics)
+        cfg = self.node_config
         self.get_logger().info(
-            f"controller {'enabled' if self.node_config.enabled else 'disabled'}, "
-            f"{'TwistStamped' if self.node_config.use_stamped_cmd_vel else 'Twist'} on "
+            f"controller {'enabled' if cfg.enabled else 'disabled'}, "
+            f"{f'TwistStamped in {cfg.base_frame}' if cfg.use_stamped_cmd_vel else 'Twist'} on "
             f"{self.resolve_topic_name('cmd_vel')}"
         )
 
@@ -288,7 +292,7 @@ class ControllerNode(Node):
         if not self.node_config.use_stamped_cmd_vel:
             return twist
         stamped = TwistStamped()
-        stamped.header.frame_id = "base_link"
+        stamped.header.frame_id = self.node_config.base_frame
         stamped.header.stamp = self.get_clock().now().to_msg() if stamp_ns is None else ns_to_stamp(stamp_ns)
         stamped.twist = twist
         return stamped

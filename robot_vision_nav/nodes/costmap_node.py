@@ -1,7 +1,9 @@
 """costmap_node: depth + traversability mask + camera_info + odometry -> /local_costmap/costmap.
 
 Subscribes (sensor-data QoS, newest only):
-  camera/aligned_depth_to_color/image_raw  sensor_msgs/Image 16UC1 (mm) | 32FC1 (m)
+  camera/aligned_depth_to_color/image_raw  sensor_msgs/Image 16UC1 (mm) | 32FC1 (m); with
+                                           depth_transport: compressedDepth, <that>/compressedDepth
+                                           (sensor_msgs/CompressedImage, decoded: ros/transport.py)
   segmentation/traversable                 sensor_msgs/Image mono8, 255 = drivable (if used)
   camera/color/camera_info                 sensor_msgs/CameraInfo
   odom                                     nav_msgs/Odometry
@@ -12,8 +14,10 @@ Publishes:
 
 Depth, mask and camera_info are matched by stamp (approximate time); the robot pose is the odometry
 interpolated to the image stamp. The algorithm is `core.costmap.RollingCostmap`; this node only
-converts messages, reads parameters, times the work and reports. Bad input (wrong encoding, size
-mismatch, missing or zero camera_info, no valid depth, stamps out of order, stale odometry) gets a
+converts messages, reads parameters, times the work and reports. A camera_info with lens distortion
+is refused, or undistorted with `rectify_distorted` (ros/lens.py). Bad input (wrong encoding, size
+mismatch, missing or zero camera_info, a payload that does not decode, a distorted image, no valid
+depth, stamps out of order, stale odometry) gets a
 throttled warning naming the topic and the problem; the last good costmap stays published and the
 node keeps running. It never reads the wall clock inside the update, so a replay is repeatable.
 """
@@ -40,8 +44,10 @@ from robot_vision_nav.core.projection import DepthInputError
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
+from robot_vision_nav.ros.lens import DistortedImageError, LensCorrection, rectify_distorted_param
 from robot_vision_nav.ros.messages import (
     CameraInfoError,
+    camera_info_distortion,
     camera_info_to_intrinsics,
     occupancy_grid,
     odometry_to_pose2d,
@@ -50,6 +56,14 @@ from robot_vision_nav.ros.messages import (
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.sync import ApproximateTimeSync
+from robot_vision_nav.ros.tf import (
+    CameraMountSource,
+    TfReader,
+    base_frame_param,
+    camera_mount_source_param,
+    check_mount_source,
+)
+from robot_vision_nav.ros.transport import DEPTH_TRANSPORTS, ImageInput, check_transport, depth_transport_param
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "costmap_node"
@@ -75,6 +89,10 @@ class CostmapNodeConfig:
     """The node's own parameters (the map's are in CostmapConfig)."""
 
     global_frame: str = param("odom", "frame of the published costmap; odometry must be in it")
+    base_frame: str = base_frame_param()
+    camera_mount_source: str = camera_mount_source_param()
+    depth_transport: str = depth_transport_param()
+    rectify_distorted: bool = rectify_distorted_param()
     publish_rate_hz: float = param(
         5.0,
         "costmap publish rate, paced by input stamps; 0 publishes every update",
@@ -116,6 +134,10 @@ class CostmapNodeConfig:
     )
     max_input_age_s: float = max_input_age_param()
 
+    def __post_init__(self) -> None:
+        check_mount_source(self.camera_mount_source)
+        check_transport("depth_transport", self.depth_transport, DEPTH_TRANSPORTS)
+
 
 class CostmapNode(Node):
     """The thin ROS wrapper around RollingCostmap."""
@@ -145,16 +167,22 @@ class CostmapNode(Node):
         self._last_out_of_order = [0, 0, 0]
         self._last_stats: Any = None
 
+        self._tf = TfReader(self)
+        self._mounts = CameraMountSource(self._tf, self.get_logger().info, self.get_logger().warning)
+        self._mount_source = ""
+        self._lens = LensCorrection()
         self._pub = self.create_publisher(OccupancyGrid, COSTMAP_TOPIC, MAP_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+        self._odom_topic = self.resolve_topic_name(ODOM_TOPIC)
+        self._make_sync()
+        self._depth_in = ImageInput(
+            self, DEPTH_TOPIC, self.node_config.depth_transport, lambda m: self._add(0, m), self._skip, SENSOR_QOS
+        )
         self._topics = (
-            self.resolve_topic_name(DEPTH_TOPIC),
+            self._depth_in.topic,  # the one subscribed: <depth>/compressedDepth with that transport
             self.resolve_topic_name(MASK_TOPIC),
             self.resolve_topic_name(INFO_TOPIC),
         )
-        self._odom_topic = self.resolve_topic_name(ODOM_TOPIC)
-        self._make_sync()
-        self.create_subscription(Image, DEPTH_TOPIC, lambda m: self._add(0, m), SENSOR_QOS)
         self.create_subscription(Image, MASK_TOPIC, lambda m: self._add(1, m), SENSOR_QOS)
         self.create_subscription(CameraInfo, INFO_TOPIC, lambda m: self._add(2, m), SENSOR_QOS)
         self.create_subscription(Odometry, ODOM_TOPIC, self._on_odom, SENSOR_QOS)
@@ -163,6 +191,8 @@ class CostmapNode(Node):
             f"local costmap {self.map_config.width_m} x {self.map_config.height_m} m at "
             f"{self.map_config.resolution_m} m in '{self.node_config.global_frame}'; depth from "
             f"{self._topics[0]}, mask {'from ' + self._topics[1] if self.map_config.use_traversability_mask else 'off'}"
+            f"; camera mount: {self.node_config.camera_mount_source}"
+            f"{'' if self._tf.available else ' (no tf2_ros here)'}"
         )
 
     # ------------------------------------------------------------------ configuration
@@ -197,6 +227,9 @@ class CostmapNode(Node):
                 self._diag_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
             if old.global_frame != config.global_frame:
                 self._restart("global_frame changed: map and odometry from the old frame dropped")
+            if old.depth_transport != config.depth_transport:
+                self._depth_in.switch(config.depth_transport)
+                self._topics = (self._depth_in.topic, self._topics[1], self._topics[2])
 
     def _restart(self, reason: str) -> None:
         """Forget everything time- or frame-bound: queued inputs, poses, the map and the stamps."""
@@ -361,13 +394,29 @@ class CostmapNode(Node):
                 f"size mismatch: mask is {mask.shape[1]}x{mask.shape[0]}, depth is {depth.shape[1]}x{depth.shape[0]}",
             )
             return
+        try:
+            distortion = camera_info_distortion(info_msg)
+            depth, mask = self._lens.correct(distortion, intrinsics, depth, mask, self.node_config.rectify_distorted)
+        except DistortedImageError as err:
+            self._skip(info_topic, f"{err}; frame skipped")
+            return
         pose = self._pose_at(stamp_ns)
         if pose is None:
             self._skipped += 1
             return
+        cfg = self.node_config
+        found = self._mounts.mount(
+            cfg.base_frame, depth_msg.header.frame_id, cfg.camera_mount_source, self.map_config.mount, stamp_ns
+        )
+        if found.problem:
+            self._warn(depth_topic, found.problem)
+        if found.mount is None:
+            self._skipped += 1
+            return
+        self._mount_source = found.source
         started = time.perf_counter()
         try:
-            stats = self.costmap.update(depth, intrinsics, pose, stamp_ns, mask)
+            stats = self.costmap.update(depth, intrinsics, pose, stamp_ns, mask, found.mount)
         except DepthInputError as err:
             self._skip(depth_topic, f"bad input: {err}")
             return
@@ -438,6 +487,7 @@ class CostmapNode(Node):
             "published": str(self._published),
             "skipped_frames": str(self._skipped),
             "dropped_sets": str(self._sync.dropped_sets),
+            "camera_mount_from": self._mount_source or "none yet",
             "out_of_order": str(sum(self._sync.out_of_order)),
             **dict(self.ages.key_values()),
         }

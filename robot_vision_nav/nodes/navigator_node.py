@@ -15,7 +15,8 @@ at the current speed, recoveries always 0) at `update_rate_hz`; succeeded when t
 reports goal_reached within `tolerance_m`; aborted when the planner refuses the goal or finds no
 path for `patience_s`, on `timeout_s` (0 = none), or when a newer goal preempts it (as Nav2 does).
 A cancel sends a goal at the robot's current pose, so the robot stops there, and ends the goal
-canceled. The goal's frame must be the planner's `global_frame` (odom): the planner refuses others.
+canceled. A goal may be in any frame TF connects to the planner's `global_frame` (`map` on a localised
+robot): the planner places it, and the robot's progress is judged in the goal's frame.
 
 Everything is in `NavigatorNode`, parameterized by the action type and a message adapter, so it is
 tested where nav2_msgs is not installed; `main` imports nav2_msgs and, without it, logs one error

@@ -3,7 +3,10 @@
 Subscribes:
   local_costmap/costmap   nav_msgs/OccupancyGrid (reliable, transient local)
   odom                    nav_msgs/Odometry
-  goal_pose               geometry_msgs/PoseStamped in `global_frame` (RViz "2D Goal Pose")
+  goal_pose               geometry_msgs/PoseStamped (RViz "2D Goal Pose") in `global_frame`, or in any
+                          frame TF connects to it (`map` on an AMCL or SLAM robot): transformed at its
+                          stamp, and again at every replan as map -> odom moves; no transform within
+                          `goal_transform_timeout_s` is the status goal_frame_unknown
 Publishes:
   plan                    nav_msgs/Path in `global_frame`, stamped with the costmap it was planned
                           on; an empty path means "no plan: stop" (no goal, no path, bad goal)
@@ -43,9 +46,10 @@ from robot_vision_nav.core.planner import Plan, PlannerConfig, PlannerError, nea
 from robot_vision_nav.core.planner import warm_up as warm_up_planner
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
-from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d
+from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
+from robot_vision_nav.ros.tf import TfReader
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "planner_node"
@@ -86,6 +90,14 @@ class PlannerNodeConfig:
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
     )
     max_input_age_s: float = max_input_age_param()
+    goal_transform_timeout_s: float = param(
+        1.0,
+        "a goal in another frame than global_frame waits this long (node clock) for TF to connect the two, "
+        "then is refused as goal_frame_unknown",
+        unit="s",
+        min_value=0.0,
+        max_value=60.0,
+    )
     diagnostics_period_s: float = param(1.0, "period of /diagnostics", unit="s", min_value=0.05, max_value=60.0)
     footprint_radius_m: float = param(
         0.25,
@@ -94,6 +106,22 @@ class PlannerNodeConfig:
         min_value=0.01,
         max_value=10.0,
     )
+
+
+GOAL_RECHECK_S = 0.1  # while a goal waits for its transform, how often it is looked for again (node clock)
+GOAL_MOVED_M = 0.05  # a re-transformed goal that moved this far (map -> odom corrected) is replanned to at once
+
+
+@dataclass(frozen=True)
+class GoalInFrame:
+    """A goal as it was sent: its frame, planar pose there, stamp, and when it arrived (node clock)."""
+
+    frame: str
+    x_m: float
+    y_m: float
+    yaw_rad: float
+    stamp_ns: int
+    received_ns: int
 
 
 FOOTPRINT_HEIGHT_M = 0.1  # a flat disc: it shows the footprint without hiding the costmap under it
@@ -125,7 +153,9 @@ class PlannerNode(Node):
         self.planner_config: PlannerConfig = self._params.get(PlannerConfig)
         self.node_config: PlannerNodeConfig = self._params.get(PlannerNodeConfig)
         warm_up_planner(self.planner_config)  # a compile on the first goal would stall it for seconds
-        self._goal: tuple[float, float, float] | None = None
+        self._goal: tuple[float, float, float] | None = None  # in global_frame: what is planned to
+        self._goal_sent: GoalInFrame | None = None  # as sent, while its frame is not global_frame
+        self._tf = TfReader(self)
         self._pose: Pose2D | None = None
         self._plan: Plan | None = None
         self._plan_stamp_ns: int | None = None
@@ -143,6 +173,8 @@ class PlannerNode(Node):
         self.create_subscription(PoseStamped, "goal_pose", self._on_goal, 10)
         self._topics = {name: self.resolve_topic_name(name) for name in ("local_costmap/costmap", "odom", "goal_pose")}
         self.create_timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
+        self._goal_timer = self.create_timer(GOAL_RECHECK_S, self._check_pending_goal)
+        self._goal_timer.cancel()
         self.get_logger().info(
             f"planning in '{self.node_config.global_frame}', cost_weight "
             f"{self.planner_config.cost_weight}, replan every {self.node_config.replan_period_s} s"
@@ -179,8 +211,9 @@ class PlannerNode(Node):
         frame = self.node_config.global_frame
         p, q = msg.pose.position, msg.pose.orientation
         values = (p.x, p.y, q.x, q.y, q.z, q.w)
-        if msg.header.frame_id.lstrip("/") != frame:
-            self._reject_goal(topic, f"goal refused: it is in frame '{msg.header.frame_id}', expected '{frame}'")
+        goal_frame = msg.header.frame_id.lstrip("/")
+        if not goal_frame:
+            self._reject_goal(topic, f"goal refused: it has no frame_id (expected '{frame}' or a frame TF reaches)")
             return
         if not all(math.isfinite(v) for v in values) or abs(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w) < 1e-9:
             self._reject_goal(topic, f"goal refused: position/orientation not finite or zero quaternion {values}")
@@ -193,17 +226,85 @@ class PlannerNode(Node):
                 topic, f"goal refused: farther than {MAX_POSITION_M:g} m or orientation without a yaw {values}"
             )
             return
-        self._goal = (float(p.x), float(p.y), yaw)
         self._plan = None
         self._force_replan = True
-        self.get_logger().info(f"new goal ({p.x:.2f}, {p.y:.2f}) in '{frame}'")
+        if goal_frame == frame:
+            self._goal, self._goal_sent = (float(p.x), float(p.y), yaw), None
+            self._goal_timer.cancel()
+            self.get_logger().info(f"new goal ({p.x:.2f}, {p.y:.2f}) in '{frame}'")
+            self._publish_markers()
+            return
+        if not self._tf.available:
+            self._reject_goal(
+                topic,
+                f"goal refused: it is in frame '{goal_frame}', and without tf2_ros only '{frame}' goals can be used",
+                status="goal_frame_unknown",
+            )
+            return
+        self._goal = None
+        self._goal_sent = GoalInFrame(
+            goal_frame, float(p.x), float(p.y), yaw, stamp_to_ns(msg.header.stamp), self.get_clock().now().nanoseconds
+        )
+        self.get_logger().info(f"new goal ({p.x:.2f}, {p.y:.2f}) in '{goal_frame}', planned in '{frame}'")
+        if not self._transform_goal(first=True):
+            self._goal_timer.reset()  # TF may not have the frames yet: look again until the timeout
+            self._publish_path(None, None)  # the old goal's plan no longer holds: stop until this one is placed
         self._publish_markers()
 
-    def _reject_goal(self, topic: str, problem: str) -> None:
+    def _transform_goal(self, first: bool = False) -> bool:
+        """Place the sent goal in global_frame (at its stamp the first time, then the newest); False if TF can't."""
+        sent = self._goal_sent
+        if sent is None:
+            return self._goal is not None
+        frame = self.node_config.global_frame
+        # At the goal's stamp first (where the map said the goal was when it was clicked); later the
+        # newest map -> odom, so the goal follows the localiser's corrections.
+        transform, why = self._tf.lookup(frame, sent.frame, sent.stamp_ns if first and sent.stamp_ns else None)
+        if transform is None:
+            if self._goal is not None:  # placed before: keep the last placement, say TF went quiet
+                self._warn(self._topics["goal_pose"], f"goal kept where it was last placed: {why}")
+            return self._goal is not None
+        try:
+            x, y, yaw = transform.apply_to_pose2d(sent.x_m, sent.y_m, sent.yaw_rad)
+        except ValueError as err:
+            self._reject_goal(self._topics["goal_pose"], f"goal refused: {err}", status="goal_frame_unknown")
+            return False
+        old = self._goal
+        self._goal = (x, y, yaw)
+        if old is None:
+            self._goal_timer.cancel()
+            self.get_logger().info(
+                f"goal ({sent.x_m:.2f}, {sent.y_m:.2f}) in '{sent.frame}' is ({x:.2f}, {y:.2f}) in '{frame}'"
+            )
+            self._publish_markers()
+        elif math.hypot(x - old[0], y - old[1]) > GOAL_MOVED_M:
+            self._force_replan = True
+        return True
+
+    def _check_pending_goal(self) -> None:
+        sent = self._goal_sent
+        if sent is None or self._goal is not None:
+            self._goal_timer.cancel()
+            return
+        if self._transform_goal(first=True):
+            return
+        waited_s = (self.get_clock().now().nanoseconds - sent.received_ns) / NS
+        if waited_s >= self.node_config.goal_transform_timeout_s:
+            _, why = self._tf.lookup(self.node_config.global_frame, sent.frame, None)
+            self._reject_goal(
+                self._topics["goal_pose"],
+                f"goal refused: no transform from '{sent.frame}' to '{self.node_config.global_frame}' within "
+                f"goal_transform_timeout_s = {self.node_config.goal_transform_timeout_s} s ({why})",
+                status="goal_frame_unknown",
+            )
+
+    def _reject_goal(self, topic: str, problem: str, status: str = "goal_rejected") -> None:
         self._goal = None
+        self._goal_sent = None
+        self._goal_timer.cancel()
         self._plan = None
         self._warn(topic, problem)
-        self._publish_status("goal_rejected", problem)
+        self._publish_status(status, problem)
         self._publish_path(None, None)
         self._publish_markers()
 
@@ -218,6 +319,8 @@ class PlannerNode(Node):
             self._warn(topic, f"unusable costmap: {err}")
             return
         self.ages.record("costmap", self.get_clock().now().nanoseconds, grid.stamp_ns)
+        if self._goal_sent is not None and self._goal is not None:
+            self._transform_goal()  # the localiser may have moved map -> odom since
         if self._goal is None:
             return
         stamp = grid.stamp_ns

@@ -1,14 +1,16 @@
 """safety_node: the last stage before the base; stops or slows the robot from raw depth alone.
 
 Subscribes:
-  cmd_vel_nav                              geometry_msgs/Twist (TwistStamped by param): the controller's command
-  camera/aligned_depth_to_color/image_raw  sensor_msgs/Image 16UC1 (mm) | 32FC1 (m), sensor-data QoS
+  cmd_vel_nav                              geometry_msgs/TwistStamped (Twist by param): the controller's command
+  camera/aligned_depth_to_color/image_raw  sensor_msgs/Image 16UC1 (mm) | 32FC1 (m), sensor-data QoS; with
+                                           depth_transport: compressedDepth, <that>/compressedDepth
+                                           (sensor_msgs/CompressedImage, decoded: ros/transport.py)
   camera/color/camera_info                 sensor_msgs/CameraInfo, sensor-data QoS
   e_stop                                   std_msgs/Bool: true stops the robot and holds it stopped until
                                            a false releases it (reliable; `ros2 topic pub --once` works);
                                            with e_stop_at_start it starts engaged
 Publishes:
-  cmd_vel                                  geometry_msgs/Twist (TwistStamped by param), to the base
+  cmd_vel                                  geometry_msgs/TwistStamped in base_frame (Twist by param), to the base
   safety_state                             std_msgs/String, latched: free, slowdown, stop, stop: depth blind,
                                            e_stop, stale: ...
   safety/stop_zone, safety/slowdown_zone   geometry_msgs/PolygonStamped in base_link, latched (RViz)
@@ -20,8 +22,9 @@ newest depth frame (`core.safety.DepthSafety`): zero when obstacle points are in
 polygon, scaled in the slow-down polygon. A watchdog on the node clock publishes zero velocity when
 the command, the depth or the camera model goes stale while the robot was told to move, the e-stop
 publishes zero at once, and destroying the node publishes a last zero and waits (bounded) for the
-base to acknowledge it. Bad input gets a throttled warning naming the topic and counts as no depth:
-the robot stops. This node adds no algorithm.
+base to acknowledge it. Bad input (a depth payload that does not decode, a camera_info with lens
+distortion unless `rectify_distorted` undistorts it: ros/lens.py) gets a throttled warning naming
+the topic and counts as no depth: the robot stops. This node adds no algorithm.
 """
 
 from __future__ import annotations
@@ -40,14 +43,24 @@ from std_msgs.msg import Bool, String
 from robot_vision_nav.core.clock import StampOrder
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import PinholeIntrinsics
+from robot_vision_nav.core.rectify import Distortion
 from robot_vision_nav.core.safety import Action, DepthSafety, GateOutput, SafetyConfig, SafetyError, SafetyGate
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
-from robot_vision_nav.ros.messages import CameraInfoError, camera_info_to_intrinsics, ns_to_stamp, stamp_to_ns
+from robot_vision_nav.ros.lens import DistortedImageError, LensCorrection, rectify_distorted_param
+from robot_vision_nav.ros.messages import (
+    CameraInfoError,
+    camera_info_distortion,
+    camera_info_to_intrinsics,
+    ns_to_stamp,
+    stamp_to_ns,
+)
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import COMMAND_QOS, E_STOP_QOS, LATCHED_QOS, SENSOR_QOS
 from robot_vision_nav.ros.shutdown import send_final_zero
+from robot_vision_nav.ros.tf import CameraMountSource, TfReader, camera_mount_source_param, check_mount_source
+from robot_vision_nav.ros.transport import DEPTH_TRANSPORTS, ImageInput, check_transport, depth_transport_param
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "safety_node"
@@ -66,9 +79,12 @@ class SafetyNodeConfig:
     """The node's own parameters (the layer's are in SafetyConfig)."""
 
     use_stamped_cmd_vel: bool = param(
-        False, "cmd_vel_nav in and cmd_vel out are geometry_msgs/TwistStamped instead of Twist (as the controller's)"
+        True, "cmd_vel_nav in and cmd_vel out are geometry_msgs/TwistStamped (as the controller's); false: Twist"
     )
     base_frame: str = param("base_link", "frame of the polygons and of TwistStamped output")
+    camera_mount_source: str = camera_mount_source_param()
+    depth_transport: str = depth_transport_param()
+    rectify_distorted: bool = rectify_distorted_param()
     watchdog_rate_hz: float = param(
         20.0, "how often input ages are checked (node clock)", unit="Hz", min_value=1.0, max_value=200.0
     )
@@ -83,6 +99,10 @@ class SafetyNodeConfig:
         "respawned on a real robot: a restart forgets an e-stop said before it, so a crash while the e-stop is "
         "down must not let go",
     )
+
+    def __post_init__(self) -> None:
+        check_mount_source(self.camera_mount_source)
+        check_transport("depth_transport", self.depth_transport, DEPTH_TRANSPORTS)
 
 
 class SafetyNode(Node):
@@ -102,6 +122,8 @@ class SafetyNode(Node):
         self.depth.warm_up()  # a compile on the first frame would make it look a second old
         self.ages = InputAges()
         self._intrinsics: PinholeIntrinsics | None = None
+        self._distortion: Distortion | None = None  # the lens the camera_info declares
+        self._lens = LensCorrection()
         self._info_ns: int | None = None
         self._moving = False  # the last command sent to the base was not zero
         self._state = ""
@@ -114,6 +136,9 @@ class SafetyNode(Node):
         self._topics = {
             n: self.resolve_topic_name(n) for n in (CMD_IN_TOPIC, CMD_OUT_TOPIC, DEPTH_TOPIC, INFO_TOPIC, E_STOP_TOPIC)
         }
+        self._tf = TfReader(self)
+        self._mounts = CameraMountSource(self._tf, self.get_logger().info, self.get_logger().warning)
+        self._mount_source = ""
         self._cmd_type: type[Twist] | type[TwistStamped] = Twist
         self._cmd_pub: Any = None
         self._cmd_sub: Any = None
@@ -124,7 +149,10 @@ class SafetyNode(Node):
             for name in ("stop", "slowdown")
         }
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(Image, DEPTH_TOPIC, self._on_depth, SENSOR_QOS)
+        self._depth_in = ImageInput(
+            self, DEPTH_TOPIC, self.node_config.depth_transport, self._on_depth, self._on_bad_depth, SENSOR_QOS
+        )
+        self._topics[DEPTH_TOPIC] = self._depth_in.topic  # <depth>/compressedDepth with that transport
         self.create_subscription(CameraInfo, INFO_TOPIC, self._on_info, SENSOR_QOS)
         self.create_subscription(Bool, E_STOP_TOPIC, self._on_e_stop, E_STOP_QOS)
         self._watchdog = self.create_timer(1.0 / self.node_config.watchdog_rate_hz, self._on_watchdog)
@@ -176,6 +204,10 @@ class SafetyNode(Node):
             self._diag_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
         if old.base_frame != config.base_frame:
             self._publish_zones()
+        if old.depth_transport != config.depth_transport:
+            self._depth_in.switch(config.depth_transport)
+            self._topics[DEPTH_TOPIC] = self._depth_in.topic
+            self._lose_depth()  # nothing from the old topic counts any more
 
     def _warn(self, topic: str, problem: str) -> None:
         """Warn naming the topic, throttled per kind of problem (ros/warn.py)."""
@@ -210,7 +242,15 @@ class SafetyNode(Node):
             self._intrinsics = None
             self._lose_depth()
             return
+        self._distortion = camera_info_distortion(msg)
         self._info_ns = self._now_ns()
+
+    def _on_bad_depth(self, topic: str, problem: str) -> None:
+        """A depth payload that does not decode: no depth, so the robot stops."""
+        if not self.config.use_depth:
+            return
+        self._warn(topic, f"{problem}; stopping")
+        self._lose_depth()
 
     def _on_depth(self, msg: Image) -> None:
         if not self.config.use_depth:
@@ -231,9 +271,34 @@ class SafetyNode(Node):
             self._warn(topic, f"encoding '{msg.encoding}' is not one of {', '.join(DEPTH_ENCODINGS)}; stopping")
             self._lose_depth()
             return
+        cfg = self.node_config
+        found = self._mounts.mount(
+            cfg.base_frame, msg.header.frame_id, cfg.camera_mount_source, self.config.mount, stamp_ns
+        )
+        if found.problem:
+            self._warn(topic, found.problem + ("; stopping" if found.mount is None else ""))
+        if found.mount is None:
+            self._lose_depth()  # where the camera is, is unknown: nothing it sees can be placed
+            return
+        self._mount_source = found.source
         started = time.perf_counter()
         try:
-            verdict = self.depth.judge(image_to_numpy(msg), self._intrinsics)  # sizes checked before any allocation
+            depth = image_to_numpy(msg)
+            if self._distortion is not None and not self._distortion.is_zero:
+                if depth.shape != (self._intrinsics.height, self._intrinsics.width):
+                    raise SafetyError(
+                        f"depth image is {depth.shape[1]}x{depth.shape[0]}, camera_info says "
+                        f"{self._intrinsics.width}x{self._intrinsics.height}"
+                    )
+                depth, _ = self._lens.correct(
+                    self._distortion, self._intrinsics, depth, None, self.node_config.rectify_distorted
+                )
+            # sizes are checked before any allocation
+            verdict = self.depth.judge(depth, self._intrinsics, found.mount)
+        except DistortedImageError as err:
+            self._warn(self._topics[INFO_TOPIC], f"{err}; stopping")
+            self._lose_depth()
+            return
         except (ImageConversionError, SafetyError) as err:
             self._warn(topic, f"unusable depth: {err}; stopping")
             self._lose_depth()
@@ -341,6 +406,7 @@ class SafetyNode(Node):
             "nearest_m": f"{verdict.nearest_m:.3f}" if verdict and math.isfinite(verdict.nearest_m) else "none",
             "valid_depth_fraction": f"{verdict.valid_fraction:.3f}" if verdict else "none",
             "judge_ms_last": f"{self._judge_ms:.3f}",
+            "camera_mount_from": self._mount_source or "none yet",
             **{k: str(v) for k, v in self._counts.items()},
             **dict(self.ages.key_values()),
         }

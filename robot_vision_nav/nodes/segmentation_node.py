@@ -1,7 +1,9 @@
 """segmentation_node: camera image -> traversability mask, class ids and a colour overlay (SegNet).
 
 Subscribes (sensor-data QoS, newest only, so a slow GPU drops stale frames instead of queuing them):
-  camera/color/image_raw      sensor_msgs/Image rgb8 | bgr8
+  camera/color/image_raw      sensor_msgs/Image rgb8 | bgr8; with image_transport: compressed,
+                              <that>/compressed (sensor_msgs/CompressedImage JPEG | PNG, decoded:
+                              ros/transport.py)
 Publishes (sensor-data QoS, each with the input image's header and size):
   segmentation/traversable    sensor_msgs/Image mono8, 255 = drivable (a drivable class, confident enough)
   segmentation/labels         sensor_msgs/Image mono8 class ids (the model card's label set)
@@ -14,9 +16,10 @@ Publishes (sensor-data QoS, each with the input image's header and size):
 The network and its pre/post-processing are `core.segmentation.inference.Segmenter`; this node only
 converts messages, reads parameters, times the work and reports. A model file that is missing, does
 not match its card, or predicts other classes than `expected_labels` stops the node at start-up with
-a message naming the file (and the classes). Bad input (wrong encoding, empty image, truncated data)
-and any failure inside the engine get a throttled warning naming the topic; that frame has no
-outputs and the node keeps running. The wall clock is read only for timing and log throttling.
+a message naming the file (and the classes). Bad input (wrong encoding, empty image, truncated data,
+a compressed payload that does not decode) and any failure inside the engine get a throttled
+warning naming the topic; that frame has no outputs and the node keeps running. The wall clock is
+read only for timing and log throttling.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_ag
 from robot_vision_nav.ros.messages import stamp_to_ns
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError
 from robot_vision_nav.ros.qos import SENSOR_QOS
+from robot_vision_nav.ros.transport import IMAGE_TRANSPORTS, ImageInput, check_transport, image_transport_param
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "segmentation_node"
@@ -137,9 +141,11 @@ class SegmentationNodeConfig:
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
     )
     max_input_age_s: float = max_input_age_param()
+    image_transport: str = image_transport_param()
 
     def __post_init__(self) -> None:
         validate_fields(self)
+        check_transport("image_transport", self.image_transport, IMAGE_TRANSPORTS)
         if not DEVICE_PATTERN.fullmatch(self.device):
             raise ConfigError(f"parameter 'device' = {self.device!r} is not one of auto, cpu, cuda, cuda:N")
         for name in ("input_height", "input_width"):
@@ -268,12 +274,14 @@ class SegmentationNode(Node):
         self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
 
-        self._topic = self.resolve_topic_name(IMAGE_TOPIC)
         self._pub_traversable = self.create_publisher(Image, TRAVERSABLE_TOPIC, SENSOR_QOS)
         self._pub_labels = self.create_publisher(Image, LABELS_TOPIC, SENSOR_QOS)
         self._pub_overlay = self.create_publisher(Image, OVERLAY_TOPIC, SENSOR_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
-        self.create_subscription(Image, IMAGE_TOPIC, self._on_image, SENSOR_QOS)
+        self._image_in = ImageInput(
+            self, IMAGE_TOPIC, self.config.image_transport, self._on_image, self._on_undecodable, SENSOR_QOS
+        )
+        self._topic = self._image_in.topic  # <colour>/compressed with that transport
         self._diag_timer = self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(f"segmenting {self._topic} with {self._describe(self.engine)}")
 
@@ -332,6 +340,10 @@ class SegmentationNode(Node):
         if old.diagnostics_period_s != config.diagnostics_period_s:
             self.destroy_timer(self._diag_timer)
             self._diag_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
+        if old.image_transport != config.image_transport:
+            self._image_in.switch(config.image_transport)
+            self._topic = self._image_in.topic
+            self.get_logger().info(f"segmenting {self._topic} now")
 
     # ------------------------------------------------------------------ images
     def _warn(self, problem: str) -> None:
@@ -356,6 +368,11 @@ class SegmentationNode(Node):
             period = float(np.percentile(np.fromiter(self._gaps_ns, np.int64), 10))
             self.dropped += max(0, round(gap / period) - 1)
         self._gaps_ns.append(gap)
+
+    def _on_undecodable(self, topic: str, problem: str) -> None:
+        """A compressed frame that does not decode: counted as received, skipped with a warning."""
+        self.received += 1
+        self._skip(f"{problem}; frame skipped")
 
     def _on_image(self, msg: Image) -> None:
         started = time.perf_counter()

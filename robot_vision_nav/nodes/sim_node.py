@@ -9,9 +9,15 @@ Publishes (stamps are sim time, the same stamp on every message of one step):
   camera/aligned_depth_to_color/image_raw   sensor_msgs/Image 16UC1 (mm) or 32FC1 (m), 0 = invalid
   sim/labels                                sensor_msgs/Image mono8 warehouse class ids (ground truth)
   sim/ground_truth                          nav_msgs/Odometry world -> base_link, the true pose
+  /tf                                       tf2_msgs/TFMessage odom -> base_link (as the base driver) and
+                                            world -> odom (a perfect localiser, as AMCL's map -> odom), every step
+  /tf_static                                base_link -> camera_link -> camera_frame, as robot_state_publisher
+                                            and the camera driver publish them (TF needs tf2_msgs: the
+                                            container has it; without it the node says so once and skips TF)
   /diagnostics                              diagnostic_msgs/DiagnosticArray: rate, timing, score
 Subscribes:
-  cmd_vel                                   geometry_msgs/Twist (TwistStamped when use_stamped_cmd_vel)
+  cmd_vel                                   geometry_msgs/TwistStamped (Twist with use_stamped_cmd_vel: false;
+                                            bringup gives it the stack's value)
 
 Step modes: `real_time` advances one step per `step_s / real_time_factor` of wall time; `fast`
 steps as fast as the machine allows; `lock_step` is `fast` but waits after each camera frame until
@@ -42,11 +48,13 @@ from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, Image
 
 from robot_vision_nav.core.config import ConfigError, param, validate_fields
+from robot_vision_nav.core.geometry import BODY_FROM_OPTICAL, Pose2D, Transform3D, mount_body_transform
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import numpy_to_image
 from robot_vision_nav.ros.messages import intrinsics_to_camera_info, ns_to_stamp, pose2d_to_odometry
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError
-from robot_vision_nav.ros.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS
+from robot_vision_nav.ros.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS, TF_QOS, TF_STATIC_QOS
+from robot_vision_nav.ros.tf import transform_stamped
 from robot_vision_nav.ros.warn import ThrottledWarnings
 from robot_vision_nav.sim.camera import CameraConfig
 from robot_vision_nav.sim.robot import RobotConfig
@@ -86,11 +94,19 @@ class SimNodeConfig:
     )  # fmt: skip
     depth_encoding: str = param("16UC1", "depth image encoding: 16UC1 (millimetres) or 32FC1 (metres)")
     publish_labels: bool = param(True, "publish the ground-truth class ids on sim/labels")
-    use_stamped_cmd_vel: bool = param(False, "subscribe to geometry_msgs/TwistStamped instead of Twist")
+    use_stamped_cmd_vel: bool = param(True, "subscribe to geometry_msgs/TwistStamped; false: Twist")
     odom_frame: str = param("odom", "frame of the odometry pose (coincides with world_frame at t = 0)")
     base_frame: str = param("base_link", "robot body frame (odometry child frame)")
     camera_frame: str = param("camera_color_optical_frame", "frame of the camera images and camera_info")
-    world_frame: str = param("world", "frame of the ground-truth pose")
+    world_frame: str = param(
+        "world", "frame of the ground-truth pose, and parent of odom in TF (map: the sim acts as a localised robot)"
+    )
+    camera_link_frame: str = param("camera_link", "the camera body frame in TF, parent of camera_frame")
+    publish_tf: bool = param(
+        True,
+        "publish TF as a real robot's drivers do: odom -> base_link and world -> odom on /tf, base_link -> "
+        "camera_link -> camera_frame on /tf_static",
+    )
     diagnostics_period_s: float = param(1.0, "period of /diagnostics (wall time)", unit="s", min_value=0.05,
                                         max_value=60.0)  # fmt: skip
 
@@ -129,6 +145,9 @@ class SimNode(Node):
         self._labels_pub = self.create_publisher(Image, LABELS_TOPIC, SENSOR_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self._cmd_sub = self._subscribe_cmd()
+        self._tf_pub: Any = None
+        self._tf_static_pub: Any = None
+        self._make_tf_publishers()
 
         self._waiting_since: float | None = None
         self._frames = 0
@@ -163,6 +182,55 @@ class SimNode(Node):
         msg_type = TwistStamped if self.node_config.use_stamped_cmd_vel else Twist
         return self.create_subscription(msg_type, CMD_TOPIC, self._on_cmd, COMMAND_QOS)
 
+    def _make_tf_publishers(self) -> None:
+        if not self.node_config.publish_tf:
+            return
+        try:
+            from tf2_msgs.msg import TFMessage
+        except ImportError as err:  # a pip-only machine: no tf2_msgs wheel; the container has it
+            self.get_logger().warning(f"publish_tf is true but tf2_msgs is not installed ({err}): no TF published")
+            return
+        if self._tf_pub is None:
+            # The QoS of tf2_ros's TransformBroadcaster and StaticTransformBroadcaster.
+            self._tf_pub = self.create_publisher(TFMessage, "/tf", TF_QOS)
+            self._tf_static_pub = self.create_publisher(TFMessage, "/tf_static", TF_STATIC_QOS)
+        self._publish_static_tf()
+
+    def _publish_static_tf(self) -> None:
+        if self._tf_static_pub is None or not self.node_config.publish_tf:
+            return
+        from tf2_msgs.msg import TFMessage
+
+        cfg = self.node_config
+        stamp = ns_to_stamp(self.stamp_ns)
+        body = mount_body_transform(self.sim.camera_config.mount)
+        self._tf_static_pub.publish(
+            TFMessage(
+                transforms=[
+                    transform_stamped(cfg.base_frame, cfg.camera_link_frame, body, stamp),
+                    transform_stamped(cfg.camera_link_frame, cfg.camera_frame, BODY_FROM_OPTICAL, stamp),
+                ]
+            )
+        )
+
+    def _publish_tf(self, result: StepResult, stamp_ns: int) -> None:
+        if self._tf_pub is None or not self.node_config.publish_tf:
+            return
+        from tf2_msgs.msg import TFMessage
+
+        cfg = self.node_config
+        stamp = ns_to_stamp(stamp_ns)
+        odom_from_base = _planar(result.odom)
+        world_from_odom = _planar(result.pose).compose(odom_from_base.inverse())
+        self._tf_pub.publish(
+            TFMessage(
+                transforms=[
+                    transform_stamped(cfg.world_frame, cfg.odom_frame, world_from_odom, stamp),
+                    transform_stamped(cfg.odom_frame, cfg.base_frame, odom_from_base, stamp),
+                ]
+            )
+        )
+
     def _make_step_timer(self) -> Any:
         cfg = self.node_config
         period = self.sim.config.step_s / cfg.real_time_factor if cfg.step_mode == "real_time" else 0.0
@@ -175,6 +243,10 @@ class SimNode(Node):
             if old.use_stamped_cmd_vel != config.use_stamped_cmd_vel:
                 self.destroy_subscription(self._cmd_sub)
                 self._cmd_sub = self._subscribe_cmd()
+            if (old.publish_tf, old.base_frame, old.camera_link_frame, old.camera_frame) != (
+                config.publish_tf, config.base_frame, config.camera_link_frame, config.camera_frame
+            ):
+                self._make_tf_publishers()
             if old.diagnostics_period_s != config.diagnostics_period_s:
                 self.destroy_timer(self._diag_timer)
                 self._diag_timer = self.create_timer(
@@ -192,6 +264,7 @@ class SimNode(Node):
                 self._time_offset_ns += self.sim.time_ns
                 self.sim.close()
                 self.sim = new_sim
+                self._publish_static_tf()  # the camera may have moved
                 self.get_logger().warning(f"simulator rebuilt ({cls.__name__} changed): robot back at its start pose")
         self.destroy_timer(self._step_timer)
         self._waiting_since = None
@@ -253,6 +326,7 @@ class SimNode(Node):
                 result.pose, result.linear_mps, result.angular_rps, cfg.world_frame, cfg.base_frame, stamp_ns
             )
         )
+        self._publish_tf(result, stamp_ns)
         if result.collided:
             self._warn("collision", f"collision with {', '.join(result.collided_with)} at t = {stamp_ns / 1e9:.2f} s")
         if result.in_keep_out:
@@ -305,6 +379,11 @@ class SimNode(Node):
         """Free the renderer with the node."""
         self.sim.close()
         super().destroy_node()
+
+
+def _planar(pose: Pose2D) -> Transform3D:
+    half = pose.yaw_rad / 2.0
+    return Transform3D((pose.x_m, pose.y_m, 0.0), (0.0, 0.0, math.sin(half), math.cos(half)))
 
 
 def main(args: list[str] | None = None) -> int:

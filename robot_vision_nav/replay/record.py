@@ -26,7 +26,7 @@ from typing import Any
 
 from robot_vision_nav.replay.bags import BagError, BagInfo, BagWriter, read_info
 from robot_vision_nav.replay.images import encode_compressed_color, encode_compressed_depth
-from robot_vision_nav.replay.topics import CAMERA_INFO, COLOR, DEPTH, GOAL, ODOM, OUTPUTS
+from robot_vision_nav.replay.topics import CAMERA_INFO, COLOR, DEPTH, GOAL, ODOM
 
 RECORDED_INPUTS: dict[str, str] = {
     "/" + COLOR: "sensor_msgs/msg/Image",
@@ -55,9 +55,19 @@ class RecordOptions:
 
 
 class _Recorder:
-    """Subscribes to every input and output topic and writes each message as it comes."""
+    """Subscribes to every input and output topic and writes each message as it comes.
 
-    def __init__(self, context: Any, writer: BagWriter, compress: bool, use_sim_time: bool) -> None:
+    `outputs` are the stack's (`replay.stack_output_types`): /cmd_vel with the type it publishes.
+    """
+
+    def __init__(
+        self,
+        context: Any,
+        writer: BagWriter,
+        compress: bool,
+        use_sim_time: bool,
+        outputs: dict[str, tuple[str, str]],
+    ) -> None:
         from rclpy.node import Node
         from rclpy.parameter import Parameter
 
@@ -73,7 +83,7 @@ class _Recorder:
         self.skipped: dict[str, int] = {}
         self.status = ""
         qos = LISTEN_QOS
-        topics = {**RECORDED_INPUTS, **{t: msgtype for t, (msgtype, _s) in OUTPUTS.items()}}
+        topics = {**RECORDED_INPUTS, **{t: msgtype for t, (msgtype, _s) in outputs.items()}}
         for topic, msgtype in topics.items():
             image_in = compress and topic in ("/" + COLOR, "/" + DEPTH)
             if image_in:
@@ -151,6 +161,7 @@ def record(options: RecordOptions, progress: Callable[[str], None] | None = None
     import rclpy
     from rclpy.context import Context
 
+    from robot_vision_nav.replay.replay import stack_output_types
     from robot_vision_nav.ros.bringup import BringupOptions, stack_nodes
     from robot_vision_nav.ros.messages import ns_to_stamp
     from robot_vision_nav.ros.runner import InProcessStack, apply_ros_environment
@@ -184,7 +195,9 @@ def record(options: RecordOptions, progress: Callable[[str], None] | None = None
         context = Context()
         rclpy.init(context=context, args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
         stack = InProcessStack(specs, context, "events")
-        recorder = _Recorder(context, writer, options.compress, use_sim_time=not options.live)
+        recorder = _Recorder(
+            context, writer, options.compress, use_sim_time=not options.live, outputs=stack_output_types(stack)
+        )
         stack.executor.add_node(recorder.node)
         if not stop.is_set():
             if options.live:

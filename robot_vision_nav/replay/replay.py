@@ -339,7 +339,7 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
         context = Context()
         rclpy.init(context=context, args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
         stack = InProcessStack(specs, context, "single")
-        kinds = _cmd_vel_type(stack)
+        kinds = stack_output_types(stack)
         if options.out_bag is not None:
             writer = BagWriter(options.out_bag, custom_data={"rvn.replay_of": bag_path.name})
             for topic, (msgtype, _stream) in kinds.items():
@@ -411,10 +411,11 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
     return result
 
 
-def _cmd_vel_type(stack: Any) -> dict[str, tuple[str, str]]:
+def stack_output_types(stack: Any) -> dict[str, tuple[str, str]]:
+    """The outputs (`topics.output_types`) of a started `InProcessStack`, /cmd_vel typed as it publishes it."""
     # /cmd_vel comes from the safety layer (the controller's goes to cmd_vel_nav); both use one type.
     last = stack.nodes.get("safety_node") or stack.nodes.get("controller_node")
-    return output_types(bool(last is not None and last.node_config.use_stamped_cmd_vel))
+    return output_types(last is None or bool(last.node_config.use_stamped_cmd_vel))
 
 
 def _wait_for_matches(driver: _Driver, executor: Any, bag: Path) -> None:

@@ -40,12 +40,18 @@ INPUT_TYPES: dict[str, tuple[str, ...]] = {
 REQUIRED_INPUTS = (COLOR, DEPTH, CAMERA_INFO, ODOM)  # without a goal the stack still segments and maps
 _SUFFIXES = {COLOR: ("", "/compressed"), DEPTH: ("", "/compressedDepth", "/compressed")}
 
-# stack output topic (as written to the output bag) -> (type, comparison stream or "")
+TWIST = "geometry_msgs/msg/Twist"
+TWIST_STAMPED = "geometry_msgs/msg/TwistStamped"
+
+# stack output topic (as written to the output bag) -> (type, comparison stream or "");
+# /cmd_vel as the stack publishes it by default (`use_stamped_cmd_vel: true`), see `output_types`.
+# Bags recorded before that default carry Twist on /cmd_vel: a bag is always read with the type its
+# own metadata names, and the comparison reads the twist of either.
 OUTPUTS: dict[str, tuple[str, str]] = {
     "/segmentation/traversable": (IMAGE, "mask"),
     "/local_costmap/costmap": ("nav_msgs/msg/OccupancyGrid", "costmap"),
     "/plan": ("nav_msgs/msg/Path", "plan"),
-    "/cmd_vel": ("geometry_msgs/msg/Twist", "cmd_vel"),
+    "/cmd_vel": (TWIST_STAMPED, "cmd_vel"),
     "/planner_status": ("std_msgs/msg/String", ""),
     "/controller_status": ("std_msgs/msg/String", ""),
 }
@@ -53,10 +59,8 @@ STREAM_TOPICS = {stream: topic for topic, (_type, stream) in OUTPUTS.items() if 
 
 
 def output_types(stamped_cmd_vel: bool) -> dict[str, tuple[str, str]]:
-    """OUTPUTS with /cmd_vel as the controller publishes it (`use_stamped_cmd_vel`: TwistStamped)."""
-    if not stamped_cmd_vel:
-        return dict(OUTPUTS)
-    return {**OUTPUTS, "/cmd_vel": ("geometry_msgs/msg/TwistStamped", "cmd_vel")}
+    """OUTPUTS with /cmd_vel as the stack publishes it: TwistStamped, or Twist (`use_stamped_cmd_vel: false`)."""
+    return {**OUTPUTS, "/cmd_vel": (TWIST_STAMPED if stamped_cmd_vel else TWIST, "cmd_vel")}
 
 
 @dataclass(frozen=True)

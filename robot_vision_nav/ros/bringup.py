@@ -55,6 +55,20 @@ CAMERA_INFO_TOPIC = "camera/color/camera_info"
 ODOM_TOPIC = "odom"
 CMD_VEL_TOPIC = "cmd_vel"
 GOAL_TOPIC = "goal_pose"  # not remappable (RViz's 2D Goal Pose publishes it), but an input all the same
+# `camera:=NAME` / `rvn run --camera NAME`: (colour, depth, camera_info) topics of a camera driver's
+# defaults, remapped onto the stack's inputs; color_topic, depth_topic and camera_info_topic still
+# override each. Relative like the stack's own: a namespace moves them too, as it moves a driver
+# launched in it. Only the base topics: image_transport / depth_transport pick /compressed(Depth).
+CAMERA_PRESETS: dict[str, tuple[str, str, str]] = {
+    "default": (COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC),
+    # realsense2_camera 4.x (ROS 2 wrapper), camera_namespace and camera_name both "camera" (its
+    # defaults), depth aligned to colour with align_depth.enable:=true; bags: config/topics_realsense.yaml.
+    "realsense": (
+        "camera/camera/color/image_raw",
+        "camera/camera/aligned_depth_to_color/image_raw",
+        "camera/camera/color/camera_info",
+    ),
+}
 
 
 class BringupError(ValueError):
@@ -70,6 +84,7 @@ class NodeKind:
     class_name: str
     config_classes: tuple[str, ...]  # "module:Class" of each parameter dataclass
     topics: tuple[str, ...] = ()  # the stack topics (COLOR_TOPIC, ...) it subscribes or publishes
+    uses_tf: bool = False  # reads or writes /tf and /tf_static (a namespace gives it the robot's own tree)
 
     def parameter_names(self) -> set[str]:
         """Every parameter the node declares (from the generated table: no node module is imported)."""
@@ -98,6 +113,7 @@ NODE_KINDS: dict[str, NodeKind] = {
                 "robot_vision_nav.sim.camera:CameraConfig",
             ),
             (COLOR_TOPIC, DEPTH_TOPIC, CAMERA_INFO_TOPIC, ODOM_TOPIC, CMD_VEL_TOPIC),
+            uses_tf=True,
         ),
         NodeKind(
             "segmentation_node",
@@ -112,6 +128,7 @@ NODE_KINDS: dict[str, NodeKind] = {
             "CostmapNode",
             ("robot_vision_nav.core.costmap:CostmapConfig", "robot_vision_nav.nodes.costmap_node:CostmapNodeConfig"),
             (DEPTH_TOPIC, CAMERA_INFO_TOPIC, ODOM_TOPIC),
+            uses_tf=True,
         ),
         NodeKind(
             "planner_node",
@@ -119,6 +136,7 @@ NODE_KINDS: dict[str, NodeKind] = {
             "PlannerNode",
             ("robot_vision_nav.core.planner:PlannerConfig", "robot_vision_nav.nodes.planner_node:PlannerNodeConfig"),
             (ODOM_TOPIC, GOAL_TOPIC),
+            uses_tf=True,
         ),
         NodeKind(
             "controller_node",
@@ -136,6 +154,7 @@ NODE_KINDS: dict[str, NodeKind] = {
             "SafetyNode",
             ("robot_vision_nav.core.safety:SafetyConfig", "robot_vision_nav.nodes.safety_node:SafetyNodeConfig"),
             (DEPTH_TOPIC, CAMERA_INFO_TOPIC, CMD_VEL_TOPIC),
+            uses_tf=True,
         ),
         # Nav2's navigate_to_pose action over this stack; needs nav2_msgs (the container), so it is
         # not in STACK: start it beside the stack with `ros2 run robot_vision_nav navigator_node`.
@@ -148,12 +167,46 @@ NODE_KINDS: dict[str, NodeKind] = {
                 "robot_vision_nav.nodes.navigator_node:NavigatorNodeConfig",
             ),
             (ODOM_TOPIC,),
+            uses_tf=True,
+        ),
+        # Obstacle points for an existing Nav2 stack's costmap; not in STACK: perception.launch.py
+        # starts it beside segmentation_node (`perception_nodes`).
+        NodeKind(
+            "semantic_obstacles_node",
+            "robot_vision_nav.nodes.obstacles_node",
+            "SemanticObstaclesNode",
+            (
+                "robot_vision_nav.core.obstacle_cloud:ObstacleCloudConfig",
+                "robot_vision_nav.nodes.obstacles_node:SemanticObstaclesNodeConfig",
+            ),
+            (DEPTH_TOPIC, CAMERA_INFO_TOPIC),
+            uses_tf=True,
         ),
     )
 }
 STACK = ("segmentation_node", "costmap_node", "planner_node", "controller_node", "safety_node")
+# Set once for the whole stack, in the params file's `/**` section: every node started with the file
+# gets them, and a node that does not declare one leaves it alone (`ros.params.unknown_parameters`).
+# A wildcard section may name one if at least one node it applies to declares it; a node's own
+# section only if that node does. sim_node, started with its own file, gets `use_stamped_cmd_vel`
+# from `stack_nodes`, so one value drives the controller, the safety layer and the simulator.
+STACK_WIDE_PARAMETERS = frozenset(
+    {
+        "use_stamped_cmd_vel",
+        "base_frame",
+        "camera_mount_source",
+        "camera_mount_xyzrpy",
+        "rectify_distorted",
+        "depth_transport",
+    }
+)
 # The controller's command goes to safety_node, which alone talks to the base (Nav2's name for it).
 CMD_VEL_NAV_TOPIC = "cmd_vel_nav"
+# perception.launch.py's nodes (`perception_nodes`): camera obstacles for a robot's own Nav2.
+PERCEPTION = ("segmentation_node", "semantic_obstacles_node")
+# The nodes with a section in config/robot_vision_nav.yaml; a launch that starts some of them (the
+# stack, perception.launch.py) reads the same file, so the others' sections are not a mistake there.
+PARAMS_FILE_NODES = (*STACK, "semantic_obstacles_node")
 
 
 def share_file(*parts: str) -> Path:
@@ -174,12 +227,15 @@ class BringupOptions:
         namespace: pushed onto every node ('' = none); the relative topics move with it.
         device: segmentation_node's `device` (auto, cpu, cuda, cuda:N); '' = the params file's.
         model: segmentation_node's `model_path`; '' = the params file's.
+        camera: a CAMERA_PRESETS name: the camera driver whose colour, depth and camera_info topics
+            the stack subscribes to; "default" = the stack's own (camera/color/image_raw, ...).
         color_topic, depth_topic, camera_info_topic, odom_topic, cmd_vel_topic: remap the stack's
-            inputs and output; '' = the defaults (camera/color/image_raw, ...).
+            inputs and output; '' = the camera preset's (the first three), else the defaults.
         log_level: debug, info, warn, error or fatal.
         sim: start the built-in simulator too (sim_node), and use sim time.
         sim_params_file: the simulator's YAML; '' = config/sim.yaml.
         world_seed: overrides sim_node's `world_seed` when >= 0.
+        navigator: also start navigator_node (Nav2's navigate_to_pose action; it needs nav2_msgs).
 
     """
 
@@ -188,6 +244,7 @@ class BringupOptions:
     namespace: str = ""
     device: str = ""
     model: str = ""
+    camera: str = "default"
     color_topic: str = ""
     depth_topic: str = ""
     camera_info_topic: str = ""
@@ -197,6 +254,7 @@ class BringupOptions:
     sim: bool = False
     sim_params_file: str = ""
     world_seed: int = -1
+    navigator: bool = False
     extra_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -211,6 +269,8 @@ class BringupOptions:
         for node in self.extra_parameters:
             if node not in NODE_KINDS:
                 raise BringupError(f"extra parameters for unknown node {node!r}; nodes: {', '.join(NODE_KINDS)}")
+        if self.camera not in CAMERA_PRESETS:
+            raise BringupError(f"camera {self.camera!r} is not one of {', '.join(CAMERA_PRESETS)}")
 
 
 @dataclass(frozen=True)
@@ -269,9 +329,7 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
     remaps = tuple(
         (default, topic)
         for default, topic in (
-            (COLOR_TOPIC, options.color_topic),
-            (DEPTH_TOPIC, options.depth_topic),
-            (CAMERA_INFO_TOPIC, options.camera_info_topic),
+            *_camera_topics(options),
             (ODOM_TOPIC, options.odom_topic),
             (CMD_VEL_TOPIC, options.cmd_vel_topic),
         )
@@ -292,33 +350,58 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
             sim_params["world_seed"] = options.world_seed
         sim_params |= options.extra_parameters.get("sim_node", {})
         # The simulator makes sim time (it publishes /clock): it runs on its own clocks, never use_sim_time.
-        sim_remaps = _remaps_for("sim_node", remaps)
+        sim_remaps = (*_remaps_for("sim_node", remaps), *_tf_remaps("sim_node", namespace))
         specs.append(
             NodeSpec("sim_node", "sim_node", namespace, (sim_file,), sim_params, sim_remaps, options.log_level)
         )
     for name in STACK:
         parameters: dict[str, Any] = {"use_sim_time": sim_time}
         if name == "segmentation_node":
-            if options.device:
-                parameters["device"] = options.device
-            if options.model:
-                model = Path(options.model).expanduser()
-                if not model.is_file():
-                    raise BringupError(f"model {model} does not exist")
-                parameters["model_path"] = str(model.resolve())
+            parameters |= _segmentation_parameters(options)
         parameters |= options.extra_parameters.get(name, {})
-        node_remaps = _remaps_for(name, remaps)
+        node_remaps = (*_remaps_for(name, remaps), *_tf_remaps(name, namespace))
         if name == "controller_node":
             node_remaps = ((CMD_VEL_TOPIC, CMD_VEL_NAV_TOPIC), *node_remaps)
         specs.append(NodeSpec(name, name, namespace, (params_file,), parameters, node_remaps, options.log_level))
+    if options.navigator:
+        # After the stack: it serves goals to the planner's topics and judges them from the odometry.
+        parameters = {"use_sim_time": sim_time} | options.extra_parameters.get("navigator_node", {})
+        nav_remaps = (*_remaps_for("navigator_node", remaps), *_tf_remaps("navigator_node", namespace))
+        specs.append(
+            NodeSpec(
+                "navigator_node", "navigator_node", namespace, (params_file,), parameters, nav_remaps, options.log_level
+            )
+        )
     started = [s.executable for s in specs]
     for path in dict.fromkeys(p for spec in specs for p in spec.params_files):  # each file once
-        check_params_file(path, started, namespace)
+        check_params_file(path, started, namespace, idle=PARAMS_FILE_NODES)
     check_shared_parameters(params_file, options.extra_parameters, namespace)
+    if options.sim:
+        # sim_node is started with its own file, not the stack's: it gets the stack's command type
+        # here (the safety layer's, which alone talks to the base), unless given its own.
+        safety_extra = options.extra_parameters.get("safety_node", {})
+        stack_stamped = resolved_parameter(params_file, "safety_node", "use_stamped_cmd_vel", safety_extra, namespace)
+        sim_stamped = specs[0].parameters.setdefault("use_stamped_cmd_vel", stack_stamped)
+        if sim_stamped != stack_stamped:
+            raise BringupError(
+                f"sim_node.use_stamped_cmd_vel = {sim_stamped!r} but safety_node.use_stamped_cmd_vel = "
+                f"{stack_stamped!r} ({params_file}): they must be equal, because the simulator subscribes to the "
+                "safety layer's command with that message type"
+            )
+    files: dict[str, Any] = {}
     for spec in specs:
         unknown = sorted(set(spec.parameters) - spec.kind.parameter_names() - {"use_sim_time"})
         if unknown:
             raise BringupError(f"unknown parameter(s) {', '.join(unknown)} given to {spec.name}")
+        for path in spec.params_files:
+            data = files.setdefault(path, yaml.safe_load(Path(path).read_text()) or {})
+            lost = _shadowed_overrides(data, spec.name, spec.parameters, namespace)
+            if lost:
+                raise BringupError(
+                    f"params file {path}: its '/**' section comes before a section of {spec.name} that sets "
+                    f"{', '.join(lost)}, so the value{'s' if len(lost) > 1 else ''} given to {spec.name} would be "
+                    "lost (rclpy applies sections in file order, and given values join '/**'); move '/**' to the end"
+                )
     if namespace:
         # rcl applies a section only under the node's full name (or a wildcard): the file's
         # `costmap_node:` sections are moved under the namespace, as Nav2's RewrittenYaml(root_key) does.
@@ -329,9 +412,110 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
     return specs
 
 
+def _tf_remaps(node: str, namespace: str) -> tuple[tuple[str, str], ...]:
+    # Under a namespace each robot has its own TF tree (`/r1/tf`), as Nav2's multi-robot bringup does:
+    # two robots' odom -> base_link on one /tf would be one robot jumping between two places.
+    uses = node == "rviz2" or NODE_KINDS[node].uses_tf
+    return (("/tf", "tf"), ("/tf_static", "tf_static")) if namespace and uses else ()
+
+
+def _shadowed_overrides(data: Mapping[str, Any], node: str, given: Mapping[str, Any], namespace: str) -> list[str]:
+    """The names in `given` (the node's `-p` values) that a section after the file's `/**` one sets for `node`.
+
+    rcl puts `-p name:=value` in its `/**` section; when the file has one, that is where they go,
+    and any section after it that applies to the node and names the same parameter wins over them.
+    """
+    sections = [(str(key), section) for key, section in data.items()]
+    keys = [key for key, _ in sections]
+    if "/**" not in keys:
+        return []
+    full = full_node_name(node, namespace)
+    later: set[str] = set()
+    for key, section in sections[keys.index("/**") + 1 :]:
+        if isinstance(section, dict) and _matches(section_target(key, namespace), full):
+            later |= set(section.get("ros__parameters") or {})
+    return sorted(set(given) & later)
+
+
+def _camera_topics(options: BringupOptions) -> tuple[tuple[str, str], ...]:
+    """(stack topic, topic it is read from) for colour, depth and camera_info: the option, else the camera preset's."""
+    color, depth, info = CAMERA_PRESETS[options.camera]
+    return (
+        (COLOR_TOPIC, options.color_topic or color),
+        (DEPTH_TOPIC, options.depth_topic or depth),
+        (CAMERA_INFO_TOPIC, options.camera_info_topic or info),
+    )
+
+
 def _remaps_for(node: str, remaps: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     # Only the topics the node uses: a rule for a topic it never opens would do nothing but mislead.
     return tuple(rule for rule in remaps if rule[0] in NODE_KINDS[node].topics)
+
+
+def _segmentation_parameters(options: BringupOptions) -> dict[str, Any]:
+    """segmentation_node's `device` and `model_path` from the options (a missing model is refused by name)."""
+    parameters: dict[str, Any] = {}
+    if options.device:
+        parameters["device"] = options.device
+    if options.model:
+        model = Path(options.model).expanduser()
+        if not model.is_file():
+            raise BringupError(f"model {model} does not exist")
+        parameters["model_path"] = str(model.resolve())
+    return parameters
+
+
+def perception_nodes(options: BringupOptions) -> list[NodeSpec]:
+    """segmentation_node and semantic_obstacles_node (PERCEPTION), for a robot that runs its own Nav2.
+
+    What perception.launch.py starts: the camera's semantic obstacles as a PointCloud2 for Nav2's
+    costmap, and no costmap, planner or controller of ours. The same machinery as `stack_nodes`:
+    the same params file (config/robot_vision_nav.yaml by default; its sections for the stack's
+    other nodes are accepted and left alone), checked before anything starts, moved under the
+    namespace, and the camera topics remapped; device and model go to segmentation_node.
+
+    Raises:
+        BringupError: a missing params file or model, a params file the check refuses, options
+            that do not apply here (the simulator, odom or cmd_vel topics), or unknown extra parameters.
+
+    """
+    if options.sim or options.odom_topic or options.cmd_vel_topic:
+        raise BringupError(
+            "the perception nodes start no simulator and use no odom or cmd_vel topic; "
+            f"got sim={options.sim}, odom_topic={options.odom_topic!r}, cmd_vel_topic={options.cmd_vel_topic!r}"
+        )
+    params_file = (
+        str(Path(options.params_file).expanduser()) if options.params_file else str(share_file("config", STACK_PARAMS))
+    )
+    if not Path(params_file).is_file():
+        raise BringupError(f"params_file {params_file} does not exist")
+    remaps = tuple((default, topic) for default, topic in _camera_topics(options) if topic and topic != default)
+    namespace = options.namespace.strip("/")
+    specs: list[NodeSpec] = []
+    for name in PERCEPTION:
+        parameters: dict[str, Any] = {"use_sim_time": options.use_sim_time}
+        if name == "segmentation_node":
+            parameters |= _segmentation_parameters(options)
+        parameters |= options.extra_parameters.get(name, {})
+        unknown = sorted(set(parameters) - NODE_KINDS[name].parameter_names() - {"use_sim_time"})
+        if unknown:
+            raise BringupError(f"unknown parameter(s) {', '.join(unknown)} given to {name}")
+        node_remaps = (*_remaps_for(name, remaps), *_tf_remaps(name, namespace))
+        specs.append(NodeSpec(name, name, namespace, (params_file,), parameters, node_remaps, options.log_level))
+    check_params_file(params_file, PERCEPTION, namespace, idle=PARAMS_FILE_NODES)
+    data = yaml.safe_load(Path(params_file).read_text()) or {}
+    for spec in specs:
+        lost = _shadowed_overrides(data, spec.name, spec.parameters, namespace)
+        if lost:
+            raise BringupError(
+                f"params file {params_file}: its '/**' section comes before a section of {spec.name} that sets "
+                f"{', '.join(lost)}, so the value{'s' if len(lost) > 1 else ''} given to {spec.name} would be lost "
+                "(rclpy applies sections in file order, and given values join '/**'); move '/**' to the end"
+            )
+    if namespace:
+        moved = str(namespaced_params_file(params_file, namespace))  # as stack_nodes does
+        specs = [dataclasses.replace(s, params_files=(moved,)) for s in specs]
+    return specs
 
 
 def _is_pattern(key: str) -> bool:
@@ -381,19 +565,26 @@ def full_node_name(node: str, namespace: str = "") -> str:
 
 
 def check_params_file(
-    path: str | os.PathLike[str], nodes: list[str] | tuple[str, ...] = STACK, namespace: str = ""
+    path: str | os.PathLike[str],
+    nodes: list[str] | tuple[str, ...] = STACK,
+    namespace: str = "",
+    idle: Sequence[str] = PARAMS_FILE_NODES,
 ) -> None:
     """Refuse a parameter file that would not apply as written to the named nodes started in `namespace`.
 
     Each section is matched the way rcl will match it once the file is moved under the namespace
     (`namespaced_params_file`): a section must apply to at least one started node, and name only
-    parameters that every node it applies to declares.
+    parameters that every node it applies to declares. A section for one of the `idle` nodes that
+    this launch does not start (by default the shared file's nodes, PARAMS_FILE_NODES: the stack
+    does not start semantic_obstacles_node, perception.launch.py not the costmap) is checked against
+    that node's parameters instead, and a wildcard may name a stack-wide parameter one of them declares.
 
     Raises:
         BringupError: unreadable YAML, a section that is not `NAME: {ros__parameters: {...}}`, a
             section for a node this package does not have (a misspelt node name) or that this
             launch does not start (including one written for another namespace), or a parameter
-            name that the node (for a wildcard: every node it matches) does not declare.
+            name that the node (for a wildcard: every node it matches; for a STACK_WIDE_PARAMETERS
+            name, at least one) does not declare.
 
     """
     try:
@@ -405,6 +596,7 @@ def check_params_file(
     if not isinstance(data, dict):
         raise BringupError(f"params file {path}: the top level must map node names to ros__parameters")
     started = {full_node_name(n, namespace): NODE_KINDS[n] for n in nodes if n in NODE_KINDS}
+    idle_kinds = {full_node_name(n, namespace): NODE_KINDS[n] for n in idle if n in NODE_KINDS and n not in nodes}
     for key, section in data.items():
         if not isinstance(section, dict) or set(section) != {"ros__parameters"}:
             raise BringupError(f"params file {path}: section '{key}' must hold exactly one key, ros__parameters")
@@ -413,6 +605,9 @@ def check_params_file(
             raise BringupError(f"params file {path}: '{key}.ros__parameters' must be a mapping")
         target = section_target(str(key), namespace)
         applies = [kind for name, kind in started.items() if _matches(target, name)]
+        idle_applies = [kind for name, kind in idle_kinds.items() if _matches(target, name)]
+        if not applies and not _is_pattern(target):
+            applies = idle_applies
         if not applies:
             base = str(key).strip("/").rsplit("/", 1)[-1]
             if not _is_pattern(str(key)) and base not in NODE_KINDS:
@@ -427,6 +622,8 @@ def check_params_file(
                 f"(it starts {', '.join(started) or 'no node'}); remove the section or start that node"
             )
         known = set.intersection(*(k.parameter_names() for k in applies))
+        if _is_pattern(target):
+            known |= STACK_WIDE_PARAMETERS & set.union(*(k.parameter_names() for k in (*applies, *idle_applies)))
         unknown = sorted(set(_flatten(params)) - known - {"use_sim_time"})
         if unknown:
             names = ", ".join(sorted({k.name for k in applies}))
@@ -434,6 +631,30 @@ def check_params_file(
                 f"params file {path}: unknown parameter{'s' if len(unknown) > 1 else ''} "
                 f"{', '.join(repr(n) for n in unknown)} for {names}"
             )
+    _refuse_shadowed_sections(path, data, namespace)
+
+
+def _refuse_shadowed_sections(path: str | os.PathLike[str], data: Mapping[str, Any], namespace: str) -> None:
+    """Refuse a node section's value that a wildcard section after it sets too: rclpy applies them in file order.
+
+    So a node's own `use_stamped_cmd_vel` above the `/**` section would be silently overridden.
+    """
+    sections = [
+        (str(key), section_target(str(key), namespace), section["ros__parameters"] or {})
+        for key, section in data.items()
+    ]
+    for i, (key, target, params) in enumerate(sections):
+        if _is_pattern(target):
+            continue
+        for later_key, later_target, later_params in sections[i + 1 :]:
+            dead = sorted(set(_flatten(params)) & set(_flatten(later_params))) if _is_pattern(later_target) else []
+            if dead and _matches(later_target, target):
+                them = "them" if len(dead) > 1 else "it"
+                raise BringupError(
+                    f"params file {path}: section '{key}' sets {', '.join(repr(n) for n in dead)}, but the "
+                    f"'{later_key}' section after it sets {them} too and wins (rclpy applies sections in file "
+                    f"order); set {them} in one of the two"
+                )
 
 
 def namespaced_params_file(path: str | os.PathLike[str], namespace: str) -> Path:
@@ -469,11 +690,26 @@ SHARED_PARAMETERS: tuple[tuple[str, str, str, str, str], ...] = (
         "the safety layer subscribes to the controller's command with that message type",
     ),
     (
+        "controller_node",
+        "base_frame",
+        "safety_node",
+        "base_frame",
+        "both stamp the base's velocity commands in the robot's body frame",
+    ),
+    (
         "costmap_node",
         "camera_mount_xyzrpy",
         "safety_node",
         "camera_mount_xyzrpy",
         "both place the same depth image in base_link",
+    ),
+    (
+        "costmap_node",
+        "rectify_distorted",
+        "safety_node",
+        "rectify_distorted",
+        "both read the same depth image: one undistorting it while the other refuses it would map obstacles "
+        "while the safety layer holds the robot stopped",
     ),
 )
 
@@ -481,22 +717,24 @@ SHARED_PARAMETERS: tuple[tuple[str, str, str, str, str], ...] = (
 def resolved_parameter(
     params_file: str | os.PathLike[str], node: str, name: str, extra: Mapping[str, Any], namespace: str = ""
 ) -> Any:
-    """A node's parameter as the stack starts it: `extra`, else its own section, else a wildcard's, else the default."""
+    """A node's parameter as the stack starts it: `extra`, else the file's (`file_parameters`), else the default."""
     return _resolved(yaml.safe_load(Path(params_file).read_text()) or {}, node, name, extra, namespace)
 
 
 def file_parameters(data: Mapping[str, Any], node: str, namespace: str = "") -> dict[str, Any]:
-    """The parameters a parsed params file gives `node` started in `namespace`, as rcl applies them.
+    """The parameters a parsed params file gives `node` started in `namespace`, as rclpy applies them.
 
-    Wildcard sections first, then the node's own; a later section overrides an earlier one of its kind.
+    Every section that applies to the node (its own, a wildcard), in file order: a later section
+    overrides an earlier one, whatever its kind. rclpy (Kilted) applies rcl's sections in the order
+    they first appear, and `-p name:=value` (and launch_ros's parameter dicts) join rcl's `/**`
+    section: a file's `/**` section goes last, else it would come before the node's own and every
+    `-p` for a parameter that section names would be lost (test_bringup pins this on real rclpy).
     """
     full = full_node_name(node, namespace)
-    targets = [(section_target(str(key), namespace), section) for key, section in data.items()]
     params: dict[str, Any] = {}
-    for wildcard in (True, False):
-        for target, section in targets:
-            if isinstance(section, dict) and _is_pattern(target) == wildcard and _matches(target, full):
-                params |= section.get("ros__parameters") or {}
+    for key, section in data.items():
+        if isinstance(section, dict) and _matches(section_target(str(key), namespace), full):
+            params |= section.get("ros__parameters") or {}
     return params
 
 
@@ -559,15 +797,37 @@ LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("namespace", "", "namespace pushed onto every node; their relative topics move with it; '' = none"),
     ("device", "", "segmentation_node's device: auto, cpu, cuda or cuda:N; '' = the params file's"),
     ("model", "", "segmentation_node's weights (.safetensors with NAME.card.yaml beside it); '' = the params file's"),
-    ("color_topic", "", f"colour image topic (sensor_msgs/Image rgb8 | bgr8); '' = {COLOR_TOPIC}"),
-    ("depth_topic", "", f"depth image aligned to colour (16UC1 mm | 32FC1 m); '' = {DEPTH_TOPIC}"),
-    ("camera_info_topic", "", f"colour camera intrinsics (sensor_msgs/CameraInfo); '' = {CAMERA_INFO_TOPIC}"),
+    (
+        "camera",
+        "default",
+        "camera driver whose colour, depth and camera_info topics the stack reads: default ("
+        + ", ".join(CAMERA_PRESETS["default"])
+        + "), realsense (realsense2_camera 4.x with align_depth.enable:=true: "
+        + ", ".join(CAMERA_PRESETS["realsense"])
+        + "); color_topic, depth_topic and camera_info_topic override it",
+    ),
+    ("color_topic", "", "colour image topic (sensor_msgs/Image rgb8 | bgr8); '' = the camera's"),
+    ("depth_topic", "", "depth image aligned to colour (16UC1 mm | 32FC1 m); '' = the camera's"),
+    ("camera_info_topic", "", "colour camera intrinsics (sensor_msgs/CameraInfo); '' = the camera's"),
     ("odom_topic", "", f"odometry (nav_msgs/Odometry, pose in the odom frame); '' = {ODOM_TOPIC}"),
-    ("cmd_vel_topic", "", f"velocity command output (geometry_msgs/Twist); '' = {CMD_VEL_TOPIC}"),
+    (
+        "cmd_vel_topic",
+        "",
+        f"velocity command output (geometry_msgs/TwistStamped; Twist with use_stamped_cmd_vel: false); "
+        f"'' = {CMD_VEL_TOPIC}",
+    ),
     ("log_level", "info", f"log level of every node: {', '.join(LOG_LEVELS)}"),
     ("rviz", "false", f"also start RViz2 with config/{RVIZ_CONFIG}"),
+    (
+        "navigator",
+        "false",
+        "also start navigator_node: Nav2's navigate_to_pose action (nav2_simple_commander, RViz's Nav2 panel); "
+        "needs nav2_msgs",
+    ),
 )
-# sim.launch.py: these and LAUNCH_ARGUMENTS less use_sim_time (the simulator's /clock is always followed).
+# sim.launch.py: these and LAUNCH_ARGUMENTS less SIM_LEAVES_OUT (the simulator's /clock is always
+# followed, and the simulator is the camera).
+SIM_LEAVES_OUT = ("use_sim_time", "camera")
 SIM_LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
     ("world_seed", "-1", "seed of the simulator's generated warehouse, [0, 999999]; -1 = the sim params file's"),
     ("sim_params_file", "", f"the simulator's parameter YAML (sim_node section); default: <share>/config/{SIM_PARAMS}"),
@@ -586,13 +846,33 @@ def launch_arguments(share_dir: str | os.PathLike[str] | None = None, sim: bool 
     """
     table = LAUNCH_ARGUMENTS
     if sim:
-        table = (*(a for a in LAUNCH_ARGUMENTS if a[0] != "use_sim_time"), *SIM_LAUNCH_ARGUMENTS)
+        table = (*(a for a in LAUNCH_ARGUMENTS if a[0] not in SIM_LEAVES_OUT), *SIM_LAUNCH_ARGUMENTS)
     out: list[tuple[str, str, str]] = []
     for name, default, description in table:
         if name in _FILE_ARGUMENTS and share_dir is not None:
             default = str(Path(share_dir, "config", _FILE_ARGUMENTS[name]))
         out.append((name, default, description))
     return out
+
+
+# perception.launch.py: the arguments of LAUNCH_ARGUMENTS that apply to segmentation + semantic obstacles.
+PERCEPTION_LAUNCH_ARGUMENTS = (
+    "params_file",
+    "use_sim_time",
+    "namespace",
+    "device",
+    "model",
+    "camera",
+    "color_topic",
+    "depth_topic",
+    "camera_info_topic",
+    "log_level",
+)
+
+
+def perception_launch_arguments(share_dir: str | os.PathLike[str] | None = None) -> list[tuple[str, str, str]]:
+    """The (name, default, description) of each argument of perception.launch.py (see `launch_arguments`)."""
+    return [a for a in launch_arguments(share_dir) if a[0] in PERCEPTION_LAUNCH_ARGUMENTS]
 
 
 def launch_bool(values: Mapping[str, str], name: str) -> bool:
@@ -624,7 +904,8 @@ def options_from_launch_values(values: Mapping[str, str], sim: bool = False) -> 
     arguments (an including file's own) are ignored.
 
     Raises:
-        BringupError: a value that is not a boolean, integer or log level where one is needed.
+        BringupError: a value that is not a boolean, integer, log level or camera preset where one
+            is needed.
 
     """
 
@@ -638,12 +919,16 @@ def options_from_launch_values(values: Mapping[str, str], sim: bool = False) -> 
         raise BringupError(f"launch argument world_seed:={seed_text!r} is not an integer") from err
     if world_seed < -1:
         raise BringupError(f"launch argument world_seed:={world_seed} must be >= 0 (or -1: the params file's)")
+    camera = "default" if sim else text("camera") or "default"
+    if camera not in CAMERA_PRESETS:
+        raise BringupError(f"launch argument camera:={camera!r} is not one of {', '.join(CAMERA_PRESETS)}")
     return BringupOptions(
         params_file=text("params_file"),
         use_sim_time=sim or launch_bool(values, "use_sim_time"),
         namespace=text("namespace"),
         device=text("device"),
         model=text("model"),
+        camera=camera,
         color_topic=text("color_topic"),
         depth_topic=text("depth_topic"),
         camera_info_topic=text("camera_info_topic"),
@@ -653,6 +938,7 @@ def options_from_launch_values(values: Mapping[str, str], sim: bool = False) -> 
         sim=sim,
         sim_params_file=text("sim_params_file") if sim else "",
         world_seed=world_seed,
+        navigator=launch_bool(values, "navigator"),
     )
 
 
@@ -715,6 +1001,7 @@ def rviz_node_kwargs(
     }
     if namespace.strip("/"):
         kwargs["namespace"] = namespace.strip("/")
+        kwargs["remappings"] = list(_tf_remaps("rviz2", namespace.strip("/")))  # the robot's own TF tree
     if env:
         kwargs["additional_env"] = dict(env)
     return kwargs

@@ -38,6 +38,7 @@ from std_msgs.msg import String
 from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
 from robot_vision_nav.ros.messages import odometry_to_pose2d
 from robot_vision_nav.ros.qos import DEFAULT_QOS, SENSOR_QOS
+from robot_vision_nav.ros.tf import TfReader
 
 GOAL_TOPIC = "goal_pose"
 ODOM_TOPIC = "odom"
@@ -86,6 +87,8 @@ class StackWatcher:
         self.controller_status = ""  # latest known, whatever goal it was about
         self._pose: tuple[float, float, float] | None = None
         self._heard_controller = False
+        self.goal_frame = ""  # the frame of the current goal; the tracker sees the robot in it
+        self._tf = TfReader(node)
         self.goal_pub = node.create_publisher(PoseStamped, GOAL_TOPIC, DEFAULT_QOS)
         self._planner_sub = node.create_subscription(String, PLANNER_STATUS_TOPIC, self._on_planner, DEFAULT_QOS)
         self._controller_sub = node.create_subscription(
@@ -118,7 +121,23 @@ class StackWatcher:
         self.odom_stamp = msg.header.stamp
         self.speed_mps = float(msg.twist.twist.linear.x)
         if self.tracker is not None:
-            self.tracker.observe_pose(pose.x_m, pose.y_m, pose.yaw_rad)
+            in_goal_frame = self.pose_in(self.goal_frame)
+            if in_goal_frame is not None:  # else the tracker keeps the last pose it could place
+                self.tracker.observe_pose(*in_goal_frame)
+
+    def pose_in(self, frame: str) -> tuple[float, float, float] | None:
+        """The latest odometry pose in `frame` (TF from the odometry's frame; newest), None if it can't be placed."""
+        if self._pose is None:
+            return None
+        if not frame or frame.lstrip("/") == self.odom_frame.lstrip("/") or not self.odom_frame:
+            return self._pose
+        transform, _ = self._tf.lookup(frame, self.odom_frame)
+        if transform is None:
+            return None
+        try:
+            return transform.apply_to_pose2d(*self._pose)
+        except ValueError:
+            return None
 
     def _on_planner(self, msg: String) -> None:
         if self.tracker is not None:
@@ -165,26 +184,33 @@ class StackWatcher:
         A goal without a yaw gets the heading from the robot to the goal, so the robot does not turn
         on the spot once there; with the robot already within the tolerance, its own heading.
         """
+        self.goal_frame = frame
+        robot = self.pose_in(frame)
         if yaw_rad is None:
             yaw_rad = 0.0
-            if self._pose is not None:
-                x, y, yaw = self._pose
+            if robot is not None:
+                x, y, yaw = robot
                 near = math.hypot(x_m - x, y_m - y) <= config.tolerance_m
                 yaw_rad = yaw if near else math.atan2(y_m - y, x_m - x)
         now = self.node.get_clock().now()
         tracker = GoalTracker(x_m, y_m, int(now.nanoseconds), config, controller_status=self.controller_status)
-        if self._pose is not None:
-            tracker.observe_pose(*self._pose)
+        if robot is not None:
+            tracker.observe_pose(*robot)
         self.tracker = tracker
         self.goal_pub.publish(goal_pose_msg(x_m, y_m, yaw_rad, frame, now.to_msg()))
         return tracker
 
     def send_stop(self, frame: str) -> bool:
-        """Publish a goal at the robot's current pose, so that it stops there; False without odometry."""
+        """Publish a goal at the robot's current pose, so that it stops there; False without odometry.
+
+        The goal is in the odometry's frame whatever `frame` the cancelled goal had: that is where the
+        pose is known without TF.
+        """
         if self._pose is None:
             return False
         x, y, yaw = self._pose
-        self.goal_pub.publish(goal_pose_msg(x, y, yaw, frame, self.node.get_clock().now().to_msg()))
+        stop_frame = self.odom_frame or frame
+        self.goal_pub.publish(goal_pose_msg(x, y, yaw, stop_frame, self.node.get_clock().now().to_msg()))
         return True
 
 

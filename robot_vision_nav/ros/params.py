@@ -32,6 +32,7 @@ from rclpy.node import Node
 from rclpy.parameter import Parameter
 
 from robot_vision_nav.core.config import ConfigError, ParamInfo, param_info
+from robot_vision_nav.ros.bringup import STACK_WIDE_PARAMETERS
 
 _INT_LIMIT = 2**62
 
@@ -42,8 +43,13 @@ BUILTIN_PREFIXES = ("qos_overrides.",)
 
 
 def unknown_parameters(given: Sequence[str], declared: Sequence[str]) -> list[str]:
-    """The names in `given` that are neither declared nor built into every rclpy node, sorted."""
-    known = set(declared) | BUILTIN_PARAMETERS
+    """The names in `given` that are neither declared nor built into every rclpy node, sorted.
+
+    The stack-wide parameters (`ros.bringup.STACK_WIDE_PARAMETERS`) are not unknown either: the
+    params file's `/**` section gives them to every node, and a node that does not use one leaves it
+    alone, as rcl does (`ros.bringup.check_params_file` still refuses one in a node's own section).
+    """
+    known = set(declared) | BUILTIN_PARAMETERS | STACK_WIDE_PARAMETERS
     return sorted(n for n in given if n not in known and not n.startswith(BUILTIN_PREFIXES))
 
 

@@ -91,6 +91,8 @@ def test_output_bag_is_valid_mcap_and_holds_what_the_summary_says(tmp_path: Path
     assert read_info(out).messages == sum(result.outputs.values())
     # A golden can be the output bag itself: its summary is the replay's.
     assert summarize_bag(out)["streams"] == result.summary["streams"]
+    with BagReader(out) as bag:  # /cmd_vel as the stack publishes it by default
+        assert bag.topics()["/cmd_vel"].msgtype == "geometry_msgs/msg/TwistStamped"
 
 
 def test_deliberate_parameter_change_is_reported_as_a_regression(
@@ -126,3 +128,5 @@ def test_committed_bags_are_small_and_readable_in_their_formats() -> None:
         types = {t.name: t.msgtype for t in bag.topics().values()}
     assert types["/camera/color/image_raw/compressed"] == "sensor_msgs/msg/CompressedImage"
     assert types["/camera/aligned_depth_to_color/image_raw/compressedDepth"] == "sensor_msgs/msg/CompressedImage"
+    # Recorded when Twist was the default; its golden compares twists, whichever type a replay publishes.
+    assert types["/cmd_vel"] == "geometry_msgs/msg/Twist"
