@@ -43,10 +43,12 @@ ros2-launch: venv
 	  if [ ! -f $(LAUNCH_STAMP) ]; then $(ROS2_LAUNCH)/install.sh $(VENV) && rm -f $(VENV)/.ros2-launch-* && touch $(LAUNCH_STAMP); fi; \
 	else echo "ros2-launch: no $(ROS2_LAUNCH): the tests of the real ros2 launch will be skipped"; fi
 
-# build.sh reuses an earlier build in the same folder: only the first run takes minutes.
+# Built once against the venv's exact ROS wheels (the stamp holds their names and versions); other
+# wheels after a requirements change mean a fresh build. Only the first run takes minutes.
 ros2-extra: venv
 	@if [ -x $(ROS2_SRC)/build.sh ]; then \
-	  if [ ! -f $(ROS2_EXTRA)/install/nav2_msgs/share/nav2_msgs/package.xml ]; then $(ROS2_SRC)/build.sh $(VENV) $(ROS2_EXTRA) --nav2; fi; \
+	  stamp=$(ROS2_EXTRA)/.built-$$(ls -d $(VENV)/lib/python*/site-packages/ros_* | sha1sum | cut -c1-12); \
+	  if [ ! -f $$stamp ]; then rm -rf $(ROS2_EXTRA) && $(ROS2_SRC)/build.sh $(VENV) $(ROS2_EXTRA) --nav2 && touch $$stamp; fi; \
 	else echo "ros2-extra: no $(ROS2_SRC): the TF and Nav2 action tests will be skipped"; fi
 
 demo: venv

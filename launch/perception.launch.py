@@ -1,6 +1,6 @@
 """Perception for a robot that runs its own Nav2: segmentation + semantic obstacles as a PointCloud2.
 
-    ros2 launch robot_vision_nav perception.launch.py color_topic:=/camera/camera/color/image_raw
+    ros2 launch robot_vision_nav perception.launch.py camera:=realsense device:=cuda
 
 Starts segmentation_node and semantic_obstacles_node only (no costmap, planner or controller): Nav2's
 costmap reads /segmentation/obstacles (config/nav2_semantic_obstacles.yaml). The node list,

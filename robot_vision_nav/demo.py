@@ -163,10 +163,16 @@ def route_length(route_xy: tuple[tuple[float, float], ...]) -> float:
 
 
 def camera_mount_source() -> str:
-    """How the demo's stack places the camera: `tf` (the simulator's TF only) where tf2_ros is installed."""
+    """How the demo's stack places the camera: `tf` (the simulator's TF only) where tf2_ros is installed.
+
+    The simulator publishes its TF with tf2_msgs (which a tf2_ros install brings along); without
+    either, the camera mount is camera_mount_xyzrpy.
+    """
+    import importlib.util
+
     from robot_vision_nav.ros.tf import tf_available
 
-    return "tf" if tf_available() else "parameter"
+    return "tf" if tf_available() and importlib.util.find_spec("tf2_msgs") is not None else "parameter"
 
 
 def demo_specs(seed: int, options: DemoOptions) -> list[Any]:
@@ -185,6 +191,8 @@ def demo_specs(seed: int, options: DemoOptions) -> list[Any]:
     mount = {"camera_mount_source": camera_mount_source()}
     extra["costmap_node"] = dict(mount)
     extra["safety_node"] = dict(mount)
+    if mount["camera_mount_source"] == "tf":
+        extra["sim_node"]["publish_tf"] = True  # what the stack then places the camera by
     if depth_only:
         extra["costmap_node"]["use_traversability_mask"] = False
     specs = stack_nodes(

@@ -39,6 +39,9 @@ class SafetyRig:
 
     def __init__(self, context: Any, overrides: list[Parameter] | None = None) -> None:
         params = [
+            # The mount is the parameter unless a test says otherwise: `auto` would hold the robot for
+            # the first second while it listens for a camera TF nobody sends (test_tf.py tests TF).
+            Parameter("camera_mount_source", value="parameter"),
             Parameter("camera_mount_xyzrpy", value=LEVEL_MOUNT),
             Parameter("warn_throttle_s", value=0.0),
             Parameter("cmd_timeout_s", value=0.3),

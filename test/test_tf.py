@@ -19,6 +19,7 @@ from rclpy.parameter import Parameter
 from robot_vision_nav.core.geometry import (
     BODY_FROM_OPTICAL,
     CameraMount,
+    Transform3D,
     mount_body_transform,
     mount_difference,
 )
@@ -351,3 +352,40 @@ def test_semantic_obstacles_node_takes_the_tf_mount(ros_context: object) -> None
         h.close()
     expected = ObstacleCloudBuilder(ObstacleCloudConfig()).build(frame.depth_mm(), K, frame.mask)  # default = MOUNT
     assert len(points) > 20 and points.tobytes() == expected.points.tobytes()
+
+
+class Toggling:
+    """A TfReader whose camera transform comes and goes (a driver restarting)."""
+
+    available = True
+
+    def __init__(self, transform: Transform3D | None) -> None:
+        self.transform = transform
+
+    def lookup(self, target: str, source: str, stamp_ns: int | None = None) -> tuple[Transform3D | None, str]:
+        return (self.transform, "") if self.transform is not None else (None, f"no transform {target} <- {source}")
+
+
+def test_auto_waits_a_second_for_tf_before_the_parameter_and_skips_quietly_meanwhile() -> None:
+    mounts, logs = source_for(Toggling(None))
+    sec = 1_000_000_000
+    for now in (5 * sec, 5 * sec + sec // 2):
+        found = mounts.mount("base_link", OPTICAL, "auto", MOUNT, now_ns=now)
+        assert (found.mount, found.problem) == (None, "")  # skipped: the safety layer holds the robot
+    assert logs.warnings == []
+    found = mounts.mount("base_link", OPTICAL, "auto", MOUNT, now_ns=6 * sec + 1)
+    assert (found.mount, found.source) == (MOUNT, "parameter")
+    assert len(logs.warnings) == 1 and "using camera_mount_xyzrpy" in logs.warnings[0]
+
+
+def test_a_camera_tf_lost_later_keeps_the_last_tf_mount() -> None:
+    tilted = CameraMount(0.12, 0.0, 0.45, 0.0, 0.4, 0.0)
+    reader = Toggling(mount_body_transform(tilted).compose(BODY_FROM_OPTICAL))
+    mounts, _ = source_for(reader)
+    assert mounts.mount("base_link", OPTICAL, "auto", MOUNT, now_ns=1).source == "tf"
+    reader.transform = None  # the driver restarts
+    for source in ("auto", "tf"):
+        found = mounts.mount("base_link", OPTICAL, source, MOUNT, now_ns=10**12)
+        assert found.source == "tf" and found.mount is not None
+        assert mount_difference(found.mount, tilted)[0] < 1e-9  # not the parameter's mount
+        assert "last camera mount TF gave" in found.problem

@@ -33,9 +33,13 @@ def make_rig(ros_context: Any, *overrides: Parameter) -> Rig:
     return Rig(ros_context, [node])
 
 
-def plan_until(rig: Rig, done: Any, start_ns: int, rounds: int = 60) -> int:
+def plan_until(rig: Rig, done: Any, start_ns: int, rounds: int = 60, tick: Any = None) -> int:
+    """Costmaps (and odometry) every 0.1 s of stamps until `done`; `tick` re-publishes the robot's TF,
+    as a localiser and a base driver do all the time (a listener made later hears only what follows)."""
     stamp = start_ns
     for _ in range(rounds):
+        if tick is not None:
+            tick()
         feed_world(rig, stamp, values=open_world())
         stamp += SEC // 10
         if rig.spin_until(done, 0.2):
@@ -66,18 +70,20 @@ def test_map_goal_is_placed_in_odom_and_follows_map_to_odom(ros_context: Any) ->
     try:
         broadcaster = tf2_ros.TransformBroadcaster(rig.driver)
         odom_from_map = planar(0.5, -0.3, 0.4)  # map -> odom as a localiser publishes it (parent map)
-        map_from_odom = odom_from_map.inverse()
-        broadcaster.sendTransform(transform_stamped("map", "odom", map_from_odom, Time()))
-        rig.spin_until(lambda: False, 0.3)
+        localiser = {"map_from_odom": odom_from_map.inverse()}
+
+        def tick() -> None:
+            broadcaster.sendTransform(transform_stamped("map", "odom", localiser["map_from_odom"], Time()))
+
         rig.pub_goal.publish(goal(2.0, 1.0, frame="map"))
-        stamp = plan_until(rig, lambda: any(p.poses for p in rig.plans), SEC)
+        stamp = plan_until(rig, lambda: any(p.poses for p in rig.plans), SEC, tick=tick)
         path = next(p for p in rig.plans if p.poses)
         assert path.header.frame_id == "odom"
         expected = odom_from_map.apply_to_pose2d(2.0, 1.0, 0.0)
         assert plan_points(path)[-1] == pytest.approx(expected[:2], abs=0.03)
         # The localiser corrects map -> odom by 0.4 m: the next plans end where the goal now is.
         corrected = planar(0.9, -0.3, 0.4)
-        broadcaster.sendTransform(transform_stamped("map", "odom", corrected.inverse(), Time()))
+        localiser["map_from_odom"] = corrected.inverse()
         moved = corrected.apply_to_pose2d(2.0, 1.0, 0.0)
         before = len(rig.plans)
         plan_until(
@@ -88,6 +94,7 @@ def test_map_goal_is_placed_in_odom_and_follows_map_to_odom(ros_context: Any) ->
                 and np.allclose(plan_points(rig.plans[-1])[-1], moved[:2], atol=0.03)
             ),
             stamp,
+            tick=tick,
         )
         assert np.allclose(plan_points(rig.plans[-1])[-1], moved[:2], atol=0.03), plan_points(rig.plans[-1])[-1]
     finally:
@@ -137,3 +144,29 @@ def test_goto_judges_a_map_goal_in_map(ros_context: Any) -> None:
     # The robot stands at the goal's odom place, well away from (1.5, 0.5) read as odom numbers.
     x, y, _ = driver.pose
     assert math.hypot(x - 1.5, y - 0.5) > 0.5
+
+
+def test_goal_in_a_frame_that_moves_with_the_robot_is_placed_once(ros_context: Any) -> None:
+    """'1 m ahead' in base_link is placed where the robot was when it was sent, not re-placed as the robot
+    drives (it would recede forever), unlike a map goal."""
+    require_tf()
+    import tf2_ros
+
+    rig = make_rig(ros_context)
+    try:
+        broadcaster = tf2_ros.TransformBroadcaster(rig.driver)
+        robot = {"x": 1.0}
+
+        def tick() -> None:  # the base driver's odom -> base_link
+            broadcaster.sendTransform(transform_stamped("odom", "base_link", planar(robot["x"], 0.0, 0.0), Time()))
+
+        rig.pub_goal.publish(goal(1.0, 0.0, frame="base_link"))
+        stamp = plan_until(rig, lambda: any(p.poses for p in rig.plans), SEC, tick=tick)
+        assert plan_points(next(p for p in rig.plans if p.poses))[-1] == pytest.approx([2.0, 0.0], abs=0.03)
+        robot["x"] = 1.5
+        before = len(rig.plans)
+        plan_until(rig, lambda: len(rig.plans) > before + 2, stamp, rounds=40, tick=tick)
+        assert len(rig.plans) > before, "no replans after the robot moved"
+        assert plan_points(rig.plans[-1])[-1] == pytest.approx([2.0, 0.0], abs=0.03)
+    finally:
+        rig.close()

@@ -69,7 +69,8 @@ def camera_mount_param() -> Any:
     """`camera_mount_xyzrpy`: the camera body pose in base_link."""
     return param(
         (0.10, 0.0, 0.50, 0.0, 0.35, 0.0),
-        "camera body pose in base_link: x, y, z (m), roll, pitch, yaw (rad); pitch > 0 looks down",
+        "camera body pose in base_link: x, y, z (m), roll, pitch, yaw (rad); pitch > 0 looks down; where TF "
+        "gives the camera pose, only its fallback (camera_mount_source)",
         unit="m, rad",
         min_value=-10.0,
         max_value=10.0,

@@ -304,11 +304,16 @@ class NavigatorNode(Node):
             goal.done.set_result(None)
 
     def _current_pose(self) -> PoseStamped:
+        # In the goal's frame where TF places the robot there (a map goal: the pose in map, as Nav2's
+        # feedback gives it in its global frame), else in the odometry's.
         msg = PoseStamped()
-        pose = self.watcher.pose
+        frame = self.watcher.goal_frame or self.watcher.odom_frame
+        pose = self.watcher.pose_in(frame)
+        if pose is None:
+            frame, pose = self.watcher.odom_frame, self.watcher.pose
         if pose is None:
             return msg
-        msg.header.frame_id = self.watcher.odom_frame
+        msg.header.frame_id = frame
         if self.watcher.odom_stamp is not None:
             msg.header.stamp = self.watcher.odom_stamp
         msg.pose.position.x, msg.pose.position.y = pose[0], pose[1]

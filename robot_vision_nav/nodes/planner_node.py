@@ -4,9 +4,10 @@ Subscribes:
   local_costmap/costmap   nav_msgs/OccupancyGrid (reliable, transient local)
   odom                    nav_msgs/Odometry
   goal_pose               geometry_msgs/PoseStamped (RViz "2D Goal Pose") in `global_frame`, or in any
-                          frame TF connects to it (`map` on an AMCL or SLAM robot): transformed at its
-                          stamp, and again at every replan as map -> odom moves; no transform within
-                          `goal_transform_timeout_s` is the status goal_frame_unknown
+                          frame TF connects to it: transformed at its stamp; a goal in a frame above
+                          `global_frame` (`map` on an AMCL or SLAM robot) again at every replan as
+                          map -> odom moves, one in a frame below it (base_link: "1 m ahead") once;
+                          no transform within `goal_transform_timeout_s` is the status goal_frame_unknown
 Publishes:
   plan                    nav_msgs/Path in `global_frame`, stamped with the costmap it was planned
                           on; an empty path means "no plan: stop" (no goal, no path, bad goal)
@@ -155,6 +156,7 @@ class PlannerNode(Node):
         warm_up_planner(self.planner_config)  # a compile on the first goal would stall it for seconds
         self._goal: tuple[float, float, float] | None = None  # in global_frame: what is planned to
         self._goal_sent: GoalInFrame | None = None  # as sent, while its frame is not global_frame
+        self._goal_follows_tf = False  # re-placed at every replan: its frame is not below global_frame
         self._tf = TfReader(self)
         self._pose: Pose2D | None = None
         self._plan: Plan | None = None
@@ -271,6 +273,10 @@ class PlannerNode(Node):
             return False
         old = self._goal
         self._goal = (x, y, yaw)
+        if first:
+            # A frame that hangs below global_frame moves with the robot (base_link, a camera): "1 m
+            # ahead" is placed once, where the robot was, or the goal would recede forever.
+            self._goal_follows_tf = not self._tf.is_below(sent.frame, frame)
         if old is None:
             self._goal_timer.cancel()
             self.get_logger().info(
@@ -319,7 +325,7 @@ class PlannerNode(Node):
             self._warn(topic, f"unusable costmap: {err}")
             return
         self.ages.record("costmap", self.get_clock().now().nanoseconds, grid.stamp_ns)
-        if self._goal_sent is not None and self._goal is not None:
+        if self._goal_sent is not None and self._goal is not None and self._goal_follows_tf:
             self._transform_goal()  # the localiser may have moved map -> odom since
         if self._goal is None:
             return

@@ -273,7 +273,7 @@ class SafetyNode(Node):
             return
         cfg = self.node_config
         found = self._mounts.mount(
-            cfg.base_frame, msg.header.frame_id, cfg.camera_mount_source, self.config.mount, stamp_ns
+            cfg.base_frame, msg.header.frame_id, cfg.camera_mount_source, self.config.mount, stamp_ns, now
         )
         if found.problem:
             self._warn(topic, found.problem + ("; stopping" if found.mount is None else ""))

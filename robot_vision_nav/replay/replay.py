@@ -292,6 +292,10 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
     # One image, one mask: on CUDA that needs cuDNN's deterministic algorithms (unless asked otherwise).
     extra = {node: dict(values) for node, values in options.extra_parameters.items()}
     extra.setdefault("segmentation_node", {}).setdefault("deterministic", True)
+    # A replay publishes the stack's inputs, not the bag's /tf: the camera is where camera_mount_xyzrpy
+    # says (`auto` would skip the first second of frames listening for a TF that never comes).
+    for node in ("costmap_node", "safety_node"):
+        extra.setdefault(node, {}).setdefault("camera_mount_source", "parameter")
     specs = stack_nodes(
         BringupOptions(
             params_file=options.params_file,

@@ -52,6 +52,7 @@ CLOCK_STALL_S = 10.0  # under use_sim_time, a /clock silent this long (wall) fai
 DISCOVERY_GRACE_S = 0.3  # discovery is not symmetric: let the other side match us before the goal goes out
 PROGRESS_PERIOD_S = 0.5  # wall seconds between progress reports (a status change reports at once)
 SPIN_STEP_S = 0.05
+FRAME_WAIT_S = 2.0  # how long (wall) a goal in another frame waits for TF to place the robot in it
 
 
 def yaw_quaternion(yaw_rad: float) -> tuple[float, float, float, float]:
@@ -193,12 +194,36 @@ class StackWatcher:
                 near = math.hypot(x_m - x, y_m - y) <= config.tolerance_m
                 yaw_rad = yaw if near else math.atan2(y_m - y, x_m - x)
         now = self.node.get_clock().now()
-        tracker = GoalTracker(x_m, y_m, int(now.nanoseconds), config, controller_status=self.controller_status)
+        track_x, track_y = x_m, y_m
+        if self._moves_with_robot(frame):
+            # "1 m ahead" in base_link: judged where it was when sent (in odom), as the planner places it.
+            transform, _ = self._tf.lookup(self.odom_frame, frame)
+            if transform is not None:
+                track_x, track_y, _ = transform.apply_to_pose2d(x_m, y_m, yaw_rad)
+                self.goal_frame = self.odom_frame
+                robot = self._pose
+        tracker = GoalTracker(track_x, track_y, int(now.nanoseconds), config, controller_status=self.controller_status)
         if robot is not None:
             tracker.observe_pose(*robot)
         self.tracker = tracker
         self.goal_pub.publish(goal_pose_msg(x_m, y_m, yaw_rad, frame, now.to_msg()))
         return tracker
+
+    def _moves_with_robot(self, frame: str) -> bool:
+        frame = frame.lstrip("/")
+        odom = self.odom_frame.lstrip("/")
+        return bool(frame and odom and frame != odom and self._tf.is_below(frame, odom))
+
+    def wait_for_frame(self, frame: str, spin: Callable[[], None], timeout_s: float) -> bool:
+        """Spin until the odometry pose can be placed in `frame` (TF heard), at most `timeout_s` (wall)."""
+        if not frame or frame.lstrip("/") == self.odom_frame.lstrip("/") or not self._tf.listen():
+            return True
+        deadline = time.monotonic() + timeout_s
+        while self.pose_in(frame) is None:
+            if time.monotonic() >= deadline:
+                return False
+            spin()
+        return True
 
     def send_stop(self, frame: str) -> bool:
         """Publish a goal at the robot's current pose, so that it stops there; False without odometry.
@@ -327,6 +352,9 @@ def _follow(
     grace_end = time.monotonic() + DISCOVERY_GRACE_S
     while time.monotonic() < grace_end:
         executor.spin_once(timeout_sec=SPIN_STEP_S)
+    # A goal in another frame (map): TF's map -> odom is not latched; hear it before the goal's heading
+    # and the tracker's first pose are worked out. Without it the planner says goal_frame_unknown.
+    watcher.wait_for_frame(frame, lambda: executor.spin_once(timeout_sec=SPIN_STEP_S), FRAME_WAIT_S)
 
     tracker = watcher.send_goal(x, y, yaw, frame, config)
     last_report = -math.inf

@@ -13,9 +13,12 @@ mount or goal it could not establish without saying so.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+import yaml
 
 from robot_vision_nav.core.config import ConfigError, param
 from robot_vision_nav.core.geometry import (
@@ -28,6 +31,7 @@ from robot_vision_nav.core.geometry import (
 
 try:  # a ROS-only package: the container and CI have it, a pip-only machine does not
     import tf2_ros
+    from rclpy.clock import JumpThreshold
     from rclpy.duration import Duration
     from rclpy.time import Time
 
@@ -43,6 +47,7 @@ MOUNT_AGREE_RAD = math.radians(0.5)
 # A mount that moves by less than this between lookups is the same mount (float noise of a re-published static).
 MOUNT_SAME_M = 1e-4
 MOUNT_SAME_RAD = 1e-4
+TF_GRACE_S = 1.0  # `auto` waits this long (node clock) for the camera's TF before it uses the parameter
 
 
 def tf_available() -> bool:
@@ -61,8 +66,12 @@ def camera_mount_source_param() -> Any:
 
 
 def base_frame_param() -> Any:
-    """`base_frame`: the robot body frame (REP-105 base_link)."""
-    return param("base_link", "the robot body frame (REP-105): camera mounts and commands are relative to it")
+    """`base_frame`: the robot body frame at floor level (REP-105 base_link, REP-120 base_footprint)."""
+    return param(
+        "base_link",
+        "the robot body frame, at floor level (base_footprint where base_link is raised): the camera pose is "
+        "looked up in it and heights above the floor are measured from its z = 0",
+    )
 
 
 def check_mount_source(value: str) -> None:
@@ -100,23 +109,56 @@ def transform_stamped(parent: str, child: str, transform: Transform3D, stamp: An
 
 
 class TfReader:
-    """A tf2_ros Buffer and TransformListener on `node`, or None's where tf2_ros is missing.
+    """A tf2_ros Buffer and TransformListener on `node`, made on the first lookup; None's without tf2_ros.
 
-    The listener's subscriptions live on the node and are served by its executor. `/tf` and
-    `/tf_static` are absolute, as everywhere in ROS; a namespaced stack remaps them (`/tf:=tf`).
+    The listener's subscriptions live on the node and are served by its executor. They are made only
+    when a transform is first needed: a node whose camera mount is the parameter, or a planner that
+    only gets `odom` goals, never decodes the robot's /tf traffic. `/tf` and `/tf_static` are
+    absolute, as everywhere in ROS; a namespaced stack remaps them (`/tf:=tf`). The buffer is
+    cleared when the node's clock jumps back (a looped bag, a restarted simulator), as tf2_ros does
+    for a buffer on a node's clock.
     """
 
     def __init__(self, node: Any) -> None:
+        self._node = node
         self.buffer: Any = None
         self.listener: Any = None
-        if tf2_ros is not None:
-            self.buffer = tf2_ros.Buffer(cache_time=Duration(seconds=10.0))
-            self.listener = tf2_ros.TransformListener(self.buffer, node)
+        self._jump_handle: Any = None
 
     @property
     def available(self) -> bool:
-        """Whether transforms can be looked up at all."""
+        """Whether transforms can be looked up at all (tf2_ros is installed)."""
+        return tf2_ros is not None and getattr(self, "_node", True) is not None
+
+    def listen(self) -> bool:
+        """Start listening now (the first lookup does it anyway); False without tf2_ros."""
+        if self.buffer is None and tf2_ros is not None and getattr(self, "_node", None) is not None:
+            self.buffer = tf2_ros.Buffer(cache_time=Duration(seconds=10.0))
+            self.listener = tf2_ros.TransformListener(self.buffer, self._node)
+            buffer = self.buffer
+            self._jump_handle = self._node.get_clock().create_jump_callback(
+                JumpThreshold(min_forward=None, min_backward=Duration(seconds=-1), on_clock_change=True),
+                post_callback=lambda _jump: buffer.clear(),
+            )
         return self.buffer is not None
+
+    def is_below(self, frame: str, ancestor: str) -> bool:
+        """Whether `frame` hangs below `ancestor` in the tree TF has now (moves with it: base_link below odom)."""
+        if not self.listen():
+            return False
+        frame, ancestor = frame.lstrip("/"), ancestor.lstrip("/")
+        try:
+            tree = yaml.safe_load(self.buffer.all_frames_as_yaml()) or {}
+        except yaml.YAMLError:
+            return False
+        for _ in range(256):  # a tree deeper than this is a loop
+            if frame == ancestor:
+                return True
+            entry = tree.get(frame)
+            if not isinstance(entry, dict) or not entry.get("parent"):
+                return False
+            frame = str(entry["parent"])
+        return False
 
     def lookup(self, target: str, source: str, stamp_ns: int | None = None) -> tuple[Transform3D | None, str]:
         """Target <- source at `stamp_ns` (None: the newest), or (None, why not) without waiting.
@@ -124,7 +166,7 @@ class TfReader:
         A stamp newer than the newest transform (the odom -> base_link of a slower driver) falls
         back to the newest one: planar goals and rigid mounts do not need sub-period accuracy.
         """
-        if self.buffer is None:
+        if not self.listen():
             return None, TF_IMPORT_ERROR or "tf2_ros is not installed"
         target, source = target.lstrip("/"), source.lstrip("/")
         if not source:
@@ -152,6 +194,7 @@ class TfReader:
         if self.listener is not None:
             self.listener.unregister()
             self.listener = None
+        self._node = None  # no new listener on a node that is going away
 
 
 def _first_line(err: BaseException) -> str:
@@ -173,21 +216,33 @@ class CameraMountSource:
 
     Args:
         reader: the node's TfReader.
-        info: logs a one-off message (mount found, mount changed); the node's logger.info.
-        warn_once: logs a one-off warning (mounts disagree); the node's logger.warning.
+        info: logs a message about the mount (found, changed: at most once per CHANGE_LOG_S);
+            the node's logger.info.
+        warn_once: logs a one-off warning (mounts disagree, TF lacks the camera); the node's
+            logger.warning.
 
     """
+
+    CHANGE_LOG_S = 5.0  # a camera on a pan-tilt unit moves every frame: its log line does not
 
     def __init__(self, reader: TfReader, info: Callable[[str], None], warn_once: Callable[[str], None]) -> None:
         self.reader = reader
         self._info = info
         self._warn_once = warn_once
         self._tf_mounts: dict[str, CameraMount] = {}  # per image frame, the last mount TF gave
-        self._disagreed: set[tuple[str, CameraMount, CameraMount]] = set()
+        self._disagreed: dict[str, CameraMount] = {}  # per image frame, the TF mount last warned about
         self._fell_back: set[str] = set()  # image frames whose mount TF did not give: said once each
+        self._waiting_since_ns: dict[str, int] = {}  # per image frame, the first frame TF could not place
+        self._changed_logged_at = -math.inf
 
     def mount(
-        self, base_frame: str, frame_id: str, source: str, fallback: CameraMount, stamp_ns: int | None = None
+        self,
+        base_frame: str,
+        frame_id: str,
+        source: str,
+        fallback: CameraMount,
+        stamp_ns: int | None = None,
+        now_ns: int | None = None,
     ) -> MountResult:
         """The mount of the camera whose image is in `frame_id` (an optical frame, REP-103).
 
@@ -197,14 +252,24 @@ class CameraMountSource:
             source: auto, tf or parameter (`camera_mount_source`).
             fallback: camera_mount_xyzrpy.
             stamp_ns: the image stamp (a pan-tilt camera moves; a rigid mount gives the same at any time).
+            now_ns: the node clock; with it, `auto` waits up to TF_GRACE_S for TF before it falls back
+                to the parameter (at start-up the first frames come before /tf_static has been heard),
+                and those frames are skipped (the safety layer holds the robot meanwhile).
 
         """
         if source == "parameter" or (source == "auto" and not self.reader.available):
             return MountResult(fallback, "parameter")  # no tf2_ros: the node said so once at start-up
         tf_mount, why = self._from_tf(base_frame, frame_id, stamp_ns)
         if tf_mount is None:
-            if source == "tf":
+            last = self._tf_mounts.get(frame_id)
+            if source == "tf" and last is None:
                 return MountResult(None, "", f"camera_mount_source is tf and {why}; frame skipped")
+            if last is not None:  # TF had the camera and lost it (a driver restarting): the camera did not move
+                return MountResult(last, "tf", f"{why}; using the last camera mount TF gave")
+            if now_ns is not None:
+                since = self._waiting_since_ns.setdefault(frame_id, now_ns)
+                if 0 <= now_ns - since < round(TF_GRACE_S * 1e9):
+                    return MountResult(None, "")  # TF may not have been heard yet: skip quietly a moment
             if frame_id not in self._fell_back:
                 # Once per frame: a robot without a camera TF (the parameter is its mount) hears it once.
                 self._fell_back.add(frame_id)
@@ -213,9 +278,9 @@ class CameraMountSource:
         self._fell_back.discard(frame_id)
         if source == "auto":
             distance, angle = mount_difference(tf_mount, fallback)
-            key = (frame_id, tf_mount, fallback)
-            if (distance > MOUNT_AGREE_M or angle > MOUNT_AGREE_RAD) and key not in self._disagreed:
-                self._disagreed.add(key)
+            disagree = distance > MOUNT_AGREE_M or angle > MOUNT_AGREE_RAD
+            if disagree and self._disagreed.get(frame_id) != tf_mount:
+                self._disagreed[frame_id] = tf_mount
                 self._warn_once(
                     f"camera mount from TF {base_frame} -> {frame_id} = {_mount_text(tf_mount)} differs from "
                     f"camera_mount_xyzrpy = {_mount_text(fallback)} by {distance * 100:.1f} cm and "
@@ -236,10 +301,11 @@ class CameraMountSource:
             self._info(f"camera mount from TF {base_frame} -> {frame_id}: {_mount_text(mount)}")
         else:
             distance, angle = mount_difference(old, mount)
-            if distance > MOUNT_SAME_M or angle > MOUNT_SAME_RAD:
-                self._info(f"camera mount changed in TF {base_frame} -> {frame_id}: now {_mount_text(mount)}")
-            else:
+            if distance <= MOUNT_SAME_M and angle <= MOUNT_SAME_RAD:
                 mount = old  # the same mount: keep the object, so the ray tables stay cached
+            elif time.monotonic() - self._changed_logged_at >= self.CHANGE_LOG_S:  # paces logging only
+                self._changed_logged_at = time.monotonic()
+                self._info(f"camera mount changed in TF {base_frame} -> {frame_id}: now {_mount_text(mount)}")
         self._tf_mounts[frame_id] = mount
         return mount, ""
 

@@ -106,6 +106,10 @@ class ImageInput:
             self.topic = resolved
             self._subscription = self._node.create_subscription(Image, self._base, self._callback, self._qos)
         else:
+            # The decoder (OpenCV) is loaded now, not on the first frame: an import of a second or more
+            # inside a callback would stall the node's executor (the safety layer's watchdog with it).
+            import robot_vision_nav.replay.images  # noqa: F401
+
             self.topic = f"{resolved}/{transport}"
             self._subscription = self._node.create_subscription(
                 CompressedImage, self.topic, self._on_compressed, self._qos
