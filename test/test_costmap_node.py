@@ -3,81 +3,43 @@ topics and reads the OccupancyGrid, /rosout warnings and /diagnostics back."""
 
 from __future__ import annotations
 
-import array
 import math
 import struct
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
 from nav_msgs.msg import OccupancyGrid, Odometry
-from rcl_interfaces.msg import Log
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo
 
 from robot_vision_nav.core.costmap import LETHAL, CostmapConfig, RollingCostmap
-from robot_vision_nav.core.geometry import PinholeIntrinsics, Pose2D
+from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.core.rectify import Distortion, Undistorter
 from robot_vision_nav.nodes.costmap_node import CostmapNode
 from robot_vision_nav.ros.image import numpy_to_image
 from robot_vision_nav.ros.messages import ns_to_stamp, occupancy_grid_to_numpy, stamp_to_ns
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
-from robot_vision_nav.sim.synthetic import Box, FloorPatch, Scene, d435_intrinsics, render
+from robot_vision_nav.sim.synthetic import Box, FloorPatch, Scene, render
+from test.depth_node_helpers import (
+    DEPTH,
+    INFO,
+    MASK,
+    PLUMB_BOB,
+    SEC,
+    DepthNodeHarness,
+    K,
+    camera_info,
+    distorted_info,
+    expect_warning,
+)
 
 pytestmark = pytest.mark.ros
 
-K = d435_intrinsics(160, 120)
 SCENE = Scene(boxes=(Box(2.0, 0.3, 0.4, 0.4, 0.6),), patches=(FloorPatch(1.2, -0.9, 1.6, -0.3),))
 POSE = Pose2D(0.0, 0.0, 0.0)
-SEC = 1_000_000_000
-DEPTH, MASK, INFO, ODOM = (
-    "/camera/aligned_depth_to_color/image_raw",
-    "/segmentation/traversable",
-    "/camera/color/camera_info",
-    "/odom",
-)
-
-
-def camera_info(k: PinholeIntrinsics, stamp_ns: int) -> CameraInfo:
-    msg = CameraInfo(width=k.width, height=k.height)
-    msg.header.stamp = ns_to_stamp(stamp_ns)
-    msg.header.frame_id = "camera_color_optical_frame"
-    msg.k = [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
-    return msg
-
-
-def compressed_depth(
-    depth_mm: np.ndarray, stamp_ns: int, fmt: str = "16UC1; compressedDepth png", data: bytes | None = None
-) -> CompressedImage:
-    """What compressed_depth_image_transport publishes for a 16UC1 frame: a 12-byte ConfigHeader
-    (int32 INV_DEPTH = 0, float32 depthQuantA/B unused for 16UC1), then a 16-bit PNG."""
-    if data is None:
-        ok, png = cv2.imencode(".png", depth_mm)
-        assert ok
-        data = struct.pack("<iff", 0, 0.0, 0.0) + png.tobytes()
-    msg = CompressedImage(format=fmt)
-    msg.header.stamp = ns_to_stamp(stamp_ns)
-    msg.header.frame_id = "camera_color_optical_frame"
-    msg.data = array.array("B", data)
-    return msg
-
-
-# A lens with barrel distortion, as a calibration gives it (k1, k2, p1, p2, k3).
-PLUMB_BOB = (-0.12, 0.05, 0.001, -0.0005, 0.01)
-
-
-def distorted_info(stamp_ns: int, model: str = "plumb_bob", d: tuple[float, ...] = PLUMB_BOB) -> CameraInfo:
-    msg = camera_info(K, stamp_ns)
-    msg.distortion_model = model
-    msg.d = list(d)
-    return msg
+ODOM = "/odom"
 
 
 def odometry(pose: Pose2D, stamp_ns: int) -> Odometry:
@@ -92,63 +54,27 @@ def odometry(pose: Pose2D, stamp_ns: int) -> Odometry:
     return msg
 
 
-class Harness:
+class Harness(DepthNodeHarness):
     """costmap_node plus a driver node in one executor; helpers publish inputs and wait for outputs."""
 
     def __init__(self, context: Any, overrides: list[Parameter]) -> None:
-        self.node = CostmapNode(context=context, parameter_overrides=overrides)
-        self.driver = Node("driver", context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.driver)
-        d = self.driver
-        self.pub_depth = d.create_publisher(Image, DEPTH, SENSOR_QOS)
-        self.pub_depth_png = d.create_publisher(CompressedImage, DEPTH + "/compressedDepth", SENSOR_QOS)
-        self.pub_mask = d.create_publisher(Image, MASK, SENSOR_QOS)
-        self.pub_info = d.create_publisher(CameraInfo, INFO, SENSOR_QOS)
-        self.pub_odom = d.create_publisher(Odometry, ODOM, SENSOR_QOS)
+        # The camera mount is the parameter unless a test says otherwise: TF is test_tf.py's subject, and
+        # `auto` would skip the first second of frames while it listens for a camera TF nobody sends.
+        params = [Parameter("camera_mount_source", value="parameter"), *overrides]
+        super().__init__(CostmapNode(context=context, parameter_overrides=params), context)
+        self.pub_odom = self.driver.create_publisher(Odometry, ODOM, SENSOR_QOS)
         self.grids: list[OccupancyGrid] = []
-        self.logs: list[str] = []
-        self.diagnostics: list[DiagnosticArray] = []
-        d.create_subscription(OccupancyGrid, "/local_costmap/costmap", self.grids.append, MAP_QOS)
-        rosout_qos = QoSProfile(
-            depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-        )
-        d.create_subscription(Log, "/rosout", lambda m: self.logs.append(f"{m.name}: {m.msg}"), rosout_qos)
-        d.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+        self.driver.create_subscription(OccupancyGrid, "/local_costmap/costmap", self.grids.append, MAP_QOS)
         frame = render(SCENE, K, CostmapConfig().mount, POSE)
         self.depth_mm = frame.depth_mm()
         self.mask = frame.mask
 
-    def spin_until(self, done: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.02)
-            if done():
-                return True
-        return False
-
-    def publish(
-        self,
-        stamp_ns: int,
-        *,
-        depth: Any = None,
-        mask: Any = None,
-        info: Any = None,
-        odom: bool = True,
-        depth_encoding: str = "16UC1",
-        payload: tuple[str, bytes] | None = None,
-    ) -> None:
+    def publish(self, stamp_ns: int, *, odom: bool = True, **camera: Any) -> None:
+        """Odometry at `stamp_ns` (unless `odom` is false), then the camera (DepthNodeHarness.publish)."""
         if odom:
             self.pub_odom.publish(odometry(POSE, stamp_ns))
         self.spin_until(lambda: False, 0.03)
-        depth_arr = self.depth_mm if depth is None else depth
-        if self.node.node_config.depth_transport == "compressedDepth":  # as the driver's image_transport would
-            self.pub_depth_png.publish(compressed_depth(depth_arr, stamp_ns, *(payload or ())))
-        else:
-            self.pub_depth.publish(numpy_to_image(depth_arr, depth_encoding, stamp_ns, "camera_color_optical_frame"))
-        self.pub_mask.publish(numpy_to_image(self.mask if mask is None else mask, "mono8", stamp_ns))
-        self.pub_info.publish(camera_info(K, stamp_ns) if info is None else info)
+        super().publish(stamp_ns, **camera)
 
     def grid_at(self, stamp_ns: int) -> OccupancyGrid | None:
         for g in self.grids:
@@ -166,11 +92,6 @@ class Harness:
             if self.spin_until(lambda s=stamp: self.grid_at(s) is not None, 0.25):
                 return stamp
         raise AssertionError("no costmap came back from costmap_node")
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.driver.destroy_node()
 
 
 @pytest.fixture
@@ -216,11 +137,6 @@ def test_node_publishes_costmap_with_expected_lethal_cells_frame_and_stamp(harne
             kv.key == "updates" and int(kv.value) > 0 for d in harness.diagnostics for s in d.status for kv in s.values
         )
     )
-
-
-def expect_warning(harness: Harness, *words: str) -> None:
-    ok = harness.spin_until(lambda: any(all(w in line for w in words) for line in harness.logs), 3.0)
-    assert ok, f"no warning with {words}; got {harness.logs[-5:]}"
 
 
 def check_bad_input(harness: Harness, publish_bad: Callable[[int], None], *words: str) -> None:

@@ -3,10 +3,8 @@ topics and reads the PointCloud2, /rosout warnings and /diagnostics back."""
 
 from __future__ import annotations
 
-import array
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -14,98 +12,51 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 import yaml
-from diagnostic_msgs.msg import DiagnosticArray
-from rcl_interfaces.msg import Log
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, PointCloud2
 
-from robot_vision_nav.core.geometry import PinholeIntrinsics, Pose2D
+from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.core.obstacle_cloud import ObstacleCloudBuilder, ObstacleCloudConfig
 from robot_vision_nav.core.rectify import Distortion, Undistorter
 from robot_vision_nav.nodes.obstacles_node import SemanticObstaclesNode, SemanticObstaclesNodeConfig
 from robot_vision_nav.ros.bringup import file_parameters
-from robot_vision_nav.ros.image import numpy_to_image
-from robot_vision_nav.ros.messages import ns_to_stamp, point_cloud_to_xyz, stamp_to_ns
+from robot_vision_nav.ros.messages import point_cloud_to_xyz, stamp_to_ns
 from robot_vision_nav.ros.parameter_table import NODE_PARAMETERS
-from robot_vision_nav.ros.qos import LISTEN_QOS, SENSOR_QOS
-from robot_vision_nav.sim.synthetic import Box, FloorPatch, Scene, d435_intrinsics, render
+from robot_vision_nav.ros.qos import LISTEN_QOS
+from robot_vision_nav.sim.synthetic import Box, FloorPatch, Scene, render
+from test.depth_node_helpers import (
+    DEPTH,
+    INFO,
+    MASK,
+    PLUMB_BOB,
+    SEC,
+    DepthNodeHarness,
+    K,
+    camera_info,
+    distorted_info,
+    expect_warning,
+)
 
 pytestmark = pytest.mark.ros
 
 REPO = Path(__file__).resolve().parents[1]
 PARAMS = REPO / "config" / "robot_vision_nav.yaml"
-K = d435_intrinsics(160, 120)
 BOX = Box(2.0, 0.3, 0.4, 0.4, 0.6)
 PATCH = FloorPatch(1.2, -0.9, 1.6, -0.3)
-SEC = 1_000_000_000
-DEPTH, MASK, INFO, CLOUD = (
-    "/camera/aligned_depth_to_color/image_raw",
-    "/segmentation/traversable",
-    "/camera/color/camera_info",
-    "/segmentation/obstacles",
-)
+CLOUD = "/segmentation/obstacles"
 
 
-def camera_info(k: PinholeIntrinsics, stamp_ns: int) -> CameraInfo:
-    msg = CameraInfo(width=k.width, height=k.height)
-    msg.header.stamp = ns_to_stamp(stamp_ns)
-    msg.header.frame_id = "camera_color_optical_frame"
-    msg.k = [k.fx, 0.0, k.cx, 0.0, k.fy, k.cy, 0.0, 0.0, 1.0]
-    return msg
-
-
-def compressed_depth(depth_mm: np.ndarray, stamp_ns: int, payload: tuple[str, bytes] | None = None) -> CompressedImage:
-    """compressed_depth_image_transport's 16UC1 message: a 12-byte header (INV_DEPTH, 0, 0), then a 16-bit PNG."""
-    ok, png = cv2.imencode(".png", depth_mm)
-    assert ok
-    fmt, data = payload or ("16UC1; compressedDepth png", struct.pack("<iff", 0, 0.0, 0.0) + png.tobytes())
-    msg = CompressedImage(format=fmt)
-    msg.header.stamp = ns_to_stamp(stamp_ns)
-    msg.header.frame_id = "camera_color_optical_frame"
-    msg.data = array.array("B", data)
-    return msg
-
-
-PLUMB_BOB = (-0.12, 0.05, 0.001, -0.0005, 0.01)  # a barrel lens, as a calibration gives it
-
-
-def distorted_info(stamp_ns: int, model: str = "plumb_bob", d: tuple[float, ...] = PLUMB_BOB) -> CameraInfo:
-    msg = camera_info(K, stamp_ns)
-    msg.distortion_model = model
-    msg.d = list(d)
-    return msg
-
-
-class Harness:
+class Harness(DepthNodeHarness):
     """semantic_obstacles_node plus a driver node in one executor; helpers publish inputs and wait for clouds."""
 
     def __init__(self, context: Any, overrides: list[Parameter], scene: Scene | None = None) -> None:
-        self.node = SemanticObstaclesNode(context=context, parameter_overrides=overrides)
-        self.driver = Node("driver", context=context)
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(self.node)
-        self.executor.add_node(self.driver)
-        d = self.driver
-        self.pub_depth = d.create_publisher(Image, DEPTH, SENSOR_QOS)
-        self.pub_depth_png = d.create_publisher(CompressedImage, DEPTH + "/compressedDepth", SENSOR_QOS)
-        self.pub_mask = d.create_publisher(Image, MASK, SENSOR_QOS)
-        self.pub_info = d.create_publisher(CameraInfo, INFO, SENSOR_QOS)
+        params = [Parameter("camera_mount_source", value="parameter"), *overrides]  # as test_costmap_node's
+        super().__init__(SemanticObstaclesNode(context=context, parameter_overrides=params), context)
         self.clouds: list[PointCloud2] = []
-        self.logs: list[str] = []
-        self.diagnostics: list[DiagnosticArray] = []
-        d.create_subscription(PointCloud2, CLOUD, self.clouds.append, LISTEN_QOS)
-        rosout_qos = QoSProfile(
-            depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
-        )
-        d.create_subscription(Log, "/rosout", lambda m: self.logs.append(f"{m.name}: {m.msg}"), rosout_qos)
-        d.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+        self.driver.create_subscription(PointCloud2, CLOUD, self.clouds.append, LISTEN_QOS)
         frame = render(
             Scene(boxes=(BOX,), patches=(PATCH,)) if scene is None else scene,
             K,
@@ -114,32 +65,6 @@ class Harness:
         )
         self.depth_mm = frame.depth_mm()
         self.mask = frame.mask
-
-    def spin_until(self, done: Callable[[], bool], timeout_s: float = 5.0) -> bool:
-        end = time.monotonic() + timeout_s
-        while time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.02)
-            if done():
-                return True
-        return False
-
-    def publish(
-        self,
-        stamp_ns: int,
-        *,
-        depth: Any = None,
-        mask: Any = None,
-        info: Any = None,
-        depth_encoding: str = "16UC1",
-        payload: tuple[str, bytes] | None = None,
-    ) -> None:
-        depth_arr = self.depth_mm if depth is None else depth
-        if self.node.node_config.depth_transport == "compressedDepth":  # as the driver's image_transport would
-            self.pub_depth_png.publish(compressed_depth(depth_arr, stamp_ns, payload))
-        else:
-            self.pub_depth.publish(numpy_to_image(depth_arr, depth_encoding, stamp_ns, "camera_color_optical_frame"))
-        self.pub_mask.publish(numpy_to_image(self.mask if mask is None else mask, "mono8", stamp_ns))
-        self.pub_info.publish(camera_info(K, stamp_ns) if info is None else info)
 
     def cloud_at(self, stamp_ns: int) -> PointCloud2 | None:
         for c in self.clouds:
@@ -157,11 +82,6 @@ class Harness:
             if self.spin_until(lambda s=stamp: self.cloud_at(s) is not None, 0.25):
                 return stamp
         raise AssertionError("no cloud came back from semantic_obstacles_node")
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        self.driver.destroy_node()
 
 
 @pytest.fixture
@@ -222,11 +142,6 @@ def test_nothing_in_view_gives_an_empty_cloud(ros_context: Any) -> None:
         assert msg is not None and msg.width == 0 and msg.header.frame_id == "base_link"
     finally:
         h.close()
-
-
-def expect_warning(harness: Harness, *words: str) -> None:
-    ok = harness.spin_until(lambda: any(all(w in line for w in words) for line in harness.logs), 3.0)
-    assert ok, f"no warning with {words}; got {harness.logs[-5:]}"
 
 
 def check_bad_input(harness: Harness, publish_bad: Callable[[int], None], *words: str) -> None:

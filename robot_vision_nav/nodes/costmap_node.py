@@ -12,7 +12,8 @@ Publishes:
                                            `global_frame`, stamped with the depth image's stamp
   /diagnostics                             diagnostic_msgs/DiagnosticArray
 
-Depth, mask and camera_info are matched by stamp (approximate time); the robot pose is the odometry
+Depth, mask and camera_info are matched by stamp (approximate time), checked, decoded and given a
+camera mount by ros/depth_set.py, as in semantic_obstacles_node; the robot pose is the odometry
 interpolated to the image stamp. The algorithm is `core.costmap.RollingCostmap`; this node only
 converts messages, reads parameters, times the work and reports. A camera_info with lens distortion
 is refused, or undistorted with `rectify_distorted` (ros/lens.py). Bad input (wrong encoding, size
@@ -34,36 +35,28 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image
 
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.costmap import CostmapConfig, RollingCostmap
 from robot_vision_nav.core.costmap import warm_up as warm_up_costmap
 from robot_vision_nav.core.geometry import Pose2D, interpolate_pose
 from robot_vision_nav.core.projection import DepthInputError
-from robot_vision_nav.ros.entry import run_node
-from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
-from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
-from robot_vision_nav.ros.lens import DistortedImageError, LensCorrection, rectify_distorted_param
-from robot_vision_nav.ros.messages import (
-    CameraInfoError,
-    camera_info_distortion,
-    camera_info_to_intrinsics,
-    occupancy_grid,
-    odometry_to_pose2d,
-    stamp_to_ns,
+from robot_vision_nav.ros.depth_set import (
+    NS,
+    TIME_JUMP_CONFIRM,
+    TIME_JUMP_NS,
+    DepthSet,
+    DepthSetInput,
+    DepthSetSettings,
 )
+from robot_vision_nav.ros.entry import run_node
+from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
+from robot_vision_nav.ros.lens import rectify_distorted_param
+from robot_vision_nav.ros.messages import occupancy_grid, odometry_to_pose2d
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
-from robot_vision_nav.ros.sync import ApproximateTimeSync
-from robot_vision_nav.ros.tf import (
-    CameraMountSource,
-    TfReader,
-    base_frame_param,
-    camera_mount_source_param,
-    check_mount_source,
-)
-from robot_vision_nav.ros.transport import DEPTH_TRANSPORTS, ImageInput, check_transport, depth_transport_param
+from robot_vision_nav.ros.tf import TfReader, base_frame_param, camera_mount_source_param, check_mount_source
+from robot_vision_nav.ros.transport import DEPTH_TRANSPORTS, check_transport, depth_transport_param
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "costmap_node"
@@ -74,14 +67,7 @@ ODOM_TOPIC = "odom"
 COSTMAP_TOPIC = "local_costmap/costmap"
 DIAGNOSTICS_TOPIC = "/diagnostics"
 
-DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 ODOM_BUFFER = 200  # poses kept for interpolation: several seconds at typical 50 Hz odometry
-NS = 1_000_000_000
-INPUT_NAMES = {0: "depth", 1: "mask", 2: "camera_info"}  # _add's topic index -> name in diagnostics
-TIME_JUMP_NS = NS  # stamps more than 1 s older than the newest: a clock that restarted, not jitter, ...
-# ... once this many in a row on one input are that old. One stale frame (a late retransmission, an
-# old buffer flushed) is followed by current ones again: it is refused, the map is kept.
-TIME_JUMP_CONFIRM = 3
 
 
 @dataclass(frozen=True)
@@ -155,36 +141,33 @@ class CostmapNode(Node):
         self.costmap = RollingCostmap(self.map_config)
 
         self._poses: deque[Pose2D] = deque(maxlen=ODOM_BUFFER)
-        self._last_stamp_ns: int | None = None
+        self._odom_behind = 0  # odometry messages in a row more than TIME_JUMP_NS older than the newest pose
+        self._pose: Pose2D | None = None  # where the set being handed over was taken (`_admit`)
         self._last_published_ns: int | None = None
         self._last_processed_wall: float | None = None
         self._update_ms: deque[float] = deque(maxlen=100)
         self._updates = 0
         self._published = 0
-        self._skipped = 0
         self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
-        self._last_out_of_order = [0, 0, 0]
         self._last_stats: Any = None
 
         self._tf = TfReader(self)
-        self._mounts = CameraMountSource(self._tf, self.get_logger().info, self.get_logger().warning)
         self._mount_source = ""
-        self._lens = LensCorrection()
         self._pub = self.create_publisher(OccupancyGrid, COSTMAP_TOPIC, MAP_QOS)
         self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
         self._odom_topic = self.resolve_topic_name(ODOM_TOPIC)
-        self._make_sync()
-        self._depth_in = ImageInput(
-            self, DEPTH_TOPIC, self.node_config.depth_transport, lambda m: self._add(0, m), self._skip, SENSOR_QOS
+        self._depth_sets = DepthSetInput(
+            self,
+            (DEPTH_TOPIC, MASK_TOPIC, INFO_TOPIC),
+            self._tf,
+            DepthSetSettings.of(self.node_config, self.map_config),
+            on_set=self._on_set,
+            on_restart=self._on_restart,
+            warn=lambda topic, problem: self._warn(topic, problem),  # looked up per call: tests spy on _warn
+            ages=self.ages,
+            admit=self._admit,
         )
-        self._topics = (
-            self._depth_in.topic,  # the one subscribed: <depth>/compressedDepth with that transport
-            self.resolve_topic_name(MASK_TOPIC),
-            self.resolve_topic_name(INFO_TOPIC),
-        )
-        self.create_subscription(Image, MASK_TOPIC, lambda m: self._add(1, m), SENSOR_QOS)
-        self.create_subscription(CameraInfo, INFO_TOPIC, lambda m: self._add(2, m), SENSOR_QOS)
         self.create_subscription(Odometry, ODOM_TOPIC, self._on_odom, SENSOR_QOS)
         self._diag_timer = self.create_timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(
@@ -195,51 +178,35 @@ class CostmapNode(Node):
             f"{'' if self._tf.available else ' (no tf2_ros here)'}"
         )
 
-    # ------------------------------------------------------------------ configuration
-    def _make_sync(self) -> None:
-        cfg = self.node_config
-        # Without the mask the set is depth + camera_info: input 1 is simply never required.
-        self._inputs = (0, 1, 2) if self.map_config.use_traversability_mask else (0, 2)
-        self._sync: ApproximateTimeSync[Any] = ApproximateTimeSync(
-            len(self._inputs), cfg.sync_queue_size, round(cfg.sync_slop_s * NS), self._on_set, pivot=0
-        )
-        self._last_out_of_order = [0] * len(self._inputs)
-        self._newest_ns: dict[int, int] = {}
-        self._behind: dict[int, int] = {}  # per input, messages in a row more than TIME_JUMP_NS old
-        self._odom_behind = 0  # the same for odometry
-        self._last_missing = [0] * len(self._inputs)
+    @property
+    def _topics(self) -> tuple[str, str, str]:
+        """Depth (as subscribed: <depth>/compressedDepth with that transport), mask, camera_info."""
+        return self._depth_sets.topics
 
+    # ------------------------------------------------------------------ configuration
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is CostmapConfig:
             kept = self.costmap.reconfigure(config)
-            mask_changed = config.use_traversability_mask != self.map_config.use_traversability_mask
             self.map_config = config
-            if mask_changed:
-                self._make_sync()
+            self._configure_inputs()
             self.get_logger().info("costmap parameters updated" + ("" if kept else "; grid changed, map reset"))
         else:
             old = self.node_config
             self.node_config = config
-            if (old.sync_queue_size, old.sync_slop_s) != (config.sync_queue_size, config.sync_slop_s):
-                self._make_sync()
             if old.diagnostics_period_s != config.diagnostics_period_s:
                 self.destroy_timer(self._diag_timer)
                 self._diag_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
             if old.global_frame != config.global_frame:
-                self._restart("global_frame changed: map and odometry from the old frame dropped")
-            if old.depth_transport != config.depth_transport:
-                self._depth_in.switch(config.depth_transport)
-                self._topics = (self._depth_in.topic, self._topics[1], self._topics[2])
+                self._depth_sets.restart("global_frame changed: map and odometry from the old frame dropped")
+            self._configure_inputs()
 
-    def _restart(self, reason: str) -> None:
-        """Forget everything time- or frame-bound: queued inputs, poses, the map and the stamps."""
-        self._sync.reset()
-        self._newest_ns.clear()
-        self._behind.clear()
-        self._last_missing = [0] * len(self._inputs)
-        self._last_out_of_order = [0] * len(self._inputs)
+    def _configure_inputs(self) -> None:
+        if self._depth_sets.configure(DepthSetSettings.of(self.node_config, self.map_config)):
+            self._odom_behind = 0  # a new matching has always restarted the count of stale odometry too
+
+    def _on_restart(self, reason: str) -> None:
+        """Forget everything time- or frame-bound (the queued inputs are gone already): poses, the map, stamps."""
         self._poses.clear()
-        self._last_stamp_ns = None
         self._last_published_ns = None
         self.costmap.reset()
         self.get_logger().warning(f"costmap restarted: {reason}")
@@ -250,54 +217,8 @@ class CostmapNode(Node):
         self._warnings.warn(topic, problem, self.node_config.warn_throttle_s)
 
     def _add(self, topic_index: int, msg: Any) -> None:
-        if topic_index not in self._inputs:
-            return
-        slot = self._inputs.index(topic_index)
-        stamp_ns = stamp_to_ns(msg.header.stamp)
-        self.ages.record(INPUT_NAMES[topic_index], self.get_clock().now().nanoseconds, stamp_ns)
-        newest = self._newest_ns.get(topic_index)
-        if newest is not None and newest - stamp_ns > TIME_JUMP_NS:
-            # Restarting on one stale frame would wipe the map and the odometry for nothing; until the
-            # old timeline is confirmed the frame is refused by the sync below as out of order.
-            self._behind[topic_index] = self._behind.get(topic_index, 0) + 1
-            if self._behind[topic_index] >= TIME_JUMP_CONFIRM:
-                self._restart(
-                    f"time jumped back {(newest - stamp_ns) / NS:.1f} s on {self._topics[topic_index]} "
-                    "(a looped bag or a restarted simulator)"
-                )
-        else:
-            self._behind[topic_index] = 0
-        # The newest ever, not the last: an out-of-order message must not lower the bar for the next.
-        self._newest_ns[topic_index] = max(stamp_ns, self._newest_ns.get(topic_index, stamp_ns))
-        self._sync.add(slot, stamp_ns, msg)
-        if self._sync.missing != self._last_missing:
-            self._check_partners()
-        out_of_order = self._sync.out_of_order[slot]
-        if out_of_order != self._last_out_of_order[slot]:
-            self._last_out_of_order[slot] = out_of_order
-            self._warn(
-                self._topics[topic_index],
-                f"stamps out of order: {stamp_ns} ns is older than an earlier message; message dropped",
-            )
-
-    def _check_partners(self) -> None:
-        """Name the input that keeps depth frames from being used: never seen, or out of slop."""
-        missing = self._sync.missing
-        for slot, index in enumerate(self._inputs[1:], start=1):
-            if missing[slot] == self._last_missing[slot]:
-                continue
-            if index not in self._newest_ns:
-                self._warn(self._topics[index], f"nothing received yet: {missing[slot]} depth frames dropped waiting")
-            else:
-                newest = self._newest_ns[index]
-                depth = self._newest_ns.get(0, newest)
-                self._warn(
-                    self._topics[index],
-                    f"no message within sync_slop_s = {self.node_config.sync_slop_s} s "
-                    f"of a depth frame (newest is {(newest - depth) / NS:+.3f} s from the newest depth); "
-                    f"{missing[slot]} depth frames dropped for it",
-                )
-        self._last_missing = missing
+        """One depth (0), mask (1) or camera_info (2) message, as its subscription hands it over."""
+        self._depth_sets.add(topic_index, msg)
 
     def _on_odom(self, msg: Odometry) -> None:
         frame = self.node_config.global_frame
@@ -347,85 +268,28 @@ class CostmapNode(Node):
         return Pose2D(near[0].x_m, near[0].y_m, near[0].yaw_rad, stamp_ns)
 
     # ------------------------------------------------------------------ update
-    def _on_set(self, msgs: tuple[Any, ...]) -> None:
-        depth_msg = msgs[0]
-        mask_msg = msgs[1] if len(msgs) == 3 else None
-        info_msg = msgs[-1]
-        depth_topic, mask_topic, info_topic = self._topics
-        stamp_ns = stamp_to_ns(depth_msg.header.stamp)
-        if self._last_stamp_ns is not None and stamp_ns <= self._last_stamp_ns:
-            self._skip(
-                depth_topic,
-                f"stamps out of order: {stamp_ns} ns is not after the last processed "
-                f"{self._last_stamp_ns} ns; frame skipped",
-            )
-            return
-        if depth_msg.encoding not in DEPTH_ENCODINGS:
-            self._skip(depth_topic, f"wrong encoding '{depth_msg.encoding}', expected 16UC1 (mm) or 32FC1 (m)")
-            return
-        if mask_msg is not None and mask_msg.encoding not in ("mono8", "8UC1"):
-            self._skip(mask_topic, f"wrong encoding '{mask_msg.encoding}', expected mono8 (255 = drivable)")
-            return
-        try:
-            intrinsics = camera_info_to_intrinsics(info_msg)
-        except CameraInfoError as err:
-            self._skip(info_topic, f"unusable camera_info: {err}")
-            return
-        try:
-            depth = image_to_numpy(depth_msg)
-        except ImageConversionError as err:
-            self._skip(depth_topic, f"bad image: {err}")
-            return
-        try:
-            mask = image_to_numpy(mask_msg) if mask_msg is not None else None
-        except ImageConversionError as err:
-            self._skip(mask_topic, f"bad image: {err}")
-            return
-        if depth.shape != (intrinsics.height, intrinsics.width):
-            self._skip(
-                depth_topic,
-                f"size mismatch: depth is {depth.shape[1]}x{depth.shape[0]}, {info_topic} says "
-                f"{intrinsics.width}x{intrinsics.height}",
-            )
-            return
-        if mask is not None and mask.shape != depth.shape:
-            self._skip(
-                mask_topic,
-                f"size mismatch: mask is {mask.shape[1]}x{mask.shape[0]}, depth is {depth.shape[1]}x{depth.shape[0]}",
-            )
-            return
-        try:
-            distortion = camera_info_distortion(info_msg)
-            depth, mask = self._lens.correct(distortion, intrinsics, depth, mask, self.node_config.rectify_distorted)
-        except DistortedImageError as err:
-            self._skip(info_topic, f"{err}; frame skipped")
-            return
-        pose = self._pose_at(stamp_ns)
-        if pose is None:
-            self._skipped += 1
-            return
-        cfg = self.node_config
-        found = self._mounts.mount(
-            cfg.base_frame, depth_msg.header.frame_id, cfg.camera_mount_source, self.map_config.mount, stamp_ns
-        )
-        if found.problem:
-            self._warn(depth_topic, found.problem)
-        if found.mount is None:
-            self._skipped += 1
-            return
-        self._mount_source = found.source
+    def _admit(self, stamp_ns: int) -> bool:
+        """Whether odometry places a depth set stamped `stamp_ns` (checked before its camera mount)."""
+        self._pose = self._pose_at(stamp_ns)
+        return self._pose is not None
+
+    def _on_set(self, frame: DepthSet) -> None:
+        pose, self._pose = self._pose, None
+        assert pose is not None  # _admit found it for this very set
+        depth_topic = frame.topics[0]
+        self._mount_source = frame.mount_source
         started = time.perf_counter()
         try:
-            stats = self.costmap.update(depth, intrinsics, pose, stamp_ns, mask, found.mount)
+            stats = self.costmap.update(frame.depth, frame.intrinsics, pose, frame.stamp_ns, frame.mask, frame.mount)
         except DepthInputError as err:
-            self._skip(depth_topic, f"bad input: {err}")
+            self._depth_sets.skip(depth_topic, f"bad input: {err}")
             return
         except Exception as err:  # last resort: a frame we did not foresee must not end the node
-            self._skip(depth_topic, f"frame skipped, update failed: {type(err).__name__}: {err}")
+            self._depth_sets.skip(depth_topic, f"frame skipped, update failed: {type(err).__name__}: {err}")
             return
         self._update_ms.append((time.perf_counter() - started) * 1e3)
         self._updates += 1
-        self._last_stamp_ns = stamp_ns
+        self._depth_sets.processed(frame.stamp_ns)
         self._last_processed_wall = time.monotonic()
         self._last_stats = stats
         if stats.valid_pixels == 0:
@@ -435,11 +299,7 @@ class CostmapNode(Node):
                 "nothing marked or cleared, last costmap kept",
             )
             return
-        self._maybe_publish(stamp_ns)
-
-    def _skip(self, topic: str, problem: str) -> None:
-        self._skipped += 1
-        self._warn(topic, problem)
+        self._maybe_publish(frame.stamp_ns)
 
     def _maybe_publish(self, stamp_ns: int) -> None:
         rate = self.node_config.publish_rate_hz
@@ -462,7 +322,7 @@ class CostmapNode(Node):
         idle_s = None if self._last_processed_wall is None else time.monotonic() - self._last_processed_wall
         if idle_s is None or idle_s > self.node_config.input_timeout_s:
             # Name the inputs that never arrived: a topic nobody publishes gives no other warning.
-            silent = [self._topics[i] for i in self._inputs if i not in self._newest_ns]
+            silent = self._depth_sets.silent_topics()
             if not self._poses:
                 silent.append(self._odom_topic)
             message = f"no depth set processed for {self.node_config.input_timeout_s} s"
@@ -477,18 +337,18 @@ class CostmapNode(Node):
             level, message = DiagnosticStatus.WARN, behind
         status.level, status.message = level, message
         age_ms = float("nan")
-        if self._last_stamp_ns is not None:
-            age_ms = (self.get_clock().now().nanoseconds - self._last_stamp_ns) / 1e6
+        if self._depth_sets.last_stamp_ns is not None:
+            age_ms = (self.get_clock().now().nanoseconds - self._depth_sets.last_stamp_ns) / 1e6
         values = {
             "update_ms_last": f"{self._update_ms[-1]:.2f}" if self._update_ms else "nan",
             "update_ms_median": f"{statistics.median(self._update_ms):.2f}" if self._update_ms else "nan",
             "input_age_ms": f"{age_ms:.1f}",
             "updates": str(self._updates),
             "published": str(self._published),
-            "skipped_frames": str(self._skipped),
-            "dropped_sets": str(self._sync.dropped_sets),
+            "skipped_frames": str(self._depth_sets.skipped),
+            "dropped_sets": str(self._depth_sets.dropped_sets),
             "camera_mount_from": self._mount_source or "none yet",
-            "out_of_order": str(sum(self._sync.out_of_order)),
+            "out_of_order": str(self._depth_sets.out_of_order),
             **dict(self.ages.key_values()),
         }
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]

@@ -1,0 +1,329 @@
+"""The input side of a node that maps depth: depth + traversability mask + camera_info, matched by stamp.
+
+costmap_node and semantic_obstacles_node take their camera the same way, and `DepthSetInput` is that
+way, once: it subscribes (depth raw or compressedDepth through ros/transport.py, the mask, the
+camera_info), matches the three by stamp (ros/sync.py; without the mask, depth + camera_info),
+restarts the matching when time jumps back (a looped bag, a restarted simulator: TIME_JUMP_CONFIRM
+stamps in a row more than TIME_JUMP_NS older than the newest), names the partner input that keeps
+depth frames from being used, checks encodings and sizes, decodes, undistorts or refuses a distorted
+camera (ros/lens.py) and looks up the camera mount (ros/tf.py). What comes through reaches the node
+as one `DepthSet`; a frame that does not gets the node's throttled warning naming its topic and
+is counted in `skipped`.
+
+What it must never do: read the wall clock to decide which frames are used (a replay must repeat),
+or drop a frame without saying so. It imports rclpy: nodes import it, launch-time code must not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from numpy.typing import NDArray
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image
+
+from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics
+from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
+from robot_vision_nav.ros.latency import InputAges
+from robot_vision_nav.ros.lens import DistortedImageError, LensCorrection
+from robot_vision_nav.ros.messages import (
+    CameraInfoError,
+    camera_info_distortion,
+    camera_info_to_intrinsics,
+    stamp_to_ns,
+)
+from robot_vision_nav.ros.qos import SENSOR_QOS
+from robot_vision_nav.ros.sync import ApproximateTimeSync
+from robot_vision_nav.ros.tf import CameraMountSource, TfReader
+from robot_vision_nav.ros.transport import ImageInput
+
+DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
+MASK_ENCODINGS = ("mono8", "8UC1")
+NS = 1_000_000_000
+INPUT_NAMES = {0: "depth", 1: "mask", 2: "camera_info"}  # add's topic index -> name in diagnostics
+TIME_JUMP_NS = NS  # stamps more than 1 s older than the newest: a clock that restarted, not jitter, ...
+# ... once this many in a row on one input are that old. One stale frame (a late retransmission, an
+# old buffer flushed) is followed by current ones again: it is refused as out of order, nothing restarts.
+TIME_JUMP_CONFIRM = 3
+
+
+@dataclass(frozen=True)
+class DepthSetSettings:
+    """What the input side reads from its node's parameters; the node hands in a new one on each change."""
+
+    use_mask: bool  # use_traversability_mask: without it a set is depth + camera_info
+    sync_queue_size: int
+    sync_slop_s: float
+    depth_transport: str
+    rectify_distorted: bool
+    base_frame: str
+    camera_mount_source: str
+    mount: CameraMount  # camera_mount_xyzrpy: the mount when TF has none (or is not asked)
+
+    @classmethod
+    def of(cls, node_config: Any, algorithm_config: Any) -> DepthSetSettings:
+        """From a node's own config and its algorithm's config (CostmapConfig, ObstacleCloudConfig).
+
+        Both nodes name these parameters alike: the fields of the same names are read.
+        """
+        return cls(
+            use_mask=algorithm_config.use_traversability_mask,
+            sync_queue_size=node_config.sync_queue_size,
+            sync_slop_s=node_config.sync_slop_s,
+            depth_transport=node_config.depth_transport,
+            rectify_distorted=node_config.rectify_distorted,
+            base_frame=node_config.base_frame,
+            camera_mount_source=node_config.camera_mount_source,
+            mount=algorithm_config.mount,
+        )
+
+
+@dataclass(frozen=True)
+class DepthSet:
+    """One matched, checked and decoded camera frame, ready for the core."""
+
+    stamp_ns: int  # the depth image's stamp
+    depth: NDArray[Any]  # HxW uint16 (mm) or float32 (m), undistorted when the camera declared a lens
+    mask: NDArray[Any] | None  # HxW uint8, 255 = drivable; None without use_traversability_mask
+    intrinsics: PinholeIntrinsics
+    mount: CameraMount  # the camera in base_frame at stamp_ns
+    mount_source: str  # "tf" or "parameter"
+    topics: tuple[str, str, str]  # depth (as subscribed), mask, camera_info: for the node's warnings
+
+
+class DepthSetInput:
+    """A node's depth, mask and camera_info subscriptions and what is done with them before the core.
+
+    Args:
+        node: the node that subscribes; its clock stamps input ages, its logger the mount messages.
+        topics: depth, mask and camera_info as the node names them (relative: remaps and namespace apply).
+        tf: the node's TfReader (camera mounts from TF).
+        settings: from the node's parameters (`DepthSetSettings.of`); later ones go to `configure`.
+        on_set: takes each set that passed every check.
+        on_restart: called with the reason after time jumped back (or `restart` was called) and the
+            matching started afresh; the node forgets its own time-bound state and says so.
+        warn: the node's throttled warning, (topic, problem).
+        ages: the node's input ages (/diagnostics); depth, mask and camera_info are recorded here.
+        admit: called with the stamp of a set that passed the image checks, before the mount is
+            looked up; False skips the set (it is counted; `admit` has warned). costmap_node checks
+            its odometry here.
+
+    """
+
+    def __init__(
+        self,
+        node: Node,
+        topics: tuple[str, str, str],
+        tf: TfReader,
+        settings: DepthSetSettings,
+        *,
+        on_set: Callable[[DepthSet], None],
+        on_restart: Callable[[str], None],
+        warn: Callable[[str, str], None],
+        ages: InputAges,
+        admit: Callable[[int], bool] | None = None,
+    ) -> None:
+        self._node = node
+        self.settings = settings
+        self._on_set = on_set
+        self._on_restart = on_restart
+        self._warn = warn
+        self._ages = ages
+        self._admit = admit
+        self._mounts = CameraMountSource(tf, node.get_logger().info, node.get_logger().warning)
+        self._lens = LensCorrection()
+        self.skipped = 0  # frames not handed on, for whatever reason (the node's own skips count here too)
+        self.last_stamp_ns: int | None = None  # of the last set the node used (`processed`)
+        self._make_sync()
+        depth_topic, mask_topic, info_topic = topics
+        self._depth_in = ImageInput(
+            node, depth_topic, settings.depth_transport, lambda m: self.add(0, m), self.skip, SENSOR_QOS
+        )
+        self._mask_topic = node.resolve_topic_name(mask_topic)
+        self._info_topic = node.resolve_topic_name(info_topic)
+        node.create_subscription(Image, mask_topic, lambda m: self.add(1, m), SENSOR_QOS)
+        node.create_subscription(CameraInfo, info_topic, lambda m: self.add(2, m), SENSOR_QOS)
+
+    @property
+    def topics(self) -> tuple[str, str, str]:
+        """Depth (the one subscribed: <depth>/compressedDepth with that transport), mask, camera_info."""
+        return self._depth_in.topic, self._mask_topic, self._info_topic
+
+    @property
+    def dropped_sets(self) -> int:
+        """Depth frames the matching discarded without a set."""
+        return self._sync.dropped_sets
+
+    @property
+    def out_of_order(self) -> int:
+        """Messages the matching refused as older than one already taken, all inputs together."""
+        return sum(self._sync.out_of_order)
+
+    def silent_topics(self) -> list[str]:
+        """The inputs in use that have sent nothing yet (since the last restart)."""
+        return [self.topics[i] for i in self._inputs if i not in self._newest_ns]
+
+    # ------------------------------------------------------------------ configuration
+    def _make_sync(self) -> None:
+        s = self.settings
+        # Without the mask the set is depth + camera_info: input 1 is simply never required.
+        self._inputs = (0, 1, 2) if s.use_mask else (0, 2)
+        self._sync: ApproximateTimeSync[Any] = ApproximateTimeSync(
+            len(self._inputs), s.sync_queue_size, round(s.sync_slop_s * NS), self._on_matched, pivot=0
+        )
+        self._last_out_of_order = [0] * len(self._inputs)
+        self._last_missing = [0] * len(self._inputs)
+        self._newest_ns: dict[int, int] = {}
+        self._behind: dict[int, int] = {}  # per input, messages in a row more than TIME_JUMP_NS old
+
+    def configure(self, settings: DepthSetSettings) -> bool:
+        """Take changed parameters; True when the matching started afresh (mask, queue or slop changed)."""
+        old, self.settings = self.settings, settings
+        rematch = (old.use_mask, old.sync_queue_size, old.sync_slop_s) != (
+            settings.use_mask,
+            settings.sync_queue_size,
+            settings.sync_slop_s,
+        )
+        if rematch:
+            self._make_sync()
+        self._depth_in.switch(settings.depth_transport)  # a no-op unless depth_transport changed
+        return rematch
+
+    def restart(self, reason: str) -> None:
+        """Forget the queued inputs and the stamps, then let the node forget its own (`on_restart`)."""
+        self._make_sync()
+        self.last_stamp_ns = None
+        self._on_restart(reason)
+
+    # ------------------------------------------------------------------ inputs
+    def add(self, topic_index: int, msg: Any) -> None:
+        """One depth (0), mask (1) or camera_info (2) message, as its subscription hands it over."""
+        if topic_index not in self._inputs:
+            return
+        slot = self._inputs.index(topic_index)
+        stamp_ns = stamp_to_ns(msg.header.stamp)
+        self._ages.record(INPUT_NAMES[topic_index], self._node.get_clock().now().nanoseconds, stamp_ns)
+        newest = self._newest_ns.get(topic_index)
+        if newest is not None and newest - stamp_ns > TIME_JUMP_NS:
+            # Restarting on one stale frame would wipe the node's state for nothing; until the old
+            # timeline is confirmed the frame is refused by the sync below as out of order.
+            self._behind[topic_index] = self._behind.get(topic_index, 0) + 1
+            if self._behind[topic_index] >= TIME_JUMP_CONFIRM:
+                self.restart(
+                    f"time jumped back {(newest - stamp_ns) / NS:.1f} s on {self.topics[topic_index]} "
+                    "(a looped bag or a restarted simulator)"
+                )
+        else:
+            self._behind[topic_index] = 0
+        # The newest ever, not the last: an out-of-order message must not lower the bar for the next.
+        self._newest_ns[topic_index] = max(stamp_ns, self._newest_ns.get(topic_index, stamp_ns))
+        self._sync.add(slot, stamp_ns, msg)
+        if self._sync.missing != self._last_missing:
+            self._check_partners()
+        out_of_order = self._sync.out_of_order[slot]
+        if out_of_order != self._last_out_of_order[slot]:
+            self._last_out_of_order[slot] = out_of_order
+            self._warn(
+                self.topics[topic_index],
+                f"stamps out of order: {stamp_ns} ns is older than an earlier message; message dropped",
+            )
+
+    def _check_partners(self) -> None:
+        """Name the input that keeps depth frames from being used: never seen, or out of slop."""
+        missing = self._sync.missing
+        for slot, index in enumerate(self._inputs[1:], start=1):
+            if missing[slot] == self._last_missing[slot]:
+                continue
+            if index not in self._newest_ns:
+                self._warn(self.topics[index], f"nothing received yet: {missing[slot]} depth frames dropped waiting")
+            else:
+                newest = self._newest_ns[index]
+                depth = self._newest_ns.get(0, newest)
+                self._warn(
+                    self.topics[index],
+                    f"no message within sync_slop_s = {self.settings.sync_slop_s} s "
+                    f"of a depth frame (newest is {(newest - depth) / NS:+.3f} s from the newest depth); "
+                    f"{missing[slot]} depth frames dropped for it",
+                )
+        self._last_missing = missing
+
+    def skip(self, topic: str, problem: str) -> None:
+        """Count a frame that is not used and warn naming `topic` (the node's own skips come here too)."""
+        self.skipped += 1
+        self._warn(topic, problem)
+
+    def processed(self, stamp_ns: int) -> None:
+        """The node used the set stamped `stamp_ns`: a later set must be newer."""
+        self.last_stamp_ns = stamp_ns
+
+    # ------------------------------------------------------------------ a matched set
+    def _on_matched(self, msgs: tuple[Any, ...]) -> None:
+        depth_msg = msgs[0]
+        mask_msg = msgs[1] if len(msgs) == 3 else None
+        info_msg = msgs[-1]
+        topics = self.topics
+        depth_topic, mask_topic, info_topic = topics
+        stamp_ns = stamp_to_ns(depth_msg.header.stamp)
+        if self.last_stamp_ns is not None and stamp_ns <= self.last_stamp_ns:
+            self.skip(
+                depth_topic,
+                f"stamps out of order: {stamp_ns} ns is not after the last processed "
+                f"{self.last_stamp_ns} ns; frame skipped",
+            )
+            return
+        if depth_msg.encoding not in DEPTH_ENCODINGS:
+            self.skip(depth_topic, f"wrong encoding '{depth_msg.encoding}', expected 16UC1 (mm) or 32FC1 (m)")
+            return
+        if mask_msg is not None and mask_msg.encoding not in MASK_ENCODINGS:
+            self.skip(mask_topic, f"wrong encoding '{mask_msg.encoding}', expected mono8 (255 = drivable)")
+            return
+        try:
+            intrinsics = camera_info_to_intrinsics(info_msg)
+        except CameraInfoError as err:
+            self.skip(info_topic, f"unusable camera_info: {err}")
+            return
+        try:
+            depth = image_to_numpy(depth_msg)
+        except ImageConversionError as err:
+            self.skip(depth_topic, f"bad image: {err}")
+            return
+        try:
+            mask = image_to_numpy(mask_msg) if mask_msg is not None else None
+        except ImageConversionError as err:
+            self.skip(mask_topic, f"bad image: {err}")
+            return
+        if depth.shape != (intrinsics.height, intrinsics.width):
+            self.skip(
+                depth_topic,
+                f"size mismatch: depth is {depth.shape[1]}x{depth.shape[0]}, {info_topic} says "
+                f"{intrinsics.width}x{intrinsics.height}",
+            )
+            return
+        if mask is not None and mask.shape != depth.shape:
+            self.skip(
+                mask_topic,
+                f"size mismatch: mask is {mask.shape[1]}x{mask.shape[0]}, depth is {depth.shape[1]}x{depth.shape[0]}",
+            )
+            return
+        s = self.settings
+        try:
+            distortion = camera_info_distortion(info_msg)
+            depth, mask = self._lens.correct(distortion, intrinsics, depth, mask, s.rectify_distorted)
+        except DistortedImageError as err:
+            self.skip(info_topic, f"{err}; frame skipped")
+            return
+        if self._admit is not None and not self._admit(stamp_ns):
+            self.skipped += 1
+            return
+        now_ns = self._node.get_clock().now().nanoseconds
+        found = self._mounts.mount(
+            s.base_frame, depth_msg.header.frame_id, s.camera_mount_source, s.mount, stamp_ns, now_ns
+        )
+        if found.problem:
+            self._warn(depth_topic, found.problem)
+        if found.mount is None:
+            self.skipped += 1
+            return
+        self._on_set(DepthSet(stamp_ns, depth, mask, intrinsics, found.mount, found.source, topics))
