@@ -48,7 +48,7 @@ from robot_vision_nav.core.projection import (
     OBSTACLE,
     OVERHEAD,
     DepthProjector,
-    PointFilter,
+    ProjectionConfig,
     _classify,
     camera_mount_param,
     check_projection_fields,
@@ -111,7 +111,7 @@ def inflation_cell_radius(inflation_radius_m: float, resolution_m: float) -> int
 
 
 @dataclass(frozen=True)
-class CostmapConfig:
+class CostmapConfig(ProjectionConfig):
     """Everything that shapes the local costmap; `costmap_node` fills it from its parameters."""
 
     width_m: float = param(10.0, "side of the rolling window along x", unit="m", min_value=0.5, max_value=200.0)
@@ -201,18 +201,6 @@ class CostmapConfig:
         """Window rows."""
         return round(self.height_m / self.resolution_m)
 
-    @property
-    def mount(self) -> CameraMount:
-        """The camera mount as a CameraMount."""
-        return CameraMount.from_sequence(self.camera_mount_xyzrpy)
-
-    @property
-    def point_filter(self) -> PointFilter:
-        """The projection's view of this config."""
-        return PointFilter(
-            self.min_depth_m, self.max_depth_m, self.min_obstacle_height_m, self.max_obstacle_height_m,
-            self.drop_off_depth_m, self.mask_drivable_threshold,
-        )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from robot_vision_nav.core.projection import (
     KEEPOUT,
     OBSTACLE,
     DepthProjector,
-    PointFilter,
+    ProjectionConfig,
     camera_mount_param,
     check_projection_fields,
     drop_off_param,
@@ -64,7 +64,7 @@ _KEY_OFFSET = 1 << (_KEY_BITS - 1)
 
 
 @dataclass(frozen=True)
-class ObstacleCloudConfig:
+class ObstacleCloudConfig(ProjectionConfig):
     """What shapes the semantic obstacle cloud; `semantic_obstacles_node` fills it from its parameters."""
 
     camera_mount_xyzrpy: tuple[float, ...] = camera_mount_param()
@@ -131,18 +131,6 @@ class ObstacleCloudConfig:
                 f"parameter 'voxel_size_m' = {self.voxel_size_m} must be 0 (off) or at least {MIN_VOXEL_M} m"
             )
 
-    @property
-    def mount(self) -> CameraMount:
-        """The camera mount as a CameraMount."""
-        return CameraMount.from_sequence(self.camera_mount_xyzrpy)
-
-    @property
-    def point_filter(self) -> PointFilter:
-        """The projection's view of this config."""
-        return PointFilter(
-            self.min_depth_m, self.max_depth_m, self.min_obstacle_height_m, self.max_obstacle_height_m,
-            self.drop_off_depth_m, self.mask_drivable_threshold,
-        )  # fmt: skip
 
 
 @dataclass(frozen=True)

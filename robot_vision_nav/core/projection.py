@@ -111,6 +111,35 @@ def drop_off_param() -> Any:
     )
 
 
+class ProjectionConfig:
+    """What a config that declares the projection's parameters (`camera_mount_param()` and the rest) offers.
+
+    A mixin for the frozen config dataclasses of the costmap and the obstacle cloud: the fields stay
+    theirs (declared with the helpers above), the views of them are written once here.
+    """
+
+    camera_mount_xyzrpy: tuple[float, ...]
+    min_depth_m: float
+    max_depth_m: float
+    min_obstacle_height_m: float
+    max_obstacle_height_m: float
+    drop_off_depth_m: float
+    mask_drivable_threshold: int
+
+    @property
+    def mount(self) -> CameraMount:
+        """The camera mount as a CameraMount."""
+        return CameraMount.from_sequence(self.camera_mount_xyzrpy)
+
+    @property
+    def point_filter(self) -> PointFilter:
+        """The projection's view of this config."""
+        return PointFilter(
+            self.min_depth_m, self.max_depth_m, self.min_obstacle_height_m, self.max_obstacle_height_m,
+            self.drop_off_depth_m, self.mask_drivable_threshold,
+        )  # fmt: skip
+
+
 def check_projection_fields(config: Any) -> None:
     """Refuse a config whose depth or obstacle-height range is empty, naming both parameters."""
     if config.max_obstacle_height_m <= config.min_obstacle_height_m:
