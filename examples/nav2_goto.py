@@ -9,10 +9,11 @@ stack with its navigate_to_pose server, for example:
     python3 examples/nav2_goto.py 2.0 0.5 --frame world --use-sim-time   # the simulator's TF: world -> odom
 
 Two differences from a Nav2 bring-up:
-- Do not call `navigator.waitUntilNav2Active()`: it waits for the lifecycle nodes `amcl` and
-  `bt_navigator` (their `get_state` services), which this stack does not have, so it would wait
-  forever. `goToPose()` itself waits until the `navigate_to_pose` action server is there, which
-  is all that is needed. `setInitialPose()` is not needed either: the stack has no AMCL of its own.
+- Wait with `navigator.waitUntilNav2Active(navigator='navigator_node', localizer='robot_localization')`:
+  the defaults wait for the lifecycle nodes `amcl` and `bt_navigator`, which this stack does not
+  have. navigator_node is a lifecycle node (active with its default autostart), and
+  `robot_localization` tells BasicNavigator not to wait for a localiser's lifecycle state.
+  `setInitialPose()` is not needed: the stack has no AMCL of its own.
 - Goals may be in `odom` or in any frame TF connects to it (`map` from AMCL or SLAM, `world` from
   the simulator); a frame TF does not reach ends the goal FAILED with the planner's
   goal_frame_unknown reason in the result's error_msg.
@@ -55,7 +56,7 @@ def main() -> int:
         goal.pose.position.x, goal.pose.position.y = args.x, args.y
         goal.pose.orientation.z, goal.pose.orientation.w = math.sin(args.yaw / 2.0), math.cos(args.yaw / 2.0)
 
-        # No waitUntilNav2Active(): see the module docstring. goToPose waits for the action server.
+        navigator.waitUntilNav2Active(navigator="navigator_node", localizer="robot_localization")
         if not navigator.goToPose(goal):
             print("goal rejected by navigate_to_pose", file=sys.stderr)
             return 1

@@ -84,8 +84,12 @@ def sourced_env(install: Path, base: dict[str, str] | None = None) -> dict[str, 
         env.pop(name, None)
     env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(REPO)))
     env["AMENT_PREFIX_PATH"] = str(VENV)  # the ROS 2 packages of the venv, as /opt/ros/kilted would be
+    # tf2_ros, tf2_msgs, nav2_msgs built from ../shared/ros2-src (make test): part of the underlay, as
+    # /opt/ros/kilted has them in the container; sourced before the install space, as a user does.
+    extra = REPO / "build" / "ros2-extra" / "install" / "local_setup.bash"
+    underlay = f"source {extra} && " if extra.is_file() else ""
     out = subprocess.run(
-        ["bash", "-c", f"source {install / 'local_setup.bash'} && env -0"],
+        ["bash", "-c", f"{underlay}source {install / 'local_setup.bash'} && env -0"],
         env=env,
         capture_output=True,
         timeout=60,

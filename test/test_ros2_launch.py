@@ -9,6 +9,7 @@ numba, cv2, mujoco or rosbags (the container's apt Python), while the node scrip
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import subprocess
@@ -192,15 +193,20 @@ def test_sim_launch_from_the_install_space_reaches_a_goal_and_sigint_leaves_the_
     deployment: dict[str, Any], cmd_vel: CmdVelWatch
 ) -> None:
     root, env = deployment["root"], deployment["env"]
+    # With nav2_msgs (built from ../shared/ros2-src where it exists), navigator:=true starts the managed
+    # navigate_to_pose server too, and `ros2 lifecycle` finds it active, as BasicNavigator's wait would.
+    navigator = importlib.util.find_spec("nav2_msgs") is not None
+    nodes = ("sim_node", "segmentation_node", "costmap_node", "planner_node", "controller_node", "safety_node")
+    nodes += ("navigator_node",) if navigator else ()
     with launched(
         deployment["ros2"],
-        ["robot_vision_nav", "sim.launch.py", f"world_seed:={WORLD_SEED}"],
+        ["robot_vision_nav", "sim.launch.py", f"world_seed:={WORLD_SEED}", f"navigator:={str(navigator).lower()}"],
         env,
         root,
         root / "sim_launch.log",
     ) as launch:
         # Every node up, under a launch process that cannot import torch (it would have died first).
-        for name in ("sim_node", "segmentation_node", "costmap_node", "planner_node", "controller_node", "safety_node"):
+        for name in nodes:
             assert launch.wait_for_output(f"[{name}-", 180), launch.output()[-4000:]
         assert launch.wait_for_output(f"warehouse seed {WORLD_SEED}", 180), launch.output()[-4000:]
         assert launch.wait_for_output("[segmentation_node]: segmenting", 180), launch.output()[-4000:]
@@ -215,6 +221,9 @@ def test_sim_launch_from_the_install_space_reaches_a_goal_and_sigint_leaves_the_
         print("rvn goto:", goto.stdout.strip())
         assert goto.returncode == 0 and result["result"] == "succeeded", goto.stdout + goto.stderr
         assert result["distance_m"] <= 0.3
+        if navigator:
+            state = in_deployment(deployment, [str(deployment["ros2"]), "lifecycle", "get", "/navigator_node"], 120)
+            assert state.returncode == 0 and state.stdout.startswith("active"), state.stdout + state.stderr
 
         # Off again towards the far goal; Ctrl-C (SIGINT to ros2 launch) while the robot is moving.
         far = subprocess.Popen(
@@ -236,7 +245,7 @@ def test_sim_launch_from_the_install_space_reaches_a_goal_and_sigint_leaves_the_
         time.sleep(1.0)  # anything still in flight arrives
         assert cmd_vel.messages[-1] == (0.0, 0.0), cmd_vel.messages[-5:]
         output = launch.output()
-        for name in ("sim_node", "segmentation_node", "costmap_node", "planner_node", "controller_node", "safety_node"):
+        for name in nodes:
             assert f"[INFO] [{name}-" in output and "process has finished cleanly" in output
         assert "process has died" not in output, output[-4000:]
 

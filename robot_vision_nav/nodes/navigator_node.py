@@ -33,7 +33,7 @@ from typing import Any, Protocol
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.task import Future
 
 from robot_vision_nav.core.config import param
@@ -66,6 +66,11 @@ class NavigatorNodeConfig:
         unit="s",
         min_value=0.0,
         max_value=600.0,
+    )
+    autostart: bool = param(
+        True,
+        "configure and activate at start-up (read at start only); false: wait unconfigured for a lifecycle "
+        "manager (Nav2's lifecycle_manager, `ros2 lifecycle set`)",
     )
 
 
@@ -160,8 +165,15 @@ class _Goal:
     cancel_note: str = field(default="")
 
 
-class NavigatorNode(Node):
-    """The navigate_to_pose action server over the planner and controller topics.
+class NavigatorNode(LifecycleNode):
+    """The navigate_to_pose action server over the planner and controller topics, as a managed node.
+
+    Lifecycle (rclpy's, the services `ros2 lifecycle` and Nav2's lifecycle_manager call): configure
+    makes the goal publisher and the status subscriptions, activate serves the action, deactivate
+    ends a running goal (aborted) and sends a stop goal at the robot's pose, cleanup removes what
+    configure made. With `autostart` (default) the node configures and activates itself, so
+    `BasicNavigator.waitUntilNav2Active(navigator='navigator_node', localizer='robot_localization')`
+    finds it active.
 
     Args:
         action_type: the action type to serve; None: nav2_msgs.action.NavigateToPose.
@@ -183,22 +195,74 @@ class NavigatorNode(Node):
         self._params = ConfigParameters(self, [GoalTrackerConfig, NavigatorNodeConfig], on_change=self._on_config)
         self.tracker_config: GoalTrackerConfig = self._params.get(GoalTrackerConfig)
         self.node_config: NavigatorNodeConfig = self._params.get(NavigatorNodeConfig)
-        self.watcher = StackWatcher(self)
+        self.watcher: StackWatcher = None  # type: ignore[assignment]  # made by configure
         self._goal: _Goal | None = None
+        self._server: ActionServer | None = None
+        self._timer: Any = None
+        if self.node_config.autostart:
+            self.trigger_configure()
+            self.trigger_activate()
+
+    # ------------------------------------------------------------------ lifecycle
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Make the goal publisher, the status subscriptions and the (stopped) update timer."""
+        self.watcher = StackWatcher(self)
+        self._timer = self.create_timer(1.0 / self.node_config.update_rate_hz, self._tick)
+        self._timer.cancel()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Serve navigate_to_pose."""
         self._server = ActionServer(
             self,
-            action_type,
+            self.action_type,
             ACTION_NAME,
             execute_callback=self._execute,
             goal_callback=self._on_goal_request,
             handle_accepted_callback=self._on_accepted,
             cancel_callback=self._on_cancel,
         )
-        self._timer = self.create_timer(1.0 / self.node_config.update_rate_hz, self._tick)
+        self._timer.reset()
         self.get_logger().info(
-            f"serving {self.resolve_topic_name(ACTION_NAME)} ({action_type.__module__}.{action_type.__name__}); "
-            f"goals go to {self.watcher.topics['goal_pose']}"
+            f"serving {self.resolve_topic_name(ACTION_NAME)} ({self.action_type.__module__}."
+            f"{self.action_type.__name__}); goals go to {self.watcher.topics['goal_pose']}"
         )
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """End a running goal (the robot stops where it is) and stop serving."""
+        self._stop_serving("navigator_node deactivated")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Remove what configure made."""
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """From any state: stop serving, then remove everything."""
+        self._stop_serving("navigator_node shutting down")
+        self._release()
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_serving(self, reason: str) -> None:
+        goal = self._goal
+        if goal is not None:
+            self._end(goal, GoalState.FAILED, reason)
+            self.watcher.send_stop(goal.target.frame)  # a plan to the old goal must not go on alone
+        if self._server is not None:
+            self._server.destroy()
+            self._server = None
+        if self._timer is not None:
+            self._timer.cancel()
+
+    def _release(self) -> None:
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+            self._timer = None
+        if self.watcher is not None:
+            self.watcher.close()
+            self.watcher = None  # type: ignore[assignment]
 
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is GoalTrackerConfig:
@@ -206,10 +270,12 @@ class NavigatorNode(Node):
             return
         old = self.node_config
         self.node_config = config
-        if old.update_rate_hz != config.update_rate_hz:
-            self._timer.cancel()
+        if old.update_rate_hz != config.update_rate_hz and self._timer is not None:
+            running = not self._timer.is_canceled()
             self.destroy_timer(self._timer)
             self._timer = self.create_timer(1.0 / config.update_rate_hz, self._tick)
+            if not running:
+                self._timer.cancel()
 
     # ------------------------------------------------------------------ action callbacks
     def _on_goal_request(self, goal: Any) -> GoalResponse:
@@ -331,7 +397,9 @@ class NavigatorNode(Node):
         """End a running goal (aborted) before going away; the robot keeps the last plan's goal."""
         if self._goal is not None:
             self._end(self._goal, GoalState.FAILED, "navigator_node shutting down")
-        self._server.destroy()
+        if self._server is not None:
+            self._server.destroy()
+            self._server = None
         super().destroy_node()
 
 

@@ -282,7 +282,7 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
     from rclpy.context import Context
     from rosgraph_msgs.msg import Clock
 
-    from robot_vision_nav.ros.bringup import BringupOptions, stack_nodes
+    from robot_vision_nav.ros.bringup import BringupOptions, replay_parameters, stack_nodes
     from robot_vision_nav.ros.messages import ns_to_stamp
     from robot_vision_nav.ros.runner import InProcessStack, apply_ros_environment
 
@@ -290,12 +290,8 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
     topic_map = load_topic_map(options.topics_map) if options.topics_map else {}
     golden = golden_summary(options.check) if options.check is not None else None
     # One image, one mask: on CUDA that needs cuDNN's deterministic algorithms (unless asked otherwise).
-    extra = {node: dict(values) for node, values in options.extra_parameters.items()}
+    extra = replay_parameters(options.extra_parameters)  # the camera mount: the parameter (no bag /tf)
     extra.setdefault("segmentation_node", {}).setdefault("deterministic", True)
-    # A replay publishes the stack's inputs, not the bag's /tf: the camera is where camera_mount_xyzrpy
-    # says (`auto` would skip the first second of frames listening for a TF that never comes).
-    for node in ("costmap_node", "safety_node"):
-        extra.setdefault(node, {}).setdefault("camera_mount_source", "parameter")
     specs = stack_nodes(
         BringupOptions(
             params_file=options.params_file,

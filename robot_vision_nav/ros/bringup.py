@@ -1196,6 +1196,19 @@ def replay_output_topics(namespace: str = "") -> list[str]:
     return [f"/{ns}{topic}" if ns else topic for topic in OUTPUTS]
 
 
+def replay_parameters(extra: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """`extra` plus what every replay sets unless told otherwise (rvn replay and replay.launch.py alike).
+
+    A replay publishes the stack's inputs, not the bag's /tf: the depth nodes place the camera with
+    camera_mount_xyzrpy (`auto` would skip the first second of frames listening for a TF that never
+    comes, and the outputs would depend on it).
+    """
+    out = {node: dict(values) for node, values in extra.items()}
+    for node in ("costmap_node", "safety_node"):
+        out.setdefault(node, {}).setdefault("camera_mount_source", "parameter")
+    return out
+
+
 def replay_plan(values: Mapping[str, str]) -> ReplayPlan:
     """The stack's options and the play / record command lines from replay.launch.py's resolved arguments.
 
@@ -1232,6 +1245,7 @@ def replay_plan(values: Mapping[str, str]) -> ReplayPlan:
         )
     stack_values = {name: value for name, value in values.items() if name in REPLAY_STACK_ARGUMENTS}
     options = options_from_launch_values({**stack_values, "use_sim_time": "true"})
+    options = dataclasses.replace(options, extra_parameters=replay_parameters(options.extra_parameters))
     topic_map: dict[str, str] = {}
     if text("topics_map"):
         from robot_vision_nav.replay.errors import BagError

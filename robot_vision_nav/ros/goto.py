@@ -95,12 +95,23 @@ class StackWatcher:
         self._controller_sub = node.create_subscription(
             String, CONTROLLER_STATUS_TOPIC, self._on_controller, DEFAULT_QOS
         )
-        node.create_subscription(Odometry, ODOM_TOPIC, self._on_odom, SENSOR_QOS)
-        node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, DEFAULT_QOS)
+        self._other_subs = [
+            node.create_subscription(Odometry, ODOM_TOPIC, self._on_odom, SENSOR_QOS),
+            node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, DEFAULT_QOS),
+        ]
         self.topics = {
             name: node.resolve_topic_name(name)
             for name in (GOAL_TOPIC, ODOM_TOPIC, PLANNER_STATUS_TOPIC, CONTROLLER_STATUS_TOPIC)
         }
+
+    def close(self) -> None:
+        """Destroy the publisher, the subscriptions and the TF listener it made on the node."""
+        self._tf.close()
+        for sub in (self._planner_sub, self._controller_sub, *self._other_subs):
+            self.node.destroy_subscription(sub)
+        self.node.destroy_publisher(self.goal_pub)
+        self._other_subs = []
+        self.tracker = None
 
     def now_ns(self) -> int:
         """The node clock (sim time under use_sim_time) in ns."""

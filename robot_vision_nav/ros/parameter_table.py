@@ -196,6 +196,7 @@ NODE_PARAMETERS: dict[str, dict[str, Any]] = {
         "settle_s": 1.0,
         "update_rate_hz": 10.0,
         "wait_s": 10.0,
+        "autostart": True,
     },
     "semantic_obstacles_node": {
         "camera_mount_xyzrpy": (0.1, 0.0, 0.5, 0.0, 0.35, 0.0),
