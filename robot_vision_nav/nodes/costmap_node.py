@@ -48,6 +48,10 @@ from robot_vision_nav.ros.depth_set import (
     DepthSet,
     DepthSetInput,
     DepthSetSettings,
+    check_depth_input_fields,
+    input_timeout_param,
+    sync_queue_size_param,
+    sync_slop_param,
 )
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
@@ -55,8 +59,8 @@ from robot_vision_nav.ros.lens import rectify_distorted_param
 from robot_vision_nav.ros.messages import occupancy_grid, odometry_to_pose2d
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
-from robot_vision_nav.ros.tf import TfReader, base_frame_param, camera_mount_source_param, check_mount_source
-from robot_vision_nav.ros.transport import DEPTH_TRANSPORTS, check_transport, depth_transport_param
+from robot_vision_nav.ros.tf import TfReader, base_frame_param, camera_mount_source_param
+from robot_vision_nav.ros.transport import depth_transport_param
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "costmap_node"
@@ -86,20 +90,8 @@ class CostmapNodeConfig:
         min_value=0.0,
         max_value=100.0,
     )
-    sync_queue_size: int = param(
-        20,
-        "messages kept per input while matching depth, mask and camera_info; reach back far enough for the "
-        "slowest mask (20 frames = 1.3 s at 15 Hz), else a late segmentation starves the costmap",
-        min_value=1,
-        max_value=100,
-    )
-    sync_slop_s: float = param(
-        0.05,
-        "largest stamp difference within one matched depth/mask/camera_info set",
-        unit="s",
-        min_value=0.0,
-        max_value=1.0,
-    )
+    sync_queue_size: int = sync_queue_size_param()
+    sync_slop_s: float = sync_slop_param()
     odom_max_age_s: float = param(
         0.2,
         "odometry farther than this from the image stamp is stale: the frame is skipped",
@@ -107,13 +99,7 @@ class CostmapNodeConfig:
         min_value=0.001,
         max_value=10.0,
     )
-    input_timeout_s: float = param(
-        1.0,
-        "diagnostics warn when no depth set was processed for this long",
-        unit="s",
-        min_value=0.01,
-        max_value=60.0,
-    )
+    input_timeout_s: float = input_timeout_param()
     diagnostics_period_s: float = param(1.0, "period of /diagnostics", unit="s", min_value=0.05, max_value=60.0)
     warn_throttle_s: float = param(
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
@@ -121,8 +107,7 @@ class CostmapNodeConfig:
     max_input_age_s: float = max_input_age_param()
 
     def __post_init__(self) -> None:
-        check_mount_source(self.camera_mount_source)
-        check_transport("depth_transport", self.depth_transport, DEPTH_TRANSPORTS)
+        check_depth_input_fields(self)
 
 
 class CostmapNode(Node):

@@ -41,15 +41,23 @@ from robot_vision_nav.core.config import param
 from robot_vision_nav.core.obstacle_cloud import ObstacleCloud, ObstacleCloudBuilder, ObstacleCloudConfig
 from robot_vision_nav.core.obstacle_cloud import warm_up as warm_up_cloud
 from robot_vision_nav.core.projection import DepthInputError
-from robot_vision_nav.ros.depth_set import DepthSet, DepthSetInput, DepthSetSettings
+from robot_vision_nav.ros.depth_set import (
+    DepthSet,
+    DepthSetInput,
+    DepthSetSettings,
+    check_depth_input_fields,
+    input_timeout_param,
+    sync_queue_size_param,
+    sync_slop_param,
+)
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.lens import rectify_distorted_param
 from robot_vision_nav.ros.messages import xyz_point_cloud
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import SENSOR_QOS
-from robot_vision_nav.ros.tf import TfReader, camera_mount_source_param, check_mount_source
-from robot_vision_nav.ros.transport import DEPTH_TRANSPORTS, check_transport, depth_transport_param
+from robot_vision_nav.ros.tf import TfReader, camera_mount_source_param
+from robot_vision_nav.ros.transport import depth_transport_param
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "semantic_obstacles_node"
@@ -70,27 +78,9 @@ class SemanticObstaclesNodeConfig:
     camera_mount_source: str = camera_mount_source_param()
     depth_transport: str = depth_transport_param()
     rectify_distorted: bool = rectify_distorted_param()
-    sync_queue_size: int = param(
-        20,
-        "messages kept per input while matching depth, mask and camera_info; reach back far enough for the "
-        "slowest mask (20 frames = 1.3 s at 15 Hz)",
-        min_value=1,
-        max_value=100,
-    )
-    sync_slop_s: float = param(
-        0.05,
-        "largest stamp difference within one matched depth/mask/camera_info set",
-        unit="s",
-        min_value=0.0,
-        max_value=1.0,
-    )
-    input_timeout_s: float = param(
-        1.0,
-        "diagnostics warn when no depth set was processed for this long",
-        unit="s",
-        min_value=0.01,
-        max_value=60.0,
-    )
+    sync_queue_size: int = sync_queue_size_param()
+    sync_slop_s: float = sync_slop_param()
+    input_timeout_s: float = input_timeout_param()
     diagnostics_period_s: float = param(1.0, "period of /diagnostics", unit="s", min_value=0.05, max_value=60.0)
     warn_throttle_s: float = param(
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
@@ -98,8 +88,7 @@ class SemanticObstaclesNodeConfig:
     max_input_age_s: float = max_input_age_param()
 
     def __post_init__(self) -> None:
-        check_mount_source(self.camera_mount_source)
-        check_transport("depth_transport", self.depth_transport, DEPTH_TRANSPORTS)
+        check_depth_input_fields(self)
 
 
 class SemanticObstaclesNode(Node):

@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
+from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
 from robot_vision_nav.ros.latency import InputAges
@@ -36,8 +37,8 @@ from robot_vision_nav.ros.messages import (
 )
 from robot_vision_nav.ros.qos import SENSOR_QOS
 from robot_vision_nav.ros.sync import ApproximateTimeSync
-from robot_vision_nav.ros.tf import CameraMountSource, TfReader
-from robot_vision_nav.ros.transport import ImageInput
+from robot_vision_nav.ros.tf import CameraMountSource, TfReader, check_mount_source
+from robot_vision_nav.ros.transport import DEPTH_TRANSPORTS, ImageInput, check_transport
 
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 MASK_ENCODINGS = ("mono8", "8UC1")
@@ -47,6 +48,47 @@ TIME_JUMP_NS = NS  # stamps more than 1 s older than the newest: a clock that re
 # ... once this many in a row on one input are that old. One stale frame (a late retransmission, an
 # old buffer flushed) is followed by current ones again: it is refused as out of order, nothing restarts.
 TIME_JUMP_CONFIRM = 3
+
+
+# The matching parameters of every node that reads a depth set, declared once (costmap_node,
+# semantic_obstacles_node): the same name, meaning and range wherever they appear.
+def sync_queue_size_param() -> Any:
+    """`sync_queue_size`: messages kept per input while matching."""
+    return param(
+        20,
+        "messages kept per input while matching depth, mask and camera_info; reach back far enough for the "
+        "slowest mask (20 frames = 1.3 s at 15 Hz), else a late segmentation starves the node",
+        min_value=1,
+        max_value=100,
+    )
+
+
+def sync_slop_param() -> Any:
+    """`sync_slop_s`: the largest stamp difference within one set."""
+    return param(
+        0.05,
+        "largest stamp difference within one matched depth/mask/camera_info set",
+        unit="s",
+        min_value=0.0,
+        max_value=1.0,
+    )
+
+
+def input_timeout_param() -> Any:
+    """`input_timeout_s`: how long without a processed set before diagnostics warn."""
+    return param(
+        1.0,
+        "diagnostics warn when no depth set was processed for this long",
+        unit="s",
+        min_value=0.01,
+        max_value=60.0,
+    )
+
+
+def check_depth_input_fields(config: Any) -> None:
+    """Refuse a camera_mount_source or depth_transport that is not one of its words, naming it."""
+    check_mount_source(config.camera_mount_source)
+    check_transport("depth_transport", config.depth_transport, DEPTH_TRANSPORTS)
 
 
 @dataclass(frozen=True)
