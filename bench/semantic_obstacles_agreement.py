@@ -35,17 +35,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.common import machine, summary, time_call
-from robot_vision_nav.core.costmap import CostmapConfig, RollingCostmap
-from robot_vision_nav.core.obstacle_cloud import ObstacleCloudBuilder, ObstacleCloudConfig
+from robot_vision_nav.core.costmap import RollingCostmap
 from test.nav2_obstacle_layer import (
     DEMO_SEEDS,
     DemoFrame,
     ObservationSource,
     agreement,
-    base_to_global,
+    compare_frame,
     demo_frames,
     load_source,
-    nav2_marked_cells,
 )
 
 NAME = "semantic_obstacles_agreement"
@@ -64,21 +62,8 @@ SETTINGS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
 def compare(frame: DemoFrame, setting: str, source: ObservationSource, timed: bool = False) -> dict[str, Any]:
     """One frame through both sides; counts of cells (and times with `timed`)."""
     costmap_kw, cloud_kw = SETTINGS[setting]
-    mount = frame.mount_xyzrpy
-    costmap = RollingCostmap(CostmapConfig(camera_mount_xyzrpy=mount, obstacle_decay_s=0.0, **costmap_kw))
-    costmap.update(frame.depth_mm, frame.intrinsics, frame.pose, 1, frame.mask)
-    ours = costmap.occupancy == 100
-    builder = ObstacleCloudBuilder(ObstacleCloudConfig(camera_mount_xyzrpy=mount, **cloud_kw))
-    cloud = builder.build(frame.depth_mm, frame.intrinsics, frame.mask)
-    camera = base_to_global(np.array([mount[:3]], dtype=np.float32), frame.pose)[0]
-    marked = nav2_marked_cells(
-        base_to_global(cloud.points, frame.pose),
-        (float(camera[0]), float(camera[1]), float(camera[2])),
-        costmap.origin_m,
-        costmap.resolution_m,
-        costmap.shape,
-        source,
-    )
+    both = compare_frame(frame, costmap_kw, cloud_kw, source)
+    ours, marked, costmap, builder = both.ours, both.marked, both.costmap, both.builder
     ours_near, ours_n = agreement(ours, marked)
     cloud_near, cloud_n = agreement(marked, ours)
     out: dict[str, Any] = {
@@ -87,12 +72,12 @@ def compare(frame: DemoFrame, setting: str, source: ObservationSource, timed: bo
         "cloud_marked": cloud_n,
         "cloud_near_ours": cloud_near,
         "same_cell": int(np.count_nonzero(ours & marked)),
-        "points": int(cloud.points.shape[0]),
+        "points": both.points,
         "grids": (ours, marked, costmap.occupancy, costmap.origin_m),
     }
     if timed:
         out["cloud_ms"] = time_call(lambda: builder.build(frame.depth_mm, frame.intrinsics, frame.mask), REPEATS)
-        fresh = CostmapConfig(camera_mount_xyzrpy=mount, obstacle_decay_s=0.0, **costmap_kw)
+        fresh = costmap.config
 
         def one_update() -> None:
             RollingCostmap(fresh).update(frame.depth_mm, frame.intrinsics, frame.pose, 1, frame.mask)

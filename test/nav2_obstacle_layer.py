@@ -19,13 +19,16 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
 from numpy.typing import NDArray
 from scipy import ndimage
 
+from robot_vision_nav.core.costmap import CostmapConfig, RollingCostmap
 from robot_vision_nav.core.geometry import PinholeIntrinsics, Pose2D
+from robot_vision_nav.core.obstacle_cloud import ObstacleCloudBuilder, ObstacleCloudConfig
 
 REPO = Path(__file__).resolve().parents[1]
 NAV2_SNIPPET = REPO / "config" / "nav2_semantic_obstacles.yaml"
@@ -159,3 +162,35 @@ def demo_frames(seeds: tuple[int, ...] = DEMO_SEEDS, poses_per_world: int = 4) -
                 yield DemoFrame(
                     seed, pose, frame.depth_mm(), mask, frame.rgb, sim.intrinsics, tuple(camera.mount_xyzrpy)
                 )
+
+
+@dataclass(frozen=True)
+class FrameComparison:
+    """One frame through our costmap (one update, nothing decays) and through the cloud + Nav2's rules."""
+
+    ours: NDArray[np.bool_]  # our lethal cells (OccupancyGrid 100)
+    marked: NDArray[np.bool_]  # the cells Nav2's ObstacleLayer marks from the cloud, on the same grid
+    costmap: RollingCostmap
+    builder: ObstacleCloudBuilder
+    points: int  # in the cloud
+
+
+def compare_frame(
+    frame: DemoFrame, costmap_kw: dict[str, Any], cloud_kw: dict[str, Any], source: ObservationSource
+) -> FrameComparison:
+    """Both sides of the agreement check for `frame`, with config overrides for each side."""
+    mount = frame.mount_xyzrpy
+    costmap = RollingCostmap(CostmapConfig(camera_mount_xyzrpy=mount, obstacle_decay_s=0.0, **costmap_kw))
+    costmap.update(frame.depth_mm, frame.intrinsics, frame.pose, 1, frame.mask)
+    builder = ObstacleCloudBuilder(ObstacleCloudConfig(camera_mount_xyzrpy=mount, **cloud_kw))
+    cloud = builder.build(frame.depth_mm, frame.intrinsics, frame.mask)
+    camera = base_to_global(np.array([mount[:3]], dtype=np.float32), frame.pose)[0]
+    marked = nav2_marked_cells(
+        base_to_global(cloud.points, frame.pose),
+        (float(camera[0]), float(camera[1]), float(camera[2])),
+        costmap.origin_m,
+        costmap.resolution_m,
+        costmap.shape,
+        source,
+    )
+    return FrameComparison(costmap.occupancy == 100, marked, costmap, builder, int(cloud.points.shape[0]))

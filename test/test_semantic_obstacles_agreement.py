@@ -23,16 +23,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from robot_vision_nav.core.costmap import CostmapConfig, RollingCostmap
-from robot_vision_nav.core.obstacle_cloud import ObstacleCloudBuilder, ObstacleCloudConfig
+from robot_vision_nav.core.obstacle_cloud import ObstacleCloudConfig
 from robot_vision_nav.nodes.obstacles_node import OBSTACLES_TOPIC
 from test.nav2_obstacle_layer import (
     DemoFrame,
     agreement,
-    base_to_global,
+    compare_frame,
     demo_frames,
     load_source,
-    nav2_marked_cells,
 )
 
 MIN_AGREEMENT = 0.98
@@ -70,22 +68,8 @@ def test_nav2_marks_from_the_cloud_what_our_costmap_marks_lethal(frames: list[De
     costmap_kw, cloud_kw = SETTINGS[setting]
     totals = np.zeros(5, dtype=np.int64)  # ours near, ours, cloud near, cloud, same cell
     for frame in frames:
-        mount = frame.mount_xyzrpy
-        costmap = RollingCostmap(CostmapConfig(camera_mount_xyzrpy=mount, obstacle_decay_s=0.0, **costmap_kw))
-        costmap.update(frame.depth_mm, frame.intrinsics, frame.pose, 1, frame.mask)
-        ours = costmap.occupancy == 100
-        cloud = ObstacleCloudBuilder(ObstacleCloudConfig(camera_mount_xyzrpy=mount, **cloud_kw)).build(
-            frame.depth_mm, frame.intrinsics, frame.mask
-        )
-        camera = base_to_global(np.array([mount[:3]], dtype=np.float32), frame.pose)[0]
-        marked = nav2_marked_cells(
-            base_to_global(cloud.points, frame.pose),
-            (float(camera[0]), float(camera[1]), float(camera[2])),
-            costmap.origin_m,
-            costmap.resolution_m,
-            costmap.shape,
-            source,
-        )
+        both = compare_frame(frame, costmap_kw, cloud_kw, source)
+        ours, marked = both.ours, both.marked
         ours_near, n_ours = agreement(ours, marked)
         cloud_near, n_cloud = agreement(marked, ours)
         totals += (ours_near, n_ours, cloud_near, n_cloud, np.count_nonzero(ours & marked))
