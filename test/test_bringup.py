@@ -44,6 +44,7 @@ from robot_vision_nav.ros.bringup import (
     launch_bool,
     launch_node_kwargs,
     options_from_launch_values,
+    perception_nodes,
     resolved_parameter,
     rviz_config,
     rviz_node_kwargs,
@@ -335,6 +336,29 @@ def test_node_refuses_an_unknown_parameter_from_its_params_file(tmp_path: Path, 
         make_node(spec, ros_context)
 
 
+def test_autostart_false_reaches_every_managed_node_and_true_leaves_the_params_file_alone() -> None:
+    managed = {"segmentation_node", "costmap_node", "planner_node", "controller_node", "safety_node", "navigator_node"}
+
+    def autostart_of(spec: NodeSpec) -> Any:
+        # What rcl gives the node: its params files in order, each file's sections in file order.
+        value = None
+        for path in spec.params_files:
+            given = file_parameters(yaml.safe_load(Path(path).read_text()), spec.name, spec.namespace)
+            value = given.get("autostart", value)
+        return value
+
+    waiting = stack_nodes(BringupOptions(sim=True, navigator=True, namespace="r1", autostart=False))
+    assert {s.name for s in waiting if autostart_of(s) is False} == managed  # not sim_node
+    assert {s.name: autostart_of(s) for s in stack_nodes(BringupOptions(sim=True, navigator=True))} == {
+        "sim_node": None,
+        **dict.fromkeys(managed, True),  # the shipped file's `/**`
+    }
+    perception = perception_nodes(options_from_launch_values({"autostart": "false", "namespace": "r1"}))
+    assert [autostart_of(s) for s in perception] == [False, False]
+    with pytest.raises(BringupError, match="autostart"):
+        options_from_launch_values({"autostart": "maybe"})
+
+
 # ------------------------------------------------------------------ launch argument helpers
 def test_launch_arguments_are_described_and_file_defaults_are_under_the_share_directory() -> None:
     names = [name for name, _, _ in LAUNCH_ARGUMENTS]
@@ -353,6 +377,7 @@ def test_launch_arguments_are_described_and_file_defaults_are_under_the_share_di
         "log_level",
         "rviz",
         "navigator",
+        "autostart",
     ]
     for sim in (False, True):
         args = launch_arguments("/opt/share/robot_vision_nav", sim=sim)
@@ -671,6 +696,7 @@ def test_shipped_params_file_sets_the_command_type_and_frame_once_for_the_whole_
         "camera_mount_xyzrpy": [0.1, 0.0, 0.5, 0.0, 0.35, 0.0],
         "rectify_distorted": False,
         "depth_transport": "raw",
+        "autostart": True,
     }
     assert set(data["/**"]["ros__parameters"]) == STACK_WIDE_PARAMETERS
     for name in STACK:  # no per-node copies left to disagree

@@ -72,6 +72,18 @@ def in_deployment(
     )  # fmt: skip
 
 
+def ros2_lifecycle(deployment: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
+    """`ros2 lifecycle ARGS`, asked again while a fresh process has not yet discovered the node (bounded)."""
+    runs: list[subprocess.CompletedProcess[str]] = []
+
+    def answered() -> bool:
+        runs.append(in_deployment(deployment, [str(deployment["ros2"]), "lifecycle", *args], timeout_s=120))
+        return runs[-1].returncode == 0
+
+    wait_until(answered, 120, period_s=1.0)
+    return runs[-1]
+
+
 def test_the_install_space_runs_without_the_checkout(deployment: dict[str, Any]) -> None:
     result = in_deployment(deployment, [str(deployment["rvn"]), "doctor", "--json"], timeout_s=300)
     code = (
@@ -194,7 +206,7 @@ def test_sim_launch_from_the_install_space_reaches_a_goal_and_sigint_leaves_the_
 ) -> None:
     root, env = deployment["root"], deployment["env"]
     # With nav2_msgs (built from ../shared/ros2-src where it exists), navigator:=true starts the managed
-    # navigate_to_pose server too, and `ros2 lifecycle` finds it active, as BasicNavigator's wait would.
+    # navigate_to_pose server too.
     navigator = importlib.util.find_spec("nav2_msgs") is not None
     nodes = ("sim_node", "segmentation_node", "costmap_node", "planner_node", "controller_node", "safety_node")
     nodes += ("navigator_node",) if navigator else ()
@@ -221,9 +233,10 @@ def test_sim_launch_from_the_install_space_reaches_a_goal_and_sigint_leaves_the_
         print("rvn goto:", goto.stdout.strip())
         assert goto.returncode == 0 and result["result"] == "succeeded", goto.stdout + goto.stderr
         assert result["distance_m"] <= 0.3
-        if navigator:
-            state = in_deployment(deployment, [str(deployment["ros2"]), "lifecycle", "get", "/navigator_node"], 120)
-            assert state.returncode == 0 and state.stdout.startswith("active"), state.stdout + state.stderr
+        # Every managed node autostarted: `ros2 lifecycle` (and BasicNavigator's wait) finds it active.
+        for name in nodes[1:]:
+            state = ros2_lifecycle(deployment, "get", f"/{name}")
+            assert state.stdout.startswith("active"), (name, state.stdout + state.stderr)
 
         # Off again towards the far goal; Ctrl-C (SIGINT to ros2 launch) while the robot is moving.
         far = subprocess.Popen(
@@ -481,11 +494,22 @@ def test_perception_launch_turns_camera_frames_into_an_obstacle_cloud(
     try:
         with launched(
             deployment["ros2"],
-            ["robot_vision_nav", "perception.launch.py", "namespace:=robot1", "device:=cpu"],
+            ["robot_vision_nav", "perception.launch.py", "namespace:=robot1", "device:=cpu", "autostart:=false"],
             env,
             root,
             root / "perception_launch.log",
         ) as launch:
+            # autostart:=false: both wait unconfigured until `ros2 lifecycle` (a lifecycle manager) starts them.
+            for name in ("segmentation_node", "semantic_obstacles_node"):
+                assert launch.wait_for_output(f"robot1.{name}]: autostart is false", 180), launch.output()[-4000:]
+                node = f"/robot1/{name}"
+                get = ros2_lifecycle(deployment, "get", node)
+                assert get.stdout.startswith("unconfigured"), get.stdout + get.stderr
+                for transition in ("configure", "activate"):
+                    done = ros2_lifecycle(deployment, "set", node, transition)
+                    assert "Transitioning successful" in done.stdout, done.stdout + done.stderr
+                get = ros2_lifecycle(deployment, "get", node)
+                assert get.stdout.startswith("active"), get.stdout + get.stderr
             ready = "semantic obstacles on /robot1/segmentation/obstacles"
             assert launch.wait_for_output(ready, 180), launch.output()[-4000:]
             assert launch.wait_for_output("robot1.segmentation_node]: segmenting", 180), launch.output()[-4000:]

@@ -28,7 +28,6 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
-from rclpy.node import Node
 from std_msgs.msg import String
 
 from robot_vision_nav.core.clock import is_fresh
@@ -39,6 +38,7 @@ from robot_vision_nav.core.grid import Grid
 from robot_vision_nav.nodes.planner_node import PLAN_QOS
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
+from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS
@@ -90,18 +90,29 @@ class ControllerNodeConfig:
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
     )
     max_input_age_s: float = max_input_age_param()
+    autostart: bool = autostart_param()
 
 
-class ControllerNode(Node):
-    """The thin ROS wrapper around RegulatedPurePursuit."""
+class ControllerNode(ManagedNode):
+    """The thin ROS wrapper around RegulatedPurePursuit, a managed node (ros/lifecycle.py).
+
+    Deactivated (or destroyed while active) it sends zero velocity and waits for the base's
+    acknowledgement first, then publishes nothing until activated again.
+    """
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
         try:
-            self._params = ConfigParameters(self, [ControllerConfig, ControllerNodeConfig], on_change=self._on_config)
+            self._params = ConfigParameters(
+                self, [ControllerConfig, ControllerNodeConfig], on_change=self.when_configured(self._on_config)
+            )
         except BaseException:
             super().destroy_node()  # a refused start leaves no half-made node in the graph
             raise
+        self.start(self._params.get(ControllerNodeConfig).autostart)
+
+    def configure(self) -> None:
+        """The controller, the command / status publishers, the input subscriptions and the watchdog."""
         self.control_config: ControllerConfig = self._params.get(ControllerConfig)
         self.node_config: ControllerNodeConfig = self._params.get(ControllerNodeConfig)
         self.controller = RegulatedPurePursuit(self.control_config)
@@ -134,6 +145,12 @@ class ControllerNode(Node):
         )
 
     # ------------------------------------------------------------------ configuration
+    def deactivate(self) -> None:
+        """Zero velocity, acknowledged by the base (bounded wait), and the plan dropped."""
+        self._has_plan = False
+        self.controller.clear_plan()
+        send_final_zero(self, self._cmd_pub, lambda: self._publish_zero("inactive"))
+
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is ControllerConfig:
             self.control_config = config
@@ -322,11 +339,6 @@ class ControllerNode(Node):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
-
-    def destroy_node(self) -> None:
-        """Stop the robot before going away: a node shut down must not leave the wheels turning."""
-        send_final_zero(self, self._cmd_pub, lambda: self._publish_zero("shutdown"))
-        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -34,7 +34,6 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import OccupancyGrid, Odometry
-from rclpy.node import Node
 
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.costmap import CostmapConfig, RollingCostmap
@@ -56,6 +55,7 @@ from robot_vision_nav.ros.depth_set import (
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.lens import rectify_distorted_param
+from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import occupancy_grid, odometry_to_pose2d
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
@@ -105,21 +105,28 @@ class CostmapNodeConfig:
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
     )
     max_input_age_s: float = max_input_age_param()
+    autostart: bool = autostart_param()
 
     def __post_init__(self) -> None:
         check_depth_input_fields(self)
 
 
-class CostmapNode(Node):
-    """The thin ROS wrapper around RollingCostmap."""
+class CostmapNode(ManagedNode):
+    """The thin ROS wrapper around RollingCostmap, a managed node (ros/lifecycle.py)."""
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
         try:
-            self._params = ConfigParameters(self, [CostmapConfig, CostmapNodeConfig], on_change=self._on_config)
+            self._params = ConfigParameters(
+                self, [CostmapConfig, CostmapNodeConfig], on_change=self.when_configured(self._on_config)
+            )
         except BaseException:
             super().destroy_node()  # a refused start leaves no half-made node in the graph
             raise
+        self.start(self._params.get(CostmapNodeConfig).autostart)
+
+    def configure(self) -> None:
+        """The map, the publishers, the depth-set and odometry subscriptions, the diagnostics timer."""
         self.map_config: CostmapConfig = self._params.get(CostmapConfig)
         self.node_config: CostmapNodeConfig = self._params.get(CostmapNodeConfig)
         warm_up_costmap(self.map_config)  # a compile on the first frame would stall it for seconds
@@ -162,6 +169,11 @@ class CostmapNode(Node):
             f"; camera mount: {self.node_config.camera_mount_source}"
             f"{'' if self._tf.available else ' (no tf2_ros here)'}"
         )
+
+    def cleanup(self) -> None:
+        """Drop the map: a node configured again starts from an empty one."""
+        self._tf.close()
+        self.costmap.reset()
 
     @property
     def _topics(self) -> tuple[str, str, str]:

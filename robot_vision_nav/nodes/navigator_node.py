@@ -33,7 +33,6 @@ from typing import Any, Protocol
 from builtin_interfaces.msg import Duration
 from geometry_msgs.msg import PoseStamped
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.task import Future
 
 from robot_vision_nav.core.config import param
@@ -41,6 +40,7 @@ from robot_vision_nav.core.geometry import MAX_POSITION_M, yaw_from_quaternion
 from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.goto import StackWatcher, yaw_quaternion
+from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.params import ConfigParameters
 
 NODE_NAME = "navigator_node"
@@ -67,11 +67,7 @@ class NavigatorNodeConfig:
         min_value=0.0,
         max_value=600.0,
     )
-    autostart: bool = param(
-        True,
-        "configure and activate at start-up (read at start only); false: wait unconfigured for a lifecycle "
-        "manager (Nav2's lifecycle_manager, `ros2 lifecycle set`)",
-    )
+    autostart: bool = autostart_param()
 
 
 @dataclass(frozen=True)
@@ -165,15 +161,15 @@ class _Goal:
     cancel_note: str = field(default="")
 
 
-class NavigatorNode(LifecycleNode):
-    """The navigate_to_pose action server over the planner and controller topics, as a managed node.
+class NavigatorNode(ManagedNode):
+    """The navigate_to_pose action server over the planner and controller topics, a managed node.
 
-    Lifecycle (rclpy's, the services `ros2 lifecycle` and Nav2's lifecycle_manager call): configure
-    makes the goal publisher and the status subscriptions, activate serves the action, deactivate
-    ends a running goal (aborted) and sends a stop goal at the robot's pose, cleanup removes what
-    configure made. With `autostart` (default) the node configures and activates itself, so
-    `BasicNavigator.waitUntilNav2Active(navigator='navigator_node', localizer='robot_localization')`
-    finds it active.
+    Lifecycle (ros/lifecycle.py; the services `ros2 lifecycle` and Nav2's lifecycle_manager call):
+    configure makes the goal publisher and the status subscriptions, activate serves the action,
+    deactivate ends a running goal (aborted) and sends a stop goal at the robot's pose, cleanup
+    removes what configure made. With `autostart` (default) the node configures and activates
+    itself, so `BasicNavigator.waitUntilNav2Active(navigator='navigator_node',
+    localizer='robot_localization')` finds it active.
 
     Args:
         action_type: the action type to serve; None: nav2_msgs.action.NavigateToPose.
@@ -192,26 +188,26 @@ class NavigatorNode(LifecycleNode):
         super().__init__(NODE_NAME, **node_kwargs)
         self.action_type = action_type
         self.adapter: GoalAdapter = adapter if adapter is not None else Nav2Adapter()
-        self._params = ConfigParameters(self, [GoalTrackerConfig, NavigatorNodeConfig], on_change=self._on_config)
-        self.tracker_config: GoalTrackerConfig = self._params.get(GoalTrackerConfig)
-        self.node_config: NavigatorNodeConfig = self._params.get(NavigatorNodeConfig)
-        self.watcher: StackWatcher = None  # type: ignore[assignment]  # made by configure
+        try:
+            self._params = ConfigParameters(
+                self, [GoalTrackerConfig, NavigatorNodeConfig], on_change=self.when_configured(self._on_config)
+            )
+        except BaseException:
+            super().destroy_node()  # a refused start leaves no half-made node in the graph
+            raise
         self._goal: _Goal | None = None
         self._server: ActionServer | None = None
-        self._timer: Any = None
-        if self.node_config.autostart:
-            self.trigger_configure()
-            self.trigger_activate()
+        self.start(self._params.get(NavigatorNodeConfig).autostart)
 
     # ------------------------------------------------------------------ lifecycle
-    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Make the goal publisher, the status subscriptions and the (stopped) update timer."""
+    def configure(self) -> None:
+        """The goal publisher, the status subscriptions and the update timer (it runs while active)."""
+        self.tracker_config: GoalTrackerConfig = self._params.get(GoalTrackerConfig)
+        self.node_config: NavigatorNodeConfig = self._params.get(NavigatorNodeConfig)
         self.watcher = StackWatcher(self)
         self._timer = self.create_timer(1.0 / self.node_config.update_rate_hz, self._tick)
-        self._timer.cancel()
-        return TransitionCallbackReturn.SUCCESS
 
-    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def activate(self) -> None:
         """Serve navigate_to_pose."""
         self._server = ActionServer(
             self,
@@ -222,47 +218,24 @@ class NavigatorNode(LifecycleNode):
             handle_accepted_callback=self._on_accepted,
             cancel_callback=self._on_cancel,
         )
-        self._timer.reset()
         self.get_logger().info(
             f"serving {self.resolve_topic_name(ACTION_NAME)} ({self.action_type.__module__}."
             f"{self.action_type.__name__}); goals go to {self.watcher.topics['goal_pose']}"
         )
-        return super().on_activate(state)
 
-    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+    def deactivate(self) -> None:
         """End a running goal (the robot stops where it is) and stop serving."""
-        self._stop_serving("navigator_node deactivated")
-        return super().on_deactivate(state)
-
-    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Remove what configure made."""
-        self._release()
-        return TransitionCallbackReturn.SUCCESS
-
-    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """From any state: stop serving, then remove everything."""
-        self._stop_serving("navigator_node shutting down")
-        self._release()
-        return TransitionCallbackReturn.SUCCESS
-
-    def _stop_serving(self, reason: str) -> None:
         goal = self._goal
         if goal is not None:
-            self._end(goal, GoalState.FAILED, reason)
+            self._end(goal, GoalState.FAILED, "navigator_node deactivated")
             self.watcher.send_stop(goal.target.frame)  # a plan to the old goal must not go on alone
         if self._server is not None:
             self._server.destroy()
             self._server = None
-        if self._timer is not None:
-            self._timer.cancel()
 
-    def _release(self) -> None:
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
-            self._timer = None
-        if self.watcher is not None:
-            self.watcher.close()
-            self.watcher = None  # type: ignore[assignment]
+    def cleanup(self) -> None:
+        """Drop the status subscriptions' TF listener (the entities go with the lifecycle)."""
+        self.watcher.close()
 
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is GoalTrackerConfig:
@@ -270,12 +243,9 @@ class NavigatorNode(LifecycleNode):
             return
         old = self.node_config
         self.node_config = config
-        if old.update_rate_hz != config.update_rate_hz and self._timer is not None:
-            running = not self._timer.is_canceled()
+        if old.update_rate_hz != config.update_rate_hz:
             self.destroy_timer(self._timer)
             self._timer = self.create_timer(1.0 / config.update_rate_hz, self._tick)
-            if not running:
-                self._timer.cancel()
 
     # ------------------------------------------------------------------ action callbacks
     def _on_goal_request(self, goal: Any) -> GoalResponse:
@@ -392,15 +362,6 @@ class NavigatorNode(LifecycleNode):
         speed = abs(self.watcher.speed_mps)
         # `not >=`: a NaN speed from odometry's twist gives no estimate, not a NaN duration
         return 0.0 if distance is None or not speed >= MIN_SPEED_MPS else distance / speed
-
-    def destroy_node(self) -> None:
-        """End a running goal (aborted) before going away; the robot keeps the last plan's goal."""
-        if self._goal is not None:
-            self._end(self._goal, GoalState.FAILED, "navigator_node shutting down")
-        if self._server is not None:
-            self._server.destroy()
-            self._server = None
-        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.node import Node
 from sensor_msgs.msg import PointCloud2
 
 from robot_vision_nav.core.config import param
@@ -53,6 +52,7 @@ from robot_vision_nav.ros.depth_set import (
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.lens import rectify_distorted_param
+from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import xyz_point_cloud
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import SENSOR_QOS
@@ -86,23 +86,30 @@ class SemanticObstaclesNodeConfig:
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
     )
     max_input_age_s: float = max_input_age_param()
+    autostart: bool = autostart_param()
 
     def __post_init__(self) -> None:
         check_depth_input_fields(self)
 
 
-class SemanticObstaclesNode(Node):
-    """The thin ROS wrapper around ObstacleCloudBuilder."""
+class SemanticObstaclesNode(ManagedNode):
+    """The thin ROS wrapper around ObstacleCloudBuilder, a managed node (ros/lifecycle.py)."""
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
         try:
             self._params = ConfigParameters(
-                self, [ObstacleCloudConfig, SemanticObstaclesNodeConfig], on_change=self._on_config
+                self,
+                [ObstacleCloudConfig, SemanticObstaclesNodeConfig],
+                on_change=self.when_configured(self._on_config),
             )
         except BaseException:
             super().destroy_node()  # a refused start leaves no half-made node in the graph
             raise
+        self.start(self._params.get(SemanticObstaclesNodeConfig).autostart)
+
+    def configure(self) -> None:
+        """The cloud builder, the publishers, the depth-set subscriptions and the diagnostics timer."""
         self.cloud_config: ObstacleCloudConfig = self._params.get(ObstacleCloudConfig)
         self.node_config: SemanticObstaclesNodeConfig = self._params.get(SemanticObstaclesNodeConfig)
         warm_up_cloud(self.cloud_config)  # a compile on the first frame would stall it for seconds
@@ -138,6 +145,10 @@ class SemanticObstaclesNode(Node):
             f"mask {'from ' + topics[1] if cfg.use_traversability_mask else 'off'}; keep-out at "
             f"{cfg.keepout_height_m} m, voxel {cfg.voxel_size_m} m"
         )
+
+    def cleanup(self) -> None:
+        """Drop the TF listener with the subscriptions."""
+        self._tf.close()
 
     # ------------------------------------------------------------------ configuration
     def _on_config(self, cls: type[Any], config: Any) -> None:

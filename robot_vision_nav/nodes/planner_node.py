@@ -35,7 +35,6 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import ColorRGBA, String
 from visualization_msgs.msg import Marker, MarkerArray
@@ -47,6 +46,7 @@ from robot_vision_nav.core.planner import Plan, PlannerConfig, PlannerError, nea
 from robot_vision_nav.core.planner import warm_up as warm_up_planner
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
+from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
 from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
@@ -107,6 +107,7 @@ class PlannerNodeConfig:
         min_value=0.01,
         max_value=10.0,
     )
+    autostart: bool = autostart_param()
 
 
 GOAL_RECHECK_S = 0.1  # while a goal waits for its transform, how often it is looked for again (node clock)
@@ -141,16 +142,22 @@ def path_blocked(grid: Grid, path_xy: np.ndarray, allow_unknown: bool) -> bool:
     return False
 
 
-class PlannerNode(Node):
-    """The thin ROS wrapper around core.planner."""
+class PlannerNode(ManagedNode):
+    """The thin ROS wrapper around core.planner, a managed node (ros/lifecycle.py)."""
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
         try:
-            self._params = ConfigParameters(self, [PlannerConfig, PlannerNodeConfig], on_change=self._on_config)
+            self._params = ConfigParameters(
+                self, [PlannerConfig, PlannerNodeConfig], on_change=self.when_configured(self._on_config)
+            )
         except BaseException:  # a refused start leaves nothing of the node in the graph
             super().destroy_node()
             raise
+        self.start(self._params.get(PlannerNodeConfig).autostart)
+
+    def configure(self) -> None:
+        """The search, the publishers, the costmap / odometry / goal subscriptions and the timers."""
         self.planner_config: PlannerConfig = self._params.get(PlannerConfig)
         self.node_config: PlannerNodeConfig = self._params.get(PlannerNodeConfig)
         warm_up_planner(self.planner_config)  # a compile on the first goal would stall it for seconds
@@ -181,6 +188,21 @@ class PlannerNode(Node):
             f"planning in '{self.node_config.global_frame}', cost_weight "
             f"{self.planner_config.cost_weight}, replan every {self.node_config.replan_period_s} s"
         )
+
+    def deactivate(self) -> None:
+        """Drop the goal and publish an empty plan: the controller stops now, not at plan_timeout_s.
+
+        A goal does not outlive a deactivation (Nav2's navigator aborts it too): activated again, the
+        robot waits for a new one instead of driving off on its own.
+        """
+        if self._goal is not None or self._goal_sent is not None:
+            self._reject_goal(self._topics["goal_pose"], "goal dropped: planner_node deactivated")
+        else:
+            self._publish_path(None, None)
+
+    def cleanup(self) -> None:
+        """Drop the TF listener with the subscriptions."""
+        self._tf.close()
 
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is PlannerConfig:

@@ -36,7 +36,6 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point32, PolygonStamped, Twist, TwistStamped
-from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, String
 
@@ -49,6 +48,7 @@ from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.lens import DistortedImageError, LensCorrection, rectify_distorted_param
+from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import (
     CameraInfoError,
     camera_info_distortion,
@@ -99,24 +99,38 @@ class SafetyNodeConfig:
         "respawned on a real robot: a restart forgets an e-stop said before it, so a crash while the e-stop is "
         "down must not let go",
     )
+    autostart: bool = autostart_param()
 
     def __post_init__(self) -> None:
         check_mount_source(self.camera_mount_source)
         check_transport("depth_transport", self.depth_transport, DEPTH_TRANSPORTS)
 
 
-class SafetyNode(Node):
-    """The thin ROS wrapper around SafetyGate and DepthSafety."""
+class SafetyNode(ManagedNode):
+    """The thin ROS wrapper around SafetyGate and DepthSafety, a managed node (ros/lifecycle.py).
+
+    Deactivated (or destroyed while active) it sends zero velocity on cmd_vel and waits for the
+    base's acknowledgement; inactive, it forwards nothing. The e-stop is heard in every configured
+    state, and an e-stop engaged stays engaged through deactivate, cleanup and configure.
+    """
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
         try:
-            self._params = ConfigParameters(self, [SafetyConfig, SafetyNodeConfig], on_change=self._on_config)
+            self._params = ConfigParameters(
+                self, [SafetyConfig, SafetyNodeConfig], on_change=self.when_configured(self._on_config)
+            )
         except BaseException:
             super().destroy_node()
             raise
+        self.start(self._params.get(SafetyNodeConfig).autostart)
+
+    def configure(self) -> None:
+        """The gate, the depth check, the command topics, the inputs and the timers."""
         self.config: SafetyConfig = self._params.get(SafetyConfig)
         self.node_config: SafetyNodeConfig = self._params.get(SafetyNodeConfig)
+        old_gate: SafetyGate | None = getattr(self, "gate", None)  # kept by cleanup
+        e_stop = self.node_config.e_stop_at_start or (old_gate is not None and old_gate.e_stop)
         self.gate = SafetyGate(self.config)
         self.depth = DepthSafety(self.config)
         self.depth.warm_up()  # a compile on the first frame would make it look a second old
@@ -154,24 +168,42 @@ class SafetyNode(Node):
         )
         self._topics[DEPTH_TOPIC] = self._depth_in.topic  # <depth>/compressedDepth with that transport
         self.create_subscription(CameraInfo, INFO_TOPIC, self._on_info, SENSOR_QOS)
-        self.create_subscription(Bool, E_STOP_TOPIC, self._on_e_stop, E_STOP_QOS)
+        with self.ungated():  # an e-stop said while inactive still holds once active
+            self.create_subscription(Bool, E_STOP_TOPIC, self._on_e_stop, E_STOP_QOS)
         self._watchdog = self.create_timer(1.0 / self.node_config.watchdog_rate_hz, self._on_watchdog)
         self._diag_timer = self.create_timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
-        self._publish_zones()
-        if self.node_config.e_stop_at_start:
+        if e_stop:
             self.gate.set_e_stop(True)
             self._counts["e_stops"] += 1
-            # A zero at once: after a crash the base may still be running the last command it got.
-            self._send(GateOutput(0.0, 0.0, "e_stop"), None)
+            self._state = "e_stop"
+            why = "e_stop_at_start" if self.node_config.e_stop_at_start else "engaged before the node was cleaned up"
             self.get_logger().warning(
-                f"e-stop engaged at start (e_stop_at_start): publish false on {self._topics[E_STOP_TOPIC]} to release"
+                f"e-stop engaged at start ({why}): publish false on {self._topics[E_STOP_TOPIC]} to release"
             )
         else:
-            self._set_state("stale: cmd_vel, depth" if self.config.use_depth else "stale: cmd_vel")
+            self._state = "stale: cmd_vel, depth" if self.config.use_depth else "stale: cmd_vel"
         self.get_logger().info(
             f"safety layer between {self._topics[CMD_IN_TOPIC]} and {self._topics[CMD_OUT_TOPIC]}; "
             f"e-stop on {self._topics[E_STOP_TOPIC]}; depth {'checked' if self.config.use_depth else 'NOT checked'}"
         )
+
+    def activate(self) -> None:
+        """Publish the zones and the state; with the e-stop engaged, a zero at once.
+
+        After a crash the base may still be running the last command it got.
+        """
+        self._publish_zones()
+        self._state_pub.publish(String(data=self._state))
+        if self.gate.e_stop:
+            self._send(GateOutput(0.0, 0.0, "e_stop"), None)
+
+    def deactivate(self) -> None:
+        """Zero velocity on cmd_vel, acknowledged by the base (bounded wait)."""
+        send_final_zero(self, self._cmd_pub, lambda: self._send(GateOutput(0.0, 0.0, "inactive"), None))
+
+    def cleanup(self) -> None:
+        """Drop the TF listener with the subscriptions (the gate's e-stop is kept for the next configure)."""
+        self._tf.close()
 
     # ------------------------------------------------------------------ configuration
     def _make_cmd_topics(self) -> None:
@@ -414,11 +446,6 @@ class SafetyNode(Node):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
-
-    def destroy_node(self) -> None:
-        """Stop the robot before going away; wait (bounded) until the base has acknowledged the zero."""
-        send_final_zero(self, self._cmd_pub, lambda: self._send(GateOutput(0.0, 0.0, "shutdown"), None))
-        super().destroy_node()
 
 
 def main(args: list[str] | None = None) -> int:

@@ -24,7 +24,9 @@ read only for timing and log throttling.
 
 from __future__ import annotations
 
+import gc
 import re
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -33,7 +35,6 @@ from typing import Any
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from robot_vision_nav.core.clock import StampOrder
@@ -54,6 +55,7 @@ from robot_vision_nav.package_files import PackageFileError, load_label_set, pac
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy, numpy_to_image, to_rgb
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
+from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import stamp_to_ns
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError
 from robot_vision_nav.ros.qos import SENSOR_QOS
@@ -142,6 +144,7 @@ class SegmentationNodeConfig:
     )
     max_input_age_s: float = max_input_age_param()
     image_transport: str = image_transport_param()
+    autostart: bool = autostart_param()
 
     def __post_init__(self) -> None:
         validate_fields(self)
@@ -233,12 +236,15 @@ def _prepare(config: SegmentationNodeConfig, model: SegNet, card: ModelCard, pat
     return _Engine(segmenter, model, card, path, device_name)
 
 
-class SegmentationNode(Node):
-    """The thin ROS wrapper around Segmenter.
+class SegmentationNode(ManagedNode):
+    """The thin ROS wrapper around Segmenter, a managed node (ros/lifecycle.py).
+
+    Configure loads the model onto its device (and warms it up); cleanup lets it go, so a node
+    cleaned up by a lifecycle manager holds no GPU memory.
 
     Raises:
-        ParameterError: a bad parameter, or a model that is missing, unreadable, mismatched with
-            its card, or predicting other classes than `expected_labels`.
+        ParameterError: a bad parameter, or (with autostart) a model that is missing, unreadable,
+            mismatched with its card, or predicting other classes than `expected_labels`.
 
     """
 
@@ -246,13 +252,20 @@ class SegmentationNode(Node):
         super().__init__(NODE_NAME, **node_kwargs)
         try:
             self._params = ConfigParameters(
-                self, [SegmentationNodeConfig], on_change=self._on_config, check=self._check_config
+                self,
+                [SegmentationNodeConfig],
+                on_change=self.when_configured(self._on_config),
+                check=self.when_configured(self._check_config),
             )
-            self.config: SegmentationNodeConfig = self._params.get(SegmentationNodeConfig)
-            self.engine = _prepare(self.config, *_load(self.config), warmup=True)
         except BaseException:
             self.destroy_node()
             raise
+        self.start(self._params.get(SegmentationNodeConfig).autostart)
+
+    def configure(self) -> None:
+        """Load the model; make the publishers, the image subscription and the diagnostics timer."""
+        self.config: SegmentationNodeConfig = self._params.get(SegmentationNodeConfig)
+        self.engine = _prepare(self.config, *_load(self.config), warmup=True)
         self._pending_engine: _Engine | None = None
         self._palette = self.engine.card.labels.palette()
 
@@ -284,6 +297,12 @@ class SegmentationNode(Node):
         self._topic = self._image_in.topic  # <colour>/compressed with that transport
         self._diag_timer = self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(f"segmenting {self._topic} with {self._describe(self.engine)}")
+
+    def cleanup(self) -> None:
+        """Let the model go (and its GPU memory with it)."""
+        del self.engine
+        self._pending_engine = None
+        release_device_memory()
 
     @staticmethod
     def _describe(engine: _Engine) -> str:
@@ -482,6 +501,14 @@ class SegmentationNode(Node):
         array = DiagnosticArray(status=[status])
         array.header.stamp = self.get_clock().now().to_msg()
         self._diag_pub.publish(array)
+
+
+def release_device_memory() -> None:
+    """Give the memory of dropped models back to the device (CUDA's caching allocator keeps it otherwise)."""
+    gc.collect()  # a model held in a reference cycle goes only with a collection
+    torch = sys.modules.get("torch")  # loaded with the model; never imported here for this
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _gpu_index(device_name: str) -> int | None:

@@ -198,6 +198,7 @@ STACK_WIDE_PARAMETERS = frozenset(
         "camera_mount_xyzrpy",
         "rectify_distorted",
         "depth_transport",
+        "autostart",
     }
 )
 # The controller's command goes to safety_node, which alone talks to the base (Nav2's name for it).
@@ -236,6 +237,8 @@ class BringupOptions:
         sim_params_file: the simulator's YAML; '' = config/sim.yaml.
         world_seed: overrides sim_node's `world_seed` when >= 0.
         navigator: also start navigator_node (Nav2's navigate_to_pose action; it needs nav2_msgs).
+        autostart: the managed nodes configure and activate themselves; False gives each of them
+            `autostart: false` (they wait for Nav2's lifecycle_manager or `ros2 lifecycle set`).
 
     """
 
@@ -255,6 +258,7 @@ class BringupOptions:
     sim_params_file: str = ""
     world_seed: int = -1
     navigator: bool = False
+    autostart: bool = True
     extra_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -354,6 +358,7 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
         specs.append(
             NodeSpec("sim_node", "sim_node", namespace, (sim_file,), sim_params, sim_remaps, options.log_level)
         )
+    lifecycle = _lifecycle_files(options)
     for name in STACK:
         parameters: dict[str, Any] = {"use_sim_time": sim_time}
         if name == "segmentation_node":
@@ -362,14 +367,22 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
         node_remaps = (*_remaps_for(name, remaps), *_tf_remaps(name, namespace))
         if name == "controller_node":
             node_remaps = ((CMD_VEL_TOPIC, CMD_VEL_NAV_TOPIC), *node_remaps)
-        specs.append(NodeSpec(name, name, namespace, (params_file,), parameters, node_remaps, options.log_level))
+        specs.append(
+            NodeSpec(name, name, namespace, (params_file, *lifecycle), parameters, node_remaps, options.log_level)
+        )
     if options.navigator:
         # After the stack: it serves goals to the planner's topics and judges them from the odometry.
         parameters = {"use_sim_time": sim_time} | options.extra_parameters.get("navigator_node", {})
         nav_remaps = (*_remaps_for("navigator_node", remaps), *_tf_remaps("navigator_node", namespace))
         specs.append(
             NodeSpec(
-                "navigator_node", "navigator_node", namespace, (params_file,), parameters, nav_remaps, options.log_level
+                "navigator_node",
+                "navigator_node",
+                namespace,
+                (params_file, *lifecycle),
+                parameters,
+                nav_remaps,
+                options.log_level,
             )
         )
     started = [s.executable for s in specs]
@@ -410,6 +423,24 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
         }
         specs = [dataclasses.replace(s, params_files=tuple(moved[p] for p in s.params_files)) for s in specs]
     return specs
+
+
+AUTOSTART_FALSE_FILE = "robot_vision_nav-autostart-false.yaml"
+
+
+def _lifecycle_files(options: BringupOptions) -> tuple[str, ...]:
+    """With autostart off: a params file of `/**: autostart: false`, given after the stack's own.
+
+    Not a node parameter: launch_ros files a node's given parameters under the node's name, and the
+    params file's `/**` section (where `autostart` lives) comes later and would win over them.
+    Nothing is added with autostart on, so a params file's own `autostart` still counts.
+    """
+    if options.autostart:
+        return ()
+    text = (
+        "# written by robot_vision_nav's bringup for autostart:=false\n/**:\n  ros__parameters:\n    autostart: false\n"
+    )
+    return (str(_generated_file(AUTOSTART_FALSE_FILE, text)),)
 
 
 def _tf_remaps(node: str, namespace: str) -> tuple[tuple[str, str], ...]:
@@ -492,6 +523,7 @@ def perception_nodes(options: BringupOptions) -> list[NodeSpec]:
     remaps = tuple((default, topic) for default, topic in _camera_topics(options) if topic and topic != default)
     namespace = options.namespace.strip("/")
     specs: list[NodeSpec] = []
+    lifecycle = _lifecycle_files(options)
     for name in PERCEPTION:
         parameters: dict[str, Any] = {"use_sim_time": options.use_sim_time}
         if name == "segmentation_node":
@@ -501,7 +533,9 @@ def perception_nodes(options: BringupOptions) -> list[NodeSpec]:
         if unknown:
             raise BringupError(f"unknown parameter(s) {', '.join(unknown)} given to {name}")
         node_remaps = (*_remaps_for(name, remaps), *_tf_remaps(name, namespace))
-        specs.append(NodeSpec(name, name, namespace, (params_file,), parameters, node_remaps, options.log_level))
+        specs.append(
+            NodeSpec(name, name, namespace, (params_file, *lifecycle), parameters, node_remaps, options.log_level)
+        )
     check_params_file(params_file, PERCEPTION, namespace, idle=PARAMS_FILE_NODES)
     data = yaml.safe_load(Path(params_file).read_text()) or {}
     for spec in specs:
@@ -514,7 +548,7 @@ def perception_nodes(options: BringupOptions) -> list[NodeSpec]:
             )
     if namespace:
         moved = str(namespaced_params_file(params_file, namespace))  # as stack_nodes does
-        specs = [dataclasses.replace(s, params_files=(moved,)) for s in specs]
+        specs = [dataclasses.replace(s, params_files=(moved, *lifecycle)) for s in specs]
     return specs
 
 
@@ -824,6 +858,12 @@ LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
         "also start navigator_node: Nav2's navigate_to_pose action (nav2_simple_commander, RViz's Nav2 panel); "
         "needs nav2_msgs",
     ),
+    (
+        "autostart",
+        "true",
+        "the managed nodes configure and activate themselves at start; false: they wait unconfigured for Nav2's "
+        "lifecycle_manager (README 'Beside Nav2') or `ros2 lifecycle set <node> configure`, then activate",
+    ),
 )
 # sim.launch.py: these and LAUNCH_ARGUMENTS less SIM_LEAVES_OUT (the simulator's /clock is always
 # followed, and the simulator is the camera).
@@ -867,6 +907,7 @@ PERCEPTION_LAUNCH_ARGUMENTS = (
     "depth_topic",
     "camera_info_topic",
     "log_level",
+    "autostart",
 )
 
 
@@ -939,6 +980,7 @@ def options_from_launch_values(values: Mapping[str, str], sim: bool = False) -> 
         sim_params_file=text("sim_params_file") if sim else "",
         world_seed=world_seed,
         navigator=launch_bool(values, "navigator"),
+        autostart=launch_bool(values, "autostart"),
     )
 
 

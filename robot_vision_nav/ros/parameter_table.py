@@ -68,6 +68,7 @@ NODE_PARAMETERS: dict[str, dict[str, Any]] = {
         "warn_throttle_s": 2.0,
         "max_input_age_s": 0.25,
         "image_transport": "raw",
+        "autostart": True,
     },
     "costmap_node": {
         "width_m": 10.0,
@@ -105,6 +106,7 @@ NODE_PARAMETERS: dict[str, dict[str, Any]] = {
         "diagnostics_period_s": 1.0,
         "warn_throttle_s": 2.0,
         "max_input_age_s": 0.25,
+        "autostart": True,
     },
     "planner_node": {
         "cost_weight": 3.0,
@@ -122,6 +124,7 @@ NODE_PARAMETERS: dict[str, dict[str, Any]] = {
         "goal_transform_timeout_s": 1.0,
         "diagnostics_period_s": 1.0,
         "footprint_radius_m": 0.25,
+        "autostart": True,
     },
     "controller_node": {
         "desired_linear_vel_mps": 0.5,
@@ -161,6 +164,7 @@ NODE_PARAMETERS: dict[str, dict[str, Any]] = {
         "watchdog_rate_hz": 20.0,
         "warn_throttle_s": 2.0,
         "max_input_age_s": 0.25,
+        "autostart": True,
     },
     "safety_node": {
         "stop_polygon_xy": (0.0, -0.27, 0.65, -0.27, 0.65, 0.27, 0.0, 0.27),
@@ -188,6 +192,7 @@ NODE_PARAMETERS: dict[str, dict[str, Any]] = {
         "diagnostics_period_s": 1.0,
         "warn_throttle_s": 2.0,
         "e_stop_at_start": False,
+        "autostart": True,
     },
     "navigator_node": {
         "tolerance_m": 0.3,
@@ -222,5 +227,6 @@ NODE_PARAMETERS: dict[str, dict[str, Any]] = {
         "diagnostics_period_s": 1.0,
         "warn_throttle_s": 2.0,
         "max_input_age_s": 0.25,
+        "autostart": True,
     },
 }

@@ -28,6 +28,7 @@ from robot_vision_nav.core.geometry import (
     mount_difference,
     mount_from_optical_transform,
 )
+from robot_vision_nav.ros.lifecycle import ungated
 
 try:  # a ROS-only package: the container and CI have it, a pip-only machine does not
     import tf2_ros
@@ -134,7 +135,8 @@ class TfReader:
         """Start listening now (the first lookup does it anyway); False without tf2_ros."""
         if self.buffer is None and tf2_ros is not None and getattr(self, "_node", None) is not None:
             self.buffer = tf2_ros.Buffer(cache_time=Duration(seconds=10.0))
-            self.listener = tf2_ros.TransformListener(self.buffer, self._node)
+            with ungated(self._node):  # a managed node's static transforms arrive once, in any state
+                self.listener = tf2_ros.TransformListener(self.buffer, self._node)
             buffer = self.buffer
             self._jump_handle = self._node.get_clock().create_jump_callback(
                 JumpThreshold(min_forward=None, min_backward=Duration(seconds=-1), on_clock_change=True),
@@ -194,6 +196,9 @@ class TfReader:
         if self.listener is not None:
             self.listener.unregister()
             self.listener = None
+        if self._jump_handle is not None:
+            self._jump_handle.unregister()
+            self._jump_handle = None
         self._node = None  # no new listener on a node that is going away
 
 
