@@ -5,22 +5,16 @@ configure. navigator_node's own lifecycle is in test_navigator_lifecycle.py."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from geometry_msgs.msg import PoseStamped, TwistStamped
 from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState, GetState
 from nav_msgs.msg import Path as PathMsg
-from rcl_interfaces.msg import Log
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Bool, String
 
 from robot_vision_nav.nodes.controller_node import ControllerNode
@@ -30,61 +24,12 @@ from robot_vision_nav.nodes.planner_node import PLAN_QOS, PlannerNode
 from robot_vision_nav.nodes.safety_node import SafetyNode
 from robot_vision_nav.nodes.segmentation_node import SegmentationNode
 from robot_vision_nav.ros.qos import COMMAND_QOS
+from test.lifecycle_helpers import Manager
 from test.segmentation_helpers import constant_model
 from test.test_costmap_node import Harness as CostmapHarness
 from test.test_safety_node import FAR, SafetyRig
 
 pytestmark = pytest.mark.ros
-
-ROSOUT_QOS = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
-
-
-class Manager:
-    """A lifecycle manager's view of one node (its get_state / change_state services), one executor."""
-
-    def __init__(self, context: Context, node: Node) -> None:
-        self.node = node
-        self.name = node.get_name()
-        self.client_node = Node("lifecycle_test_manager", context=context)
-        self.get_state = self.client_node.create_client(GetState, f"/{self.name}/get_state")
-        self.change_state = self.client_node.create_client(ChangeState, f"/{self.name}/change_state")
-        self.logs: list[str] = []
-        self.client_node.create_subscription(Log, "/rosout", lambda m: self.logs.append(m.msg), ROSOUT_QOS)
-        self.executor = SingleThreadedExecutor(context=context)
-        for n in (node, self.client_node):
-            self.executor.add_node(n)
-        assert self.spin_until(self.change_state.service_is_ready, 20.0), f"no {self.name}/change_state service"
-
-    def spin_until(self, done: Callable[[], bool], timeout_s: float) -> bool:
-        end = time.monotonic() + timeout_s
-        while not done() and time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.02)
-        return done()
-
-    def call(self, client: Any, request: Any) -> Any:
-        future = client.call_async(request)
-        assert self.spin_until(future.done, 60.0), "lifecycle service did not answer"
-        return future.result()
-
-    def state(self) -> str:
-        return str(self.call(self.get_state, GetState.Request()).current_state.label)
-
-    def transition(self, transition_id: int) -> bool:
-        request = ChangeState.Request()
-        request.transition.id = transition_id
-        return bool(self.call(self.change_state, request).success)
-
-    def endpoints(self, topic: str) -> tuple[int, int]:
-        """(publishers, subscriptions) the node has on `topic`, as the ROS graph shows them."""
-        g = self.client_node
-        pubs = [i for i in g.get_publishers_info_by_topic(topic) if i.node_name == self.name]
-        subs = [i for i in g.get_subscriptions_info_by_topic(topic) if i.node_name == self.name]
-        return len(pubs), len(subs)
-
-    def close(self) -> None:
-        self.executor.shutdown(timeout_sec=1.0)
-        for n in (self.node, self.client_node):
-            n.destroy_node()
 
 
 def _segmentation(context: Context, tmp_path: Path, autostart: bool) -> Node:

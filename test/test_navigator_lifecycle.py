@@ -3,63 +3,32 @@ call, what each state serves, and a goal ended with a stop when the node is deac
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from action_msgs.msg import GoalStatus
 from lifecycle_msgs.msg import Transition
-from lifecycle_msgs.srv import ChangeState, GetState
 from rclpy.action import ActionClient
 from rclpy.context import Context
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 
+from test.lifecycle_helpers import Manager as LifecycleManager
 from test.stack_driver import StackDriver, drive_to_goal
 from test.test_navigator_node import make_navigator
 
 pytestmark = pytest.mark.ros
 
 
-class Manager:
-    """A lifecycle manager's view of navigator_node (its get_state / change_state services), one executor."""
+class Manager(LifecycleManager):
+    """navigator_node's lifecycle services plus a navigate_to_pose client, one executor."""
 
     def __init__(self, context: Context, action_type: Any, *nodes: Node) -> None:
-        self.nodes = nodes
-        self.client_node = Node("lifecycle_test_manager", context=context)
-        self.get_state = self.client_node.create_client(GetState, "/navigator_node/get_state")
-        self.change_state = self.client_node.create_client(ChangeState, "/navigator_node/change_state")
+        super().__init__(context, *nodes)
         self.action = ActionClient(self.client_node, action_type, "navigate_to_pose")
-        self.executor = SingleThreadedExecutor(context=context)
-        for node in (*nodes, self.client_node):
-            self.executor.add_node(node)
-        assert self.spin_until(lambda: self.get_state.service_is_ready(), 20.0), "no get_state service"
-
-    def spin_until(self, done: Callable[[], bool], timeout_s: float) -> bool:
-        end = time.monotonic() + timeout_s
-        while not done() and time.monotonic() < end:
-            self.executor.spin_once(timeout_sec=0.02)
-        return done()
-
-    def call(self, client: Any, request: Any) -> Any:
-        future = client.call_async(request)
-        assert self.spin_until(future.done, 20.0), "lifecycle service did not answer"
-        return future.result()
-
-    def state(self) -> str:
-        return str(self.call(self.get_state, GetState.Request()).current_state.label)
-
-    def transition(self, transition_id: int) -> bool:
-        request = ChangeState.Request()
-        request.transition.id = transition_id
-        return bool(self.call(self.change_state, request).success)
 
     def close(self) -> None:
         self.action.destroy()
-        self.executor.shutdown(timeout_sec=1.0)
-        for node in (*self.nodes, self.client_node):
-            node.destroy_node()
+        super().close()
 
 
 @pytest.fixture

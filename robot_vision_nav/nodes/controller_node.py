@@ -40,7 +40,6 @@ from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
-from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.shutdown import send_final_zero
 from robot_vision_nav.ros.warn import ThrottledWarnings
@@ -102,13 +101,7 @@ class ControllerNode(ManagedNode):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        try:
-            self._params = ConfigParameters(
-                self, [ControllerConfig, ControllerNodeConfig], on_change=self.when_configured(self._on_config)
-            )
-        except BaseException:
-            super().destroy_node()  # a refused start leaves no half-made node in the graph
-            raise
+        self._params = self.declare_config([ControllerConfig, ControllerNodeConfig], self._on_config)
         self.start(self._params.get(ControllerNodeConfig).autostart)
 
     def configure(self) -> None:

@@ -57,7 +57,6 @@ from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_ag
 from robot_vision_nav.ros.lens import rectify_distorted_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import occupancy_grid, odometry_to_pose2d
-from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.tf import TfReader, base_frame_param, camera_mount_source_param
 from robot_vision_nav.ros.transport import depth_transport_param
@@ -116,13 +115,7 @@ class CostmapNode(ManagedNode):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        try:
-            self._params = ConfigParameters(
-                self, [CostmapConfig, CostmapNodeConfig], on_change=self.when_configured(self._on_config)
-            )
-        except BaseException:
-            super().destroy_node()  # a refused start leaves no half-made node in the graph
-            raise
+        self._params = self.declare_config([CostmapConfig, CostmapNodeConfig], self._on_config)
         self.start(self._params.get(CostmapNodeConfig).autostart)
 
     def configure(self) -> None:

@@ -41,7 +41,6 @@ from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalSt
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.goto import StackWatcher, yaw_quaternion
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
-from robot_vision_nav.ros.params import ConfigParameters
 
 NODE_NAME = "navigator_node"
 ACTION_NAME = "navigate_to_pose"
@@ -188,13 +187,7 @@ class NavigatorNode(ManagedNode):
         super().__init__(NODE_NAME, **node_kwargs)
         self.action_type = action_type
         self.adapter: GoalAdapter = adapter if adapter is not None else Nav2Adapter()
-        try:
-            self._params = ConfigParameters(
-                self, [GoalTrackerConfig, NavigatorNodeConfig], on_change=self.when_configured(self._on_config)
-            )
-        except BaseException:
-            super().destroy_node()  # a refused start leaves no half-made node in the graph
-            raise
+        self._params = self.declare_config([GoalTrackerConfig, NavigatorNodeConfig], self._on_config)
         self._goal: _Goal | None = None
         self._server: ActionServer | None = None
         self.start(self._params.get(NavigatorNodeConfig).autostart)

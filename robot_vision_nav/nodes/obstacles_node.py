@@ -54,7 +54,6 @@ from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_ag
 from robot_vision_nav.ros.lens import rectify_distorted_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import xyz_point_cloud
-from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import SENSOR_QOS
 from robot_vision_nav.ros.tf import TfReader, camera_mount_source_param
 from robot_vision_nav.ros.transport import depth_transport_param
@@ -97,15 +96,7 @@ class SemanticObstaclesNode(ManagedNode):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        try:
-            self._params = ConfigParameters(
-                self,
-                [ObstacleCloudConfig, SemanticObstaclesNodeConfig],
-                on_change=self.when_configured(self._on_config),
-            )
-        except BaseException:
-            super().destroy_node()  # a refused start leaves no half-made node in the graph
-            raise
+        self._params = self.declare_config([ObstacleCloudConfig, SemanticObstaclesNodeConfig], self._on_config)
         self.start(self._params.get(SemanticObstaclesNodeConfig).autostart)
 
     def configure(self) -> None:

@@ -48,7 +48,6 @@ from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
-from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.tf import TfReader
 from robot_vision_nav.ros.warn import ThrottledWarnings
@@ -147,13 +146,7 @@ class PlannerNode(ManagedNode):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        try:
-            self._params = ConfigParameters(
-                self, [PlannerConfig, PlannerNodeConfig], on_change=self.when_configured(self._on_config)
-            )
-        except BaseException:  # a refused start leaves nothing of the node in the graph
-            super().destroy_node()
-            raise
+        self._params = self.declare_config([PlannerConfig, PlannerNodeConfig], self._on_config)
         self.start(self._params.get(PlannerNodeConfig).autostart)
 
     def configure(self) -> None:

@@ -56,7 +56,6 @@ from robot_vision_nav.ros.messages import (
     ns_to_stamp,
     stamp_to_ns,
 )
-from robot_vision_nav.ros.params import ConfigParameters
 from robot_vision_nav.ros.qos import COMMAND_QOS, E_STOP_QOS, LATCHED_QOS, SENSOR_QOS
 from robot_vision_nav.ros.shutdown import send_final_zero
 from robot_vision_nav.ros.tf import CameraMountSource, TfReader, camera_mount_source_param, check_mount_source
@@ -116,13 +115,7 @@ class SafetyNode(ManagedNode):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        try:
-            self._params = ConfigParameters(
-                self, [SafetyConfig, SafetyNodeConfig], on_change=self.when_configured(self._on_config)
-            )
-        except BaseException:
-            super().destroy_node()
-            raise
+        self._params = self.declare_config([SafetyConfig, SafetyNodeConfig], self._on_config)
         self.start(self._params.get(SafetyNodeConfig).autostart)
 
     def configure(self) -> None:

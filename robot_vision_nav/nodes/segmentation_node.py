@@ -57,7 +57,7 @@ from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy, num
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import stamp_to_ns
-from robot_vision_nav.ros.params import ConfigParameters, ParameterError
+from robot_vision_nav.ros.params import ParameterError
 from robot_vision_nav.ros.qos import SENSOR_QOS
 from robot_vision_nav.ros.transport import IMAGE_TRANSPORTS, ImageInput, check_transport, image_transport_param
 from robot_vision_nav.ros.warn import ThrottledWarnings
@@ -250,16 +250,7 @@ class SegmentationNode(ManagedNode):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        try:
-            self._params = ConfigParameters(
-                self,
-                [SegmentationNodeConfig],
-                on_change=self.when_configured(self._on_config),
-                check=self.when_configured(self._check_config),
-            )
-        except BaseException:
-            self.destroy_node()
-            raise
+        self._params = self.declare_config([SegmentationNodeConfig], self._on_config, check=self._check_config)
         self.start(self._params.get(SegmentationNodeConfig).autostart)
 
     def configure(self) -> None:

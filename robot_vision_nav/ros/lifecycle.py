@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from lifecycle_msgs.msg import State
@@ -47,6 +47,7 @@ from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 
 from robot_vision_nav.core.config import param
+from robot_vision_nav.ros.params import ConfigParameters
 
 __all__ = ["ManagedNode", "TransitionCallbackReturn", "autostart_param", "destroy_lifecycle_node", "ungated"]
 
@@ -157,6 +158,32 @@ class ManagedNode(LifecycleNode):
             self.destroy_node()
             raise error
         self.trigger_activate()
+
+    def declare_config(
+        self,
+        classes: Sequence[type[Any]],
+        on_change: Callable[[type[Any], Any], None],
+        check: Callable[[type[Any], Any], None] | None = None,
+    ) -> ConfigParameters:
+        """Declare the parameters of the config dataclasses `classes` (ros/params.py).
+
+        `on_change` and `check` run only while configured (configure reads the values otherwise).
+
+        Raises:
+            ParameterError: a refused value; the node is destroyed first, so a refused start
+                leaves no half-made node in the graph.
+
+        """
+        try:
+            return ConfigParameters(
+                self,
+                classes,
+                on_change=self.when_configured(on_change),
+                check=None if check is None else self.when_configured(check),
+            )
+        except BaseException:
+            self.destroy_node()
+            raise
 
     def when_configured(self, callback: Callable[..., Any]) -> Callable[..., Any]:
         """`callback`, called only while configured (inactive or active); else nothing happens."""
