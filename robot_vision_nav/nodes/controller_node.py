@@ -42,7 +42,7 @@ from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
 from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.shutdown import send_final_zero
-from robot_vision_nav.ros.warn import ThrottledWarnings
+from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "controller_node"
 NS = 1_000_000_000
@@ -85,9 +85,7 @@ class ControllerNodeConfig:
     watchdog_rate_hz: float = param(
         20.0, "how often input ages are checked (node clock)", unit="Hz", min_value=1.0, max_value=200.0
     )
-    warn_throttle_s: float = param(
-        2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
-    )
+    warn_throttle_s: float = warn_throttle_param()
     max_input_age_s: float = max_input_age_param()
     autostart: bool = autostart_param()
 

@@ -50,14 +50,14 @@ from robot_vision_nav.ros.depth_set import (
     sync_slop_param,
 )
 from robot_vision_nav.ros.entry import run_node
-from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
+from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
 from robot_vision_nav.ros.lens import rectify_distorted_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import xyz_point_cloud
 from robot_vision_nav.ros.qos import SENSOR_QOS
 from robot_vision_nav.ros.tf import TfReader, camera_mount_source_param
 from robot_vision_nav.ros.transport import depth_transport_param
-from robot_vision_nav.ros.warn import ThrottledWarnings
+from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "semantic_obstacles_node"
 DEPTH_TOPIC = "camera/aligned_depth_to_color/image_raw"
@@ -80,10 +80,8 @@ class SemanticObstaclesNodeConfig:
     sync_queue_size: int = sync_queue_size_param()
     sync_slop_s: float = sync_slop_param()
     input_timeout_s: float = input_timeout_param()
-    diagnostics_period_s: float = param(1.0, "period of /diagnostics", unit="s", min_value=0.05, max_value=60.0)
-    warn_throttle_s: float = param(
-        2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
-    )
+    diagnostics_period_s: float = diagnostics_period_param()
+    warn_throttle_s: float = warn_throttle_param()
     max_input_age_s: float = max_input_age_param()
     autostart: bool = autostart_param()
 

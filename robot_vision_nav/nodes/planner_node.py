@@ -45,12 +45,12 @@ from robot_vision_nav.core.grid import OCC_INSCRIBED, OCC_UNKNOWN, Grid
 from robot_vision_nav.core.planner import Plan, PlannerConfig, PlannerError, nearest_usable_goal, plan
 from robot_vision_nav.core.planner import warm_up as warm_up_planner
 from robot_vision_nav.ros.entry import run_node
-from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
+from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.tf import TfReader
-from robot_vision_nav.ros.warn import ThrottledWarnings
+from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "planner_node"
 NS = 1_000_000_000
@@ -86,9 +86,7 @@ class PlannerNodeConfig:
         min_value=0.0,
         max_value=5.0,
     )
-    warn_throttle_s: float = param(
-        2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
-    )
+    warn_throttle_s: float = warn_throttle_param()
     max_input_age_s: float = max_input_age_param()
     goal_transform_timeout_s: float = param(
         1.0,
@@ -98,7 +96,7 @@ class PlannerNodeConfig:
         min_value=0.0,
         max_value=60.0,
     )
-    diagnostics_period_s: float = param(1.0, "period of /diagnostics", unit="s", min_value=0.05, max_value=60.0)
+    diagnostics_period_s: float = diagnostics_period_param()
     footprint_radius_m: float = param(
         0.25,
         "radius of the robot footprint drawn on ~/markers (the costmap's robot_radius_m)",

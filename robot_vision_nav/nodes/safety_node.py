@@ -46,7 +46,7 @@ from robot_vision_nav.core.rectify import Distortion
 from robot_vision_nav.core.safety import Action, DepthSafety, GateOutput, SafetyConfig, SafetyError, SafetyGate
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
-from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
+from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
 from robot_vision_nav.ros.lens import DistortedImageError, LensCorrection, rectify_distorted_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import (
@@ -60,7 +60,7 @@ from robot_vision_nav.ros.qos import COMMAND_QOS, E_STOP_QOS, LATCHED_QOS, SENSO
 from robot_vision_nav.ros.shutdown import send_final_zero
 from robot_vision_nav.ros.tf import CameraMountSource, TfReader, camera_mount_source_param, check_mount_source
 from robot_vision_nav.ros.transport import DEPTH_TRANSPORTS, ImageInput, check_transport, depth_transport_param
-from robot_vision_nav.ros.warn import ThrottledWarnings
+from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "safety_node"
 CMD_IN_TOPIC = "cmd_vel_nav"
@@ -88,10 +88,8 @@ class SafetyNodeConfig:
         20.0, "how often input ages are checked (node clock)", unit="Hz", min_value=1.0, max_value=200.0
     )
     max_input_age_s: float = max_input_age_param()
-    diagnostics_period_s: float = param(1.0, "period of /diagnostics", unit="s", min_value=0.05, max_value=60.0)
-    warn_throttle_s: float = param(
-        2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
-    )
+    diagnostics_period_s: float = diagnostics_period_param()
+    warn_throttle_s: float = warn_throttle_param()
     e_stop_at_start: bool = param(
         False,
         "start with the e-stop engaged: nothing moves until a false on e_stop (read at start only). For a node "

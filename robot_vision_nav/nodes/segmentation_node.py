@@ -54,13 +54,13 @@ from robot_vision_nav.gpu_monitor import GpuMonitor, find_stats
 from robot_vision_nav.package_files import PackageFileError, load_label_set, package_file
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy, numpy_to_image, to_rgb
-from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
+from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import stamp_to_ns
 from robot_vision_nav.ros.params import ParameterError
 from robot_vision_nav.ros.qos import SENSOR_QOS
 from robot_vision_nav.ros.transport import IMAGE_TRANSPORTS, ImageInput, check_transport, image_transport_param
-from robot_vision_nav.ros.warn import ThrottledWarnings
+from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "segmentation_node"
 IMAGE_TOPIC = "camera/color/image_raw"
@@ -138,10 +138,8 @@ class SegmentationNodeConfig:
     input_timeout_s: float = param(
         1.0, "diagnostics warn when no image was segmented for this long", unit="s", min_value=0.01, max_value=60.0
     )
-    diagnostics_period_s: float = param(1.0, "period of /diagnostics", unit="s", min_value=0.05, max_value=60.0)
-    warn_throttle_s: float = param(
-        2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
-    )
+    diagnostics_period_s: float = diagnostics_period_param()
+    warn_throttle_s: float = warn_throttle_param()
     max_input_age_s: float = max_input_age_param()
     image_transport: str = image_transport_param()
     autostart: bool = autostart_param()

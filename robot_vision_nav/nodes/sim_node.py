@@ -51,6 +51,7 @@ from robot_vision_nav.core.config import ConfigError, param, validate_fields
 from robot_vision_nav.core.geometry import BODY_FROM_OPTICAL, Pose2D, Transform3D, mount_body_transform
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import numpy_to_image
+from robot_vision_nav.ros.latency import diagnostics_period_param
 from robot_vision_nav.ros.messages import intrinsics_to_camera_info, ns_to_stamp, pose2d_to_odometry
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError
 from robot_vision_nav.ros.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS, TF_QOS, TF_STATIC_QOS
@@ -107,8 +108,7 @@ class SimNodeConfig:
         "publish TF as a real robot's drivers do: odom -> base_link and world -> odom on /tf, base_link -> "
         "camera_link -> camera_frame on /tf_static",
     )
-    diagnostics_period_s: float = param(1.0, "period of /diagnostics (wall time)", unit="s", min_value=0.05,
-                                        max_value=60.0)  # fmt: skip
+    diagnostics_period_s: float = diagnostics_period_param("period of /diagnostics (wall time)")
 
     def __post_init__(self) -> None:
         validate_fields(self)

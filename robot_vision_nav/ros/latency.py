@@ -33,6 +33,11 @@ def max_input_age_param(default: float = DEFAULT_MAX_INPUT_AGE_S) -> Any:
     )
 
 
+def diagnostics_period_param(description: str = "period of /diagnostics") -> Any:
+    """The `diagnostics_period_s` parameter every node declares, described once."""
+    return param(1.0, description, unit="s", min_value=0.05, max_value=60.0)
+
+
 @dataclass(frozen=True)
 class AgeSummary:
     """Ages of one input in ms: the newest, and p50 / p99 / max of the window."""

@@ -12,6 +12,15 @@ import math
 import time
 from typing import Any
 
+from robot_vision_nav.core.config import param
+
+
+def warn_throttle_param() -> Any:
+    """The `warn_throttle_s` parameter every node declares, described once."""
+    return param(
+        2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
+    )
+
 
 class ThrottledWarnings:
     """One node's warnings. `logger` is the node's (`node.get_logger()`)."""
