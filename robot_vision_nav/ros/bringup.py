@@ -401,20 +401,7 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
                 f"{stack_stamped!r} ({params_file}): they must be equal, because the simulator subscribes to the "
                 "safety layer's command with that message type"
             )
-    files: dict[str, Any] = {}
-    for spec in specs:
-        unknown = sorted(set(spec.parameters) - spec.kind.parameter_names() - {"use_sim_time"})
-        if unknown:
-            raise BringupError(f"unknown parameter(s) {', '.join(unknown)} given to {spec.name}")
-        for path in spec.params_files:
-            data = files.setdefault(path, yaml.safe_load(Path(path).read_text()) or {})
-            lost = _shadowed_overrides(data, spec.name, spec.parameters, namespace)
-            if lost:
-                raise BringupError(
-                    f"params file {path}: its '/**' section comes before a section of {spec.name} that sets "
-                    f"{', '.join(lost)}, so the value{'s' if len(lost) > 1 else ''} given to {spec.name} would be "
-                    "lost (rclpy applies sections in file order, and given values join '/**'); move '/**' to the end"
-                )
+    _check_given_parameters(specs, namespace)
     if namespace:
         # rcl applies a section only under the node's full name (or a wildcard): the file's
         # `costmap_node:` sections are moved under the namespace, as Nav2's RewrittenYaml(root_key) does.
@@ -448,6 +435,24 @@ def _tf_remaps(node: str, namespace: str) -> tuple[tuple[str, str], ...]:
     # two robots' odom -> base_link on one /tf would be one robot jumping between two places.
     uses = node == "rviz2" or NODE_KINDS[node].uses_tf
     return (("/tf", "tf"), ("/tf_static", "tf_static")) if namespace and uses else ()
+
+
+def _check_given_parameters(specs: Sequence[NodeSpec], namespace: str) -> None:
+    """Refuse a parameter given to a node that it does not declare, or that its params files would override."""
+    files: dict[str, Any] = {}
+    for spec in specs:
+        unknown = sorted(set(spec.parameters) - spec.kind.parameter_names() - {"use_sim_time"})
+        if unknown:
+            raise BringupError(f"unknown parameter(s) {', '.join(unknown)} given to {spec.name}")
+        for path in spec.params_files:
+            data = files.setdefault(path, yaml.safe_load(Path(path).read_text()) or {})
+            lost = _shadowed_overrides(data, spec.name, spec.parameters, namespace)
+            if lost:
+                raise BringupError(
+                    f"params file {path}: its '/**' section comes before a section of {spec.name} that sets "
+                    f"{', '.join(lost)}, so the value{'s' if len(lost) > 1 else ''} given to {spec.name} would be "
+                    "lost (rclpy applies sections in file order, and given values join '/**'); move '/**' to the end"
+                )
 
 
 def _shadowed_overrides(data: Mapping[str, Any], node: str, given: Mapping[str, Any], namespace: str) -> list[str]:
@@ -529,23 +534,12 @@ def perception_nodes(options: BringupOptions) -> list[NodeSpec]:
         if name == "segmentation_node":
             parameters |= _segmentation_parameters(options)
         parameters |= options.extra_parameters.get(name, {})
-        unknown = sorted(set(parameters) - NODE_KINDS[name].parameter_names() - {"use_sim_time"})
-        if unknown:
-            raise BringupError(f"unknown parameter(s) {', '.join(unknown)} given to {name}")
         node_remaps = (*_remaps_for(name, remaps), *_tf_remaps(name, namespace))
         specs.append(
             NodeSpec(name, name, namespace, (params_file, *lifecycle), parameters, node_remaps, options.log_level)
         )
     check_params_file(params_file, PERCEPTION, namespace, idle=PARAMS_FILE_NODES)
-    data = yaml.safe_load(Path(params_file).read_text()) or {}
-    for spec in specs:
-        lost = _shadowed_overrides(data, spec.name, spec.parameters, namespace)
-        if lost:
-            raise BringupError(
-                f"params file {params_file}: its '/**' section comes before a section of {spec.name} that sets "
-                f"{', '.join(lost)}, so the value{'s' if len(lost) > 1 else ''} given to {spec.name} would be lost "
-                "(rclpy applies sections in file order, and given values join '/**'); move '/**' to the end"
-            )
+    _check_given_parameters(specs, namespace)
     if namespace:
         moved = str(namespaced_params_file(params_file, namespace))  # as stack_nodes does
         specs = [dataclasses.replace(s, params_files=(moved, *lifecycle)) for s in specs]
