@@ -107,8 +107,12 @@ class ManagedNode(LifecycleNode):
 
     # ------------------------------------------------------------------ what a subclass says
     def configure(self) -> None:
-        """Read the parameters and make the model, publishers, subscriptions and timers."""
-        raise NotImplementedError
+        """Read the parameters and make the model, publishers, subscriptions and timers.
+
+        Every node says what it makes: there is no sensible default, so a subclass without one fails
+        its configure (rclpy's lifecycle then reports the transition as failed).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement configure()")
 
     def activate(self) -> None:
         """Called once the publishers publish."""
@@ -120,16 +124,6 @@ class ManagedNode(LifecycleNode):
         """Release what configure made beyond ROS entities (those are destroyed after this)."""
 
     # ------------------------------------------------------------------ state
-    @property
-    def active(self) -> bool:
-        """True between activate and deactivate: callbacks run and publishers publish."""
-        return self._active
-
-    @property
-    def configured(self) -> bool:
-        """True in inactive and active: what configure made exists."""
-        return self._configured
-
     @property
     def lifecycle_state(self) -> str:
         """The state's label: unconfigured, inactive, active, finalized (or a transition's)."""
