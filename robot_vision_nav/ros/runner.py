@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -145,6 +146,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 def run_in_process(specs: Sequence[NodeSpec], executor: str = "events", network: NetworkOptions | None = None) -> int:
     """Spin the stack in this process until Ctrl-C; 0 on a clean stop, 1 when a node refused to start."""
     from robot_vision_nav.ros.params import ParameterError
@@ -163,8 +167,17 @@ def run_in_process(specs: Sequence[NodeSpec], executor: str = "events", network:
             print(f"rvn run: {', '.join(stack.nodes)} running in one process ({executor}-threaded); Ctrl-C stops")
             # spin_once in a Python loop, not spin(): the EventsExecutor's spin() runs in C++ and
             # neither lets Ctrl-C through nor, with the simulator's zero-period timer, anything else.
-            while context.ok():
-                stack.executor.spin_once(timeout_sec=0.1)
+            # While spinning, Ctrl-C and SIGTERM only set a flag the loop polls (as ros/entry.py's
+            # run_node does): a KeyboardInterrupt raised inside the executor's call into a callback
+            # comes out as pybind11's RuntimeError, and the stack would end with a traceback.
+            stop = threading.Event()
+            previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in STOP_SIGNALS}
+            try:
+                while not stop.is_set() and context.ok():
+                    stack.executor.spin_once(timeout_sec=0.1)
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
