@@ -697,6 +697,7 @@ def test_shipped_params_file_sets_the_command_type_and_frame_once_for_the_whole_
         "rectify_distorted": False,
         "depth_transport": "raw",
         "autostart": True,
+        "robot_pose_source": "odom",
     }
     assert set(data["/**"]["ros__parameters"]) == STACK_WIDE_PARAMETERS
     for name in STACK:  # no per-node copies left to disagree
@@ -767,8 +768,8 @@ def test_stack_wide_parameters_belong_in_a_wildcard_section_only(tmp_path: Path)
     with pytest.raises(BringupError, match=r"unknown parameter 'use_stamped_cmd_vel' for costmap_node"):
         check_params_file(path)
     # So is a wildcard that matches only nodes without it.
-    path = write_yaml(tmp_path / "r.yaml", {"/**/planner_node": {"ros__parameters": {"base_frame": "base_link"}}})
-    with pytest.raises(BringupError, match=r"unknown parameter 'base_frame' for planner_node"):
+    path = write_yaml(tmp_path / "r.yaml", {"/**/segmentation_node": {"ros__parameters": {"base_frame": "base_link"}}})
+    with pytest.raises(BringupError, match=r"unknown parameter 'base_frame' for segmentation_node"):
         check_params_file(path)
     # Other parameters in a wildcard must still be ones every node it applies to declares.
     path = write_yaml(tmp_path / "s.yaml", {"/**": {"ros__parameters": {"control_rate_hz": 10.0}}})
@@ -816,9 +817,9 @@ def test_a_node_without_a_stack_wide_parameter_starts_with_the_wildcard_section(
     from robot_vision_nav.ros.runner import make_node
 
     spec = next(s for s in stack_nodes(BringupOptions()) if s.name == "planner_node")
-    node = make_node(spec, ros_context)  # the `/**` use_stamped_cmd_vel and base_frame are not refused
+    node = make_node(spec, ros_context)  # the `/**` use_stamped_cmd_vel and camera_mount_source are not refused
     try:
-        assert not node.has_parameter("use_stamped_cmd_vel") and not node.has_parameter("base_frame")
+        assert not node.has_parameter("use_stamped_cmd_vel") and not node.has_parameter("camera_mount_source")
     finally:
         node.destroy_node()
 

@@ -2,7 +2,8 @@
 
 Subscribes:
   plan                    nav_msgs/Path (an empty path means stop)
-  odom                    nav_msgs/Odometry
+  odom                    nav_msgs/Odometry (robot_pose_source odom)
+TF (robot_pose_source tf): global_frame -> base_frame, the newest, looked up at control_rate_hz
   local_costmap/costmap   nav_msgs/OccupancyGrid (collision check and cost regulation)
 Publishes:
   cmd_vel                 geometry_msgs/TwistStamped in `base_frame` (Twist with `use_stamped_cmd_vel: false`)
@@ -11,6 +12,8 @@ Publishes:
 
 A command is computed for each odometry message (paced to `control_rate_hz` by odometry stamps,
 so a replay gives the same commands); dt for the acceleration limits is the odometry stamp step.
+With the pose from TF a timer at `control_rate_hz` looks it up, and a transform no newer than the
+last one used is not a new pose: a TF publisher that stops ages out like silent odometry.
 A watchdog on the node clock (sim time when `use_sim_time`) publishes zero velocity whenever the
 plan, the odometry or the costmap is older than its timeout, and `enabled: false` or shutting
 the node down publishes zero too: the robot is never left moving on stale data. The algorithm is
@@ -33,7 +36,7 @@ from std_msgs.msg import String
 from robot_vision_nav.core.clock import is_fresh
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.controller import Command, ControllerConfig, ControllerError, RegulatedPurePursuit
-from robot_vision_nav.core.geometry import yaw_from_quaternion
+from robot_vision_nav.core.geometry import Pose2D, yaw_from_quaternion
 from robot_vision_nav.core.grid import Grid
 from robot_vision_nav.nodes.planner_node import PLAN_QOS
 from robot_vision_nav.ros.entry import run_node
@@ -41,7 +44,15 @@ from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_ag
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
 from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS
+from robot_vision_nav.ros.robot_pose import (
+    check_robot_pose_source,
+    pose_from_tf,
+    refuse_pose_source_change,
+    robot_pose_source_param,
+    tf_pose_name,
+)
 from robot_vision_nav.ros.shutdown import send_final_zero
+from robot_vision_nav.ros.tf import TfReader
 from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "controller_node"
@@ -57,9 +68,16 @@ class ControllerNodeConfig:
     use_stamped_cmd_vel: bool = param(
         True, "publish geometry_msgs/TwistStamped (Kilted's diff_drive_controller and Nav2); false: Twist"
     )
-    base_frame: str = param("base_link", "frame_id of TwistStamped commands")
+    base_frame: str = param(
+        "base_link", "the robot body frame: frame_id of TwistStamped commands, and TF's pose with robot_pose_source tf"
+    )
+    robot_pose_source: str = robot_pose_source_param()
     control_rate_hz: float = param(
-        20.0, "commands per second, paced by odometry stamps", unit="Hz", min_value=1.0, max_value=500.0
+        20.0,
+        "commands per second, paced by odometry stamps (TF: looked up this often)",
+        unit="Hz",
+        min_value=1.0,
+        max_value=500.0,
     )
     plan_timeout_s: float = param(
         2.0,
@@ -70,7 +88,7 @@ class ControllerNodeConfig:
     )
     odom_timeout_s: float = param(
         0.5,
-        "odometry received longer ago than this is stale: zero velocity",
+        "odometry (or a new TF robot pose) received longer ago than this is stale: zero velocity",
         unit="s",
         min_value=0.01,
         max_value=10.0,
@@ -89,6 +107,9 @@ class ControllerNodeConfig:
     max_input_age_s: float = max_input_age_param()
     autostart: bool = autostart_param()
 
+    def __post_init__(self) -> None:
+        check_robot_pose_source(self.robot_pose_source)
+
 
 class ControllerNode(ManagedNode):
     """The thin ROS wrapper around RegulatedPurePursuit, a managed node (ros/lifecycle.py).
@@ -99,7 +120,7 @@ class ControllerNode(ManagedNode):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        self._params = self.declare_config([ControllerConfig, ControllerNodeConfig], self._on_config)
+        self._params = self.declare_config([ControllerConfig, ControllerNodeConfig], self._on_config, check=self._check)
         self.start(self._params.get(ControllerNodeConfig).autostart)
 
     def configure(self) -> None:
@@ -123,7 +144,14 @@ class ControllerNode(ManagedNode):
         self._status_pub = self.create_publisher(String, "controller_status", 10)
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(Path, "plan", self._on_plan, PLAN_QOS)
-        self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
+        self._pose_from_tf = self.node_config.robot_pose_source == "tf"
+        self._tf = TfReader(self)
+        self._pose_timer = None
+        if self._pose_from_tf:
+            self._tf.listen()
+            self._pose_timer = self.create_timer(1.0 / self.node_config.control_rate_hz, self._on_pose_timer)
+        else:
+            self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
         self.create_subscription(OccupancyGrid, "local_costmap/costmap", self._on_costmap, MAP_QOS)
         self._topics = {n: self.resolve_topic_name(n) for n in ("plan", "odom", "local_costmap/costmap")}
         self._watchdog = self.create_timer(1.0 / self.node_config.watchdog_rate_hz, self._on_watchdog)
@@ -132,7 +160,7 @@ class ControllerNode(ManagedNode):
         self.get_logger().info(
             f"controller {'enabled' if cfg.enabled else 'disabled'}, "
             f"{f'TwistStamped in {cfg.base_frame}' if cfg.use_stamped_cmd_vel else 'Twist'} on "
-            f"{self.resolve_topic_name('cmd_vel')}"
+            f"{self.resolve_topic_name('cmd_vel')}; robot pose from {self._pose_input}"
         )
 
     # ------------------------------------------------------------------ configuration
@@ -141,6 +169,21 @@ class ControllerNode(ManagedNode):
         self._has_plan = False
         self.controller.clear_plan()
         send_final_zero(self, self._cmd_pub, lambda: self._publish_zero("inactive"))
+
+    def cleanup(self) -> None:
+        """Drop the TF listener with the subscriptions."""
+        self._tf.close()
+
+    def _check(self, cls: type[Any], config: Any) -> None:
+        if cls is ControllerNodeConfig:
+            refuse_pose_source_change(self.node_config, config)
+
+    @property
+    def _pose_input(self) -> str:
+        """The robot pose's input as warnings name it: the odom topic, or the TF transform."""
+        if self._pose_from_tf:
+            return tf_pose_name(self.node_config.global_frame, self.node_config.base_frame)
+        return self._topics["odom"]
 
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is ControllerConfig:
@@ -160,6 +203,9 @@ class ControllerNode(ManagedNode):
         if old.watchdog_rate_hz != config.watchdog_rate_hz:
             self._watchdog.cancel()
             self._watchdog = self.create_timer(1.0 / config.watchdog_rate_hz, self._on_watchdog)
+        if self._pose_timer is not None and old.control_rate_hz != config.control_rate_hz:
+            self.destroy_timer(self._pose_timer)
+            self._pose_timer = self.create_timer(1.0 / config.control_rate_hz, self._on_pose_timer)
 
     def _warn(self, topic: str, problem: str) -> None:
         """Warn naming the topic, throttled per kind of problem (ros/warn.py)."""
@@ -233,11 +279,29 @@ class ControllerNode(ManagedNode):
             return
         self._received_ns["odom"] = self._now_ns()
         self.ages.record("odom", self._received_ns["odom"], pose.stamp_ns)
-        stamp = pose.stamp_ns
         last = self._last_odom_stamp_ns
-        if last is not None and stamp <= last:
-            self._warn(topic, f"stamps out of order: {stamp} ns is not after {last} ns; ignored")
+        if last is not None and pose.stamp_ns <= last:
+            self._warn(topic, f"stamps out of order: {pose.stamp_ns} ns is not after {last} ns; ignored")
             return
+        self._on_pose(pose)
+
+    def _on_pose_timer(self) -> None:
+        """robot_pose_source tf: TF's newest robot pose, used when it is newer than the last one."""
+        cfg = self.node_config
+        pose, why = pose_from_tf(self._tf, cfg.global_frame, cfg.base_frame)
+        if pose is None:
+            if self._has_plan:  # the watchdog stops the robot once the last pose is older than odom_timeout_s
+                self._warn(self._pose_input, f"no robot pose: {why}")
+            return
+        if self._last_odom_stamp_ns is not None and pose.stamp_ns <= self._last_odom_stamp_ns:
+            return  # TF has nothing newer: not a new pose (a publisher that stopped ages out)
+        self._received_ns["odom"] = self._now_ns()
+        self.ages.record("odom", self._received_ns["odom"], pose.stamp_ns)
+        self._on_pose(pose)
+
+    def _on_pose(self, pose: Pose2D) -> None:
+        """One new robot pose in global_frame: a command when one is due."""
+        stamp = pose.stamp_ns
         self._last_odom_stamp_ns = stamp
         period_ns = round(NS / self.node_config.control_rate_hz)
         if self._last_command_stamp_ns is not None and stamp - self._last_command_stamp_ns < period_ns * 0.9:
@@ -252,7 +316,7 @@ class ControllerNode(ManagedNode):
         try:
             command = self.controller.compute(pose, self._grid, dt_s)
         except ControllerError as err:
-            self._warn(topic, f"control step failed: {err}; stopping")
+            self._warn(self._pose_input, f"control step failed: {err}; stopping")
             self._publish_zero("error")
             return
         self._step_ms = (time.perf_counter() - started) * 1e3
@@ -276,9 +340,8 @@ class ControllerNode(ManagedNode):
             return
         stale = self._stale_inputs()
         if stale:
-            names = ", ".join(
-                self._topics[{"plan": "plan", "odom": "odom", "costmap": "local_costmap/costmap"}[n]] for n in stale
-            )
+            inputs = {"plan": self._topics["plan"], "odom": self._pose_input}
+            names = ", ".join(inputs.get(n, self._topics["local_costmap/costmap"]) for n in stale)
             self._warn(names, "stale input: older than its timeout; zero velocity")
             self.controller.reset()
             self._publish_zero("stale_input")

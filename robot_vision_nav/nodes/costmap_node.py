@@ -6,7 +6,8 @@ Subscribes (sensor-data QoS, newest only):
                                            (sensor_msgs/CompressedImage, decoded: ros/transport.py)
   segmentation/traversable                 sensor_msgs/Image mono8, 255 = drivable (if used)
   camera/color/camera_info                 sensor_msgs/CameraInfo
-  odom                                     nav_msgs/Odometry
+  odom                                     nav_msgs/Odometry (robot_pose_source odom)
+TF (robot_pose_source tf)                  global_frame -> base_frame at the depth stamp, in place of odom
 Publishes:
   local_costmap/costmap                    nav_msgs/OccupancyGrid, reliable + transient local, in
                                            `global_frame`, stamped with the depth image's stamp
@@ -14,13 +15,14 @@ Publishes:
 
 Depth, mask and camera_info are matched by stamp (approximate time), checked, decoded and given a
 camera mount by ros/depth_set.py, as in semantic_obstacles_node; the robot pose is the odometry
-interpolated to the image stamp. The algorithm is `core.costmap.RollingCostmap`; this node only
-converts messages, reads parameters, times the work and reports. A camera_info with lens distortion
-is refused, or undistorted with `rectify_distorted` (ros/lens.py). Bad input (wrong encoding, size
-mismatch, missing or zero camera_info, a payload that does not decode, a distorted image, no valid
-depth, stamps out of order, stale odometry) gets a
-throttled warning naming the topic and the problem; the last good costmap stays published and the
-node keeps running. It never reads the wall clock inside the update, so a replay is repeatable.
+interpolated to the image stamp, or TF's at that stamp (ros/robot_pose.py). The algorithm is
+`core.costmap.RollingCostmap`; this node only converts messages, reads parameters, times the work
+and reports. A camera_info with lens distortion is refused, or undistorted with `rectify_distorted`
+(ros/lens.py). Bad input (wrong encoding, size mismatch, missing or zero camera_info, a payload that
+does not decode, a distorted image, no valid depth, stamps out of order, stale odometry or TF pose)
+gets a throttled warning naming the topic and the problem; the last good costmap stays published
+and the node keeps running. It never reads the wall clock inside the update, so a replay is
+repeatable.
 """
 
 from __future__ import annotations
@@ -58,6 +60,13 @@ from robot_vision_nav.ros.lens import rectify_distorted_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import occupancy_grid, odometry_to_pose2d
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
+from robot_vision_nav.ros.robot_pose import (
+    check_robot_pose_source,
+    pose_from_tf,
+    refuse_pose_source_change,
+    robot_pose_source_param,
+    tf_pose_name,
+)
 from robot_vision_nav.ros.tf import TfReader, base_frame_param, camera_mount_source_param
 from robot_vision_nav.ros.transport import depth_transport_param
 from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
@@ -79,6 +88,7 @@ class CostmapNodeConfig:
 
     global_frame: str = param("odom", "frame of the published costmap; odometry must be in it")
     base_frame: str = base_frame_param()
+    robot_pose_source: str = robot_pose_source_param()
     camera_mount_source: str = camera_mount_source_param()
     depth_transport: str = depth_transport_param()
     rectify_distorted: bool = rectify_distorted_param()
@@ -93,7 +103,7 @@ class CostmapNodeConfig:
     sync_slop_s: float = sync_slop_param()
     odom_max_age_s: float = param(
         0.2,
-        "odometry farther than this from the image stamp is stale: the frame is skipped",
+        "odometry (or TF's robot pose) farther than this from the image stamp is stale: the frame is skipped",
         unit="s",
         min_value=0.001,
         max_value=10.0,
@@ -106,6 +116,7 @@ class CostmapNodeConfig:
 
     def __post_init__(self) -> None:
         check_depth_input_fields(self)
+        check_robot_pose_source(self.robot_pose_source)
 
 
 class CostmapNode(ManagedNode):
@@ -113,7 +124,7 @@ class CostmapNode(ManagedNode):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        self._params = self.declare_config([CostmapConfig, CostmapNodeConfig], self._on_config)
+        self._params = self.declare_config([CostmapConfig, CostmapNodeConfig], self._on_config, check=self._check)
         self.start(self._params.get(CostmapNodeConfig).autostart)
 
     def configure(self) -> None:
@@ -126,6 +137,8 @@ class CostmapNode(ManagedNode):
         self._poses: deque[Pose2D] = deque(maxlen=ODOM_BUFFER)
         self._odom_behind = 0  # odometry messages in a row more than TIME_JUMP_NS older than the newest pose
         self._pose: Pose2D | None = None  # where the set being handed over was taken (`_admit`)
+        self._pose_from_tf = self.node_config.robot_pose_source == "tf"
+        self._tf_pose_seen = False  # robot_pose_source tf: TF has placed the robot at least once
         self._last_published_ns: int | None = None
         self._last_processed_wall: float | None = None
         self._update_ms: deque[float] = deque(maxlen=100)
@@ -151,13 +164,16 @@ class CostmapNode(ManagedNode):
             ages=self.ages,
             admit=self._admit,
         )
-        self.create_subscription(Odometry, ODOM_TOPIC, self._on_odom, SENSOR_QOS)
+        if self._pose_from_tf:
+            self._tf.listen()  # from now, not from the first depth image: TF needs a moment to fill
+        else:
+            self.create_subscription(Odometry, ODOM_TOPIC, self._on_odom, SENSOR_QOS)
         self._diag_timer = self.create_timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(
             f"local costmap {self.map_config.width_m} x {self.map_config.height_m} m at "
             f"{self.map_config.resolution_m} m in '{self.node_config.global_frame}'; depth from "
             f"{self._topics[0]}, mask {'from ' + self._topics[1] if self.map_config.use_traversability_mask else 'off'}"
-            f"; camera mount: {self.node_config.camera_mount_source}"
+            f"; robot pose from {self._pose_input}; camera mount: {self.node_config.camera_mount_source}"
             f"{'' if self._tf.available else ' (no tf2_ros here)'}"
         )
 
@@ -171,7 +187,18 @@ class CostmapNode(ManagedNode):
         """Depth (as subscribed: <depth>/compressedDepth with that transport), mask, camera_info."""
         return self._depth_sets.topics
 
+    @property
+    def _pose_input(self) -> str:
+        """The robot pose's input as warnings name it: the odom topic, or the TF transform."""
+        if self._pose_from_tf:
+            return tf_pose_name(self.node_config.global_frame, self.node_config.base_frame)
+        return self._odom_topic
+
     # ------------------------------------------------------------------ configuration
+    def _check(self, cls: type[Any], config: Any) -> None:
+        if cls is CostmapNodeConfig:
+            refuse_pose_source_change(self.node_config, config)
+
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is CostmapConfig:
             kept = self.costmap.reconfigure(config)
@@ -234,6 +261,8 @@ class CostmapNode(ManagedNode):
         self._poses.append(pose)
 
     def _pose_at(self, stamp_ns: int) -> Pose2D | None:
+        if self._pose_from_tf:
+            return self._tf_pose_at(stamp_ns)
         if not self._poses:
             self._warn(self._odom_topic, "no odometry received yet: cannot place the depth image")
             return None
@@ -254,6 +283,23 @@ class CostmapNode(ManagedNode):
         if len(near) == 2 and before is not None and after is not None:
             return interpolate_pose(before, after, stamp_ns)
         return Pose2D(near[0].x_m, near[0].y_m, near[0].yaw_rad, stamp_ns)
+
+    def _tf_pose_at(self, stamp_ns: int) -> Pose2D | None:
+        cfg = self.node_config
+        pose, why = pose_from_tf(self._tf, cfg.global_frame, cfg.base_frame, stamp_ns)
+        if pose is None:
+            self._warn(self._pose_input, f"no robot pose: {why}; frame skipped")
+            return None
+        self._tf_pose_seen = True
+        gap = abs(pose.stamp_ns - stamp_ns)
+        if gap > round(cfg.odom_max_age_s * NS):
+            self._warn(
+                self._pose_input,
+                f"stale robot pose: TF's newest is {gap / NS:.3f} s from the depth stamp "
+                f"(odom_max_age_s = {cfg.odom_max_age_s}); frame skipped",
+            )
+            return None
+        return Pose2D(pose.x_m, pose.y_m, pose.yaw_rad, stamp_ns)
 
     # ------------------------------------------------------------------ update
     def _admit(self, stamp_ns: int) -> bool:
@@ -311,8 +357,8 @@ class CostmapNode(ManagedNode):
         if idle_s is None or idle_s > self.node_config.input_timeout_s:
             # Name the inputs that never arrived: a topic nobody publishes gives no other warning.
             silent = self._depth_sets.silent_topics()
-            if not self._poses:
-                silent.append(self._odom_topic)
+            if not (self._tf_pose_seen if self._pose_from_tf else self._poses):
+                silent.append(self._pose_input)
             message = f"no depth set processed for {self.node_config.input_timeout_s} s"
             if silent:
                 message += f"; nothing received yet on {', '.join(silent)}"

@@ -2,7 +2,8 @@
 
 Subscribes:
   local_costmap/costmap   nav_msgs/OccupancyGrid (reliable, transient local)
-  odom                    nav_msgs/Odometry
+  odom                    nav_msgs/Odometry (robot_pose_source odom; with tf, TF global_frame ->
+                          base_frame at the costmap stamp instead: ros/robot_pose.py)
   goal_pose               geometry_msgs/PoseStamped (RViz "2D Goal Pose") in `global_frame`, or in any
                           frame TF connects to it: transformed at its stamp; a goal in a frame above
                           `global_frame` (`map` on an AMCL or SLAM robot) again at every replan as
@@ -49,7 +50,14 @@ from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
-from robot_vision_nav.ros.tf import TfReader
+from robot_vision_nav.ros.robot_pose import (
+    check_robot_pose_source,
+    pose_from_tf,
+    refuse_pose_source_change,
+    robot_pose_source_param,
+    tf_pose_name,
+)
+from robot_vision_nav.ros.tf import TfReader, base_frame_param
 from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "planner_node"
@@ -64,6 +72,8 @@ class PlannerNodeConfig:
     """The node's own parameters (the search's are in PlannerConfig)."""
 
     global_frame: str = param("odom", "frame of the costmap, goals and plans")
+    base_frame: str = base_frame_param()
+    robot_pose_source: str = robot_pose_source_param()
     replan_period_s: float = param(
         1.0,
         "replan at most this often, in costmap time, while the path stays clear",
@@ -73,7 +83,7 @@ class PlannerNodeConfig:
     )
     odom_max_age_s: float = param(
         0.5,
-        "odometry older than this (against the costmap stamp) is stale: no plan is made",
+        "odometry (or TF's robot pose) farther than this from the costmap stamp is stale: no plan is made",
         unit="s",
         min_value=0.01,
         max_value=10.0,
@@ -105,6 +115,9 @@ class PlannerNodeConfig:
         max_value=10.0,
     )
     autostart: bool = autostart_param()
+
+    def __post_init__(self) -> None:
+        check_robot_pose_source(self.robot_pose_source)
 
 
 GOAL_RECHECK_S = 0.1  # while a goal waits for its transform, how often it is looked for again (node clock)
@@ -144,7 +157,7 @@ class PlannerNode(ManagedNode):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        self._params = self.declare_config([PlannerConfig, PlannerNodeConfig], self._on_config)
+        self._params = self.declare_config([PlannerConfig, PlannerNodeConfig], self._on_config, check=self._check)
         self.start(self._params.get(PlannerNodeConfig).autostart)
 
     def configure(self) -> None:
@@ -157,6 +170,8 @@ class PlannerNode(ManagedNode):
         self._goal_follows_tf = False  # re-placed at every replan: its frame is not below global_frame
         self._tf = TfReader(self)
         self._pose: Pose2D | None = None
+        self._pose_from_tf = self.node_config.robot_pose_source == "tf"
+        self._tf_pose_why = ""  # robot_pose_source tf: why the last lookup found no pose ("" when it did)
         self._plan: Plan | None = None
         self._plan_stamp_ns: int | None = None
         self._force_replan = False
@@ -169,7 +184,10 @@ class PlannerNode(ManagedNode):
         self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._marker_pub = self.create_publisher(MarkerArray, "~/markers", 10)
         self.create_subscription(OccupancyGrid, "local_costmap/costmap", self._on_costmap, MAP_QOS)
-        self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
+        if self._pose_from_tf:
+            self._tf.listen()
+        else:
+            self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
         self.create_subscription(PoseStamped, "goal_pose", self._on_goal, 10)
         self._topics = {name: self.resolve_topic_name(name) for name in ("local_costmap/costmap", "odom", "goal_pose")}
         self.create_timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
@@ -194,6 +212,17 @@ class PlannerNode(ManagedNode):
     def cleanup(self) -> None:
         """Drop the TF listener with the subscriptions."""
         self._tf.close()
+
+    def _check(self, cls: type[Any], config: Any) -> None:
+        if cls is PlannerNodeConfig:
+            refuse_pose_source_change(self.node_config, config)
+
+    @property
+    def _pose_input(self) -> str:
+        """The robot pose's input as warnings name it: the odom topic, or the TF transform."""
+        if self._pose_from_tf:
+            return tf_pose_name(self.node_config.global_frame, self.node_config.base_frame)
+        return self._topics["odom"]
 
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is PlannerConfig:
@@ -338,6 +367,8 @@ class PlannerNode(ManagedNode):
             self._warn(topic, f"unusable costmap: {err}")
             return
         self.ages.record("costmap", self.get_clock().now().nanoseconds, grid.stamp_ns)
+        if self._pose_from_tf:
+            self._pose_from_tf_at(grid.stamp_ns)
         if self._goal_sent is not None and self._goal is not None and self._goal_follows_tf:
             self._transform_goal()  # the localiser may have moved map -> odom since
         if self._goal is None:
@@ -355,17 +386,27 @@ class PlannerNode(ManagedNode):
         if due:
             self._replan(grid)
 
+    def _pose_from_tf_at(self, stamp_ns: int) -> None:
+        """robot_pose_source tf: the robot pose at a costmap's stamp (else TF's newest), for plans and markers."""
+        cfg = self.node_config
+        pose, self._tf_pose_why = pose_from_tf(self._tf, cfg.global_frame, cfg.base_frame, stamp_ns)
+        if pose is not None:
+            self._pose = pose
+            self._publish_markers()
+
     # ------------------------------------------------------------------ planning
     def _replan(self, grid: Grid) -> None:
         assert self._goal is not None
+        source = "robot pose from TF" if self._pose_from_tf else "odometry"
         if self._pose is None:
-            self._warn(self._topics["odom"], "no odometry received yet: cannot plan")
+            why = f" ({self._tf_pose_why})" if self._pose_from_tf and self._tf_pose_why else " received yet"
+            self._warn(self._pose_input, f"no {source}{why}: cannot plan")
             return
         age_s = abs(grid.stamp_ns - self._pose.stamp_ns) / NS
         if age_s > self.node_config.odom_max_age_s:
             self._warn(
-                self._topics["odom"],
-                f"stale odometry: {age_s:.3f} s from the costmap stamp "
+                self._pose_input,
+                f"stale {source}: {age_s:.3f} s from the costmap stamp "
                 f"(odom_max_age_s = {self.node_config.odom_max_age_s}); not planning",
             )
             return

@@ -199,6 +199,7 @@ STACK_WIDE_PARAMETERS = frozenset(
         "rectify_distorted",
         "depth_transport",
         "autostart",
+        "robot_pose_source",
     }
 )
 # The controller's command goes to safety_node, which alone talks to the base (Nav2's name for it).

@@ -168,13 +168,25 @@ class TfReader:
         A stamp newer than the newest transform (the odom -> base_link of a slower driver) falls
         back to the newest one: planar goals and rigid mounts do not need sub-period accuracy.
         """
+        transform, _, why = self.lookup_stamped(target, source, stamp_ns)
+        return transform, why
+
+    def lookup_stamped(
+        self, target: str, source: str, stamp_ns: int | None = None
+    ) -> tuple[Transform3D | None, int, str]:
+        """As `lookup`, with the stamp the transform is valid at (ns; 0 for a static-only chain).
+
+        That is `stamp_ns` when TF could interpolate to it, else the newest transform's own stamp:
+        a caller that needs a fresh pose (the robot's odom -> base_link) tells a stopped publisher
+        from a slow one by it, instead of silently using whatever TF last heard.
+        """
         if not self.listen():
-            return None, TF_IMPORT_ERROR or "tf2_ros is not installed"
+            return None, 0, TF_IMPORT_ERROR or "tf2_ros is not installed"
         target, source = target.lstrip("/"), source.lstrip("/")
         if not source:
-            return None, "the message has no frame_id"
+            return None, 0, "the message has no frame_id"
         if target == source:
-            return Transform3D(), ""
+            return Transform3D(), stamp_ns or 0, ""
         times = [Time(nanoseconds=stamp_ns), Time()] if stamp_ns is not None and stamp_ns > 0 else [Time()]
         why = ""
         for when in times:
@@ -184,12 +196,14 @@ class TfReader:
                 why = f"no transform {target} <- {source} at that time: {err}"
                 continue
             except tf2_ros.TransformException as err:
-                return None, f"no transform {target} <- {source}: {_first_line(err)}"
+                return None, 0, f"no transform {target} <- {source}: {_first_line(err)}"
             try:
-                return transform_from_msg(msg), ""
+                transform = transform_from_msg(msg)
             except GeometryError as err:
-                return None, f"transform {target} <- {source} unusable: {err}"
-        return None, why
+                return None, 0, f"transform {target} <- {source} unusable: {err}"
+            stamp = msg.header.stamp
+            return transform, int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec), ""
+        return None, 0, why
 
     def close(self) -> None:
         """Drop the listener's subscriptions (before the node is destroyed)."""
