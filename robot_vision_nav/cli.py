@@ -815,8 +815,10 @@ def _goto(args: argparse.Namespace) -> int:
 
     from robot_vision_nav.core.goal_tracker import GoalTrackerConfig
 
-    if not args.frame.strip("/ "):
-        raise CliError("argument --frame: must name a frame, e.g. odom")
+    frames = {"--frame": args.frame, "--global-frame": args.global_frame, "--base-frame": args.base_frame}
+    for flag, value in frames.items():
+        if not value.strip("/ "):
+            raise CliError(f"argument {flag}: must name a frame, e.g. odom")
     try:
         GoalTrackerConfig(tolerance_m=args.tolerance, timeout_s=args.timeout, patience_s=args.patience)
     except ValueError as err:
@@ -852,6 +854,7 @@ def _goto(args: argparse.Namespace) -> int:
             use_sim_time=args.use_sim_time,
             patience_s=args.patience,
             wait_s=args.wait,
+            pose_from_tf=(args.global_frame, args.base_frame) if args.robot_pose_source == "tf" else None,
         )
     except KeyboardInterrupt:
         if live:
@@ -1240,9 +1243,17 @@ def _add_goto_parser(sub: Any) -> None:
                    help="fail when the planner finds no path (no_path, start_blocked, goal_blocked) for S seconds "
                    "(default 5)")  # fmt: skip
     p.add_argument("--wait", type=_positive("s"), default=10.0, metavar="S",
-                   help="wait up to S wall seconds for the planner, controller and odometry to be there (default 10)")
+                   help="wait up to S wall seconds for the planner, controller and the robot pose to be there "
+                   "(default 10)")  # fmt: skip
     p.add_argument("--use-sim-time", action="store_true",
                    help="follow /clock (the simulator's time) for the timeout and patience")  # fmt: skip
+    p.add_argument("--robot-pose-source", choices=("odom", "tf"), default="odom",
+                   help="where the robot pose comes from, as the stack's robot_pose_source: odom (the odom topic, "
+                   "default) or tf (TF --global-frame -> --base-frame)")  # fmt: skip
+    p.add_argument("--global-frame", default="odom", metavar="FRAME",
+                   help="with --robot-pose-source tf: the planner's global_frame (default odom)")  # fmt: skip
+    p.add_argument("--base-frame", default="base_link", metavar="FRAME",
+                   help="with --robot-pose-source tf: the robot body frame (default base_link)")  # fmt: skip
     p.add_argument("--json", action="store_true",
                    help='print one JSON line {"result": "succeeded" | "failed" | "timed_out", "reason", "time_s" '
                    '(s), "distance_m" (m left, straight line; null without odometry)}')  # fmt: skip

@@ -21,10 +21,11 @@ from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from std_msgs.msg import String
 
-from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.core.geometry import Pose2D, Transform3D
 from robot_vision_nav.ros.messages import ns_to_stamp, pose2d_to_odometry
 from robot_vision_nav.ros.qos import CLOCK_QOS, DEFAULT_QOS, SENSOR_QOS
 from robot_vision_nav.ros.runner import make_executor
+from robot_vision_nav.ros.tf import transform_stamped
 
 TICK_S = 0.05
 
@@ -41,6 +42,7 @@ class StackDriver(Node):
         pose: the robot's start pose (x m, y m, yaw rad).
         diagnostics_status: publish this controller status on /diagnostics every 0.5 s, as controller_node
             reports it (None: no /diagnostics).
+        pose_as: "odom" (nav_msgs/Odometry on odom) or "tf" (odom -> base_link on /tf, no odometry topic).
 
     """
 
@@ -53,6 +55,7 @@ class StackDriver(Node):
         sim_clock_rate: float | None = None,
         pose: tuple[float, float, float] = (0.0, 0.0, 0.0),
         diagnostics_status: str | None = None,
+        pose_as: str = "odom",
     ) -> None:
         super().__init__("stack_driver", context=context)
         self.lock = threading.Lock()
@@ -65,7 +68,12 @@ class StackDriver(Node):
         self.on_goal = on_goal
         self.sim_ns = 1_000 * 1_000_000_000
         self.sim_clock_rate = sim_clock_rate
-        self._odom_pub = self.create_publisher(Odometry, "odom", SENSOR_QOS)
+        self._odom_pub = self.create_publisher(Odometry, "odom", SENSOR_QOS) if pose_as == "odom" else None
+        self._tf_broadcaster = None
+        if pose_as == "tf":
+            import tf2_ros
+
+            self._tf_broadcaster = tf2_ros.TransformBroadcaster(self)
         self._planner_pub = self.create_publisher(String, "planner_status", DEFAULT_QOS)
         self._controller_pub = self.create_publisher(String, "controller_status", DEFAULT_QOS)
         self._clock_pub = self.create_publisher(Clock, "/clock", CLOCK_QOS) if sim_clock_rate else None
@@ -112,7 +120,11 @@ class StackDriver(Node):
                 yaw = math.atan2(dy, dx)
         self.pose = (x, y, yaw)
         stamp = self.sim_ns if self.sim_clock_rate else time.time_ns()
-        self._odom_pub.publish(pose2d_to_odometry(Pose2D(x, y, yaw, stamp), speed, 0.0, "odom", "base_link"))
+        if self._odom_pub is not None:
+            self._odom_pub.publish(pose2d_to_odometry(Pose2D(x, y, yaw, stamp), speed, 0.0, "odom", "base_link"))
+        if self._tf_broadcaster is not None:
+            transform = Transform3D((x, y, 0.0), (0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2)))
+            self._tf_broadcaster.sendTransform(transform_stamped("odom", "base_link", transform, ns_to_stamp(stamp)))
 
     def goal_count(self) -> int:
         """How many goals arrived so far."""

@@ -6,7 +6,8 @@ Serves:
 Publishes:
   goal_pose               geometry_msgs/PoseStamped, the goal as RViz's "2D Goal Pose" would send it
 Subscribes:
-  odom, planner_status, controller_status, /diagnostics   (what `core.goal_tracker` judges from)
+  odom, planner_status, controller_status, /diagnostics   (what `core.goal_tracker` judges from;
+                          with robot_pose_source tf, TF global_frame -> base_frame instead of odom)
 
 A goal is published on `goal_pose` for the planner, then followed with the same
 `core.goal_tracker.GoalTracker` as `rvn goto` (`ros.goto.StackWatcher` holds the topics): feedback
@@ -35,12 +36,14 @@ from geometry_msgs.msg import PoseStamped
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
 from rclpy.task import Future
 
-from robot_vision_nav.core.config import param
+from robot_vision_nav.core.config import ConfigError, param
 from robot_vision_nav.core.geometry import MAX_POSITION_M, yaw_from_quaternion
 from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.goto import StackWatcher, yaw_quaternion
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
+from robot_vision_nav.ros.robot_pose import check_robot_pose_source, refuse_pose_source_change, robot_pose_source_param
+from robot_vision_nav.ros.tf import base_frame_param
 
 NODE_NAME = "navigator_node"
 ACTION_NAME = "navigate_to_pose"
@@ -66,7 +69,13 @@ class NavigatorNodeConfig:
         min_value=0.0,
         max_value=600.0,
     )
+    robot_pose_source: str = robot_pose_source_param()
+    global_frame: str = param("odom", "the planner's global_frame: with robot_pose_source tf, the robot pose is in it")
+    base_frame: str = base_frame_param()
     autostart: bool = autostart_param()
+
+    def __post_init__(self) -> None:
+        check_robot_pose_source(self.robot_pose_source)
 
 
 @dataclass(frozen=True)
@@ -187,7 +196,7 @@ class NavigatorNode(ManagedNode):
         super().__init__(NODE_NAME, **node_kwargs)
         self.action_type = action_type
         self.adapter: GoalAdapter = adapter if adapter is not None else Nav2Adapter()
-        self._params = self.declare_config([GoalTrackerConfig, NavigatorNodeConfig], self._on_config)
+        self._params = self.declare_config([GoalTrackerConfig, NavigatorNodeConfig], self._on_config, check=self._check)
         self._goal: _Goal | None = None
         self._server: ActionServer | None = None
         self.start(self._params.get(NavigatorNodeConfig).autostart)
@@ -197,7 +206,8 @@ class NavigatorNode(ManagedNode):
         """The goal publisher, the status subscriptions and the update timer (it runs while active)."""
         self.tracker_config: GoalTrackerConfig = self._params.get(GoalTrackerConfig)
         self.node_config: NavigatorNodeConfig = self._params.get(NavigatorNodeConfig)
-        self.watcher = StackWatcher(self)
+        cfg = self.node_config
+        self.watcher = StackWatcher(self, (cfg.global_frame, cfg.base_frame) if cfg.robot_pose_source == "tf" else None)
         self._timer = self.create_timer(1.0 / self.node_config.update_rate_hz, self._tick)
 
     def activate(self) -> None:
@@ -229,6 +239,17 @@ class NavigatorNode(ManagedNode):
     def cleanup(self) -> None:
         """Drop the status subscriptions' TF listener (the entities go with the lifecycle)."""
         self.watcher.close()
+
+    def _check(self, cls: type[Any], config: Any) -> None:
+        if cls is NavigatorNodeConfig:
+            refuse_pose_source_change(self.node_config, config)
+            old = self.node_config
+            moved = (config.global_frame, config.base_frame) != (old.global_frame, old.base_frame)
+            if config.robot_pose_source == "tf" and moved:
+                raise ConfigError(
+                    "parameters 'global_frame' and 'base_frame' are read at configure with robot_pose_source tf: "
+                    "clean the node up, set them, then configure and activate"
+                )
 
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is GoalTrackerConfig:

@@ -5,6 +5,8 @@ share: on a given node it publishes goals on `goal_pose` (a PoseStamped, as RViz
 does), subscribes to `odom`, `planner_status`, `controller_status` and `/diagnostics` (the
 controller's periodic report gives its current status to a late joiner: `controller_status` is
 only published on change), and feeds the current `core.goal_tracker.GoalTracker`, which decides.
+With the robot pose from TF (`robot_pose_source: tf`, ros/robot_pose.py) it looks up
+`global_frame -> base_frame` every POSE_POLL_S instead of subscribing to `odom`.
 
 `goto(...)` is `rvn goto`: it waits, bounded in wall time, until the planner subscribes to
 `goal_pose`, the planner and controller publish their status topics and odometry arrives (and,
@@ -36,8 +38,9 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import String
 
 from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
-from robot_vision_nav.ros.messages import odometry_to_pose2d
+from robot_vision_nav.ros.messages import ns_to_stamp, odometry_to_pose2d
 from robot_vision_nav.ros.qos import DEFAULT_QOS, SENSOR_QOS
+from robot_vision_nav.ros.robot_pose import pose_from_tf, tf_pose_name
 from robot_vision_nav.ros.tf import TfReader
 
 GOAL_TOPIC = "goal_pose"
@@ -53,6 +56,7 @@ DISCOVERY_GRACE_S = 0.3  # discovery is not symmetric: let the other side match 
 PROGRESS_PERIOD_S = 0.5  # wall seconds between progress reports (a status change reports at once)
 SPIN_STEP_S = 0.05
 FRAME_WAIT_S = 2.0  # how long (wall) a goal in another frame waits for TF to place the robot in it
+POSE_POLL_S = 0.05  # with the pose from TF, how often (node clock) the newest is looked up
 
 
 def yaw_quaternion(yaw_rad: float) -> tuple[float, float, float, float]:
@@ -76,11 +80,14 @@ class StackWatcher:
 
     Args:
         node: the node to create the publisher and subscriptions on (its clock is the tracker's).
+        pose_from_tf: (global_frame, base_frame) to take the robot pose from TF instead of the
+            `odom` topic (robot_pose_source tf); None: odometry.
 
     """
 
-    def __init__(self, node: Node) -> None:
+    def __init__(self, node: Node, pose_from_tf: tuple[str, str] | None = None) -> None:
         self.node = node
+        self._pose_from_tf = pose_from_tf
         self.tracker: GoalTracker | None = None
         self.odom_frame = ""
         self.odom_stamp: Any = None  # header stamp of the latest odometry
@@ -96,9 +103,15 @@ class StackWatcher:
             String, CONTROLLER_STATUS_TOPIC, self._on_controller, DEFAULT_QOS
         )
         self._other_subs = [
-            node.create_subscription(Odometry, ODOM_TOPIC, self._on_odom, SENSOR_QOS),
-            node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, DEFAULT_QOS),
+            node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, DEFAULT_QOS)
         ]
+        self._pose_timer: Any = None
+        self._pose_stamp_ns = 0  # with the pose from TF: the stamp of the last pose taken
+        if pose_from_tf is None:
+            self._other_subs.append(node.create_subscription(Odometry, ODOM_TOPIC, self._on_odom, SENSOR_QOS))
+        else:
+            self._tf.listen()
+            self._pose_timer = node.create_timer(POSE_POLL_S, self._on_pose_timer)
         self.topics = {
             name: node.resolve_topic_name(name)
             for name in (GOAL_TOPIC, ODOM_TOPIC, PLANNER_STATUS_TOPIC, CONTROLLER_STATUS_TOPIC)
@@ -109,6 +122,9 @@ class StackWatcher:
         self._tf.close()
         for sub in (self._planner_sub, self._controller_sub, *self._other_subs):
             self.node.destroy_subscription(sub)
+        if self._pose_timer is not None:
+            self.node.destroy_timer(self._pose_timer)
+            self._pose_timer = None
         self.node.destroy_publisher(self.goal_pub)
         self._other_subs = []
         self.tracker = None
@@ -119,7 +135,7 @@ class StackWatcher:
 
     @property
     def pose(self) -> tuple[float, float, float] | None:
-        """The latest odometry pose (x m, y m, yaw rad), None before the first."""
+        """The latest robot pose (x m, y m, yaw rad) in `odom_frame`, None before the first."""
         return self._pose
 
     # ------------------------------------------------------------------ inputs
@@ -128,10 +144,27 @@ class StackWatcher:
             pose = odometry_to_pose2d(msg)
         except ValueError:
             return  # the planner and controller warn about bad odometry; the tracker keeps the last good pose
-        self._pose = (pose.x_m, pose.y_m, pose.yaw_rad)
-        self.odom_frame = msg.header.frame_id
-        self.odom_stamp = msg.header.stamp
+        self._take_pose((pose.x_m, pose.y_m, pose.yaw_rad), msg.header.frame_id, msg.header.stamp)
         self.speed_mps = float(msg.twist.twist.linear.x)
+
+    def _on_pose_timer(self) -> None:
+        """The pose from TF: the newest, taken when it is newer than the last (its speed from the two)."""
+        assert self._pose_from_tf is not None
+        global_frame, base_frame = self._pose_from_tf
+        pose, _ = pose_from_tf(self._tf, global_frame, base_frame)
+        if pose is None or pose.stamp_ns <= self._pose_stamp_ns:
+            return  # `missing()` names the transform while there is none
+        if self._pose is not None and self._pose_stamp_ns > 0:
+            x, y, _ = self._pose
+            dt_s = (pose.stamp_ns - self._pose_stamp_ns) / 1e9
+            self.speed_mps = ((pose.x_m - x) * math.cos(pose.yaw_rad) + (pose.y_m - y) * math.sin(pose.yaw_rad)) / dt_s
+        self._pose_stamp_ns = pose.stamp_ns
+        self._take_pose((pose.x_m, pose.y_m, pose.yaw_rad), global_frame, ns_to_stamp(pose.stamp_ns))
+
+    def _take_pose(self, pose: tuple[float, float, float], frame: str, stamp: Any) -> None:
+        self._pose = pose
+        self.odom_frame = frame
+        self.odom_stamp = stamp
         if self.tracker is not None:
             in_goal_frame = self.pose_in(self.goal_frame)
             if in_goal_frame is not None:  # else the tracker keeps the last pose it could place
@@ -184,6 +217,8 @@ class StackWatcher:
             return f"nothing publishes {self.topics[PLANNER_STATUS_TOPIC]}: is planner_node running?"
         if self._controller_sub.get_publisher_count() == 0:
             return f"nothing publishes {self.topics[CONTROLLER_STATUS_TOPIC]}: is controller_node running?"
+        if self._pose is None and self._pose_from_tf is not None:
+            return f"no robot pose from {tf_pose_name(*self._pose_from_tf)}: is the robot (or simulator) running?"
         if self._pose is None:
             return f"no odometry on {self.topics[ODOM_TOPIC]}: is the robot (or simulator) running?"
         return ""
@@ -280,6 +315,7 @@ def goto(
     use_sim_time: bool = False,
     patience_s: float = 5.0,
     wait_s: float = WAIT_S,
+    pose_from_tf: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
     """Send the goal (x, y, yaw) in `frame` to the running stack and follow it to its end.
 
@@ -297,6 +333,8 @@ def goto(
         use_sim_time: follow /clock (the simulator) instead of the system clock.
         patience_s: how long planner trouble may last before the goal fails.
         wait_s: how long (wall) to wait for the stack to be there before sending.
+        pose_from_tf: (global_frame, base_frame): the robot pose from TF, for a stack run with
+            `robot_pose_source: tf`; None: from the `odom` topic.
 
     Returns:
         {"result": "succeeded" | "failed" | "timed_out", "reason": one sentence, "time_s": goal time
@@ -331,7 +369,7 @@ def goto(
             parameter_overrides=[Parameter("use_sim_time", Parameter.Type.BOOL, use_sim_time)],
         )
         executor.add_node(node)
-        watcher = StackWatcher(node)
+        watcher = StackWatcher(node, pose_from_tf)
         return _follow(executor, watcher, x, y, yaw, frame, config, progress, use_sim_time, wait_s)
     finally:
         if executor is not None:
