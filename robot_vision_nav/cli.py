@@ -592,7 +592,7 @@ def _demo(args: argparse.Namespace) -> int:
         raise CliError(f"argument --out: {str(out_dir)!r} exists and is not a folder")
     options = DemoOptions(
         scenes=args.scenes, seed=args.seed, ablation=args.ablation, params_file=args.params or "",
-        model=args.model or "", device=args.device or "",
+        model=args.model or "", device=args.device or "", localized=args.localized,
     )  # fmt: skip
     interactive = sys.stderr.isatty()
 
@@ -1493,6 +1493,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="none",
         help="depth-only: the costmap ignores segmentation (every pixel drivable), to measure what perception is worth",
     )
+    p.add_argument("--localized", action="store_true",
+                   help="drive as a robot with a localiser: the wheel odometry drifts, the simulator publishes map -> "
+                   "odom (as AMCL or SLAM would), the goal is sent in map and the nodes take the robot pose from TF "
+                   "(robot_pose_source tf); needs tf2_ros")  # fmt: skip
     _add_stack_arguments(p)
     p.add_argument("--json", action="store_true", help="print summary.json's content as one JSON line")
     p.set_defaults(handler=_demo)

@@ -32,6 +32,7 @@ ABLATIONS = ("none", "depth-only")
 GOAL_TOPIC = "goal_pose"
 SCENE_TIME_BASE_S = 30.0  # time limit = this + SCENE_TIME_FACTOR x route length / cruise speed
 SCENE_TIME_FACTOR = 3.0
+LOCALIZED_MAP_FRAME = "map"  # with --localized, the simulator's world frame: the goal's frame
 GOAL_MARGIN_M = 0.1  # the true pose must be within xy_goal_tolerance + this of the goal
 PANEL_PX = 360  # height of one scene's panel in summary.png
 
@@ -54,6 +55,7 @@ class SceneResult:
     frames: int  # camera frames the simulator rendered
     costmap_updates: int  # of them, how many made it through perception into the costmap
     wall_s: float
+    odom_error_m: float = 0.0  # at the end, how far the odometry pose is from the true one (drift)
     extras: dict[str, Any] = field(default_factory=dict, repr=False)  # pictures; not in the JSON
 
     def as_dict(self) -> dict[str, Any]:
@@ -75,6 +77,7 @@ class DemoOptions:
     model: str = ""
     device: str = ""
     time_limit_s: float = 0.0  # 0: per scene from the route length
+    localized: bool = False  # drifting odometry, map -> odom from the simulator, goal in map, pose from TF
 
     def __post_init__(self) -> None:
         if self.ablation not in ABLATIONS:
@@ -182,7 +185,7 @@ def demo_specs(seed: int, options: DemoOptions) -> list[Any]:
         BringupError: a params file or model that does not exist, or an unknown parameter in a file.
 
     """
-    from robot_vision_nav.ros.bringup import BringupOptions, stack_nodes
+    from robot_vision_nav.ros.bringup import BringupError, BringupOptions, stack_nodes
 
     depth_only = options.ablation == "depth-only"
     extra: dict[str, dict[str, Any]] = {"sim_node": {"step_mode": "fast", "publish_labels": False}}
@@ -195,6 +198,17 @@ def demo_specs(seed: int, options: DemoOptions) -> list[Any]:
         extra["sim_node"]["publish_tf"] = True  # what the stack then places the camera by
     if depth_only:
         extra["costmap_node"]["use_traversability_mask"] = False
+    if options.localized:
+        if mount["camera_mount_source"] != "tf":
+            raise BringupError(
+                "--localized needs tf2_ros and tf2_msgs (the map -> odom -> base_link TF): not installed"
+            )
+        # A robot with a localiser: its wheel odometry drifts, and the simulator publishes map -> odom
+        # (from the true pose) as AMCL or a SLAM node would. The goal goes in map, and the nodes take the
+        # robot pose from TF odom -> base_link instead of the odom topic.
+        extra["sim_node"].update(world_frame=LOCALIZED_MAP_FRAME, odom_drift=True)
+        for name in ("costmap_node", "planner_node", "controller_node"):
+            extra.setdefault(name, {})["robot_pose_source"] = "tf"
     specs = stack_nodes(
         BringupOptions(
             params_file=options.params_file,
@@ -246,9 +260,11 @@ def run_scene(seed: int, options: DemoOptions, progress: Callable[[str], None] |
         deadline = time.monotonic() + 10.0
         while observer.goal_pub.get_subscription_count() == 0 and time.monotonic() < deadline:
             stack.executor.spin_once(timeout_sec=0.05)
-        # Sim time, odom frame: odometry starts on the world frame and does not drift by default.
+        # Sim time. Odometry starts on the world frame and does not drift by default: the goal's world
+        # coordinates are its odom coordinates. With --localized they are in map (the world frame).
         start_ns = sim_node.stamp_ns
-        observer.send_goal(goal_xy[0], goal_xy[1], goal_yaw, planner.node_config.global_frame, ns_to_stamp(start_ns))
+        goal_frame = LOCALIZED_MAP_FRAME if options.localized else planner.node_config.global_frame
+        observer.send_goal(goal_xy[0], goal_xy[1], goal_yaw, goal_frame, ns_to_stamp(start_ns))
 
         radius = sim.robot_config.radius_m
         track = _Track(sim, radius)
@@ -284,6 +300,7 @@ def run_scene(seed: int, options: DemoOptions, progress: Callable[[str], None] |
         frames = sim_node._frames - frames0
         updates = costmap_node._updates - updates0
         score = sim.score
+        odom = sim.base.odom
         extras = {
             "world": world,
             "top": sim.render_top(),
@@ -306,6 +323,7 @@ def run_scene(seed: int, options: DemoOptions, progress: Callable[[str], None] |
             frames=frames,
             costmap_updates=updates,
             wall_s=wall_s,
+            odom_error_m=math.hypot(odom.x_m - sim.pose.x_m, odom.y_m - sim.pose.y_m),
             extras=extras,
         )
     finally:
@@ -340,6 +358,8 @@ def format_table(summary: dict[str, Any]) -> str:
     title = f"rvn demo: {summary['ablation']} perception, {len(summary['scenes'])} scenes"
     if summary.get("camera_mount") in mount:
         title += f", {mount[summary['camera_mount']]}"
+    if summary.get("localized"):
+        title += ", localized (drifting odometry, goal in map, robot pose from TF)"
     lines = [title, head, "-" * len(head)]
     for s in summary["scenes"]:
         lines.append(
@@ -469,6 +489,7 @@ def run_demo(out_dir: Path, options: DemoOptions, progress: Callable[[str], None
     summary = {
         "ablation": "depth-only" if options.ablation == "depth-only" else "segnet",
         "camera_mount": camera_mount_source(),
+        "localized": options.localized,
         "scenes": [r.as_dict() for r in results],
         "totals": totals(results),
         "picture": str(picture),

@@ -300,3 +300,14 @@ def test_console_script_runs() -> None:
     assert done.returncode == 0, done.stderr
     for sub in ("costmap", "bench", "demo"):
         assert sub in done.stdout
+
+
+def test_demo_localized_without_tf2_ros_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from robot_vision_nav import demo
+
+    monkeypatch.setattr(demo, "camera_mount_source", lambda: "parameter")  # what a machine without tf2_ros says
+    rc = cli.main(["demo", "--out", str(tmp_path / "d"), "--scenes", "1", "--localized"])
+    assert_one_line_error(capsys, rc, "demo", "--localized needs tf2_ros")
+    assert not (tmp_path / "d").exists()  # refused before anything is written
