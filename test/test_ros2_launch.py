@@ -274,8 +274,8 @@ CHANGED = {
 }
 
 
-def changed_params_files(folder: Path) -> tuple[Path, Path]:
-    """Copies of config/robot_vision_nav.yaml and config/sim.yaml with CHANGED applied."""
+def changed_params_files(folder: Path, stack_wide: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Copies of config/robot_vision_nav.yaml and config/sim.yaml with CHANGED (and `stack_wide` in `/**`) applied."""
     out = []
     for name in ("robot_vision_nav.yaml", "sim.yaml"):
         data = yaml.safe_load((REPO / "config" / name).read_text())
@@ -283,6 +283,8 @@ def changed_params_files(folder: Path) -> tuple[Path, Path]:
             if node in data:
                 assert NODE_KINDS[node].parameter_default(param) != value
                 data[node]["ros__parameters"][param] = value
+        if "/**" in data and stack_wide:
+            data["/**"]["ros__parameters"].update(stack_wide)
         (folder / name).write_text(yaml.safe_dump(data, sort_keys=False))
         out.append(folder / name)
     return out[0], out[1]
@@ -290,7 +292,8 @@ def changed_params_files(folder: Path) -> tuple[Path, Path]:
 
 def test_namespace_applies_the_params_file_to_every_node(deployment: dict[str, Any]) -> None:
     root, env = deployment["root"], deployment["env"]
-    stack_file, sim_file = changed_params_files(root)
+    # The robot pose from TF as well: the nodes read the namespaced tree (/robot1/tf) of the simulator.
+    stack_file, sim_file = changed_params_files(root, {"robot_pose_source": "tf"})
     args = [f"params_file:={stack_file}", f"sim_params_file:={sim_file}", "namespace:=robot1"]
     with launched(
         deployment["ros2"],
@@ -300,8 +303,9 @@ def test_namespace_applies_the_params_file_to_every_node(deployment: dict[str, A
         root / "ns_launch.log",
     ) as launch:
         assert launch.wait_for_output("segmentation_node]: segmenting", 240), launch.output()[-4000:]
+        assert launch.wait_for_output("robot pose from TF odom -> base_link", 60), launch.output()[-4000:]
         got = {}
-        for node, (name, value) in CHANGED.items():
+        for node, (name, value) in [*CHANGED.items(), ("controller_node", ("robot_pose_source", "tf"))]:
             command = [str(deployment["ros2"]), "param", "get", f"/robot1/{node}", name, "--no-daemon"]
             results: list[subprocess.CompletedProcess[str]] = []
 
