@@ -3,7 +3,8 @@
 Subscribes:
   plan                    nav_msgs/Path (an empty path means stop)
   odom                    nav_msgs/Odometry (robot_pose_source odom)
-TF (robot_pose_source tf): global_frame -> base_frame, the newest, looked up at control_rate_hz
+/tf                     tf2_msgs/TFMessage (robot_pose_source tf): each message, paced to control_rate_hz
+                          by its stamps, has the newest global_frame -> base_frame looked up
   local_costmap/costmap   nav_msgs/OccupancyGrid (collision check and cost regulation)
 Publishes:
   cmd_vel                 geometry_msgs/TwistStamped in `base_frame` (Twist with `use_stamped_cmd_vel: false`)
@@ -12,8 +13,10 @@ Publishes:
 
 A command is computed for each odometry message (paced to `control_rate_hz` by odometry stamps,
 so a replay gives the same commands); dt for the acceleration limits is the odometry stamp step.
-With the pose from TF a timer at `control_rate_hz` looks it up, and a transform no newer than the
-last one used is not a new pose: a TF publisher that stops ages out like silent odometry.
+With the pose from TF, /tf traffic paces the lookups the same way (by stamps, not by a timer: a
+simulator stepping faster than real time, or a replay, gives the same commands), and a transform
+no newer than the last one used is not a new pose: a TF publisher that stops ages out like silent
+odometry.
 A watchdog on the node clock (sim time when `use_sim_time`) publishes zero velocity whenever the
 plan, the odometry or the costmap is older than its timeout, and `enabled: false` or shutting
 the node down publishes zero too: the robot is never left moving on stale data. The algorithm is
@@ -43,7 +46,7 @@ from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
-from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS
+from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS, TF_TRIGGER_QOS
 from robot_vision_nav.ros.robot_pose import (
     check_robot_pose_source,
     pose_from_tf,
@@ -74,7 +77,7 @@ class ControllerNodeConfig:
     robot_pose_source: str = robot_pose_source_param()
     control_rate_hz: float = param(
         20.0,
-        "commands per second, paced by odometry stamps (TF: looked up this often)",
+        "commands per second, paced by odometry (or /tf) stamps",
         unit="Hz",
         min_value=1.0,
         max_value=500.0,
@@ -146,10 +149,12 @@ class ControllerNode(ManagedNode):
         self.create_subscription(Path, "plan", self._on_plan, PLAN_QOS)
         self._pose_from_tf = self.node_config.robot_pose_source == "tf"
         self._tf = TfReader(self)
-        self._pose_timer = None
+        self._tf_trigger_ns: int | None = None  # stamp of the /tf message that last triggered a lookup
         if self._pose_from_tf:
+            from tf2_msgs.msg import TFMessage  # installed with tf2_ros, which robot_pose_source tf needs
+
             self._tf.listen()
-            self._pose_timer = self.create_timer(1.0 / self.node_config.control_rate_hz, self._on_pose_timer)
+            self.create_subscription(TFMessage, "/tf", self._on_tf, TF_TRIGGER_QOS)
         else:
             self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
         self.create_subscription(OccupancyGrid, "local_costmap/costmap", self._on_costmap, MAP_QOS)
@@ -203,9 +208,6 @@ class ControllerNode(ManagedNode):
         if old.watchdog_rate_hz != config.watchdog_rate_hz:
             self._watchdog.cancel()
             self._watchdog = self.create_timer(1.0 / config.watchdog_rate_hz, self._on_watchdog)
-        if self._pose_timer is not None and old.control_rate_hz != config.control_rate_hz:
-            self.destroy_timer(self._pose_timer)
-            self._pose_timer = self.create_timer(1.0 / config.control_rate_hz, self._on_pose_timer)
 
     def _warn(self, topic: str, problem: str) -> None:
         """Warn naming the topic, throttled per kind of problem (ros/warn.py)."""
@@ -285,8 +287,23 @@ class ControllerNode(ManagedNode):
             return
         self._on_pose(pose)
 
-    def _on_pose_timer(self) -> None:
-        """robot_pose_source tf: TF's newest robot pose, used when it is newer than the last one."""
+    def _on_tf(self, msg: Any) -> None:
+        """robot_pose_source tf: a /tf message, paced by its stamps, triggers a lookup of the newest pose.
+
+        The lookup may still see the transform before this message (the listener's subscription on
+        the same topic can run second): one message of lag, never a wrong pose.
+        """
+        newest = max((stamp_to_ns(t.header.stamp) for t in msg.transforms), default=None)
+        if newest is None:
+            return
+        last = self._tf_trigger_ns
+        if last is not None and 0 <= newest - last < 0.9 * NS / self.node_config.control_rate_hz:
+            return
+        self._tf_trigger_ns = newest
+        self._take_tf_pose()
+
+    def _take_tf_pose(self) -> None:
+        """TF's newest robot pose, used when it is newer than the last one."""
         cfg = self.node_config
         pose, why = pose_from_tf(self._tf, cfg.global_frame, cfg.base_frame)
         if pose is None:

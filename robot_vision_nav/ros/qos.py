@@ -83,3 +83,11 @@ TF_STATIC_QOS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
+# /tf heard only as a trigger (controller_node with robot_pose_source tf looks the pose up in its TF
+# buffer): best effort matches any publisher, and only the newest message matters.
+TF_TRIGGER_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=10,
+    reliability=ReliabilityPolicy.BEST_EFFORT,
+    durability=DurabilityPolicy.VOLATILE,
+)
