@@ -50,9 +50,9 @@ from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS, TF_TRIGGE
 from robot_vision_nav.ros.robot_pose import (
     check_robot_pose_source,
     pose_from_tf,
+    pose_input_name,
     refuse_pose_source_change,
     robot_pose_source_param,
-    tf_pose_name,
 )
 from robot_vision_nav.ros.shutdown import send_final_zero
 from robot_vision_nav.ros.tf import TfReader
@@ -186,9 +186,7 @@ class ControllerNode(ManagedNode):
     @property
     def _pose_input(self) -> str:
         """The robot pose's input as warnings name it: the odom topic, or the TF transform."""
-        if self._pose_from_tf:
-            return tf_pose_name(self.node_config.global_frame, self.node_config.base_frame)
-        return self._topics["odom"]
+        return pose_input_name(self.node_config, self._topics["odom"])
 
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is ControllerConfig:

@@ -63,9 +63,9 @@ from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.robot_pose import (
     check_robot_pose_source,
     pose_from_tf,
+    pose_input_name,
     refuse_pose_source_change,
     robot_pose_source_param,
-    tf_pose_name,
 )
 from robot_vision_nav.ros.tf import TfReader, base_frame_param, camera_mount_source_param
 from robot_vision_nav.ros.transport import depth_transport_param
@@ -190,9 +190,7 @@ class CostmapNode(ManagedNode):
     @property
     def _pose_input(self) -> str:
         """The robot pose's input as warnings name it: the odom topic, or the TF transform."""
-        if self._pose_from_tf:
-            return tf_pose_name(self.node_config.global_frame, self.node_config.base_frame)
-        return self._odom_topic
+        return pose_input_name(self.node_config, self._odom_topic)
 
     # ------------------------------------------------------------------ configuration
     def _check(self, cls: type[Any], config: Any) -> None:

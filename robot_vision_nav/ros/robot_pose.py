@@ -57,6 +57,13 @@ def tf_pose_name(global_frame: str, base_frame: str) -> str:
     return f"TF {global_frame} -> {base_frame}"
 
 
+def pose_input_name(config: Any, odom_topic: str) -> str:
+    """The pose input of a node (its config has robot_pose_source, global_frame, base_frame) as warnings name it."""
+    if config.robot_pose_source == "tf":
+        return tf_pose_name(config.global_frame, config.base_frame)
+    return odom_topic
+
+
 def pose_from_tf(
     reader: TfReader, global_frame: str, base_frame: str, stamp_ns: int | None = None
 ) -> tuple[Pose2D | None, str]:
