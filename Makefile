@@ -26,7 +26,7 @@ export AMENT_PREFIX_PATH := $(CURDIR)/$(VENV)
 export MUJOCO_GL := egl
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv ros2-launch ros2-extra demo test test-all lint typecheck bench bench-deps clean
+.PHONY: venv ros2-launch ros2-extra demo test test-all lint typecheck bench bench-deps clean commit-msgs hooks
 
 venv: $(STAMP)
 
@@ -54,13 +54,26 @@ ros2-extra: venv
 demo: venv
 	@$(ROS2_EXTRA_ENV); $(VENV)/bin/rvn demo
 
-test: venv ros2-launch ros2-extra
+test: venv ros2-launch ros2-extra commit-msgs
 	$(VENV)/bin/ruff check robot_vision_nav test bench
 	$(VENV)/bin/mypy
 	@$(ROS2_EXTRA_ENV); $(PY) -m pytest -m "not slow"
 
 test-all: venv ros2-launch ros2-extra bench-deps
 	@$(ROS2_EXTRA_ENV); RVN_HYPOTHESIS=explore $(PY) -m pytest
+
+# Subjects of at most 72 characters from this commit on (the history before it is as it was written).
+COMMIT_MSG_SINCE := cb6a27e
+
+commit-msgs:
+	@if git rev-parse -q --verify "$(COMMIT_MSG_SINCE)^{commit}" >/dev/null 2>&1; then \
+	  python3 scripts/check_commit_msg.py --since $(COMMIT_MSG_SINCE); \
+	else echo "commit-msgs: $(COMMIT_MSG_SINCE) is not in this checkout (shallow, or no git): not checked"; fi
+
+# The same check on every commit made here: git runs it as the commit-msg hook.
+hooks:
+	@hooks=$$(git rev-parse --git-path hooks) && mkdir -p "$$hooks" && \
+	  ln -sf "$(CURDIR)/scripts/check_commit_msg.py" "$$hooks/commit-msg" && echo "hooks: $$hooks/commit-msg installed"
 
 lint: venv
 	$(VENV)/bin/ruff check robot_vision_nav test bench
