@@ -132,11 +132,13 @@ class _Observer:
     def send_goal(self, x_m: float, y_m: float, yaw_rad: float, frame_id: str, stamp: Any) -> None:
         from geometry_msgs.msg import PoseStamped
 
+        from robot_vision_nav.ros.messages import yaw_orientation
+
         goal = PoseStamped()
         goal.header.frame_id = frame_id
         goal.header.stamp = stamp
         goal.pose.position.x, goal.pose.position.y = float(x_m), float(y_m)
-        goal.pose.orientation.z, goal.pose.orientation.w = math.sin(yaw_rad / 2.0), math.cos(yaw_rad / 2.0)
+        goal.pose.orientation = yaw_orientation(yaw_rad)
         self.goal_pub.publish(goal)
 
 

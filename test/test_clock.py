@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from robot_vision_nav.core.clock import NS, StampOrder
+from robot_vision_nav.core.clock import StampOrder
+from robot_vision_nav.core.units import NS_PER_S as NS
 
 MS = 1_000_000
 

@@ -106,3 +106,12 @@ def test_a_transform_that_stands_the_heading_up_is_refused() -> None:
     upright = Transform3D.from_matrix(rotation_from_rpy(0.0, -math.pi / 2, 0.0), np.zeros(3))
     with pytest.raises(GeometryError, match="vertical"):
         upright.apply_to_pose2d(0.0, 0.0, 0.0)
+
+
+@pytest.mark.parametrize("yaw", [0.0, 0.5, -1.2, math.pi - 1e-9, -math.pi + 1e-9, 3.0])
+def test_yaw_to_quaternion_is_the_inverse_of_yaw_from_quaternion(yaw: float) -> None:
+    from robot_vision_nav.core.geometry import yaw_from_quaternion, yaw_to_quaternion
+
+    x, y, z, w = yaw_to_quaternion(yaw)
+    assert (x, y) == (0.0, 0.0) and math.hypot(z, w) == pytest.approx(1.0)
+    assert yaw_from_quaternion(x, y, z, w) == pytest.approx(yaw)

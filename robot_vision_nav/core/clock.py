@@ -9,7 +9,7 @@ import ROS.
 
 from __future__ import annotations
 
-NS = 1_000_000_000
+from robot_vision_nav.core.units import NS_PER_S
 
 
 def is_fresh(received_ns: int | None, now_ns: int, timeout_s: float) -> bool:
@@ -19,7 +19,7 @@ def is_fresh(received_ns: int | None, now_ns: int, timeout_s: float) -> bool:
     before the first /clock, when every age would look fresh), nor an input received "after" now
     (the clock jumped back: a reset simulator, a looped bag) until it arrives on the new timeline.
     """
-    return received_ns is not None and now_ns > 0 and 0 <= now_ns - received_ns <= timeout_s * NS
+    return received_ns is not None and now_ns > 0 and 0 <= now_ns - received_ns <= timeout_s * NS_PER_S
 
 
 class StampOrder:
@@ -31,7 +31,7 @@ class StampOrder:
     taken. Farther back is a restarted clock at once; an equal stamp (a duplicate) is taken.
     """
 
-    def __init__(self, window_ns: int = NS, confirm: int = 3) -> None:
+    def __init__(self, window_ns: int = NS_PER_S, confirm: int = 3) -> None:
         self.window_ns = window_ns
         self.confirm = confirm
         self.newest_ns: int | None = None  # the stamp of the newest message used

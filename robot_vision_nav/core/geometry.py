@@ -50,6 +50,11 @@ def yaw_from_quaternion(x: float, y: float, z: float, w: float) -> float:
     return math.atan2(2.0 * (w * z + x * y), w * w + x * x - y * y - z * z)
 
 
+def yaw_to_quaternion(yaw_rad: float) -> tuple[float, float, float, float]:
+    """The unit quaternion (x, y, z, w) of a rotation by `yaw_rad` about z; `yaw_from_quaternion`'s inverse."""
+    return 0.0, 0.0, math.sin(yaw_rad / 2.0), math.cos(yaw_rad / 2.0)
+
+
 def wrap_angle(angle_rad: float) -> float:
     """The same angle in [-pi, pi)."""
     return (angle_rad + math.pi) % (2.0 * math.pi) - math.pi

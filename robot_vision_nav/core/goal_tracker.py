@@ -35,8 +35,7 @@ from enum import StrEnum
 from typing import Final
 
 from robot_vision_nav.core.config import param, validate_fields
-
-NS_PER_S: Final = 1_000_000_000
+from robot_vision_nav.core.units import NS_PER_S
 
 # Planner statuses (core.planner.PlanStatus values, and the node's own goal_rejected / goal_blocked).
 PLANNED: Final = frozenset({"ok", "escaped_start", "goal_outside"})  # a path was published

@@ -29,6 +29,7 @@ from numpy.typing import NDArray
 
 from robot_vision_nav.core.config import ConfigError, param
 from robot_vision_nav.core.geometry import CameraMount, GeometryError, PinholeIntrinsics
+from robot_vision_nav.core.units import MM_PER_M
 
 # Point classes, as returned by DepthProjector.classify.
 INVALID = 0
@@ -38,7 +39,6 @@ OVERHEAD = 3
 KEEPOUT = 4
 CLASS_NAMES = {INVALID: "invalid", GROUND: "ground", OBSTACLE: "obstacle", OVERHEAD: "overhead", KEEPOUT: "keepout"}
 
-MM_PER_M = 1000.0
 MAX_BIN_WIDTH_RAD = 0.05  # clearing bins never wider than ~3 degrees
 
 

@@ -50,8 +50,6 @@ from robot_vision_nav.core.projection import (
     min_obstacle_height_param,
 )
 
-NS = 1_000_000_000
-
 
 class SafetyError(ValueError):
     """A polygon, depth image or camera model the safety layer cannot use, saying why."""

@@ -41,6 +41,7 @@ from robot_vision_nav.core.config import param
 from robot_vision_nav.core.controller import Command, ControllerConfig, ControllerError, RegulatedPurePursuit
 from robot_vision_nav.core.geometry import Pose2D, yaw_from_quaternion
 from robot_vision_nav.core.grid import Grid
+from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.nodes.planner_node import PLAN_QOS
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
@@ -59,7 +60,6 @@ from robot_vision_nav.ros.tf import TfReader
 from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "controller_node"
-NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -295,7 +295,7 @@ class ControllerNode(ManagedNode):
         if newest is None:
             return
         last = self._tf_trigger_ns
-        if last is not None and 0 <= newest - last < 0.9 * NS / self.node_config.control_rate_hz:
+        if last is not None and 0 <= newest - last < 0.9 * NS_PER_S / self.node_config.control_rate_hz:
             return
         self._tf_trigger_ns = newest
         self._take_tf_pose()
@@ -318,12 +318,12 @@ class ControllerNode(ManagedNode):
         """One new robot pose in global_frame: a command when one is due."""
         stamp = pose.stamp_ns
         self._last_odom_stamp_ns = stamp
-        period_ns = round(NS / self.node_config.control_rate_hz)
+        period_ns = round(NS_PER_S / self.node_config.control_rate_hz)
         if self._last_command_stamp_ns is not None and stamp - self._last_command_stamp_ns < period_ns * 0.9:
             return
         dt_s = 1.0 / self.node_config.control_rate_hz
         if self._last_command_stamp_ns is not None:
-            dt_s = min((stamp - self._last_command_stamp_ns) / NS, 3.0 * dt_s)
+            dt_s = min((stamp - self._last_command_stamp_ns) / NS_PER_S, 3.0 * dt_s)
         self._last_command_stamp_ns = stamp
         if not self.node_config.enabled or self._stale_inputs() or not self._has_plan:
             return  # the watchdog (or the plan handler) has already sent zero

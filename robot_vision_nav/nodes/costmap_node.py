@@ -42,8 +42,8 @@ from robot_vision_nav.core.costmap import CostmapConfig, RollingCostmap
 from robot_vision_nav.core.costmap import warm_up as warm_up_costmap
 from robot_vision_nav.core.geometry import Pose2D, interpolate_pose
 from robot_vision_nav.core.projection import DepthInputError
+from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.ros.depth_set import (
-    NS,
     TIME_JUMP_CONFIRM,
     TIME_JUMP_NS,
     DepthSet,
@@ -268,10 +268,10 @@ class CostmapNode(ManagedNode):
         i = bisect.bisect_left(stamps, stamp_ns)
         before = self._poses[i - 1] if i > 0 else None
         after = self._poses[i] if i < len(self._poses) else None
-        max_age_ns = round(self.node_config.odom_max_age_s * NS)
+        max_age_ns = round(self.node_config.odom_max_age_s * NS_PER_S)
         near = [p for p in (before, after) if p is not None and abs(p.stamp_ns - stamp_ns) <= max_age_ns]
         if not near:
-            gap = min(abs(p.stamp_ns - stamp_ns) for p in (before, after) if p is not None) / NS
+            gap = min(abs(p.stamp_ns - stamp_ns) for p in (before, after) if p is not None) / NS_PER_S
             self._warn(
                 self._odom_topic,
                 f"stale odometry: nearest pose is {gap:.3f} s from the depth stamp "
@@ -290,10 +290,10 @@ class CostmapNode(ManagedNode):
             return None
         self._tf_pose_seen = True
         gap = abs(pose.stamp_ns - stamp_ns)
-        if gap > round(cfg.odom_max_age_s * NS):
+        if gap > round(cfg.odom_max_age_s * NS_PER_S):
             self._warn(
                 self._pose_input,
-                f"stale robot pose: TF's newest is {gap / NS:.3f} s from the depth stamp "
+                f"stale robot pose: TF's newest is {gap / NS_PER_S:.3f} s from the depth stamp "
                 f"(odom_max_age_s = {cfg.odom_max_age_s}); frame skipped",
             )
             return None
@@ -336,7 +336,7 @@ class CostmapNode(ManagedNode):
     def _maybe_publish(self, stamp_ns: int) -> None:
         rate = self.node_config.publish_rate_hz
         last = self._last_published_ns
-        if rate > 0.0 and last is not None and stamp_ns - last < round(NS / rate):
+        if rate > 0.0 and last is not None and stamp_ns - last < round(NS_PER_S / rate):
             return
         ox, oy = self.costmap.origin_m
         msg = occupancy_grid(

@@ -39,15 +39,16 @@ from rclpy.task import Future
 from robot_vision_nav.core.config import ConfigError, param
 from robot_vision_nav.core.geometry import MAX_POSITION_M, yaw_from_quaternion
 from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
+from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.ros.entry import run_node
-from robot_vision_nav.ros.goto import StackWatcher, yaw_quaternion
+from robot_vision_nav.ros.goto import StackWatcher
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
+from robot_vision_nav.ros.messages import yaw_orientation
 from robot_vision_nav.ros.robot_pose import check_robot_pose_source, refuse_pose_source_change, robot_pose_source_param
 from robot_vision_nav.ros.tf import base_frame_param
 
 NODE_NAME = "navigator_node"
 ACTION_NAME = "navigate_to_pose"
-NS = 1_000_000_000
 MIN_SPEED_MPS = 0.01  # below this the robot is taken as standing: no time-remaining estimate (Nav2 does the same)
 
 
@@ -105,7 +106,7 @@ class GoalAdapter(Protocol):
 
 
 def _duration(seconds: float) -> Duration:
-    sec, nanosec = divmod(max(0, round(seconds * NS)), NS)
+    sec, nanosec = divmod(max(0, round(seconds * NS_PER_S)), NS_PER_S)
     return Duration(sec=int(sec), nanosec=int(nanosec))
 
 
@@ -367,8 +368,7 @@ class NavigatorNode(ManagedNode):
         if self.watcher.odom_stamp is not None:
             msg.header.stamp = self.watcher.odom_stamp
         msg.pose.position.x, msg.pose.position.y = pose[0], pose[1]
-        q = msg.pose.orientation
-        q.x, q.y, q.z, q.w = yaw_quaternion(pose[2])
+        msg.pose.orientation = yaw_orientation(pose[2])
         return msg
 
     def _eta_s(self, tracker: GoalTracker) -> float:

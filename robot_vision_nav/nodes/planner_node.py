@@ -45,10 +45,11 @@ from robot_vision_nav.core.geometry import MAX_POSITION_M, Pose2D, yaw_from_quat
 from robot_vision_nav.core.grid import OCC_INSCRIBED, OCC_UNKNOWN, Grid
 from robot_vision_nav.core.planner import Plan, PlannerConfig, PlannerError, nearest_usable_goal, plan
 from robot_vision_nav.core.planner import warm_up as warm_up_planner
+from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
-from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
+from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns, yaw_orientation
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.robot_pose import (
     check_robot_pose_source,
@@ -61,7 +62,6 @@ from robot_vision_nav.ros.tf import TfReader, base_frame_param
 from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "planner_node"
-NS = 1_000_000_000
 
 # The plan is latched like a map: a controller that starts late still gets the current one.
 PLAN_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
@@ -334,7 +334,7 @@ class PlannerNode(ManagedNode):
             return
         if self._transform_goal(first=True):
             return
-        waited_s = (self.get_clock().now().nanoseconds - sent.received_ns) / NS
+        waited_s = (self.get_clock().now().nanoseconds - sent.received_ns) / NS_PER_S
         if waited_s >= self.node_config.goal_transform_timeout_s:
             _, why = self._tf.lookup(self.node_config.global_frame, sent.frame, None)
             self._reject_goal(
@@ -377,7 +377,7 @@ class PlannerNode(ManagedNode):
             or self._plan is None
             or not self._plan.found
             or self._plan_stamp_ns is None
-            or stamp - self._plan_stamp_ns >= round(self.node_config.replan_period_s * NS)
+            or stamp - self._plan_stamp_ns >= round(self.node_config.replan_period_s * NS_PER_S)
         )
         if not due and self._plan is not None:
             due = path_blocked(grid, self._plan.path_xy, self.planner_config.allow_unknown)
@@ -400,7 +400,7 @@ class PlannerNode(ManagedNode):
             why = f" ({self._tf_pose_why})" if self._pose_from_tf and self._tf_pose_why else " received yet"
             self._warn(self._pose_input, f"no {source}{why}: cannot plan")
             return
-        age_s = abs(grid.stamp_ns - self._pose.stamp_ns) / NS
+        age_s = abs(grid.stamp_ns - self._pose.stamp_ns) / NS_PER_S
         if age_s > self.node_config.odom_max_age_s:
             self._warn(
                 self._pose_input,
@@ -472,7 +472,7 @@ class PlannerNode(ManagedNode):
                 pose = PoseStamped()
                 pose.header = msg.header
                 pose.pose.position.x, pose.pose.position.y = float(x), float(y)
-                pose.pose.orientation.z, pose.pose.orientation.w = math.sin(yaw / 2.0), math.cos(yaw / 2.0)
+                pose.pose.orientation = yaw_orientation(yaw)
                 msg.poses.append(pose)
         self._plan_pub.publish(msg)
 
@@ -497,7 +497,7 @@ class PlannerNode(ManagedNode):
             x, y, yaw = self._goal
             goal.action = Marker.ADD
             goal.pose.position.x, goal.pose.position.y = x, y
-            goal.pose.orientation.z, goal.pose.orientation.w = math.sin(yaw / 2.0), math.cos(yaw / 2.0)
+            goal.pose.orientation = yaw_orientation(yaw)
             goal.scale.x, goal.scale.y, goal.scale.z = GOAL_ARROW_M
             goal.color = ColorRGBA(r=0.1, g=0.9, b=0.2, a=1.0)
         self._marker_pub.publish(MarkerArray(markers=[goal, footprint]))

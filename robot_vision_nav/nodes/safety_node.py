@@ -44,6 +44,7 @@ from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import PinholeIntrinsics
 from robot_vision_nav.core.rectify import Distortion
 from robot_vision_nav.core.safety import Action, DepthSafety, GateOutput, SafetyConfig, SafetyError, SafetyGate
+from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
 from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
@@ -70,7 +71,6 @@ INFO_TOPIC = "camera/color/camera_info"
 E_STOP_TOPIC = "e_stop"
 STATE_TOPIC = "safety_state"
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
-NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -286,7 +286,7 @@ class SafetyNode(ManagedNode):
             self._warn(self._topics[INFO_TOPIC], "no usable camera_info yet: depth cannot be judged; stopping")
             self._lose_depth()
             return
-        if now - self._info_ns > self.config.depth_timeout_s * NS:
+        if now - self._info_ns > self.config.depth_timeout_s * NS_PER_S:
             self._warn(self._topics[INFO_TOPIC], "camera_info is stale; depth cannot be judged; stopping")
             self._lose_depth()
             return

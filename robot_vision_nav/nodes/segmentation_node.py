@@ -49,6 +49,7 @@ from robot_vision_nav.core.segmentation.inference import (
 )
 from robot_vision_nav.core.segmentation.labels import LabelError
 from robot_vision_nav.core.segmentation.model import SegNet
+from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.core.visualize import overlay_labels
 from robot_vision_nav.gpu_monitor import GpuMonitor, find_stats
 from robot_vision_nav.package_files import PackageFileError, load_label_set, package_file
@@ -76,8 +77,7 @@ WARMUP_ITERATIONS = 3
 LATENCY_WINDOW = 300  # frames in the rolling latency window: 10 s at 30 Hz
 GAP_WINDOW = 50  # stamp gaps kept to estimate the camera period
 MIN_GAPS = 5  # gaps needed before frames are counted as dropped
-NS = 1_000_000_000
-TIME_JUMP_NS = NS  # a stamp gap above 1 s, or backwards, is a restarted clock or a pause, not drops
+TIME_JUMP_NS = NS_PER_S  # a stamp gap above 1 s, or backwards, is a restarted clock or a pause, not drops
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from rosbags.rosbag2 import CompressionFormat, CompressionMode, StoragePlugin, W
 from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.store import Typestore
 
+from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.replay.errors import BagError
 
 try:  # the zstd module rosbags itself compresses with
@@ -39,7 +40,6 @@ try:  # the zstd module rosbags itself compresses with
 except ImportError:
     from backports import zstd  # type: ignore[import-not-found,no-redef,unused-ignore]
 
-NS = 1_000_000_000
 TYPESTORE_ROS2 = get_typestore(Stores.ROS2_KILTED)
 
 
@@ -79,7 +79,7 @@ class BagInfo:
             "messages": self.messages,
             "start_ns": self.start_ns if self.messages else None,
             "end_ns": self.end_ns if self.messages else None,
-            "duration_s": self.duration_ns / NS,
+            "duration_s": self.duration_ns / NS_PER_S,
             "topics": [
                 {"name": t.name, "type": t.msgtype, "count": t.count, "serialization": t.serialization}
                 for t in self.topics
@@ -92,11 +92,11 @@ class BagInfo:
             f"Files:             {self.path}",
             f"Bag size:          {_human_size(self.size_bytes)}",
             f"Storage id:        {self.storage}",
-            f"Duration:          {self.duration_ns / NS:.3f} s",
+            f"Duration:          {self.duration_ns / NS_PER_S:.3f} s",
         ]
         if self.messages:
-            lines.append(f"Start:             {self.start_ns / NS:.9f} s")
-            lines.append(f"End:               {self.end_ns / NS:.9f} s")
+            lines.append(f"Start:             {self.start_ns / NS_PER_S:.9f} s")
+            lines.append(f"End:               {self.end_ns / NS_PER_S:.9f} s")
         lines.append(f"Messages:          {self.messages}")
         width = max((len(t.name) for t in self.topics), default=0)
         for i, t in enumerate(self.topics):

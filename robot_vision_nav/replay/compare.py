@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.files import write_bytes_atomic
 
 STREAMS = ("mask", "costmap", "plan", "cmd_vel")
@@ -35,7 +36,6 @@ _XY_DECIMALS = 6  # plan vertices are kept to 1e-6 m: far below any tolerance, s
 _ORIGIN_ABS_TOL_M = 1e-6  # costmap origins closer than this are the same grid
 _RESOLUTION_ABS_TOL_M = 1e-9
 _HAUSDORFF_BLOCK = 1 << 20  # pairwise distances computed per block of at most this many pairs
-_NS_PER_S = 1_000_000_000
 
 _RECORD_FIELDS: dict[str, tuple[str, ...]] = {
     "mask": ("t", "stamp", "shape", "runs"),
@@ -118,7 +118,7 @@ def _checked_tolerance(key: str, value: object, source: str) -> float | int:
 
 def _stamp_ns(msg: Any) -> int:
     stamp = msg.header.stamp
-    return int(stamp.sec) * _NS_PER_S + int(stamp.nanosec)
+    return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
 
 
 def _byte_array(data: Any) -> NDArray[np.uint8]:
@@ -573,7 +573,7 @@ def _pair_records(
 
 
 def _seconds_since(t_ns: int, start_ns: int) -> str:
-    return f"{(t_ns - start_ns) / _NS_PER_S:.3f}"
+    return f"{(t_ns - start_ns) / NS_PER_S:.3f}"
 
 
 def _plural(count: int, noun: str) -> str:

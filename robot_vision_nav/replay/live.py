@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from robot_vision_nav.replay.bags import NS, BagError, BagReader, BagWriter
+from robot_vision_nav.core.units import NS_PER_S
+from robot_vision_nav.replay.bags import BagError, BagReader, BagWriter
 from robot_vision_nav.replay.replay import ReplayError, input_message, input_publishers, message_class
 from robot_vision_nav.replay.topics import load_topic_map, resolve_inputs
 
@@ -129,7 +130,7 @@ def play(options: PlayOptions, context: Any = None, log: Callable[[str], None] =
             for bag_topic, msgtype, log_ns, cdr in reader.messages(by_bag_topic):
                 item = by_bag_topic[bag_topic]
                 first_ns = log_ns if first_ns is None else first_ns
-                due = started + (log_ns - first_ns) / NS / options.rate
+                due = started + (log_ns - first_ns) / NS_PER_S / options.rate
                 if log_ns > clock_ns:
                     # /clock first, half-way from the previous message (at most CLOCK_LEAD_S early):
                     # the sim-time timers it makes due run before the message arrives, in the order

@@ -240,6 +240,8 @@ def _record_sim(
 ) -> None:
     from geometry_msgs.msg import PoseStamped
 
+    from robot_vision_nav.ros.messages import yaw_orientation
+
     sim_node = stack.nodes["sim_node"]
     planner = stack.nodes["planner_node"]
     world = sim_node.sim.world
@@ -254,7 +256,7 @@ def _record_sim(
     (x0, y0), (x1, y1) = world.route_xy[-2], world.goal_xy
     yaw = math.atan2(y1 - y0, x1 - x0)
     goal.pose.position.x, goal.pose.position.y = float(x1), float(y1)
-    goal.pose.orientation.z, goal.pose.orientation.w = math.sin(yaw / 2.0), math.cos(yaw / 2.0)
+    goal.pose.orientation = yaw_orientation(yaw)
     goal_pub.publish(goal)
     next_report = time.monotonic()
     while (sim_node.stamp_ns - start_ns) / 1e9 < options.seconds and recorder.error is None and not stop.is_set():

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robot_vision_nav.replay.bags import NS, TYPESTORE_ROS2, BagError, BagReader, BagWriter
+from robot_vision_nav.core.units import NS_PER_S
+from robot_vision_nav.replay.bags import TYPESTORE_ROS2, BagError, BagReader, BagWriter
 from robot_vision_nav.replay.compare import SummaryBuilder, Tolerances, compare_summaries, load_summary
 from robot_vision_nav.replay.images import CompressedImageError, decode_compressed
 from robot_vision_nav.replay.topics import (
@@ -118,7 +119,7 @@ def summarize_bag(path: Path) -> dict[str, Any]:
             try:
                 builder.add(wanted[topic], log_ns, bag.deserialize(cdr, msgtype, topic))
             except ValueError as err:
-                raise BagError(f"{path}: topic {topic} at {log_ns / NS:.3f} s: {err}") from err
+                raise BagError(f"{path}: topic {topic} at {log_ns / NS_PER_S:.3f} s: {err}") from err
     return builder.summary(Path(path).name)
 
 
@@ -330,7 +331,7 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
                 try:
                     builder.add(stream, clock_ns, TYPESTORE_ROS2.deserialize_cdr(raw, msgtype))
                 except Exception as err:
-                    where = f"{bag_path}: output {topic} at {clock_ns / NS:.3f} s"
+                    where = f"{bag_path}: output {topic} at {clock_ns / NS_PER_S:.3f} s"
                     raise ReplayError(f"{where} is unusable: {err}") from err
 
         apply_ros_environment()
@@ -364,13 +365,13 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
             if log_ns > clock_ns:
                 clock_ns = log_ns
                 driver.clock_pub.publish(Clock(clock=ns_to_stamp(clock_ns)))
-                settle(executor, f"{bag_path}: /clock at {clock_ns / NS:.3f} s")
+                settle(executor, f"{bag_path}: /clock at {clock_ns / NS_PER_S:.3f} s")
             msg = input_message(reader, item, msgtype, cdr, driver.classes[item.stack_topic], bag_path)
             driver.publishers[item.stack_topic].publish(msg)
-            settle(executor, f"{bag_path}: topic {bag_topic} at {log_ns / NS:.3f} s")
+            settle(executor, f"{bag_path}: topic {bag_topic} at {log_ns / NS_PER_S:.3f} s")
             published[bag_topic] += 1
             if progress is not None:
-                progress(done, total, (log_ns - (first_ns or log_ns)) / NS, info.duration_ns / NS)
+                progress(done, total, (log_ns - (first_ns or log_ns)) / NS_PER_S, info.duration_ns / NS_PER_S)
         wall_s = time.perf_counter() - started
         segmentation = stack.nodes.get("segmentation_node")
         color = inputs.get(COLOR)
@@ -399,7 +400,7 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
     result = ReplayResult(
         bag=str(bag_path),
         out_bag=str(options.out_bag) if options.out_bag is not None else None,
-        bag_duration_s=info.duration_ns / NS,
+        bag_duration_s=info.duration_ns / NS_PER_S,
         wall_s=wall_s,
         inputs=published,
         outputs=outputs,

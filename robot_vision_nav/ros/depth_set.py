@@ -26,6 +26,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics
+from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
 from robot_vision_nav.ros.latency import InputAges
 from robot_vision_nav.ros.lens import DistortedImageError, LensCorrection
@@ -42,9 +43,8 @@ from robot_vision_nav.ros.transport import DEPTH_TRANSPORTS, ImageInput, check_t
 
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 MASK_ENCODINGS = ("mono8", "8UC1")
-NS = 1_000_000_000
 INPUT_NAMES = {0: "depth", 1: "mask", 2: "camera_info"}  # add's topic index -> name in diagnostics
-TIME_JUMP_NS = NS  # stamps more than 1 s older than the newest: a clock that restarted, not jitter, ...
+TIME_JUMP_NS = NS_PER_S  # stamps more than 1 s older than the newest: a clock that restarted, not jitter, ...
 # ... once this many in a row on one input are that old. One stale frame (a late retransmission, an
 # old buffer flushed) is followed by current ones again: it is refused as out of order, nothing restarts.
 TIME_JUMP_CONFIRM = 3
@@ -213,7 +213,7 @@ class DepthSetInput:
         # Without the mask the set is depth + camera_info: input 1 is simply never required.
         self._inputs = (0, 1, 2) if s.use_mask else (0, 2)
         self._sync: ApproximateTimeSync[Any] = ApproximateTimeSync(
-            len(self._inputs), s.sync_queue_size, round(s.sync_slop_s * NS), self._on_matched, pivot=0
+            len(self._inputs), s.sync_queue_size, round(s.sync_slop_s * NS_PER_S), self._on_matched, pivot=0
         )
         self._last_out_of_order = [0] * len(self._inputs)
         self._last_missing = [0] * len(self._inputs)
@@ -254,7 +254,7 @@ class DepthSetInput:
             self._behind[topic_index] = self._behind.get(topic_index, 0) + 1
             if self._behind[topic_index] >= TIME_JUMP_CONFIRM:
                 self.restart(
-                    f"time jumped back {(newest - stamp_ns) / NS:.1f} s on {self.topics[topic_index]} "
+                    f"time jumped back {(newest - stamp_ns) / NS_PER_S:.1f} s on {self.topics[topic_index]} "
                     "(a looped bag or a restarted simulator)"
                 )
         else:
@@ -286,7 +286,7 @@ class DepthSetInput:
                 self._warn(
                     self.topics[index],
                     f"no message within sync_slop_s = {self.settings.sync_slop_s} s "
-                    f"of a depth frame (newest is {(newest - depth) / NS:+.3f} s from the newest depth); "
+                    f"of a depth frame (newest is {(newest - depth) / NS_PER_S:+.3f} s from the newest depth); "
                     f"{missing[slot]} depth frames dropped for it",
                 )
         self._last_missing = missing

@@ -38,7 +38,7 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import String
 
 from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
-from robot_vision_nav.ros.messages import ns_to_stamp, odometry_to_pose2d
+from robot_vision_nav.ros.messages import ns_to_stamp, odometry_to_pose2d, yaw_orientation
 from robot_vision_nav.ros.qos import DEFAULT_QOS, SENSOR_QOS
 from robot_vision_nav.ros.robot_pose import pose_from_tf, tf_pose_name
 from robot_vision_nav.ros.tf import TfReader
@@ -59,19 +59,13 @@ FRAME_WAIT_S = 2.0  # how long (wall) a goal in another frame waits for TF to pl
 POSE_POLL_S = 0.05  # with the pose from TF, how often (node clock) the newest is looked up
 
 
-def yaw_quaternion(yaw_rad: float) -> tuple[float, float, float, float]:
-    """(x, y, z, w) of a rotation by `yaw_rad` about +z."""
-    return 0.0, 0.0, math.sin(yaw_rad / 2.0), math.cos(yaw_rad / 2.0)
-
-
 def goal_pose_msg(x_m: float, y_m: float, yaw_rad: float, frame: str, stamp: Any) -> PoseStamped:
     """The PoseStamped RViz's "2D Goal Pose" would publish for (x, y, yaw) in `frame`."""
     msg = PoseStamped()
     msg.header.frame_id = frame
     msg.header.stamp = stamp
     msg.pose.position.x, msg.pose.position.y = float(x_m), float(y_m)
-    q = msg.pose.orientation
-    q.x, q.y, q.z, q.w = yaw_quaternion(yaw_rad)
+    msg.pose.orientation = yaw_orientation(yaw_rad)
     return msg
 
 

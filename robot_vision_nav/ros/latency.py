@@ -17,7 +17,6 @@ from typing import Any
 
 from robot_vision_nav.core.config import param
 
-NS = 1_000_000_000
 WINDOW = 300  # ages kept per input: 10 s at 30 Hz
 DEFAULT_MAX_INPUT_AGE_S = 0.25
 

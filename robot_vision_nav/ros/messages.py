@@ -14,15 +14,23 @@ from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Quaternion
 from nav_msgs.msg import OccupancyGrid, Odometry
 from numpy.typing import NDArray
 from sensor_msgs.msg import CameraInfo, PointCloud2, PointField
 
-from robot_vision_nav.core.geometry import MAX_POSITION_M, GeometryError, PinholeIntrinsics, Pose2D, yaw_from_quaternion
+from robot_vision_nav.core.geometry import (
+    MAX_POSITION_M,
+    GeometryError,
+    PinholeIntrinsics,
+    Pose2D,
+    yaw_from_quaternion,
+    yaw_to_quaternion,
+)
 from robot_vision_nav.core.grid import Grid, GridError
 from robot_vision_nav.core.rectify import Distortion
+from robot_vision_nav.core.units import NS_PER_S
 
-_NS_PER_S = 1_000_000_000
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
@@ -33,7 +41,7 @@ class CameraInfoError(ValueError):
     """A CameraInfo message that does not describe a usable pinhole camera."""
 
 
-_MAX_STAMP_NS = _INT32_MAX * _NS_PER_S + _NS_PER_S - 1  # the latest time a builtin_interfaces/Time holds
+_MAX_STAMP_NS = _INT32_MAX * NS_PER_S + NS_PER_S - 1  # the latest time a builtin_interfaces/Time holds
 
 
 def stamp_to_ns(stamp: Time) -> int:
@@ -43,7 +51,13 @@ def stamp_to_ns(stamp: Time) -> int:
     2**31 - 1 with nanosec >= 1e9, which no valid message carries) reads as that latest time, so a
     node that re-stamps an output with an input's time cannot fail on a malformed input.
     """
-    return min(int(stamp.sec) * _NS_PER_S + int(stamp.nanosec), _MAX_STAMP_NS)
+    return min(int(stamp.sec) * NS_PER_S + int(stamp.nanosec), _MAX_STAMP_NS)
+
+
+def yaw_orientation(yaw_rad: float) -> Quaternion:
+    """A geometry_msgs/Quaternion for a rotation by `yaw_rad` about z (a planar heading)."""
+    x, y, z, w = yaw_to_quaternion(yaw_rad)
+    return Quaternion(x=x, y=y, z=z, w=w)
 
 
 def ns_to_stamp(ns: int) -> Time:
@@ -53,7 +67,7 @@ def ns_to_stamp(ns: int) -> Time:
         ValueError: The seconds do not fit the message's int32 `sec` field.
 
     """
-    sec, nanosec = divmod(int(ns), _NS_PER_S)
+    sec, nanosec = divmod(int(ns), NS_PER_S)
     if not _INT32_MIN <= sec <= _INT32_MAX:
         raise ValueError(f"stamp {ns} ns is outside the int32 seconds range of builtin_interfaces/Time")
     return Time(sec=sec, nanosec=nanosec)
@@ -283,8 +297,7 @@ def pose2d_to_odometry(
     msg.child_frame_id = child_frame_id
     msg.pose.pose.position.x = float(pose.x_m)
     msg.pose.pose.position.y = float(pose.y_m)
-    msg.pose.pose.orientation.z = math.sin(pose.yaw_rad / 2.0)
-    msg.pose.pose.orientation.w = math.cos(pose.yaw_rad / 2.0)
+    msg.pose.pose.orientation = yaw_orientation(pose.yaw_rad)
     msg.twist.twist.linear.x = float(linear_mps)
     msg.twist.twist.angular.z = float(angular_rps)
     return msg

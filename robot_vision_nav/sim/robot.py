@@ -13,13 +13,12 @@ Times come in as `dt_s`; this module must never read a clock, and must never imp
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from robot_vision_nav.core.config import ConfigError, param, validate_fields
-from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.core.geometry import Pose2D, yaw_to_quaternion
 from robot_vision_nav.core.kinematics import step_unicycle
 
 
@@ -145,4 +144,5 @@ class DiffDriveBase:
     @staticmethod
     def quaternion_wxyz(yaw_rad: float) -> tuple[float, float, float, float]:
         """Unit quaternion (w, x, y, z) of a rotation by `yaw_rad` about z."""
-        return math.cos(yaw_rad / 2.0), 0.0, 0.0, math.sin(yaw_rad / 2.0)
+        x, y, z, w = yaw_to_quaternion(yaw_rad)
+        return w, x, y, z

@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 
 from robot_vision_nav.core.config import param, validate_fields
 from robot_vision_nav.core.geometry import PinholeIntrinsics, Pose2D, rotation_from_rpy
+from robot_vision_nav.core.units import MM_PER_M, NS_PER_S
 from robot_vision_nav.sim import textures
 from robot_vision_nav.sim.camera import (
     CameraConfig,
@@ -49,8 +50,6 @@ from robot_vision_nav.sim.world import (
     top_view_size,
     world_xml,
 )
-
-NS_PER_S = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,7 @@ class Frame:
 
     def depth_mm(self) -> NDArray[np.uint16]:
         """Depth as 16UC1 millimetres (0 = invalid), as RealSense drivers publish it."""
-        return np.clip(np.round(self.depth_m * 1000.0), 0, 65535).astype(np.uint16)
+        return np.clip(np.round(self.depth_m * MM_PER_M), 0, 65535).astype(np.uint16)
 
 
 class FootprintSet:

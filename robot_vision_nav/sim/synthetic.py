@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics, Pose2D, rotation_from_rpy
+from robot_vision_nav.core.units import MM_PER_M
 
 MASK_DRIVABLE = 255
 MASK_KEEPOUT = 0
@@ -68,7 +69,7 @@ class RGBDFrame:
 
     def depth_mm(self) -> NDArray[np.uint16]:
         """Depth as a 16UC1 image in millimetres (0 = invalid), as RealSense drivers publish it."""
-        return np.clip(np.round(self.depth_m * 1000.0), 0, 65535).astype(np.uint16)
+        return np.clip(np.round(self.depth_m * MM_PER_M), 0, 65535).astype(np.uint16)
 
 
 def d435_intrinsics(width: int = 640, height: int = 480) -> PinholeIntrinsics:

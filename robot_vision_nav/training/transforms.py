@@ -32,7 +32,8 @@ import torch
 import torch.nn.functional as F  # noqa: N812 (the PyTorch convention)
 from numpy.typing import NDArray
 
-IGNORE_INDEX = 255
+from robot_vision_nav.core.segmentation.labels import IGNORE_INDEX
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # core.segmentation.inference's, on RGB scaled to 0..1
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as torchvision's rgb_to_grayscale

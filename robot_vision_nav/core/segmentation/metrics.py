@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-IGNORE_INDEX = 255
+from robot_vision_nav.core.segmentation.labels import IGNORE_INDEX
 
 
 class MetricsError(ValueError):
