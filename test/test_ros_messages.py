@@ -272,3 +272,22 @@ def test_camera_info_distortion_is_the_model_and_d_as_given() -> None:
     # A RealSense D435's colour stream: zeros, under librealsense's model name or plumb_bob alike.
     assert camera_info_distortion(CameraInfo(distortion_model="inverse_brown_conrady", d=[0.0] * 5)).is_zero
     assert camera_info_distortion(CameraInfo()).is_zero  # no model, no D: an uncalibrated driver's default
+
+
+def test_odometry_in_frame_takes_its_frame_with_or_without_a_slash_and_names_any_other() -> None:
+    from robot_vision_nav.ros.messages import odometry_in_frame, pose2d_to_odometry, same_frame
+
+    msg = pose2d_to_odometry(Pose2D(1.0, 2.0, 0.5, 7), 0.0, 0.0, "odom", "base_link")
+    for frame_id in ("odom", "/odom", ""):  # an empty frame_id is taken as the expected one
+        msg.header.frame_id = frame_id
+        pose, problem = odometry_in_frame(msg, "odom")
+        assert problem == "" and pose is not None
+        assert (pose.x_m, pose.y_m, pose.yaw_rad, pose.stamp_ns) == (1.0, 2.0, pytest.approx(0.5), 7)
+    msg.header.frame_id = "map"
+    assert odometry_in_frame(msg, "odom") == (None, "wrong frame: odometry is in 'map', expected 'odom'")
+    msg.header.frame_id = "odom"
+    msg.pose.pose.orientation.w = 0.0
+    msg.pose.pose.orientation.z = 0.0
+    pose, problem = odometry_in_frame(msg, "odom")
+    assert pose is None and problem.startswith("bad pose: ") and "unit quaternion" in problem
+    assert same_frame("/odom", "odom") and not same_frame("odom", "map")

@@ -46,7 +46,7 @@ from robot_vision_nav.nodes.planner_node import PLAN_QOS
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
-from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns
+from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_in_frame, same_frame, stamp_to_ns
 from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS, TF_TRIGGER_QOS
 from robot_vision_nav.ros.robot_pose import (
     check_robot_pose_source,
@@ -217,7 +217,7 @@ class ControllerNode(ManagedNode):
     # ------------------------------------------------------------------ inputs
     def _on_plan(self, msg: Path) -> None:
         topic = self._topics["plan"]
-        if msg.header.frame_id.lstrip("/") != self.node_config.global_frame:
+        if not same_frame(msg.header.frame_id, self.node_config.global_frame):
             self._warn(
                 topic,
                 f"wrong frame '{msg.header.frame_id}', expected '{self.node_config.global_frame}'; "
@@ -249,7 +249,7 @@ class ControllerNode(ManagedNode):
 
     def _on_costmap(self, msg: OccupancyGrid) -> None:
         frame = self.node_config.global_frame
-        if msg.header.frame_id.lstrip("/") != frame:
+        if not same_frame(msg.header.frame_id, frame):
             # Its cells would be checked against odom poses: refused, the last good one ages out.
             self._warn(
                 self._topics["local_costmap/costmap"], f"wrong frame '{msg.header.frame_id}', expected '{frame}'"
@@ -265,16 +265,9 @@ class ControllerNode(ManagedNode):
 
     def _on_odom(self, msg: Odometry) -> None:
         topic = self._topics["odom"]
-        frame = self.node_config.global_frame
-        if msg.header.frame_id and msg.header.frame_id.lstrip("/") != frame:
-            # A pose in another frame, against a plan in this one, would steer the robot anywhere.
-            self._warn(topic, f"wrong frame: odometry is in '{msg.header.frame_id}', expected '{frame}'; stopping")
-            self._publish_zero("bad_odometry")
-            return
-        try:
-            pose = odometry_to_pose2d(msg)
-        except ValueError as err:
-            self._warn(topic, f"bad pose: {err}; stopping")
+        pose, problem = odometry_in_frame(msg, self.node_config.global_frame)
+        if pose is None:
+            self._warn(topic, f"{problem}; stopping")
             self._publish_zero("bad_odometry")
             return
         self._received_ns["odom"] = self._now_ns()

@@ -58,7 +58,7 @@ from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
 from robot_vision_nav.ros.lens import rectify_distorted_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
-from robot_vision_nav.ros.messages import occupancy_grid, odometry_to_pose2d
+from robot_vision_nav.ros.messages import occupancy_grid, odometry_in_frame
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.robot_pose import (
     check_robot_pose_source,
@@ -234,14 +234,9 @@ class CostmapNode(ManagedNode):
         self._depth_sets.add(topic_index, msg)
 
     def _on_odom(self, msg: Odometry) -> None:
-        frame = self.node_config.global_frame
-        if msg.header.frame_id and msg.header.frame_id.lstrip("/") != frame:
-            self._warn(self._odom_topic, f"wrong frame: odometry is in '{msg.header.frame_id}', expected '{frame}'")
-            return
-        try:
-            pose = odometry_to_pose2d(msg)
-        except ValueError as err:
-            self._warn(self._odom_topic, f"bad pose: {err}")
+        pose, problem = odometry_in_frame(msg, self.node_config.global_frame)
+        if pose is None:
+            self._warn(self._odom_topic, problem)
             return
         self.ages.record("odom", self.get_clock().now().nanoseconds, pose.stamp_ns)
         if self._poses and self._poses[-1].stamp_ns - pose.stamp_ns > TIME_JUMP_NS:

@@ -49,7 +49,14 @@ from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
-from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_to_pose2d, stamp_to_ns, yaw_orientation
+from robot_vision_nav.ros.messages import (
+    grid_from_msg,
+    ns_to_stamp,
+    odometry_in_frame,
+    same_frame,
+    stamp_to_ns,
+    yaw_orientation,
+)
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.robot_pose import (
     check_robot_pose_source,
@@ -235,16 +242,11 @@ class PlannerNode(ManagedNode):
 
     # ------------------------------------------------------------------ inputs
     def _on_odom(self, msg: Odometry) -> None:
-        frame = self.node_config.global_frame
-        if msg.header.frame_id and msg.header.frame_id.lstrip("/") != frame:
-            # A start in another frame would plan from the wrong place; the last good pose ages out.
-            self._warn(self._topics["odom"], f"wrong frame: odometry is in '{msg.header.frame_id}', expected '{frame}'")
+        pose, problem = odometry_in_frame(msg, self.node_config.global_frame)
+        if pose is None:  # the last good pose ages out
+            self._warn(self._topics["odom"], problem)
             return
-        try:
-            self._pose = odometry_to_pose2d(msg)
-        except ValueError as err:
-            self._warn(self._topics["odom"], f"bad pose: {err}")
-            return
+        self._pose = pose
         self.ages.record("odom", self.get_clock().now().nanoseconds, self._pose.stamp_ns)
         self._publish_markers()
 
@@ -356,7 +358,7 @@ class PlannerNode(ManagedNode):
 
     def _on_costmap(self, msg: OccupancyGrid) -> None:
         topic = self._topics["local_costmap/costmap"]
-        if msg.header.frame_id.lstrip("/") != self.node_config.global_frame:
+        if not same_frame(msg.header.frame_id, self.node_config.global_frame):
             self._warn(topic, f"wrong frame '{msg.header.frame_id}', expected '{self.node_config.global_frame}'")
             return
         try:

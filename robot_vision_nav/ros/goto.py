@@ -38,7 +38,7 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import String
 
 from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
-from robot_vision_nav.ros.messages import ns_to_stamp, odometry_to_pose2d, yaw_orientation
+from robot_vision_nav.ros.messages import ns_to_stamp, odometry_to_pose2d, same_frame, yaw_orientation
 from robot_vision_nav.ros.qos import DEFAULT_QOS, SENSOR_QOS
 from robot_vision_nav.ros.robot_pose import pose_from_tf, tf_pose_name
 from robot_vision_nav.ros.tf import TfReader
@@ -168,7 +168,7 @@ class StackWatcher:
         """The latest odometry pose in `frame` (TF from the odometry's frame; newest), None if it can't be placed."""
         if self._pose is None:
             return None
-        if not frame or frame.lstrip("/") == self.odom_frame.lstrip("/") or not self.odom_frame:
+        if not frame or same_frame(frame, self.odom_frame) or not self.odom_frame:
             return self._pose
         transform, _ = self._tf.lookup(frame, self.odom_frame)
         if transform is None:
@@ -256,7 +256,7 @@ class StackWatcher:
 
     def wait_for_frame(self, frame: str, spin: Callable[[], None], timeout_s: float) -> bool:
         """Spin until the odometry pose can be placed in `frame` (TF heard), at most `timeout_s` (wall)."""
-        if not frame or frame.lstrip("/") == self.odom_frame.lstrip("/") or not self._tf.listen():
+        if not frame or same_frame(frame, self.odom_frame) or not self._tf.listen():
             return True
         deadline = time.monotonic() + timeout_s
         while self.pose_in(frame) is None:

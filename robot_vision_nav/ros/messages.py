@@ -127,6 +127,25 @@ def camera_info_distortion(msg: CameraInfo) -> Distortion:
     return Distortion(str(msg.distortion_model), tuple(float(v) for v in msg.d))
 
 
+def same_frame(a: str, b: str) -> bool:
+    """Whether two frame ids name the same frame (tf2 drops a leading slash: `/odom` is `odom`)."""
+    return a.lstrip("/") == b.lstrip("/")
+
+
+def odometry_in_frame(msg: Odometry, frame: str) -> tuple[Pose2D | None, str]:
+    """The pose of an Odometry in `frame` (an empty frame_id is taken as it), or (None, the problem).
+
+    The one check every node that reads odometry makes: a pose in another frame, against a map or
+    plan in this one, would put the robot anywhere.
+    """
+    if msg.header.frame_id and not same_frame(msg.header.frame_id, frame):
+        return None, f"wrong frame: odometry is in '{msg.header.frame_id}', expected '{frame}'"
+    try:
+        return odometry_to_pose2d(msg), ""
+    except ValueError as err:
+        return None, f"bad pose: {err}"
+
+
 def odometry_to_pose2d(msg: Odometry) -> Pose2D:
     """Return the planar pose (x, y, yaw) of an Odometry message, stamped with its header stamp.
 
