@@ -27,7 +27,6 @@ repeatable.
 
 from __future__ import annotations
 
-import bisect
 import statistics
 import time
 from collections import deque
@@ -40,7 +39,8 @@ from nav_msgs.msg import OccupancyGrid, Odometry
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.costmap import CostmapConfig, RollingCostmap
 from robot_vision_nav.core.costmap import warm_up as warm_up_costmap
-from robot_vision_nav.core.geometry import Pose2D, interpolate_pose
+from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.core.poses import PoseBuffer
 from robot_vision_nav.core.projection import DepthInputError
 from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.ros.depth_set import (
@@ -134,8 +134,7 @@ class CostmapNode(ManagedNode):
         warm_up_costmap(self.map_config)  # a compile on the first frame would stall it for seconds
         self.costmap = RollingCostmap(self.map_config)
 
-        self._poses: deque[Pose2D] = deque(maxlen=ODOM_BUFFER)
-        self._odom_behind = 0  # odometry messages in a row more than TIME_JUMP_NS older than the newest pose
+        self._poses = PoseBuffer(ODOM_BUFFER, TIME_JUMP_NS, TIME_JUMP_CONFIRM)
         self._pose: Pose2D | None = None  # where the set being handed over was taken (`_admit`)
         self._pose_from_tf = self.node_config.robot_pose_source == "tf"
         self._tf_pose_seen = False  # robot_pose_source tf: TF has placed the robot at least once
@@ -215,7 +214,7 @@ class CostmapNode(ManagedNode):
 
     def _configure_inputs(self) -> None:
         if self._depth_sets.configure(DepthSetSettings.of(self.node_config, self.map_config)):
-            self._odom_behind = 0  # a new matching has always restarted the count of stale odometry too
+            self._poses.forget_jumps()  # a new matching has always restarted the count of stale odometry too
 
     def _on_restart(self, reason: str) -> None:
         """Forget everything time- or frame-bound (the queued inputs are gone already): poses, the map, stamps."""
@@ -239,43 +238,26 @@ class CostmapNode(ManagedNode):
             self._warn(self._odom_topic, problem)
             return
         self.ages.record("odom", self.get_clock().now().nanoseconds, pose.stamp_ns)
-        if self._poses and self._poses[-1].stamp_ns - pose.stamp_ns > TIME_JUMP_NS:
-            # The clock restarted (the image side restarts on its own jump), once confirmed: one
-            # stale message must not throw away every pose the depth frames are placed with.
-            self._odom_behind += 1
-            if self._odom_behind >= TIME_JUMP_CONFIRM:
-                self._poses.clear()
-                self._odom_behind = 0
-        else:
-            self._odom_behind = 0
-        if self._poses and pose.stamp_ns < self._poses[-1].stamp_ns:
-            self._warn(self._odom_topic, "stamps out of order: odometry older than the last one; dropped")
-            return
-        self._poses.append(pose)
+        problem = self._poses.add(pose)  # a clock that restarted starts the poses over (core/poses.py)
+        if problem:
+            self._warn(self._odom_topic, problem)
 
     def _pose_at(self, stamp_ns: int) -> Pose2D | None:
         if self._pose_from_tf:
             return self._tf_pose_at(stamp_ns)
-        if not self._poses:
-            self._warn(self._odom_topic, "no odometry received yet: cannot place the depth image")
-            return None
-        stamps = [p.stamp_ns for p in self._poses]
-        i = bisect.bisect_left(stamps, stamp_ns)
-        before = self._poses[i - 1] if i > 0 else None
-        after = self._poses[i] if i < len(self._poses) else None
         max_age_ns = round(self.node_config.odom_max_age_s * NS_PER_S)
-        near = [p for p in (before, after) if p is not None and abs(p.stamp_ns - stamp_ns) <= max_age_ns]
-        if not near:
-            gap = min(abs(p.stamp_ns - stamp_ns) for p in (before, after) if p is not None) / NS_PER_S
-            self._warn(
-                self._odom_topic,
-                f"stale odometry: nearest pose is {gap:.3f} s from the depth stamp "
-                f"(odom_max_age_s = {self.node_config.odom_max_age_s}); frame skipped",
-            )
-            return None
-        if len(near) == 2 and before is not None and after is not None:
-            return interpolate_pose(before, after, stamp_ns)
-        return Pose2D(near[0].x_m, near[0].y_m, near[0].yaw_rad, stamp_ns)
+        pose = self._poses.at(stamp_ns, max_age_ns)
+        if pose is None:
+            gap = self._poses.gap_s(stamp_ns)
+            if gap is None:
+                self._warn(self._odom_topic, "no odometry received yet: cannot place the depth image")
+            else:
+                self._warn(
+                    self._odom_topic,
+                    f"stale odometry: nearest pose is {gap:.3f} s from the depth stamp "
+                    f"(odom_max_age_s = {self.node_config.odom_max_age_s}); frame skipped",
+                )
+        return pose
 
     def _tf_pose_at(self, stamp_ns: int) -> Pose2D | None:
         cfg = self.node_config
