@@ -27,6 +27,7 @@ from robot_vision_nav.core.planner import (
     PlannerError,
     PlanStatus,
     nearest_usable_goal,
+    path_blocked,
     plan,
     plan_cells,
 )
@@ -501,3 +502,19 @@ for any_angle in (False, True):
     module.plan(grid, (1.0, 2.0), (3.5, 3.5), config)
 """
     assert compiled_by(setup, workload) == []
+
+
+def test_path_blocked_judges_points_by_the_planners_refusal_rule() -> None:
+    values = np.zeros((10, 10), np.int8)
+    grid = Grid(values, 1.0)  # cell (row r, col c) holds the point (c + 0.5, r + 0.5)
+    path = np.array([[0.5, 0.5], [1.5, 0.5], [2.5, 0.5]])
+    assert not path_blocked(grid, path, allow_unknown=False)
+    values[0, 1] = 98  # inflation below inscribed: drivable at a cost
+    assert not path_blocked(grid, path, allow_unknown=False)
+    values[0, 1] = -1  # unknown: refused unless allowed
+    assert path_blocked(grid, path, allow_unknown=False) and not path_blocked(grid, path, allow_unknown=True)
+    values[0, 1] = 99  # inscribed
+    assert path_blocked(grid, path, allow_unknown=True)
+    values[0, 1] = 0
+    outside = np.array([[-5.0, 0.5], [50.0, 50.0]])  # beyond the window the costmap says nothing
+    assert not path_blocked(grid, outside, allow_unknown=False)

@@ -979,6 +979,21 @@ def _describe(value: int) -> str:
     return "not an OccupancyGrid value"
 
 
+def path_blocked(grid: Grid, path_xy: NDArray[np.float64], allow_unknown: bool) -> bool:
+    """Whether any point of a path lies on a cell the planner would refuse now (a replan is due).
+
+    Points outside the grid's window are not judged: there the costmap says nothing.
+    """
+    for x, y in path_xy:
+        row, col = grid.world_to_cell(float(x), float(y))
+        if not grid.contains(row, col):
+            continue
+        value = int(grid.values[row, col])
+        if value >= OCC_INSCRIBED or (value == OCC_UNKNOWN and not allow_unknown):
+            return True
+    return False
+
+
 def nearest_usable_goal(
     grid: Grid, goal_xy: tuple[float, float], tolerance_m: float, allow_unknown: bool
 ) -> tuple[float, float] | None:

@@ -42,8 +42,8 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import MAX_POSITION_M, Pose2D, yaw_from_quaternion
-from robot_vision_nav.core.grid import OCC_INSCRIBED, OCC_UNKNOWN, Grid
-from robot_vision_nav.core.planner import Plan, PlannerConfig, PlannerError, nearest_usable_goal, plan
+from robot_vision_nav.core.grid import OCC_INSCRIBED, Grid
+from robot_vision_nav.core.planner import Plan, PlannerConfig, PlannerError, nearest_usable_goal, path_blocked, plan
 from robot_vision_nav.core.planner import warm_up as warm_up_planner
 from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.ros.entry import run_node
@@ -145,18 +145,6 @@ class GoalInFrame:
 
 FOOTPRINT_HEIGHT_M = 0.1  # a flat disc: it shows the footprint without hiding the costmap under it
 GOAL_ARROW_M = (0.5, 0.08, 0.08)  # length, shaft width, head height
-
-
-def path_blocked(grid: Grid, path_xy: np.ndarray, allow_unknown: bool) -> bool:
-    """Whether any point of a path lies on a cell the planner would refuse now."""
-    for x, y in path_xy:
-        row, col = grid.world_to_cell(float(x), float(y))
-        if not grid.contains(row, col):
-            continue  # outside the window the costmap says nothing
-        value = int(grid.values[row, col])
-        if value >= OCC_INSCRIBED or (value == OCC_UNKNOWN and not allow_unknown):
-            return True
-    return False
 
 
 class PlannerNode(ManagedNode):
