@@ -26,7 +26,6 @@ and exits 1. This node adds no algorithm.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -37,8 +36,8 @@ from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, Serv
 from rclpy.task import Future
 
 from robot_vision_nav.core.config import ConfigError, param
-from robot_vision_nav.core.geometry import MAX_POSITION_M, yaw_from_quaternion
 from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
+from robot_vision_nav.core.goals import planar_goal
 from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.goto import StackWatcher
@@ -116,16 +115,8 @@ class Nav2Adapter:
     def target(self, goal: Any) -> GoalTarget:
         """The goal pose; a zero quaternion means no heading."""
         p, q = goal.pose.pose.position, goal.pose.pose.orientation
-        values = (p.x, p.y, q.x, q.y, q.z, q.w)
-        if not all(math.isfinite(v) for v in values):
-            raise ValueError(f"goal pose must be finite, got {values}")
-        if max(abs(p.x), abs(p.y)) > MAX_POSITION_M:  # beyond any odometry: its ETA overflows the feedback
-            raise ValueError(f"goal ({p.x}, {p.y}) is more than {MAX_POSITION_M:g} m from the origin")
-        norm = q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w
-        yaw = yaw_from_quaternion(q.x, q.y, q.z, q.w) if norm > 1e-9 else None
-        if yaw is not None and not math.isfinite(yaw):  # finite components can overflow (~1e300)
-            raise ValueError(f"goal orientation {values[2:]} has no usable yaw")
-        return GoalTarget(goal.pose.header.frame_id, float(p.x), float(p.y), yaw)
+        x, y, yaw = planar_goal((p.x, p.y), (q.x, q.y, q.z, q.w), zero_is_no_heading=True)  # GoalError: ValueError
+        return GoalTarget(goal.pose.header.frame_id, x, y, yaw)
 
     def feedback(self, action_type: Any, progress: GoalFeedback, current_pose: PoseStamped, eta_s: float) -> Any:
         """NavigateToPose.Feedback: current_pose, navigation_time, estimated_time_remaining, distance_remaining."""

@@ -41,7 +41,8 @@ from std_msgs.msg import ColorRGBA, String
 from visualization_msgs.msg import Marker, MarkerArray
 
 from robot_vision_nav.core.config import param
-from robot_vision_nav.core.geometry import MAX_POSITION_M, Pose2D, yaw_from_quaternion
+from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.core.goals import GoalError, planar_goal
 from robot_vision_nav.core.grid import OCC_INSCRIBED, Grid
 from robot_vision_nav.core.planner import Plan, PlannerConfig, PlannerError, nearest_usable_goal, path_blocked, plan
 from robot_vision_nav.core.planner import warm_up as warm_up_planner
@@ -242,22 +243,16 @@ class PlannerNode(ManagedNode):
         topic = self._topics["goal_pose"]
         frame = self.node_config.global_frame
         p, q = msg.pose.position, msg.pose.orientation
-        values = (p.x, p.y, q.x, q.y, q.z, q.w)
         goal_frame = msg.header.frame_id.lstrip("/")
         if not goal_frame:
             self._reject_goal(topic, f"goal refused: it has no frame_id (expected '{frame}' or a frame TF reaches)")
             return
-        if not all(math.isfinite(v) for v in values) or abs(q.x * q.x + q.y * q.y + q.z * q.z + q.w * q.w) < 1e-9:
-            self._reject_goal(topic, f"goal refused: position/orientation not finite or zero quaternion {values}")
+        try:
+            _, _, yaw = planar_goal((p.x, p.y), (q.x, q.y, q.z, q.w))
+        except GoalError as err:
+            self._reject_goal(topic, f"goal refused: {err}")
             return
-        # A finite quaternion can still overflow into a NaN yaw (components ~1e300), and a goal beyond
-        # any odometry overflows the grid's cell arithmetic: refused like a non-finite one.
-        yaw = yaw_from_quaternion(q.x, q.y, q.z, q.w)
-        if not math.isfinite(yaw) or max(abs(p.x), abs(p.y)) > MAX_POSITION_M:
-            self._reject_goal(
-                topic, f"goal refused: farther than {MAX_POSITION_M:g} m or orientation without a yaw {values}"
-            )
-            return
+        assert yaw is not None  # without zero_is_no_heading a zero quaternion is refused
         self._plan = None
         self._force_replan = True
         if goal_frame == frame:
