@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
 from std_msgs.msg import String
@@ -43,6 +43,7 @@ from robot_vision_nav.core.geometry import Pose2D, yaw_from_quaternion
 from robot_vision_nav.core.grid import Grid
 from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.nodes.planner_node import PLAN_QOS
+from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
@@ -145,7 +146,7 @@ class ControllerNode(ManagedNode):
         msg_type = TwistStamped if self.node_config.use_stamped_cmd_vel else Twist
         self._cmd_pub = self.create_publisher(msg_type, "cmd_vel", COMMAND_QOS)
         self._status_pub = self.create_publisher(String, "controller_status", 10)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics = DiagnosticsReporter(self, "controller")
         self.create_subscription(Path, "plan", self._on_plan, PLAN_QOS)
         self._pose_from_tf = self.node_config.robot_pose_source == "tf"
         self._tf = TfReader(self)
@@ -383,7 +384,7 @@ class ControllerNode(ManagedNode):
 
     def _publish_diagnostics(self) -> None:
         last_problem = self._warnings.take_last_problem()
-        status = DiagnosticStatus(name=f"{self.get_name()}: controller", hardware_id=self.get_fully_qualified_name())
+        status = self._diagnostics.status()
         stale = self._stale_inputs() if self._has_plan else []
         behind = behind_message(self.ages, self.node_config.max_input_age_s)
         if stale or last_problem or behind:
@@ -391,16 +392,14 @@ class ControllerNode(ManagedNode):
             status.message = last_problem or (f"stale: {', '.join(stale)}" if stale else behind)
         else:
             status.level, status.message = DiagnosticStatus.OK, self._status or "idle"
-        status.values = [
-            KeyValue(key="status", value=self._status),
-            KeyValue(key="commands", value=str(self._commands)),
-            KeyValue(key="step_ms_last", value=f"{self._step_ms:.3f}"),
-            KeyValue(key="enabled", value=str(self.node_config.enabled)),
-            *(KeyValue(key=k, value=v) for k, v in self.ages.key_values()),
+        values = [
+            ("status", self._status),
+            ("commands", str(self._commands)),
+            ("step_ms_last", f"{self._step_ms:.3f}"),
+            ("enabled", str(self.node_config.enabled)),
+            *self.ages.key_values(),
         ]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diag_pub.publish(array)
+        self._diagnostics.publish(status, values)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -33,7 +33,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import PointCloud2
 
 from robot_vision_nav.core.config import param
@@ -49,6 +49,7 @@ from robot_vision_nav.ros.depth_set import (
     sync_queue_size_param,
     sync_slop_param,
 )
+from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
 from robot_vision_nav.ros.lens import rectify_distorted_param
@@ -64,7 +65,6 @@ DEPTH_TOPIC = "camera/aligned_depth_to_color/image_raw"
 MASK_TOPIC = "segmentation/traversable"
 INFO_TOPIC = "camera/color/camera_info"
 OBSTACLES_TOPIC = "segmentation/obstacles"
-DIAGNOSTICS_TOPIC = "/diagnostics"
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ class SemanticObstaclesNode(ManagedNode):
         self.ages = InputAges()
 
         self._pub = self.create_publisher(PointCloud2, OBSTACLES_TOPIC, SENSOR_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+        self._diagnostics = DiagnosticsReporter(self, "semantic obstacles")
         self._out_topic = self.resolve_topic_name(OBSTACLES_TOPIC)
         self._depth_sets = DepthSetInput(
             self,
@@ -187,9 +187,7 @@ class SemanticObstaclesNode(ManagedNode):
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
         last_problem = self._warnings.take_last_problem()
-        status = DiagnosticStatus(
-            name=f"{self.get_name()}: semantic obstacles", hardware_id=self.get_fully_qualified_name()
-        )
+        status = self._diagnostics.status()
         level, message = DiagnosticStatus.OK, "ok"
         idle_s = None if self._last_processed_wall is None else time.monotonic() - self._last_processed_wall
         if idle_s is None or idle_s > self.node_config.input_timeout_s:
@@ -224,10 +222,7 @@ class SemanticObstaclesNode(ManagedNode):
             "out_of_order": str(self._depth_sets.out_of_order),
             **dict(self.ages.key_values()),
         }
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diag_pub.publish(array)
+        self._diagnostics.publish(status, values)
 
 
 def main(args: list[str] | None = None) -> int:

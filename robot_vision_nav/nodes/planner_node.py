@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -47,6 +47,7 @@ from robot_vision_nav.core.grid import OCC_INSCRIBED, Grid
 from robot_vision_nav.core.planner import Plan, PlannerConfig, PlannerError, nearest_usable_goal, path_blocked, plan
 from robot_vision_nav.core.planner import warm_up as warm_up_planner
 from robot_vision_nav.core.units import NS_PER_S
+from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
@@ -177,7 +178,7 @@ class PlannerNode(ManagedNode):
         self._plan_ms = 0.0
         self._plan_pub = self.create_publisher(Path, "plan", PLAN_QOS)
         self._status_pub = self.create_publisher(String, "planner_status", 10)
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics = DiagnosticsReporter(self, "planner")
         self._marker_pub = self.create_publisher(MarkerArray, "~/markers", 10)
         self.create_subscription(OccupancyGrid, "local_costmap/costmap", self._on_costmap, MAP_QOS)
         if self._pose_from_tf:
@@ -492,7 +493,7 @@ class PlannerNode(ManagedNode):
 
     def _publish_diagnostics(self) -> None:
         last_problem = self._warnings.take_last_problem()
-        status = DiagnosticStatus(name=f"{self.get_name()}: planner", hardware_id=self.get_fully_qualified_name())
+        status = self._diagnostics.status()
         behind = behind_message(self.ages, self.node_config.max_input_age_s)
         if last_problem or behind:
             status.level, status.message = DiagnosticStatus.WARN, last_problem or behind
@@ -500,15 +501,13 @@ class PlannerNode(ManagedNode):
             status.level, status.message = DiagnosticStatus.OK, "idle: no goal"
         else:
             status.level, status.message = DiagnosticStatus.OK, (self._plan.message if self._plan else "waiting")
-        status.values = [
-            KeyValue(key="plans", value=str(self._plans)),
-            KeyValue(key="plan_ms_last", value=f"{self._plan_ms:.2f}"),
-            KeyValue(key="status", value=str(self._plan.status) if self._plan else "none"),
-            *(KeyValue(key=k, value=v) for k, v in self.ages.key_values()),
+        values = [
+            ("plans", str(self._plans)),
+            ("plan_ms_last", f"{self._plan_ms:.2f}"),
+            ("status", str(self._plan.status) if self._plan else "none"),
+            *self.ages.key_values(),
         ]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diag_pub.publish(array)
+        self._diagnostics.publish(status, values)
 
 
 def main(args: list[str] | None = None) -> int:

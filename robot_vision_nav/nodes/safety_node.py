@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import Point32, PolygonStamped, Twist, TwistStamped
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, String
@@ -45,6 +45,7 @@ from robot_vision_nav.core.geometry import PinholeIntrinsics
 from robot_vision_nav.core.rectify import Distortion
 from robot_vision_nav.core.safety import Action, DepthSafety, GateOutput, SafetyConfig, SafetyError, SafetyGate
 from robot_vision_nav.core.units import NS_PER_S
+from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
 from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
@@ -153,7 +154,7 @@ class SafetyNode(ManagedNode):
             name: self.create_publisher(PolygonStamped, f"safety/{name}_zone", LATCHED_QOS)
             for name in ("stop", "slowdown")
         }
-        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diagnostics = DiagnosticsReporter(self, "safety")
         self._depth_in = ImageInput(
             self, DEPTH_TOPIC, self.node_config.depth_transport, self._on_depth, self._on_bad_depth, SENSOR_QOS
         )
@@ -410,7 +411,7 @@ class SafetyNode(ManagedNode):
 
     def _publish_diagnostics(self) -> None:
         last_problem = self._warnings.take_last_problem()
-        status = DiagnosticStatus(name=f"{self.get_name()}: safety", hardware_id=self.get_fully_qualified_name())
+        status = self._diagnostics.status()
         behind = behind_message(self.ages, self.node_config.max_input_age_s)
         verdict = self.gate.verdict
         if self.gate.e_stop:
@@ -433,10 +434,7 @@ class SafetyNode(ManagedNode):
             **{k: str(v) for k, v in self._counts.items()},
             **dict(self.ages.key_values()),
         }
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diag_pub.publish(array)
+        self._diagnostics.publish(status, values)
 
 
 def main(args: list[str] | None = None) -> int:

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import Image
 
 from robot_vision_nav.core.clock import StampOrder
@@ -53,6 +53,7 @@ from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.core.visualize import overlay_labels
 from robot_vision_nav.gpu_monitor import GpuMonitor, find_stats
 from robot_vision_nav.package_files import PackageFileError, load_label_set, package_file
+from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy, numpy_to_image, to_rgb
 from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
@@ -68,7 +69,6 @@ IMAGE_TOPIC = "camera/color/image_raw"
 TRAVERSABLE_TOPIC = "segmentation/traversable"
 LABELS_TOPIC = "segmentation/labels"
 OVERLAY_TOPIC = "segmentation/overlay"
-DIAGNOSTICS_TOPIC = "/diagnostics"
 
 DEFAULT_MODEL = "segnet_warehouse.safetensors"
 COLOR_ENCODINGS = ("rgb8", "bgr8")
@@ -279,7 +279,7 @@ class SegmentationNode(ManagedNode):
         self._pub_traversable = self.create_publisher(Image, TRAVERSABLE_TOPIC, SENSOR_QOS)
         self._pub_labels = self.create_publisher(Image, LABELS_TOPIC, SENSOR_QOS)
         self._pub_overlay = self.create_publisher(Image, OVERLAY_TOPIC, SENSOR_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+        self._diagnostics = DiagnosticsReporter(self, "segmentation")
         self._image_in = ImageInput(
             self, IMAGE_TOPIC, self.config.image_transport, self._on_image, self._on_undecodable, SENSOR_QOS
         )
@@ -443,7 +443,7 @@ class SegmentationNode(ManagedNode):
         elapsed = now - self._diag_wall
         fps = (self.processed - self._processed_at_diag) / elapsed if elapsed > 0 else 0.0
         self._diag_wall, self._processed_at_diag = now, self.processed
-        status = DiagnosticStatus(name=f"{self.get_name()}: segmentation", hardware_id=self.get_fully_qualified_name())
+        status = self._diagnostics.status()
         timeout = self.config.input_timeout_s
         problem = self._warnings.take_last_problem()
         last_problem = f"last problem: {problem}" if problem else ""
@@ -486,10 +486,7 @@ class SegmentationNode(ManagedNode):
             **self._gpu_values(engine),
             **dict(self.ages.key_values()),
         }
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = self.get_clock().now().to_msg()
-        self._diag_pub.publish(array)
+        self._diagnostics.publish(status, values)
 
 
 def release_device_memory() -> None:

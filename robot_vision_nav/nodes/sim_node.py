@@ -38,7 +38,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock
@@ -49,6 +49,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from robot_vision_nav.core.config import ConfigError, param, validate_fields
 from robot_vision_nav.core.geometry import BODY_FROM_OPTICAL, Pose2D, Transform3D, mount_body_transform
+from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import numpy_to_image
 from robot_vision_nav.ros.latency import diagnostics_period_param
@@ -71,7 +72,6 @@ DEPTH_TOPIC = "camera/aligned_depth_to_color/image_raw"
 LABELS_TOPIC = "sim/labels"
 TRUTH_TOPIC = "sim/ground_truth"
 CMD_TOPIC = "cmd_vel"
-DIAGNOSTICS_TOPIC = "/diagnostics"
 
 STEP_MODES = ("real_time", "fast", "lock_step")
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
@@ -143,7 +143,7 @@ class SimNode(Node):
         self._info_pub = self.create_publisher(CameraInfo, INFO_TOPIC, SENSOR_QOS)
         self._depth_pub = self.create_publisher(Image, DEPTH_TOPIC, SENSOR_QOS)
         self._labels_pub = self.create_publisher(Image, LABELS_TOPIC, SENSOR_QOS)
-        self._diag_pub = self.create_publisher(DiagnosticArray, DIAGNOSTICS_TOPIC, 10)
+        self._diagnostics = DiagnosticsReporter(self, "simulator")
         self._cmd_sub = self._subscribe_cmd()
         self._tf_pub: Any = None
         self._tf_static_pub: Any = None
@@ -355,7 +355,7 @@ class SimNode(Node):
         wall0, sim0 = self._rate_mark
         factor = (self.stamp_ns - sim0) / 1e9 / max(now - wall0, 1e-9)
         self._rate_mark = (now, self.stamp_ns)
-        status = DiagnosticStatus(name=f"{self.get_name()}: simulator", hardware_id=self.get_fully_qualified_name())
+        status = self._diagnostics.status()
         status.level, status.message = DiagnosticStatus.OK, "ok"
         score = self.sim.score
         values = {
@@ -370,10 +370,7 @@ class SimNode(Node):
             "keep_out_steps": str(score.keep_out_steps),
             "distance_m": f"{score.distance_m:.2f}",
         }
-        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
-        array = DiagnosticArray(status=[status])
-        array.header.stamp = ns_to_stamp(self.stamp_ns)
-        self._diag_pub.publish(array)
+        self._diagnostics.publish(status, values, stamp=ns_to_stamp(self.stamp_ns))
 
     def destroy_node(self) -> None:
         """Free the renderer with the node."""
