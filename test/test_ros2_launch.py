@@ -73,11 +73,15 @@ def in_deployment(
 
 
 def ros2_lifecycle(deployment: dict[str, Any], *args: str) -> subprocess.CompletedProcess[str]:
-    """`ros2 lifecycle ARGS`, asked again while a fresh process has not yet discovered the node (bounded)."""
+    """`ros2 lifecycle ARGS`, asked again while a fresh process has not yet discovered the node (bounded).
+
+    `--no-daemon`: otherwise the first call leaves a ros2 daemon running after the tests.
+    """
     runs: list[subprocess.CompletedProcess[str]] = []
+    command = [str(deployment["ros2"]), "lifecycle", *args, "--no-daemon"]
 
     def answered() -> bool:
-        runs.append(in_deployment(deployment, [str(deployment["ros2"]), "lifecycle", *args], timeout_s=120))
+        runs.append(in_deployment(deployment, command, timeout_s=120))
         return runs[-1].returncode == 0
 
     wait_until(answered, 120, period_s=1.0)
