@@ -29,6 +29,7 @@ from robot_vision_nav.core.geometry import (
     mount_from_optical_transform,
 )
 from robot_vision_nav.ros.lifecycle import ungated
+from robot_vision_nav.ros.messages import stamp_to_ns
 
 try:  # a ROS-only package: the container and CI have it, a pip-only machine does not
     import tf2_ros
@@ -201,8 +202,7 @@ class TfReader:
                 transform = transform_from_msg(msg)
             except GeometryError as err:
                 return None, 0, f"transform {target} <- {source} unusable: {err}"
-            stamp = msg.header.stamp
-            return transform, int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec), ""
+            return transform, stamp_to_ns(msg.header.stamp), ""
         return None, 0, why
 
     def close(self) -> None:
