@@ -50,10 +50,10 @@ from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_in_frame, same_frame, stamp_to_ns
 from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS, TF_TRIGGER_QOS
 from robot_vision_nav.ros.robot_pose import (
+    READ_AT_CONFIGURE,
     check_robot_pose_source,
     pose_from_tf,
     pose_input_name,
-    refuse_pose_source_change,
     robot_pose_source_param,
 )
 from robot_vision_nav.ros.shutdown import send_final_zero
@@ -124,7 +124,9 @@ class ControllerNode(ManagedNode):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        self._params = self.declare_config([ControllerConfig, ControllerNodeConfig], self._on_config, check=self._check)
+        self._params = self.declare_config(
+            [ControllerConfig, ControllerNodeConfig], self._on_config, read_at_configure=READ_AT_CONFIGURE
+        )
         self.start(self._params.get(ControllerNodeConfig).autostart)
 
     def configure(self) -> None:
@@ -179,10 +181,6 @@ class ControllerNode(ManagedNode):
     def cleanup(self) -> None:
         """Drop the TF listener with the subscriptions."""
         self._tf.close()
-
-    def _check(self, cls: type[Any], config: Any) -> None:
-        if cls is ControllerNodeConfig:
-            refuse_pose_source_change(self.node_config, config)
 
     @property
     def _pose_input(self) -> str:

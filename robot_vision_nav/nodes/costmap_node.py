@@ -62,10 +62,10 @@ from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import occupancy_grid, odometry_in_frame
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.robot_pose import (
+    READ_AT_CONFIGURE,
     check_robot_pose_source,
     pose_from_tf,
     pose_input_name,
-    refuse_pose_source_change,
     robot_pose_source_param,
 )
 from robot_vision_nav.ros.tf import TfReader, base_frame_param, camera_mount_source_param
@@ -124,7 +124,9 @@ class CostmapNode(ManagedNode):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        self._params = self.declare_config([CostmapConfig, CostmapNodeConfig], self._on_config, check=self._check)
+        self._params = self.declare_config(
+            [CostmapConfig, CostmapNodeConfig], self._on_config, read_at_configure=READ_AT_CONFIGURE
+        )
         self.start(self._params.get(CostmapNodeConfig).autostart)
 
     def configure(self) -> None:
@@ -192,10 +194,6 @@ class CostmapNode(ManagedNode):
         return pose_input_name(self.node_config, self._odom_topic)
 
     # ------------------------------------------------------------------ configuration
-    def _check(self, cls: type[Any], config: Any) -> None:
-        if cls is CostmapNodeConfig:
-            refuse_pose_source_change(self.node_config, config)
-
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is CostmapConfig:
             kept = self.costmap.reconfigure(config)

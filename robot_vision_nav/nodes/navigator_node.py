@@ -43,7 +43,7 @@ from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.goto import StackWatcher
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import yaw_orientation
-from robot_vision_nav.ros.robot_pose import check_robot_pose_source, refuse_pose_source_change, robot_pose_source_param
+from robot_vision_nav.ros.robot_pose import READ_AT_CONFIGURE, check_robot_pose_source, robot_pose_source_param
 from robot_vision_nav.ros.tf import base_frame_param
 
 NODE_NAME = "navigator_node"
@@ -188,7 +188,12 @@ class NavigatorNode(ManagedNode):
         super().__init__(NODE_NAME, **node_kwargs)
         self.action_type = action_type
         self.adapter: GoalAdapter = adapter if adapter is not None else Nav2Adapter()
-        self._params = self.declare_config([GoalTrackerConfig, NavigatorNodeConfig], self._on_config, check=self._check)
+        self._params = self.declare_config(
+            [GoalTrackerConfig, NavigatorNodeConfig],
+            self._on_config,
+            check=self._check,
+            read_at_configure=READ_AT_CONFIGURE,
+        )
         self._goal: _Goal | None = None
         self._server: ActionServer | None = None
         self.start(self._params.get(NavigatorNodeConfig).autostart)
@@ -234,7 +239,6 @@ class NavigatorNode(ManagedNode):
 
     def _check(self, cls: type[Any], config: Any) -> None:
         if cls is NavigatorNodeConfig:
-            refuse_pose_source_change(self.node_config, config)
             old = self.node_config
             moved = (config.global_frame, config.base_frame) != (old.global_frame, old.base_frame)
             if config.robot_pose_source == "tf" and moved:

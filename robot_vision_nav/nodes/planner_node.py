@@ -61,10 +61,10 @@ from robot_vision_nav.ros.messages import (
 )
 from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
 from robot_vision_nav.ros.robot_pose import (
+    READ_AT_CONFIGURE,
     check_robot_pose_source,
     pose_from_tf,
     pose_input_name,
-    refuse_pose_source_change,
     robot_pose_source_param,
 )
 from robot_vision_nav.ros.tf import TfReader, base_frame_param
@@ -154,7 +154,9 @@ class PlannerNode(ManagedNode):
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
-        self._params = self.declare_config([PlannerConfig, PlannerNodeConfig], self._on_config, check=self._check)
+        self._params = self.declare_config(
+            [PlannerConfig, PlannerNodeConfig], self._on_config, read_at_configure=READ_AT_CONFIGURE
+        )
         self.start(self._params.get(PlannerNodeConfig).autostart)
 
     def configure(self) -> None:
@@ -209,10 +211,6 @@ class PlannerNode(ManagedNode):
     def cleanup(self) -> None:
         """Drop the TF listener with the subscriptions."""
         self._tf.close()
-
-    def _check(self, cls: type[Any], config: Any) -> None:
-        if cls is PlannerNodeConfig:
-            refuse_pose_source_change(self.node_config, config)
 
     @property
     def _pose_input(self) -> str:

@@ -46,7 +46,7 @@ from rclpy.service import Service
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 
-from robot_vision_nav.core.config import param
+from robot_vision_nav.core.config import ConfigError, param
 from robot_vision_nav.ros.params import ConfigParameters
 
 __all__ = ["ManagedNode", "TransitionCallbackReturn", "autostart_param", "destroy_lifecycle_node", "ungated"]
@@ -158,26 +158,44 @@ class ManagedNode(LifecycleNode):
         classes: Sequence[type[Any]],
         on_change: Callable[[type[Any], Any], None],
         check: Callable[[type[Any], Any], None] | None = None,
+        read_at_configure: Sequence[str] = (),
     ) -> ConfigParameters:
         """Declare the parameters of the config dataclasses `classes` (ros/params.py).
 
         `on_change` and `check` run only while configured (configure reads the values otherwise).
+        A change of a `read_at_configure` parameter is refused while configured, with how to make
+        it: clean the node up, set it, configure again.
 
         Raises:
             ParameterError: a refused value; the node is destroyed first, so a refused start
                 leaves no half-made node in the graph.
 
         """
+        params: ConfigParameters | None = None
+
+        def checked(cls: type[Any], config: Any) -> None:
+            assert params is not None  # checks run only once the node is configured
+            old = params.get(cls)
+            for name in read_at_configure:
+                if hasattr(config, name) and getattr(old, name) != getattr(config, name):
+                    raise ConfigError(
+                        f"parameter '{name}' is read at configure: deactivate and clean the node up, set it to "
+                        f"{getattr(config, name)!r}, then configure and activate (ros2 lifecycle set <node> ...)"
+                    )
+            if check is not None:
+                check(cls, config)
+
         try:
-            return ConfigParameters(
+            params = ConfigParameters(
                 self,
                 classes,
                 on_change=self.when_configured(on_change),
-                check=None if check is None else self.when_configured(check),
+                check=self.when_configured(checked) if check is not None or read_at_configure else None,
             )
         except BaseException:
             self.destroy_node()
             raise
+        return params
 
     def when_configured(self, callback: Callable[..., Any]) -> Callable[..., Any]:
         """`callback`, called only while configured (inactive or active); else nothing happens."""

@@ -20,10 +20,12 @@ from __future__ import annotations
 from typing import Any
 
 from robot_vision_nav.core.config import ConfigError, param
-from robot_vision_nav.core.geometry import GeometryError, Pose2D
+from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.ros.tf import TF_IMPORT_ERROR, TfReader, tf_available
 
 ROBOT_POSE_SOURCES = ("odom", "tf")
+# Parameters a node reads at configure only (ManagedNode.declare_config refuses their change while configured).
+READ_AT_CONFIGURE = ("robot_pose_source",)
 
 
 def robot_pose_source_param() -> Any:
@@ -41,15 +43,6 @@ def check_robot_pose_source(value: str) -> None:
         raise ConfigError(f"parameter 'robot_pose_source' = {value!r} is not one of {', '.join(ROBOT_POSE_SOURCES)}")
     if value == "tf" and not tf_available():
         raise ConfigError(f"parameter 'robot_pose_source' = 'tf' needs tf2_ros: {TF_IMPORT_ERROR}")
-
-
-def refuse_pose_source_change(old: Any, new: Any) -> None:
-    """Refuse a change of robot_pose_source while the node is configured, saying how to make it."""
-    if old.robot_pose_source != new.robot_pose_source:
-        raise ConfigError(
-            f"parameter 'robot_pose_source' is read at configure: deactivate and clean the node up, set it to "
-            f"{new.robot_pose_source!r}, then configure and activate (ros2 lifecycle set <node> ...)"
-        )
 
 
 def tf_pose_name(global_frame: str, base_frame: str) -> str:
@@ -78,5 +71,5 @@ def pose_from_tf(
     try:
         x, y, yaw = transform.apply_to_pose2d(0.0, 0.0, 0.0)
         return Pose2D(x, y, yaw, stamp), ""
-    except (GeometryError, ValueError) as err:
+    except ValueError as err:  # GeometryError: the heading turned vertical, a position beyond any odometry
         return None, f"transform {global_frame} <- {base_frame} unusable: {err}"
