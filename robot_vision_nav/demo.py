@@ -438,14 +438,16 @@ def _scene_panel(result: SceneResult) -> NDArray[np.uint8]:
     if ex["frame"] is not None:
         rgb_msg, mask_msg = ex["frame"]
         rgb = to_rgb(image_to_numpy(rgb_msg), rgb_msg.encoding)
-        cam = cv2.resize(rgb, (side_w, side_h), interpolation=cv2.INTER_AREA)
+        cam = np.asarray(cv2.resize(rgb, (side_w, side_h), interpolation=cv2.INTER_AREA), np.uint8)
         if mask_msg is not None:
             mask = image_to_numpy(mask_msg)
             tinted = rgb.astype(np.float32)
             blocked = mask < 128
             tinted[blocked] = 0.45 * tinted[blocked] + 0.55 * np.array([230, 30, 30])
             tinted[~blocked] = 0.6 * tinted[~blocked] + 0.4 * np.array([30, 200, 60])
-            mask_pic = cv2.resize(tinted.astype(np.uint8), (side_w, side_h), interpolation=cv2.INTER_AREA)
+            mask_pic = np.asarray(
+                cv2.resize(tinted.astype(np.uint8), (side_w, side_h), interpolation=cv2.INTER_AREA), np.uint8
+            )
         else:
             mask_pic = cam.copy()
             cv2.putText(mask_pic, "depth only: no mask", (6, side_h - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.45,

@@ -116,7 +116,7 @@ def check_cuda(torch: Any, needs_cuda: bool, gpu: Any) -> list[Check]:
     for i in range(count):
         major, minor = torch.cuda.get_device_capability(i)
         arch = f"sm_{major}{minor}"
-        listed = getattr(torch.cuda, "get_arch_list", lambda: [])()
+        listed: list[str] = getattr(torch.cuda, "get_arch_list", lambda: [])()
         supported = kernels_run_on(major, minor, listed)
         rows.append(
             Check(

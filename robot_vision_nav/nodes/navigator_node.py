@@ -195,7 +195,7 @@ class NavigatorNode(ManagedNode):
             read_at_configure=READ_AT_CONFIGURE,
         )
         self._goal: _Goal | None = None
-        self._server: ActionServer | None = None
+        self._server: ActionServer[Any, Any, Any] | None = None  # nav2_msgs is optional: no static types
         self.start(self._params.get(NavigatorNodeConfig).autostart)
 
     # ------------------------------------------------------------------ lifecycle

@@ -33,7 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from robot_vision_nav.core.units import NS_PER_S
-from robot_vision_nav.replay.bags import BagError, BagReader, BagWriter
+from robot_vision_nav.replay.bags import BagReader, BagWriter
+from robot_vision_nav.replay.errors import BagError
 from robot_vision_nav.replay.replay import ReplayError, input_message, input_publishers, message_class
 from robot_vision_nav.replay.topics import load_topic_map, resolve_inputs
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from robot_vision_nav.replay.bags import BagError, BagInfo, BagWriter, read_info
+from robot_vision_nav.replay.bags import BagInfo, BagWriter, read_info
+from robot_vision_nav.replay.errors import BagError
 from robot_vision_nav.replay.images import encode_compressed_color, encode_compressed_depth
 from robot_vision_nav.replay.topics import CAMERA_INFO, COLOR, DEPTH, GOAL, ODOM
 

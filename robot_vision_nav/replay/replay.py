@@ -31,8 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from robot_vision_nav.core.units import NS_PER_S
-from robot_vision_nav.replay.bags import TYPESTORE_ROS2, BagError, BagReader, BagWriter
+from robot_vision_nav.replay.bags import TYPESTORE_ROS2, BagReader, BagWriter
 from robot_vision_nav.replay.compare import SummaryBuilder, Tolerances, compare_summaries, load_summary
+from robot_vision_nav.replay.errors import BagError
 from robot_vision_nav.replay.images import CompressedImageError, decode_compressed
 from robot_vision_nav.replay.topics import (
     COLOR,

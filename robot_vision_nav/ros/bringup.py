@@ -652,7 +652,7 @@ def check_params_file(
             )
         known = set.intersection(*(k.parameter_names() for k in applies))
         if _is_pattern(target):
-            known |= STACK_WIDE_PARAMETERS & set.union(*(k.parameter_names() for k in (*applies, *idle_applies)))
+            known |= STACK_WIDE_PARAMETERS & set[str]().union(*(k.parameter_names() for k in (*applies, *idle_applies)))
         unknown = sorted(set(_flatten(params)) - known - {"use_sim_time"})
         if unknown:
             names = ", ".join(sorted({k.name for k in applies}))

@@ -162,7 +162,7 @@ class DepthSetInput:
         settings: DepthSetSettings,
         *,
         on_set: Callable[[DepthSet], None],
-        on_restart: Callable[[str], None],
+        on_restart: Callable[[str], object],
         warn: Callable[[str, str], None],
         ages: InputAges,
         admit: Callable[[int], bool] | None = None,

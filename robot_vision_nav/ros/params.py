@@ -59,16 +59,16 @@ class ParameterError(ValueError):
 
 def _ros_type(py_type: Any) -> int:
     if py_type is bool:
-        return ParameterType.PARAMETER_BOOL
+        return int(ParameterType.PARAMETER_BOOL)
     if py_type is int:
-        return ParameterType.PARAMETER_INTEGER
+        return int(ParameterType.PARAMETER_INTEGER)
     if py_type is float:
-        return ParameterType.PARAMETER_DOUBLE
+        return int(ParameterType.PARAMETER_DOUBLE)
     if py_type is str:
-        return ParameterType.PARAMETER_STRING
+        return int(ParameterType.PARAMETER_STRING)
     if get_args(py_type)[:1] == (str,):
-        return ParameterType.PARAMETER_STRING_ARRAY  # tuple[str, ...]
-    return ParameterType.PARAMETER_DOUBLE_ARRAY  # tuple[float, ...]
+        return int(ParameterType.PARAMETER_STRING_ARRAY)  # tuple[str, ...]
+    return int(ParameterType.PARAMETER_DOUBLE_ARRAY)  # tuple[float, ...]
 
 
 def _type_name(ros_type: int) -> str:
@@ -205,7 +205,7 @@ class ConfigParameters:
         except ConfigError as err:
             raise ParameterError(str(err)) from err
 
-    def _on_set(self, params: list[Parameter]) -> SetParametersResult:
+    def _on_set(self, params: list[Parameter[Any]]) -> SetParametersResult:
         # A dynamically typed descriptor takes the type of each value tried, refused or not (also by
         # rclpy's range check, before this callback): put the declared ones back, so `ros2 param
         # describe` keeps telling the truth. An accepted value has the declared type anyway.
@@ -213,7 +213,7 @@ class ConfigParameters:
             descriptor.type = ros_type
         return self._validate(params)
 
-    def _validate(self, params: list[Parameter]) -> SetParametersResult:
+    def _validate(self, params: list[Parameter[Any]]) -> SetParametersResult:
         updates: dict[type[Any], dict[str, Any]] = {}
         for p in params:
             cls = self._owner.get(p.name)
@@ -250,7 +250,7 @@ class ConfigParameters:
         self._pending = candidates
         return SetParametersResult(successful=True)
 
-    def _on_set_done(self, params: list[Parameter]) -> None:
+    def _on_set_done(self, params: list[Parameter[Any]]) -> None:
         pending, self._pending = self._pending, {}
         for cls, config in pending.items():
             self.configs[cls] = config

@@ -27,6 +27,7 @@ import rclpy
 import rclpy.logging
 from rclpy.context import Context
 from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
+from rclpy.impl.logging_severity import LoggingSeverity
 from rclpy.node import Node
 
 from robot_vision_nav.package_files import package_file
@@ -60,7 +61,7 @@ def apply_ros_environment(network: NetworkOptions | None = None) -> None:
 def make_node(spec: NodeSpec, context: Context) -> Node:
     """Construct the node of `spec` in `context` with the arguments launch would give it."""
     node: Node = spec.kind.node_class()(context=context, cli_args=spec.ros_args(), use_global_arguments=False)
-    node.get_logger().set_level(getattr(rclpy.logging.LoggingSeverity, spec.log_level.upper()))
+    node.get_logger().set_level(getattr(LoggingSeverity, spec.log_level.upper()))
     return node
 
 
@@ -73,7 +74,7 @@ def make_executor(kind: str, context: Context, nodes: int = 2) -> Executor:
     EventsExecutor runs the same demo scene 8 s of sim time in 5.5 s of wall time on 2 cores.
     """
     if kind == "events":
-        from rclpy.experimental import EventsExecutor
+        from rclpy.experimental.events_executor import EventsExecutor
 
         # It calls faulthandler.enable(), which needs sys.stderr to be a real file; under a test
         # runner's or a GUI's captured stderr that raises. The process's own stderr always is one.

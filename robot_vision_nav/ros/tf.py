@@ -244,7 +244,7 @@ class CameraMountSource:
 
     CHANGE_LOG_S = 5.0  # a camera on a pan-tilt unit moves every frame: its log line does not
 
-    def __init__(self, reader: TfReader, info: Callable[[str], None], warn_once: Callable[[str], None]) -> None:
+    def __init__(self, reader: TfReader, info: Callable[[str], object], warn_once: Callable[[str], object]) -> None:
         self.reader = reader
         self._info = info
         self._warn_once = warn_once

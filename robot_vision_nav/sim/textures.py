@@ -52,7 +52,7 @@ def concrete(seed: int, size_px: int, base_rgb: RGB, roughness: float, seam_ever
         value[:, seams] *= 0.6
     tint = 1.0 + 0.03 * rng.uniform(-1.0, 1.0, 3)
     rgb = value[..., None] * (np.asarray(base_rgb, np.float32) * tint)[None, None, :]
-    return np.clip(rgb, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(rgb, 0, 255), dtype=np.uint8)
 
 
 def stripes(seed: int, size_px: int, rgb_a: RGB, rgb_b: RGB, wear: float) -> NDArray[np.uint8]:
@@ -75,7 +75,7 @@ def stripes(seed: int, size_px: int, rgb_a: RGB, rgb_b: RGB, wear: float) -> NDA
     out = np.where(band[..., None], np.asarray(rgb_a, np.float32), np.asarray(rgb_b, np.float32))
     dirt = 1.0 - wear * 0.35 * np.clip(_smooth_noise(rng, size_px, 8) + 0.2, 0.0, 1.0)
     dirt -= 0.06 * wear * rng.uniform(0.0, 1.0, (size_px, size_px)).astype(np.float32)
-    return np.clip(out * dirt[..., None], 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(out * dirt[..., None], 0, 255), dtype=np.uint8)
 
 
 def paint(seed: int, size_px: int, rgb: RGB, wear: float) -> NDArray[np.uint8]:
@@ -83,4 +83,4 @@ def paint(seed: int, size_px: int, rgb: RGB, wear: float) -> NDArray[np.uint8]:
     rng = np.random.default_rng(seed)
     dirt = 1.0 - wear * 0.25 * np.clip(_smooth_noise(rng, size_px, 8) + 0.3, 0.0, 1.0)
     dirt -= 0.05 * wear * rng.uniform(0.0, 1.0, (size_px, size_px)).astype(np.float32)
-    return np.clip(np.asarray(rgb, np.float32)[None, None, :] * dirt[..., None], 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(np.asarray(rgb, np.float32)[None, None, :] * dirt[..., None], 0, 255), dtype=np.uint8)

@@ -86,10 +86,11 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> None:
 def rng_state() -> dict[str, Any]:
     """The global RNG states of this process as tensors and plain data (torch, CUDA, numpy, python)."""
     np_state = np.random.get_state(legacy=False)
+    # Only when CUDA is already in use: asking would start it (and take GPU memory) otherwise.
+    cuda_in_use = torch.cuda.is_available() and torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
     return {
         "torch": torch.get_rng_state(),
-        # Only when CUDA is already in use: asking would start it (and take GPU memory) otherwise.
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else [],
+        "cuda": torch.cuda.get_rng_state_all() if cuda_in_use else [],
         "numpy": {
             "key": torch.from_numpy(np_state["state"]["key"].astype(np.int64)),
             "pos": int(np_state["state"]["pos"]),

@@ -116,7 +116,7 @@ def read_label_png(path: Path) -> NDArray[np.uint8]:
             f"label image {str(path)!r} is {raw.dtype} with {channels} channel(s); expected one 8-bit channel of "
             "class ids (not a colour-coded picture)"
         )
-    return raw
+    return np.asarray(raw, dtype=np.uint8)
 
 
 def _check_sizes(rgb: NDArray[np.uint8], labels: NDArray[np.uint8], image: Path, label: Path) -> None:

@@ -340,7 +340,7 @@ def train_one_epoch(
             logits.float(), targets, class_weights, distributed=distributed, world_size=world_size
         )
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
@@ -622,7 +622,7 @@ def _prepare_model(
     model: nn.Module = net.to(device)
     cuda = device.type == "cuda"
     if where.enabled and cuda and args.sync_bn:
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
     elif where.enabled and not args.freeze_bn:
         LOG.warning(
             "batch norm statistics are per process%s; the run differs from one process with the combined batch "
