@@ -3,10 +3,11 @@
 `PoseBuffer` keeps the newest odometry poses in stamp order and answers "where was the robot when
 this depth image was taken": interpolated between the two poses around the stamp, the nearer one
 when only one is close enough, nothing when both are farther than the caller's maximum age. It
-also tells a stray old message from a clock that restarted: one pose stamped more than `jump_ns`
-before the newest is dropped (a late retransmission must not throw the history away), `confirm`
-of them in a row start the buffer over (a looped bag, a restarted simulator). A pose older than the
-newest by less than that is out of order and dropped.
+also tells a stray old message from a clock that restarted (core/clock.StampOrder, in its setting
+for a stage with history): one pose stamped more than `jump_ns` before the newest is dropped (a late
+retransmission must not throw the history away), `confirm` of them in a row start the buffer over (a
+looped bag, a restarted simulator). A pose older than the newest by less than that is out of order
+and dropped.
 
 Times are integer ns. This module must never import ROS.
 """
@@ -17,6 +18,7 @@ import bisect
 from collections import deque
 from collections.abc import Iterator
 
+from robot_vision_nav.core.clock import StampOrder, StampVerdict
 from robot_vision_nav.core.geometry import Pose2D, interpolate_pose
 from robot_vision_nav.core.units import NS_PER_S
 
@@ -35,9 +37,18 @@ class PoseBuffer:
 
     def __init__(self, capacity: int = 200, jump_ns: int = NS_PER_S, confirm: int = 3) -> None:
         self._poses: deque[Pose2D] = deque(maxlen=capacity)
-        self.jump_ns = jump_ns
-        self.confirm = confirm
-        self._behind = 0  # poses in a row more than jump_ns older than the newest
+        # The newest stamp it holds is the newest pose kept: every pose kept is taken, none other.
+        self._order = StampOrder(jump_ns, confirm=None, confirm_jump=confirm)
+
+    @property
+    def jump_ns(self) -> int:
+        """A pose older than the newest by more than this may be a restarted clock."""
+        return self._order.window_ns
+
+    @property
+    def confirm(self) -> int:
+        """That many such poses in a row start the buffer over."""
+        return self._order.confirm_jump
 
     def __len__(self) -> int:
         return len(self._poses)
@@ -48,25 +59,21 @@ class PoseBuffer:
     def clear(self) -> None:
         """Forget every pose (the inputs restarted, or the frame changed)."""
         self._poses.clear()
-        self._behind = 0
+        self._order.reset()
 
     def forget_jumps(self) -> None:
         """Start the count of old poses over (a new matching of the other inputs has begun)."""
-        self._behind = 0
+        self._order.forget_runs()
 
     def add(self, pose: Pose2D) -> str:
         """Keep `pose`; "" when kept, else why not (OUT_OF_ORDER)."""
-        newest = self._poses[-1].stamp_ns if self._poses else None
-        if newest is not None and newest - pose.stamp_ns > self.jump_ns:
-            self._behind += 1
-            if self._behind >= self.confirm:
-                self.clear()
-                newest = None
-        else:
-            self._behind = 0
-        if newest is not None and pose.stamp_ns < newest:
+        verdict = self._order.check(pose.stamp_ns)
+        if verdict.dropped:
             return OUT_OF_ORDER
+        if verdict is StampVerdict.RESTART:
+            self._poses.clear()
         self._poses.append(pose)
+        self._order.take(pose.stamp_ns)
         return ""
 
     def gap_s(self, stamp_ns: int) -> float | None:
