@@ -24,6 +24,7 @@ from numpy.typing import NDArray
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
 
+from robot_vision_nav.core.clock import StampOrder, StampVerdict
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics
 from robot_vision_nav.core.units import NS_PER_S
@@ -205,7 +206,7 @@ class DepthSetInput:
 
     def silent_topics(self) -> list[str]:
         """The inputs in use that have sent nothing yet (since the last restart)."""
-        return [self.topics[i] for i in self._inputs if i not in self._newest_ns]
+        return [self.topics[i] for i in self._inputs if self._orders[i].newest_ns is None]
 
     # ------------------------------------------------------------------ configuration
     def _make_sync(self) -> None:
@@ -217,8 +218,8 @@ class DepthSetInput:
         )
         self._last_out_of_order = [0] * len(self._inputs)
         self._last_missing = [0] * len(self._inputs)
-        self._newest_ns: dict[int, int] = {}
-        self._behind: dict[int, int] = {}  # per input, messages in a row more than TIME_JUMP_NS old
+        # Per input: the newest stamp received (the sync refuses older ones) and the count of stale ones.
+        self._orders = {i: StampOrder(TIME_JUMP_NS, confirm=None, confirm_jump=TIME_JUMP_CONFIRM) for i in self._inputs}
 
     def configure(self, settings: DepthSetSettings) -> bool:
         """Take changed parameters; True when the matching started afresh (mask, queue or slop changed)."""
@@ -247,20 +248,18 @@ class DepthSetInput:
         slot = self._inputs.index(topic_index)
         stamp_ns = stamp_to_ns(msg.header.stamp)
         self._ages.record(INPUT_NAMES[topic_index], self._node.get_clock().now().nanoseconds, stamp_ns)
-        newest = self._newest_ns.get(topic_index)
-        if newest is not None and newest - stamp_ns > TIME_JUMP_NS:
-            # Restarting on one stale frame would wipe the node's state for nothing; until the old
-            # timeline is confirmed the frame is refused by the sync below as out of order.
-            self._behind[topic_index] = self._behind.get(topic_index, 0) + 1
-            if self._behind[topic_index] >= TIME_JUMP_CONFIRM:
-                self.restart(
-                    f"time jumped back {(newest - stamp_ns) / NS_PER_S:.1f} s on {self.topics[topic_index]} "
-                    "(a looped bag or a restarted simulator)"
-                )
-        else:
-            self._behind[topic_index] = 0
+        newest = self._orders[topic_index].newest_ns
+        # Restarting on one stale frame would wipe the node's state for nothing; until the old
+        # timeline is confirmed the frame is refused by the sync below as out of order.
+        verdict = self._orders[topic_index].check(stamp_ns)
+        if verdict is StampVerdict.RESTART and newest is not None:  # (always a newest then)
+            self.restart(
+                f"time jumped back {(newest - stamp_ns) / NS_PER_S:.1f} s on {self.topics[topic_index]} "
+                "(a looped bag or a restarted simulator)"
+            )
         # The newest ever, not the last: an out-of-order message must not lower the bar for the next.
-        self._newest_ns[topic_index] = max(stamp_ns, self._newest_ns.get(topic_index, stamp_ns))
+        if not verdict.dropped:
+            self._orders[topic_index].take(stamp_ns)
         self._sync.add(slot, stamp_ns, msg)
         if self._sync.missing != self._last_missing:
             self._check_partners()
@@ -278,11 +277,12 @@ class DepthSetInput:
         for slot, index in enumerate(self._inputs[1:], start=1):
             if missing[slot] == self._last_missing[slot]:
                 continue
-            if index not in self._newest_ns:
+            newest = self._orders[index].newest_ns
+            if newest is None:
                 self._warn(self.topics[index], f"nothing received yet: {missing[slot]} depth frames dropped waiting")
             else:
-                newest = self._newest_ns[index]
-                depth = self._newest_ns.get(0, newest)
+                depth = self._orders[0].newest_ns
+                depth = newest if depth is None else depth
                 self._warn(
                     self.topics[index],
                     f"no message within sync_slop_s = {self.settings.sync_slop_s} s "
