@@ -136,7 +136,7 @@ class SafetyNode(ManagedNode):
         self._counts = {"commands": 0, "zeroed": 0, "slowed": 0, "e_stops": 0, "out_of_order": 0}
         # A depth frame reordered in transport would put an older verdict (free) over a newer one (stop).
         # A clock that restarted must be followed; a stale frame the gate's age check turns into a stop.
-        self._depth_order = StampOrder()
+        self._depth_order = StampOrder(NS_PER_S, confirm=3, confirm_jump=1)
         self._judge_ms = 0.0
         self._warnings = ThrottledWarnings(self.get_logger())
         self._topics = {

@@ -261,7 +261,7 @@ class SegmentationNode(ManagedNode):
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._gaps_ns: deque[int] = deque(maxlen=GAP_WINDOW)
         self._last_stamp_ns: int | None = None
-        self._order = StampOrder()  # frames reordered in transport are not segmented
+        self._order = StampOrder(NS_PER_S, confirm=3, confirm_jump=1)  # frames reordered in transport are not segmented
         self._last_processed_wall: float | None = None
         self._diag_wall = time.monotonic()
         # GPU utilisation, memory and temperature in /diagnostics (NVML), where a driver exists.
