@@ -44,9 +44,8 @@ from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from bench.common import machine, print_table, row, summary, time_call
-from robot_vision_nav.core import planner
 from robot_vision_nav.core.grid import Grid
-from robot_vision_nav.core.planner import PlannerConfig, plan, plan_cells
+from robot_vision_nav.core.planner import PlannerConfig, plan, plan_cells, prepare
 
 NAME = "planner"
 SHORTEST = PlannerConfig(cost_weight=0.0, smooth=False)
@@ -235,25 +234,10 @@ def peer_solver(name: str, module: ModuleType, values: NDArray[np.int8], start: 
 
 # ---------------------------------------------------------------------------------------- run
 def _astar_only(values: NDArray[np.int8], start: tuple[int, int], goal: tuple[int, int]) -> Callable[[], object]:
-    """Our A* kernel (what weighted costmaps use) on the same problem, padding included."""
-    step, usable, _ = planner._tables(SHORTEST)
-    pw = values.shape[1] + 2
+    """Our A* kernel (what weighted costmaps use) on the same problem, padding and cell conversion included."""
 
     def solve() -> object:
-        codes = planner._padded_codes(values)
-        return planner._search(
-            codes,
-            pw,
-            step,
-            (start[0] + 1) * pw + start[1] + 1,
-            (goal[0] + 1) * pw + goal[1] + 1,
-            float(goal[0] + 1),
-            float(goal[1] + 1),
-            planner._TO_CELL,
-            False,
-            usable,
-            math.inf,
-        )
+        return prepare(values, SHORTEST).astar(start, goal)
 
     return solve
 

@@ -17,7 +17,6 @@ from numpy.typing import NDArray
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from robot_vision_nav.core import planner
 from robot_vision_nav.core.config import ConfigError
 from robot_vision_nav.core.grid import Grid
 from robot_vision_nav.core.maps import load_movingai_map, read_movingai_scen
@@ -30,6 +29,7 @@ from robot_vision_nav.core.planner import (
     path_blocked,
     plan,
     plan_cells,
+    prepare,
 )
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -149,21 +149,16 @@ def test_weighted_paths_are_optimal_within_the_tie_break_bound() -> None:
 def test_astar_and_jump_point_search_agree_on_uniform_grids() -> None:
     """plan_cells uses JPS where all steps cost alike; the A* kernel must give the same optimum there."""
     rng = np.random.default_rng(11)
-    step, usable, _ = planner._tables(SHORTEST)
     for _ in range(150):
         values = random_grid(rng, weighted=False)
         start, goal = random_pair(rng, values)
-        codes = planner._padded_codes(values)
-        pw = values.shape[1] + 2
-        s = (start[0] + 1) * pw + start[1] + 1
-        g = (goal[0] + 1) * pw + goal[1] + 1
-        a = planner._search(codes, pw, step, s, g, float(goal[0] + 1), float(goal[1] + 1), planner._TO_CELL, False,
-                            usable, math.inf)  # fmt: skip
-        j = planner._jps(codes, pw, step, s, g)
-        assert a[0] == j[0]
-        if a[0]:
-            assert abs(a[2] - j[2]) <= 1e-9
-            assert a[1][0] == j[1][0] == s and a[1][-1] == j[1][-1] == g
+        grid = prepare(values, SHORTEST)
+        a = grid.astar(start, goal)
+        j = grid.jps(start, goal)
+        assert a.found == j.found
+        if a.found:
+            assert abs(a.cost - j.cost) <= 1e-9
+            assert tuple(a.cells[0]) == tuple(j.cells[0]) == start and tuple(a.cells[-1]) == tuple(j.cells[-1]) == goal
 
 
 def test_movingai_scenario_lengths_match() -> None:
@@ -272,13 +267,11 @@ def test_smoother_shortens_the_path_and_never_moves_it_into_a_refused_cell() -> 
 def test_smoother_segment_check_refuses_corner_crossings_and_refused_cells() -> None:
     values = np.zeros((4, 4), dtype=np.int8)
     values[1, 2] = 100
-    codes = planner._padded_codes(values)
-    step, _, _ = planner._tables(SHORTEST)
-    pw = 6
-    assert planner._segment_clear(codes, pw, step, 0.5, 0.5, 3.5, 0.5)
-    assert not planner._segment_clear(codes, pw, step, 0.5, 1.5, 3.5, 1.5)  # straight through the lethal cell
-    assert not planner._segment_clear(codes, pw, step, 1.5, 0.5, 3.5, 2.5)  # exactly through its corner
-    assert not planner._segment_clear(codes, pw, step, 0.5, 0.5, 4.5, 0.5)  # leaves the grid
+    grid = prepare(values, SHORTEST)
+    assert grid.line_clear((0.5, 0.5), (3.5, 0.5))
+    assert not grid.line_clear((0.5, 1.5), (3.5, 1.5))  # straight through the lethal cell
+    assert not grid.line_clear((1.5, 0.5), (3.5, 2.5))  # exactly through its corner
+    assert not grid.line_clear((0.5, 0.5), (4.5, 0.5))  # leaves the grid
 
 
 def test_cost_term_keeps_the_path_away_from_inflated_cells_when_cheap() -> None:
