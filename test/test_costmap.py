@@ -20,7 +20,9 @@ from robot_vision_nav.core.costmap import (
     UNKNOWN,
     CostmapConfig,
     RollingCostmap,
+    grow_lethal,
     inflation_cell_radius,
+    inflation_costs,
     nav2_inflation_cost,
 )
 from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics, Pose2D
@@ -171,6 +173,37 @@ def test_inflation_matches_nav2_formula_on_random_obstacles() -> None:
     assert nav2_inflation_cost(5, 0.05, 0.22, 3.0) == int(252 * math.exp(-3.0 * (0.25 - 0.22)))
     assert radius == 11
     assert inflation_cell_radius(0.52, 0.05) == 11  # ceil, as Nav2's cellDistance
+
+
+def test_inflation_costs_of_a_lethal_mask_are_the_rolling_costmaps_on_known_cells() -> None:
+    cfg = CostmapConfig(
+        width_m=5.0,
+        height_m=4.0,
+        resolution_m=0.05,
+        robot_radius_m=0.22,
+        inflation_radius_m=0.52,
+        cost_scaling_factor=3.0,
+    )
+    cm = RollingCostmap(cfg)
+    cm.recenter(0.0, 0.0)
+    rng = np.random.default_rng(3)
+    cm.state.fill(FREE)
+    cm.mark_lethal(rng.integers(0, cm.shape[0], 25), rng.integers(0, cm.shape[1], 25), 1)
+    costs = inflation_costs(
+        cm.state >= LETHAL, cfg.resolution_m, cfg.robot_radius_m, cfg.inflation_radius_m, cfg.cost_scaling_factor
+    )
+    np.testing.assert_array_equal(costs, cm.costs)
+    np.testing.assert_array_equal(COST_TO_OCCUPANCY[costs], cm.occupancy)
+    assert not inflation_costs(np.zeros((4, 5), dtype=bool), 0.05, 0.22, 0.52, 3.0).any()
+
+
+def test_grow_lethal_takes_every_cell_within_the_radius_of_a_lethal_cell() -> None:
+    lethal = np.zeros((21, 21), dtype=bool)
+    lethal[10, 10] = True
+    rows, cols = np.mgrid[:21, :21]
+    # 0.26 m is 5.2 cells: squared cell distances up to 27 (5.196 cells) are in, 29 (5.385) is not.
+    np.testing.assert_array_equal(grow_lethal(lethal, 0.26, 0.05), (rows - 10) ** 2 + (cols - 10) ** 2 <= 27)
+    assert not grow_lethal(np.zeros((3, 3), dtype=bool), 10.0, 0.05).any()
 
 
 def test_unknown_cells_stay_unknown_unless_inscribed_as_in_nav2() -> None:

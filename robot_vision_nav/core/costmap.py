@@ -110,6 +110,69 @@ def inflation_cell_radius(inflation_radius_m: float, resolution_m: float) -> int
     return max(0, math.ceil(inflation_radius_m / resolution_m))
 
 
+def inflation_cost_table(
+    resolution_m: float, inscribed_radius_m: float, inflation_radius_m: float, cost_scaling_factor: float
+) -> NDArray[np.uint8]:
+    """Nav2 inflation cost by squared distance in cells, index 0 .. cell radius^2; farther cells cost 0."""
+    radius_cells = inflation_cell_radius(inflation_radius_m, resolution_m)
+    return np.array(
+        [
+            nav2_inflation_cost(math.sqrt(d2), resolution_m, inscribed_radius_m, cost_scaling_factor)
+            for d2 in range(radius_cells * radius_cells + 1)
+        ],
+        dtype=np.uint8,
+    )
+
+
+# The distance of every cell when nothing is lethal: farther than any inflation radius, and small
+# enough that its square is still a finite float32.
+NO_LETHAL_DISTANCE_CELLS = 1.0e6
+
+
+def lethal_distance_cells(lethal: NDArray[np.bool_]) -> NDArray[np.float32]:
+    """Euclidean distance in cells from each cell's centre to the nearest lethal cell's centre (0 on them).
+
+    OpenCV's exact transform (Felzenszwalb): each value is the float32 square root of an integer,
+    so `round(d * d)` gives back the squared distance. With no lethal cell every value is
+    NO_LETHAL_DISTANCE_CELLS.
+    """
+    if not lethal.any():
+        return np.full(lethal.shape, NO_LETHAL_DISTANCE_CELLS, dtype=np.float32)
+    not_lethal = (~lethal).astype(np.uint8)
+    return np.asarray(cv2.distanceTransform(not_lethal, cv2.DIST_L2, cv2.DIST_MASK_PRECISE), dtype=np.float32)
+
+
+def inflation_costs(
+    lethal: NDArray[np.bool_],
+    resolution_m: float,
+    inscribed_radius_m: float,
+    inflation_radius_m: float,
+    cost_scaling_factor: float,
+) -> NDArray[np.uint8]:
+    """Nav2 InflationLayer costs of a fully known grid from its lethal cells.
+
+    254 on lethal cells, 253 within the inscribed radius, floor(252 exp(-cost_scaling_factor
+    (d - inscribed_radius))) out to Nav2's cell inflation radius, 0 beyond (as `RollingCostmap`
+    inflates known cells). `COST_TO_OCCUPANCY[costs]` gives the OccupancyGrid values.
+    """
+    table = inflation_cost_table(resolution_m, inscribed_radius_m, inflation_radius_m, cost_scaling_factor)
+    dist = lethal_distance_cells(lethal).astype(np.float64)
+    d2 = np.floor(dist * dist + 0.5).astype(np.int64)  # exact: EDT distances are square roots of integers
+    costs = np.full(lethal.shape, FREE_SPACE, dtype=np.uint8)
+    near = d2 < len(table)
+    costs[near] = table[d2[near]]
+    return costs
+
+
+def grow_lethal(lethal: NDArray[np.bool_], radius_m: float, resolution_m: float) -> NDArray[np.bool_]:
+    """Cells whose centre lies within `radius_m` of a lethal cell's centre (lethal cells included).
+
+    Compared in float32, the precision of `lethal_distance_cells`: a cell exactly `radius_m`
+    away may fall on either side, always the same side for the same numbers.
+    """
+    return np.asarray(lethal_distance_cells(lethal) * resolution_m <= radius_m, dtype=np.bool_)
+
+
 @dataclass(frozen=True)
 class CostmapConfig(ProjectionConfig):
     """Everything that shapes the local costmap; `costmap_node` fills it from its parameters."""
@@ -200,7 +263,6 @@ class CostmapConfig(ProjectionConfig):
     def height_cells(self) -> int:
         """Window rows."""
         return round(self.height_m / self.resolution_m)
-
 
 
 @dataclass(frozen=True)
@@ -645,24 +707,12 @@ class RollingCostmap:
     # ------------------------------------------------------------------ inflation
     def _build_inflation_table(self) -> None:
         cfg = self.config
-        radius_cells = inflation_cell_radius(cfg.inflation_radius_m, cfg.resolution_m)
-        max_d2 = radius_cells * radius_cells
-        self._cost_lut = np.array(
-            [
-                nav2_inflation_cost(math.sqrt(d2), cfg.resolution_m, cfg.robot_radius_m, cfg.cost_scaling_factor)
-                for d2 in range(max_d2 + 1)
-            ],
-            dtype=np.uint8,
+        self._cost_lut = inflation_cost_table(
+            cfg.resolution_m, cfg.robot_radius_m, cfg.inflation_radius_m, cfg.cost_scaling_factor
         )
 
     def _recompute_costs(self) -> None:
-        not_lethal = (self.state < LETHAL).astype(np.uint8)
-        dist: NDArray[np.float32]
-        if not_lethal.all():
-            dist = np.full(self.state.shape, 1.0e6, dtype=np.float32)  # farther than any table entry
-        else:
-            # Exact Euclidean distance (Felzenszwalb) to the nearest lethal cell, in cells.
-            dist = np.asarray(cv2.distanceTransform(not_lethal, cv2.DIST_L2, cv2.DIST_MASK_PRECISE), dtype=np.float32)
+        dist = lethal_distance_cells(self.state >= LETHAL)
         _cost_kernel(
             self.state, dist, self._cost_lut, self.config.inflate_unknown, self.config.track_unknown_space,
             COST_TO_OCCUPANCY, self.costs, self.occupancy,
