@@ -30,7 +30,8 @@ from robot_vision_nav.core.geometry import PinholeIntrinsics, Pose2D
 from robot_vision_nav.sim.camera import CameraConfig, ensure_gl_backend
 from robot_vision_nav.sim.sim import Simulator
 from robot_vision_nav.sim.synthetic import Box, FloorPatch, Scene, render
-from robot_vision_nav.sim.world import World, generate_world
+from robot_vision_nav.sim.world import generate_world
+from robot_vision_nav.sim.world_types import World
 
 NAME = "sim"
 WORLD_SEED = 3

@@ -388,8 +388,8 @@ def _scene_panel(result: SceneResult) -> NDArray[np.uint8]:
     """Top view with costmap, route, trajectory, start and goal; beside it the camera frame and its mask."""
     from robot_vision_nav.ros.image import image_to_numpy, to_rgb
     from robot_vision_nav.ros.messages import occupancy_grid_to_numpy
+    from robot_vision_nav.sim.mjcf import top_view_size
     from robot_vision_nav.sim.view import world_to_top_px
-    from robot_vision_nav.sim.world import top_view_size
 
     ex = result.extras
     world = ex["world"]

@@ -148,7 +148,8 @@ def demo_frames(seeds: tuple[int, ...] = DEMO_SEEDS, poses_per_world: int = 4) -
     from robot_vision_nav.sim.camera import CameraConfig
     from robot_vision_nav.sim.robot import RobotConfig
     from robot_vision_nav.sim.sim import Simulator
-    from robot_vision_nav.sim.world import WorldConfig, generate_world
+    from robot_vision_nav.sim.world import generate_world
+    from robot_vision_nav.sim.world_types import WorldConfig
 
     drivable = load_label_set("warehouse").drivable_lut()
     robot, camera = RobotConfig(), CameraConfig()

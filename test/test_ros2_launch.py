@@ -194,7 +194,8 @@ def cmd_vel(ros_context: Any) -> Iterator[CmdVelWatch]:
 
 def near_goal(min_path_m: float) -> tuple[float, float]:
     """The first waypoint of the simulator's route at least `min_path_m` along it (odom = world at start)."""
-    from robot_vision_nav.sim.world import WorldConfig, generate_world
+    from robot_vision_nav.sim.world import generate_world
+    from robot_vision_nav.sim.world_types import WorldConfig
 
     world = generate_world(WORLD_SEED, WorldConfig(robot_radius_m=0.25))
     travelled = 0.0

@@ -14,7 +14,8 @@ from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.package_files import load_label_set
 from robot_vision_nav.sim.camera import CameraConfig, camera_intrinsics, fovy_deg
 from robot_vision_nav.sim.sim import Frame, Simulator
-from robot_vision_nav.sim.world import Footprint, Zone, build_world, generate_world
+from robot_vision_nav.sim.world import build_world, generate_world
+from robot_vision_nav.sim.world_types import Footprint, Zone
 
 IDS = {name: i for i, name in enumerate(load_label_set("warehouse").names)}
 SMALL = CameraConfig(width_px=160, height_px=120)

@@ -12,7 +12,8 @@ from robot_vision_nav.core.config import ConfigError
 from robot_vision_nav.core.geometry import Pose2D, wrap_angle
 from robot_vision_nav.sim.robot import DiffDriveBase, RobotConfig, limit_velocity
 from robot_vision_nav.sim.sim import SimConfig, Simulator
-from robot_vision_nav.sim.world import Footprint, World, Zone, build_world, generate_world
+from robot_vision_nav.sim.world import build_world, generate_world
+from robot_vision_nav.sim.world_types import Footprint, World, Zone
 
 BOX = Footprint("box", 3.0, 0.0, 0.3, 0.3)
 ZONE = Zone(Footprint("keep_out", 0.0, 2.5, 0.6, 0.6), "hazard")

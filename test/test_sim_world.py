@@ -12,18 +12,10 @@ import pytest
 from robot_vision_nav.core.config import ConfigError
 from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.package_files import load_label_set
-from robot_vision_nav.sim.world import (
-    CLASS_NAMES,
-    Footprint,
-    World,
-    WorldConfig,
-    WorldError,
-    Zone,
-    build_world,
-    generate_world,
-    world_occupancy,
-    world_xml,
-)
+from robot_vision_nav.sim.mjcf import world_xml
+from robot_vision_nav.sim.occupancy import world_occupancy
+from robot_vision_nav.sim.world import WorldError, build_world, generate_world
+from robot_vision_nav.sim.world_types import LABEL_SET, Footprint, World, WorldConfig, Zone
 
 ROUTE_SEEDS = range(40)
 
@@ -100,14 +92,18 @@ def test_paint_is_flat_and_zones_sit_on_markings() -> None:
     assert zone_top > marking_top  # a zone painted over a lane line shows as the zone
 
 
-def test_class_names_are_the_warehouse_label_set() -> None:
-    assert load_label_set("warehouse").names == CLASS_NAMES
+def test_every_part_and_footprint_is_labelled_with_a_class_of_the_label_set() -> None:
+    names = set(load_label_set(LABEL_SET).names)
+    for seed in range(5):
+        world = generate_world(seed)
+        assert {p.label for p in world.parts} <= names
+        assert {fp.label for fp in (*world.obstacles, *world.markings, *[z.area for z in world.zones])} <= names
 
 
 def test_every_geom_is_named_by_its_class() -> None:
     xml = world_xml(generate_world(5))
     names = [chunk.split('"')[0] for chunk in xml.split('geom name="')[1:]]
-    assert names and all(n.split(":")[0] in CLASS_NAMES for n in names)
+    assert names and all(n.split(":")[0] in load_label_set(LABEL_SET).names for n in names)
     assert len(names) == len(set(names))
 
 

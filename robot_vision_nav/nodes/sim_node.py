@@ -61,7 +61,8 @@ from robot_vision_nav.ros.warn import ThrottledWarnings
 from robot_vision_nav.sim.camera import CameraConfig
 from robot_vision_nav.sim.robot import RobotConfig
 from robot_vision_nav.sim.sim import SimConfig, Simulator, StepResult
-from robot_vision_nav.sim.world import WorldConfig, WorldError, generate_world
+from robot_vision_nav.sim.world import WorldError, generate_world
+from robot_vision_nav.sim.world_types import WorldConfig
 
 NODE_NAME = "sim_node"
 CLOCK_TOPIC = "/clock"
@@ -244,7 +245,10 @@ class SimNode(Node):
                 self.destroy_subscription(self._cmd_sub)
                 self._cmd_sub = self._subscribe_cmd()
             if (old.publish_tf, old.base_frame, old.camera_link_frame, old.camera_frame) != (
-                config.publish_tf, config.base_frame, config.camera_link_frame, config.camera_frame
+                config.publish_tf,
+                config.base_frame,
+                config.camera_link_frame,
+                config.camera_frame,
             ):
                 self._make_tf_publishers()
             if old.diagnostics_period_s != config.diagnostics_period_s:

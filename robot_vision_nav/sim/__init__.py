@@ -1,7 +1,8 @@
 """Built-in RGB-D worlds: the analytic scenes (`synthetic`) and the MuJoCo warehouse simulator.
 
-`world` generates warehouses from a seed (with a guaranteed route) and writes their MJCF; `robot`
-is the kinematic differential-drive base; `camera` the D435-like RGB-D camera and its renderer;
-`sim` steps them together and scores collisions and keep-out violations; `view` and `dataset`
-are behind `rvn sim-view` and `rvn sim-dataset`. Nothing here imports ROS (`nodes.sim_node` does).
+`world` generates warehouses (`world_types`) from a seed, with a guaranteed route planned on
+their occupancy (`occupancy`); `mjcf` writes them out for MuJoCo; `robot` is the kinematic
+differential-drive base; `camera` the D435-like RGB-D camera and its renderer; `sim` steps them
+together and scores collisions and keep-out violations; `view` and `dataset` are behind
+`rvn sim-view` and `rvn sim-dataset`. Nothing here imports ROS (`nodes.sim_node` does).
 """

@@ -28,18 +28,13 @@ from typing import Any
 import numpy as np
 
 from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.core.grid import OCC_FREE
 from robot_vision_nav.sim.camera import CameraConfig
+from robot_vision_nav.sim.occupancy import inflate_occupancy, world_occupancy
 from robot_vision_nav.sim.robot import RobotConfig
 from robot_vision_nav.sim.sim import SimConfig, Simulator
-from robot_vision_nav.sim.world import (
-    CLASS_NAMES,
-    OCC_FREE,
-    World,
-    WorldConfig,
-    generate_world,
-    inflate,
-    world_occupancy,
-)
+from robot_vision_nav.sim.world import generate_world
+from robot_vision_nav.sim.world_types import LABEL_SET, World, WorldConfig
 
 MANIFEST_VERSION = 1
 FRAME_SPACING_S = 0.5  # sim time between a scene's frames: people move on
@@ -61,7 +56,7 @@ def frame_poses(world: World, count: int, rng: np.random.Generator) -> list[Pose
     seg = np.hypot(*np.diff(route, axis=0).T) if len(route) > 1 else np.zeros(0)
     total = float(seg.sum())
     grid, origin = world_occupancy(world, 0.05, zones=True)
-    free = np.argwhere(inflate(grid, world.robot_radius_m + 0.05, 0.05) == OCC_FREE)
+    free = np.argwhere(inflate_occupancy(grid, world.robot_radius_m + 0.05, 0.05) == OCC_FREE)
     poses: list[Pose2D] = []
     for k in range(count):
         if k % 2 == 0 and total > 0.0:
@@ -151,14 +146,16 @@ def write_dataset(
                 })  # fmt: skip
         if progress is not None:
             progress(f"scene {scene + 1}/{scenes} (world seed {world_seed}): {frames} frames")
+    from robot_vision_nav.package_files import load_label_set
+
     manifest = {
         "version": MANIFEST_VERSION,
         "generator": "rvn sim-dataset",
         "seed": seed,
         "scenes": scenes,
         "frames_per_scene": frames,
-        "label_set": "warehouse",
-        "classes": list(CLASS_NAMES),
+        "label_set": LABEL_SET,
+        "classes": list(load_label_set(LABEL_SET).names),
         "ignore_index": 255,
         "depth_scale_m": 0.001,
         "camera_frame": "optical (z forward, x right, y down)",

@@ -37,19 +37,16 @@ from robot_vision_nav.sim.camera import (
     camera_intrinsics,
     ensure_gl_backend,
 )
-from robot_vision_nav.sim.robot import DiffDriveBase, RobotConfig
-from robot_vision_nav.sim.world import (
+from robot_vision_nav.sim.mjcf import (
     CAMERA_NAME,
-    CLASS_NAMES,
     OWN_BODY_GROUP,
     ROBOT_BODY,
     TOP_CAMERA_NAME,
-    TOP_VIEW_GROUP,
-    Footprint,
-    World,
     top_view_size,
     world_xml,
 )
+from robot_vision_nav.sim.robot import DiffDriveBase, RobotConfig
+from robot_vision_nav.sim.world_types import LABEL_SET, TOP_VIEW_GROUP, Footprint, World
 
 
 @dataclass(frozen=True)
@@ -265,7 +262,7 @@ class Simulator:
         """Geom id -> warehouse class id, from the `<class>:<n>` geom names the MJCF writer gives."""
         from robot_vision_nav.package_files import load_label_set
 
-        ids = dict(zip(CLASS_NAMES, load_label_set("warehouse").ids_of(CLASS_NAMES), strict=True))
+        ids = {c.name: c.id for c in load_label_set(LABEL_SET).classes}
         mj = self._mj
         table = np.full(self.model.ngeom, ids["other"], np.uint8)
         for g in range(self.model.ngeom):

@@ -14,8 +14,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from robot_vision_nav.sim.mjcf import top_view_size
 from robot_vision_nav.sim.sim import Frame, Simulator
-from robot_vision_nav.sim.world import World, top_view_size
+from robot_vision_nav.sim.world_types import LABEL_SET, World
 
 ROUTE_RGB = (40, 200, 60)
 START_RGB = (30, 120, 255)
@@ -69,7 +70,7 @@ def depth_picture(depth_m: NDArray[np.float32], max_m: float) -> NDArray[np.uint
     picture = cv2.applyColorMap((scaled * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
     picture = cv2.cvtColor(picture, cv2.COLOR_BGR2RGB)
     picture[depth_m <= 0.0] = 0
-    return picture
+    return np.asarray(picture, dtype=np.uint8)  # already uint8: typed for mypy
 
 
 def _caption(img: NDArray[np.uint8], text: str) -> NDArray[np.uint8]:
@@ -98,7 +99,7 @@ def sim_view_picture(sim: Simulator, frame: Frame | None = None) -> NDArray[np.u
     from robot_vision_nav.package_files import load_label_set
 
     frame = sim.render() if frame is None else frame
-    labels = load_label_set("warehouse")
+    labels = load_label_set(LABEL_SET)
     top = annotate_top(sim, sim.render_top())
     h, w = frame.rgb.shape[:2]
     cam = _caption(frame.rgb, "camera (rgb8)")

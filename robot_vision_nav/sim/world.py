@@ -1,347 +1,63 @@
-"""Warehouse worlds generated from a seed, with a guaranteed route, written out as MJCF for MuJoCo.
+"""Warehouse worlds generated from a seed, with a guaranteed route.
 
-A world is a walled warehouse floor: racks in rows with aisles between them, pallets, carton stacks,
-posts and bollards; flat keep-out zones painted on the floor (hazard stripes, red, red/white) that
-must not be driven on; drivable paint (lane lines, dashes, arrows, crossings, parking boxes, stop
-lines) in overlapping colours (yellow and red paint exists on both sides), so a network must learn
-meaning rather than "colour = danger"; optionally people walking back and forth; lights, floor and
-paint vary per seed. Every world carries a start pose and a goal joined by a route that a grid
-planner (`core.planner.plan_cells`) found on the world's occupancy, inflated by the robot radius
-plus a margin, with keep-out zones as lethal: a robot that follows it touches neither an obstacle
-nor a zone (checked again by the tests with the exact footprints).
+A world (`sim.world_types.World`) is a walled warehouse floor: racks in rows with aisles between
+them, pallets, carton stacks, posts and bollards; flat keep-out zones painted on the floor (hazard
+stripes, red, red/white) that must not be driven on; drivable paint (lane lines, dashes, arrows,
+crossings, parking boxes, stop lines) in overlapping colours (yellow and red paint exists on both
+sides), so a network must learn meaning rather than "colour = danger"; optionally people walking
+back and forth; lights, floor and paint vary per seed. Every world carries a start pose and a goal
+joined by a route that a grid planner (`core.planner.plan_cells`) found on the world's occupancy
+(`sim.occupancy`), inflated by the robot radius plus a margin, with keep-out zones as lethal: a
+robot that follows it touches neither an obstacle nor a zone (checked again by the tests with the
+exact footprints). `sim.mjcf` writes a world out for MuJoCo.
 
 Everything is a pure function of (seed, WorldConfig): the same seed gives the same World and the
 same XML, byte for byte. Coordinates are rounded to 0.1 mm when generated, so the XML carries
-exactly the numbers the footprints use. The world frame has its origin at the centre of the floor,
-x along the long side, z up; the floor is z = 0. This module must never import ROS or MuJoCo (the
-MJCF is plain text; `sim.sim` compiles it).
+exactly the numbers the footprints use. This module must never import ROS or MuJoCo.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from robot_vision_nav.core.config import ConfigError, param, validate_fields
 from robot_vision_nav.core.geometry import Pose2D, wrap_angle
+from robot_vision_nav.core.grid import OCC_FREE
 from robot_vision_nav.core.planner import PlannerConfig, plan_cells
-from robot_vision_nav.sim.camera import CameraConfig, fovy_deg, mujoco_camera_axes
-from robot_vision_nav.sim.robot import RobotConfig
+from robot_vision_nav.sim.occupancy import (
+    cell_to_xy,
+    corners_only,
+    inflate_occupancy,
+    occupancy,
+    plan_route,
+)
+from robot_vision_nav.sim.world_types import (
+    RGBA,
+    TOP_VIEW_GROUP,
+    XY,
+    ZONE_STYLES,
+    Footprint,
+    Light,
+    Mover,
+    Part,
+    Texture,
+    World,
+    WorldConfig,
+    Zone,
+    round_coord,
+)
 
-# The warehouse label set's class names (config/labels/warehouse.yaml), in id order.
-CLASS_NAMES: tuple[str, ...] = (
-    "floor", "marking", "keep_out", "wall", "rack", "box", "pallet", "post", "person", "robot", "other",
-)  # fmt: skip
-
-ZONE_STYLES = ("hazard", "red", "red_white")
-TOP_VIEW_GROUP = 3  # geom group of the ceiling: hidden in the top view, seen by the robot's camera
-OWN_BODY_GROUP = 2  # geom group of the robot's own body: hidden from its own camera, seen in the top view
-FLOOR_Z_M = 0.0
 PAINT_HALF_THICKNESS_M = 0.001  # markings are 2 mm slabs: flat for the robot, above the floor for the renderer
 ZONE_HALF_THICKNESS_M = 0.0015  # zones are 3 mm: where one is painted over a marking, the zone shows
-OCC_FREE, OCC_LETHAL = 0, 100
-_R = 4  # decimals kept for generated coordinates (0.1 mm)
-
-RGBA = tuple[float, float, float, float]
-XY = tuple[float, float]
+_r = round_coord  # the generator rounds nearly every number it makes
 
 
 class WorldError(ValueError):
     """A world that cannot be generated (no route found) or a configuration that makes none possible."""
-
-
-@dataclass(frozen=True)
-class WorldConfig:
-    """What a generated warehouse may contain; the seed picks the rest."""
-
-    min_length_m: float = param(14.0, "shortest floor length along x", unit="m", min_value=6.0, max_value=60.0)
-    max_length_m: float = param(22.0, "longest floor length along x", unit="m", min_value=6.0, max_value=60.0)
-    min_width_m: float = param(10.0, "narrowest floor width along y", unit="m", min_value=5.0, max_value=60.0)
-    max_width_m: float = param(16.0, "widest floor width along y", unit="m", min_value=5.0, max_value=60.0)
-    max_pallets: int = param(6, "most pallets (some loaded with cartons)", min_value=0, max_value=40)
-    max_box_stacks: int = param(6, "most stacks of cartons on the floor", min_value=0, max_value=40)
-    max_posts: int = param(5, "most building columns and bollards", min_value=0, max_value=40)
-    max_zones: int = param(5, "most painted keep-out zones", min_value=0, max_value=40)
-    max_markings: int = param(8, "most drivable markings besides aisle lane lines", min_value=0, max_value=60)
-    max_people: int = param(2, "most people walking back and forth (0: a static world)", min_value=0, max_value=10)
-    robot_radius_m: float = param(
-        0.25, "footprint radius the route is planned for", unit="m", min_value=0.05, max_value=2.0
-    )
-    route_margin_m: float = param(
-        0.1, "extra clearance of the route beyond the robot radius", unit="m", min_value=0.0, max_value=2.0
-    )
-    min_route_m: float = param(5.0, "shortest straight-line start-goal distance", unit="m", min_value=0.5, max_value=50)
-    grid_resolution_m: float = param(
-        0.05, "cell size of the occupancy grid the route is planned on", unit="m", min_value=0.01, max_value=0.5
-    )
-
-    def __post_init__(self) -> None:
-        validate_fields(self)
-        if self.min_length_m > self.max_length_m or self.min_width_m > self.max_width_m:
-            raise ConfigError(
-                f"floor size range is empty: length {self.min_length_m}..{self.max_length_m} m, "
-                f"width {self.min_width_m}..{self.max_width_m} m (min must be <= max)"
-            )
-
-
-@dataclass(frozen=True)
-class Part:
-    """One MuJoCo geom of the world: its warehouse class, shape, pose and look.
-
-    `size` holds MuJoCo's half-sizes (box: 3 half-extents, cylinder: radius and half-height,
-    sphere: radius).
-    """
-
-    label: str
-    shape: str
-    x_m: float
-    y_m: float
-    z_m: float
-    size: tuple[float, ...]
-    yaw_rad: float = 0.0
-    rgba: RGBA = (0.5, 0.5, 0.5, 1.0)
-    material: str = ""
-    group: int = 0
-
-
-@dataclass(frozen=True)
-class Footprint:
-    """A 2-D shape on the floor: a rectangle (centre, half-extents, yaw) or a circle (`half_x_m` = radius)."""
-
-    label: str
-    x_m: float
-    y_m: float
-    half_x_m: float
-    half_y_m: float
-    yaw_rad: float = 0.0
-    circle: bool = False
-
-    def corners(self) -> NDArray[np.float64]:
-        """(4, 2) corners of the rectangle (of the bounding square for a circle), counter-clockwise."""
-        c, s = math.cos(self.yaw_rad), math.sin(self.yaw_rad)
-        local = np.array([[-1, -1], [1, -1], [1, 1], [-1, 1]], np.float64) * (self.half_x_m, self.half_y_m)
-        return local @ np.array([[c, s], [-s, c]]) + (self.x_m, self.y_m)
-
-    def distance(self, x_m: NDArray[np.float64] | float, y_m: NDArray[np.float64] | float) -> NDArray[np.float64]:
-        """Distance (m) from point(s) to the shape, 0 inside it."""
-        dx = np.asarray(x_m, np.float64) - self.x_m
-        dy = np.asarray(y_m, np.float64) - self.y_m
-        if self.circle:
-            return np.maximum(np.hypot(dx, dy) - self.half_x_m, 0.0)
-        c, s = math.cos(self.yaw_rad), math.sin(self.yaw_rad)
-        lx, ly = c * dx + s * dy, -s * dx + c * dy
-        return np.hypot(np.maximum(np.abs(lx) - self.half_x_m, 0.0), np.maximum(np.abs(ly) - self.half_y_m, 0.0))
-
-    def inflated(self, margin_m: float) -> Footprint:
-        """The same shape grown by `margin_m` on every side (corners stay square: a conservative bound)."""
-        return Footprint(
-            self.label,
-            self.x_m,
-            self.y_m,
-            self.half_x_m + margin_m,
-            self.half_y_m + margin_m,
-            self.yaw_rad,
-            self.circle,
-        )
-
-
-@dataclass(frozen=True)
-class Zone:
-    """A painted keep-out zone: its rectangle on the floor and its paint style (one of ZONE_STYLES)."""
-
-    area: Footprint
-    style: str
-
-
-@dataclass(frozen=True)
-class Mover:
-    """A person walking back and forth between `a_xy` and `b_xy` at constant speed.
-
-    Its position is a pure function of time, so a frame at a given stamp is reproducible.
-    """
-
-    a_xy: XY
-    b_xy: XY
-    speed_mps: float
-    radius_m: float
-    height_m: float
-    phase: float
-    rgba: RGBA
-
-    def pose_at(self, t_s: float) -> tuple[float, float, float]:
-        """(x, y, yaw) in metres and radians at sim time `t_s`."""
-        ax, ay = self.a_xy
-        bx, by = self.b_xy
-        length = math.hypot(bx - ax, by - ay)
-        if length <= 0.0:
-            return ax, ay, 0.0
-        period = 2.0 * length / self.speed_mps
-        u = ((t_s / period + self.phase) % 1.0) * 2.0  # 0..1 going to b, 1..2 coming back
-        f = u if u <= 1.0 else 2.0 - u
-        yaw = math.atan2(by - ay, bx - ax) + (0.0 if u <= 1.0 else math.pi)
-        return ax + f * (bx - ax), ay + f * (by - ay), wrap_angle(yaw)
-
-    def footprint_at(self, t_s: float) -> Footprint:
-        """The person's circle on the floor at `t_s`."""
-        x, y, _ = self.pose_at(t_s)
-        return Footprint("person", x, y, self.radius_m, self.radius_m, 0.0, circle=True)
-
-
-@dataclass(frozen=True)
-class Light:
-    """A directional light: direction it shines (world), diffuse and specular RGB."""
-
-    direction: tuple[float, float, float]
-    diffuse: tuple[float, float, float]
-    specular: float
-
-
-@dataclass(frozen=True)
-class Texture:
-    """A procedural texture (`sim.textures`): kind `concrete`, `stripes` or `paint`, its seed and colours.
-
-    `tile_m` is the floor distance one copy of the texture covers.
-    """
-
-    name: str
-    kind: str
-    seed: int
-    size_px: int
-    rgb_a: tuple[int, int, int]
-    rgb_b: tuple[int, int, int] = (0, 0, 0)
-    amount: float = 0.5
-    seam_px: int = 0
-    tile_m: float = 1.0
-
-
-@dataclass(frozen=True)
-class World:
-    """One generated warehouse.
-
-    Attributes:
-        seed: the seed it was generated from.
-        length_m: inner floor size along x (the floor spans [-length/2, length/2]).
-        width_m: inner floor size along y.
-        height_m: wall and ceiling height.
-        parts: every static geom (walls, ceiling, racks, loads, posts, paint).
-        obstacles: footprints of everything that stands on the floor (walls included): collisions.
-        zones: the keep-out zones.
-        markings: footprints of the drivable paint (for pictures and tests).
-        movers: people walking on straight paths.
-        lights: directional lights (besides the camera headlight).
-        headlight: ambient and diffuse level of the camera headlight.
-        textures: procedural textures the materials use.
-        start: start pose of base_link (world frame), facing along the route.
-        goal_xy: goal position.
-        route_xy: the planned route, start first, goal last (corners of the grid path).
-        robot_radius_m: footprint radius the route was planned for.
-        route_clearance_m: radius the occupancy was inflated by for the route (radius + margin).
-
-    """
-
-    seed: int
-    length_m: float
-    width_m: float
-    height_m: float
-    parts: tuple[Part, ...]
-    obstacles: tuple[Footprint, ...]
-    zones: tuple[Zone, ...]
-    markings: tuple[Footprint, ...]
-    movers: tuple[Mover, ...]
-    lights: tuple[Light, ...]
-    headlight: tuple[float, float]
-    textures: tuple[Texture, ...]
-    start: Pose2D
-    goal_xy: XY
-    route_xy: tuple[XY, ...]
-    robot_radius_m: float
-    route_clearance_m: float
-
-    def route_length_m(self) -> float:
-        """Length of the route polyline."""
-        pts = np.asarray(self.route_xy, np.float64)
-        return float(np.sum(np.hypot(*np.diff(pts, axis=0).T))) if len(pts) > 1 else 0.0
-
-
-# ---------------------------------------------------------------------------------------- geometry
-def _r(value: float) -> float:
-    return round(float(value), _R)
-
-
-def occupancy(
-    length_m: float,
-    width_m: float,
-    footprints: Iterable[Footprint],
-    resolution_m: float,
-) -> tuple[NDArray[np.int8], XY]:
-    """Rasterise footprints into OccupancyGrid values over the floor (0 free, 100 lethal).
-
-    A cell is lethal when a footprint covers any part of it (shapes are grown by half a cell
-    diagonal before filling), and cells outside the floor are lethal, so a free cell is truly free.
-
-    Returns:
-        (values with row 0 at the lowest y, origin (x, y) of the lower-left corner of cell (0, 0)).
-
-    """
-    cols = math.ceil(length_m / resolution_m)
-    rows = math.ceil(width_m / resolution_m)
-    origin = (-cols * resolution_m / 2.0, -rows * resolution_m / 2.0)
-    values = np.zeros((rows, cols), np.uint8)
-    grow = resolution_m * math.sqrt(0.5)
-    for fp in footprints:
-        g = fp.inflated(grow)
-        if fp.circle:
-            centre = ((fp.x_m - origin[0]) / resolution_m - 0.5, (fp.y_m - origin[1]) / resolution_m - 0.5)
-            cv2.circle(values, (round(centre[0] * 16), round(centre[1] * 16)), round(g.half_x_m / resolution_m * 16),
-                       OCC_LETHAL, -1, lineType=cv2.LINE_8, shift=4)  # fmt: skip
-        else:
-            pts = (g.corners() - origin) / resolution_m - 0.5
-            cv2.fillPoly(values, [np.round(pts * 16).astype(np.int32)], OCC_LETHAL, lineType=cv2.LINE_8, shift=4)
-    # The floor edge: cells reaching past the walls' inner faces.
-    edge_x = math.ceil((cols * resolution_m - length_m) / 2.0 / resolution_m)
-    edge_y = math.ceil((rows * resolution_m - width_m) / 2.0 / resolution_m)
-    if edge_x:
-        values[:, :edge_x] = OCC_LETHAL
-        values[:, cols - edge_x :] = OCC_LETHAL
-    if edge_y:
-        values[:edge_y, :] = OCC_LETHAL
-        values[rows - edge_y :, :] = OCC_LETHAL
-    return values.astype(np.int8), origin
-
-
-def inflate(values: NDArray[np.int8], radius_m: float, resolution_m: float) -> NDArray[np.int8]:
-    """Every cell whose centre is within `radius_m` of a lethal cell's centre becomes lethal."""
-    free = (values != OCC_LETHAL).astype(np.uint8)
-    dist_cells = cv2.distanceTransform(free, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    out = np.where(dist_cells * resolution_m <= radius_m, OCC_LETHAL, OCC_FREE).astype(np.int8)
-    return out
-
-
-def _cell_to_xy(rc: NDArray[np.intp], origin: XY, res: float) -> NDArray[np.float64]:
-    return np.stack([origin[0] + (rc[:, 1] + 0.5) * res, origin[1] + (rc[:, 0] + 0.5) * res], axis=1)
-
-
-def _xy_to_cell(x: float, y: float, origin: XY, res: float) -> tuple[int, int]:
-    return int((y - origin[1]) // res), int((x - origin[0]) // res)
-
-
-def _corners_only(path: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Drop the points of a grid path that lie on a straight line between their neighbours."""
-    if len(path) <= 2:
-        return path
-    keep = [0]
-    for i in range(1, len(path) - 1):
-        d0 = path[i] - path[keep[-1]]
-        d1 = path[i + 1] - path[i]
-        if abs(d0[0] * d1[1] - d0[1] * d1[0]) > 1e-9 or d0 @ d1 < 0:
-            keep.append(i)
-    keep.append(len(path) - 1)
-    return path[keep]
 
 
 # ---------------------------------------------------------------------------------------- generation
@@ -748,7 +464,7 @@ def _start_goal(
     res = config.grid_resolution_m
     raw, origin = occupancy(b.length_m, b.width_m, [*b.obstacles, *zones], res)
     clearance = config.robot_radius_m + config.route_margin_m
-    grid = inflate(raw, clearance, res)
+    grid = inflate_occupancy(raw, clearance, res)
     free = (grid == OCC_FREE).astype(np.uint8)
     count, comp = cv2.connectedComponents(free, connectivity=8)
     if count <= 1:
@@ -760,8 +476,8 @@ def _start_goal(
     planner = PlannerConfig(cost_weight=0.0, smooth=False)
     for _ in range(20):
         s = cells[int(rng.integers(len(cells)))]
-        sxy = _cell_to_xy(s[None], origin, res)[0]
-        d = np.hypot(*(_cell_to_xy(cells, origin, res) - sxy).T)
+        sxy = cell_to_xy(s[None], origin, res)[0]
+        d = np.hypot(*(cell_to_xy(cells, origin, res) - sxy).T)
         far = cells[d >= config.min_route_m]
         if len(far) == 0:
             continue
@@ -769,8 +485,8 @@ def _start_goal(
         found, path, _, _ = plan_cells(grid, (int(s[0]), int(s[1])), (int(g[0]), int(g[1])), planner)
         if not found:
             continue
-        cells_xy = _cell_to_xy(path, origin, res)
-        route = _corners_only(cells_xy)
+        cells_xy = cell_to_xy(path, origin, res)
+        route = corners_only(cells_xy)
         # Face the route 1 m ahead (not its first corner, which may be one cell away).
         along = np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(cells_xy, axis=0).T))])
         look = cells_xy[min(int(np.searchsorted(along, 1.0)), len(cells_xy) - 1)]
@@ -790,7 +506,7 @@ def _movers(b: _Builder, config: WorldConfig, raw: NDArray[np.int8], origin: XY,
     n = int(rng.integers(0, config.max_people + 1)) if config.max_people else 0
     for _ in range(n):
         radius = _r(b.u(0.2, 0.26))
-        grid = inflate(raw, radius + 0.05, res)
+        grid = inflate_occupancy(raw, radius + 0.05, res)
         for _try in range(40):
             a = np.array([b.u(-hl + 0.5, hl - 0.5), b.u(-hw + 0.5, hw - 0.5)])
             ang = b.u(-math.pi, math.pi)
@@ -820,7 +536,8 @@ def _segment_distance(
 ) -> NDArray[np.float64]:
     ab = b - a
     t = np.clip(((points - a) @ ab) / max(float(ab @ ab), 1e-12), 0.0, 1.0)
-    return np.hypot(*(points - (a + t[:, None] * ab)).T)
+    distance: NDArray[np.float64] = np.hypot(*(points - (a + t[:, None] * ab)).T)
+    return distance
 
 
 def generate_world(seed: int, config: WorldConfig | None = None) -> World:
@@ -886,36 +603,6 @@ def generate_world(seed: int, config: WorldConfig | None = None) -> World:
         f"no warehouse layout with a start-goal route of >= {config.min_route_m} m for seed {seed} after 10 attempts; "
         "allow a larger floor or fewer obstacles"
     )
-
-
-def plan_route(
-    length_m: float,
-    width_m: float,
-    shapes: Iterable[Footprint],
-    start_xy: XY,
-    goal_xy: XY,
-    config: WorldConfig | None = None,
-) -> tuple[XY, ...] | None:
-    """The grid route between two points around `shapes` (obstacles and zones), or None when there is none.
-
-    Planned like the generator's: `plan_cells` on the occupancy inflated by robot radius + margin;
-    the exact start and goal replace the first and last cell centres.
-    """
-    config = WorldConfig() if config is None else config
-    res = config.grid_resolution_m
-    raw, origin = occupancy(length_m, width_m, shapes, res)
-    grid = inflate(raw, config.robot_radius_m + config.route_margin_m, res)
-    s = _xy_to_cell(*start_xy, origin, res)
-    g = _xy_to_cell(*goal_xy, origin, res)
-    rows, cols = grid.shape
-    if not (0 <= s[0] < rows and 0 <= s[1] < cols and 0 <= g[0] < rows and 0 <= g[1] < cols):
-        return None
-    found, path, _, _ = plan_cells(grid, s, g, PlannerConfig(cost_weight=0.0, smooth=False))
-    if not found:
-        return None
-    route = _corners_only(_cell_to_xy(path, origin, res))
-    route[0], route[-1] = start_xy, goal_xy
-    return tuple((_r(x), _r(y)) for x, y in route)
 
 
 def build_world(
@@ -987,113 +674,3 @@ def build_world(
         robot_radius_m=config.robot_radius_m,
         route_clearance_m=config.robot_radius_m + config.route_margin_m,
     )
-
-
-def world_occupancy(world: World, resolution_m: float = 0.05, *, zones: bool = True) -> tuple[NDArray[np.int8], XY]:
-    """The world's static occupancy (0 free, 100 lethal; zones lethal unless `zones` is False) and grid origin."""
-    shapes = [*world.obstacles, *([z.area for z in world.zones] if zones else [])]
-    return occupancy(world.length_m, world.width_m, shapes, resolution_m)
-
-
-# ---------------------------------------------------------------------------------------- MJCF
-TOP_VIEW_MAX_PX = 800  # longest side of the top-view picture; the offscreen buffer is made to fit it
-ROBOT_BODY = "robot"
-CAMERA_NAME = "rgbd"
-TOP_CAMERA_NAME = "top"
-VIEW_EXTENT_M = 10.0  # MuJoCo's statistic/extent: near and far planes are given relative to it
-ZNEAR_M = 0.02
-ZFAR_M = 100.0
-
-
-def _f(*values: float) -> str:
-    return " ".join(format(float(v), ".10g") for v in values)
-
-
-def top_view_size(world: World) -> tuple[int, int, float]:
-    """(width_px, height_px, metres per pixel) of the top view: floor and walls, longest side TOP_VIEW_MAX_PX."""
-    span_x, span_y = world.length_m + 0.6, world.width_m + 0.6
-    m_per_px = max(span_x, span_y) / TOP_VIEW_MAX_PX
-    return round(span_x / m_per_px), round(span_y / m_per_px), m_per_px
-
-
-def world_xml(world: World, camera: CameraConfig | None = None, robot: RobotConfig | None = None) -> str:
-    """The MJCF of the world with the robot (a mocap body carrying the RGB-D camera) at its start pose.
-
-    Every geom is named `<class>:<n>` with its warehouse class, which is how the segmentation
-    table is built; people and the robot are mocap bodies the simulator moves. Contacts are off:
-    the simulator is kinematic and scores collisions on the 2-D footprints.
-    """
-    camera = CameraConfig() if camera is None else camera
-    robot = RobotConfig() if robot is None else robot
-    top_w, top_h, m_per_px = top_view_size(world)
-    counter: dict[str, int] = {}
-
-    def name(label: str) -> str:
-        counter[label] = counter.get(label, 0) + 1
-        return f"{label}:{counter[label] - 1}"
-
-    lines = [
-        f'<mujoco model="warehouse_{world.seed}">',
-        '  <compiler angle="radian"/>',
-        '  <option timestep="0.01"><flag contact="disable" gravity="disable"/></option>',
-        f'  <statistic extent="{_f(VIEW_EXTENT_M)}" center="0 0 1"/>',
-        "  <visual>",
-        f'    <global offwidth="{max(camera.width_px, top_w)}" offheight="{max(camera.height_px, top_h)}"/>',
-        '    <quality shadowsize="0" offsamples="0"/>',
-        f'    <map znear="{_f(ZNEAR_M / VIEW_EXTENT_M)}" zfar="{_f(ZFAR_M / VIEW_EXTENT_M)}"/>',
-        f'    <headlight ambient="{_f(*[world.headlight[0]] * 3)}" diffuse="{_f(*[world.headlight[1]] * 3)}" '
-        'specular="0 0 0"/>',
-        "  </visual>",
-        '  <default><geom contype="0" conaffinity="0"/></default>',
-        "  <asset>",
-    ]
-    for t in world.textures:
-        lines.append(f'    <texture name="{t.name}" type="2d" builtin="flat" width="{t.size_px}" '
-                     f'height="{t.size_px}" rgb1="0.5 0.5 0.5"/>')  # fmt: skip
-        shiny = ' specular="0.3" shininess="0.3"' if t.name == "floor" else ' specular="0.1" shininess="0.1"'
-        lines.append(f'    <material name="{t.name}" texture="{t.name}" texuniform="true" '
-                     f'texrepeat="{_f(1.0 / t.tile_m, 1.0 / t.tile_m)}"{shiny}/>')  # fmt: skip
-    lines += ["  </asset>", "  <worldbody>"]
-    for light in world.lights:
-        lines.append(f'    <light directional="true" castshadow="false" pos="0 0 {_f(world.height_m)}" '
-                     f'dir="{_f(*light.direction)}" diffuse="{_f(*light.diffuse)}" '
-                     f'specular="{_f(*[light.specular] * 3)}"/>')  # fmt: skip
-    half = (world.length_m / 2 + 0.3, world.width_m / 2 + 0.3)
-    lines.append(f'    <geom name="{name("floor")}" type="plane" size="{_f(*half, 1.0)}" material="floor"/>')
-    for p in world.parts:
-        look = f'material="{p.material}"' if p.material else f'rgba="{_f(*p.rgba)}"'
-        group = f' group="{p.group}"' if p.group else ""
-        lines.append(f'    <geom name="{name(p.label)}" type="{p.shape}" pos="{_f(p.x_m, p.y_m, p.z_m)}" '
-                     f'size="{_f(*p.size)}" euler="0 0 {_f(p.yaw_rad)}" {look}{group}/>')  # fmt: skip
-    for i, m in enumerate(world.movers):
-        x, y, yaw = m.pose_at(0.0)
-        body_h = m.height_m - 0.25
-        capsule = _f(m.radius_m, (body_h - 2 * m.radius_m) / 2)
-        lines += [
-            f'    <body name="person_{i}" mocap="true" pos="{_f(x, y, 0.0)}" euler="0 0 {_f(yaw)}">',
-            f'      <geom name="{name("person")}" type="capsule" size="{capsule}" '
-            f'pos="0 0 {_f(body_h / 2)}" rgba="{_f(*m.rgba)}"/>',
-            f'      <geom name="{name("person")}" type="sphere" size="0.11" pos="0 0 {_f(m.height_m - 0.12)}" '
-            'rgba="0.85 0.68 0.55 1"/>',
-            "    </body>",
-        ]
-    s = world.start
-    mount = camera.mount
-    axes = mujoco_camera_axes(mount)
-    mast_half_m = max(mount.z_m - robot.body_height_m, 0.02) / 2
-    lines += [
-        f'    <body name="{ROBOT_BODY}" mocap="true" pos="{_f(s.x_m, s.y_m, 0.0)}" euler="0 0 {_f(s.yaw_rad)}">',
-        f'      <geom name="{name("robot")}" type="cylinder" size="{_f(robot.radius_m, robot.body_height_m / 2)}" '
-        f'pos="0 0 {_f(robot.body_height_m / 2)}" rgba="0.1 0.75 0.65 1" group="{OWN_BODY_GROUP}"/>',
-        f'      <geom name="{name("robot")}" type="box" size="0.03 0.06 {_f(mast_half_m)}" '
-        f'pos="{_f(mount.x_m - 0.06, mount.y_m, (mount.z_m + robot.body_height_m) / 2)}" rgba="0.2 0.2 0.2 1" '
-        f'group="{OWN_BODY_GROUP}"/>',
-        f'      <camera name="{CAMERA_NAME}" pos="{_f(mount.x_m, mount.y_m, mount.z_m)}" xyaxes="{_f(*axes)}" '
-        f'fovy="{_f(fovy_deg(camera))}"/>',
-        "    </body>",
-        f'    <camera name="{TOP_CAMERA_NAME}" projection="orthographic" pos="0 0 {_f(world.height_m + 10.0)}" '
-        f'xyaxes="1 0 0 0 1 0" fovy="{_f(top_h * m_per_px)}"/>',
-        "  </worldbody>",
-        "</mujoco>",
-    ]
-    return "\n".join(lines) + "\n"
