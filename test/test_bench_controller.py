@@ -48,17 +48,6 @@ def test_bench_world_is_a_200x200_window_with_a_long_clear_path() -> None:
     assert grid.value_at(start.x_m, start.y_m) < OCC_INSCRIBED
 
 
-def test_grid_path_matches_a_known_shortest_path() -> None:
-    grid = bench_controller.inflate(np.zeros((10, 10), dtype=bool), 1.0)
-    path = bench_controller.grid_path(grid, (0, 0), (3, 5), clearance_m=0.0, cost_weight=0.0)
-    assert path is not None
-    length = float(np.sum(np.hypot(*np.diff(path, axis=0).T)))
-    assert length == pytest.approx(3 * math.sqrt(2) + 2)  # octile distance
-    walled = np.zeros((10, 10), dtype=bool)
-    walled[:, 5] = True
-    assert bench_controller.grid_path(bench_controller.inflate(walled, 1.0, 0.2, 0.2), (0, 0), (0, 9), 0.0) is None
-
-
 def test_main_prints_one_json_object(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     canned = {
         "bench": "controller", "machine": "m", "notes": [],

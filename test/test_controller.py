@@ -1,7 +1,7 @@
 """core/controller: regulated pure pursuit in closed loop with the unicycle model, and piece by piece.
 
 Closed-loop property tests drive random worlds (random boxes inflated as Nav2 does, a shortest path
-from a scipy Dijkstra oracle in bench/controller.py, not our planner) and check what issue 3 asks:
+from a scipy Dijkstra oracle in sim/scenarios.py, not our planner) and check what issue 3 asks:
 the goal is reached within tolerance, no pose ever lies in an inscribed or lethal cell, no velocity
 or acceleration limit is ever exceeded, and an obstacle that appears on the path stops the robot
 before it. Unit tests then pin each part: lookahead, carrot, each regulation, rotate-in-place,
@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from numpy.typing import NDArray
 
-from bench.controller import inflate, random_scenario
 from robot_vision_nav.core.config import ConfigError, param_info
 from robot_vision_nav.core.controller import (
     COLLISION_AHEAD,
@@ -40,6 +39,7 @@ from robot_vision_nav.core.costmap import COST_TO_OCCUPANCY
 from robot_vision_nav.core.geometry import GeometryError, Pose2D, wrap_angle
 from robot_vision_nav.core.grid import Grid
 from robot_vision_nav.core.kinematics import Trajectory, simulate, step_unicycle
+from robot_vision_nav.sim.scenarios import inflated_grid, random_scenario
 
 # Fixed, bounded property runs: the same examples every run, and the whole file well under 30 s.
 CLOSED_LOOP = settings(
@@ -48,7 +48,7 @@ CLOSED_LOOP = settings(
 RANDOM_INPUTS = settings(max_examples=150, derandomize=True, deadline=None, database=None)
 
 RES = 0.05
-INSCRIBED_M = 0.2  # bench.controller.inflate's default robot radius
+INSCRIBED_M = 0.2  # sim.scenarios.inflated_grid's default robot radius
 # Accelerations high enough that one 0.1 s step reaches any target: shows the raw regulated command.
 UNLIMITED = {"max_linear_accel_mps2": 50.0, "max_linear_decel_mps2": 50.0, "max_angular_accel_rps2": 100.0}
 EPS = 1e-9
@@ -74,7 +74,7 @@ def box_grid(shape: tuple[int, int], x: tuple[float, float], y: tuple[float, flo
     """A grid with one lethal box (world metres, origin 0), inflated with the test radius."""
     lethal = np.zeros(shape, dtype=bool)
     lethal[round(y[0] / RES) : round(y[1] / RES), round(x[0] / RES) : round(x[1] / RES)] = True
-    return inflate(lethal, RES, INSCRIBED_M)
+    return inflated_grid(lethal, RES, INSCRIBED_M)
 
 
 def limit_violations(commands: Sequence[Command], cfg: ControllerConfig, dt: float,
@@ -265,7 +265,7 @@ def test_no_command_ever_breaks_a_limit_except_a_hard_stop_to_exactly_zero(data:
     for _ in range(3):
         r, c = rng.integers(0, 75, size=2)
         lethal[r : r + 5, c : c + 5] = True
-    grid = inflate(lethal, RES, INSCRIBED_M)
+    grid = inflated_grid(lethal, RES, INSCRIBED_M)
     ctl = RegulatedPurePursuit(cfg)
     xy = st.floats(0.0, 4.0)
     pv = pw = 0.0
@@ -501,7 +501,7 @@ def test_cost_regulation_on_a_real_inflation_profile() -> None:
     # A wall along y = 0; the robot drives along it at 0.4 m from the wall's edge: cost regulation slows it.
     lethal = np.zeros((60, 200), dtype=bool)
     lethal[:10, :] = True  # y < 0.5
-    grid = inflate(lethal, RES, INSCRIBED_M)
+    grid = inflated_grid(lethal, RES, INSCRIBED_M)
     cfg = config(regulated_min_linear_vel_mps=0.0, **UNLIMITED)
     ctl = RegulatedPurePursuit(cfg)
     ctl.set_plan(straight_path(0.0, 9.0, 0.5 + 0.26))
@@ -629,7 +629,7 @@ def test_collision_threshold_chooses_inscribed_or_only_lethal(threshold: int, st
 def test_a_robot_already_in_an_inscribed_cell_may_drive_out_but_not_deeper() -> None:
     lethal = np.zeros((60, 200), dtype=bool)
     lethal[:, 60:] = True  # a wall from x = 3 m
-    grid = inflate(lethal, RES, INSCRIBED_M)
+    grid = inflated_grid(lethal, RES, INSCRIBED_M)
     assert grid.value_at(2.88, 1.5) == 99
     ctl = RegulatedPurePursuit(config(**UNLIMITED))
     ctl.set_plan(straight_path(2.88, 0.0, 1.5, -RES))

@@ -4,5 +4,7 @@
 their occupancy (`occupancy`); `mjcf` writes them out for MuJoCo; `robot` is the kinematic
 differential-drive base; `camera` the D435-like RGB-D camera and its renderer; `sim` steps them
 together and scores collisions and keep-out violations; `view` and `dataset` are behind
-`rvn sim-view` and `rvn sim-dataset`. Nothing here imports ROS (`nodes.sim_node` does).
+`rvn sim-view` and `rvn sim-dataset`; `scenarios` makes random inflated local windows with an
+oracle path for the controller tests and bench/controller. Nothing here imports ROS
+(`nodes.sim_node` does).
 """
