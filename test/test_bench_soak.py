@@ -14,6 +14,7 @@ import pytest
 
 from bench import soak
 from robot_vision_nav import cli
+from robot_vision_nav.cli import benchmarks
 
 MS = 1_000_000  # ns
 
@@ -138,7 +139,7 @@ def _fake_bench(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (bench / "fixed.py").write_text(
         "def run(quick=False):\n    return {'bench': 'fixed', 'machine': 'm', 'rows': []}\n"
     )
-    monkeypatch.setattr(cli, "BENCH_DIR", bench)
+    monkeypatch.setattr(benchmarks, "BENCH_DIR", bench)
     monkeypatch.syspath_prepend(str(tmp_path))
     for name in [m for m in sys.modules if m == "bench" or m.startswith("bench.")]:
         monkeypatch.delitem(sys.modules, name)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from robot_vision_nav import cli, files
+from robot_vision_nav.cli import benchmarks
 from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.sim.synthetic import Box, FloorPatch, Scene, d435_intrinsics, render
 
@@ -249,6 +250,7 @@ def test_demo_missing_params_file_exits_2_naming_it(tmp_path: Path, capsys: pyte
     rc = cli.main(["demo", "--out", str(tmp_path / "d"), "--params", str(tmp_path / "nope.yaml")])
     assert_one_line_error(capsys, rc, "demo", "nope.yaml", "does not exist")
 
+
 def test_bench_unknown_name_lists_available(capsys: pytest.CaptureFixture[str]) -> None:
     rc = cli.main(["bench", "nosuch"])
     message = assert_one_line_error(capsys, rc, "bench", "'nosuch'", "available:")
@@ -265,8 +267,8 @@ def test_bench_runs_the_named_module(tmp_path: Path, monkeypatch, capsys: pytest
     (bench / "fake.py").write_text(
         "def run(quick=False):\n    return {'bench': 'fake', 'machine': 'm', 'rows': [], 'quick': quick}\n"
     )
-    monkeypatch.setattr(cli, "REPO", tmp_path)
-    monkeypatch.setattr(cli, "BENCH_DIR", bench)
+    monkeypatch.setattr(benchmarks, "REPO", tmp_path)
+    monkeypatch.setattr(benchmarks, "BENCH_DIR", bench)
     monkeypatch.setattr(sys, "path", list(sys.path))
     for name in [m for m in sys.modules if m == "bench" or m.startswith("bench.")]:
         monkeypatch.delitem(sys.modules, name)
