@@ -335,15 +335,15 @@ def test_a_mask_half_a_second_late_still_makes_costmaps_with_the_default_queue(h
 
 def test_one_stale_odometry_message_keeps_the_poses_three_restart_them(harness: Harness) -> None:
     harness.publish_until_grid(10 * SEC)
-    poses = [p.stamp_ns for p in harness.node._poses]
+    poses = [p.stamp_ns for p in harness.node._pose.poses]
     harness.pub_odom.publish(odometry(POSE, poses[-1] - 5 * SEC))  # one old message (a late retransmission)
     harness.spin_until(lambda: False, 0.1)
-    assert [p.stamp_ns for p in harness.node._poses] == poses, "one stale odometry message threw the poses away"
+    assert [p.stamp_ns for p in harness.node._pose.poses] == poses, "one stale odometry message threw the poses away"
     for i in range(3):  # a restarted clock: it keeps coming
         harness.pub_odom.publish(odometry(POSE, 1 * SEC + i * SEC // 10))
         harness.spin_until(lambda: False, 0.1)
-    assert [p.stamp_ns for p in harness.node._poses][-1] == 1 * SEC + 2 * SEC // 10
-    assert all(p.stamp_ns < 2 * SEC for p in harness.node._poses)
+    assert [p.stamp_ns for p in harness.node._pose.poses][-1] == 1 * SEC + 2 * SEC // 10
+    assert all(p.stamp_ns < 2 * SEC for p in harness.node._pose.poses)
 
 
 # ------------------------------------------------------------------ compressed depth, lens distortion

@@ -549,12 +549,12 @@ def run_costmap(node: CostmapNode, actions: list[Any]) -> None:
             msg.header.stamp = clock.stamp()
         if kind == "set":
             depth, mask, info, odom = msgs
-            node._on_odom(odom)
+            node._pose._on_odom(odom)
             node._add(0, depth)
             node._add(1, mask)
             node._add(2, info)
         elif kind == "odom":
-            node._on_odom(msgs[0])
+            node._pose._on_odom(msgs[0])
         else:  # the subscriptions' lambdas call _add with the input's index
             node._add({"depth": 0, "mask": 1, "info": 2}[kind], msgs[0])
         check_costmap_outputs(tap)
@@ -1371,7 +1371,7 @@ def test_huge_declared_sizes_allocate_nothing_big(
         warned = [spy_warnings(node) for node in (segmentation, costmap, planner, controller, safety)]
         with address_space_headroom(), allocation_limit(16 * 1024 * 1024):
             segmentation._on_image(image)
-            costmap._on_odom(odom)
+            costmap._pose._on_odom(odom)
             costmap._add(2, info)  # the camera model says huge, the images are small (or say huge too)
             costmap._add(0, small_depth)
             costmap._add(1, small_mask)

@@ -103,10 +103,10 @@ def test_an_inactive_costmap_node_neither_computes_nor_publishes(ros_context: Co
         for i in range(10):  # a second of camera frames and odometry, matched and all
             h.publish((i + 1) * 100_000_000)
         h.spin_until(lambda: False, 0.5)
-        assert h.grids == [] and h.node._updates == 0
+        assert h.grids == [] and h.node.step.times.count == 0
         h.node.trigger_activate()
         stamp = h.publish_until_grid(2_000_000_000)
-        assert h.grid_at(stamp) is not None and h.node._updates >= 1
+        assert h.grid_at(stamp) is not None and h.node.step.times.count >= 1
     finally:
         h.close()
 

@@ -9,10 +9,12 @@ the node gives a stamp (the simulator stamps with the sim time it makes).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+from robot_vision_nav.core.pacing import StepTimes
 
 DIAGNOSTICS_TOPIC = "/diagnostics"
 
@@ -44,3 +46,29 @@ class DiagnosticsReporter:
         array = DiagnosticArray(status=[status])
         array.header.stamp = self._node.get_clock().now().to_msg() if stamp is None else stamp
         self._pub.publish(array)
+
+
+def idle_health(
+    idle_s: float | None, timeout_s: float, what: str, silent: Sequence[str], last_problem: str
+) -> tuple[bytes, str]:
+    """Level and message of a node whose work is driven by an input: WARN when idle or after a problem.
+
+    Idle (nothing done for `timeout_s`, or never) names the inputs that sent nothing yet (`silent`):
+    a topic nobody publishes gives no other warning. Otherwise the last problem, if any; else OK.
+    """
+    if idle_s is None or idle_s > timeout_s:
+        message = f"no {what} processed for {timeout_s} s"
+        if silent:
+            message += f"; nothing received yet on {', '.join(silent)}"
+        if last_problem:
+            message += f"; last problem: {last_problem}"
+        return DiagnosticStatus.WARN, message
+    if last_problem:
+        return DiagnosticStatus.WARN, f"last problem: {last_problem}"
+    return DiagnosticStatus.OK, "ok"
+
+
+def step_values(times: StepTimes, last_stamp_ns: int | None, now_ns: int) -> dict[str, str]:
+    """The step's last and median duration in ms, and the age of the last input it used (node clock)."""
+    age_ms = float("nan") if last_stamp_ns is None else (now_ns - last_stamp_ns) / 1e6
+    return {"update_ms_last": times.last_ms(), "update_ms_median": times.median_ms(), "input_age_ms": f"{age_ms:.1f}"}

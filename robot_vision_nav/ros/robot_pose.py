@@ -17,13 +17,22 @@ node cleaned up and configured again (as Nav2's nodes do for their plugins).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
+
+from nav_msgs.msg import Odometry
 
 from robot_vision_nav.core.config import ConfigError, param
 from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.core.poses import PoseBuffer
+from robot_vision_nav.core.units import NS_PER_S
+from robot_vision_nav.ros.latency import InputAges
+from robot_vision_nav.ros.messages import odometry_in_frame
+from robot_vision_nav.ros.qos import SENSOR_QOS
 from robot_vision_nav.ros.tf import TF_IMPORT_ERROR, TfReader, tf_available
 
 ROBOT_POSE_SOURCES = ("odom", "tf")
+ODOM_TOPIC = "odom"
 # Parameters a node reads at configure only (ManagedNode.declare_config refuses their change while configured).
 READ_AT_CONFIGURE = ("robot_pose_source",)
 
@@ -73,3 +82,109 @@ def pose_from_tf(
         return Pose2D(x, y, yaw, stamp), ""
     except ValueError as err:  # GeometryError: the heading turned vertical, a position beyond any odometry
         return None, f"transform {global_frame} <- {base_frame} unusable: {err}"
+
+
+class PoseAtStamp:
+    """The robot pose at a depth image's stamp: odometry interpolated to it, or TF's at that stamp.
+
+    costmap_node places each depth image with it. With `odom` it subscribes to the odometry topic
+    and keeps the poses in a core `PoseBuffer` (interpolation, staleness, a clock that restarted);
+    with `tf` it looks the transform up at the stamp. Either way a pose farther than
+    `odom_max_age_s` from the stamp is refused, with the node's throttled warning naming the input.
+
+    Args:
+        node: the node (its clock stamps input ages; with `odom`, it subscribes).
+        config: the node's config: robot_pose_source, global_frame, base_frame, odom_max_age_s. A
+            changed config is assigned to `config` (robot_pose_source is read at configure only).
+        tf: the node's TfReader.
+        warn: the node's throttled warning, (input, problem).
+        ages: the node's input ages; odometry is recorded as "odom".
+        capacity, jump_ns, confirm: the PoseBuffer's (core/poses.py).
+
+    """
+
+    def __init__(
+        self,
+        node: Any,  # rclpy Node: subscriptions, clock, topic names
+        config: Any,  # a node config dataclass with the fields named above
+        tf: TfReader,
+        warn: Callable[[str, str], None],
+        ages: InputAges,
+        *,
+        capacity: int,
+        jump_ns: int,
+        confirm: int,
+    ) -> None:
+        self._node = node
+        self.config = config
+        self._tf = tf
+        self._warn = warn
+        self._ages = ages
+        self.poses = PoseBuffer(capacity, jump_ns, confirm)
+        self.from_tf = config.robot_pose_source == "tf"
+        self._tf_seen = False  # robot_pose_source tf: TF has placed the robot at least once
+        self.odom_topic: str = node.resolve_topic_name(ODOM_TOPIC)
+        if self.from_tf:
+            tf.listen()  # from now, not from the first image: TF needs a moment to fill
+        else:
+            node.create_subscription(Odometry, ODOM_TOPIC, self._on_odom, SENSOR_QOS)
+
+    @property
+    def name(self) -> str:
+        """The input as warnings name it: the odom topic, or the TF transform."""
+        return pose_input_name(self.config, self.odom_topic)
+
+    @property
+    def seen(self) -> bool:
+        """Whether a pose ever arrived (since the last `clear`): diagnostics name a silent input."""
+        return self._tf_seen if self.from_tf else bool(self.poses)
+
+    def clear(self) -> None:
+        """Forget the poses (the inputs restarted, or the frame changed)."""
+        self.poses.clear()
+
+    def _on_odom(self, msg: Odometry) -> None:
+        pose, problem = odometry_in_frame(msg, self.config.global_frame)
+        if pose is None:
+            self._warn(self.odom_topic, problem)
+            return
+        self._ages.record("odom", self._node.get_clock().now().nanoseconds, pose.stamp_ns)
+        problem = self.poses.add(pose)  # a clock that restarted starts the poses over (core/poses.py)
+        if problem:
+            self._warn(self.odom_topic, problem)
+
+    def at(self, stamp_ns: int) -> Pose2D | None:
+        """The pose at the depth stamp `stamp_ns`, stamped with it; None (warned) when none is fresh enough."""
+        return self._tf_at(stamp_ns) if self.from_tf else self._odom_at(stamp_ns)
+
+    def _odom_at(self, stamp_ns: int) -> Pose2D | None:
+        max_age_s = self.config.odom_max_age_s
+        pose = self.poses.at(stamp_ns, round(max_age_s * NS_PER_S))
+        if pose is None:
+            gap = self.poses.gap_s(stamp_ns)
+            if gap is None:
+                self._warn(self.odom_topic, "no odometry received yet: cannot place the depth image")
+            else:
+                self._warn(
+                    self.odom_topic,
+                    f"stale odometry: nearest pose is {gap:.3f} s from the depth stamp "
+                    f"(odom_max_age_s = {max_age_s}); frame skipped",
+                )
+        return pose
+
+    def _tf_at(self, stamp_ns: int) -> Pose2D | None:
+        cfg = self.config
+        pose, why = pose_from_tf(self._tf, cfg.global_frame, cfg.base_frame, stamp_ns)
+        if pose is None:
+            self._warn(self.name, f"no robot pose: {why}; frame skipped")
+            return None
+        self._tf_seen = True
+        gap = abs(pose.stamp_ns - stamp_ns)
+        if gap > round(cfg.odom_max_age_s * NS_PER_S):
+            self._warn(
+                self.name,
+                f"stale robot pose: TF's newest is {gap / NS_PER_S:.3f} s from the depth stamp "
+                f"(odom_max_age_s = {cfg.odom_max_age_s}); frame skipped",
+            )
+            return None
+        return Pose2D(pose.x_m, pose.y_m, pose.yaw_rad, stamp_ns)
