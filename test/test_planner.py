@@ -497,6 +497,24 @@ for any_angle in (False, True):
     assert compiled_by(setup, workload) == []
 
 
+def test_search_grid_checks_its_cells_and_reports_no_path_as_plan_cells_does() -> None:
+    values = np.zeros((5, 6), dtype=np.int8)
+    values[:, 3] = 100
+    grid = prepare(values, SHORTEST)
+    with pytest.raises(PlannerError, match="outside the 5 x 6 grid"):
+        grid.astar((0, 0), (5, 1))
+    with pytest.raises(PlannerError, match="whole numbers"):
+        grid.jps((0.5, 0), (1, 1))  # type: ignore[arg-type]
+    with pytest.raises(PlannerError, match="int8"):
+        prepare(values.astype(np.int16), SHORTEST)
+    for result in (grid.astar((0, 0), (0, 5)), grid.jps((0, 0), (0, 5)), grid.route((0, 0), (0, 5))):
+        assert not result.found and result.cells.shape == (0, 2) and result.cost == math.inf
+        assert result.expansions > 0
+    found, cells, cost, _ = grid.route((0, 0), (4, 0))
+    assert (found, cost) == (True, 4.0) and cells.dtype == np.intp
+    assert cells.tolist() == [[0, 0], [1, 0], [2, 0], [3, 0], [4, 0]]
+
+
 def test_path_blocked_judges_points_by_the_planners_refusal_rule() -> None:
     values = np.zeros((10, 10), np.int8)
     grid = Grid(values, 1.0)  # cell (row r, col c) holds the point (c + 0.5, r + 0.5)
