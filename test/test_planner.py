@@ -497,6 +497,25 @@ for any_angle in (False, True):
     assert compiled_by(setup, workload) == []
 
 
+def test_warm_up_compiles_the_kernels_a_later_parameter_change_needs() -> None:
+    """cost_weight and smooth may change at run time (`ros2 param set`): 0 and false must not leave kernels out."""
+    from test.numba_helpers import compiled_by
+
+    setup = """from robot_vision_nav.core import planner as module
+module.warm_up(module.PlannerConfig(cost_weight=0.0, smooth=False))"""
+    workload = """
+import numpy as np
+from robot_vision_nav.core.grid import Grid
+values = np.zeros((40, 40), np.int8)
+values[20, 5:35] = 100
+values[10:15, 25] = 60
+grid = Grid(values, 0.05)
+for any_angle in (False, True):
+    module.plan(grid, (0.5, 0.5), (1.5, 1.5), module.PlannerConfig(any_angle=any_angle))
+"""
+    assert compiled_by(setup, workload) == []
+
+
 def test_search_grid_checks_its_cells_and_reports_no_path_as_plan_cells_does() -> None:
     values = np.zeros((5, 6), dtype=np.int8)
     values[:, 3] = 100

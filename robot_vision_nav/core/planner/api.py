@@ -206,11 +206,13 @@ def warm_up(config: PlannerConfig) -> None:
     A node that compiled on its first goal would stall that cycle for seconds on a loaded machine
     (a replay played in real time loses its first plans). Plans on a tiny grid: a free path with
     the configured search and the other one (any-angle or not), and an escape from a lethal start.
+    Those plans smooth and weigh cost even where the config does not, so that setting `smooth` or
+    a non-zero `cost_weight` at run time compiles nothing either.
     """
     values = np.zeros((12, 12), np.int8)
     values[5, 2:9] = OCC_LETHAL
     grid = Grid(values, 0.1)
     for any_angle in (config.any_angle, not config.any_angle):
-        variant = dataclasses.replace(config, any_angle=any_angle)
+        variant = dataclasses.replace(config, any_angle=any_angle, smooth=True, cost_weight=config.cost_weight or 1.0)
         plan(grid, (0.15, 0.15), (1.05, 1.05), variant)
         plan(grid, (0.45, 0.55), (1.05, 1.05), variant)  # start on the wall: the escape search
