@@ -9,12 +9,13 @@ import argparse
 import json
 import math
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from robot_vision_nav.cli.common import CliError, finite, positive
 
 if TYPE_CHECKING:
     from robot_vision_nav.cli.common import Subparsers
+    from robot_vision_nav.core.goal_tracker import GoalFeedback
 
 GOTO_FLAGS = {"tolerance_m": "--tolerance", "timeout_s": "--timeout", "patience_s": "--patience"}
 
@@ -38,17 +39,19 @@ def _goto(args: argparse.Namespace) -> int:
     from robot_vision_nav.ros.goto import format_progress, format_result, goto
 
     live = sys.stderr.isatty()
-    shown = {"line": "", "width": 0, "key": "", "at": -math.inf}
+    width = 0  # of the longest line shown live
+    last_key, last_at = "", -math.inf  # statuses of the last logged line, and when (monotonic s)
 
-    def progress(feedback: Any) -> None:
+    def progress(feedback: GoalFeedback) -> None:
+        nonlocal width, last_key, last_at
         line = f"rvn goto: {format_progress(feedback)}"
         if live:  # one line rewritten in place
-            print("\r" + line.ljust(int(shown["width"])), end="", file=sys.stderr, flush=True)
-            shown["width"] = max(int(shown["width"]), len(line))
+            print("\r" + line.ljust(width), end="", file=sys.stderr, flush=True)
+            width = max(width, len(line))
             return
         key, now = f"{feedback.planner_status}/{feedback.controller_status}", time.monotonic()
-        if key != shown["key"] or now - float(shown["at"]) >= 5.0:  # a log gets a line per change, or every 5 s
-            shown["key"], shown["at"] = key, now
+        if key != last_key or now - last_at >= 5.0:  # a log gets a line per change, or every 5 s
+            last_key, last_at = key, now
             print(line, file=sys.stderr, flush=True)
 
     try:
