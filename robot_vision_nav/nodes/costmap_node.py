@@ -36,7 +36,7 @@ from nav_msgs.msg import OccupancyGrid
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.costmap import CostmapConfig
 from robot_vision_nav.core.costmap import warm_up as warm_up_costmap
-from robot_vision_nav.core.costmap_step import CostmapStep, Skipped
+from robot_vision_nav.core.depth_steps import CostmapStep, Skipped
 from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.ros.depth_set import (
     TIME_JUMP_CONFIRM,
@@ -113,7 +113,7 @@ class CostmapNodeConfig:
 
 
 class CostmapNode(ManagedNode):
-    """The thin ROS wrapper around core.costmap_step.CostmapStep, a managed node (ros/lifecycle.py)."""
+    """The thin ROS wrapper around core.depth_steps.CostmapStep, a managed node (ros/lifecycle.py)."""
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)

@@ -27,9 +27,6 @@ keeps running. It never reads the wall clock to build a cloud, so a replay is re
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +34,9 @@ from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import PointCloud2
 
 from robot_vision_nav.core.config import param
-from robot_vision_nav.core.obstacle_cloud import ObstacleCloud, ObstacleCloudBuilder, ObstacleCloudConfig
+from robot_vision_nav.core.depth_steps import ObstacleStep, Skipped
+from robot_vision_nav.core.obstacle_cloud import ObstacleCloudConfig
 from robot_vision_nav.core.obstacle_cloud import warm_up as warm_up_cloud
-from robot_vision_nav.core.projection import DepthInputError
 from robot_vision_nav.ros.depth_set import (
     DepthSet,
     DepthSetInput,
@@ -49,7 +46,7 @@ from robot_vision_nav.ros.depth_set import (
     sync_queue_size_param,
     sync_slop_param,
 )
-from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
+from robot_vision_nav.ros.diagnostics import DiagnosticsReporter, idle_health, step_values
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
 from robot_vision_nav.ros.lens import rectify_distorted_param
@@ -102,14 +99,9 @@ class SemanticObstaclesNode(ManagedNode):
         self.cloud_config: ObstacleCloudConfig = self._params.get(ObstacleCloudConfig)
         self.node_config: SemanticObstaclesNodeConfig = self._params.get(SemanticObstaclesNodeConfig)
         warm_up_cloud(self.cloud_config)  # a compile on the first frame would stall it for seconds
-        self.builder = ObstacleCloudBuilder(self.cloud_config)
+        self.step = ObstacleStep(self.cloud_config)
         self._tf = TfReader(self)
-
-        self._last_processed_wall: float | None = None
-        self._update_ms: deque[float] = deque(maxlen=100)
-        self._updates = 0
         self._published = 0
-        self._last_cloud: ObstacleCloud | None = None
         self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
 
@@ -143,7 +135,7 @@ class SemanticObstaclesNode(ManagedNode):
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is ObstacleCloudConfig:
             self.cloud_config = config
-            self.builder.reconfigure(config)
+            self.step.builder.reconfigure(config)
             self._depth_sets.configure(DepthSetSettings.of(self.node_config, config))
             self.get_logger().info("semantic obstacle parameters updated")
         else:
@@ -160,62 +152,33 @@ class SemanticObstaclesNode(ManagedNode):
 
     # ------------------------------------------------------------------ update
     def _on_set(self, frame: DepthSet) -> None:
-        depth_topic = frame.topics[0]
-        started = time.perf_counter()
-        try:
-            cloud = self.builder.build(frame.depth, frame.intrinsics, frame.mask, frame.mount)
-        except DepthInputError as err:
-            self._depth_sets.skip(depth_topic, f"bad input: {err}")
+        result = self.step.on_frame(frame.depth, frame.intrinsics, frame.mask, frame.mount)
+        if isinstance(result, Skipped):
+            self._depth_sets.skip(frame.topics[0], result.reason)
             return
-        except Exception as err:  # last resort: a frame we did not foresee must not end the node
-            self._depth_sets.skip(depth_topic, f"frame skipped, cloud failed: {type(err).__name__}: {err}")
-            return
-        self._update_ms.append((time.perf_counter() - started) * 1e3)
-        self._updates += 1
         self._depth_sets.processed(frame.stamp_ns)
-        self._last_processed_wall = time.monotonic()
-        self._last_cloud = cloud
-        if cloud.valid_pixels == 0:
-            self._warn(
-                depth_topic,
-                "no valid depth: every pixel is 0, NaN, inf or out of range; no cloud published for this frame",
-            )
+        if result.problem:
+            self._warn(frame.topics[0], result.problem)
             return
-        self._pub.publish(xyz_point_cloud(cloud.points, self.node_config.base_frame, frame.stamp_ns))
+        self._pub.publish(xyz_point_cloud(result.cloud.points, self.node_config.base_frame, frame.stamp_ns))
         self._published += 1
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
-        last_problem = self._warnings.take_last_problem()
+        cfg, times, cloud = self.node_config, self.step.times, self.step.last_cloud
         status = self._diagnostics.status()
-        level, message = DiagnosticStatus.OK, "ok"
-        idle_s = None if self._last_processed_wall is None else time.monotonic() - self._last_processed_wall
-        if idle_s is None or idle_s > self.node_config.input_timeout_s:
-            # Name the inputs that never arrived: a topic nobody publishes gives no other warning.
-            silent = self._depth_sets.silent_topics()
-            message = f"no depth set processed for {self.node_config.input_timeout_s} s"
-            if silent:
-                message += f"; nothing received yet on {', '.join(silent)}"
-            if last_problem:
-                message += f"; last problem: {last_problem}"
-            level = DiagnosticStatus.WARN
-        elif last_problem:
-            level, message = DiagnosticStatus.WARN, f"last problem: {last_problem}"
-        elif behind := behind_message(self.ages, self.node_config.max_input_age_s):
+        last_problem = self._warnings.take_last_problem()
+        silent = self._depth_sets.silent_topics()
+        level, message = idle_health(times.idle_s(), cfg.input_timeout_s, "depth set", silent, last_problem)
+        if level == DiagnosticStatus.OK and (behind := behind_message(self.ages, cfg.max_input_age_s)):
             level, message = DiagnosticStatus.WARN, behind
         status.level, status.message = level, message
-        age_ms = float("nan")
-        if self._depth_sets.last_stamp_ns is not None:
-            age_ms = (self.get_clock().now().nanoseconds - self._depth_sets.last_stamp_ns) / 1e6
-        cloud = self._last_cloud
         values = {
-            "update_ms_last": f"{self._update_ms[-1]:.2f}" if self._update_ms else "nan",
-            "update_ms_median": f"{statistics.median(self._update_ms):.2f}" if self._update_ms else "nan",
-            "input_age_ms": f"{age_ms:.1f}",
+            **step_values(times, self._depth_sets.last_stamp_ns, self.get_clock().now().nanoseconds),
             "points_last": str(cloud.points.shape[0]) if cloud is not None else "0",
             "obstacle_pixels_last": str(cloud.obstacle_pixels) if cloud is not None else "0",
             "keepout_pixels_last": str(cloud.keepout_pixels) if cloud is not None else "0",
-            "updates": str(self._updates),
+            "updates": str(times.count),
             "published": str(self._published),
             "skipped_frames": str(self._depth_sets.skipped),
             "dropped_sets": str(self._depth_sets.dropped_sets),

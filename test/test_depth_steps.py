@@ -1,12 +1,21 @@
-"""Publish and command pacing by stamps, and step timing (core only, no ROS)."""
+"""The costmap and obstacle steps, pacing by stamps and step timing (core only, no ROS)."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from robot_vision_nav.core.costmap import CostmapConfig
-from robot_vision_nav.core.costmap_step import NO_VALID_DEPTH, CostmapStep, Skipped, Updated
+from robot_vision_nav.core.depth_steps import (
+    NO_VALID_DEPTH,
+    NO_VALID_DEPTH_CLOUD,
+    Built,
+    CostmapStep,
+    ObstacleStep,
+    Skipped,
+    Updated,
+)
 from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.core.obstacle_cloud import ObstacleCloudConfig
 from robot_vision_nav.core.pacing import RatePacer, StepTimes
 from robot_vision_nav.sim.synthetic import Box, Scene, d435_intrinsics, render
 
@@ -98,3 +107,20 @@ def test_costmap_step_restart_forgets_the_map_and_the_last_publish() -> None:
     assert (step.costmap.occupancy == -1).all()
     result = step.on_frame(depth, K, pose, 10 * MS, mask, config.mount)  # earlier than the last: after a restart
     assert isinstance(result, Updated) and result.publish
+
+
+def test_obstacle_step_builds_a_cloud_and_skips_a_bad_frame() -> None:
+    config = ObstacleCloudConfig()
+    step = ObstacleStep(config)
+    depth, mask = frame(0, Pose2D(0.0, 0.0, 0.0), CostmapConfig())
+    built = step.on_frame(depth, K, mask, config.mount)
+    assert isinstance(built, Built) and built.problem == "" and built.cloud.points.shape[0] > 0
+    skipped = step.on_frame(depth[:10], K, mask, config.mount)
+    assert isinstance(skipped, Skipped) and skipped.reason.startswith("bad input:")
+    assert step.times.count == 1 and step.last_cloud is built.cloud
+
+
+def test_obstacle_step_reports_a_frame_without_valid_depth() -> None:
+    config = ObstacleCloudConfig()
+    built = ObstacleStep(config).on_frame(np.zeros((K.height, K.width), np.uint16), K, None, config.mount)
+    assert isinstance(built, Built) and built.problem == NO_VALID_DEPTH_CLOUD

@@ -1,11 +1,11 @@
-"""What costmap_node does with one placed depth set, without ROS.
+"""What costmap_node and semantic_obstacles_node do with one depth set, without ROS.
 
 `CostmapStep.on_frame` folds a depth image (and its mask) taken at a pose into the rolling map and
 says what became of it: `Updated` (with whether the publish rate lets this map out now, and a
 problem to report when the frame held no valid depth) or `Skipped` (with the reason). The node only
 converts messages, finds the pose and the camera mount, calls this and publishes. A replay gives
 the same maps on any machine: nothing here reads the wall clock, except to time the update for
-/diagnostics.
+/diagnostics. `ObstacleStep.on_frame` does the same for the obstacle cloud: `Built` or `Skipped`.
 
 This module must never import ROS.
 """
@@ -19,12 +19,14 @@ from numpy.typing import NDArray
 
 from robot_vision_nav.core.costmap import CostmapConfig, RollingCostmap, UpdateStats
 from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics, Pose2D
+from robot_vision_nav.core.obstacle_cloud import ObstacleCloud, ObstacleCloudBuilder, ObstacleCloudConfig
 from robot_vision_nav.core.pacing import RatePacer, StepTimes
 from robot_vision_nav.core.projection import DepthInputError
 
 NO_VALID_DEPTH = (
     "no valid depth: every pixel is 0, NaN, inf or out of range; nothing marked or cleared, last costmap kept"
 )
+NO_VALID_DEPTH_CLOUD = "no valid depth: every pixel is 0, NaN, inf or out of range; no cloud published for this frame"
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,14 @@ class Updated:
 
     stats: UpdateStats
     publish: bool
+    problem: str = ""
+
+
+@dataclass(frozen=True)
+class Built:
+    """An obstacle cloud built from a frame; `problem`: say it (and publish nothing)."""
+
+    cloud: ObstacleCloud
     problem: str = ""
 
 
@@ -89,3 +99,31 @@ class CostmapStep:
         """Forget the map and the last publish stamp (time jumped back, the frame changed)."""
         self.pacer.reset()
         self.costmap.reset()
+
+
+class ObstacleStep:
+    """The obstacle cloud builder and the build times of semantic_obstacles_node."""
+
+    def __init__(self, config: ObstacleCloudConfig) -> None:
+        self.builder = ObstacleCloudBuilder(config)
+        self.times = StepTimes()
+        self.last_cloud: ObstacleCloud | None = None
+
+    def on_frame(
+        self,
+        depth: NDArray[np.generic],
+        intrinsics: PinholeIntrinsics,
+        mask: NDArray[np.uint8] | None,
+        mount: CameraMount,
+    ) -> Built | Skipped:
+        """The cloud of one frame in base_frame; a frame without valid depth comes with a problem."""
+        started = self.times.start()
+        try:
+            cloud = self.builder.build(depth, intrinsics, mask, mount)
+        except DepthInputError as err:
+            return Skipped(f"bad input: {err}")
+        except Exception as err:  # last resort: a frame nobody foresaw must not end the node
+            return Skipped(f"frame skipped, cloud failed: {type(err).__name__}: {err}")
+        self.times.done(started)
+        self.last_cloud = cloud
+        return Built(cloud, NO_VALID_DEPTH_CLOUD if cloud.valid_pixels == 0 else "")
