@@ -30,7 +30,8 @@ def _progress_printer() -> Callable[[str], None]:
 
 
 def _bag_info(args: argparse.Namespace) -> int:
-    from robot_vision_nav.replay.bags import BagError, read_info
+    from robot_vision_nav.replay.bags import read_info
+    from robot_vision_nav.replay.errors import BagError
 
     try:
         info = read_info(Path(args.bag))
@@ -41,7 +42,7 @@ def _bag_info(args: argparse.Namespace) -> int:
 
 
 def _bag_play(args: argparse.Namespace) -> int:
-    from robot_vision_nav.replay.bags import BagError
+    from robot_vision_nav.replay.errors import BagError
     from robot_vision_nav.replay.live import PlayOptions, play
     from robot_vision_nav.replay.replay import ReplayError
 
@@ -63,7 +64,7 @@ def _bag_play(args: argparse.Namespace) -> int:
 
 
 def _bag_record(args: argparse.Namespace) -> int:
-    from robot_vision_nav.replay.bags import BagError
+    from robot_vision_nav.replay.errors import BagError
     from robot_vision_nav.replay.live import RecordOptions, record, topic_counts_line
     from robot_vision_nav.ros.bringup import replay_output_topics
 
@@ -95,7 +96,7 @@ def _set_values(items: Sequence[str]) -> dict[str, dict[str, Any]]:
 
 
 def _record(args: argparse.Namespace) -> int:
-    from robot_vision_nav.replay.bags import BagError
+    from robot_vision_nav.replay.errors import BagError
     from robot_vision_nav.replay.record import RecordOptions, record
     from robot_vision_nav.ros.bringup import BringupError
     from robot_vision_nav.ros.params import ParameterError
@@ -117,8 +118,8 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from robot_vision_nav.replay.bags import BagError
     from robot_vision_nav.replay.compare import CompareError, Tolerances, format_table, results_json, write_summary
+    from robot_vision_nav.replay.errors import BagError
     from robot_vision_nav.replay.replay import ReplayError, ReplayOptions, replay
     from robot_vision_nav.ros.bringup import BringupError
     from robot_vision_nav.ros.params import ParameterError
