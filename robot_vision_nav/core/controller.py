@@ -24,7 +24,8 @@ control rate:
    value >= `collision_min_value` (99 inscribed by default: for the circular footprint the costmap
    inflates for, that means touching an obstacle), the target is a stop.
 5. Smooth: reach the target as far as the acceleration limits allow in `dt_s`, keeping the
-   curvature where the limits let it (see `_smooth`), then clamp each axis to its velocity limit.
+   curvature where the limits let it (see `regulation.smooth_velocities`), then clamp each axis to
+   its velocity limit.
 6. Stop check: project the smoothed command itself (which may lag the target) along its own arc
    as far as step 4 looked; if that enters a blocked cell, brake along the current arc within the
    deceleration limit; and if even that brake would end in a blocked cell, command zero at once.
@@ -56,6 +57,9 @@ obstacles (each call sees the costmap it is given). Unknown cells (-1) and cells
 never stop the robot, as in Nav2 with `track_unknown_space`: the planner decides whether unknown
 space is used.
 
+The heuristics themselves (each speed limit, distance and decision above) are plain functions in
+`regulation`; this module keeps the state and the geometry of the path and the costmap.
+
 Frames: the path, the pose and the grid are all in the odom frame; the caller transforms.
 This module must never read a clock (time only comes in as `dt_s`), never import ROS, and never
 return a command outside the configured velocity limits.
@@ -71,9 +75,28 @@ import numpy as np
 from numpy.typing import NDArray
 
 from robot_vision_nav.core.config import ConfigError, param, validate_fields
-from robot_vision_nav.core.costmap import COST_TO_OCCUPANCY, INSCRIBED_INFLATED_OBSTACLE, LETHAL_OBSTACLE
 from robot_vision_nav.core.geometry import MAX_POSITION_M, Pose2D, wrap_angle
 from robot_vision_nav.core.grid import OCC_LETHAL, Grid
+from robot_vision_nav.core.regulation import (
+    approach_constraint,
+    arc_velocities,
+    braking_distance,
+    collision_check_distance,
+    collision_threshold,
+    cost_constraint,
+    curvature_constraint,
+    goal_stop_constraint,
+    lookahead_distance,
+    obstacle_distance_table,
+    pure_pursuit_curvature,
+    regulated_linear_vel,
+    rotation_speed,
+    should_rotate_to_heading,
+    smooth_velocities,
+    stopping_speed,
+    xy_goal_reached,
+    yaw_goal_reached,
+)
 
 Status = Literal[
     "no_plan", "following", "rotating_to_heading", "rotating_to_goal", "goal_reached", "collision_ahead", "stopping"
@@ -281,23 +304,8 @@ class Command:
 
 
 def _distance_table(config: ControllerConfig) -> list[float]:
-    """Distance to the nearest lethal cell (m) estimated for each OccupancyGrid value 0..100.
-
-    Inverts Nav2's inflation cost `252 * exp(-factor * (d - inscribed))` as Nav2's RPP does. A value
-    stands for a range of costs (costmap_2d_publisher's table), so the highest cost of the range is
-    used: the nearest distance it may mean, the cautious choice. Value 0 (and unknown) is far: inf.
-    """
-    highest_cost = [0] * (OCC_LETHAL + 1)
-    for cost in range(1, LETHAL_OBSTACLE + 1):
-        highest_cost[int(COST_TO_OCCUPANCY[cost])] = cost
-    table = [math.inf]
-    for value in range(1, OCC_LETHAL + 1):
-        cost = highest_cost[value]
-        d = config.inscribed_radius_m - math.log(cost / (INSCRIBED_INFLATED_OBSTACLE - 1)) / (
-            config.inflation_cost_scaling_factor
-        )
-        table.append(max(0.0, d))
-    return table
+    """Distance to the nearest lethal cell (m) estimated for each OccupancyGrid value 0..100 (see `regulation`)."""
+    return obstacle_distance_table(config.inscribed_radius_m, config.inflation_cost_scaling_factor)
 
 
 @dataclass
@@ -446,7 +454,7 @@ class RegulatedPurePursuit:
         if not (math.isfinite(dt_s) and dt_s > 0.0):
             raise ControllerError(f"dt_s must be finite and > 0 s, got {dt_s}")
         cfg = self.config
-        lookahead = min(max(abs(self._prev_v) * cfg.lookahead_time_s, cfg.min_lookahead_m), cfg.max_lookahead_m)
+        lookahead = lookahead_distance(self._prev_v, cfg.lookahead_time_s, cfg.min_lookahead_m, cfg.max_lookahead_m)
         self._look_m = 0.0
         status, target_v, target_w, look = self._target(pose, grid, dt_s, lookahead)
         v, w = self._smooth(target_v, target_w, dt_s)
@@ -459,7 +467,7 @@ class RegulatedPurePursuit:
             if self._blocked(pose, grid, w / v, reach):
                 status = COLLISION_AHEAD
                 v, w = self._smooth(0.0, 0.0, dt_s)
-                if v != 0.0 and self._blocked(pose, grid, w / v, self._braking_distance(v, dt_s)):
+                if v != 0.0 and self._blocked(pose, grid, w / v, braking_distance(v, dt_s, cfg.max_linear_decel_mps2)):
                     # Safety over smoothness: braking at the limit would still end in the obstacle.
                     v, w = 0.0, 0.0
         self._prev_v, self._prev_w = v, w
@@ -479,25 +487,17 @@ class RegulatedPurePursuit:
 
         track = self._track(plan, pose.x_m, pose.y_m, lookahead)
         if not self._xy_reached and track.at_end:
-            # Within the tolerance, and still within it after braking from the present speed (along
-            # the heading: the stop is short, the arc's bend over it negligible).
-            coast = self._braking_distance(self._prev_v, dt_s)
-            end_x = pose.x_m + coast * math.cos(pose.yaw_rad)
-            end_y = pose.y_m + coast * math.sin(pose.yaw_rad)
-            self._xy_reached = (
-                math.hypot(goal[0] - pose.x_m, goal[1] - pose.y_m) <= cfg.xy_goal_tolerance_m
-                and math.hypot(goal[0] - end_x, goal[1] - end_y) <= cfg.xy_goal_tolerance_m
+            # Within the tolerance, and still within it after braking from the present speed.
+            self._xy_reached = xy_goal_reached(
+                pose, goal, self._prev_v, dt_s, cfg.max_linear_decel_mps2, cfg.xy_goal_tolerance_m
             )
         if self._xy_reached:
             if plan.goal_yaw_rad is None:
                 self._goal_reached = True
                 return GOAL_REACHED, 0.0, 0.0, goal
             error = wrap_angle(plan.goal_yaw_rad - pose.yaw_rad)
-            # Reached only if braking the rotation now still ends inside the tolerance: a robot that
-            # arrives turning fast would otherwise sweep through it and stop outside.
-            w = self._prev_w
-            coast = math.copysign(abs(w) * dt_s + w * w / (2.0 * cfg.max_angular_accel_rps2), w)
-            if abs(error) <= cfg.yaw_goal_tolerance_rad and abs(error - coast) <= cfg.yaw_goal_tolerance_rad:
+            # Reached only if braking the rotation now still ends inside the tolerance.
+            if yaw_goal_reached(error, self._prev_w, dt_s, cfg.max_angular_accel_rps2, cfg.yaw_goal_tolerance_rad):
                 self._goal_reached = True
                 return GOAL_REACHED, 0.0, 0.0, goal
             return ROTATING_TO_GOAL, 0.0, math.copysign(self._rotation_speed(abs(error), dt_s), error), goal
@@ -557,19 +557,15 @@ class RegulatedPurePursuit:
         x_r, y_r = c * dx + s * dy, -s * dx + c * dy  # carrot in base_link
         dist2 = x_r * x_r + y_r * y_r
         angle = math.atan2(y_r, x_r)
-        if cfg.use_rotate_to_heading and abs(angle) > cfg.rotate_to_heading_min_angle_rad:
+        if cfg.use_rotate_to_heading and should_rotate_to_heading(angle, cfg.rotate_to_heading_min_angle_rad):
             # In place: a circular robot cannot hit anything by turning.
             return ROTATING_TO_HEADING, 0.0, math.copysign(cfg.rotate_to_heading_angular_vel_rps, angle), carrot
-        curvature = 2.0 * y_r / dist2 if dist2 > 1e-12 else 0.0
+        curvature = pure_pursuit_curvature(x_r, y_r)
         dist = math.sqrt(dist2)
         v = self._regulated_speed(curvature, grid, pose, remaining_m, to_goal_m, dt_s)
         if slow:
-            v = min(v, self._stopping_speed(0.5 * dist, dt_s))
-        w = v * curvature
-        if abs(w) > cfg.max_angular_vel_rps:
-            # Keep the arc, slow down along it: clamping w alone would steer off the path.
-            v = cfg.max_angular_vel_rps / abs(curvature)
-            w = math.copysign(cfg.max_angular_vel_rps, w)
+            v = min(v, stopping_speed(0.5 * dist, dt_s, cfg.max_linear_decel_mps2))
+        v, w = arc_velocities(v, curvature, cfg.max_angular_vel_rps)
         if grid is not None and v > 0.0 and self._blocked(pose, grid, curvature, self._reach(v, dt_s, dist)):
             return None
         self._look_m = dist
@@ -583,57 +579,45 @@ class RegulatedPurePursuit:
         step, then braking at the limit), so that braking starts with room to spare. Speeds are
         capped (`_regulated_speed`, `slow` in `_pursue`) so that the latter stays within the point.
         """
-        return max(2.0 * self._braking_distance(v, dt_s), min(v * self.config.collision_check_time_s, look_m))
+        cfg = self.config
+        return collision_check_distance(v, dt_s, look_m, cfg.collision_check_time_s, cfg.max_linear_decel_mps2)
 
     def _rotation_speed(self, error_rad: float, dt_s: float) -> float:
         """In-place rotation speed that stops on the target angle within the angular acceleration limit.
 
         Largest w with `w * dt + w^2 / (2 * accel) <= error`: turn at w for this step, then brake at
-        the limit, and stop before the target. Checked discretely (not the continuous sqrt(2 a e)),
-        so the next step's bound is always reachable from this one without exceeding the limit.
+        the limit, and stop before the target (`rotation_speed`).
         """
-        accel = self.config.max_angular_accel_rps2
-        braking = accel * (math.sqrt(dt_s * dt_s + 2.0 * error_rad / accel) - dt_s)
-        return min(self.config.rotate_to_heading_angular_vel_rps, braking)
-
-    def _stopping_speed(self, distance_m: float, dt_s: float) -> float:
-        """Largest v with `v * dt + v^2 / (2 * decel) <= distance`: one step at v, then braking, stops in time."""
-        decel = self.config.max_linear_decel_mps2
-        return decel * (math.sqrt(dt_s * dt_s + 2.0 * distance_m / decel) - dt_s)
+        cfg = self.config
+        return rotation_speed(error_rad, dt_s, cfg.max_angular_accel_rps2, cfg.rotate_to_heading_angular_vel_rps)
 
     def _regulated_speed(
         self, curvature: float, grid: Grid | None, pose: Pose2D, remaining_m: float, to_goal_m: float, dt_s: float
     ) -> float:
         """Desired linear speed after curvature, proximity and approach regulation (Nav2 RPP's order).
 
-        The speed is also kept low enough to stop at the goal within the deceleration limit (the
-        discrete bound of `_rotation_speed`), as a separate velocity smoother cannot know where the
-        goal is: a robot that slows down too late overshoots the tolerance it was stopped in. That
-        bound uses the straight-line distance to the goal, not the path length, because the robot
-        cuts the path's corners toward the carrot and may get there sooner than the path says.
+        The speed is also kept low enough to stop at the goal within the deceleration limit
+        (`goal_stop_constraint`), as a separate velocity smoother cannot know where the goal is: a
+        robot that slows down too late overshoots the tolerance it was stopped in. That bound uses
+        the straight-line distance to the goal, not the path length, because the robot cuts the
+        path's corners toward the carrot and may get there sooner than the path says.
         """
         cfg = self.config
-        v = cfg.desired_linear_vel_mps
-        regulated = v
-        if cfg.use_curvature_regulation and curvature != 0.0:
-            radius = 1.0 / abs(curvature)
-            if radius < cfg.regulated_min_radius_m:
-                regulated = v * radius / cfg.regulated_min_radius_m
+        desired = cfg.desired_linear_vel_mps
+        by_curvature = by_cost = desired
+        if cfg.use_curvature_regulation:
+            by_curvature = curvature_constraint(desired, curvature, cfg.regulated_min_radius_m)
         if cfg.use_cost_regulation and grid is not None:
             value = grid.value_at(pose.x_m, pose.y_m)
-            if value > 0:
+            if value > 0:  # 0 is free; -1 (unknown, or outside the grid) says nothing about obstacles
                 distance = self._dist_table[value]
-                if distance < cfg.cost_scaling_dist_m:
-                    regulated = min(regulated, v * cfg.cost_scaling_gain * distance / cfg.cost_scaling_dist_m)
-        if regulated < v:
-            v = max(regulated, cfg.regulated_min_linear_vel_mps)
-        if remaining_m < cfg.approach_velocity_scaling_dist_m:
-            approach = cfg.desired_linear_vel_mps * remaining_m / cfg.approach_velocity_scaling_dist_m
-            v = min(v, max(approach, cfg.min_approach_linear_vel_mps))
-        # Able to stop in half the distance to the goal: the checks look twice the braking distance
-        # ahead, and must not look past the goal (a goal just short of a wall stays reachable).
-        v = min(v, max(self._stopping_speed(0.5 * to_goal_m, dt_s), cfg.min_approach_linear_vel_mps))
-        return min(max(v, 0.0), cfg.desired_linear_vel_mps)
+                by_cost = cost_constraint(desired, distance, cfg.cost_scaling_dist_m, cfg.cost_scaling_gain)
+        v = regulated_linear_vel(desired, by_curvature, by_cost, cfg.regulated_min_linear_vel_mps)
+        v = approach_constraint(
+            v, desired, remaining_m, cfg.approach_velocity_scaling_dist_m, cfg.min_approach_linear_vel_mps
+        )
+        v = goal_stop_constraint(v, to_goal_m, dt_s, cfg.max_linear_decel_mps2, cfg.min_approach_linear_vel_mps)
+        return min(max(v, 0.0), desired)
 
     # ------------------------------------------------------------------ track
     def _track(self, plan: _Plan, x: float, y: float, lookahead_m: float) -> _Track:
@@ -700,8 +684,7 @@ class RegulatedPurePursuit:
         Normally `collision_min_value`. When the robot already stands in a blocked cell (an obstacle
         was mapped against it), only a higher value blocks, so it can drive out instead of freezing.
         """
-        here = grid.value_at(x_m, y_m)
-        return here + 1 if here >= self.config.collision_min_value else self.config.collision_min_value
+        return collision_threshold(grid.value_at(x_m, y_m), self.config.collision_min_value)
 
     def _blocked(self, pose: Pose2D, grid: Grid, curvature: float, reach_m: float) -> bool:
         """Whether the robot centre, moved along the arc of `curvature` up to `reach_m`, enters a blocked cell.
@@ -733,50 +716,22 @@ class RegulatedPurePursuit:
         ys = np.interp(s, plan.cum, plan.points[:, 1])
         return _cells_blocked(grid, xs, ys, threshold)
 
-    def _braking_distance(self, v: float, dt_s: float) -> float:
-        """Signed distance covered driving at `v` for `dt_s`, then braking to rest at the limit."""
-        return v * dt_s + math.copysign(v * v / (2.0 * self.config.max_linear_decel_mps2), v)
-
     # --------------------------------------------------------------- smoother
     def _smooth(self, target_v: float, target_w: float, dt_s: float) -> tuple[float, float]:
-        """The command nearest the target that the acceleration limits reach from the previous one.
-
-        Tracking the arc matters more than reaching either speed, so: a stop (zero target) brakes
-        along the current arc, the arc the collision checks look along; otherwise the target is
-        scaled by one factor s in [0, 1] on both axes where possible (keeps the curvature w / v, as
-        Nav2's velocity smoother `scale_velocities` does); where no s is reachable (w still winding
-        down from a turn), w is limited on its own and v chosen for the target curvature, so the
-        robot never speeds up while it is still turning the wrong way. Velocity limits are applied
-        last and win over the deceleration limit (a `reset` above them is cut at once).
-        """
+        """The command nearest the target that the limits reach from the previous one (see `smooth_velocities`)."""
         cfg = self.config
-        prev_v, prev_w = self._prev_v, self._prev_w
-        v_lo, v_hi = _reachable(prev_v, cfg.max_linear_accel_mps2 * dt_s, cfg.max_linear_decel_mps2 * dt_s)
-        ang = cfg.max_angular_accel_rps2 * dt_s
-        w_lo, w_hi = prev_w - ang, prev_w + ang
-        if target_v == 0.0 and target_w == 0.0 and prev_v != 0.0:
-            v = min(max(0.0, v_lo), v_hi)
-            w = min(max(prev_w * v / prev_v, w_lo), w_hi)
-        else:
-            s_lo, s_hi = 0.0, 1.0
-            for target, lo, hi in ((target_v, v_lo, v_hi), (target_w, w_lo, w_hi)):
-                if target > 0.0:
-                    s_lo, s_hi = max(s_lo, lo / target), min(s_hi, hi / target)
-                elif target < 0.0:
-                    s_lo, s_hi = max(s_lo, hi / target), min(s_hi, lo / target)
-                elif not lo <= 0.0 <= hi:
-                    s_lo, s_hi = 1.0, 0.0  # a zero target the limits cannot reach this step
-            if s_lo <= s_hi:
-                v, w = s_hi * target_v, s_hi * target_w
-            else:
-                w = min(max(target_w, w_lo), w_hi)
-                v = target_v
-                if target_v > 0.0 and target_w != 0.0:
-                    curvature = target_w / target_v
-                    v = min(target_v, w / curvature) if w * curvature > 0.0 else 0.0
-                v = min(max(v, v_lo), v_hi)
-        v_max, w_max = cfg.desired_linear_vel_mps, cfg.max_angular_vel_rps
-        return min(max(v, -v_max), v_max), min(max(w, -w_max), w_max)
+        return smooth_velocities(
+            self._prev_v,
+            self._prev_w,
+            target_v,
+            target_w,
+            dt_s,
+            max_linear_accel_mps2=cfg.max_linear_accel_mps2,
+            max_linear_decel_mps2=cfg.max_linear_decel_mps2,
+            max_angular_accel_rps2=cfg.max_angular_accel_rps2,
+            max_linear_vel_mps=cfg.desired_linear_vel_mps,
+            max_angular_vel_rps=cfg.max_angular_vel_rps,
+        )
 
 
 def _cell(grid: Grid | None) -> float:
@@ -810,18 +765,6 @@ def _cells_blocked(grid: Grid, xs: NDArray[np.floating[Any]], ys: NDArray[np.flo
     if not inside.all():
         rows, cols = rows[inside], cols[inside]
     return bool((grid.values[rows, cols] >= threshold).any())
-
-
-def _reachable(prev: float, accel: float, decel: float) -> tuple[float, float]:
-    """Interval of velocities reachable from `prev` in one step: speeding up by `accel`, slowing by `decel`.
-
-    Moving away from zero is speeding up; toward zero (and through it) is slowing down.
-    """
-    if prev > 0.0:
-        return prev - decel, prev + accel
-    if prev < 0.0:
-        return prev - accel, prev + decel
-    return -accel, accel
 
 
 def _circle_crossing(
