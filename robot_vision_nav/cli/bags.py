@@ -79,6 +79,7 @@ def _bag_record(args: argparse.Namespace) -> int:
 
 def _set_values(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     """`NODE.PARAM=VALUE` (VALUE as YAML) -> {node: {param: value}}."""
+    # Any: a parameter value is whatever YAML reads (a number, string, list, ...), as the options take it.
     import yaml
 
     out: dict[str, dict[str, Any]] = {}
@@ -169,7 +170,7 @@ def _replay(args: argparse.Namespace) -> int:
         if interactive:
             print("\r\033[K", end="", file=sys.stderr, flush=True)
     if args.json:
-        out: dict[str, Any] = {
+        out: dict[str, object] = {
             "bag": result.bag, "out_bag": result.out_bag, "bag_duration_s": round(result.bag_duration_s, 6),
             "wall_s": round(result.wall_s, 3), "realtime_factor": round(result.realtime_factor, 3),
             "inputs": result.inputs, "outputs": result.outputs,

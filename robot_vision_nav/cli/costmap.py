@@ -8,17 +8,20 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, cast
 
 from robot_vision_nav.cli.common import CliError, camera_mount, check_out_path, finite, int_in, positive
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
     from robot_vision_nav.cli.common import Subparsers
     from robot_vision_nav.core.grid import Grid
 
 
 # ---------------------------------------------------------------------------------------- costmap
-def _read_depth(path: Path, scale_m_per_unit: float | None) -> tuple[Any, str]:
+def _read_depth(path: Path, scale_m_per_unit: float | None) -> tuple[NDArray[np.float32], str]:
     """Depth image in metres (float32, HxW) and a description of what was read."""
     import cv2
     import numpy as np
@@ -50,7 +53,7 @@ def _read_depth(path: Path, scale_m_per_unit: float | None) -> tuple[Any, str]:
     return depth_m, f"{raw.dtype} x {scale:g} m/unit"
 
 
-def _read_mask(path: Path, depth_shape: tuple[int, int], depth_path: Path) -> Any:
+def _read_mask(path: Path, depth_shape: tuple[int, int], depth_path: Path) -> NDArray[np.uint8]:
     import cv2
     import numpy as np
 
@@ -70,7 +73,7 @@ def _read_mask(path: Path, depth_shape: tuple[int, int], depth_path: Path) -> An
             f"mask {str(path)!r} is {mask.shape[1]}x{mask.shape[0]} but depth {str(depth_path)!r} is "
             f"{depth_shape[1]}x{depth_shape[0]}; expected the same size"
         )
-    return mask
+    return cast("NDArray[np.uint8]", mask)  # its dtype is checked above; OpenCV's stubs cannot know it
 
 
 def _costmap(args: argparse.Namespace) -> int:

@@ -10,11 +10,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from robot_vision_nav.cli.common import CliError, check_out_path, int_in
 
 if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
     from robot_vision_nav.cli.common import Subparsers
     from robot_vision_nav.core.segmentation.inference import Segmenter
     from robot_vision_nav.core.segmentation.labels import LabelSet
@@ -32,7 +35,7 @@ def _load_segmenter(model: str, device: str, expected_labels: LabelSet | None = 
         raise CliError(str(err)) from err
 
 
-def _read_rgb_image(path: Path) -> Any:
+def _read_rgb_image(path: Path) -> NDArray[np.uint8]:
     import cv2
 
     if not path.is_file():
@@ -40,7 +43,7 @@ def _read_rgb_image(path: Path) -> Any:
     bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if bgr is None:
         raise CliError(f"cannot read image {str(path)!r}: not an image OpenCV can decode")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return cast("NDArray[np.uint8]", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))  # IMREAD_COLOR decodes to 8 bits
 
 
 def _segment(args: argparse.Namespace) -> int:
@@ -212,7 +215,7 @@ def _export_checkpoint(args: argparse.Namespace) -> int:
         card = export_checkpoint(args.checkpoint, out, fp16=args.fp16)
     except TrainingError as err:
         raise CliError(str(err)) from err
-    result: dict[str, Any] = {
+    result: dict[str, Any] = {  # Any: JSON values of mixed types, read back below
         "model": str(out), "card": str(card_path(out)), "sha256": card.sha256, "bytes": out.stat().st_size,
         "dtype": "float16" if args.fp16 else "float32", "height": card.input_height, "width": card.input_width,
         "metrics": card.extra.get("metrics"), "onnx": None, "max_abs_diff": None,
