@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+import robot_vision_nav
 from robot_vision_nav import cli, files
 from robot_vision_nav.cli import benchmarks
 from robot_vision_nav.core.geometry import Pose2D
@@ -302,6 +303,34 @@ def test_console_script_runs() -> None:
     assert done.returncode == 0, done.stderr
     for sub in ("costmap", "bench", "demo"):
         assert sub in done.stdout
+
+
+def test_python_m_runs_the_same_command() -> None:
+    command = [sys.executable, "-m", "robot_vision_nav.cli", "--version"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout) == (0, f"rvn {robot_vision_nav.__version__}\n"), done.stderr
+
+
+# Runs in a fresh interpreter: this pytest process already holds torch, OpenCV and rclpy.
+IMPORT_EVERY_CLI_MODULE = """
+import importlib, json, pkgutil, sys
+import robot_vision_nav.cli as cli
+names = [i.name for i in pkgutil.walk_packages(cli.__path__, cli.__name__ + ".") if i.name[-8:] != "__main__"]
+for name in names:
+    importlib.import_module(name)
+cli.build_parser().format_help()
+heavy = ("rclpy", "torch", "cv2", "numpy", "numba", "rosbags", "mujoco", "yaml")
+print(json.dumps({"names": names, "heavy": sorted(m for m in sys.modules if m.split(".")[0] in heavy)}))
+"""
+
+
+def test_no_cli_module_imports_ros_or_heavy_libraries_at_module_level() -> None:
+    done = subprocess.run([sys.executable, "-c", IMPORT_EVERY_CLI_MODULE], capture_output=True, text=True,
+                          timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert "robot_vision_nav.cli.common" in result["names"] and len(result["names"]) > 5
+    assert result["heavy"] == []
 
 
 def test_demo_localized_without_tf2_ros_exits_2_naming_it(
