@@ -716,7 +716,7 @@ def check_planner_outputs(tap: Tap) -> None:
 def run_planner(node: PlannerNode, actions: list[Any]) -> None:
     tap = Tap(node)
     clock = Clock()
-    handlers = {"costmap": node._on_costmap, "odom": node._on_odom, "goal": node._on_goal}
+    handlers = {"costmap": node._on_costmap, "odom": node._on_odom, "goal": node._goals.on_goal}
     for op, (kind, payload) in actions:
         clock.apply(op)
         calls = [("odom", payload[0]), ("costmap", payload[1])] if kind == "tick" else [(kind, payload)]
@@ -1207,7 +1207,7 @@ def test_planner_refuses_goals_without_a_usable_yaw_or_position(
     with fresh(lambda: make_planner(context)) as node:
         tap = Tap(node)
         node._on_odom(stamped(odometry(-1.5, -1.5, yaw_quat(0.0)), 1000))
-        node._on_goal(pose_stamped(x, 0.0, quat))
+        node._goals.on_goal(pose_stamped(x, 0.0, quat))
         node._on_costmap(stamped(free_grid(), 1000))
         tap.check_finite()
         assert node._goal is None
@@ -1219,7 +1219,7 @@ def test_planner_stops_when_the_robot_is_outside_the_costmap_window(context: Con
     with fresh(lambda: make_planner(context)) as node:
         tap = Tap(node)
         node._on_odom(stamped(odometry(-1.5, -1.5, yaw_quat(0.0)), 1000))
-        node._on_goal(pose_stamped(1.0, 0.0, yaw_quat(0.0)))
+        node._goals.on_goal(pose_stamped(1.0, 0.0, yaw_quat(0.0)))
         node._on_costmap(stamped(free_grid(origin=(0.0, 0.0)), 1000))
         assert tap.on("/planner_status")[-1].data.startswith("no_path: start (-1.5, -1.5) m is outside")
         assert tap.on("/plan")[-1].poses == []
@@ -1230,7 +1230,7 @@ def test_planner_and_controller_refuse_a_costmap_whose_origin_overflows_cell_ari
     with fresh(lambda: make_planner(context)) as node:
         tap = Tap(node)
         node._on_odom(stamped(odometry(-1.5, -1.5, yaw_quat(0.0)), 1000))
-        node._on_goal(pose_stamped(1.0, 0.0, yaw_quat(0.0)))
+        node._goals.on_goal(pose_stamped(1.0, 0.0, yaw_quat(0.0)))
         node._on_costmap(stamped(free_grid(origin=(1.7e308, 0.0)), 1000))
         assert tap.on("/plan") == []
     with fresh(lambda: ControllerNode(context=context)) as controller:

@@ -107,7 +107,7 @@ def test_planner_starts_its_plans_where_tf_puts_the_robot_and_refuses_a_stale_po
         assert plan_points(path)[0] == pytest.approx([1.0, 0.5], abs=RES)
         assert plan_points(path)[-1] == pytest.approx([3.0, 0.0], abs=1e-6)
         # TF stops; costmaps go on: 2 s later the newest transform is stale, no plan is made from it.
-        plans = node._plans
+        plans = node.step.times.count
         stale = stamp + 2 * SEC
         for i in range(15):
             rig.pub_costmap.publish(occupancy_grid(free, RES, -5.0, -5.0, "odom", stale + i * SEC))
@@ -115,7 +115,7 @@ def test_planner_starts_its_plans_where_tf_puts_the_robot_and_refuses_a_stale_po
                 break
         line = next(line for line in rig.logs if "stale robot pose from TF" in line)
         assert TF_POSE in line and "odom_max_age_s" in line, line
-        assert node._plans == plans
+        assert node.step.times.count == plans
     finally:
         rig.close()
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import Quaternion
-from nav_msgs.msg import OccupancyGrid, Odometry
+from geometry_msgs.msg import PoseStamped, Quaternion
+from nav_msgs.msg import OccupancyGrid, Odometry, Path
 from numpy.typing import NDArray
 from sensor_msgs.msg import CameraInfo, PointCloud2, PointField
 
@@ -423,3 +423,27 @@ def point_cloud_to_xyz(msg: PointCloud2) -> NDArray[np.float32]:
         )  # fmt: skip
         out[..., axis] = view
     return out.reshape(-1, 3)
+
+
+def path_message(points_xy: NDArray[np.float64] | None, frame_id: str, stamp: Time, final_yaw: float | None) -> Path:
+    """A nav_msgs/Path through `points_xy` (N, 2); None or no points gives an empty path (stop).
+
+    Each pose faces the next point (the last one the segment before it), except the last, which
+    takes `final_yaw` when given (the goal's heading).
+    """
+    msg = Path()
+    msg.header.frame_id = frame_id
+    msg.header.stamp = stamp
+    if points_xy is None:
+        return msg
+    headings = np.arctan2(np.diff(points_xy[:, 1]), np.diff(points_xy[:, 0])) if len(points_xy) > 1 else np.zeros(0)
+    for i, (x, y) in enumerate(points_xy):
+        yaw = float(headings[min(i, len(headings) - 1)]) if len(headings) else 0.0
+        if i == len(points_xy) - 1 and final_yaw is not None:
+            yaw = final_yaw
+        pose = PoseStamped()
+        pose.header = msg.header
+        pose.pose.position.x, pose.pose.position.y = float(x), float(y)
+        pose.pose.orientation = yaw_orientation(yaw)
+        msg.poses.append(pose)
+    return msg
