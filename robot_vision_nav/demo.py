@@ -274,7 +274,7 @@ def run_scene(seed: int, options: DemoOptions, progress: Callable[[str], None] |
         wall0 = time.monotonic()
         frames0 = sim_node._frames
         costmap_node: Any = stack.nodes["costmap_node"]
-        updates0 = costmap_node._updates
+        updates0 = costmap_node.step.times.count
         reason = "time limit"
         success = False
         next_report = wall0
@@ -300,7 +300,7 @@ def run_scene(seed: int, options: DemoOptions, progress: Callable[[str], None] |
                 )
         wall_s = time.monotonic() - wall0
         frames = sim_node._frames - frames0
-        updates = costmap_node._updates - updates0
+        updates = costmap_node.step.times.count - updates0
         score = sim.score
         odom = sim.base.odom
         extras = {
