@@ -66,6 +66,7 @@ def check_launch_file(name: str, values: dict[str, str]) -> str:
     from launch_ros.actions import Node
 
     from robot_vision_nav.package_files import share_dir
+    from robot_vision_nav.replay import launch_plan
     from robot_vision_nav.ros import bringup
 
     path = share_dir() / "launch" / name
@@ -98,7 +99,7 @@ def check_launch_file(name: str, values: dict[str, str]) -> str:
     nodes = [a for a in actions if isinstance(a, Node) and a.node_package == PACKAGE]
     make_nodes = bringup.perception_nodes if name.startswith("perception") else bringup.stack_nodes
     if name.startswith("replay"):
-        options = bringup.replay_plan(resolved).options
+        options = launch_plan.replay_plan(resolved).options
     else:
         options = bringup.options_from_launch_values(resolved, sim=name.startswith("sim"))
     expected = [spec.executable for spec in make_nodes(options)]

@@ -16,7 +16,8 @@ republish` beside this launch, with the topics map naming the raw topic it publi
 naming a compressed topic is refused. player:=rvn, or `rvn replay BAG`, decode it themselves.
 
 The node list comes from `robot_vision_nav.ros.bringup.stack_nodes` as in bringup.launch.py; the
-command lines come from `replay_plan`. `ros2 launch ... --show-args` lists the arguments.
+command lines come from `robot_vision_nav.replay.launch_plan.replay_plan`. `ros2 launch ... --show-args`
+lists the arguments.
 """
 
 from __future__ import annotations
@@ -40,12 +41,11 @@ from launch_ros.parameter_descriptions import ParameterValue
 from launch_ros.substitutions import ExecutableInPackage
 
 from robot_vision_nav.package_files import share_dir
+from robot_vision_nav.replay.launch_plan import replay_launch_arguments, replay_plan
 from robot_vision_nav.ros.bringup import (
     PACKAGE,
     launch_bool,
     launch_node_kwargs,
-    replay_launch_arguments,
-    replay_plan,
     rviz_config,
     rviz_node_kwargs,
     stack_nodes,

@@ -856,6 +856,7 @@ def test_launch_time_code_needs_none_of_the_heavy_modules(tmp_path: Path) -> Non
 import sys
 sys.path.insert(0, {str(blocker)!r})
 from robot_vision_nav.package_files import share_dir
+from robot_vision_nav.replay import launch_plan
 from robot_vision_nav.ros import bringup, security
 for sim in (False, True):
     values = {{name: default for name, default, _ in bringup.launch_arguments(share_dir(), sim=sim)}}
@@ -866,10 +867,10 @@ values = {{name: default for name, default, _ in bringup.perception_launch_argum
 for ns in ("", "robot1"):
     bringup.perception_nodes(bringup.options_from_launch_values(values | {{"namespace": ns}}))
 security.launch_environment({{}})
-values = {{name: default for name, default, _ in bringup.replay_launch_arguments(share_dir())}}
-bringup.replay_plan(values | {{"bag": {str(bag)!r}}})
+values = {{name: default for name, default, _ in launch_plan.replay_launch_arguments(share_dir())}}
+launch_plan.replay_plan(values | {{"bag": {str(bag)!r}}})
 try:
-    bringup.replay_plan(values | {{"bag": {str(bag)!r}, "topics_map": {str(topics_map)!r}}})
+    launch_plan.replay_plan(values | {{"bag": {str(bag)!r}, "topics_map": {str(topics_map)!r}}})
 except bringup.BringupError as err:
     assert "compressed image topic" in str(err), err
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in {HEAVY!r})

@@ -1,6 +1,6 @@
 """replay.launch.py: `ros2 bag play --clock` through the stack (use_sim_time), `ros2 bag record` of its outputs.
 
-The command lines are built by plain functions of `ros.bringup` and tested here argv for argv; the
+The command lines are built by plain functions of `replay.launch_plan` and tested here argv for argv; the
 launch file runs against the stand-in `launch` / `launch_ros` modules of test_bringup where ROS 2
 launch is not installed, and against the real one where it is.
 """
@@ -21,19 +21,21 @@ import pytest
 import yaml
 
 from robot_vision_nav.replay.bags import BagError
-from robot_vision_nav.replay.topics import INPUT_TYPES, OUTPUTS
-from robot_vision_nav.ros.bringup import (
-    LAUNCH_ARGUMENTS,
+from robot_vision_nav.replay.launch_plan import (
     REPLAY_LAUNCH_ARGUMENTS,
-    STACK,
-    BringupError,
     bag_play_command,
     bag_record_command,
-    launch_node_kwargs,
     replay_input_topics,
     replay_launch_arguments,
     replay_output_topics,
     replay_plan,
+)
+from robot_vision_nav.replay.topics import INPUT_TYPES, OUTPUTS
+from robot_vision_nav.ros.bringup import (
+    LAUNCH_ARGUMENTS,
+    STACK,
+    BringupError,
+    launch_node_kwargs,
     rviz_node_kwargs,
     stack_nodes,
 )
@@ -330,7 +332,7 @@ def test_launch_file_is_thin_and_builds_its_nodes_from_stack_nodes() -> None:
         assert call in text, f"{LAUNCH_FILE} does not call {call}"
     assert "def generate_launch_description()" in text
     assert "compressed" in (ast.get_docstring(ast.parse(text)) or "")
-    assert len(text.splitlines()) < 110, f"{LAUNCH_FILE} should stay thin: the logic belongs in ros/bringup.py"
+    assert len(text.splitlines()) < 110, f"{LAUNCH_FILE} should stay thin: the logic belongs in replay/launch_plan.py"
 
 
 @pytest.mark.parametrize(("record", "rviz"), [(True, False), (False, True)])
@@ -477,12 +479,12 @@ def test_rvn_player_plays_and_records_without_rosbag2_and_decodes_compressed_inp
 
 
 def test_auto_player_is_rosbag2_where_it_is_installed(monkeypatch: pytest.MonkeyPatch, bag: Path) -> None:
-    import robot_vision_nav.ros.bringup as bringup
+    import robot_vision_nav.replay.launch_plan as launch_plan
 
     real = importlib.util.find_spec
     for installed, first in ((True, "ros2"), (False, "rvn")):
         monkeypatch.setattr(
-            bringup.importlib.util,
+            launch_plan.importlib.util,
             "find_spec",
             lambda name, *a, installed=installed: (
                 (object() if installed else None) if name == "ros2bag" else real(name)

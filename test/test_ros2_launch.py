@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 import yaml
 
+from robot_vision_nav.replay.launch_plan import REPLAY_LAUNCH_ARGUMENTS
 from robot_vision_nav.ros.bringup import (
     LAUNCH_ARGUMENTS,
     NODE_KINDS,
     PERCEPTION_LAUNCH_ARGUMENTS,
-    REPLAY_LAUNCH_ARGUMENTS,
     SIM_LAUNCH_ARGUMENTS,
     SIM_LEAVES_OUT,
 )

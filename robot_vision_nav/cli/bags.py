@@ -65,8 +65,8 @@ def _bag_play(args: argparse.Namespace) -> int:
 
 def _bag_record(args: argparse.Namespace) -> int:
     from robot_vision_nav.replay.errors import BagError
+    from robot_vision_nav.replay.launch_plan import replay_output_topics
     from robot_vision_nav.replay.live import RecordOptions, record, topic_counts_line
-    from robot_vision_nav.ros.bringup import replay_output_topics
 
     topics = tuple(args.topics) or tuple(replay_output_topics(args.namespace))
     try:

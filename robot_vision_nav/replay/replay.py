@@ -284,7 +284,8 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
     from rclpy.context import Context
     from rosgraph_msgs.msg import Clock
 
-    from robot_vision_nav.ros.bringup import BringupOptions, replay_parameters, stack_nodes
+    from robot_vision_nav.replay.launch_plan import replay_parameters
+    from robot_vision_nav.ros.bringup import BringupOptions, stack_nodes
     from robot_vision_nav.ros.messages import ns_to_stamp
     from robot_vision_nav.ros.runner import InProcessStack, apply_ros_environment
 
