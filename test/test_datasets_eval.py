@@ -13,15 +13,14 @@ from robot_vision_nav.core.geometry import CameraMount, Pose2D
 from robot_vision_nav.core.segmentation.inference import Segmenter, SegmenterConfig
 from robot_vision_nav.package_files import load_label_set
 from robot_vision_nav.sim.synthetic import MASK_KEEPOUT, Box, FloorPatch, Scene, d435_intrinsics, render
+from robot_vision_nav.sim.synthetic_aisles import PlacedBox, render_labelled
 from robot_vision_nav.training.datasets import (
     CityscapesDataset,
     DatasetError,
-    PlacedBox,
     SyntheticWarehouse,
     camvid,
     image_folder,
     open_dataset,
-    render_labelled,
 )
 from robot_vision_nav.training.evaluate import evaluate
 from test.segmentation_helpers import (
