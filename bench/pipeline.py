@@ -82,8 +82,7 @@ class Driver:
         from rclpy.node import Node
         from sensor_msgs.msg import CameraInfo, Image
 
-        from robot_vision_nav.nodes.planner_node import PLAN_QOS
-        from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS
+        from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, PLAN_QOS, SENSOR_QOS
 
         self.node = Node("bench_pipeline_driver", context=context)
         n = self.node

@@ -124,3 +124,9 @@ def test_obstacle_step_reports_a_frame_without_valid_depth() -> None:
     config = ObstacleCloudConfig()
     built = ObstacleStep(config).on_frame(np.zeros((K.height, K.width), np.uint16), K, None, config.mount)
     assert isinstance(built, Built) and built.problem == NO_VALID_DEPTH_CLOUD
+
+
+def test_an_older_stamp_is_due_when_the_pacer_says_so() -> None:
+    pacer = RatePacer(20.0, fraction=0.9, older_is_due=True)
+    assert pacer.take(1000 * MS) and not pacer.take(1010 * MS)
+    assert pacer.take(5 * MS)  # a clock that jumped back: taken at once

@@ -1235,7 +1235,7 @@ def test_planner_and_controller_refuse_a_costmap_whose_origin_overflows_cell_ari
         assert tap.on("/plan") == []
     with fresh(lambda: ControllerNode(context=context)) as controller:
         controller._on_costmap(stamped(free_grid(origin=(1.7e308, 0.0)), 1000))
-        assert controller._grid is None
+        assert controller.step.grid is None
 
 
 def test_planner_ignores_odometry_in_another_frame(context: Context) -> None:
@@ -1262,9 +1262,9 @@ def test_controller_stops_on_odometry_or_costmap_in_another_frame(context: Conte
         assert not is_zero(tap.on("/cmd_vel")[-1])  # the valid inputs do move it
         node._on_odom(stamped(odometry(0.3, 0.0, yaw_quat(0.0), frame="map"), 1001))
         assert is_zero(tap.on("/cmd_vel")[-1])
-        grid = node._grid
+        grid = node.step.grid
         node._on_costmap(stamped(free_grid(frame="map"), 1001))
-        assert node._grid is grid
+        assert node.step.grid is grid
 
 
 def test_controller_refuses_a_plan_whose_final_orientation_is_not_finite(
@@ -1275,7 +1275,7 @@ def test_controller_refuses_a_plan_whose_final_orientation_is_not_finite(
         plan = straight_plan()
         plan.poses[-1].pose.orientation.z, plan.poses[-1].pose.orientation.w = math.inf, 1e-300
         node._on_plan(plan)
-        assert not node._has_plan and is_zero(tap.on("/cmd_vel")[-1])
+        assert not node.step.has_plan and is_zero(tap.on("/cmd_vel")[-1])
 
 
 def test_navigator_feedback_survives_a_nan_speed_and_refuses_unusable_goals(context: Context, fibonacci: Any) -> None:

@@ -20,10 +20,10 @@ from std_msgs.msg import Bool, String
 from robot_vision_nav.nodes.controller_node import ControllerNode
 from robot_vision_nav.nodes.costmap_node import CostmapNode
 from robot_vision_nav.nodes.obstacles_node import SemanticObstaclesNode
-from robot_vision_nav.nodes.planner_node import PLAN_QOS, PlannerNode
+from robot_vision_nav.nodes.planner_node import PlannerNode
 from robot_vision_nav.nodes.safety_node import SafetyNode
 from robot_vision_nav.nodes.segmentation_node import SegmentationNode
-from robot_vision_nav.ros.qos import COMMAND_QOS
+from robot_vision_nav.ros.qos import COMMAND_QOS, PLAN_QOS
 from test.lifecycle_helpers import Manager
 from test.segmentation_helpers import constant_model
 from test.test_costmap_node import Harness as CostmapHarness

@@ -22,9 +22,9 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.nodes.controller_node import ControllerNode
-from robot_vision_nav.nodes.planner_node import PLAN_QOS, PlannerNode
+from robot_vision_nav.nodes.planner_node import PlannerNode
 from robot_vision_nav.ros.messages import ns_to_stamp, occupancy_grid, stamp_to_ns
-from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS
+from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, PLAN_QOS, SENSOR_QOS
 
 pytestmark = pytest.mark.ros
 
@@ -170,6 +170,7 @@ def test_planner_node_replans_at_once_when_the_path_is_blocked_and_says_when_no_
     moved = wall_grid()
     moved[120:132, 128:133] = 100
     moved[68:80, 128:133] = 0  # y from -1.6 to -1.0 m
+
     # A goal published twice above may still bring one more plan on the old route: wait for the
     # plan through the new gap, still within five costmaps (0.25 s of costmap time).
     def through_lower_gap() -> bool:

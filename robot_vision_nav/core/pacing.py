@@ -20,19 +20,22 @@ from robot_vision_nav.core.units import NS_PER_S
 class RatePacer:
     """At most `rate_hz` events per second of stamp time; `rate_hz` 0 lets every event through.
 
-    An event stamped before the last one let through is not due: the caller that must restart on a
-    clock that jumped back (a looped bag) detects that itself and calls `reset`.
+    An event stamped before the last one let through is not due unless `older_is_due`: a caller that
+    must restart on a clock that jumped back (a looped bag) detects that itself and calls `reset`;
+    one that keeps no history lets the older stamp through (`older_is_due`).
 
     Args:
         rate_hz: the rate; a change takes effect at the next event.
         fraction: the share of a period that must have passed (0.9 lets a source that is a little
             early, or jitters, through at the full rate instead of every other event).
+        older_is_due: an event stamped before the last one let through is due.
 
     """
 
-    def __init__(self, rate_hz: float, fraction: float = 1.0) -> None:
+    def __init__(self, rate_hz: float, fraction: float = 1.0, older_is_due: bool = False) -> None:
         self.rate_hz = rate_hz
         self.fraction = fraction
+        self.older_is_due = older_is_due
         self.last_ns: int | None = None
 
     @property
@@ -42,7 +45,10 @@ class RatePacer:
 
     def due(self, stamp_ns: int) -> bool:
         """Whether an event stamped `stamp_ns` is let through (nothing is recorded: see `take`)."""
-        return self.rate_hz <= 0.0 or self.last_ns is None or stamp_ns - self.last_ns >= self.min_gap_ns
+        if self.rate_hz <= 0.0 or self.last_ns is None:
+            return True
+        gap = stamp_ns - self.last_ns
+        return gap >= self.min_gap_ns or (self.older_is_due and gap < 0)
 
     def take(self, stamp_ns: int) -> bool:
         """`due`, and when it is, record `stamp_ns` as the last event let through."""
@@ -78,9 +84,9 @@ class StepTimes:
         """Seconds since the last run ended; None before the first."""
         return None if self.last_wall_s is None else time.monotonic() - self.last_wall_s
 
-    def last_ms(self) -> str:
-        """The last duration in ms with two decimals, "nan" before the first."""
-        return f"{self._ms[-1]:.2f}" if self._ms else "nan"
+    def last_ms(self, decimals: int = 2) -> str:
+        """The last duration in ms with `decimals` decimals, "nan" before the first."""
+        return f"{self._ms[-1]:.{decimals}f}" if self._ms else "nan"
 
     def median_ms(self) -> str:
         """The median of the kept durations in ms with two decimals, "nan" before the first."""

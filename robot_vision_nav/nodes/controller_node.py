@@ -26,7 +26,6 @@ the node down publishes zero too: the robot is never left moving on stale data. 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,19 +35,17 @@ from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
 from std_msgs.msg import String
 
-from robot_vision_nav.core.clock import is_fresh
 from robot_vision_nav.core.config import param
-from robot_vision_nav.core.controller import Command, ControllerConfig, ControllerError, RegulatedPurePursuit
+from robot_vision_nav.core.control_step import ControlStep, Failed, Timeouts
+from robot_vision_nav.core.controller import Command, ControllerConfig
 from robot_vision_nav.core.geometry import Pose2D, yaw_from_quaternion
-from robot_vision_nav.core.grid import Grid
-from robot_vision_nav.core.units import NS_PER_S
-from robot_vision_nav.nodes.planner_node import PLAN_QOS
+from robot_vision_nav.core.pacing import RatePacer
 from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_in_frame, same_frame, stamp_to_ns
-from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, SENSOR_QOS, TF_TRIGGER_QOS
+from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, PLAN_QOS, SENSOR_QOS, TF_TRIGGER_QOS
 from robot_vision_nav.ros.robot_pose import (
     READ_AT_CONFIGURE,
     check_robot_pose_source,
@@ -114,6 +111,11 @@ class ControllerNodeConfig:
     def __post_init__(self) -> None:
         check_robot_pose_source(self.robot_pose_source)
 
+    @property
+    def timeouts(self) -> Timeouts:
+        """The input timeouts, for the core step."""
+        return Timeouts(self.plan_timeout_s, self.odom_timeout_s, self.costmap_timeout_s)
+
 
 class ControllerNode(ManagedNode):
     """The thin ROS wrapper around RegulatedPurePursuit, a managed node (ros/lifecycle.py).
@@ -132,27 +134,23 @@ class ControllerNode(ManagedNode):
     def configure(self) -> None:
         """The controller, the command / status publishers, the input subscriptions and the watchdog."""
         self.control_config: ControllerConfig = self._params.get(ControllerConfig)
-        self.node_config: ControllerNodeConfig = self._params.get(ControllerNodeConfig)
-        self.controller = RegulatedPurePursuit(self.control_config)
-        self._grid: Grid | None = None
-        self._received_ns: dict[str, int] = {}  # node-clock receipt times, for the watchdog
-        self._has_plan = False
-        self._last_odom_stamp_ns: int | None = None
-        self._last_command_stamp_ns: int | None = None
+        cfg = self.node_config = self._params.get(ControllerNodeConfig)
+        self.step = ControlStep(self.control_config, cfg.control_rate_hz, cfg.timeouts)
         self._stopped = True
         self._status = ""
         self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
-        self._step_ms = 0.0
         self._commands = 0
-        msg_type = TwistStamped if self.node_config.use_stamped_cmd_vel else Twist
-        self._cmd_pub = self.create_publisher(msg_type, "cmd_vel", COMMAND_QOS)
+        self._cmd_pub = self.create_publisher(
+            TwistStamped if cfg.use_stamped_cmd_vel else Twist, "cmd_vel", COMMAND_QOS
+        )
         self._status_pub = self.create_publisher(String, "controller_status", 10)
         self._diagnostics = DiagnosticsReporter(self, "controller")
         self.create_subscription(Path, "plan", self._on_plan, PLAN_QOS)
-        self._pose_from_tf = self.node_config.robot_pose_source == "tf"
+        self._pose_from_tf = cfg.robot_pose_source == "tf"
         self._tf = TfReader(self)
-        self._tf_trigger_ns: int | None = None  # stamp of the /tf message that last triggered a lookup
+        # /tf messages that trigger a lookup, paced by their stamps; an older stamp is a clock that jumped back.
+        self._tf_pacer = RatePacer(cfg.control_rate_hz, fraction=0.9, older_is_due=True)
         if self._pose_from_tf:
             from tf2_msgs.msg import TFMessage  # installed with tf2_ros, which robot_pose_source tf needs
 
@@ -162,9 +160,8 @@ class ControllerNode(ManagedNode):
             self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
         self.create_subscription(OccupancyGrid, "local_costmap/costmap", self._on_costmap, MAP_QOS)
         self._topics = {n: self.resolve_topic_name(n) for n in ("plan", "odom", "local_costmap/costmap")}
-        self._watchdog = self.create_timer(1.0 / self.node_config.watchdog_rate_hz, self._on_watchdog)
+        self._watchdog = self.create_timer(1.0 / cfg.watchdog_rate_hz, self._on_watchdog)
         self.create_timer(1.0, self._publish_diagnostics)
-        cfg = self.node_config
         self.get_logger().info(
             f"controller {'enabled' if cfg.enabled else 'disabled'}, "
             f"{f'TwistStamped in {cfg.base_frame}' if cfg.use_stamped_cmd_vel else 'Twist'} on "
@@ -174,8 +171,7 @@ class ControllerNode(ManagedNode):
     # ------------------------------------------------------------------ configuration
     def deactivate(self) -> None:
         """Zero velocity, acknowledged by the base (bounded wait), and the plan dropped."""
-        self._has_plan = False
-        self.controller.clear_plan()
+        self.step.drop_plan()
         send_final_zero(self, self._cmd_pub, lambda: self._publish_zero("inactive"))
 
     def cleanup(self) -> None:
@@ -190,10 +186,12 @@ class ControllerNode(ManagedNode):
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is ControllerConfig:
             self.control_config = config
-            self.controller.reconfigure(config)
+            self.step.controller.reconfigure(config)
             return
         old: ControllerNodeConfig = self.node_config
         self.node_config = config
+        self.step.timeouts = config.timeouts
+        self.step.pacer.rate_hz = self._tf_pacer.rate_hz = config.control_rate_hz
         if old.use_stamped_cmd_vel != config.use_stamped_cmd_vel:
             self._publish_zero("switching_message_type")
             self.destroy_publisher(self._cmd_pub)
@@ -213,6 +211,11 @@ class ControllerNode(ManagedNode):
     def _now_ns(self) -> int:
         return int(self.get_clock().now().nanoseconds)
 
+    def _received(self, name: str, stamp_ns: int) -> None:
+        now = self._now_ns()
+        self.step.received(name, now)
+        self.ages.record(name, now, stamp_ns)
+
     # ------------------------------------------------------------------ inputs
     def _on_plan(self, msg: Path) -> None:
         topic = self._topics["plan"]
@@ -224,8 +227,7 @@ class ControllerNode(ManagedNode):
             )
             self._drop_plan()
             return
-        self._received_ns["plan"] = self._now_ns()
-        self.ages.record("plan", self._received_ns["plan"], stamp_to_ns(msg.header.stamp))
+        self._received("plan", stamp_to_ns(msg.header.stamp))
         if not msg.poses:
             self._drop_plan()
             return
@@ -233,34 +235,27 @@ class ControllerNode(ManagedNode):
         q = msg.poses[-1].pose.orientation
         # atan2 makes a finite yaw of some infinite quaternions ((0, 0, inf, ~0) gives 3 pi / 4): NaN is refused
         finite = all(math.isfinite(v) for v in (q.x, q.y, q.z, q.w))
-        try:
-            self.controller.set_plan(xy, yaw_from_quaternion(q.x, q.y, q.z, q.w) if finite else math.nan)
-        except ControllerError as err:
-            self._warn(topic, f"plan refused: {err}; stopping")
-            self._drop_plan()
-            return
-        self._has_plan = True
+        problem = self.step.set_plan(xy, yaw_from_quaternion(q.x, q.y, q.z, q.w) if finite else math.nan)
+        if problem:
+            self._warn(topic, f"plan refused: {problem}; stopping")
+            self._publish_zero("no_plan")
 
     def _drop_plan(self) -> None:
-        self._has_plan = False
-        self.controller.clear_plan()
+        self.step.drop_plan()
         self._publish_zero("no_plan")
 
     def _on_costmap(self, msg: OccupancyGrid) -> None:
-        frame = self.node_config.global_frame
+        frame, topic = self.node_config.global_frame, self._topics["local_costmap/costmap"]
         if not same_frame(msg.header.frame_id, frame):
             # Its cells would be checked against odom poses: refused, the last good one ages out.
-            self._warn(
-                self._topics["local_costmap/costmap"], f"wrong frame '{msg.header.frame_id}', expected '{frame}'"
-            )
+            self._warn(topic, f"wrong frame '{msg.header.frame_id}', expected '{frame}'")
             return
         try:
-            self._grid = grid_from_msg(msg)
+            self.step.grid = grid_from_msg(msg)
         except ValueError as err:
-            self._warn(self._topics["local_costmap/costmap"], f"unusable costmap: {err}")
+            self._warn(topic, f"unusable costmap: {err}")
             return
-        self._received_ns["costmap"] = self._now_ns()
-        self.ages.record("costmap", self._received_ns["costmap"], self._grid.stamp_ns)
+        self._received("costmap", self.step.grid.stamp_ns)
 
     def _on_odom(self, msg: Odometry) -> None:
         topic = self._topics["odom"]
@@ -269,88 +264,53 @@ class ControllerNode(ManagedNode):
             self._warn(topic, f"{problem}; stopping")
             self._publish_zero("bad_odometry")
             return
-        self._received_ns["odom"] = self._now_ns()
-        self.ages.record("odom", self._received_ns["odom"], pose.stamp_ns)
-        last = self._last_odom_stamp_ns
+        self._received("odom", pose.stamp_ns)
+        last = self.step.last_pose_ns
         if last is not None and pose.stamp_ns <= last:
             self._warn(topic, f"stamps out of order: {pose.stamp_ns} ns is not after {last} ns; ignored")
             return
         self._on_pose(pose)
 
-    def _on_tf(self, msg: Any) -> None:
+    def _on_tf(self, msg: Any) -> None:  # tf2_msgs/TFMessage: imported only with robot_pose_source tf
         """robot_pose_source tf: a /tf message, paced by its stamps, triggers a lookup of the newest pose.
 
         The lookup may still see the transform before this message (the listener's subscription on
         the same topic can run second): one message of lag, never a wrong pose.
         """
         newest = max((stamp_to_ns(t.header.stamp) for t in msg.transforms), default=None)
-        if newest is None:
+        if newest is None or not self._tf_pacer.take(newest):
             return
-        last = self._tf_trigger_ns
-        if last is not None and 0 <= newest - last < 0.9 * NS_PER_S / self.node_config.control_rate_hz:
-            return
-        self._tf_trigger_ns = newest
-        self._take_tf_pose()
-
-    def _take_tf_pose(self) -> None:
-        """TF's newest robot pose, used when it is newer than the last one."""
         cfg = self.node_config
         pose, why = pose_from_tf(self._tf, cfg.global_frame, cfg.base_frame)
         if pose is None:
-            if self._has_plan:  # the watchdog stops the robot once the last pose is older than odom_timeout_s
+            if self.step.has_plan:  # the watchdog stops the robot once the last pose is older than odom_timeout_s
                 self._warn(self._pose_input, f"no robot pose: {why}")
             return
-        if self._last_odom_stamp_ns is not None and pose.stamp_ns <= self._last_odom_stamp_ns:
+        last = self.step.last_pose_ns
+        if last is not None and pose.stamp_ns <= last:
             return  # TF has nothing newer: not a new pose (a publisher that stopped ages out)
-        self._received_ns["odom"] = self._now_ns()
-        self.ages.record("odom", self._received_ns["odom"], pose.stamp_ns)
+        self._received("odom", pose.stamp_ns)
         self._on_pose(pose)
 
     def _on_pose(self, pose: Pose2D) -> None:
         """One new robot pose in global_frame: a command when one is due."""
-        stamp = pose.stamp_ns
-        self._last_odom_stamp_ns = stamp
-        period_ns = round(NS_PER_S / self.node_config.control_rate_hz)
-        if self._last_command_stamp_ns is not None and stamp - self._last_command_stamp_ns < period_ns * 0.9:
-            return
-        dt_s = 1.0 / self.node_config.control_rate_hz
-        if self._last_command_stamp_ns is not None:
-            dt_s = min((stamp - self._last_command_stamp_ns) / NS_PER_S, 3.0 * dt_s)
-        self._last_command_stamp_ns = stamp
-        if not self.node_config.enabled or self._stale_inputs() or not self._has_plan:
-            return  # the watchdog (or the plan handler) has already sent zero
-        started = time.perf_counter()
-        try:
-            command = self.controller.compute(pose, self._grid, dt_s)
-        except ControllerError as err:
-            self._warn(self._pose_input, f"control step failed: {err}; stopping")
+        result = self.step.on_pose(pose, self._now_ns(), self.node_config.enabled)
+        if isinstance(result, Failed):
+            self._warn(self._pose_input, result.reason)
             self._publish_zero("error")
-            return
-        self._step_ms = (time.perf_counter() - started) * 1e3
-        self._publish(command, stamp)
+        elif result is not None:
+            self._publish(result, pose.stamp_ns)
 
     # ------------------------------------------------------------------ outputs
-    def _stale_inputs(self) -> list[str]:
-        now = self._now_ns()
-        cfg = self.node_config
-        limits = {"plan": cfg.plan_timeout_s, "odom": cfg.odom_timeout_s, "costmap": cfg.costmap_timeout_s}
-        stale = []
-        for name, limit_s in limits.items():
-            if name == "plan" and not self._has_plan:
-                continue
-            if not is_fresh(self._received_ns.get(name), now, limit_s):
-                stale.append(name)
-        return stale
-
     def _on_watchdog(self) -> None:
-        if not self.node_config.enabled or not self._has_plan:
+        if not self.node_config.enabled or not self.step.has_plan:
             return
-        stale = self._stale_inputs()
+        stale = self.step.stale_inputs(self._now_ns())
         if stale:
             inputs = {"plan": self._topics["plan"], "odom": self._pose_input}
             names = ", ".join(inputs.get(n, self._topics["local_costmap/costmap"]) for n in stale)
             self._warn(names, "stale input: older than its timeout; zero velocity")
-            self.controller.reset()
+            self.step.controller.reset()
             self._publish_zero("stale_input")
 
     def _publish(self, command: Command, stamp_ns: int | None) -> None:
@@ -383,7 +343,7 @@ class ControllerNode(ManagedNode):
     def _publish_diagnostics(self) -> None:
         last_problem = self._warnings.take_last_problem()
         status = self._diagnostics.status()
-        stale = self._stale_inputs() if self._has_plan else []
+        stale = self.step.stale_inputs(self._now_ns()) if self.step.has_plan else []
         behind = behind_message(self.ages, self.node_config.max_input_age_s)
         if stale or last_problem or behind:
             status.level = DiagnosticStatus.WARN
@@ -393,7 +353,7 @@ class ControllerNode(ManagedNode):
         values = [
             ("status", self._status),
             ("commands", str(self._commands)),
-            ("step_ms_last", f"{self._step_ms:.3f}"),
+            ("step_ms_last", self.step.times.last_ms(3)),
             ("enabled", str(self.node_config.enabled)),
             *self.ages.key_values(),
         ]

@@ -34,7 +34,6 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
@@ -50,7 +49,7 @@ from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.markers import planner_markers
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_in_frame, path_message, same_frame
-from robot_vision_nav.ros.qos import MAP_QOS, SENSOR_QOS
+from robot_vision_nav.ros.qos import MAP_QOS, PLAN_QOS, SENSOR_QOS
 from robot_vision_nav.ros.robot_pose import (
     ODOM_TOPIC,
     READ_AT_CONFIGURE,
@@ -64,9 +63,6 @@ from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "planner_node"
 COSTMAP_TOPIC = "local_costmap/costmap"
-
-# The plan is latched like a map: a controller that starts late still gets the current one.
-PLAN_QOS = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,9 @@ LATCHED_QOS = QoSProfile(
 # Costmaps as Nav2 publishes them: a late-joining RViz or planner gets the last grid at once.
 MAP_QOS = LATCHED_QOS
 
+# The plan is latched like a map: a controller that starts late still gets the current one.
+PLAN_QOS = LATCHED_QOS
+
 # Plans, goals and velocity commands: every message matters, and a short queue absorbs a burst
 # without letting stale commands pile up.
 COMMAND_QOS = QoSProfile(
