@@ -59,13 +59,14 @@ from std_msgs.msg import Bool, String
 from robot_vision_nav.core.config import param_info
 from robot_vision_nav.nodes.controller_node import ControllerNode
 from robot_vision_nav.nodes.costmap_node import CostmapNode
-from robot_vision_nav.nodes.navigator_node import GoalTarget, Nav2Adapter, NavigatorNode, _Goal
+from robot_vision_nav.nodes.navigator_node import NavigatorNode, _Goal
 from robot_vision_nav.nodes.planner_node import PlannerNode
 from robot_vision_nav.nodes.safety_node import SafetyNode
 from robot_vision_nav.nodes.segmentation_node import SegmentationNode
 from robot_vision_nav.nodes.sim_node import SimNode
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
 from robot_vision_nav.ros.messages import CameraInfoError, camera_info_to_intrinsics
+from robot_vision_nav.ros.nav2_action import GoalTarget, Nav2Adapter
 from robot_vision_nav.ros.qos import COMMAND_QOS
 from test.segmentation_helpers import constant_model
 from test.test_fuzz_conversions import allocation_limit
@@ -1151,7 +1152,7 @@ def run_safety(node: SafetyNode, actions: list[Any]) -> None:
             node._on_depth(depth)
             usable = depth_is_usable(depth, intrinsics)
             # usable but out of order: ignored, so a lost verdict stays lost
-            depth_lost = not usable or (depth_lost and node._depth_order.newest_ns != clock.stamp_ns())
+            depth_lost = not usable or (depth_lost and node.step.depth_order.newest_ns != clock.stamp_ns())
         tap.check_finite()
         sent = tap.on("/cmd_vel")[before:]
         garbage = kind != "cmd" or not (math.isfinite(payload.linear.x) and math.isfinite(payload.angular.z))

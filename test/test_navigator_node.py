@@ -27,7 +27,8 @@ from rclpy.parameter import Parameter
 
 from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalState
 from robot_vision_nav.nodes import navigator_node
-from robot_vision_nav.nodes.navigator_node import GoalTarget, Nav2Adapter, NavigatorNode
+from robot_vision_nav.nodes.navigator_node import NavigatorNode
+from robot_vision_nav.ros.nav2_action import GoalTarget, Nav2Adapter
 from robot_vision_nav.ros.runner import make_executor
 from test.stack_driver import StackDriver, drive_to_goal
 

@@ -19,36 +19,38 @@ A cancel sends a goal at the robot's current pose, so the robot stops there, and
 canceled. A goal may be in any frame TF connects to the planner's `global_frame` (`map` on a localised
 robot): the planner places it, and the robot's progress is judged in the goal's frame.
 
-Everything is in `NavigatorNode`, parameterized by the action type and a message adapter, so it is
-tested where nav2_msgs is not installed; `main` imports nav2_msgs and, without it, logs one error
-and exits 1. This node adds no algorithm.
+Everything is in `NavigatorNode`, parameterized by the action type and a message adapter
+(ros/nav2_action.py), so it is tested where nav2_msgs is not installed; `main` imports nav2_msgs
+and, without it, logs one error and exits 1. This node adds no algorithm.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from builtin_interfaces.msg import Duration
-from geometry_msgs.msg import PoseStamped
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
 from rclpy.task import Future
 
 from robot_vision_nav.core.config import ConfigError, param
-from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
-from robot_vision_nav.core.goals import planar_goal
-from robot_vision_nav.core.units import NS_PER_S
+from robot_vision_nav.core.goal_tracker import GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.goto import StackWatcher
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
-from robot_vision_nav.ros.messages import yaw_orientation
+from robot_vision_nav.ros.nav2_action import (
+    GoalAdapter,
+    GoalTarget,
+    Nav2Adapter,
+    current_pose,
+    eta_s,
+    import_navigate_to_pose,
+)
 from robot_vision_nav.ros.robot_pose import READ_AT_CONFIGURE, check_robot_pose_source, robot_pose_source_param
 from robot_vision_nav.ros.tf import base_frame_param
 
 NODE_NAME = "navigator_node"
 ACTION_NAME = "navigate_to_pose"
-MIN_SPEED_MPS = 0.01  # below this the robot is taken as standing: no time-remaining estimate (Nav2 does the same)
 
 
 @dataclass(frozen=True)
@@ -76,76 +78,6 @@ class NavigatorNodeConfig:
 
     def __post_init__(self) -> None:
         check_robot_pose_source(self.robot_pose_source)
-
-
-@dataclass(frozen=True)
-class GoalTarget:
-    """Where a goal asks the robot to go."""
-
-    frame: str
-    x_m: float
-    y_m: float
-    yaw_rad: float | None  # None: heading from the robot to the goal
-
-
-class GoalAdapter(Protocol):
-    """Converts between an action type's messages and the navigator's plain values."""
-
-    def target(self, goal: Any) -> GoalTarget:
-        """The goal's target; raises ValueError for a goal that cannot be used (non-finite values)."""
-        ...
-
-    def feedback(self, action_type: Any, progress: GoalFeedback, current_pose: PoseStamped, eta_s: float) -> Any:
-        """An `action_type.Feedback` for the goal's progress."""
-        ...
-
-    def result(self, action_type: Any, outcome: GoalOutcome) -> Any:
-        """An `action_type.Result` for how the goal ended."""
-        ...
-
-
-def _duration(seconds: float) -> Duration:
-    sec, nanosec = divmod(max(0, round(seconds * NS_PER_S)), NS_PER_S)
-    return Duration(sec=int(sec), nanosec=int(nanosec))
-
-
-class Nav2Adapter:
-    """nav2_msgs/action/NavigateToPose: goal `pose` (+ `behavior_tree`, ignored), Nav2's feedback and result."""
-
-    def target(self, goal: Any) -> GoalTarget:
-        """The goal pose; a zero quaternion means no heading."""
-        p, q = goal.pose.pose.position, goal.pose.pose.orientation
-        x, y, yaw = planar_goal((p.x, p.y), (q.x, q.y, q.z, q.w), zero_is_no_heading=True)  # GoalError: ValueError
-        return GoalTarget(goal.pose.header.frame_id, x, y, yaw)
-
-    def feedback(self, action_type: Any, progress: GoalFeedback, current_pose: PoseStamped, eta_s: float) -> Any:
-        """NavigateToPose.Feedback: current_pose, navigation_time, estimated_time_remaining, distance_remaining."""
-        fb = action_type.Feedback()
-        fb.current_pose = current_pose
-        fb.navigation_time = _duration(progress.elapsed_s)
-        fb.estimated_time_remaining = _duration(eta_s)
-        fb.number_of_recoveries = 0
-        fb.distance_remaining = float(progress.distance_m or 0.0)
-        return fb
-
-    def result(self, action_type: Any, outcome: GoalOutcome) -> Any:
-        """NavigateToPose.Result: error_code and error_msg where the distro has them (Jazzy on)."""
-        result = action_type.Result()
-        if hasattr(result, "error_code"):
-            unknown = getattr(action_type.Result, "UNKNOWN", 9000)
-            codes = {GoalState.SUCCEEDED: getattr(action_type.Result, "NONE", 0)}
-            codes[GoalState.TIMED_OUT] = getattr(action_type.Result, "TIMEOUT", unknown)
-            result.error_code = codes.get(outcome.state, unknown)
-        if hasattr(result, "error_msg") and outcome.state != GoalState.SUCCEEDED:
-            result.error_msg = outcome.reason
-        return result
-
-
-def import_navigate_to_pose() -> Any:
-    """nav2_msgs.action.NavigateToPose; ImportError where nav2_msgs is not installed."""
-    from nav2_msgs.action import NavigateToPose
-
-    return NavigateToPose
 
 
 @dataclass
@@ -316,7 +248,9 @@ class NavigatorNode(ManagedNode):
             self._finish(goal)
             return
         goal.handle.publish_feedback(
-            self.adapter.feedback(self.action_type, tracker.feedback(now), self._current_pose(), self._eta_s(tracker))
+            self.adapter.feedback(
+                self.action_type, tracker.feedback(now), current_pose(self.watcher), eta_s(tracker, self.watcher)
+            )
         )
 
     def _try_send(self, goal: _Goal, now_ns: int) -> None:
@@ -348,29 +282,6 @@ class NavigatorNode(ManagedNode):
             self.watcher.tracker = None
         if not goal.done.done():
             goal.done.set_result(None)
-
-    def _current_pose(self) -> PoseStamped:
-        # In the goal's frame where TF places the robot there (a map goal: the pose in map, as Nav2's
-        # feedback gives it in its global frame), else in the odometry's.
-        msg = PoseStamped()
-        frame = self.watcher.goal_frame or self.watcher.odom_frame
-        pose = self.watcher.pose_in(frame)
-        if pose is None:
-            frame, pose = self.watcher.odom_frame, self.watcher.pose
-        if pose is None:
-            return msg
-        msg.header.frame_id = frame
-        if self.watcher.odom_stamp is not None:
-            msg.header.stamp = self.watcher.odom_stamp
-        msg.pose.position.x, msg.pose.position.y = pose[0], pose[1]
-        msg.pose.orientation = yaw_orientation(pose[2])
-        return msg
-
-    def _eta_s(self, tracker: GoalTracker) -> float:
-        distance = tracker.distance_m
-        speed = abs(self.watcher.speed_mps)
-        # `not >=`: a NaN speed from odometry's twist gives no estimate, not a NaN duration
-        return 0.0 if distance is None or not speed >= MIN_SPEED_MPS else distance / speed
 
 
 def main(args: list[str] | None = None) -> int:
