@@ -67,7 +67,7 @@ def check_launch_file(name: str, values: dict[str, str]) -> str:
 
     from robot_vision_nav.package_files import share_dir
     from robot_vision_nav.replay import launch_plan
-    from robot_vision_nav.ros import bringup
+    from robot_vision_nav.ros import bringup, launch_files
 
     path = share_dir() / "launch" / name
     if not path.is_file():
@@ -101,7 +101,7 @@ def check_launch_file(name: str, values: dict[str, str]) -> str:
     if name.startswith("replay"):
         options = launch_plan.replay_plan(resolved).options
     else:
-        options = bringup.options_from_launch_values(resolved, sim=name.startswith("sim"))
+        options = launch_files.options_from_launch_values(resolved, sim=name.startswith("sim"))
     expected = [spec.executable for spec in make_nodes(options)]
     got = [str(node.node_executable) for node in nodes]
     if not got or got != expected:

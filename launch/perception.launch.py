@@ -17,11 +17,11 @@ from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 from robot_vision_nav.package_files import share_dir
-from robot_vision_nav.ros.bringup import (
+from robot_vision_nav.ros.bringup import perception_nodes
+from robot_vision_nav.ros.launch_files import (
     launch_node_kwargs,
     options_from_launch_values,
     perception_launch_arguments,
-    perception_nodes,
 )
 from robot_vision_nav.ros.security import SECURITY_LAUNCH_ARGUMENTS, launch_environment
 

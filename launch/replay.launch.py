@@ -42,13 +42,13 @@ from launch_ros.substitutions import ExecutableInPackage
 
 from robot_vision_nav.package_files import share_dir
 from robot_vision_nav.replay.launch_plan import replay_launch_arguments, replay_plan
-from robot_vision_nav.ros.bringup import (
+from robot_vision_nav.ros.bringup import stack_nodes
+from robot_vision_nav.ros.launch_files import (
     PACKAGE,
     launch_bool,
     launch_node_kwargs,
     rviz_config,
     rviz_node_kwargs,
-    stack_nodes,
 )
 from robot_vision_nav.ros.security import SECURITY_LAUNCH_ARGUMENTS, launch_environment
 

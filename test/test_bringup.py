@@ -28,10 +28,8 @@ from robot_vision_nav.ros.bringup import (
     CMD_VEL_TOPIC,
     COLOR_TOPIC,
     DEPTH_TOPIC,
-    LAUNCH_ARGUMENTS,
     NODE_KINDS,
     ODOM_TOPIC,
-    SIM_LAUNCH_ARGUMENTS,
     STACK,
     STACK_WIDE_PARAMETERS,
     BringupError,
@@ -40,16 +38,20 @@ from robot_vision_nav.ros.bringup import (
     _yaml_value,
     check_params_file,
     file_parameters,
+    perception_nodes,
+    resolved_parameter,
+    share_file,
+    stack_nodes,
+)
+from robot_vision_nav.ros.launch_files import (
+    LAUNCH_ARGUMENTS,
+    SIM_LAUNCH_ARGUMENTS,
     launch_arguments,
     launch_bool,
     launch_node_kwargs,
     options_from_launch_values,
-    perception_nodes,
-    resolved_parameter,
     rviz_config,
     rviz_node_kwargs,
-    share_file,
-    stack_nodes,
 )
 from robot_vision_nav.ros.security import SECURITY_LAUNCH_ARGUMENTS
 from test.ros2_launch_helpers import require_ros2_launch
@@ -394,7 +396,8 @@ def test_launch_arguments_are_described_and_file_defaults_are_under_the_share_di
 
 
 def test_camera_launch_argument_picks_a_preset_and_sim_launch_has_none() -> None:
-    from robot_vision_nav.ros.bringup import perception_launch_arguments, perception_nodes
+    from robot_vision_nav.ros.bringup import perception_nodes
+    from robot_vision_nav.ros.launch_files import perception_launch_arguments
 
     assert options_from_launch_values({"camera": "realsense"}).camera == "realsense"
     assert options_from_launch_values({"camera": ""}).camera == "default"
@@ -857,15 +860,15 @@ import sys
 sys.path.insert(0, {str(blocker)!r})
 from robot_vision_nav.package_files import share_dir
 from robot_vision_nav.replay import launch_plan
-from robot_vision_nav.ros import bringup, security
+from robot_vision_nav.ros import bringup, launch_files, security
 for sim in (False, True):
-    values = {{name: default for name, default, _ in bringup.launch_arguments(share_dir(), sim=sim)}}
+    values = {{name: default for name, default, _ in launch_files.launch_arguments(share_dir(), sim=sim)}}
     for ns in ("", "robot1"):
-        bringup.stack_nodes(bringup.options_from_launch_values(values | {{"namespace": ns}}, sim=sim))
-        bringup.rviz_config(ns)
-values = {{name: default for name, default, _ in bringup.perception_launch_arguments(share_dir())}}
+        bringup.stack_nodes(launch_files.options_from_launch_values(values | {{"namespace": ns}}, sim=sim))
+        launch_files.rviz_config(ns)
+values = {{name: default for name, default, _ in launch_files.perception_launch_arguments(share_dir())}}
 for ns in ("", "robot1"):
-    bringup.perception_nodes(bringup.options_from_launch_values(values | {{"namespace": ns}}))
+    bringup.perception_nodes(launch_files.options_from_launch_values(values | {{"namespace": ns}}))
 security.launch_environment({{}})
 values = {{name: default for name, default, _ in launch_plan.replay_launch_arguments(share_dir())}}
 launch_plan.replay_plan(values | {{"bag": {str(bag)!r}}})
@@ -983,7 +986,8 @@ def test_perception_nodes_refuse_what_does_not_apply_or_is_misspelt(tmp_path: Pa
 def test_perception_launch_file_declares_its_arguments_and_starts_the_perception_nodes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from robot_vision_nav.ros.bringup import PERCEPTION_LAUNCH_ARGUMENTS, perception_launch_arguments, perception_nodes
+    from robot_vision_nav.ros.bringup import perception_nodes
+    from robot_vision_nav.ros.launch_files import PERCEPTION_LAUNCH_ARGUMENTS, perception_launch_arguments
 
     text = (REPO / "launch" / "perception.launch.py").read_text()
     calls = ("perception_nodes(", "options_from_launch_values(", "launch_node_kwargs(", "perception_launch_arguments(")

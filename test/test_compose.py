@@ -288,7 +288,7 @@ def launch_values(command: list[str]) -> dict[str, str]:
 
 
 def test_stack_command_is_the_bringup_launch_with_declared_arguments(raw: dict[str, Any]) -> None:
-    from robot_vision_nav.ros.bringup import LAUNCH_ARGUMENTS, options_from_launch_values
+    from robot_vision_nav.ros.launch_files import LAUNCH_ARGUMENTS, options_from_launch_values
 
     env = {"JUPYTER_TOKEN": GOOD_TOKEN, "RVN_PARAMS_FILE": "/data/config/robot_vision_nav.yaml"}
     stack = interpolate(raw, env)["services"]["stack"]

@@ -31,14 +31,8 @@ from robot_vision_nav.replay.launch_plan import (
     replay_plan,
 )
 from robot_vision_nav.replay.topics import INPUT_TYPES, OUTPUTS
-from robot_vision_nav.ros.bringup import (
-    LAUNCH_ARGUMENTS,
-    STACK,
-    BringupError,
-    launch_node_kwargs,
-    rviz_node_kwargs,
-    stack_nodes,
-)
+from robot_vision_nav.ros.bringup import STACK, BringupError, stack_nodes
+from robot_vision_nav.ros.launch_files import LAUNCH_ARGUMENTS, launch_node_kwargs, rviz_node_kwargs
 from robot_vision_nav.ros.security import SECURITY_LAUNCH_ARGUMENTS
 from test.ros2_launch_helpers import require_ros2_launch
 from test.test_bringup import Recorded, load_launch_file, stand_in_launch
@@ -479,12 +473,10 @@ def test_rvn_player_plays_and_records_without_rosbag2_and_decodes_compressed_inp
 
 
 def test_auto_player_is_rosbag2_where_it_is_installed(monkeypatch: pytest.MonkeyPatch, bag: Path) -> None:
-    import robot_vision_nav.replay.launch_plan as launch_plan
-
-    real = importlib.util.find_spec
+    real = importlib.util.find_spec  # the module replay_plan asks, as launch_plan.importlib.util
     for installed, first in ((True, "ros2"), (False, "rvn")):
         monkeypatch.setattr(
-            launch_plan.importlib.util,
+            importlib.util,
             "find_spec",
             lambda name, *a, installed=installed: (
                 (object() if installed else None) if name == "ros2bag" else real(name)

@@ -23,9 +23,9 @@ import pytest
 import yaml
 
 from robot_vision_nav.replay.launch_plan import REPLAY_LAUNCH_ARGUMENTS
-from robot_vision_nav.ros.bringup import (
+from robot_vision_nav.ros.bringup import NODE_KINDS
+from robot_vision_nav.ros.launch_files import (
     LAUNCH_ARGUMENTS,
-    NODE_KINDS,
     PERCEPTION_LAUNCH_ARGUMENTS,
     SIM_LAUNCH_ARGUMENTS,
     SIM_LEAVES_OUT,

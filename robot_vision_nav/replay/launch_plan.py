@@ -32,9 +32,8 @@ from robot_vision_nav.ros.bringup import (
     STACK,
     BringupError,
     BringupOptions,
-    launch_arguments,
-    options_from_launch_values,
 )
+from robot_vision_nav.ros.launch_files import launch_arguments, options_from_launch_values
 
 # replay.launch.py's own arguments; it adds REPLAY_STACK_ARGUMENTS from LAUNCH_ARGUMENTS, and sets
 # use_sim_time (the nodes follow the bag's --clock). The topic arguments are left out: the topics

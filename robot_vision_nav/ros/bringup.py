@@ -6,12 +6,9 @@ launch files turn each spec into a `launch_ros.actions.Node`; the in-process run
 (`ros.runner`) turns it into the same command-line arguments (`NodeSpec.ros_args`) and hands them to
 the node class as `cli_args`, so a node started either way sees the same parameters and names.
 
-`launch/bringup.launch.py` and `launch/sim.launch.py` stay thin: their arguments are
-`launch_arguments()`, `options_from_launch_values` turns the resolved values into `BringupOptions`,
-and `launch_node_kwargs` / `rviz_node_kwargs` give the keyword arguments of each
-`launch_ros.actions.Node`, so all of it is tested where `launch_ros` is not installed.
-`launch/replay.launch.py` plans its bags in `replay.launch_plan`, which builds on this module;
-nothing here imports from `replay/`.
+The launch files reach it through `ros.launch_files` (their arguments, `BringupOptions` from the
+resolved values, the keyword arguments of each `launch_ros.actions.Node`); `launch/replay.launch.py`
+plans its bags in `replay.launch_plan`. Both build on this module; nothing here imports from them.
 
 `check_params_file` reads a parameter file the way rcl applies it (a section per node name, or the
 `/**` wildcard) and refuses a section or a parameter no node of the stack has, before anything
@@ -27,7 +24,7 @@ import importlib
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,13 +35,9 @@ from robot_vision_nav.files import write_bytes_atomic
 from robot_vision_nav.package_files import PackageFileError, package_file
 from robot_vision_nav.ros.parameter_table import NODE_PARAMETERS
 
-PACKAGE = "robot_vision_nav"
 STACK_PARAMS = "robot_vision_nav.yaml"
 SIM_PARAMS = "sim.yaml"
-RVIZ_CONFIG = "robot_vision_nav.rviz"
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
-TRUE_WORDS = ("true", "1", "yes", "on")  # what launch's IfCondition also accepts, case-insensitive
-FALSE_WORDS = ("false", "0", "no", "off", "")
 
 # The camera topics each node subscribes to, relative to the namespace; a launch argument remaps them.
 COLOR_TOPIC = "camera/color/image_raw"
@@ -353,7 +346,7 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
             sim_params["world_seed"] = options.world_seed
         sim_params |= options.extra_parameters.get("sim_node", {})
         # The simulator makes sim time (it publishes /clock): it runs on its own clocks, never use_sim_time.
-        sim_remaps = (*_remaps_for("sim_node", remaps), *_tf_remaps("sim_node", namespace))
+        sim_remaps = (*_remaps_for("sim_node", remaps), *tf_remaps("sim_node", namespace))
         specs.append(
             NodeSpec("sim_node", "sim_node", namespace, (sim_file,), sim_params, sim_remaps, options.log_level)
         )
@@ -363,7 +356,7 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
         if name == "segmentation_node":
             parameters |= _segmentation_parameters(options)
         parameters |= options.extra_parameters.get(name, {})
-        node_remaps = (*_remaps_for(name, remaps), *_tf_remaps(name, namespace))
+        node_remaps = (*_remaps_for(name, remaps), *tf_remaps(name, namespace))
         if name == "controller_node":
             node_remaps = ((CMD_VEL_TOPIC, CMD_VEL_NAV_TOPIC), *node_remaps)
         specs.append(
@@ -372,7 +365,7 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
     if options.navigator:
         # After the stack: it serves goals to the planner's topics and judges them from the odometry.
         parameters = {"use_sim_time": sim_time} | options.extra_parameters.get("navigator_node", {})
-        nav_remaps = (*_remaps_for("navigator_node", remaps), *_tf_remaps("navigator_node", namespace))
+        nav_remaps = (*_remaps_for("navigator_node", remaps), *tf_remaps("navigator_node", namespace))
         specs.append(
             NodeSpec(
                 "navigator_node",
@@ -426,10 +419,11 @@ def _lifecycle_files(options: BringupOptions) -> tuple[str, ...]:
     text = (
         "# written by robot_vision_nav's bringup for autostart:=false\n/**:\n  ros__parameters:\n    autostart: false\n"
     )
-    return (str(_generated_file(AUTOSTART_FALSE_FILE, text)),)
+    return (str(generated_file(AUTOSTART_FALSE_FILE, text)),)
 
 
-def _tf_remaps(node: str, namespace: str) -> tuple[tuple[str, str], ...]:
+def tf_remaps(node: str, namespace: str) -> tuple[tuple[str, str], ...]:
+    """The /tf and /tf_static remappings of `node` (or "rviz2") in `namespace`: none without one."""
     # Under a namespace each robot has its own TF tree (`/r1/tf`), as Nav2's multi-robot bringup does:
     # two robots' odom -> base_link on one /tf would be one robot jumping between two places.
     uses = node == "rviz2" or NODE_KINDS[node].uses_tf
@@ -533,7 +527,7 @@ def perception_nodes(options: BringupOptions) -> list[NodeSpec]:
         if name == "segmentation_node":
             parameters |= _segmentation_parameters(options)
         parameters |= options.extra_parameters.get(name, {})
-        node_remaps = (*_remaps_for(name, remaps), *_tf_remaps(name, namespace))
+        node_remaps = (*_remaps_for(name, remaps), *tf_remaps(name, namespace))
         specs.append(
             NodeSpec(name, name, namespace, (params_file, *lifecycle), parameters, node_remaps, options.log_level)
         )
@@ -694,10 +688,10 @@ def namespaced_params_file(path: str | os.PathLike[str], namespace: str) -> Path
     moved = {section_target(str(key), namespace): section for key, section in data.items()}
     text = f"# {path} with its node sections under the namespace /{namespace.strip('/')} (robot_vision_nav)\n"
     text += yaml.safe_dump(moved, sort_keys=False, default_flow_style=None)
-    return _generated_file(f"{Path(path).stem}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.yaml", text)
+    return generated_file(f"{Path(path).stem}-{hashlib.sha1(text.encode()).hexdigest()[:16]}.yaml", text)
 
 
-def _generated_file(name: str, text: str) -> Path:
+def generated_file(name: str, text: str) -> Path:
     """`text` in `$TMPDIR/rvn_params/NAME`, written atomically (a launch reading it never sees half a file)."""
     folder = Path(tempfile.gettempdir()) / "rvn_params"
     folder.mkdir(mode=0o755, exist_ok=True)
@@ -808,235 +802,3 @@ def _flatten(params: dict[str, Any], prefix: str = "") -> list[str]:
         name = f"{prefix}{key}"
         names += _flatten(value, f"{name}.") if isinstance(value, dict) else [name]
     return names
-
-
-# ------------------------------------------------------------------ launch files
-# (name, default, description) of bringup.launch.py's arguments. A file argument's '' default stands
-# for the package share's file; launch_arguments() writes the installed path in, so that
-# `ros2 launch robot_vision_nav bringup.launch.py --show-args` shows it.
-LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
-    (
-        "params_file",
-        "",
-        f"the stack's parameter YAML, one ros__parameters section per node; default: <share>/config/{STACK_PARAMS}",
-    ),
-    ("use_sim_time", "false", "every node follows /clock (a simulator, or a bag replayed with --clock)"),
-    ("namespace", "", "namespace pushed onto every node; their relative topics move with it; '' = none"),
-    ("device", "", "segmentation_node's device: auto, cpu, cuda or cuda:N; '' = the params file's"),
-    ("model", "", "segmentation_node's weights (.safetensors with NAME.card.yaml beside it); '' = the params file's"),
-    (
-        "camera",
-        "default",
-        "camera driver whose colour, depth and camera_info topics the stack reads: default ("
-        + ", ".join(CAMERA_PRESETS["default"])
-        + "), realsense (realsense2_camera 4.x with align_depth.enable:=true: "
-        + ", ".join(CAMERA_PRESETS["realsense"])
-        + "); color_topic, depth_topic and camera_info_topic override it",
-    ),
-    ("color_topic", "", "colour image topic (sensor_msgs/Image rgb8 | bgr8); '' = the camera's"),
-    ("depth_topic", "", "depth image aligned to colour (16UC1 mm | 32FC1 m); '' = the camera's"),
-    ("camera_info_topic", "", "colour camera intrinsics (sensor_msgs/CameraInfo); '' = the camera's"),
-    ("odom_topic", "", f"odometry (nav_msgs/Odometry, pose in the odom frame); '' = {ODOM_TOPIC}"),
-    (
-        "cmd_vel_topic",
-        "",
-        f"velocity command output (geometry_msgs/TwistStamped; Twist with use_stamped_cmd_vel: false); "
-        f"'' = {CMD_VEL_TOPIC}",
-    ),
-    ("log_level", "info", f"log level of every node: {', '.join(LOG_LEVELS)}"),
-    ("rviz", "false", f"also start RViz2 with config/{RVIZ_CONFIG}"),
-    (
-        "navigator",
-        "false",
-        "also start navigator_node: Nav2's navigate_to_pose action (nav2_simple_commander, RViz's Nav2 panel); "
-        "needs nav2_msgs",
-    ),
-    (
-        "autostart",
-        "true",
-        "the managed nodes configure and activate themselves at start; false: they wait unconfigured for Nav2's "
-        "lifecycle_manager (README 'Beside Nav2') or `ros2 lifecycle set <node> configure`, then activate",
-    ),
-)
-# sim.launch.py: these and LAUNCH_ARGUMENTS less SIM_LEAVES_OUT (the simulator's /clock is always
-# followed, and the simulator is the camera).
-SIM_LEAVES_OUT = ("use_sim_time", "camera")
-SIM_LAUNCH_ARGUMENTS: tuple[tuple[str, str, str], ...] = (
-    ("world_seed", "-1", "seed of the simulator's generated warehouse, [0, 999999]; -1 = the sim params file's"),
-    ("sim_params_file", "", f"the simulator's parameter YAML (sim_node section); default: <share>/config/{SIM_PARAMS}"),
-)
-_FILE_ARGUMENTS = {"params_file": STACK_PARAMS, "sim_params_file": SIM_PARAMS}
-
-
-def launch_arguments(share_dir: str | os.PathLike[str] | None = None, sim: bool = False) -> list[tuple[str, str, str]]:
-    """The (name, default, description) of each launch argument; file defaults under `share_dir`/config.
-
-    Args:
-        share_dir: the package share directory (the launch files pass `get_package_share_directory`);
-            None leaves the file defaults '' (= the package's files, found by `share_file`).
-        sim: the arguments of sim.launch.py instead of bringup.launch.py.
-
-    """
-    table = LAUNCH_ARGUMENTS
-    if sim:
-        table = (*(a for a in LAUNCH_ARGUMENTS if a[0] not in SIM_LEAVES_OUT), *SIM_LAUNCH_ARGUMENTS)
-    out: list[tuple[str, str, str]] = []
-    for name, default, description in table:
-        if name in _FILE_ARGUMENTS and share_dir is not None:
-            default = str(Path(share_dir, "config", _FILE_ARGUMENTS[name]))
-        out.append((name, default, description))
-    return out
-
-
-# perception.launch.py: the arguments of LAUNCH_ARGUMENTS that apply to segmentation + semantic obstacles.
-PERCEPTION_LAUNCH_ARGUMENTS = (
-    "params_file",
-    "use_sim_time",
-    "namespace",
-    "device",
-    "model",
-    "camera",
-    "color_topic",
-    "depth_topic",
-    "camera_info_topic",
-    "log_level",
-    "autostart",
-)
-
-
-def perception_launch_arguments(share_dir: str | os.PathLike[str] | None = None) -> list[tuple[str, str, str]]:
-    """The (name, default, description) of each argument of perception.launch.py (see `launch_arguments`)."""
-    return [a for a in launch_arguments(share_dir) if a[0] in PERCEPTION_LAUNCH_ARGUMENTS]
-
-
-def launch_bool(values: Mapping[str, str], name: str) -> bool:
-    """A true/false launch argument (also 1/0, yes/no, on/off, any case); '' or absent is its default.
-
-    Raises:
-        BringupError: any other word, naming the argument.
-
-    """
-    text = str(values.get(name, _launch_default(name))).strip().lower()
-    if text in TRUE_WORDS:
-        return True
-    if text in FALSE_WORDS:
-        return False
-    raise BringupError(f"launch argument {name}:={values.get(name)!r} is not true or false")
-
-
-def _launch_default(name: str) -> str:
-    for arg, default, _ in (*LAUNCH_ARGUMENTS, *SIM_LAUNCH_ARGUMENTS):
-        if arg == name:
-            return default
-    raise KeyError(name)
-
-
-def options_from_launch_values(values: Mapping[str, str], sim: bool = False) -> BringupOptions:
-    """BringupOptions from resolved launch arguments (launch's `context.launch_configurations`).
-
-    Values absent from `values` take their LAUNCH_ARGUMENTS default; names that are not launch
-    arguments (an including file's own) are ignored.
-
-    Raises:
-        BringupError: a value that is not a boolean, integer, log level or camera preset where one
-            is needed.
-
-    """
-
-    def text(name: str) -> str:
-        return str(values.get(name, _launch_default(name))).strip()
-
-    seed_text = text("world_seed") if sim else "-1"
-    try:
-        world_seed = int(seed_text or "-1")
-    except ValueError as err:
-        raise BringupError(f"launch argument world_seed:={seed_text!r} is not an integer") from err
-    if world_seed < -1:
-        raise BringupError(f"launch argument world_seed:={world_seed} must be >= 0 (or -1: the params file's)")
-    camera = "default" if sim else text("camera") or "default"
-    if camera not in CAMERA_PRESETS:
-        raise BringupError(f"launch argument camera:={camera!r} is not one of {', '.join(CAMERA_PRESETS)}")
-    return BringupOptions(
-        params_file=text("params_file"),
-        use_sim_time=sim or launch_bool(values, "use_sim_time"),
-        namespace=text("namespace"),
-        device=text("device"),
-        model=text("model"),
-        camera=camera,
-        color_topic=text("color_topic"),
-        depth_topic=text("depth_topic"),
-        camera_info_topic=text("camera_info_topic"),
-        odom_topic=text("odom_topic"),
-        cmd_vel_topic=text("cmd_vel_topic"),
-        log_level=text("log_level").lower() or "info",
-        sim=sim,
-        sim_params_file=text("sim_params_file") if sim else "",
-        world_seed=world_seed,
-        navigator=launch_bool(values, "navigator"),
-        autostart=launch_bool(values, "autostart"),
-    )
-
-
-def launch_node_kwargs(
-    spec: NodeSpec, string_value: Callable[[str], Any] | None = None, env: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """The keyword arguments of the `launch_ros.actions.Node` that starts `spec` as `spec.ros_args()` does.
-
-    Args:
-        spec: the node.
-        string_value: wraps each string parameter value; the launch files pass
-            `lambda v: ParameterValue(v, value_type=str)`, since launch_ros otherwise reads a string
-            value as YAML (a model path with ': ' in it would not survive).
-        env: environment variables for this node's process only (`additional_env`): the domain,
-            discovery range and SROS2 settings reach the stack's nodes and no other process of a
-            launch file that includes ours.
-
-    """
-    parameters = {
-        name: string_value(value) if string_value is not None and isinstance(value, str) else value
-        for name, value in spec.parameters.items()
-    }
-    kwargs: dict[str, Any] = {
-        "package": PACKAGE,
-        "executable": spec.executable,
-        "name": spec.name,
-        "namespace": spec.namespace,
-        "parameters": [*spec.params_files, parameters] if parameters else list(spec.params_files),
-        "remappings": list(spec.remappings),
-        "arguments": ["--ros-args", "--log-level", f"{spec.logger_name}:={spec.log_level}"],
-        "output": "screen",
-    }
-    if env:
-        kwargs["additional_env"] = dict(env)
-    return kwargs
-
-
-def rviz_config(namespace: str = "") -> Path:
-    """The shipped RViz config, its topics moved under `namespace` (a copy in $TMPDIR) when one is given."""
-    source = share_file("config", RVIZ_CONFIG)
-    ns = namespace.strip("/")
-    if not ns:
-        return source
-    # Every display's topic is absolute in the file (`Value: /plan`): each gets the namespace in front.
-    text = re.sub(r"^(\s+Value: )/(?=\S)", rf"\1/{ns}/", source.read_text(), flags=re.MULTILINE)
-    return _generated_file(f"robot_vision_nav-{ns.replace('/', '_')}.rviz", text)
-
-
-def rviz_node_kwargs(
-    config_file: str | os.PathLike[str], use_sim_time: bool, namespace: str = "", env: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """The keyword arguments of the RViz2 `launch_ros.actions.Node` showing `config_file`."""
-    kwargs: dict[str, Any] = {
-        "package": "rviz2",
-        "executable": "rviz2",
-        "name": "rviz2",
-        "arguments": ["-d", str(config_file)],
-        "parameters": [{"use_sim_time": use_sim_time}],
-        "output": "screen",
-    }
-    if namespace.strip("/"):
-        kwargs["namespace"] = namespace.strip("/")
-        kwargs["remappings"] = list(_tf_remaps("rviz2", namespace.strip("/")))  # the robot's own TF tree
-    if env:
-        kwargs["additional_env"] = dict(env)
-    return kwargs
