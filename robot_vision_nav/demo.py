@@ -27,9 +27,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from robot_vision_nav.files import encode_image, write_bytes_atomic
+from robot_vision_nav.ros import topics
 
 ABLATIONS = ("none", "depth-only")
-GOAL_TOPIC = "goal_pose"
+GOAL_TOPIC = topics.GOAL_POSE
 SCENE_TIME_BASE_S = 30.0  # time limit = this + SCENE_TIME_FACTOR x route length / cruise speed
 SCENE_TIME_FACTOR = 3.0
 LOCALIZED_MAP_FRAME = "map"  # with --localized, the simulator's world frame: the goal's frame
@@ -105,9 +106,9 @@ class _Observer:
         self.costmap: Any = None
         self.images: dict[str, Any] = {}
         self.keep_frame = False
-        self.node.create_subscription(String, "controller_status", self._on_status, 10)
-        self.node.create_subscription(OccupancyGrid, "local_costmap/costmap", self._on_costmap, MAP_QOS)
-        self.node.create_subscription(Image, "camera/color/image_raw", lambda m: self._on_image("rgb", m), SENSOR_QOS)
+        self.node.create_subscription(String, topics.CONTROLLER_STATUS, self._on_status, 10)
+        self.node.create_subscription(OccupancyGrid, topics.LOCAL_COSTMAP, self._on_costmap, MAP_QOS)
+        self.node.create_subscription(Image, topics.COLOR_IMAGE, lambda m: self._on_image("rgb", m), SENSOR_QOS)
         self.node.create_subscription(
             Image, "segmentation/traversable", lambda m: self._on_image("mask", m), SENSOR_QOS
         )

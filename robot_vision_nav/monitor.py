@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from robot_vision_nav.gpu_monitor import GpuMonitor, GpuStats
+from robot_vision_nav.ros import topics
 
 LEVELS = {0: "OK", 1: "WARN", 2: "ERROR", 3: "STALE"}
 STALE_S = 5.0  # diagnostics come every 1 s by default: five missed reports is a stopped node
@@ -107,7 +108,7 @@ def run_monitor(
             context = Context()
             rclpy.init(context=context, args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
             node = rclpy.create_node("rvn_monitor", context=context)
-            node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 50)
+            node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, on_diagnostics, 50)
             executor = SingleThreadedExecutor(context=context)
             executor.add_node(node)
         deadline = time.monotonic() + (wait_s if once else period_s)

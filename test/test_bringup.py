@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 import yaml
 
+from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.bringup import (
     CAMERA_INFO_TOPIC,
     CAMERA_PRESETS,
@@ -123,10 +124,10 @@ def test_remapping_options_give_each_node_the_rules_for_the_topics_it_uses() -> 
     }
     # Under a namespace, the nodes that read or write TF get the robot's own tree, as Nav2's bringup does.
     tf = {"sim_node", "costmap_node", "planner_node", "safety_node"}
-    for name, topics in expected.items():
+    for name, inputs in expected.items():
         fixed = (("cmd_vel", "cmd_vel_nav"),) if name == "controller_node" else ()
         own_tree = (("/tf", "tf"), ("/tf_static", "tf_static")) if name in tf else ()
-        assert specs[name].remappings == fixed + tuple((t, rule[t]) for t in topics) + own_tree, name
+        assert specs[name].remappings == fixed + tuple((t, rule[t]) for t in inputs) + own_tree, name
         assert specs[name].namespace == "robot1"
         args = specs[name].ros_args()
         assert "__ns:=/robot1" in args
@@ -475,10 +476,15 @@ def test_launch_defaults_give_runnable_nodes_that_match_the_in_process_arguments
         assert callable(module.main)
         assert all(Path(p).is_file() for p in spec.params_files)
         source = Path(module.__file__ or "").read_text()
+        used = {value for name, value in vars(topics).items() if name.isupper() and f"topics.{name}" in source}
+        if "PoseAtStamp(" in source:
+            used.add(topics.ODOM)  # ros/robot_pose.PoseAtStamp subscribes to odometry for the node
+        if "GoalInput(" in source:
+            used.add(topics.GOAL_POSE)  # ros/goal_input.GoalInput subscribes to goals for the node
         for src, _dst in spec.remappings:
             if src in ("/tf", "/tf_static") and "TfReader(" in source:
                 continue  # tf2_ros's TransformListener subscribes to them (ros/tf.py)
-            assert f'"{src}"' in source, f"{spec.name} does not use {src}"
+            assert f'"{src}"' in source or src in used, f"{spec.name} does not use {src}"
         kwargs = launch_node_kwargs(spec)
         assert kwargs["package"] == "robot_vision_nav" and kwargs["output"] == "screen"
         assert kwargs["executable"] == spec.executable and kwargs["name"] == spec.name
@@ -621,14 +627,14 @@ def rviz_topics(node: Any) -> list[str]:
 
 
 def test_rviz_config_shows_the_stack_in_odom_with_matching_qos() -> None:
-    from robot_vision_nav.nodes import costmap_node, segmentation_node
+    from robot_vision_nav.nodes import segmentation_node
 
     config = yaml.safe_load(RVIZ.read_text())
     manager = config["Visualization Manager"]
     assert manager["Global Options"]["Fixed Frame"] == "odom"
     displays = {d["Class"].split("/")[-1] + ":" + d.get("Topic", {}).get("Value", ""): d for d in manager["Displays"]}
     overlay = f"/{segmentation_node.OVERLAY_TOPIC}"
-    costmap = f"/{costmap_node.COSTMAP_TOPIC}"
+    costmap = f"/{topics.LOCAL_COSTMAP}"
     for key in (
         f"Image:{overlay}",
         f"Image:/{COLOR_TOPIC}",

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 from robot_vision_nav.core.obstacle_cloud import ObstacleCloudConfig
-from robot_vision_nav.nodes.obstacles_node import OBSTACLES_TOPIC
+from robot_vision_nav.ros.topics import OBSTACLES as OBSTACLES_TOPIC
 from test.nav2_obstacle_layer import (
     DemoFrame,
     agreement,

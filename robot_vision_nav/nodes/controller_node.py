@@ -40,6 +40,7 @@ from robot_vision_nav.core.control_step import ControlStep, Failed, Timeouts
 from robot_vision_nav.core.controller import Command, ControllerConfig
 from robot_vision_nav.core.geometry import Pose2D, yaw_from_quaternion
 from robot_vision_nav.core.pacing import RatePacer
+from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
@@ -58,6 +59,7 @@ from robot_vision_nav.ros.tf import TfReader
 from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "controller_node"
+INPUT_TOPICS = {"plan": topics.PLAN, "odom": topics.ODOM, "costmap": topics.LOCAL_COSTMAP}  # by watchdog name
 
 
 @dataclass(frozen=True)
@@ -142,11 +144,11 @@ class ControllerNode(ManagedNode):
         self.ages = InputAges()
         self._commands = 0
         self._cmd_pub = self.create_publisher(
-            TwistStamped if cfg.use_stamped_cmd_vel else Twist, "cmd_vel", COMMAND_QOS
+            TwistStamped if cfg.use_stamped_cmd_vel else Twist, topics.CMD_VEL, COMMAND_QOS
         )
-        self._status_pub = self.create_publisher(String, "controller_status", 10)
+        self._status_pub = self.create_publisher(String, topics.CONTROLLER_STATUS, 10)
         self._diagnostics = DiagnosticsReporter(self, "controller")
-        self.create_subscription(Path, "plan", self._on_plan, PLAN_QOS)
+        self.create_subscription(Path, topics.PLAN, self._on_plan, PLAN_QOS)
         self._pose_from_tf = cfg.robot_pose_source == "tf"
         self._tf = TfReader(self)
         # /tf messages that trigger a lookup, paced by their stamps; an older stamp is a clock that jumped back.
@@ -155,17 +157,17 @@ class ControllerNode(ManagedNode):
             from tf2_msgs.msg import TFMessage  # installed with tf2_ros, which robot_pose_source tf needs
 
             self._tf.listen()
-            self.create_subscription(TFMessage, "/tf", self._on_tf, TF_TRIGGER_QOS)
+            self.create_subscription(TFMessage, topics.TF, self._on_tf, TF_TRIGGER_QOS)
         else:
-            self.create_subscription(Odometry, "odom", self._on_odom, SENSOR_QOS)
-        self.create_subscription(OccupancyGrid, "local_costmap/costmap", self._on_costmap, MAP_QOS)
-        self._topics = {n: self.resolve_topic_name(n) for n in ("plan", "odom", "local_costmap/costmap")}
+            self.create_subscription(Odometry, topics.ODOM, self._on_odom, SENSOR_QOS)
+        self.create_subscription(OccupancyGrid, topics.LOCAL_COSTMAP, self._on_costmap, MAP_QOS)
+        self._topics = {n: self.resolve_topic_name(t) for n, t in INPUT_TOPICS.items()}
         self._watchdog = self.create_timer(1.0 / cfg.watchdog_rate_hz, self._on_watchdog)
         self.create_timer(1.0, self._publish_diagnostics)
         self.get_logger().info(
             f"controller {'enabled' if cfg.enabled else 'disabled'}, "
             f"{f'TwistStamped in {cfg.base_frame}' if cfg.use_stamped_cmd_vel else 'Twist'} on "
-            f"{self.resolve_topic_name('cmd_vel')}; robot pose from {self._pose_input}"
+            f"{self.resolve_topic_name(topics.CMD_VEL)}; robot pose from {self._pose_input}"
         )
 
     # ------------------------------------------------------------------ configuration
@@ -196,7 +198,7 @@ class ControllerNode(ManagedNode):
             self._publish_zero("switching_message_type")
             self.destroy_publisher(self._cmd_pub)
             self._cmd_pub = self.create_publisher(
-                TwistStamped if config.use_stamped_cmd_vel else Twist, "cmd_vel", COMMAND_QOS
+                TwistStamped if config.use_stamped_cmd_vel else Twist, topics.CMD_VEL, COMMAND_QOS
             )
         if old.enabled and not config.enabled:
             self._publish_zero("disabled")
@@ -245,7 +247,7 @@ class ControllerNode(ManagedNode):
         self._publish_zero("no_plan")
 
     def _on_costmap(self, msg: OccupancyGrid) -> None:
-        frame, topic = self.node_config.global_frame, self._topics["local_costmap/costmap"]
+        frame, topic = self.node_config.global_frame, self._topics["costmap"]
         if not same_frame(msg.header.frame_id, frame):
             # Its cells would be checked against odom poses: refused, the last good one ages out.
             self._warn(topic, f"wrong frame '{msg.header.frame_id}', expected '{frame}'")
@@ -308,7 +310,7 @@ class ControllerNode(ManagedNode):
         stale = self.step.stale_inputs(self._now_ns())
         if stale:
             inputs = {"plan": self._topics["plan"], "odom": self._pose_input}
-            names = ", ".join(inputs.get(n, self._topics["local_costmap/costmap"]) for n in stale)
+            names = ", ".join(inputs.get(n, self._topics["costmap"]) for n in stale)
             self._warn(names, "stale input: older than its timeout; zero velocity")
             self.step.controller.reset()
             self._publish_zero("stale_input")

@@ -38,6 +38,7 @@ from robot_vision_nav.core.costmap import CostmapConfig
 from robot_vision_nav.core.costmap import warm_up as warm_up_costmap
 from robot_vision_nav.core.depth_steps import CostmapStep, Skipped
 from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.depth_set import (
     TIME_JUMP_CONFIRM,
     TIME_JUMP_NS,
@@ -67,10 +68,6 @@ from robot_vision_nav.ros.transport import depth_transport_param
 from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "costmap_node"
-DEPTH_TOPIC = "camera/aligned_depth_to_color/image_raw"
-MASK_TOPIC = "segmentation/traversable"
-INFO_TOPIC = "camera/color/camera_info"
-COSTMAP_TOPIC = "local_costmap/costmap"
 
 ODOM_BUFFER = 200  # poses kept for interpolation: several seconds at typical 50 Hz odometry
 
@@ -133,12 +130,12 @@ class CostmapNode(ManagedNode):
         self.ages = InputAges()
         self._tf = TfReader(self)
         self._mount_source = ""
-        self._pub = self.create_publisher(OccupancyGrid, COSTMAP_TOPIC, MAP_QOS)
+        self._pub = self.create_publisher(OccupancyGrid, topics.LOCAL_COSTMAP, MAP_QOS)
         self._diagnostics = DiagnosticsReporter(self, "local costmap")
         warn = lambda topic, problem: self._warn(topic, problem)  # noqa: E731 looked up per call: tests spy on _warn
         self._depth_sets = DepthSetInput(
             self,
-            (DEPTH_TOPIC, MASK_TOPIC, INFO_TOPIC),
+            (topics.DEPTH_IMAGE, topics.TRAVERSABLE, topics.CAMERA_INFO),
             self._tf,
             DepthSetSettings.of(self.node_config, self.map_config),
             on_set=self._on_set,

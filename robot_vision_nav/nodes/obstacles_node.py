@@ -37,6 +37,7 @@ from robot_vision_nav.core.config import param
 from robot_vision_nav.core.depth_steps import ObstacleStep, Skipped
 from robot_vision_nav.core.obstacle_cloud import ObstacleCloudConfig
 from robot_vision_nav.core.obstacle_cloud import warm_up as warm_up_cloud
+from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.depth_set import (
     DepthSet,
     DepthSetInput,
@@ -58,10 +59,6 @@ from robot_vision_nav.ros.transport import depth_transport_param
 from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "semantic_obstacles_node"
-DEPTH_TOPIC = "camera/aligned_depth_to_color/image_raw"
-MASK_TOPIC = "segmentation/traversable"
-INFO_TOPIC = "camera/color/camera_info"
-OBSTACLES_TOPIC = "segmentation/obstacles"
 
 
 @dataclass(frozen=True)
@@ -105,12 +102,12 @@ class SemanticObstaclesNode(ManagedNode):
         self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
 
-        self._pub = self.create_publisher(PointCloud2, OBSTACLES_TOPIC, SENSOR_QOS)
+        self._pub = self.create_publisher(PointCloud2, topics.OBSTACLES, SENSOR_QOS)
         self._diagnostics = DiagnosticsReporter(self, "semantic obstacles")
-        self._out_topic = self.resolve_topic_name(OBSTACLES_TOPIC)
+        self._out_topic = self.resolve_topic_name(topics.OBSTACLES)
         self._depth_sets = DepthSetInput(
             self,
-            (DEPTH_TOPIC, MASK_TOPIC, INFO_TOPIC),
+            (topics.DEPTH_IMAGE, topics.TRAVERSABLE, topics.CAMERA_INFO),
             self._tf,
             DepthSetSettings.of(self.node_config, self.cloud_config),
             on_set=self._on_set,
@@ -120,10 +117,10 @@ class SemanticObstaclesNode(ManagedNode):
         )
         self._diag_timer = self.create_timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
         cfg = self.cloud_config
-        topics = self._depth_sets.topics
+        depth, mask, _ = self._depth_sets.topics
         self.get_logger().info(
-            f"semantic obstacles on {self._out_topic} in '{self.node_config.base_frame}' from {topics[0]}, "
-            f"mask {'from ' + topics[1] if cfg.use_traversability_mask else 'off'}; keep-out at "
+            f"semantic obstacles on {self._out_topic} in '{self.node_config.base_frame}' from {depth}, "
+            f"mask {'from ' + mask if cfg.use_traversability_mask else 'off'}; keep-out at "
             f"{cfg.keepout_height_m} m, voxel {cfg.voxel_size_m} m"
         )
 

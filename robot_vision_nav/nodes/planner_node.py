@@ -42,6 +42,7 @@ from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.core.plan_step import NoPose, Planned, PlanStep, Stop
 from robot_vision_nav.core.planner import Plan, PlannerConfig
 from robot_vision_nav.core.planner import warm_up as warm_up_planner
+from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.goal_input import GoalInput
@@ -51,7 +52,6 @@ from robot_vision_nav.ros.markers import planner_markers
 from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_in_frame, path_message, same_frame
 from robot_vision_nav.ros.qos import MAP_QOS, PLAN_QOS, SENSOR_QOS
 from robot_vision_nav.ros.robot_pose import (
-    ODOM_TOPIC,
     READ_AT_CONFIGURE,
     check_robot_pose_source,
     pose_from_tf,
@@ -62,7 +62,6 @@ from robot_vision_nav.ros.tf import TfReader, base_frame_param
 from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "planner_node"
-COSTMAP_TOPIC = "local_costmap/costmap"
 
 
 @dataclass(frozen=True)
@@ -140,17 +139,17 @@ class PlannerNode(ManagedNode):
         self._tf_pose_why = ""  # robot_pose_source tf: why the last lookup found no pose ("" when it did)
         self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
-        self._plan_pub = self.create_publisher(Path, "plan", PLAN_QOS)
-        self._status_pub = self.create_publisher(String, "planner_status", 10)
+        self._plan_pub = self.create_publisher(Path, topics.PLAN, PLAN_QOS)
+        self._status_pub = self.create_publisher(String, topics.PLANNER_STATUS, 10)
         self._diagnostics = DiagnosticsReporter(self, "planner")
-        self._marker_pub = self.create_publisher(MarkerArray, "~/markers", 10)
-        self.create_subscription(OccupancyGrid, COSTMAP_TOPIC, self._on_costmap, MAP_QOS)
+        self._marker_pub = self.create_publisher(MarkerArray, topics.MARKERS, 10)
+        self.create_subscription(OccupancyGrid, topics.LOCAL_COSTMAP, self._on_costmap, MAP_QOS)
         if self._pose_from_tf:
             self._tf.listen()
         else:
-            self.create_subscription(Odometry, ODOM_TOPIC, self._on_odom, SENSOR_QOS)
+            self.create_subscription(Odometry, topics.ODOM, self._on_odom, SENSOR_QOS)
         self._goals = GoalInput(self, self._tf, cfg, self, lambda topic, problem: self._warn(topic, problem))
-        self._topics = {name: self.resolve_topic_name(name) for name in (COSTMAP_TOPIC, ODOM_TOPIC)}
+        self._topics = {name: self.resolve_topic_name(name) for name in (topics.LOCAL_COSTMAP, topics.ODOM)}
         self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(
             f"planning in '{cfg.global_frame}', cost_weight "
@@ -220,14 +219,14 @@ class PlannerNode(ManagedNode):
     def _on_odom(self, msg: Odometry) -> None:
         pose, problem = odometry_in_frame(msg, self.node_config.global_frame)
         if pose is None:  # the last good pose ages out
-            self._warn(self._topics[ODOM_TOPIC], problem)
+            self._warn(self._topics[topics.ODOM], problem)
             return
         self._pose = pose
         self.ages.record("odom", self.get_clock().now().nanoseconds, self._pose.stamp_ns)
         self._publish_markers()
 
     def _on_costmap(self, msg: OccupancyGrid) -> None:
-        topic = self._topics[COSTMAP_TOPIC]
+        topic = self._topics[topics.LOCAL_COSTMAP]
         if not same_frame(msg.header.frame_id, self.node_config.global_frame):
             self._warn(topic, f"wrong frame '{msg.header.frame_id}', expected '{self.node_config.global_frame}'")
             return
@@ -251,7 +250,7 @@ class PlannerNode(ManagedNode):
         why = f" ({self._tf_pose_why})" if self._pose_from_tf and self._tf_pose_why else " received yet"
         outcome = self.step.on_costmap(grid, goal, self._pose, source, why)
         if isinstance(outcome, NoPose):
-            self._warn(pose_input_name(self.node_config, self._topics[ODOM_TOPIC]), outcome.reason)
+            self._warn(pose_input_name(self.node_config, self._topics[topics.ODOM]), outcome.reason)
         elif isinstance(outcome, Stop | Planned) and outcome.detour:
             self._warn(self._goals.topic, outcome.detour)
         if isinstance(outcome, Stop):

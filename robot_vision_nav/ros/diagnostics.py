@@ -15,8 +15,9 @@ from typing import Any
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from robot_vision_nav.core.pacing import StepTimes
+from robot_vision_nav.ros import topics
 
-DIAGNOSTICS_TOPIC = "/diagnostics"
+DIAGNOSTICS_TOPIC = topics.DIAGNOSTICS
 
 
 class DiagnosticsReporter:

@@ -19,10 +19,11 @@ from geometry_msgs.msg import PoseStamped
 
 from robot_vision_nav.core.goals import GoalError, planar_goal
 from robot_vision_nav.core.units import NS_PER_S
+from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.messages import stamp_to_ns
 from robot_vision_nav.ros.tf import TfReader
 
-GOAL_TOPIC = "goal_pose"
+GOAL_TOPIC = topics.GOAL_POSE
 GOAL_RECHECK_S = 0.1  # while a goal waits for its transform, how often it is looked for again (node clock)
 GOAL_MOVED_M = 0.05  # a re-transformed goal that moved this far (map -> odom corrected) is replanned to at once
 

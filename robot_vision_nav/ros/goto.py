@@ -38,16 +38,17 @@ from rclpy.parameter import Parameter
 from std_msgs.msg import String
 
 from robot_vision_nav.core.goal_tracker import GoalFeedback, GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
+from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.messages import ns_to_stamp, odometry_to_pose2d, same_frame, yaw_orientation
 from robot_vision_nav.ros.qos import DEFAULT_QOS, SENSOR_QOS
 from robot_vision_nav.ros.robot_pose import pose_from_tf, tf_pose_name
 from robot_vision_nav.ros.tf import TfReader
 
-GOAL_TOPIC = "goal_pose"
-ODOM_TOPIC = "odom"
-PLANNER_STATUS_TOPIC = "planner_status"
-CONTROLLER_STATUS_TOPIC = "controller_status"
-DIAGNOSTICS_TOPIC = "/diagnostics"
+GOAL_TOPIC = topics.GOAL_POSE
+ODOM_TOPIC = topics.ODOM
+PLANNER_STATUS_TOPIC = topics.PLANNER_STATUS
+CONTROLLER_STATUS_TOPIC = topics.CONTROLLER_STATUS
+DIAGNOSTICS_TOPIC = topics.DIAGNOSTICS
 CONTROLLER_DIAGNOSTIC_SUFFIX = ": controller"  # controller_node's DiagnosticStatus name is "<node>: controller"
 
 WAIT_S = 10.0  # how long (wall) goto waits for the stack before giving up

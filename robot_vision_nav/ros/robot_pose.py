@@ -26,13 +26,14 @@ from robot_vision_nav.core.config import ConfigError, param
 from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.core.poses import PoseBuffer
 from robot_vision_nav.core.units import NS_PER_S
+from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.latency import InputAges
 from robot_vision_nav.ros.messages import odometry_in_frame
 from robot_vision_nav.ros.qos import SENSOR_QOS
 from robot_vision_nav.ros.tf import TF_IMPORT_ERROR, TfReader, tf_available
 
 ROBOT_POSE_SOURCES = ("odom", "tf")
-ODOM_TOPIC = "odom"
+ODOM_TOPIC = topics.ODOM
 # Parameters a node reads at configure only (ManagedNode.declare_config refuses their change while configured).
 READ_AT_CONFIGURE = ("robot_pose_source",)
 
