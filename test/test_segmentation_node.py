@@ -25,8 +25,8 @@ from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
-from robot_vision_nav.nodes import segmentation_node
 from robot_vision_nav.nodes.segmentation_node import SegmentationNode
+from robot_vision_nav.ros import segmentation_engine
 from robot_vision_nav.ros.image import image_to_numpy, numpy_to_image
 from robot_vision_nav.ros.messages import ns_to_stamp, stamp_to_ns
 from robot_vision_nav.ros.params import ParameterError
@@ -125,9 +125,9 @@ class Harness:
 
     def send(self, msg: Image | CompressedImage) -> None:
         """Publish one image (raw or compressed) and spin until the node has handled it (processed or skipped)."""
-        handled = self.node.received
+        handled = self.node.step.received
         (self.pub_compressed if isinstance(msg, CompressedImage) else self.pub_image).publish(msg)
-        assert self.spin_until(lambda: self.node.received > handled), "image never reached the node"
+        assert self.spin_until(lambda: self.node.step.received > handled), "image never reached the node"
 
     def segment(self, rgb: np.ndarray, stamp_ns: int, encoding: str = "rgb8") -> tuple[Image, Image]:
         """Send an image and return its (traversable, labels) messages."""
@@ -190,7 +190,7 @@ def test_overlay_is_computed_only_while_someone_subscribes(
     rgb = np.zeros((H, W, 3), np.uint8)
     rgb[...] = (200, 50, 0)
     h.segment(rgb, 1 * SEC)
-    assert h.node.overlays_published == 0
+    assert h.node.step.overlays_published == 0
 
     h.subscribe_overlay()
     h.segment(rgb, 2 * SEC)
@@ -200,11 +200,11 @@ def test_overlay_is_computed_only_while_someone_subscribes(
     assert stamp_to_ns(overlay.header.stamp) == 2 * SEC and overlay.header.frame_id == FRAME
     # Half the image, half the floor colour (128, 128, 128).
     assert (image_to_numpy(overlay) == (164, 89, 64)).all()
-    assert h.node.overlays_published == 1
+    assert h.node.step.overlays_published == 1
 
     h.unsubscribe_overlay()
     h.segment(rgb, 3 * SEC)
-    assert h.node.overlays_published == 1
+    assert h.node.step.overlays_published == 1
 
 
 def test_bgr8_twin_gives_exactly_the_mask_and_labels_of_its_rgb8_image(
@@ -270,7 +270,7 @@ def test_a_compressed_image_that_does_not_decode_is_skipped_with_a_warning_namin
     unknown.format = "rgb8; theora"
     h.send(unknown)
     assert h.spin_until(lambda: any("unknown CompressedImage format 'rgb8; theora'" in m for m in h.logs)), h.logs
-    assert h.node.skipped == 2 and h.node.processed == 0 and not h.traversable
+    assert h.node.step.skipped == 2 and h.node.step.processed == 0 and not h.traversable
     mask, _ = h.segment_message(compressed_colour(camera_image(), 7 * SEC), 7 * SEC)
     assert (image_to_numpy(mask) == 255).all()
 
@@ -296,7 +296,7 @@ def test_bad_images_are_skipped_with_a_warning_naming_the_topic_and_the_node_kee
     for name, msg, words in bad_images():
         h.send(msg)
         assert h.spin_until(lambda words=words: any(f"{IMAGE}: " in m and words in m for m in h.logs)), (name, h.logs)
-    assert h.node.skipped == 4 and h.node.processed == 0
+    assert h.node.step.skipped == 4 and h.node.step.processed == 0
     assert not h.traversable and not h.labels
     mask, _ = h.segment(camera_image(), 7 * SEC)
     assert (image_to_numpy(mask) == 255).all()
@@ -309,18 +309,18 @@ def test_a_frame_older_than_the_last_segmented_one_is_not_segmented(
     h.segment(camera_image(), 5 * SEC)
     h.send(numpy_to_image(camera_image(), "rgb8", 5 * SEC - SEC // 10, FRAME))  # reordered by 100 ms
     h.spin_until(lambda: False, 0.3)
-    assert h.node.out_of_order == 1 and h.node.processed == 1
+    assert h.node.step.out_of_order == 1 and h.node.step.processed == 1
     assert [stamp_to_ns(m.header.stamp) for m in h.traversable] == [5 * SEC]
     h.segment(camera_image(), 5 * SEC)  # the same stamp again (a duplicate) is segmented
     h.segment(camera_image(), 2 * SEC)  # 3 s back: a restarted clock, segmented
     h.segment(camera_image(), 2 * SEC + SEC // 15)
-    assert h.node.out_of_order == 1 and h.node.processed == 4
+    assert h.node.step.out_of_order == 1 and h.node.step.processed == 4
     # A 0.2 s bag played in a loop: every frame of the second pass is less than 1 s older than the
     # newest segmented, and after two of them the third is taken as the new timeline it is.
     for i in range(3):
         h.send(numpy_to_image(camera_image(), "rgb8", 2 * SEC - SEC // 10 + i * SEC // 30, FRAME))  # all older
     h.spin_until(lambda: len(h.traversable) == 5, 2.0)
-    assert h.node.out_of_order == 3 and h.node.processed == 5
+    assert h.node.step.out_of_order == 3 and h.node.step.processed == 5
     assert stamp_to_ns(h.traversable[-1].header.stamp) == 2 * SEC - SEC // 10 + 2 * SEC // 30
 
 
@@ -335,7 +335,7 @@ def test_an_engine_failure_skips_the_frame_with_a_warning_and_the_next_frame_wor
     monkeypatch.setattr(h.node.engine.segmenter, "segment", boom)
     h.send(numpy_to_image(camera_image(), "rgb8", SEC, FRAME))
     assert h.spin_until(lambda: any("segmentation failed: RuntimeError: CUDA out of memory" in m for m in h.logs))
-    assert h.node.skipped == 1 and not h.traversable
+    assert h.node.step.skipped == 1 and not h.traversable
     monkeypatch.undo()
     h.segment(camera_image(), 2 * SEC)
 
@@ -415,8 +415,8 @@ def test_drivable_classes_and_threshold_apply_on_the_next_frame_without_reloadin
 ) -> None:
     h = make_harness(floor_model)
     loads: list[Path] = []
-    real_load = segmentation_node.load_model
-    monkeypatch.setattr(segmentation_node, "load_model", lambda path, *a: loads.append(path) or real_load(path, *a))
+    real_load = segmentation_engine.load_model
+    monkeypatch.setattr(segmentation_engine, "load_model", lambda path, *a: loads.append(path) or real_load(path, *a))
     rgb = camera_image()
 
     def mask_at(stamp_ns: int) -> np.ndarray:
@@ -474,4 +474,4 @@ def test_dropped_frames_are_estimated_from_gaps_in_the_stamps(
     stamps = [SEC + i * SEC // 10 for i in range(7)] + [SEC + 9 * SEC // 10]  # 0.7 and 0.8 s never came
     for stamp in stamps:
         h.segment(camera_image(), stamp)
-    assert h.node.dropped == 2
+    assert h.node.step.dropped == 2

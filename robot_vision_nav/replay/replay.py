@@ -377,10 +377,10 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
         wall_s = time.perf_counter() - started
         segmentation = stack.nodes.get("segmentation_node")
         color = inputs.get(COLOR)
-        if segmentation is not None and color is not None and segmentation.received != published[color.bag_topic]:
+        if segmentation is not None and color is not None and segmentation.step.received != published[color.bag_topic]:
             raise ReplayError(
                 f"{bag_path}: {published[color.bag_topic]} colour frames published but segmentation received "
-                f"{segmentation.received}: messages were lost, so this is no lock-step replay (another RMW, or "
+                f"{segmentation.step.received}: messages were lost, so this is no lock-step replay (another RMW, or "
                 "Fast DDS in asynchronous publication mode?)"
             )
         # Outputs end here: the controller's zero command on shutdown is not part of the replay.
