@@ -627,13 +627,11 @@ def rviz_topics(node: Any) -> list[str]:
 
 
 def test_rviz_config_shows_the_stack_in_odom_with_matching_qos() -> None:
-    from robot_vision_nav.nodes import segmentation_node
-
     config = yaml.safe_load(RVIZ.read_text())
     manager = config["Visualization Manager"]
     assert manager["Global Options"]["Fixed Frame"] == "odom"
     displays = {d["Class"].split("/")[-1] + ":" + d.get("Topic", {}).get("Value", ""): d for d in manager["Displays"]}
-    overlay = f"/{segmentation_node.OVERLAY_TOPIC}"
+    overlay = f"/{topics.OVERLAY}"
     costmap = f"/{topics.LOCAL_COSTMAP}"
     for key in (
         f"Image:{overlay}",

@@ -35,6 +35,7 @@ from sensor_msgs.msg import Image
 from robot_vision_nav.core.config import param, validate_fields
 from robot_vision_nav.core.segmentation.step import SegmentationStep, Segmented, Skipped
 from robot_vision_nav.gpu_monitor import GpuMonitor
+from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
@@ -57,10 +58,6 @@ from robot_vision_nav.ros.transport import IMAGE_TRANSPORTS, ImageInput, check_t
 from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
 
 NODE_NAME = "segmentation_node"
-IMAGE_TOPIC = "camera/color/image_raw"
-TRAVERSABLE_TOPIC = "segmentation/traversable"
-LABELS_TOPIC = "segmentation/labels"
-OVERLAY_TOPIC = "segmentation/overlay"
 
 
 @dataclass(frozen=True)
@@ -160,12 +157,12 @@ class SegmentationNode(ManagedNode):
         self._gpu = GpuMonitor()
         self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
-        self._pub_traversable = self.create_publisher(Image, TRAVERSABLE_TOPIC, SENSOR_QOS)
-        self._pub_labels = self.create_publisher(Image, LABELS_TOPIC, SENSOR_QOS)
-        self._pub_overlay = self.create_publisher(Image, OVERLAY_TOPIC, SENSOR_QOS)
+        self._pub_traversable = self.create_publisher(Image, topics.TRAVERSABLE, SENSOR_QOS)
+        self._pub_labels = self.create_publisher(Image, topics.LABELS, SENSOR_QOS)
+        self._pub_overlay = self.create_publisher(Image, topics.OVERLAY, SENSOR_QOS)
         self._diagnostics = DiagnosticsReporter(self, "segmentation")
         self._image_in = ImageInput(
-            self, IMAGE_TOPIC, self.config.image_transport, self._on_image, self._on_undecodable, SENSOR_QOS
+            self, topics.COLOR_IMAGE, self.config.image_transport, self._on_image, self._on_undecodable, SENSOR_QOS
         )
         self._topic = self._image_in.topic  # <colour>/compressed with that transport
         self._diag_timer = self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)

@@ -16,6 +16,7 @@ DEPTH_IMAGE: Final = "camera/aligned_depth_to_color/image_raw"
 
 # Perception.
 TRAVERSABLE: Final = "segmentation/traversable"
+LABELS: Final = "segmentation/labels"
 OVERLAY: Final = "segmentation/overlay"
 OBSTACLES: Final = "segmentation/obstacles"
 
