@@ -22,7 +22,9 @@ from robot_vision_nav.training.checkpoint import (
 )
 from robot_vision_nav.training.datasets import EvalSamples, TrainingSamples, eval_collate, image_folder
 from robot_vision_nav.training.evaluate import evaluate as engine_evaluate
-from robot_vision_nav.training.train import evaluate, lr_factor, main, segmentation_loss
+from robot_vision_nav.training.loop import segmentation_loss
+from robot_vision_nav.training.optim import lr_factor
+from robot_vision_nav.training.train import evaluate, main
 from test.segmentation_helpers import write_gray
 from test.training_helpers import SIZE, block_pair, train_args, write_split_folder
 

@@ -1,0 +1,193 @@
+"""What a training run sets up before its first step, and what a resumed run restores.
+
+The network (initial, ImageNet-initialised or a checkpoint's) on its device, DDP-wrapped under
+torchrun with SyncBatchNorm on CUDA; the median-frequency class weights, counted in shares across
+processes; the training and validation loaders; and, on `--resume`, the checkpoint checked
+against the options and its optimiser, scheduler, scaler and RNG states put back. Must never
+import ROS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.utils.data import DataLoader
+
+from robot_vision_nav.core.segmentation.inference import IMAGENET_MEAN, IMAGENET_STD
+from robot_vision_nav.core.segmentation.labels import LabelSet
+from robot_vision_nav.core.segmentation.model import SegNetConfig, build_model, load_encoder_weights
+from robot_vision_nav.training.checkpoint import (
+    LOG,
+    TrainingError,
+    checkpoint_config,
+    load_state,
+    set_rng_state,
+)
+from robot_vision_nav.training.datasets import (
+    EvalSamples,
+    TrainingData,
+    TrainingSamples,
+    count_class_pixels,
+    eval_collate,
+    median_frequency_weights,
+)
+from robot_vision_nav.training.distributed import Distributed, EpochSampler, ShardSampler
+from robot_vision_nav.training.options import args_to_dict
+from robot_vision_nav.training.transforms import TrainTransform
+
+# A checkpoint as torch.load reads it: plain data of whatever shape its writer gave it.
+Checkpoint: TypeAlias = dict[str, Any]
+
+
+@dataclass
+class Progress:
+    """Where a run stands: what a checkpoint restores and each epoch advances."""
+
+    epoch: int = 0  # epochs completed
+    iteration: int = 0
+    best_miou: float = -math.inf
+    train_time_s: float = 0.0
+    # The last validation: SegmentationScores.to_dict() (typed dict[str, Any] in core) with split, images, epoch.
+    scores: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def best(self) -> float | None:
+        """The best mIoU so far, None before any defined one."""
+        return self.best_miou if math.isfinite(self.best_miou) else None
+
+
+def prepare_model(
+    args: argparse.Namespace, config: SegNetConfig, ckpt: Checkpoint | None, where: Distributed,
+    device: torch.device,
+) -> tuple[nn.Module, nn.Module]:  # fmt: skip
+    """The network (initial, ImageNet-initialised or resumed) on `device`; DDP-wrapped and the bare one."""
+    torch.manual_seed(args.seed)  # the same initial weights in every process, whatever ran before
+    net = build_model(config)
+    if ckpt is not None:
+        load_state(net, ckpt["model"], args.resume)
+        if args.encoder_weights:
+            LOG.info("--encoder-weights ignored: resuming from %s", args.resume)
+    elif args.encoder_weights:
+        copied = load_encoder_weights(net, args.encoder_weights)
+        LOG.info("encoder: %d tensors from %s", copied, args.encoder_weights)
+    model: nn.Module = net.to(device)
+    cuda = device.type == "cuda"
+    if where.enabled and cuda and args.sync_bn:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
+    elif where.enabled and not args.freeze_bn:
+        LOG.warning(
+            "batch norm statistics are per process%s; the run differs from one process with the combined batch "
+            "(--freeze-bn avoids that)", " (PyTorch's SyncBatchNorm is GPU-only)" if not cuda else "",
+        )  # fmt: skip
+    if not where.enabled:
+        return model, model
+    return nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if cuda else None), model
+
+
+def class_weights_for(
+    args: argparse.Namespace, data: TrainingData, ckpt: Checkpoint | None, where: Distributed,
+    device: torch.device,
+) -> list[float] | None:  # fmt: skip
+    """Median frequency weights: the checkpoint's, or counted over the training labels (None when off).
+
+    Each process counts its share of the labels and the counts are summed, so every process gets
+    the same weights for 1/world_size of the reading.
+    """
+    if not args.class_weights:
+        return None
+    if ckpt is not None and ckpt.get("class_weights") is not None:
+        weights = [float(w) for w in ckpt["class_weights"]]
+    else:
+        k = data.label_set.num_classes
+        counts = count_class_pixels(data.train, range(where.rank, len(data.train), where.world_size), k)
+        if where.enabled:
+            shared = torch.from_numpy(counts).to(device)
+            dist.all_reduce(shared)
+            counts = shared.cpu().numpy()
+        weights = median_frequency_weights(counts).tolist()
+    LOG.info("class weights (median frequency): %s",
+             ", ".join(f"{n} {w:.3g}" for n, w in zip(data.label_set.names, weights, strict=True)))  # fmt: skip
+    return weights
+
+
+def loaders(
+    args: argparse.Namespace, data: TrainingData, input_size: tuple[int, int], where: Distributed, cuda: bool
+) -> tuple[DataLoader[tuple[Tensor, Tensor]], EpochSampler, DataLoader[tuple[Tensor, Tensor]]]:
+    """The training loader (augmented, full batches, order by (seed, epoch)) and the validation loader."""
+    transform = TrainTransform(input_size, tuple(args.scale_range), 0.5 if args.flip else 0.0, args.jitter)
+    train_set = TrainingSamples(data.train, transform, args.seed, IMAGENET_MEAN, IMAGENET_STD)
+    sampler = EpochSampler(train_set, num_replicas=where.world_size, rank=where.rank, shuffle=True, seed=args.seed)
+    if len(sampler) < args.batch_size:
+        raise TrainingError(
+            f"the training split has {len(train_set)} images: not one full batch of --batch-size {args.batch_size} "
+            f"for each of {where.world_size} process(es)"
+        )
+    options: dict[str, Any] = {"num_workers": args.workers, "pin_memory": cuda}  # DataLoader's keyword arguments
+    if args.workers:
+        # forkserver, not fork: forking a process that already runs threads (rclpy's DDS threads in
+        # a node or a test session, torch's own pools) can copy a held lock into the worker, which
+        # then waits forever. A forkserver child starts from a fresh, single-threaded interpreter.
+        options.update(persistent_workers=True, worker_init_fn=_worker_init, multiprocessing_context="forkserver")
+    train = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, drop_last=True, **options)
+    val_set = EvalSamples(data.val, input_size, IMAGENET_MEAN, IMAGENET_STD)
+    val_sampler = ShardSampler(len(val_set), where.rank, where.world_size)
+    val = DataLoader(val_set, batch_size=args.batch_size, sampler=val_sampler, collate_fn=eval_collate, **options)
+    return train, sampler, val
+
+
+def _worker_init(_: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)  # the loader's processes already run in parallel; OpenCV threads would oversubscribe
+
+
+def restore(
+    ckpt: Checkpoint,
+    path: str,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+) -> Progress:
+    """Optimiser, scheduler, scaler and RNG states from a checkpoint; where its run stood."""
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["lr_scheduler"])
+        if scaler.is_enabled() and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+    except (KeyError, ValueError, RuntimeError) as err:
+        raise TrainingError(f"checkpoint {path!r}: optimiser or scheduler state does not fit: {err}") from err
+    if ckpt.get("rng"):
+        set_rng_state(ckpt["rng"])
+    best = ckpt.get("best_miou")
+    return Progress(
+        int(ckpt["epoch"]), int(ckpt["iteration"]), -math.inf if best is None else float(best),
+        float(ckpt.get("train_time_s", 0.0)), dict(ckpt.get("metrics") or {}),
+    )  # fmt: skip
+
+
+def check_resume(ckpt: Checkpoint, path: str, config: SegNetConfig, labels: LabelSet, args: argparse.Namespace) -> None:
+    """Refuse a checkpoint of another network or label set; warn of options that make the run differ."""
+    theirs, their_labels = checkpoint_config(ckpt, path)
+    if theirs != config:
+        raise TrainingError(
+            f"checkpoint {path!r} holds a {theirs.name} network ({theirs.encoder}, width {theirs.width:g}, "
+            f"{theirs.stages} stages, {theirs.num_classes} classes); --model {args.model} builds {config.name} "
+            f"({config.encoder}, width {config.width:g}, {config.stages} stages, {config.num_classes} classes)"
+        )
+    if their_labels.names != labels.names:
+        raise TrainingError(
+            f"checkpoint {path!r} was trained on {their_labels.name!r} classes, the dataset has {labels.name!r}"
+        )
+    old = ckpt.get("args") or {}
+    for key in ("seed", "batch_size", "input_size", "epochs", "scale_range", "jitter", "flip"):
+        if key in old and old[key] != args_to_dict(args).get(key):
+            LOG.warning(
+                "resuming with --%s %s (the checkpoint's run had %s): the run will not match an uninterrupted one",
+                key.replace("_", "-"), args_to_dict(args).get(key), old[key],
+            )  # fmt: skip
