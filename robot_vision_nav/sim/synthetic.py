@@ -1,7 +1,8 @@
 """Analytic RGB-D scenes: a floor, boxes and painted floor patches, ray-cast exactly.
 
 Used where a known answer is needed (costmap tests put a box of known size at a known place and
-check the cells, and bench/costmap its frames). Every pixel's ray is intersected
+check the cells, and bench/costmap its frames; `synthetic_aisles` labels its frames exactly for
+training). Every pixel's ray is intersected
 with the floor plane z = 0 and with each axis-aligned box (slab method), in the odom frame; the
 traversability mask is 0 where the nearest hit is a keep-out patch on the floor, 255 elsewhere.
 Deterministic, numpy only; this module must never import ROS.
