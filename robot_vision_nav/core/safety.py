@@ -223,6 +223,18 @@ def judge_points(points_xyz: NDArray[np.floating], config: SafetyConfig) -> Verd
     return Verdict(action, n_stop, n_slow, nearest)
 
 
+def check_depth_size(depth: NDArray[np.generic], intrinsics: PinholeIntrinsics) -> None:
+    """Refuse a depth image that is not 2-D of the camera model's size.
+
+    Raises:
+        SafetyError: naming both sizes.
+
+    """
+    if depth.ndim != 2 or depth.shape != (intrinsics.height, intrinsics.width):
+        size = f"{depth.shape[1]}x{depth.shape[0]}" if depth.ndim == 2 else f"of shape {depth.shape}"
+        raise SafetyError(f"depth image is {size}, camera_info says {intrinsics.width}x{intrinsics.height}")
+
+
 class DepthSafety:
     """Depth image -> Verdict, with the per-pixel rays of the last camera model cached."""
 
@@ -251,11 +263,9 @@ class DepthSafety:
             SafetyError: a depth image of another size than the camera model, or of another dtype.
 
         """
-        if depth.ndim != 2 or depth.shape != (intrinsics.height, intrinsics.width):
-            # Before the rays are built: they are sized from the camera model, which may declare any
-            # size (65536 x 65536 is 32 GiB per array) while the image holds a few pixels.
-            size = f"{depth.shape[1]}x{depth.shape[0]}" if depth.ndim == 2 else f"of shape {depth.shape}"
-            raise SafetyError(f"depth image is {size}, camera_info says {intrinsics.width}x{intrinsics.height}")
+        # Before the rays are built: they are sized from the camera model, which may declare any
+        # size (65536 x 65536 is 32 GiB per array) while the image holds a few pixels.
+        check_depth_size(depth, intrinsics)
         mount = self.config.mount if mount is None else mount
         if self._projector is None or not self._projector.matches(intrinsics, mount):
             self._projector = DepthProjector(intrinsics, mount)
