@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
+from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import OccupancyGrid, Odometry
 from sensor_msgs.msg import CameraInfo
 
@@ -20,6 +21,8 @@ from robot_vision_nav.ros.messages import (
     occupancy_grid_to_numpy,
     odometry_to_pose2d,
     stamp_to_ns,
+    twist_message,
+    twist_velocity,
 )
 
 
@@ -291,3 +294,12 @@ def test_odometry_in_frame_takes_its_frame_with_or_without_a_slash_and_names_any
     pose, problem = odometry_in_frame(msg, "odom")
     assert pose is None and problem.startswith("bad pose: ") and "unit quaternion" in problem
     assert same_frame("/odom", "odom") and not same_frame("odom", "map")
+
+
+def test_a_velocity_command_round_trips_as_twist_and_as_twist_stamped() -> None:
+    plain = twist_message(0.4, -0.2)
+    assert type(plain) is Twist and twist_velocity(plain) == (0.4, -0.2, None)
+    stamped = twist_message(0.4, -0.2, "base_footprint", ns_to_stamp(12_000_000_345))
+    assert isinstance(stamped, TwistStamped) and stamped.header.frame_id == "base_footprint"
+    assert twist_velocity(stamped) == (0.4, -0.2, 12_000_000_345)
+    assert (stamped.twist.linear.y, stamped.twist.angular.x) == (0.0, 0.0)  # planar: nothing else set

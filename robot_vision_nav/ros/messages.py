@@ -1,4 +1,4 @@
-"""Small conversions between ROS messages and the core types: stamps, camera info, odometry, grids, clouds.
+"""Small conversions between ROS messages and the core types: stamps, camera info, odometry, grids, clouds, twists.
 
 Every stamp crosses this boundary as integer nanoseconds, so core/ never sees a ROS type. These
 helpers must never read a clock (a stamp always comes from a message or an argument, so a bag
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 from builtin_interfaces.msg import Time
-from geometry_msgs.msg import PoseStamped, Quaternion
+from geometry_msgs.msg import PoseStamped, Quaternion, Twist, TwistStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
 from numpy.typing import NDArray
 from sensor_msgs.msg import CameraInfo, PointCloud2, PointField
@@ -447,3 +447,25 @@ def path_message(points_xy: NDArray[np.float64] | None, frame_id: str, stamp: Ti
         pose.pose.orientation = yaw_orientation(yaw)
         msg.poses.append(pose)
     return msg
+
+
+def twist_message(
+    linear_mps: float, angular_rps: float, frame_id: str | None = None, stamp: Time | None = None
+) -> Twist | TwistStamped:
+    """A planar velocity command: a Twist, or with `frame_id` a TwistStamped in that frame stamped `stamp`."""
+    twist = Twist()
+    twist.linear.x, twist.angular.z = float(linear_mps), float(angular_rps)
+    if frame_id is None:
+        return twist
+    stamped = TwistStamped(twist=twist)
+    stamped.header.frame_id = frame_id
+    if stamp is not None:
+        stamped.header.stamp = stamp
+    return stamped
+
+
+def twist_velocity(msg: Twist | TwistStamped) -> tuple[float, float, int | None]:
+    """Linear x (m/s), angular z (rad/s) and the stamp (ns; None for a Twist) of a velocity command."""
+    if isinstance(msg, TwistStamped):
+        return float(msg.twist.linear.x), float(msg.twist.angular.z), stamp_to_ns(msg.header.stamp)
+    return float(msg.linear.x), float(msg.angular.z), None
