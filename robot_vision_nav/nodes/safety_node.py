@@ -17,34 +17,35 @@ Publishes:
   /diagnostics                             diagnostic_msgs/DiagnosticArray
 
 It is independent of perception: it never reads the segmentation mask, the costmap or the plan.
-Each command from the controller is passed through `core.safety.SafetyGate` with the verdict of the
-newest depth frame (`core.safety.DepthSafety`): zero when obstacle points are inside the stop
-polygon, scaled in the slow-down polygon. A watchdog on the node clock publishes zero velocity when
-the command, the depth or the camera model goes stale while the robot was told to move, the e-stop
-publishes zero at once, and destroying the node publishes a last zero and waits (bounded) for the
-base to acknowledge it. Bad input (a depth payload that does not decode, a camera_info with lens
-distortion unless `rectify_distorted` undistorts it: ros/lens.py) gets a throttled warning naming
-the topic and counts as no depth: the robot stops. This node adds no algorithm.
+What to send is decided by `core.safety_step.SafetyStep`: each command from the controller passes
+through `core.safety.SafetyGate` with the verdict of the newest depth frame
+(`core.safety.DepthSafety`): zero when obstacle points are inside the stop polygon, scaled in the
+slow-down polygon. A watchdog on the node clock publishes zero velocity when the command, the depth
+or the camera model goes stale while the robot was told to move, the e-stop publishes zero at once,
+and destroying the node publishes a last zero and waits (bounded) for the base to acknowledge it.
+Bad input (a depth payload that does not decode, a camera_info with lens distortion unless
+`rectify_distorted` undistorts it: ros/lens.py) gets a throttled warning naming the topic and counts
+as no depth: the robot stops. This node converts messages, reads parameters and publishes what the
+step decides; it adds no algorithm.
 """
 
 from __future__ import annotations
 
-import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import Point32, PolygonStamped, Twist, TwistStamped
+from numpy.typing import NDArray
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, String
 
-from robot_vision_nav.core.clock import StampOrder
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import PinholeIntrinsics
 from robot_vision_nav.core.rectify import Distortion
-from robot_vision_nav.core.safety import Action, DepthSafety, GateOutput, SafetyConfig, SafetyError, SafetyGate
-from robot_vision_nav.core.units import NS_PER_S
+from robot_vision_nav.core.safety import SafetyConfig, SafetyError, check_depth_size
+from robot_vision_nav.core.safety_step import CLOCK, CMD, DEPTH, INFO, Reaction, SafetyStep
+from robot_vision_nav.ros.depth_set import DEPTH_ENCODINGS
 from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
@@ -57,6 +58,8 @@ from robot_vision_nav.ros.messages import (
     camera_info_to_intrinsics,
     ns_to_stamp,
     stamp_to_ns,
+    twist_message,
+    twist_velocity,
 )
 from robot_vision_nav.ros.qos import COMMAND_QOS, E_STOP_QOS, LATCHED_QOS, SENSOR_QOS
 from robot_vision_nav.ros.shutdown import send_final_zero
@@ -71,7 +74,8 @@ DEPTH_TOPIC = "camera/aligned_depth_to_color/image_raw"
 INFO_TOPIC = "camera/color/camera_info"
 E_STOP_TOPIC = "e_stop"
 STATE_TOPIC = "safety_state"
-DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
+TOPICS = {CMD: CMD_IN_TOPIC, "cmd_out": CMD_OUT_TOPIC, DEPTH: DEPTH_TOPIC, INFO: INFO_TOPIC, "e_stop": E_STOP_TOPIC}
+ZONES = ("stop", "slowdown")  # published on safety/<zone>_zone
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,7 @@ class SafetyNodeConfig:
 
 
 class SafetyNode(ManagedNode):
-    """The thin ROS wrapper around SafetyGate and DepthSafety, a managed node (ros/lifecycle.py).
+    """The thin ROS wrapper around core.safety_step.SafetyStep, a managed node (ros/lifecycle.py).
 
     Deactivated (or destroyed while active) it sends zero velocity on cmd_vel and waits for the
     base's acknowledgement; inactive, it forwards nothing. The e-stop is heard in every configured
@@ -118,65 +122,44 @@ class SafetyNode(ManagedNode):
         self.start(self._params.get(SafetyNodeConfig).autostart)
 
     def configure(self) -> None:
-        """The gate, the depth check, the command topics, the inputs and the timers."""
+        """The step, the command topics, the inputs and the timers."""
         self.config: SafetyConfig = self._params.get(SafetyConfig)
-        self.node_config: SafetyNodeConfig = self._params.get(SafetyNodeConfig)
-        old_gate: SafetyGate | None = getattr(self, "gate", None)  # kept by cleanup
-        e_stop = self.node_config.e_stop_at_start or (old_gate is not None and old_gate.e_stop)
-        self.gate = SafetyGate(self.config)
-        self.depth = DepthSafety(self.config)
-        self.depth.warm_up()  # a compile on the first frame would make it look a second old
+        cfg = self.node_config = self._params.get(SafetyNodeConfig)
+        old: SafetyStep | None = getattr(self, "step", None)  # kept by cleanup, with its e-stop
+        kept = old is not None and old.gate.e_stop
+        self.step = SafetyStep(self.config, e_stop=cfg.e_stop_at_start or kept)
+        self.step.depth.warm_up()  # a compile on the first frame would make it look a second old
+        self._shown_state = self.step.state  # published at activate
         self.ages = InputAges()
-        self._intrinsics: PinholeIntrinsics | None = None
-        self._distortion: Distortion | None = None  # the lens the camera_info declares
         self._lens = LensCorrection()
-        self._info_ns: int | None = None
-        self._moving = False  # the last command sent to the base was not zero
-        self._state = ""
-        self._counts = {"commands": 0, "zeroed": 0, "slowed": 0, "e_stops": 0, "out_of_order": 0}
-        # A depth frame reordered in transport would put an older verdict (free) over a newer one (stop).
-        # A clock that restarted must be followed; a stale frame the gate's age check turns into a stop.
-        self._depth_order = StampOrder(NS_PER_S, confirm=3, confirm_jump=1)
-        self._judge_ms = 0.0
         self._warnings = ThrottledWarnings(self.get_logger())
-        self._topics = {
-            n: self.resolve_topic_name(n) for n in (CMD_IN_TOPIC, CMD_OUT_TOPIC, DEPTH_TOPIC, INFO_TOPIC, E_STOP_TOPIC)
-        }
+        self._topics = {key: self.resolve_topic_name(name) for key, name in TOPICS.items()} | {CLOCK: "/clock"}
         self._tf = TfReader(self)
         self._mounts = CameraMountSource(self._tf, self.get_logger().info, self.get_logger().warning)
         self._mount_source = ""
-        self._cmd_type: type[Twist] | type[TwistStamped] = Twist
         self._cmd_pub: Any = None
         self._cmd_sub: Any = None
         self._make_cmd_topics()
         self._state_pub = self.create_publisher(String, STATE_TOPIC, LATCHED_QOS)
-        self._zone_pubs = {
-            name: self.create_publisher(PolygonStamped, f"safety/{name}_zone", LATCHED_QOS)
-            for name in ("stop", "slowdown")
-        }
+        self._zone_pubs = {n: self.create_publisher(PolygonStamped, f"safety/{n}_zone", LATCHED_QOS) for n in ZONES}
         self._diagnostics = DiagnosticsReporter(self, "safety")
         self._depth_in = ImageInput(
-            self, DEPTH_TOPIC, self.node_config.depth_transport, self._on_depth, self._on_bad_depth, SENSOR_QOS
+            self, DEPTH_TOPIC, cfg.depth_transport, self._on_depth, self._on_bad_depth, SENSOR_QOS
         )
-        self._topics[DEPTH_TOPIC] = self._depth_in.topic  # <depth>/compressedDepth with that transport
+        self._topics[DEPTH] = self._depth_in.topic  # <depth>/compressedDepth with that transport
         self.create_subscription(CameraInfo, INFO_TOPIC, self._on_info, SENSOR_QOS)
         with self.ungated():  # an e-stop said while inactive still holds once active
             self.create_subscription(Bool, E_STOP_TOPIC, self._on_e_stop, E_STOP_QOS)
-        self._watchdog = self.create_timer(1.0 / self.node_config.watchdog_rate_hz, self._on_watchdog)
-        self._diag_timer = self.create_timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
-        if e_stop:
-            self.gate.set_e_stop(True)
-            self._counts["e_stops"] += 1
-            self._state = "e_stop"
-            why = "e_stop_at_start" if self.node_config.e_stop_at_start else "engaged before the node was cleaned up"
+        self._watchdog = self.create_timer(1.0 / cfg.watchdog_rate_hz, self._on_watchdog)
+        self._diag_timer = self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
+        if self.step.gate.e_stop:
+            why = "e_stop_at_start" if cfg.e_stop_at_start else "engaged before the node was cleaned up"
             self.get_logger().warning(
-                f"e-stop engaged at start ({why}): publish false on {self._topics[E_STOP_TOPIC]} to release"
+                f"e-stop engaged at start ({why}): publish false on {self._topics['e_stop']} to release"
             )
-        else:
-            self._state = "stale: cmd_vel, depth" if self.config.use_depth else "stale: cmd_vel"
         self.get_logger().info(
-            f"safety layer between {self._topics[CMD_IN_TOPIC]} and {self._topics[CMD_OUT_TOPIC]}; "
-            f"e-stop on {self._topics[E_STOP_TOPIC]}; depth {'checked' if self.config.use_depth else 'NOT checked'}"
+            f"safety layer between {self._topics[CMD]} and {self._topics['cmd_out']}; "
+            f"e-stop on {self._topics['e_stop']}; depth {'checked' if self.config.use_depth else 'NOT checked'}"
         )
 
     def activate(self) -> None:
@@ -185,16 +168,16 @@ class SafetyNode(ManagedNode):
         After a crash the base may still be running the last command it got.
         """
         self._publish_zones()
-        self._state_pub.publish(String(data=self._state))
-        if self.gate.e_stop:
-            self._send(GateOutput(0.0, 0.0, "e_stop"), None)
+        self._state_pub.publish(String(data=self._shown_state))
+        if self.step.gate.e_stop:
+            self._apply(self.step.stop("e_stop"))
 
     def deactivate(self) -> None:
         """Zero velocity on cmd_vel, acknowledged by the base (bounded wait)."""
-        send_final_zero(self, self._cmd_pub, lambda: self._send(GateOutput(0.0, 0.0, "inactive"), None))
+        send_final_zero(self, self._cmd_pub, lambda: self._apply(self.step.stop("inactive")))
 
     def cleanup(self) -> None:
-        """Drop the TF listener with the subscriptions (the gate's e-stop is kept for the next configure)."""
+        """Drop the TF listener with the subscriptions (the step's e-stop is kept for the next configure)."""
         self._tf.close()
 
     # ------------------------------------------------------------------ configuration
@@ -203,22 +186,19 @@ class SafetyNode(ManagedNode):
         if self._cmd_pub is not None:
             self.destroy_publisher(self._cmd_pub)
             self.destroy_subscription(self._cmd_sub)
-        self._cmd_type = msg_type
         self._cmd_pub = self.create_publisher(msg_type, CMD_OUT_TOPIC, COMMAND_QOS)
         self._cmd_sub = self.create_subscription(msg_type, CMD_IN_TOPIC, self._on_cmd, COMMAND_QOS)
 
     def _on_config(self, cls: type[Any], config: Any) -> None:
         if cls is SafetyConfig:
             self.config = config
-            self.gate.reconfigure(config)
-            self.depth.reconfigure(config)
-            self.gate.forget_depth()  # a new mount or zone: judge the next frame afresh, stopped until then
+            self.step.reconfigure(config)
             self._publish_zones()
             return
         old: SafetyNodeConfig = self.node_config
         self.node_config = config
         if old.use_stamped_cmd_vel != config.use_stamped_cmd_vel:
-            self._send(GateOutput(0.0, 0.0, "switching_message_type"), None)
+            self._apply(self.step.stop("switching_message_type"))
             self._make_cmd_topics()
         if old.watchdog_rate_hz != config.watchdog_rate_hz:
             self._watchdog.cancel()
@@ -230,8 +210,8 @@ class SafetyNode(ManagedNode):
             self._publish_zones()
         if old.depth_transport != config.depth_transport:
             self._depth_in.switch(config.depth_transport)
-            self._topics[DEPTH_TOPIC] = self._depth_in.topic
-            self._lose_depth()  # nothing from the old topic counts any more
+            self._topics[DEPTH] = self._depth_in.topic
+            self._apply(self.step.lose_depth())  # nothing from the old topic counts any more
 
     def _warn(self, topic: str, problem: str) -> None:
         """Warn naming the topic, throttled per kind of problem (ros/warn.py)."""
@@ -243,166 +223,92 @@ class SafetyNode(ManagedNode):
     # ------------------------------------------------------------------ inputs
     def _on_cmd(self, msg: Twist | TwistStamped) -> None:
         now = self._now_ns()
-        twist = msg.twist if isinstance(msg, TwistStamped) else msg
-        stamp_ns = stamp_to_ns(msg.header.stamp) if isinstance(msg, TwistStamped) else None
+        linear_mps, angular_rps, stamp_ns = twist_velocity(msg)
         if stamp_ns is not None:
             self.ages.record("cmd_vel_nav", now, stamp_ns)
-        self._counts["commands"] += 1
-        self.gate.on_command(now)
-        out = self.gate.filter(float(twist.linear.x), float(twist.angular.z), now)
-        if out.state.startswith("stop: non-finite"):
-            self._warn(self._topics[CMD_IN_TOPIC], "non-finite command; zero velocity sent")
-        if out.is_zero and (twist.linear.x != 0.0 or twist.angular.z != 0.0):
-            self._counts["zeroed"] += 1
-        elif out.state == "slowdown":
-            self._counts["slowed"] += 1
-        self._send(out, stamp_ns)
+        self._apply(self.step.on_cmd(linear_mps, angular_rps, stamp_ns, now))
 
     def _on_info(self, msg: CameraInfo) -> None:
         try:
-            self._intrinsics = camera_info_to_intrinsics(msg)
+            intrinsics = camera_info_to_intrinsics(msg)
         except CameraInfoError as err:
-            self._warn(self._topics[INFO_TOPIC], f"unusable camera_info: {err}; stopping")
-            self._intrinsics = None
-            self._lose_depth()
+            self._apply(self.step.lose_camera(f"unusable camera_info: {err}; stopping"))
             return
-        self._distortion = camera_info_distortion(msg)
-        self._info_ns = self._now_ns()
+        self.step.on_camera(intrinsics, camera_info_distortion(msg), self._now_ns())
 
     def _on_bad_depth(self, topic: str, problem: str) -> None:
         """A depth payload that does not decode: no depth, so the robot stops."""
-        if not self.config.use_depth:
-            return
-        self._warn(topic, f"{problem}; stopping")
-        self._lose_depth()
+        if self.config.use_depth:
+            self._warn(topic, f"{problem}; stopping")
+            self._apply(self.step.lose_depth())
 
     def _on_depth(self, msg: Image) -> None:
         if not self.config.use_depth:
             return
-        topic = self._topics[DEPTH_TOPIC]
-        now = self._now_ns()
-        stamp_ns = stamp_to_ns(msg.header.stamp)
+        now, stamp_ns = self._now_ns(), stamp_to_ns(msg.header.stamp)
         self.ages.record("depth", now, stamp_ns)
-        if self._intrinsics is None or self._info_ns is None:
-            self._warn(self._topics[INFO_TOPIC], "no usable camera_info yet: depth cannot be judged; stopping")
-            self._lose_depth()
-            return
-        if now - self._info_ns > self.config.depth_timeout_s * NS_PER_S:
-            self._warn(self._topics[INFO_TOPIC], "camera_info is stale; depth cannot be judged; stopping")
-            self._lose_depth()
+        if (no_camera := self.step.check_camera(now)) is not None:
+            self._apply(no_camera)
             return
         if msg.encoding not in DEPTH_ENCODINGS:
-            self._warn(topic, f"encoding '{msg.encoding}' is not one of {', '.join(DEPTH_ENCODINGS)}; stopping")
-            self._lose_depth()
+            problem = f"encoding '{msg.encoding}' is not one of {', '.join(DEPTH_ENCODINGS)}; stopping"
+            self._apply(self.step.lose_depth(DEPTH, problem))
             return
         cfg = self.node_config
         found = self._mounts.mount(
             cfg.base_frame, msg.header.frame_id, cfg.camera_mount_source, self.config.mount, stamp_ns, now
         )
-        if found.problem:
-            self._warn(topic, found.problem + ("; stopping" if found.mount is None else ""))
-        if found.mount is None:
-            self._lose_depth()  # where the camera is, is unknown: nothing it sees can be placed
+        if found.mount is None:  # where the camera is, is unknown: nothing it sees can be placed
+            self._apply(self.step.lose_depth(DEPTH, found.problem and f"{found.problem}; stopping"))
             return
+        if found.problem:
+            self._warn(self._topics[DEPTH], found.problem)
         self._mount_source = found.source
-        started = time.perf_counter()
+        try:
+            reaction = self.step.on_depth(lambda k, lens: self._depth_image(msg, k, lens), found.mount, stamp_ns, now)
+        except DistortedImageError as err:
+            reaction = self.step.lose_depth(INFO, f"{err}; stopping")
+        self._apply(reaction)
+
+    def _depth_image(self, msg: Image, intrinsics: PinholeIntrinsics, distortion: Distortion | None) -> NDArray[Any]:
+        """The depth image as the pinhole camera `intrinsics` sees it (undistorted or refused: ros/lens.py)."""
         try:
             depth = image_to_numpy(msg)
-            if self._distortion is not None and not self._distortion.is_zero:
-                if depth.shape != (self._intrinsics.height, self._intrinsics.width):
-                    raise SafetyError(
-                        f"depth image is {depth.shape[1]}x{depth.shape[0]}, camera_info says "
-                        f"{self._intrinsics.width}x{self._intrinsics.height}"
-                    )
-                depth, _ = self._lens.correct(
-                    self._distortion, self._intrinsics, depth, None, self.node_config.rectify_distorted
-                )
-            # sizes are checked before any allocation
-            verdict = self.depth.judge(depth, self._intrinsics, found.mount)
-        except DistortedImageError as err:
-            self._warn(self._topics[INFO_TOPIC], f"{err}; stopping")
-            self._lose_depth()
-            return
-        except (ImageConversionError, SafetyError) as err:
-            self._warn(topic, f"unusable depth: {err}; stopping")
-            self._lose_depth()
-            return
-        self._judge_ms = (time.perf_counter() - started) * 1e3
-        judged = self._depth_order.newest_ns
-        if self._depth_order.reordered(stamp_ns):  # after judging: a bad frame stops, in any order
-            self._counts["out_of_order"] += 1
-            self._warn(topic, f"stamps out of order: {stamp_ns} ns is older than the judged {judged} ns; ignored")
-            return
-        self.gate.on_verdict(verdict, received_ns=now, stamp_ns=stamp_ns)
-        self._depth_order.take(stamp_ns)
-        if verdict.blind:
-            self._warn(
-                topic, f"depth blind: {verdict.valid_fraction:.0%} of the pixels hold a depth in range; stopping"
-            )
-        if self._moving and verdict.action == Action.STOP and not self.gate.e_stop:
-            # Now, not at the controller's next command: it may be late, or never come.
-            self._send(GateOutput(0.0, 0.0, "stop: depth blind" if verdict.blind else "stop"), None)
-
-    def _lose_depth(self) -> None:
-        self.gate.forget_depth()
-        if self._moving:
-            self._send(GateOutput(0.0, 0.0, "stale: depth"), None)
+        except ImageConversionError as err:
+            raise SafetyError(str(err)) from err
+        if distortion is None or distortion.is_zero:
+            return depth
+        check_depth_size(depth, intrinsics)  # before undistortion sizes its maps from camera_info
+        return self._lens.correct(distortion, intrinsics, depth, None, self.node_config.rectify_distorted)[0]
 
     def _on_e_stop(self, msg: Bool) -> None:
         engaged = bool(msg.data)
-        if self.gate.set_e_stop(engaged):
-            self._counts["e_stops"] += int(engaged)
-            # rclpy refuses two severities from one call site: one call each.
+        changed, reaction = self.step.on_e_stop(engaged, self._now_ns())
+        if changed:  # rclpy refuses two severities from one call site: one call each
             if engaged:
                 self.get_logger().error("e-stop ENGAGED: zero velocity until released")
             else:
                 self.get_logger().warning("e-stop released")
-        if engaged:
-            self._send(GateOutput(0.0, 0.0, "e_stop"), None)  # at once, and again on every e_stop message
-        else:
-            self._set_state(self._idle_state())
+        self._apply(reaction)
 
     def _on_watchdog(self) -> None:
-        now = self._now_ns()
-        stale = self.gate.stale(now)
-        if self.gate.e_stop or not stale:
-            return
-        if self._moving:
-            topics = {"cmd_vel": self._topics[CMD_IN_TOPIC], "depth": self._topics[DEPTH_TOPIC], "clock": "/clock"}
-            names = ", ".join(topics[n] for n in stale)
-            self._warn(names, "stale input: older than its timeout; zero velocity")
-            self._send(GateOutput(0.0, 0.0, f"stale: {', '.join(stale)}"), None)
-        else:
-            self._set_state(f"stale: {', '.join(stale)}")
-
-    def _idle_state(self) -> str:
-        stale = self.gate.stale(self._now_ns())
-        if stale:
-            return f"stale: {', '.join(stale)}"
-        return self.gate.verdict.name if self.gate.verdict is not None else "free"
+        self._apply(self.step.on_watchdog(self._now_ns()))
 
     # ------------------------------------------------------------------ outputs
-    def _send(self, out: GateOutput, stamp_ns: int | None) -> None:
-        self._moving = not out.is_zero
-        self._set_state(out.state)
-        twist = Twist()
-        twist.linear.x, twist.angular.z = out.linear_mps, out.angular_rps
-        if self._cmd_type is Twist:
-            self._cmd_pub.publish(twist)
-            return
-        stamped = TwistStamped()
-        stamped.header.frame_id = self.node_config.base_frame
-        stamped.header.stamp = self.get_clock().now().to_msg() if stamp_ns is None else ns_to_stamp(stamp_ns)
-        stamped.twist = twist
-        self._cmd_pub.publish(stamped)
-
-    def _set_state(self, state: str) -> None:
-        if state != self._state:
-            self._state = state
-            self._state_pub.publish(String(data=state))
+    def _apply(self, reaction: Reaction) -> None:
+        """Warn, publish the step's state when it changed, then send the command, as the step said."""
+        if reaction.problem:
+            self._warn(", ".join(self._topics[name] for name in reaction.about), reaction.problem)
+        if self.step.state != self._shown_state:
+            self._shown_state = self.step.state
+            self._state_pub.publish(String(data=self.step.state))
+        if reaction.send is not None:
+            frame = self.node_config.base_frame if self._cmd_pub.msg_type is TwistStamped else None
+            at = self.get_clock().now().to_msg() if reaction.stamp_ns is None else ns_to_stamp(reaction.stamp_ns)
+            self._cmd_pub.publish(twist_message(reaction.send.linear_mps, reaction.send.angular_rps, frame, at))
 
     def _publish_zones(self) -> None:
-        for name, poly in (("stop", self.config.stop_polygon), ("slowdown", self.config.slowdown_polygon)):
+        for name, poly in zip(ZONES, (self.config.stop_polygon, self.config.slowdown_polygon), strict=True):
             msg = PolygonStamped()
             msg.header.frame_id = self.node_config.base_frame
             msg.header.stamp = self.get_clock().now().to_msg()
@@ -410,30 +316,16 @@ class SafetyNode(ManagedNode):
             self._zone_pubs[name].publish(msg)
 
     def _publish_diagnostics(self) -> None:
-        last_problem = self._warnings.take_last_problem()
+        last_problem, state = self._warnings.take_last_problem(), self.step.state
         status = self._diagnostics.status()
         behind = behind_message(self.ages, self.node_config.max_input_age_s)
-        verdict = self.gate.verdict
-        if self.gate.e_stop:
+        if self.step.gate.e_stop:
             status.level, status.message = DiagnosticStatus.ERROR, "e-stop engaged"
-        elif last_problem or self._state.startswith(("stale", "stop")) or behind:
-            status.level = DiagnosticStatus.WARN
-            status.message = last_problem or behind or self._state
+        elif last_problem or state.startswith(("stale", "stop")) or behind:
+            status.level, status.message = DiagnosticStatus.WARN, last_problem or behind or state
         else:
-            status.level, status.message = DiagnosticStatus.OK, self._state
-        values = {
-            "state": self._state,
-            "e_stop": str(self.gate.e_stop),
-            "zone": verdict.name if verdict is not None else "unknown",
-            "stop_points": str(verdict.stop_points if verdict else 0),
-            "slowdown_points": str(verdict.slowdown_points if verdict else 0),
-            "nearest_m": f"{verdict.nearest_m:.3f}" if verdict and math.isfinite(verdict.nearest_m) else "none",
-            "valid_depth_fraction": f"{verdict.valid_fraction:.3f}" if verdict else "none",
-            "judge_ms_last": f"{self._judge_ms:.3f}",
-            "camera_mount_from": self._mount_source or "none yet",
-            **{k: str(v) for k, v in self._counts.items()},
-            **dict(self.ages.key_values()),
-        }
+            status.level, status.message = DiagnosticStatus.OK, state
+        values = {**self.step.values(self._mount_source or "none yet"), **dict(self.ages.key_values())}
         self._diagnostics.publish(status, values)
 
 
