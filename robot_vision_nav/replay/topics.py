@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from robot_vision_nav.replay.errors import BagError
+from robot_vision_nav.ros import topics
 
 if TYPE_CHECKING:
     from robot_vision_nav.replay.bags import TopicInfo
@@ -23,11 +24,11 @@ if TYPE_CHECKING:
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
 
-COLOR = "camera/color/image_raw"
-DEPTH = "camera/aligned_depth_to_color/image_raw"
-CAMERA_INFO = "camera/color/camera_info"
-ODOM = "odom"
-GOAL = "goal_pose"
+COLOR = topics.COLOR_IMAGE
+DEPTH = topics.DEPTH_IMAGE
+CAMERA_INFO = topics.CAMERA_INFO
+ODOM = topics.ODOM
+GOAL = topics.GOAL_POSE
 
 # stack input -> the bag types that can feed it (a CompressedImage is decoded to an Image)
 INPUT_TYPES: dict[str, tuple[str, ...]] = {
@@ -48,12 +49,12 @@ TWIST_STAMPED = "geometry_msgs/msg/TwistStamped"
 # Bags recorded before that default carry Twist on /cmd_vel: a bag is always read with the type its
 # own metadata names, and the comparison reads the twist of either.
 OUTPUTS: dict[str, tuple[str, str]] = {
-    "/segmentation/traversable": (IMAGE, "mask"),
-    "/local_costmap/costmap": ("nav_msgs/msg/OccupancyGrid", "costmap"),
-    "/plan": ("nav_msgs/msg/Path", "plan"),
-    "/cmd_vel": (TWIST_STAMPED, "cmd_vel"),
-    "/planner_status": ("std_msgs/msg/String", ""),
-    "/controller_status": ("std_msgs/msg/String", ""),
+    f"/{topics.TRAVERSABLE}": (IMAGE, "mask"),
+    f"/{topics.LOCAL_COSTMAP}": ("nav_msgs/msg/OccupancyGrid", "costmap"),
+    f"/{topics.PLAN}": ("nav_msgs/msg/Path", "plan"),
+    f"/{topics.CMD_VEL}": (TWIST_STAMPED, "cmd_vel"),
+    f"/{topics.PLANNER_STATUS}": ("std_msgs/msg/String", ""),
+    f"/{topics.CONTROLLER_STATUS}": ("std_msgs/msg/String", ""),
 }
 STREAM_TOPICS = {stream: topic for topic, (_type, stream) in OUTPUTS.items() if stream}
 

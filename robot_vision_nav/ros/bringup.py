@@ -33,6 +33,7 @@ import yaml
 
 from robot_vision_nav.files import write_bytes_atomic
 from robot_vision_nav.package_files import PackageFileError, package_file
+from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.parameter_table import NODE_PARAMETERS
 
 STACK_PARAMS = "robot_vision_nav.yaml"
@@ -40,12 +41,12 @@ SIM_PARAMS = "sim.yaml"
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 
 # The camera topics each node subscribes to, relative to the namespace; a launch argument remaps them.
-COLOR_TOPIC = "camera/color/image_raw"
-DEPTH_TOPIC = "camera/aligned_depth_to_color/image_raw"
-CAMERA_INFO_TOPIC = "camera/color/camera_info"
-ODOM_TOPIC = "odom"
-CMD_VEL_TOPIC = "cmd_vel"
-GOAL_TOPIC = "goal_pose"  # not remappable (RViz's 2D Goal Pose publishes it), but an input all the same
+COLOR_TOPIC = topics.COLOR_IMAGE
+DEPTH_TOPIC = topics.DEPTH_IMAGE
+CAMERA_INFO_TOPIC = topics.CAMERA_INFO
+ODOM_TOPIC = topics.ODOM
+CMD_VEL_TOPIC = topics.CMD_VEL
+GOAL_TOPIC = topics.GOAL_POSE  # not remappable (RViz's 2D Goal Pose publishes it), but an input all the same
 # `camera:=NAME` / `rvn run --camera NAME`: (colour, depth, camera_info) topics of a camera driver's
 # defaults, remapped onto the stack's inputs; color_topic, depth_topic and camera_info_topic still
 # override each. Relative like the stack's own: a namespace moves them too, as it moves a driver
