@@ -281,6 +281,12 @@ def test_bench_runs_the_named_module(tmp_path: Path, monkeypatch, capsys: pytest
     assert capsys.readouterr().out == "TABLE fake\n"
 
 
+def test_bench_outside_a_checkout_says_it_needs_one(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(benchmarks, "BENCH_DIR", tmp_path / "bench")  # an install space has no bench/
+    rc = cli.main(["bench", "costmap"])
+    assert_one_line_error(capsys, rc, "bench", "no bench/ folder", "source checkout")
+
+
 @pytest.mark.parametrize(("sub", "units"), [("costmap", ["(m,", "(px", "rad", "metres per depth unit"]),
                                             ("demo", ["30", "clearance", "seed"]), ("bench", ["ms"])])  # fmt: skip
 def test_every_subcommand_help_gives_units(sub: str, units: list[str], capsys: pytest.CaptureFixture[str]) -> None:
