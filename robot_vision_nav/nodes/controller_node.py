@@ -45,7 +45,14 @@ from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
-from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_in_frame, same_frame, stamp_to_ns
+from robot_vision_nav.ros.messages import (
+    grid_from_msg,
+    ns_to_stamp,
+    odometry_in_frame,
+    same_frame,
+    stamp_to_ns,
+    twist_message,
+)
 from robot_vision_nav.ros.qos import COMMAND_QOS, MAP_QOS, PLAN_QOS, SENSOR_QOS, TF_TRIGGER_QOS
 from robot_vision_nav.ros.robot_pose import (
     READ_AT_CONFIGURE,
@@ -327,15 +334,10 @@ class ControllerNode(ManagedNode):
         self._cmd_pub.publish(self._twist(0.0, 0.0, None))
 
     def _twist(self, linear_mps: float, angular_rps: float, stamp_ns: int | None) -> Twist | TwistStamped:
-        twist = Twist()
-        twist.linear.x, twist.angular.z = float(linear_mps), float(angular_rps)
         if not self.node_config.use_stamped_cmd_vel:
-            return twist
-        stamped = TwistStamped()
-        stamped.header.frame_id = self.node_config.base_frame
-        stamped.header.stamp = self.get_clock().now().to_msg() if stamp_ns is None else ns_to_stamp(stamp_ns)
-        stamped.twist = twist
-        return stamped
+            return twist_message(linear_mps, angular_rps)
+        stamp = self.get_clock().now().to_msg() if stamp_ns is None else ns_to_stamp(stamp_ns)
+        return twist_message(linear_mps, angular_rps, self.node_config.base_frame, stamp)
 
     def _set_status(self, status: str) -> None:
         if status != self._status:
