@@ -147,3 +147,19 @@ def test_the_checks_see_imports_inside_functions(tmp_path: Path) -> None:
     ]
     (package / "replay" / "topics.py").write_text("import os\n")
     assert import_cycles(import_graph(tmp_path)) == []
+
+
+# Numerical libraries: a node that imports one computes something itself, and that belongs in core/
+# (where it is unit-tested without rclpy). numpy.typing is an annotation, not a computation.
+NUMERICAL = ("numpy", "scipy", "cv2", "numba", "torch", "math", "statistics")
+
+
+def test_nodes_hold_no_algorithm() -> None:
+    """nodes/ only declares parameters, subscribes, calls its core step, converts and publishes."""
+    offenders = []
+    for path in sorted((REPO / PACKAGE / "nodes").glob("*.py")):
+        for line, imported in imported_modules(path):
+            top = imported.split(".")[0]
+            if top in NUMERICAL and not in_package(imported, "numpy.typing"):
+                offenders.append(f"{path.name}:{line} imports {imported}")
+    assert offenders == [], "; ".join(offenders)

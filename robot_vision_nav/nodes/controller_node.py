@@ -25,11 +25,9 @@ the node down publishes zero too: the robot is never left moving on stale data. 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
@@ -38,7 +36,7 @@ from std_msgs.msg import String
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.control_step import ControlStep, Failed, Timeouts
 from robot_vision_nav.core.controller import Command, ControllerConfig
-from robot_vision_nav.core.geometry import Pose2D, yaw_from_quaternion
+from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.core.pacing import RatePacer
 from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
@@ -49,6 +47,7 @@ from robot_vision_nav.ros.messages import (
     grid_from_msg,
     ns_to_stamp,
     odometry_in_frame,
+    path_points,
     same_frame,
     stamp_to_ns,
     twist_message,
@@ -240,11 +239,7 @@ class ControllerNode(ManagedNode):
         if not msg.poses:
             self._drop_plan()
             return
-        xy = np.array([[p.pose.position.x, p.pose.position.y] for p in msg.poses], dtype=np.float64)
-        q = msg.poses[-1].pose.orientation
-        # atan2 makes a finite yaw of some infinite quaternions ((0, 0, inf, ~0) gives 3 pi / 4): NaN is refused
-        finite = all(math.isfinite(v) for v in (q.x, q.y, q.z, q.w))
-        problem = self.step.set_plan(xy, yaw_from_quaternion(q.x, q.y, q.z, q.w) if finite else math.nan)
+        problem = self.step.set_plan(*path_points(msg))
         if problem:
             self._warn(topic, f"plan refused: {problem}; stopping")
             self._publish_zero("no_plan")

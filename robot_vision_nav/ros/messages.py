@@ -469,3 +469,15 @@ def twist_velocity(msg: Twist | TwistStamped) -> tuple[float, float, int | None]
     if isinstance(msg, TwistStamped):
         return float(msg.twist.linear.x), float(msg.twist.angular.z), stamp_to_ns(msg.header.stamp)
     return float(msg.linear.x), float(msg.angular.z), None
+
+
+def path_points(msg: Path) -> tuple[NDArray[np.float64], float]:
+    """A non-empty nav_msgs/Path's (N, 2) x, y and its last pose's yaw (NaN for a non-finite quaternion).
+
+    atan2 makes a finite yaw of some infinite quaternions ((0, 0, inf, ~0) gives 3 pi / 4): the
+    receiver refuses NaN instead.
+    """
+    xy = np.array([[p.pose.position.x, p.pose.position.y] for p in msg.poses], dtype=np.float64)
+    q = msg.poses[-1].pose.orientation
+    finite = all(math.isfinite(v) for v in (q.x, q.y, q.z, q.w))
+    return xy, yaw_from_quaternion(q.x, q.y, q.z, q.w) if finite else math.nan
