@@ -250,7 +250,7 @@ def run_scene(seed: int, options: DemoOptions, progress: Callable[[str], None] |
         sim_node: Any = stack.nodes["sim_node"]
         planner: Any = stack.nodes["planner_node"]
         controller: Any = stack.nodes["controller_node"]
-        sim = sim_node.sim
+        sim = sim_node.stepper.sim
         world = sim.world
         ctrl = controller.control_config
         shortest = route_length(world.route_xy)
@@ -265,7 +265,7 @@ def run_scene(seed: int, options: DemoOptions, progress: Callable[[str], None] |
             stack.executor.spin_once(timeout_sec=0.05)
         # Sim time. Odometry starts on the world frame and does not drift by default: the goal's world
         # coordinates are its odom coordinates. With --localized they are in map (the world frame).
-        start_ns = sim_node.stamp_ns
+        start_ns = sim_node.stepper.stamp_ns
         goal_frame = LOCALIZED_MAP_FRAME if options.localized else planner.node_config.global_frame
         observer.send_goal(goal_xy[0], goal_xy[1], goal_yaw, goal_frame, ns_to_stamp(start_ns))
 
@@ -273,7 +273,7 @@ def run_scene(seed: int, options: DemoOptions, progress: Callable[[str], None] |
         track = _Track(sim, radius)
         sim.step_observers.append(track.on_step)
         wall0 = time.monotonic()
-        frames0 = sim_node._frames
+        frames0 = sim_node.stepper.frames
         costmap_node: Any = stack.nodes["costmap_node"]
         updates0 = costmap_node.step.times.count
         reason = "time limit"
@@ -283,7 +283,7 @@ def run_scene(seed: int, options: DemoOptions, progress: Callable[[str], None] |
         while True:
             stack.executor.spin_once(timeout_sec=0.1)
             pose = sim.pose
-            elapsed_s = (sim_node.stamp_ns - start_ns) / 1e9
+            elapsed_s = (sim_node.stepper.stamp_ns - start_ns) / 1e9
             dist_goal = math.hypot(pose.x_m - goal_xy[0], pose.y_m - goal_xy[1])
             observer.keep_frame = observer.frame is None and sim.score.distance_m >= half_route
             if observer.status == "goal_reached" and dist_goal <= tolerance:
@@ -300,7 +300,7 @@ def run_scene(seed: int, options: DemoOptions, progress: Callable[[str], None] |
                     f"collisions {sim.score.collisions}, keep-out {sim.score.keep_out_violations}"
                 )
         wall_s = time.monotonic() - wall0
-        frames = sim_node._frames - frames0
+        frames = sim_node.stepper.frames - frames0
         updates = costmap_node.step.times.count - updates0
         score = sim.score
         odom = sim.base.odom
@@ -315,7 +315,7 @@ def run_scene(seed: int, options: DemoOptions, progress: Callable[[str], None] |
             seed=seed,
             success=success,
             reason=reason,
-            time_s=(sim_node.stamp_ns - start_ns) / 1e9,
+            time_s=(sim_node.stepper.stamp_ns - start_ns) / 1e9,
             path_m=score.distance_m,
             shortest_m=shortest,
             path_ratio=score.distance_m / shortest if shortest > 0 else math.nan,

@@ -9,32 +9,26 @@ Publishes (stamps are sim time, the same stamp on every message of one step):
   camera/aligned_depth_to_color/image_raw   sensor_msgs/Image 16UC1 (mm) or 32FC1 (m), 0 = invalid
   sim/labels                                sensor_msgs/Image mono8 warehouse class ids (ground truth)
   sim/ground_truth                          nav_msgs/Odometry world -> base_link, the true pose
-  /tf                                       tf2_msgs/TFMessage odom -> base_link (as the base driver) and
-                                            world -> odom (a perfect localiser, as AMCL's map -> odom), every step
-  /tf_static                                base_link -> camera_link -> camera_frame, as robot_state_publisher
-                                            and the camera driver publish them (TF needs tf2_msgs: the
-                                            container has it; without it the node says so once and skips TF)
+  /tf                                       odom -> base_link and world -> odom, every step; /tf_static:
+                                            base_link -> camera_link -> camera_frame (without tf2_msgs
+                                            the node says so once and skips TF)
   /diagnostics                              diagnostic_msgs/DiagnosticArray: rate, timing, score
 Subscribes:
   cmd_vel                                   geometry_msgs/TwistStamped (Twist with use_stamped_cmd_vel: false;
                                             bringup gives it the stack's value)
 
-Step modes: `real_time` advances one step per `step_s / real_time_factor` of wall time; `fast`
-steps as fast as the machine allows; `lock_step` is `fast` but waits after each camera frame until
-a velocity command arrives (the consumers have answered) or `lock_step_timeout_s` of wall time has
-passed. The stepping timers run on the steady clock, never on ROS time: this node makes ROS time.
-Camera images are in the camera optical frame of the mount given by `mount_xyzrpy` (the costmap's
-`camera_mount_xyzrpy` convention). The simulation is `sim.Simulator`; this node only converts
-messages, reads parameters, paces steps and reports. A parameter update rebuilds the world and
-restarts the robot at its start pose; sim time keeps counting up.
+The simulation is `sim.Simulator`, stepped in `step_mode` real_time, fast or lock_step (each frame
+waits for a cmd_vel) by `sim.stepper.SimStepper`; this node converts messages (ros/sim_messages.py),
+reads parameters, runs the timers (steady clock, never ROS time: this node makes ROS time) and
+reports. Camera images are in the optical frame of the mount `mount_xyzrpy` (the costmap's
+`camera_mount_xyzrpy` convention). A parameter update rebuilds the world and restarts the robot at
+its start pose; sim time keeps counting up.
 """
 
 from __future__ import annotations
 
-import math
-import statistics
 import time
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,35 +42,26 @@ from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, Image
 
 from robot_vision_nav.core.config import ConfigError, param, validate_fields
-from robot_vision_nav.core.geometry import BODY_FROM_OPTICAL, Pose2D, Transform3D, mount_body_transform
+from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
-from robot_vision_nav.ros.image import numpy_to_image
 from robot_vision_nav.ros.latency import diagnostics_period_param
-from robot_vision_nav.ros.messages import intrinsics_to_camera_info, ns_to_stamp, pose2d_to_odometry
+from robot_vision_nav.ros.messages import ns_to_stamp
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError
 from robot_vision_nav.ros.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS, TF_QOS, TF_STATIC_QOS
-from robot_vision_nav.ros.tf import transform_stamped
+from robot_vision_nav.ros.sim_messages import SimFrames, camera_messages, camera_tf, robot_tf, state_messages
 from robot_vision_nav.ros.warn import ThrottledWarnings
 from robot_vision_nav.sim.camera import CameraConfig
 from robot_vision_nav.sim.robot import RobotConfig
-from robot_vision_nav.sim.sim import SimConfig, Simulator, StepResult
+from robot_vision_nav.sim.sim import SimConfig, Simulator
+from robot_vision_nav.sim.stepper import STEP_MODES, Cmd, Pacing, SimStepper
 from robot_vision_nav.sim.world import WorldError, generate_world
 from robot_vision_nav.sim.world_types import WorldConfig
 
 NODE_NAME = "sim_node"
-CLOCK_TOPIC = "/clock"
-ODOM_TOPIC = "odom"
-COLOR_TOPIC = "camera/color/image_raw"
-INFO_TOPIC = "camera/color/camera_info"
-DEPTH_TOPIC = "camera/aligned_depth_to_color/image_raw"
-LABELS_TOPIC = "sim/labels"
-TRUTH_TOPIC = "sim/ground_truth"
-CMD_TOPIC = "cmd_vel"
-
-STEP_MODES = ("real_time", "fast", "lock_step")
 DEPTH_ENCODINGS = ("16UC1", "32FC1")
 LOCK_STEP_POLL_S = 0.005  # how often a lock-step wait checks its wall-clock timeout
+TF_FIELDS = ("publish_tf", "base_frame", "camera_link_frame", "camera_frame")  # a change republishes /tf_static
 
 
 @dataclass(frozen=True)
@@ -113,16 +98,23 @@ class SimNodeConfig:
 
     def __post_init__(self) -> None:
         validate_fields(self)
-        if self.step_mode not in STEP_MODES:
-            raise ConfigError(f"parameter 'step_mode' = {self.step_mode!r} is not one of {', '.join(STEP_MODES)}")
-        if self.depth_encoding not in DEPTH_ENCODINGS:
-            raise ConfigError(
-                f"parameter 'depth_encoding' = {self.depth_encoding!r} is not one of {', '.join(DEPTH_ENCODINGS)}"
-            )
+        for name, allowed in (("step_mode", STEP_MODES), ("depth_encoding", DEPTH_ENCODINGS)):
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"parameter '{name}' = {getattr(self, name)!r} is not one of {', '.join(allowed)}")
+
+    @property
+    def pacing(self) -> Pacing:
+        """The step mode and its settings, for the stepper."""
+        return Pacing(self.step_mode, self.real_time_factor, self.lock_step_timeout_s)
+
+    @property
+    def frames(self) -> SimFrames:
+        """The frames to publish in."""
+        return SimFrames(self.world_frame, self.odom_frame, self.base_frame, self.camera_link_frame, self.camera_frame)
 
 
 class SimNode(Node):
-    """The thin ROS wrapper around Simulator."""
+    """The thin ROS wrapper around Simulator, stepped by a SimStepper."""
 
     def __init__(self, **node_kwargs: Any) -> None:
         super().__init__(NODE_NAME, **node_kwargs)
@@ -130,46 +122,33 @@ class SimNode(Node):
         try:
             self._params = ConfigParameters(self, classes, on_change=self._on_config)
             self.node_config: SimNodeConfig = self._params.get(SimNodeConfig)
-            self._time_offset_ns = 0
-            self.sim = self._make_sim()
+            self.stepper = SimStepper(self._make_sim(), self.node_config.pacing, time.monotonic())
         except BaseException:
             super().destroy_node()  # a refused start leaves no half-made node in the graph
             raise
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
-
-        self._clock_pub = self.create_publisher(ClockMsg, CLOCK_TOPIC, CLOCK_QOS)
-        self._odom_pub = self.create_publisher(Odometry, ODOM_TOPIC, SENSOR_QOS)
-        self._truth_pub = self.create_publisher(Odometry, TRUTH_TOPIC, SENSOR_QOS)
-        self._color_pub = self.create_publisher(Image, COLOR_TOPIC, SENSOR_QOS)
-        self._info_pub = self.create_publisher(CameraInfo, INFO_TOPIC, SENSOR_QOS)
-        self._depth_pub = self.create_publisher(Image, DEPTH_TOPIC, SENSOR_QOS)
-        self._labels_pub = self.create_publisher(Image, LABELS_TOPIC, SENSOR_QOS)
+        self._state_pubs = [  # in the order state_messages builds them
+            self.create_publisher(ClockMsg, topics.CLOCK, CLOCK_QOS),
+            self.create_publisher(Odometry, topics.ODOM, SENSOR_QOS),
+            self.create_publisher(Odometry, topics.SIM_GROUND_TRUTH, SENSOR_QOS),
+        ]
+        self._camera_pubs = [  # in the order camera_messages builds them
+            self.create_publisher(Image, topics.COLOR_IMAGE, SENSOR_QOS),
+            self.create_publisher(CameraInfo, topics.CAMERA_INFO, SENSOR_QOS),
+            self.create_publisher(Image, topics.DEPTH_IMAGE, SENSOR_QOS),
+            self.create_publisher(Image, topics.SIM_LABELS, SENSOR_QOS),
+        ]
         self._diagnostics = DiagnosticsReporter(self, "simulator")
         self._cmd_sub = self._subscribe_cmd()
-        self._tf_pub: Any = None
-        self._tf_static_pub: Any = None
+        self._tf_pubs: tuple[Any, Any] | None = None  # /tf, /tf_static
         self._make_tf_publishers()
-
-        self._waiting_since: float | None = None
-        self._frames = 0
-        self._render_ms: deque[float] = deque(maxlen=100)
-        self._rate_mark = (time.monotonic(), self.stamp_ns)
         self._warnings = ThrottledWarnings(self.get_logger())
-        self._step_timer = self._make_step_timer()
-        self._wait_timer = self.create_timer(LOCK_STEP_POLL_S, self._check_wait, clock=self._steady)
+        self._step_timer = self._timer(self.stepper.period_s, self._on_step)
+        self._wait_timer = self._timer(LOCK_STEP_POLL_S, self._check_wait)
         self._wait_timer.cancel()
-        self._diag_timer = self.create_timer(
-            self.node_config.diagnostics_period_s, self._publish_diagnostics, clock=self._steady
-        )
-        w = self.sim.world
-        self.get_logger().info(
-            f"warehouse seed {w.seed}: {w.length_m} x {w.width_m} m, {len(w.zones)} keep-out zones, "
-            f"{len(w.movers)} people; start ({w.start.x_m:.2f}, {w.start.y_m:.2f}, {w.start.yaw_rad:.2f} rad), goal "
-            f"({w.goal_xy[0]:.2f}, {w.goal_xy[1]:.2f}); camera {self.sim.camera_config.width_px}x"
-            f"{self.sim.camera_config.height_px} at {self.sim.config.camera_rate_hz:g} Hz; {self.node_config.step_mode}"
-        )
+        self._diag_timer = self._timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
+        self.get_logger().info(self.stepper.summary())
 
-    # ------------------------------------------------------------------ set-up
     def _make_sim(self) -> Simulator:
         cfg = self.node_config
         robot: RobotConfig = self._params.get(RobotConfig)
@@ -181,7 +160,10 @@ class SimNode(Node):
 
     def _subscribe_cmd(self) -> Any:
         msg_type = TwistStamped if self.node_config.use_stamped_cmd_vel else Twist
-        return self.create_subscription(msg_type, CMD_TOPIC, self._on_cmd, COMMAND_QOS)
+        return self.create_subscription(msg_type, topics.CMD_VEL, self._on_cmd, COMMAND_QOS)
+
+    def _timer(self, period_s: float, callback: Callable[[], None]) -> Any:
+        return self.create_timer(period_s, callback, clock=self._steady)  # never ROS time: this node makes it
 
     def _make_tf_publishers(self) -> None:
         if not self.node_config.publish_tf:
@@ -191,200 +173,93 @@ class SimNode(Node):
         except ImportError as err:  # a pip-only machine: no tf2_msgs wheel; the container has it
             self.get_logger().warning(f"publish_tf is true but tf2_msgs is not installed ({err}): no TF published")
             return
-        if self._tf_pub is None:
-            # The QoS of tf2_ros's TransformBroadcaster and StaticTransformBroadcaster.
-            self._tf_pub = self.create_publisher(TFMessage, "/tf", TF_QOS)
-            self._tf_static_pub = self.create_publisher(TFMessage, "/tf_static", TF_STATIC_QOS)
+        if self._tf_pubs is None:  # the QoS of tf2_ros's TransformBroadcaster and StaticTransformBroadcaster
+            dynamic = self.create_publisher(TFMessage, topics.TF, TF_QOS)
+            self._tf_pubs = (dynamic, self.create_publisher(TFMessage, topics.TF_STATIC, TF_STATIC_QOS))
         self._publish_static_tf()
 
     def _publish_static_tf(self) -> None:
-        if self._tf_static_pub is None or not self.node_config.publish_tf:
-            return
-        from tf2_msgs.msg import TFMessage
-
-        cfg = self.node_config
-        stamp = ns_to_stamp(self.stamp_ns)
-        body = mount_body_transform(self.sim.camera_config.mount)
-        self._tf_static_pub.publish(
-            TFMessage(
-                transforms=[
-                    transform_stamped(cfg.base_frame, cfg.camera_link_frame, body, stamp),
-                    transform_stamped(cfg.camera_link_frame, cfg.camera_frame, BODY_FROM_OPTICAL, stamp),
-                ]
-            )
-        )
-
-    def _publish_tf(self, result: StepResult, stamp_ns: int) -> None:
-        if self._tf_pub is None or not self.node_config.publish_tf:
-            return
-        from tf2_msgs.msg import TFMessage
-
-        cfg = self.node_config
-        stamp = ns_to_stamp(stamp_ns)
-        odom_from_base = _planar(result.odom)
-        world_from_odom = _planar(result.pose).compose(odom_from_base.inverse())
-        self._tf_pub.publish(
-            TFMessage(
-                transforms=[
-                    transform_stamped(cfg.world_frame, cfg.odom_frame, world_from_odom, stamp),
-                    transform_stamped(cfg.odom_frame, cfg.base_frame, odom_from_base, stamp),
-                ]
-            )
-        )
-
-    def _make_step_timer(self) -> Any:
-        cfg = self.node_config
-        period = self.sim.config.step_s / cfg.real_time_factor if cfg.step_mode == "real_time" else 0.0
-        return self.create_timer(period, self._on_step, clock=self._steady)
+        if self._tf_pubs is not None and self.node_config.publish_tf:
+            mount = self.stepper.sim.camera_config.mount
+            self._tf_pubs[1].publish(camera_tf(mount, self.node_config.frames, self.stepper.stamp_ns))
 
     def _on_config(self, cls: type[Any], config: Any) -> None:
-        old = self.node_config
+        old, rebuild = self.node_config, True
         if cls is SimNodeConfig:
-            self.node_config = config
+            self.node_config, self.stepper.pacing = config, config.pacing
             if old.use_stamped_cmd_vel != config.use_stamped_cmd_vel:
                 self.destroy_subscription(self._cmd_sub)
                 self._cmd_sub = self._subscribe_cmd()
-            if (old.publish_tf, old.base_frame, old.camera_link_frame, old.camera_frame) != (
-                config.publish_tf,
-                config.base_frame,
-                config.camera_link_frame,
-                config.camera_frame,
-            ):
+            if any(getattr(old, f) != getattr(config, f) for f in TF_FIELDS):
                 self._make_tf_publishers()
             if old.diagnostics_period_s != config.diagnostics_period_s:
                 self.destroy_timer(self._diag_timer)
-                self._diag_timer = self.create_timer(
-                    config.diagnostics_period_s, self._publish_diagnostics, clock=self._steady
-                )
+                self._diag_timer = self._timer(config.diagnostics_period_s, self._publish_diagnostics)
             rebuild = (old.world_seed, old.noise_seed) != (config.world_seed, config.noise_seed)
-        else:
-            rebuild = True
         if rebuild:
             try:
                 new_sim = self._make_sim()
             except ParameterError as err:  # a seed with no route: the running world carries on
                 self.get_logger().error(f"{err}; the simulator carries on unchanged")
             else:
-                self._time_offset_ns += self.sim.time_ns
-                self.sim.close()
-                self.sim = new_sim
+                self.stepper.replace(new_sim)
                 self._publish_static_tf()  # the camera may have moved
                 self.get_logger().warning(f"simulator rebuilt ({cls.__name__} changed): robot back at its start pose")
         self.destroy_timer(self._step_timer)
-        self._waiting_since = None
+        self.stepper.release()
         self._wait_timer.cancel()
-        self._step_timer = self._make_step_timer()
-
-    # ------------------------------------------------------------------ inputs
-    def _warn(self, key: str, text: str, period_s: float = 2.0) -> None:
-        self._warnings.warn("", text, period_s, kind=key)
+        self._step_timer = self._timer(self.stepper.period_s, self._on_step)
 
     def _on_cmd(self, msg: Twist | TwistStamped) -> None:
         twist = msg.twist if isinstance(msg, TwistStamped) else msg
         v, w = float(twist.linear.x), float(twist.angular.z)
-        if not (math.isfinite(v) and math.isfinite(w)):
-            self._warn("cmd", f"{self.resolve_topic_name(CMD_TOPIC)}: non-finite command ({v}, {w}) ignored")
-            return
-        self.sim.command(v, w)
-        if self._waiting_since is not None:
+        taken = self.stepper.on_cmd(v, w)
+        if taken is Cmd.REFUSED:
+            text = f"{self.resolve_topic_name(topics.CMD_VEL)}: non-finite command ({v}, {w}) ignored"
+            self._warnings.warn("", text, 2.0, kind="cmd")
+        elif taken is Cmd.RESUME:
             self._resume()
 
-    # ------------------------------------------------------------------ stepping
-    @property
-    def stamp_ns(self) -> int:
-        """Sim time now, as published."""
-        return self._time_offset_ns + self.sim.time_ns
-
     def _resume(self) -> None:
-        self._waiting_since = None
         self._wait_timer.cancel()
         self._step_timer.reset()
 
     def _check_wait(self) -> None:
-        if self._waiting_since is None:
+        if not self.stepper.waiting:
             self._wait_timer.cancel()
-        elif time.monotonic() - self._waiting_since >= self.node_config.lock_step_timeout_s:
+        elif self.stepper.wait_over(time.monotonic()):
             self._resume()
 
     def _on_step(self) -> None:
-        result = self.sim.step()
-        stamp_ns = self.stamp_ns
-        self._publish_state(result, stamp_ns)
-        if result.camera_due:
-            self._publish_frame(stamp_ns)
-            if self.node_config.step_mode == "lock_step":
-                self._waiting_since = time.monotonic()
-                self._step_timer.cancel()
-                self._wait_timer.reset()
+        cfg, step = self.node_config, self.stepper.on_tick()
+        # Each message is built after the one before went out (the messages are generators).
+        for pub, msg in zip(self._state_pubs, state_messages(step.result, cfg.frames, step.stamp_ns), strict=True):
+            pub.publish(msg)
+        if self._tf_pubs is not None and cfg.publish_tf:
+            self._tf_pubs[0].publish(robot_tf(step.result, cfg.frames, step.stamp_ns))
+        for kind, text in step.warnings:
+            self._warnings.warn("", text, 2.0, kind=kind)
+        if not step.frame_due:
+            return
+        frame = self.stepper.render()  # once the state is out; a lock-step wait starts once the frame is out too
+        images = camera_messages(frame, self.stepper.sim.intrinsics, cfg.camera_frame, step.stamp_ns,
+                                 cfg.depth_encoding, cfg.publish_labels)  # fmt: skip
+        for pub, msg in zip(self._camera_pubs, images, strict=False):  # no labels: one fewer
+            pub.publish(msg)
+        if self.stepper.hold(time.monotonic()):
+            self._step_timer.cancel()
+            self._wait_timer.reset()
 
-    def _publish_state(self, result: StepResult, stamp_ns: int) -> None:
-        cfg = self.node_config
-        self._clock_pub.publish(ClockMsg(clock=ns_to_stamp(stamp_ns)))
-        self._odom_pub.publish(
-            pose2d_to_odometry(
-                result.odom, result.odom_linear_mps, result.odom_angular_rps, cfg.odom_frame, cfg.base_frame, stamp_ns
-            )
-        )
-        self._truth_pub.publish(
-            pose2d_to_odometry(
-                result.pose, result.linear_mps, result.angular_rps, cfg.world_frame, cfg.base_frame, stamp_ns
-            )
-        )
-        self._publish_tf(result, stamp_ns)
-        if result.collided:
-            self._warn("collision", f"collision with {', '.join(result.collided_with)} at t = {stamp_ns / 1e9:.2f} s")
-        if result.in_keep_out:
-            self._warn("keep_out", f"robot footprint in a keep-out zone at t = {stamp_ns / 1e9:.2f} s")
-
-    def _publish_frame(self, stamp_ns: int) -> None:
-        cfg = self.node_config
-        started = time.perf_counter()
-        frame = self.sim.render()
-        self._render_ms.append((time.perf_counter() - started) * 1e3)
-        self._frames += 1
-        frame_id = cfg.camera_frame
-        self._color_pub.publish(numpy_to_image(frame.rgb, "rgb8", stamp_ns, frame_id))
-        self._info_pub.publish(intrinsics_to_camera_info(self.sim.intrinsics, frame_id, stamp_ns))
-        if cfg.depth_encoding == "16UC1":
-            depth = numpy_to_image(frame.depth_mm(), "16UC1", stamp_ns, frame_id)
-        else:
-            depth = numpy_to_image(frame.depth_m, "32FC1", stamp_ns, frame_id)
-        self._depth_pub.publish(depth)
-        if cfg.publish_labels:
-            self._labels_pub.publish(numpy_to_image(frame.labels, "mono8", stamp_ns, frame_id))
-
-    # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
-        now = time.monotonic()
-        wall0, sim0 = self._rate_mark
-        factor = (self.stamp_ns - sim0) / 1e9 / max(now - wall0, 1e-9)
-        self._rate_mark = (now, self.stamp_ns)
         status = self._diagnostics.status()
         status.level, status.message = DiagnosticStatus.OK, "ok"
-        score = self.sim.score
-        values = {
-            "sim_time_s": f"{self.stamp_ns / 1e9:.3f}",
-            "real_time_factor": f"{factor:.2f}",
-            "frames": str(self._frames),
-            "render_ms_median": f"{statistics.median(self._render_ms):.2f}" if self._render_ms else "nan",
-            "world_seed": str(self.sim.world.seed),
-            "collisions": str(score.collisions),
-            "collision_steps": str(score.collision_steps),
-            "keep_out_violations": str(score.keep_out_violations),
-            "keep_out_steps": str(score.keep_out_steps),
-            "distance_m": f"{score.distance_m:.2f}",
-        }
-        self._diagnostics.publish(status, values, stamp=ns_to_stamp(self.stamp_ns))
+        values = self.stepper.diagnostics(time.monotonic())
+        self._diagnostics.publish(status, values, stamp=ns_to_stamp(self.stepper.stamp_ns))
 
     def destroy_node(self) -> None:
         """Free the renderer with the node."""
-        self.sim.close()
+        self.stepper.close()
         super().destroy_node()
-
-
-def _planar(pose: Pose2D) -> Transform3D:
-    half = pose.yaw_rad / 2.0
-    return Transform3D((pose.x_m, pose.y_m, 0.0), (0.0, 0.0, math.sin(half), math.cos(half)))
 
 
 def main(args: list[str] | None = None) -> int:

@@ -243,14 +243,14 @@ def _record_sim(
 
     from robot_vision_nav.ros.messages import yaw_orientation
 
-    sim_node = stack.nodes["sim_node"]
+    stepper = stack.nodes["sim_node"].stepper  # the simulator and its sim time
     planner = stack.nodes["planner_node"]
-    world = sim_node.sim.world
+    world = stepper.sim.world
     goal_pub = recorder.node.create_publisher(PoseStamped, "/" + GOAL, 10)
     deadline = time.monotonic() + 10.0
     while goal_pub.get_subscription_count() < 2 and time.monotonic() < deadline:  # planner and recorder
         stack.executor.spin_once(timeout_sec=0.05)
-    start_ns = sim_node.stamp_ns
+    start_ns = stepper.stamp_ns
     goal = PoseStamped()
     goal.header.frame_id = planner.node_config.global_frame
     goal.header.stamp = ns_to_stamp(start_ns)
@@ -260,13 +260,13 @@ def _record_sim(
     goal.pose.orientation = yaw_orientation(yaw)
     goal_pub.publish(goal)
     next_report = time.monotonic()
-    while (sim_node.stamp_ns - start_ns) / 1e9 < options.seconds and recorder.error is None and not stop.is_set():
+    while (stepper.stamp_ns - start_ns) / 1e9 < options.seconds and recorder.error is None and not stop.is_set():
         stack.executor.spin_once(timeout_sec=0.1)
         if recorder.status == "goal_reached":
             break
         if progress is not None and time.monotonic() >= next_report:
             next_report = time.monotonic() + 1.0
-            progress(f"recording: t = {(sim_node.stamp_ns - start_ns) / 1e9:5.1f} s of {options.seconds:g} s sim time")
+            progress(f"recording: t = {(stepper.stamp_ns - start_ns) / 1e9:5.1f} s of {options.seconds:g} s sim time")
 
 
 def _record_live(
