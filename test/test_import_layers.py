@@ -163,3 +163,15 @@ def test_nodes_hold_no_algorithm() -> None:
             if top in NUMERICAL and not in_package(imported, "numpy.typing"):
                 offenders.append(f"{path.name}:{line} imports {imported}")
     assert offenders == [], "; ".join(offenders)
+
+
+def test_only_the_benchmarks_own_tests_import_bench() -> None:
+    """bench/ is a checkout tool: the product's tests must not lean on it (test_bench_* test it)."""
+    offenders = []
+    for path in sorted((REPO / "test").rglob("*.py")):
+        if path.name.startswith("test_bench_"):
+            continue
+        offenders += [
+            f"{path.name}:{line}" for line, imported in imported_modules(path) if in_package(imported, "bench")
+        ]
+    assert offenders == [], "; ".join(offenders)
