@@ -35,7 +35,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, Unpack
 
 from lifecycle_msgs.msg import State
 from rclpy.client import Client
@@ -47,18 +47,28 @@ from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 
 from robot_vision_nav.core.config import ConfigError, param
-from robot_vision_nav.ros.params import ConfigParameters
+from robot_vision_nav.ros.params import ConfigCallback, ConfigParameters
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+    from rclpy.lifecycle.node import LifecycleNodeArgs
+    from rclpy.qos import QoSProfile
+    from rclpy.subscription import MessageInfo
+    from rclpy.type_support import MsgT
+
+P = ParamSpec("P")
 
 __all__ = ["ManagedNode", "TransitionCallbackReturn", "autostart_param", "destroy_lifecycle_node", "ungated"]
 
 
-def autostart_param() -> Any:
+def autostart_param() -> bool:
     """`autostart`: a managed node configures and activates itself at start (default) or waits."""
-    return param(
+    field: bool = param(  # a dataclass field typed as its default, as dataclasses.field is
         True,
         "true: the node configures and activates itself at start (ros2 launch, rvn run, the demo); false: it "
         "waits unconfigured for Nav2's lifecycle_manager or `ros2 lifecycle set <node> configure`, then activate",
     )
+    return field
 
 
 def destroy_lifecycle_node(node: LifecycleNode) -> None:
@@ -74,7 +84,7 @@ def destroy_lifecycle_node(node: LifecycleNode) -> None:
 
 
 @contextlib.contextmanager
-def ungated(node: Any) -> Iterator[None]:
+def ungated(node: Node) -> Iterator[None]:
     """Callbacks of subscriptions and timers made inside run in every state (any node; a no-op for plain nodes)."""
     enter = getattr(node, "ungated", None)
     if enter is None:
@@ -93,7 +103,7 @@ class ManagedNode(LifecycleNode):
     wrapped in `self.when_configured(...)`: while unconfigured, configure reads the new values.
     """
 
-    def __init__(self, node_name: str, **node_kwargs: Any) -> None:
+    def __init__(self, node_name: str, **node_kwargs: Unpack[LifecycleNodeArgs]) -> None:
         self._managing = False  # Node.__init__ makes its own publisher: a plain one
         self._gating = 0  # > 0 while the node's own code makes entities: configure, a parameter change
         self._ungated_depth = 0
@@ -155,9 +165,9 @@ class ManagedNode(LifecycleNode):
 
     def declare_config(
         self,
-        classes: Sequence[type[Any]],
-        on_change: Callable[[type[Any], Any], None],
-        check: Callable[[type[Any], Any], None] | None = None,
+        classes: Sequence[type[DataclassInstance]],
+        on_change: ConfigCallback,
+        check: ConfigCallback | None = None,
         read_at_configure: Sequence[str] = (),
     ) -> ConfigParameters:
         """Declare the parameters of the config dataclasses `classes` (ros/params.py).
@@ -173,7 +183,7 @@ class ManagedNode(LifecycleNode):
         """
         params: ConfigParameters | None = None
 
-        def checked(cls: type[Any], config: Any) -> None:
+        def checked(cls: type[DataclassInstance], config: DataclassInstance) -> None:
             assert params is not None  # checks run only once the node is configured
             old = params.get(cls)
             for name in read_at_configure:
@@ -197,15 +207,15 @@ class ManagedNode(LifecycleNode):
             raise
         return params
 
-    def when_configured(self, callback: Callable[..., Any]) -> Callable[..., Any]:
+    def when_configured(self, callback: Callable[P, None]) -> Callable[P, None]:
         """`callback`, called only while configured (inactive or active); else nothing happens."""
 
-        def call(*args: Any) -> Any:
+        def call(*args: P.args, **kwargs: P.kwargs) -> None:
             if not self._configured:
-                return None
+                return
             self._gating += 1
             try:
-                return callback(*args)
+                callback(*args, **kwargs)
             finally:
                 self._gating -= 1
 
@@ -293,7 +303,7 @@ class ManagedNode(LifecycleNode):
                 self._destroy_made()
 
     # ------------------------------------------------------------------ entities
-    def _entities(self) -> list[Any]:
+    def _entities(self) -> list[object]:  # only told apart by id() and isinstance
         return [*self.publishers, *self.subscriptions, *self.timers, *self.services, *self.clients]
 
     def _destroy_made(self) -> None:
@@ -311,7 +321,9 @@ class ManagedNode(LifecycleNode):
             elif isinstance(entity, Client):
                 self.destroy_client(entity)
 
-    def create_publisher(self, msg_type: Any, topic: str, qos_profile: Any, **kwargs: Any) -> Any:
+    def create_publisher(  # Any: options passed on as given to rclpy's, which vary by ROS release
+        self, msg_type: type[MsgT], topic: str, qos_profile: QoSProfile | int, **kwargs: Any
+    ) -> Publisher[MsgT]:
         """A lifecycle publisher: it publishes only while the node is active."""
         if not getattr(self, "_managing", False):
             return super().create_publisher(msg_type, topic, qos_profile, **kwargs)
@@ -320,41 +332,46 @@ class ManagedNode(LifecycleNode):
             publisher.on_activate(LifecycleState(state_id=State.PRIMARY_STATE_ACTIVE, label="active"))
         return publisher
 
-    def destroy_publisher(self, publisher: Publisher[Any]) -> bool:
+    def destroy_publisher(self, publisher: Publisher[Any]) -> bool:  # Any: any message type, as rclpy's
         """Destroy a publisher, lifecycle or not (a lifecycle one leaves the managed entities too)."""
         getattr(self, "_managed_entities", set()).discard(publisher)
         return super().destroy_publisher(publisher)
 
-    def create_subscription(
-        self, msg_type: Any, topic: str, callback: Callable[..., Any], *args: Any, **kwargs: Any
-    ) -> Any:
+    def create_subscription(  # Any: options passed on as given to rclpy's, which vary by ROS release
+        self, msg_type: type[MsgT], topic: str, callback: Callable[..., None], *args: Any, **kwargs: Any
+    ) -> Subscription[MsgT]:
         """A subscription; one the node's own code makes (configure, a parameter change) runs only while active."""
         if self._gating and not self._ungated_depth:
             callback = self._gate_subscription(callback)
         return super().create_subscription(msg_type, topic, callback, *args, **kwargs)
 
-    def create_timer(self, timer_period_sec: float, callback: Any, *args: Any, **kwargs: Any) -> Any:
+    def create_timer(  # Any: options passed on as given to rclpy's, which vary by ROS release
+        self, timer_period_sec: float, callback: Callable[..., None] | None, *args: Any, **kwargs: Any
+    ) -> Timer:
         """A timer; one the node's own code makes (configure, a parameter change) runs only while active."""
         if self._gating and not self._ungated_depth and callback is not None:
             inner = callback
 
-            def callback() -> Any:
-                return inner() if self._active else None
+            def callback() -> None:
+                if self._active:
+                    inner()
 
         return super().create_timer(timer_period_sec, callback, *args, **kwargs)
 
-    def _gate_subscription(self, callback: Callable[..., Any]) -> Callable[..., Any]:
+    def _gate_subscription(self, callback: Callable[..., None]) -> Callable[..., None]:
         # rclpy passes MessageInfo to a callback that takes two arguments: keep the arity.
         try:
             inspect.signature(callback).bind(object(), object())
         except TypeError:
 
-            def gated(msg: Any) -> Any:
-                return callback(msg) if self._active else None
+            def gated(msg: object) -> None:
+                if self._active:
+                    callback(msg)
 
             return gated
 
-        def gated_with_info(msg: Any, info: Any) -> Any:
-            return callback(msg, info) if self._active else None
+        def gated_with_info(msg: object, info: MessageInfo) -> None:
+            if self._active:
+                callback(msg, info)
 
         return gated_with_info

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, get_args, get_type_hints
+from collections.abc import Callable, Sequence, Sized
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast, get_args, get_type_hints
 
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -33,6 +33,16 @@ from rclpy.parameter import Parameter
 
 from robot_vision_nav.core.config import ConfigError, ParamInfo, param_info
 from robot_vision_nav.ros.bringup import STACK_WIDE_PARAMETERS
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+    from rclpy.parameter import AllowableParameterValue
+
+ConfigT = TypeVar("ConfigT", bound="DataclassInstance")
+# A config field's value: what `_python_value` makes of a parameter for the field types this module declares.
+ConfigValue: TypeAlias = "bool | int | float | str | tuple[float, ...] | tuple[str, ...] | None"
+# Called with (config class, config of that class); Any: each node's callback takes its own config classes.
+ConfigCallback: TypeAlias = "Callable[[type[DataclassInstance], Any], None]"
 
 _INT_LIMIT = 2**62
 
@@ -57,7 +67,7 @@ class ParameterError(ValueError):
     """A parameter that cannot be used, with its name, its value and what is allowed."""
 
 
-def _ros_type(py_type: Any) -> int:
+def _ros_type(py_type: object) -> int:
     if py_type is bool:
         return int(ParameterType.PARAMETER_BOOL)
     if py_type is int:
@@ -105,7 +115,7 @@ def descriptor_for(name: str, info: ParamInfo, ros_type: int) -> ParameterDescri
     return descriptor
 
 
-def _python_value(value: Any, ros_type: int) -> Any:
+def _python_value(value: Any, ros_type: int) -> ConfigValue:  # Any: rclpy's value, of the type ros_type names
     # rclpy hands arrays back as array.array or list; the configs hold tuples (hashable, frozen).
     if ros_type == ParameterType.PARAMETER_STRING_ARRAY:
         return () if value is None else tuple(str(v) for v in value)
@@ -136,16 +146,16 @@ class ConfigParameters:
     def __init__(
         self,
         node: Node,
-        classes: Sequence[type[Any]],
-        on_change: Callable[[type[Any], Any], None] | None = None,
-        check: Callable[[type[Any], Any], None] | None = None,
+        classes: Sequence[type[DataclassInstance]],
+        on_change: ConfigCallback | None = None,
+        check: ConfigCallback | None = None,
     ) -> None:
         self._node = node
         self._on_change = on_change
         self._check = check
-        self._owner: dict[str, type[Any]] = {}
+        self._owner: dict[str, type[DataclassInstance]] = {}
         self._descriptors: dict[str, tuple[ParameterDescriptor, int]] = {}
-        self.configs: dict[type[Any], Any] = {}
+        self.configs: dict[type[DataclassInstance], DataclassInstance] = {}  # each class -> a config of it
         for cls in classes:
             hints = get_type_hints(cls)
             defaults = {f.name: f.default for f in dataclasses.fields(cls)}
@@ -190,22 +200,22 @@ class ConfigParameters:
                 f"'{node.get_fully_qualified_name()}' (from a params file or -p); check the spelling against "
                 "config/robot_vision_nav.yaml"
             )
-        self._pending: dict[type[Any], Any] = {}
+        self._pending: dict[type[DataclassInstance], DataclassInstance] = {}
         node.add_on_set_parameters_callback(self._on_set)
         node.add_post_set_parameters_callback(self._on_set_done)
 
-    def get(self, cls: type[Any]) -> Any:
+    def get(self, cls: type[ConfigT]) -> ConfigT:
         """The current config of that class."""
-        return self.configs[cls]
+        return cast(ConfigT, self.configs[cls])  # `configs` holds a config of each class under that class
 
     @staticmethod
-    def _build(cls: type[Any], values: dict[str, Any]) -> Any:
+    def _build(cls: type[ConfigT], values: dict[str, ConfigValue]) -> ConfigT:
         try:
             return cls(**values)
         except ConfigError as err:
             raise ParameterError(str(err)) from err
 
-    def _on_set(self, params: list[Parameter[Any]]) -> SetParametersResult:
+    def _on_set(self, params: list[Parameter[AllowableParameterValue]]) -> SetParametersResult:
         # A dynamically typed descriptor takes the type of each value tried, refused or not (also by
         # rclpy's range check, before this callback): put the declared ones back, so `ros2 param
         # describe` keeps telling the truth. An accepted value has the declared type anyway.
@@ -213,8 +223,8 @@ class ConfigParameters:
             descriptor.type = ros_type
         return self._validate(params)
 
-    def _validate(self, params: list[Parameter[Any]]) -> SetParametersResult:
-        updates: dict[type[Any], dict[str, Any]] = {}
+    def _validate(self, params: list[Parameter[AllowableParameterValue]]) -> SetParametersResult:
+        updates: dict[type[DataclassInstance], dict[str, ConfigValue]] = {}
         for p in params:
             cls = self._owner.get(p.name)
             if cls is None:
@@ -231,13 +241,14 @@ class ConfigParameters:
                     reason=f"parameter '{p.name}' = {p.value!r} must be {_type_name(expected)}; update refused",
                 )
             value = _python_value(p.value, expected)
-            if info.length is not None and len(value) != info.length:
+            count = None if info.length is None else len(cast("Sized", value))  # a field with a length is an array
+            if info.length is not None and count != info.length:
                 return SetParametersResult(
                     successful=False,
-                    reason=f"parameter '{p.name}' needs {info.length} values, got {len(value)}; update refused",
+                    reason=f"parameter '{p.name}' needs {info.length} values, got {count}; update refused",
                 )
             updates.setdefault(cls, {})[p.name] = value
-        candidates: dict[type[Any], Any] = {}
+        candidates: dict[type[DataclassInstance], DataclassInstance] = {}
         for cls, values in updates.items():
             try:
                 candidates[cls] = dataclasses.replace(self.configs[cls], **values)
@@ -250,7 +261,7 @@ class ConfigParameters:
         self._pending = candidates
         return SetParametersResult(successful=True)
 
-    def _on_set_done(self, params: list[Parameter[Any]]) -> None:
+    def _on_set_done(self, params: list[Parameter[AllowableParameterValue]]) -> None:
         pending, self._pending = self._pending, {}
         for cls, config in pending.items():
             self.configs[cls] = config
