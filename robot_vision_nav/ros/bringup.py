@@ -27,14 +27,21 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 import yaml
 
 from robot_vision_nav.files import write_bytes_atomic
 from robot_vision_nav.package_files import PackageFileError, package_file
 from robot_vision_nav.ros import topics
-from robot_vision_nav.ros.parameter_table import NODE_PARAMETERS
+from robot_vision_nav.ros.parameter_table import NODE_PARAMETERS, ParameterDefault
+
+if TYPE_CHECKING:  # launch files import this module under a Python that may lack rclpy
+    from rclpy.context import Context
+    from rclpy.node import Node
+
+# A params file as yaml.safe_load reads it: node sections of ros__parameters, values of any YAML type.
+ParamsYaml: TypeAlias = Mapping[str, Any]  # Any: parsed YAML, checked where it is read
 
 STACK_PARAMS = "robot_vision_nav.yaml"
 SIM_PARAMS = "sim.yaml"
@@ -67,6 +74,14 @@ class BringupError(ValueError):
     """A bring-up option or parameter file that cannot be used, naming what is wrong."""
 
 
+class NodeFactory(Protocol):
+    """A node class of the stack: made from the keyword arguments `ros.runner.make_node` gives it."""
+
+    def __call__(self, *, context: Context, cli_args: list[str], use_global_arguments: bool) -> Node:
+        """The node, made in `context` with the `--ros-args` of its spec."""
+        ...
+
+
 @dataclass(frozen=True)
 class NodeKind:
     """One node of the package: its executable (= node name), module and the config classes it declares."""
@@ -82,13 +97,14 @@ class NodeKind:
         """Every parameter the node declares (from the generated table: no node module is imported)."""
         return set(NODE_PARAMETERS[self.name])
 
-    def parameter_default(self, name: str) -> Any:
+    def parameter_default(self, name: str) -> ParameterDefault:
         """The default of one of the node's parameters (KeyError if it has none of that name)."""
         return NODE_PARAMETERS[self.name][name]
 
-    def node_class(self) -> Any:
+    def node_class(self) -> NodeFactory:
         """The rclpy Node subclass (imports the node module: torch for segmentation_node)."""
-        return getattr(importlib.import_module(self.module), self.class_name)
+        cls: NodeFactory = getattr(importlib.import_module(self.module), self.class_name)
+        return cls
 
 
 NODE_KINDS: dict[str, NodeKind] = {
@@ -252,7 +268,7 @@ class BringupOptions:
     world_seed: int = -1
     navigator: bool = False
     autostart: bool = True
-    extra_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extra_parameters: dict[str, dict[str, object]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.log_level not in LOG_LEVELS:
@@ -278,7 +294,7 @@ class NodeSpec:
     name: str
     namespace: str
     params_files: tuple[str, ...]
-    parameters: dict[str, Any]
+    parameters: dict[str, object]
     remappings: tuple[tuple[str, str], ...]
     log_level: str
 
@@ -307,7 +323,7 @@ class NodeSpec:
         return args
 
 
-def _yaml_value(value: Any) -> str:
+def _yaml_value(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
@@ -342,7 +358,7 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
         )
         if not Path(sim_file).is_file():
             raise BringupError(f"sim_params_file {sim_file} does not exist")
-        sim_params: dict[str, Any] = {}
+        sim_params: dict[str, object] = {}
         if options.world_seed >= 0:
             sim_params["world_seed"] = options.world_seed
         sim_params |= options.extra_parameters.get("sim_node", {})
@@ -353,7 +369,7 @@ def stack_nodes(options: BringupOptions) -> list[NodeSpec]:
         )
     lifecycle = _lifecycle_files(options)
     for name in STACK:
-        parameters: dict[str, Any] = {"use_sim_time": sim_time}
+        parameters: dict[str, object] = {"use_sim_time": sim_time}
         if name == "segmentation_node":
             parameters |= _segmentation_parameters(options)
         parameters |= options.extra_parameters.get(name, {})
@@ -433,7 +449,7 @@ def tf_remaps(node: str, namespace: str) -> tuple[tuple[str, str], ...]:
 
 def _check_given_parameters(specs: Sequence[NodeSpec], namespace: str) -> None:
     """Refuse a parameter given to a node that it does not declare, or that its params files would override."""
-    files: dict[str, Any] = {}
+    files: dict[str, ParamsYaml] = {}
     for spec in specs:
         unknown = sorted(set(spec.parameters) - spec.kind.parameter_names() - {"use_sim_time"})
         if unknown:
@@ -449,7 +465,7 @@ def _check_given_parameters(specs: Sequence[NodeSpec], namespace: str) -> None:
                 )
 
 
-def _shadowed_overrides(data: Mapping[str, Any], node: str, given: Mapping[str, Any], namespace: str) -> list[str]:
+def _shadowed_overrides(data: ParamsYaml, node: str, given: Mapping[str, object], namespace: str) -> list[str]:
     """The names in `given` (the node's `-p` values) that a section after the file's `/**` one sets for `node`.
 
     rcl puts `-p name:=value` in its `/**` section; when the file has one, that is where they go,
@@ -482,9 +498,9 @@ def _remaps_for(node: str, remaps: tuple[tuple[str, str], ...]) -> tuple[tuple[s
     return tuple(rule for rule in remaps if rule[0] in NODE_KINDS[node].topics)
 
 
-def _segmentation_parameters(options: BringupOptions) -> dict[str, Any]:
+def _segmentation_parameters(options: BringupOptions) -> dict[str, object]:
     """segmentation_node's `device` and `model_path` from the options (a missing model is refused by name)."""
-    parameters: dict[str, Any] = {}
+    parameters: dict[str, object] = {}
     if options.device:
         parameters["device"] = options.device
     if options.model:
@@ -524,7 +540,7 @@ def perception_nodes(options: BringupOptions) -> list[NodeSpec]:
     specs: list[NodeSpec] = []
     lifecycle = _lifecycle_files(options)
     for name in PERCEPTION:
-        parameters: dict[str, Any] = {"use_sim_time": options.use_sim_time}
+        parameters: dict[str, object] = {"use_sim_time": options.use_sim_time}
         if name == "segmentation_node":
             parameters |= _segmentation_parameters(options)
         parameters |= options.extra_parameters.get(name, {})
@@ -656,7 +672,7 @@ def check_params_file(
     _refuse_shadowed_sections(path, data, namespace)
 
 
-def _refuse_shadowed_sections(path: str | os.PathLike[str], data: Mapping[str, Any], namespace: str) -> None:
+def _refuse_shadowed_sections(path: str | os.PathLike[str], data: ParamsYaml, namespace: str) -> None:
     """Refuse a node section's value that a wildcard section after it sets too: rclpy applies them in file order.
 
     So a node's own `use_stamped_cmd_vel` above the `/**` section would be silently overridden.
@@ -737,13 +753,13 @@ SHARED_PARAMETERS: tuple[tuple[str, str, str, str, str], ...] = (
 
 
 def resolved_parameter(
-    params_file: str | os.PathLike[str], node: str, name: str, extra: Mapping[str, Any], namespace: str = ""
-) -> Any:
+    params_file: str | os.PathLike[str], node: str, name: str, extra: Mapping[str, object], namespace: str = ""
+) -> object:
     """A node's parameter as the stack starts it: `extra`, else the file's (`file_parameters`), else the default."""
     return _resolved(yaml.safe_load(Path(params_file).read_text()) or {}, node, name, extra, namespace)
 
 
-def file_parameters(data: Mapping[str, Any], node: str, namespace: str = "") -> dict[str, Any]:
+def file_parameters(data: ParamsYaml, node: str, namespace: str = "") -> dict[str, object]:
     """The parameters a parsed params file gives `node` started in `namespace`, as rclpy applies them.
 
     Every section that applies to the node (its own, a wildcard), in file order: a later section
@@ -753,14 +769,14 @@ def file_parameters(data: Mapping[str, Any], node: str, namespace: str = "") -> 
     `-p` for a parameter that section names would be lost (test_bringup pins this on real rclpy).
     """
     full = full_node_name(node, namespace)
-    params: dict[str, Any] = {}
+    params: dict[str, object] = {}
     for key, section in data.items():
         if isinstance(section, dict) and _matches(section_target(str(key), namespace), full):
             params |= section.get("ros__parameters") or {}
     return params
 
 
-def _resolved(data: Mapping[str, Any], node: str, name: str, extra: Mapping[str, Any], namespace: str = "") -> Any:
+def _resolved(data: ParamsYaml, node: str, name: str, extra: Mapping[str, object], namespace: str = "") -> object:
     if name in extra:
         return extra[name]
     params = file_parameters(data, node, namespace)
@@ -772,7 +788,7 @@ def _resolved(data: Mapping[str, Any], node: str, name: str, extra: Mapping[str,
 
 
 def check_shared_parameters(
-    params_file: str | os.PathLike[str], extra: Mapping[str, Mapping[str, Any]], namespace: str = ""
+    params_file: str | os.PathLike[str], extra: Mapping[str, Mapping[str, object]], namespace: str = ""
 ) -> None:
     """Refuse a stack whose nodes disagree on a parameter they must share (SHARED_PARAMETERS).
 
@@ -796,7 +812,7 @@ def check_shared_parameters(
             )
 
 
-def _flatten(params: dict[str, Any], prefix: str = "") -> list[str]:
+def _flatten(params: Mapping[str, object], prefix: str = "") -> list[str]:
     # ROS 2 params files may nest: {a: {b: 1}} is the parameter "a.b".
     names: list[str] = []
     for key, value in params.items():

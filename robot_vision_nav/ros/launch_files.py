@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from robot_vision_nav.ros.bringup import (
     CAMERA_PRESETS,
@@ -202,9 +202,23 @@ def options_from_launch_values(values: Mapping[str, str], sim: bool = False) -> 
     )
 
 
+class NodeKwargs(TypedDict):
+    """The keyword arguments of a `launch_ros.actions.Node` (`launch_node_kwargs`, `rviz_node_kwargs`)."""
+
+    package: str
+    executable: str
+    name: str
+    namespace: NotRequired[str]
+    parameters: list[str | dict[str, object]]  # params files, then {name: value}
+    remappings: NotRequired[list[tuple[str, str]]]
+    arguments: list[str]
+    output: str
+    additional_env: NotRequired[dict[str, str]]
+
+
 def launch_node_kwargs(
-    spec: NodeSpec, string_value: Callable[[str], Any] | None = None, env: Mapping[str, str] | None = None
-) -> dict[str, Any]:
+    spec: NodeSpec, string_value: Callable[[str], object] | None = None, env: Mapping[str, str] | None = None
+) -> NodeKwargs:
     """The keyword arguments of the `launch_ros.actions.Node` that starts `spec` as `spec.ros_args()` does.
 
     Args:
@@ -217,11 +231,11 @@ def launch_node_kwargs(
             launch file that includes ours.
 
     """
-    parameters = {
+    parameters: dict[str, object] = {
         name: string_value(value) if string_value is not None and isinstance(value, str) else value
         for name, value in spec.parameters.items()
     }
-    kwargs: dict[str, Any] = {
+    kwargs: NodeKwargs = {
         "package": PACKAGE,
         "executable": spec.executable,
         "name": spec.name,
@@ -249,9 +263,9 @@ def rviz_config(namespace: str = "") -> Path:
 
 def rviz_node_kwargs(
     config_file: str | os.PathLike[str], use_sim_time: bool, namespace: str = "", env: Mapping[str, str] | None = None
-) -> dict[str, Any]:
+) -> NodeKwargs:
     """The keyword arguments of the RViz2 `launch_ros.actions.Node` showing `config_file`."""
-    kwargs: dict[str, Any] = {
+    kwargs: NodeKwargs = {
         "package": "rviz2",
         "executable": "rviz2",
         "name": "rviz2",

@@ -7,9 +7,11 @@ so that launch-time code reads it without importing torch, numba or OpenCV.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeAlias
 
-NODE_PARAMETERS: dict[str, dict[str, Any]] = {
+ParameterDefault: TypeAlias = "bool | int | float | str | tuple[float, ...] | tuple[str, ...]"
+
+NODE_PARAMETERS: dict[str, dict[str, ParameterDefault]] = {
     "sim_node": {
         "world_seed": 0,
         "noise_seed": 0,

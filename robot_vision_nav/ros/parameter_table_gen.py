@@ -15,7 +15,6 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 TABLE = Path(__file__).with_name("parameter_table.py")
 HEADER = '''"""Every parameter each node of the package declares, with its default. GENERATED: do not edit.
@@ -27,13 +26,15 @@ so that launch-time code reads it without importing torch, numba or OpenCV.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypeAlias
+
+ParameterDefault: TypeAlias = "bool | int | float | str | tuple[float, ...] | tuple[str, ...]"
 '''
 
 
-def parameters_of(config_classes: tuple[str, ...]) -> dict[str, Any]:
+def parameters_of(config_classes: tuple[str, ...]) -> dict[str, object]:
     """{name: default} of every declared parameter of the "module:Class" dataclasses, in declaration order."""
-    out: dict[str, Any] = {}
+    out: dict[str, object] = {}
     for ref in config_classes:
         module, name = ref.split(":")
         cls = getattr(importlib.import_module(module), name)
@@ -43,7 +44,7 @@ def parameters_of(config_classes: tuple[str, ...]) -> dict[str, Any]:
     return out
 
 
-def _literal(value: Any) -> str:
+def _literal(value: object) -> str:
     # Python literals as ruff formats them (double quotes), so the generated file passes the lint.
     if isinstance(value, str):
         return json.dumps(value)
@@ -61,7 +62,7 @@ def render() -> str:
     """The text of parameter_table.py for the node kinds of `ros.bringup` (imports every node module)."""
     from robot_vision_nav.ros.bringup import NODE_KINDS
 
-    lines = [HEADER, "NODE_PARAMETERS: dict[str, dict[str, Any]] = {"]
+    lines = [HEADER, "NODE_PARAMETERS: dict[str, dict[str, ParameterDefault]] = {"]
     for kind in NODE_KINDS.values():
         lines.append(f"    {_literal(kind.name)}: {{")
         defaults = parameters_of(kind.config_classes)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
-from typing import Any
+from typing import IO, TypedDict, Unpack
 
 import rclpy
 import rclpy.logging
@@ -188,14 +188,24 @@ def run_in_process(specs: Sequence[NodeSpec], executor: str = "events", network:
     return 0
 
 
+class ProcessStreams(TypedDict, total=False):
+    """Where a node process's output goes (subprocess.Popen's arguments of the same names)."""
+
+    stdout: int | IO[bytes] | IO[str] | None
+    stderr: int | IO[bytes] | IO[str] | None
+
+
 def node_command(spec: NodeSpec) -> list[str]:
     """The command line that runs one node in its own process."""
     return [sys.executable, "-m", spec.kind.module, *spec.ros_args()]
 
 
 def start_processes(
-    specs: Sequence[NodeSpec], env: dict[str, str] | None = None, network: NetworkOptions | None = None, **popen: Any
-) -> list[subprocess.Popen[Any]]:
+    specs: Sequence[NodeSpec],
+    env: dict[str, str] | None = None,
+    network: NetworkOptions | None = None,
+    **popen: Unpack[ProcessStreams],
+) -> list[subprocess.Popen[bytes]]:
     """Start one process per node (`network`'s domain and discovery, else loopback; shared-memory transport)."""
     environment = ros_environment(env, network)
     return [
@@ -216,7 +226,7 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
-def stop_processes(procs: Sequence[subprocess.Popen[Any]], grace_s: float = STOP_GRACE_S) -> list[int]:
+def stop_processes(procs: Sequence[subprocess.Popen[bytes]], grace_s: float = STOP_GRACE_S) -> list[int]:
     """Stop the processes one at a time, last first (the safety layer), each with SIGINT, then SIGTERM, SIGKILL.
 
     The node that commands the base (safety_node, the last of the stack) goes first and alone, while
@@ -238,7 +248,7 @@ def stop_processes(procs: Sequence[subprocess.Popen[Any]], grace_s: float = STOP
 
 def run_processes(specs: Sequence[NodeSpec], network: NetworkOptions | None = None) -> int:
     """Run one process per node (in `network`'s domain) until Ctrl-C or until one of them ends; the worst exit code."""
-    procs: list[subprocess.Popen[Any]] = []
+    procs: list[subprocess.Popen[bytes]] = []
     code = 0
     try:
         with sigterm_as_interrupt():
