@@ -18,8 +18,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
+import numpy as np
 from numpy.typing import NDArray
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
@@ -53,40 +54,75 @@ TIME_JUMP_CONFIRM = 3
 
 # The matching parameters of every node that reads a depth set, declared once (costmap_node,
 # semantic_obstacles_node): the same name, meaning and range wherever they appear.
-def sync_queue_size_param() -> Any:
+def sync_queue_size_param() -> int:
     """`sync_queue_size`: messages kept per input while matching."""
-    return param(
+    field: int = param(  # a dataclass field typed as its default, as dataclasses.field is
         20,
         "messages kept per input while matching depth, mask and camera_info; reach back far enough for the "
         "slowest mask (20 frames = 1.3 s at 15 Hz), else a late segmentation starves the node",
         min_value=1,
         max_value=100,
     )
+    return field
 
 
-def sync_slop_param() -> Any:
+def sync_slop_param() -> float:
     """`sync_slop_s`: the largest stamp difference within one set."""
-    return param(
+    field: float = param(  # a dataclass field typed as its default, as dataclasses.field is
         0.05,
         "largest stamp difference within one matched depth/mask/camera_info set",
         unit="s",
         min_value=0.0,
         max_value=1.0,
     )
+    return field
 
 
-def input_timeout_param() -> Any:
+def input_timeout_param() -> float:
     """`input_timeout_s`: how long without a processed set before diagnostics warn."""
-    return param(
+    field: float = param(  # a dataclass field typed as its default, as dataclasses.field is
         1.0,
         "diagnostics warn when no depth set was processed for this long",
         unit="s",
         min_value=0.01,
         max_value=60.0,
     )
+    return field
 
 
-def check_depth_input_fields(config: Any) -> None:
+class DepthInputFields(Protocol):
+    """The depth-input parameters of a node's config (costmap_node's, semantic_obstacles_node's)."""
+
+    @property
+    def sync_queue_size(self) -> int: ...  # noqa: D102
+
+    @property
+    def sync_slop_s(self) -> float: ...  # noqa: D102
+
+    @property
+    def depth_transport(self) -> str: ...  # noqa: D102
+
+    @property
+    def rectify_distorted(self) -> bool: ...  # noqa: D102
+
+    @property
+    def base_frame(self) -> str: ...  # noqa: D102
+
+    @property
+    def camera_mount_source(self) -> str: ...  # noqa: D102
+
+
+class MaskAndMountFields(Protocol):
+    """The fields of an algorithm's config a depth set reads (CostmapConfig, ObstacleCloudConfig)."""
+
+    @property
+    def use_traversability_mask(self) -> bool: ...  # noqa: D102
+
+    @property
+    def mount(self) -> CameraMount: ...  # noqa: D102
+
+
+def check_depth_input_fields(config: DepthInputFields) -> None:
     """Refuse a camera_mount_source or depth_transport that is not one of its words, naming it."""
     check_mount_source(config.camera_mount_source)
     check_transport("depth_transport", config.depth_transport, DEPTH_TRANSPORTS)
@@ -106,7 +142,7 @@ class DepthSetSettings:
     mount: CameraMount  # camera_mount_xyzrpy: the mount when TF has none (or is not asked)
 
     @classmethod
-    def of(cls, node_config: Any, algorithm_config: Any) -> DepthSetSettings:
+    def of(cls, node_config: DepthInputFields, algorithm_config: MaskAndMountFields) -> DepthSetSettings:
         """From a node's own config and its algorithm's config (CostmapConfig, ObstacleCloudConfig).
 
         Both nodes name these parameters alike: the fields of the same names are read.
@@ -128,8 +164,10 @@ class DepthSet:
     """One matched, checked and decoded camera frame, ready for the core."""
 
     stamp_ns: int  # the depth image's stamp
-    depth: NDArray[Any]  # HxW uint16 (mm) or float32 (m), undistorted when the camera declared a lens
-    mask: NDArray[Any] | None  # HxW uint8, 255 = drivable; None without use_traversability_mask
+    depth: (
+        NDArray[np.uint16] | NDArray[np.float32]
+    )  # HxW uint16 (mm) or float32 (m), undistorted when the camera declared a lens
+    mask: NDArray[np.uint8] | None  # HxW uint8, 255 = drivable; None without use_traversability_mask
     intrinsics: PinholeIntrinsics
     mount: CameraMount  # the camera in base_frame at stamp_ns
     mount_source: str  # "tf" or "parameter"
@@ -213,7 +251,7 @@ class DepthSetInput:
         s = self.settings
         # Without the mask the set is depth + camera_info: input 1 is simply never required.
         self._inputs = (0, 1, 2) if s.use_mask else (0, 2)
-        self._sync: ApproximateTimeSync[Any] = ApproximateTimeSync(
+        self._sync: ApproximateTimeSync[Image | CameraInfo] = ApproximateTimeSync(
             len(self._inputs), s.sync_queue_size, round(s.sync_slop_s * NS_PER_S), self._on_matched, pivot=0
         )
         self._last_out_of_order = [0] * len(self._inputs)
@@ -241,7 +279,7 @@ class DepthSetInput:
         self._on_restart(reason)
 
     # ------------------------------------------------------------------ inputs
-    def add(self, topic_index: int, msg: Any) -> None:
+    def add(self, topic_index: int, msg: Image | CameraInfo) -> None:
         """One depth (0), mask (1) or camera_info (2) message, as its subscription hands it over."""
         if topic_index not in self._inputs:
             return
@@ -301,7 +339,7 @@ class DepthSetInput:
         self.last_stamp_ns = stamp_ns
 
     # ------------------------------------------------------------------ a matched set
-    def _on_matched(self, msgs: tuple[Any, ...]) -> None:
+    def _on_matched(self, msgs: tuple[Image | CameraInfo, ...]) -> None:
         depth_msg = msgs[0]
         mask_msg = msgs[1] if len(msgs) == 3 else None
         info_msg = msgs[-1]

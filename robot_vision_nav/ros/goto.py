@@ -24,8 +24,8 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -44,6 +44,10 @@ from robot_vision_nav.ros.qos import DEFAULT_QOS, SENSOR_QOS
 from robot_vision_nav.ros.robot_pose import pose_from_tf, tf_pose_name
 from robot_vision_nav.ros.tf import TfReader
 
+if TYPE_CHECKING:
+    from builtin_interfaces.msg import Time as TimeMsg
+    from rclpy.timer import Timer
+
 GOAL_TOPIC = topics.GOAL_POSE
 ODOM_TOPIC = topics.ODOM
 PLANNER_STATUS_TOPIC = topics.PLANNER_STATUS
@@ -60,7 +64,7 @@ FRAME_WAIT_S = 2.0  # how long (wall) a goal in another frame waits for TF to pl
 POSE_POLL_S = 0.05  # with the pose from TF, how often (node clock) the newest is looked up
 
 
-def goal_pose_msg(x_m: float, y_m: float, yaw_rad: float, frame: str, stamp: Any) -> PoseStamped:
+def goal_pose_msg(x_m: float, y_m: float, yaw_rad: float, frame: str, stamp: TimeMsg) -> PoseStamped:
     """The PoseStamped RViz's "2D Goal Pose" would publish for (x, y, yaw) in `frame`."""
     msg = PoseStamped()
     msg.header.frame_id = frame
@@ -85,7 +89,7 @@ class StackWatcher:
         self._pose_from_tf = pose_from_tf
         self.tracker: GoalTracker | None = None
         self.odom_frame = ""
-        self.odom_stamp: Any = None  # header stamp of the latest odometry
+        self.odom_stamp: TimeMsg | None = None  # header stamp of the latest odometry
         self.speed_mps = 0.0  # forward speed of the latest odometry
         self.controller_status = ""  # latest known, whatever goal it was about
         self._pose: tuple[float, float, float] | None = None
@@ -100,7 +104,7 @@ class StackWatcher:
         self._other_subs = [
             node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, self._on_diagnostics, DEFAULT_QOS)
         ]
-        self._pose_timer: Any = None
+        self._pose_timer: Timer | None = None
         self._pose_stamp_ns = 0  # with the pose from TF: the stamp of the last pose taken
         if pose_from_tf is None:
             self._other_subs.append(node.create_subscription(Odometry, ODOM_TOPIC, self._on_odom, SENSOR_QOS))
@@ -156,7 +160,7 @@ class StackWatcher:
         self._pose_stamp_ns = pose.stamp_ns
         self._take_pose((pose.x_m, pose.y_m, pose.yaw_rad), global_frame, ns_to_stamp(pose.stamp_ns))
 
-    def _take_pose(self, pose: tuple[float, float, float], frame: str, stamp: Any) -> None:
+    def _take_pose(self, pose: tuple[float, float, float], frame: str, stamp: TimeMsg) -> None:
         self._pose = pose
         self.odom_frame = frame
         self.odom_stamp = stamp
@@ -289,9 +293,9 @@ def format_progress(feedback: GoalFeedback) -> str:
     return f"{distance} m to go, {feedback.elapsed_s:.1f} s, planner {planner}, controller {controller}"
 
 
-def format_result(result: dict[str, Any]) -> str:
+def format_result(result: Mapping[str, object]) -> str:
     """The human form of goto's result dict."""
-    state = result["result"]
+    state = str(result["result"])
     if state == GoalState.SUCCEEDED:
         return f"succeeded in {result['time_s']:.1f} s: {result['reason']}"
     return f"{state.replace('_', ' ')} after {result['time_s']:.1f} s: {result['reason']}"
@@ -311,7 +315,7 @@ def goto(
     patience_s: float = 5.0,
     wait_s: float = WAIT_S,
     pose_from_tf: tuple[str, str] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     """Send the goal (x, y, yaw) in `frame` to the running stack and follow it to its end.
 
     Args:
@@ -386,7 +390,7 @@ def _follow(
     progress: Callable[[GoalFeedback], None] | None,
     use_sim_time: bool,
     wait_s: float,
-) -> dict[str, Any]:
+) -> dict[str, object]:
     deadline = time.monotonic() + wait_s
     while missing := watcher.missing(use_sim_time):
         if time.monotonic() >= deadline:

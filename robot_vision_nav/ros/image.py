@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import array as _pyarray
 import sys
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -21,6 +21,9 @@ from numpy.typing import NDArray
 from sensor_msgs.msg import CompressedImage, Image
 
 from robot_vision_nav.ros.messages import ns_to_stamp
+
+if TYPE_CHECKING:
+    from cv_bridge import CvBridge
 
 SUPPORTED_ENCODINGS: tuple[str, ...] = ("rgb8", "bgr8", "mono8", "16UC1", "32FC1")
 
@@ -36,7 +39,7 @@ class ImageConversionError(ValueError):
 
 
 class _PixelFormat(NamedTuple):
-    dtype: np.dtype[Any]  # native byte order
+    dtype: np.dtype[np.uint8 | np.uint16 | np.float32]  # native byte order
     channels: int
 
     @property
@@ -67,7 +70,7 @@ def _shape(height: int, width: int, channels: int) -> tuple[int, ...]:
     return (height, width) if channels == 1 else (height, width, channels)
 
 
-def _load_ros2_cv_bridge() -> Any | None:
+def _load_ros2_cv_bridge() -> CvBridge | None:
     """Return a ROS 2 CvBridge that converts a padded big-endian probe correctly, else None.
 
     PyPI's `cv-bridge` is ROS 1's and breaks on numpy 2, and older ROS 2 releases call the
@@ -93,7 +96,7 @@ def _load_ros2_cv_bridge() -> Any | None:
 _CV_BRIDGE = _load_ros2_cv_bridge()
 
 
-def image_to_numpy(msg: Image) -> NDArray[Any]:
+def image_to_numpy(msg: Image) -> NDArray[Any]:  # Any: the dtype follows msg.encoding
     """Copy the pixels of an Image message into a native-byte-order, C-contiguous array.
 
     Args:
@@ -140,7 +143,7 @@ def image_to_numpy(msg: Image) -> NDArray[Any]:
     wire_dtype = fmt.dtype.newbyteorder(">" if msg.is_bigendian else "<")
     # A strided view skips the row padding without a copy; astype then makes the one copy and
     # byteswaps in the same pass when the wire order differs from the host's.
-    view: NDArray[Any] = np.ndarray(
+    view: NDArray[np.uint8 | np.uint16 | np.float32] = np.ndarray(
         shape=_shape(height, width, fmt.channels),
         dtype=wire_dtype,
         buffer=buffer,
@@ -150,7 +153,7 @@ def image_to_numpy(msg: Image) -> NDArray[Any]:
 
 
 def numpy_to_image(
-    array: NDArray[Any],
+    array: NDArray[np.generic],
     encoding: str,
     stamp: Time | int | None = None,
     frame_id: str = "",

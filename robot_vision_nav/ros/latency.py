@@ -13,28 +13,28 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
-
 from robot_vision_nav.core.config import param
 
 WINDOW = 300  # ages kept per input: 10 s at 30 Hz
 DEFAULT_MAX_INPUT_AGE_S = 0.25
 
 
-def max_input_age_param(default: float = DEFAULT_MAX_INPUT_AGE_S) -> Any:
+def max_input_age_param(default: float = DEFAULT_MAX_INPUT_AGE_S) -> float:
     """The `max_input_age_s` parameter every node declares, described once."""
-    return param(
+    field: float = param(  # a dataclass field typed as its default, as dataclasses.field is
         default,
         "diagnostics warn (falling behind) when an input is older than this on arrival (node clock minus its stamp)",
         unit="s",
         min_value=0.001,
         max_value=60.0,
     )
+    return field
 
 
-def diagnostics_period_param(description: str = "period of /diagnostics") -> Any:
+def diagnostics_period_param(description: str = "period of /diagnostics") -> float:
     """The `diagnostics_period_s` parameter every node declares, described once."""
-    return param(1.0, description, unit="s", min_value=0.05, max_value=60.0)
+    field: float = param(1.0, description, unit="s", min_value=0.05, max_value=60.0)  # typed as its default
+    return field
 
 
 @dataclass(frozen=True)

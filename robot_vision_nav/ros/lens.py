@@ -13,8 +13,7 @@ passes untouched, at no cost.
 
 from __future__ import annotations
 
-from typing import Any
-
+import numpy as np
 from numpy.typing import NDArray
 
 from robot_vision_nav.core.config import param
@@ -22,14 +21,15 @@ from robot_vision_nav.core.geometry import PinholeIntrinsics
 from robot_vision_nav.core.rectify import RECTIFIABLE_MODELS, Distortion, RectifyError, Undistorter
 
 
-def rectify_distorted_param() -> Any:
+def rectify_distorted_param() -> bool:
     """`rectify_distorted`: what costmap, safety and obstacle nodes do with a distorted camera."""
-    return param(
+    field: bool = param(  # a dataclass field typed as its default, as dataclasses.field is
         False,
         "a camera_info with lens distortion (a non-zero D) describes an image that is not rectified: true "
         f"undistorts depth and mask here ({', '.join(RECTIFIABLE_MODELS)}; nearest-neighbour); false refuses such "
         "frames with a warning (safety_node stops the robot): use the driver's rectified or aligned stream",
     )
+    return field
 
 
 class DistortedImageError(ValueError):
@@ -46,10 +46,10 @@ class LensCorrection:
         self,
         distortion: Distortion,
         intrinsics: PinholeIntrinsics,
-        depth: NDArray[Any],
-        mask: NDArray[Any] | None,
+        depth: NDArray[np.uint16] | NDArray[np.float32],
+        mask: NDArray[np.uint8] | None,
         rectify: bool,
-    ) -> tuple[NDArray[Any], NDArray[Any] | None]:
+    ) -> tuple[NDArray[np.uint16] | NDArray[np.float32], NDArray[np.uint8] | None]:
         """Depth and mask as the pinhole camera `intrinsics` sees them.
 
         Args:

@@ -7,14 +7,19 @@ followed by a bounded wait until every reliable subscriber (the base driver) has
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rclpy.duration import Duration
+
+if TYPE_CHECKING:
+    from rclpy.node import Node
+    from rclpy.publisher import Publisher
+    from rclpy.type_support import MsgT
 
 FINAL_ZERO_ACK_TIMEOUT_S = 1.0  # how long shutdown waits for the final zero to be acknowledged
 
 
-def send_final_zero(node: Any, publisher: Any, send_zero: Callable[[], None]) -> None:
+def send_final_zero(node: Node, publisher: Publisher[MsgT], send_zero: Callable[[], None]) -> None:
     """Call `send_zero` (which publishes zero velocity on `publisher`) and wait for the acknowledgements.
 
     Never raises: at shutdown the context may already be gone, and nothing more can be sent then.

@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import yaml
 
@@ -30,6 +30,13 @@ from robot_vision_nav.core.geometry import (
 )
 from robot_vision_nav.ros.lifecycle import ungated
 from robot_vision_nav.ros.messages import stamp_to_ns
+
+if TYPE_CHECKING:
+    from builtin_interfaces.msg import Time as TimeMsg
+    from geometry_msgs.msg import Transform, TransformStamped
+    from rclpy.clock import JumpHandle
+    from rclpy.node import Node
+    from tf2_ros import Buffer, TransformListener
 
 try:  # a ROS-only package: the container and CI have it, a pip-only machine does not
     import tf2_ros
@@ -57,23 +64,25 @@ def tf_available() -> bool:
     return tf2_ros is not None
 
 
-def camera_mount_source_param() -> Any:
+def camera_mount_source_param() -> str:
     """`camera_mount_source`: where costmap, safety and obstacle nodes get the camera pose from."""
-    return param(
+    field: str = param(  # a dataclass field typed as its default, as dataclasses.field is
         "auto",
         "where the camera pose in base_frame comes from: auto (TF base_frame -> the image's frame_id when TF has "
         "it, else camera_mount_xyzrpy), tf (TF only: frames wait until it is there), parameter "
         "(camera_mount_xyzrpy only, TF not read)",
     )
+    return field
 
 
-def base_frame_param() -> Any:
+def base_frame_param() -> str:
     """`base_frame`: the robot body frame at floor level (REP-105 base_link, REP-120 base_footprint)."""
-    return param(
+    field: str = param(  # a dataclass field typed as its default, as dataclasses.field is
         "base_link",
         "the robot body frame, at floor level (base_footprint where base_link is raised): the camera pose is "
         "looked up in it and heights above the floor are measured from its z = 0",
     )
+    return field
 
 
 def check_mount_source(value: str) -> None:
@@ -82,7 +91,7 @@ def check_mount_source(value: str) -> None:
         raise ConfigError(f"parameter 'camera_mount_source' = {value!r} is not one of {', '.join(MOUNT_SOURCES)}")
 
 
-def transform_from_msg(msg: Any) -> Transform3D:
+def transform_from_msg(msg: TransformStamped | Transform) -> Transform3D:
     """A geometry_msgs/TransformStamped (or Transform) as the core's Transform3D.
 
     Raises:
@@ -94,7 +103,7 @@ def transform_from_msg(msg: Any) -> Transform3D:
     return Transform3D((float(t.x), float(t.y), float(t.z)), (float(q.x), float(q.y), float(q.z), float(q.w)))
 
 
-def transform_stamped(parent: str, child: str, transform: Transform3D, stamp: Any) -> Any:
+def transform_stamped(parent: str, child: str, transform: Transform3D, stamp: TimeMsg) -> TransformStamped:
     """A geometry_msgs/TransformStamped parent <- child (what /tf and /tf_static carry)."""
     from geometry_msgs.msg import TransformStamped
 
@@ -121,11 +130,11 @@ class TfReader:
     for a buffer on a node's clock.
     """
 
-    def __init__(self, node: Any) -> None:
-        self._node = node
-        self.buffer: Any = None
-        self.listener: Any = None
-        self._jump_handle: Any = None
+    def __init__(self, node: Node) -> None:
+        self._node: Node | None = node
+        self.buffer: Buffer | None = None
+        self.listener: TransformListener | None = None
+        self._jump_handle: JumpHandle | None = None
 
     @property
     def available(self) -> bool:
@@ -134,24 +143,30 @@ class TfReader:
 
     def listen(self) -> bool:
         """Start listening now (the first lookup does it anyway); False without tf2_ros."""
-        if self.buffer is None and tf2_ros is not None and getattr(self, "_node", None) is not None:
+        return self._listening() is not None
+
+    def _listening(self) -> Buffer | None:
+        """The buffer, made with its listener on the first call; None without tf2_ros."""
+        node = getattr(self, "_node", None)
+        if self.buffer is None and tf2_ros is not None and node is not None:
             self.buffer = tf2_ros.Buffer(cache_time=Duration(seconds=10.0))
-            with ungated(self._node):  # a managed node's static transforms arrive once, in any state
-                self.listener = tf2_ros.TransformListener(self.buffer, self._node)
+            with ungated(node):  # a managed node's static transforms arrive once, in any state
+                self.listener = tf2_ros.TransformListener(self.buffer, node)
             buffer = self.buffer
-            self._jump_handle = self._node.get_clock().create_jump_callback(
+            self._jump_handle = node.get_clock().create_jump_callback(
                 JumpThreshold(min_forward=None, min_backward=Duration(seconds=-1), on_clock_change=True),
                 post_callback=lambda _jump: buffer.clear(),
             )
-        return self.buffer is not None
+        return self.buffer
 
     def is_below(self, frame: str, ancestor: str) -> bool:
         """Whether `frame` hangs below `ancestor` in the tree TF has now (moves with it: base_link below odom)."""
-        if not self.listen():
+        buffer = self._listening()
+        if buffer is None:
             return False
         frame, ancestor = frame.lstrip("/"), ancestor.lstrip("/")
         try:
-            tree = yaml.safe_load(self.buffer.all_frames_as_yaml()) or {}
+            tree = yaml.safe_load(buffer.all_frames_as_yaml()) or {}
         except yaml.YAMLError:
             return False
         for _ in range(256):  # a tree deeper than this is a loop
@@ -181,7 +196,8 @@ class TfReader:
         a caller that needs a fresh pose (the robot's odom -> base_link) tells a stopped publisher
         from a slow one by it, instead of silently using whatever TF last heard.
         """
-        if not self.listen():
+        buffer = self._listening()
+        if buffer is None:
             return None, 0, TF_IMPORT_ERROR or "tf2_ros is not installed"
         target, source = target.lstrip("/"), source.lstrip("/")
         if not source:
@@ -192,7 +208,7 @@ class TfReader:
         why = ""
         for when in times:
             try:
-                msg = self.buffer.lookup_transform(target, source, when)
+                msg = buffer.lookup_transform(target, source, when)
             except tf2_ros.ExtrapolationException as err:
                 why = f"no transform {target} <- {source} at that time: {err}"
                 continue

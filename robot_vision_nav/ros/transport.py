@@ -16,7 +16,7 @@ which warns naming the topic (safety_node also stops the robot), and is dropped.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
@@ -25,28 +25,33 @@ from sensor_msgs.msg import CompressedImage, Image
 from robot_vision_nav.core.config import ConfigError, param
 from robot_vision_nav.ros.image import ImageConversionError, compressed_to_image
 
+if TYPE_CHECKING:
+    from rclpy.subscription import Subscription
+
 IMAGE_TRANSPORTS = ("raw", "compressed")
 DEPTH_TRANSPORTS = ("raw", "compressedDepth")
 
 
-def image_transport_param() -> Any:
+def image_transport_param() -> str:
     """`image_transport`: how segmentation_node gets the colour image."""
-    return param(
+    field: str = param(  # a dataclass field typed as its default, as dataclasses.field is
         "raw",
         "how the colour image arrives: raw (sensor_msgs/Image on the colour topic) or compressed "
         "(sensor_msgs/CompressedImage, JPEG or PNG, on <colour topic>/compressed: image_transport's compressed "
         "plugin)",
     )
+    return field
 
 
-def depth_transport_param() -> Any:
+def depth_transport_param() -> str:
     """`depth_transport`: how costmap_node, safety_node and semantic_obstacles_node get the depth image."""
-    return param(
+    field: str = param(  # a dataclass field typed as its default, as dataclasses.field is
         "raw",
         "how the depth image arrives: raw (sensor_msgs/Image on the depth topic) or compressedDepth "
         "(sensor_msgs/CompressedImage, PNG, on <depth topic>/compressedDepth: image_transport's compressedDepth "
         "plugin; its rvl format is not supported)",
     )
+    return field
 
 
 def check_transport(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -87,7 +92,7 @@ class ImageInput:
         self._callback = callback
         self._on_error = on_error
         self._qos = qos
-        self._subscription: Any = None
+        self._subscription: Subscription[Image] | Subscription[CompressedImage] | None = None
         self.transport = ""
         self.topic = ""
         self.switch(transport)

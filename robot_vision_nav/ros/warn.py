@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from robot_vision_nav.core.config import param
 
+if TYPE_CHECKING:
+    from rclpy.impl.rcutils_logger import RcutilsLogger
 
-def warn_throttle_param() -> Any:
+
+def warn_throttle_param() -> float:
     """The `warn_throttle_s` parameter every node declares, described once."""
-    return param(
+    field: float = param(  # a dataclass field typed as its default, as dataclasses.field is
         2.0, "the same warning is logged at most once per this period", unit="s", min_value=0.0, max_value=600.0
     )
+    return field
 
 
 class ThrottledWarnings:
     """One node's warnings. `logger` is the node's (`node.get_logger()`)."""
 
-    def __init__(self, logger: Any) -> None:
+    def __init__(self, logger: RcutilsLogger) -> None:
         self._logger = logger
         self._warned_at: dict[tuple[str, str], float] = {}
         self.last_problem = ""
