@@ -18,10 +18,10 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol, TypedDict
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.files import write_bytes_atomic
@@ -47,6 +47,94 @@ _RECORD_FIELDS: dict[str, tuple[str, ...]] = {
 
 class CompareError(ValueError):
     """A summary file that cannot be used: not readable, not JSON, wrong format/version, bad fields."""
+
+
+class Record(TypedDict, total=False):
+    """One message of a summary stream; which fields it has depends on the stream (`_RECORD_FIELDS`)."""
+
+    t: int  # bag log time, ns
+    stamp: int  # header stamp, ns (not in cmd_vel)
+    shape: list[int]  # mask and costmap: [height, width]
+    runs: list[int] | list[list[int]]  # mask: run lengths; costmap: [int8 value, count] pairs
+    resolution: float  # costmap, m per cell
+    origin: list[float]  # costmap, [x, y] in m
+    xy: list[list[float]]  # plan vertices, m
+    v: float  # cmd_vel linear.x, m/s
+    w: float  # cmd_vel angular.z, rad/s
+
+
+class Summary(TypedDict):
+    """A run's output streams, as `SummaryBuilder.summary` makes them and `load_summary` reads them."""
+
+    format: str
+    version: int
+    bag: str
+    streams: dict[str, list[Record]]
+
+
+# The fields of the messages read here, as rosbags deserializes them (dataclasses with the ROS names).
+class _Time(Protocol):
+    sec: int
+    nanosec: int
+
+
+class _Header(Protocol):
+    stamp: _Time
+
+
+class _Stamped(Protocol):
+    header: _Header
+
+
+class _Image(_Stamped, Protocol):
+    encoding: str
+    height: int
+    width: int
+    step: int
+    data: ArrayLike
+
+
+class _Point(Protocol):
+    x: float
+    y: float
+
+
+class _Pose(Protocol):
+    position: _Point
+
+
+class _MapMetaData(Protocol):
+    height: int
+    width: int
+    resolution: float
+    origin: _Pose
+
+
+class _OccupancyGrid(_Stamped, Protocol):
+    info: _MapMetaData
+    data: ArrayLike
+
+
+class _PoseStamped(Protocol):
+    pose: _Pose
+
+
+class _Path(_Stamped, Protocol):
+    poses: Sequence[_PoseStamped]
+
+
+class _Vector3(Protocol):
+    x: float
+    z: float
+
+
+class _Twist(Protocol):
+    linear: _Vector3
+    angular: _Vector3
+
+
+class _TwistStamped(Protocol):
+    twist: _Twist
 
 
 # --------------------------------------------------------------------------------------------------
@@ -90,7 +178,7 @@ class Tolerances:
 
         """
         known = [f.name for f in fields(cls)]
-        chosen: dict[str, Any] = {}
+        chosen: dict[str, Any] = {}  # Any: a float or an int, as the field named by the key takes
         for key, value in values.items():
             if key not in known:
                 raise ValueError(f"unknown tolerance '{key}' in {source}, expected one of: {', '.join(known)}")
@@ -116,12 +204,12 @@ def _checked_tolerance(key: str, value: object, source: str) -> float | int:
 # Summaries: message -> record
 
 
-def _stamp_ns(msg: Any) -> int:
+def _stamp_ns(msg: _Stamped) -> int:
     stamp = msg.header.stamp
     return int(stamp.sec) * NS_PER_S + int(stamp.nanosec)
 
 
-def _byte_array(data: Any) -> NDArray[np.uint8]:
+def _byte_array(data: ArrayLike) -> NDArray[np.uint8]:
     if isinstance(data, bytes | bytearray | memoryview):
         return np.frombuffer(data, dtype=np.uint8)
     return np.asarray(data, dtype=np.uint8).reshape(-1)
@@ -137,7 +225,7 @@ def _bool_runs(flat: NDArray[np.bool_]) -> list[int]:
     return [0, *runs] if bool(flat[0]) else runs
 
 
-def _mask_record(t_ns: int, msg: Any) -> dict[str, Any]:
+def _mask_record(t_ns: int, msg: _Image) -> Record:
     if msg.encoding not in _MONO8_ENCODINGS:
         raise ValueError(f"mask image encoding is {msg.encoding!r}, expected one of {_MONO8_ENCODINGS}")
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
@@ -152,7 +240,7 @@ def _mask_record(t_ns: int, msg: Any) -> dict[str, Any]:
     return {"t": t_ns, "stamp": _stamp_ns(msg), "shape": [height, width], "runs": runs}
 
 
-def _costmap_record(t_ns: int, msg: Any) -> dict[str, Any]:
+def _costmap_record(t_ns: int, msg: _OccupancyGrid) -> Record:
     info = msg.info
     height, width = int(info.height), int(info.width)
     cells = np.asarray(msg.data, dtype=np.int8).reshape(-1)
@@ -178,17 +266,17 @@ def _round_m(value: float) -> float:
     return round(float(value), _XY_DECIMALS) + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
-def _plan_record(t_ns: int, msg: Any) -> dict[str, Any]:
+def _plan_record(t_ns: int, msg: _Path) -> Record:
     xy = [[_round_m(p.pose.position.x), _round_m(p.pose.position.y)] for p in msg.poses]
     return {"t": t_ns, "stamp": _stamp_ns(msg), "xy": xy}
 
 
-def _cmd_vel_record(t_ns: int, msg: Any) -> dict[str, Any]:
+def _cmd_vel_record(t_ns: int, msg: _Twist | _TwistStamped) -> Record:
     twist = msg.twist if hasattr(msg, "twist") else msg  # TwistStamped or Twist
     return {"t": t_ns, "v": float(twist.linear.x), "w": float(twist.angular.z)}
 
 
-_ENCODERS: dict[str, Callable[[int, Any], dict[str, Any]]] = {
+_ENCODERS: dict[str, Callable[[int, Any], Record]] = {  # Any: each takes its own stream's message
     "mask": _mask_record,
     "costmap": _costmap_record,
     "plan": _plan_record,
@@ -211,9 +299,9 @@ class SummaryBuilder:
     """
 
     def __init__(self) -> None:
-        self._records: dict[str, list[dict[str, Any]]] = {stream: [] for stream in STREAMS}
+        self._records: dict[str, list[Record]] = {stream: [] for stream in STREAMS}
 
-    def add(self, stream: str, t_ns: int, msg: Any) -> None:
+    def add(self, stream: str, t_ns: int, msg: object) -> None:
         """Add one message of `stream`.
 
         Args:
@@ -229,7 +317,7 @@ class SummaryBuilder:
             raise ValueError(f"unknown stream '{stream}', expected one of: {', '.join(STREAMS)}")
         self._records[stream].append(_ENCODERS[stream](int(t_ns), msg))
 
-    def summary(self, bag_name: str) -> dict[str, Any]:
+    def summary(self, bag_name: str) -> Summary:
         """The JSON-able summary of everything added so far.
 
         Args:
@@ -251,7 +339,7 @@ class SummaryBuilder:
 # Summary files
 
 
-def write_summary(path: Path, summary: dict[str, Any]) -> None:
+def write_summary(path: Path, summary: Summary) -> None:
     """Write `summary` atomically as compact JSON with sorted keys and a trailing newline.
 
     The same summary always gives the same bytes. Non-finite floats (a NaN command) are written as
@@ -266,7 +354,7 @@ def write_summary(path: Path, summary: dict[str, Any]) -> None:
     write_bytes_atomic(Path(path), text.encode("utf-8"))
 
 
-def load_summary(path: Path) -> dict[str, Any]:
+def load_summary(path: Path) -> Summary:
     """Read and validate a summary written by `write_summary`.
 
     Args:
@@ -292,7 +380,7 @@ def load_summary(path: Path) -> dict[str, Any]:
     problem = _summary_problem(data)
     if problem is not None:
         raise CompareError(f"replay summary {path}: {problem}")
-    result: dict[str, Any] = data
+    result: Summary = data  # checked by _summary_problem
     return result
 
 
@@ -387,7 +475,7 @@ def _costmap_runs_problem(runs: object, cells: int) -> str | None:
 # Record -> array
 
 
-def mask_from_record(rec: Mapping[str, Any]) -> NDArray[np.bool_]:
+def mask_from_record(rec: Record) -> NDArray[np.bool_]:
     """Decode a mask record into its (height, width) boolean drivable image.
 
     Raises:
@@ -402,7 +490,7 @@ def mask_from_record(rec: Mapping[str, Any]) -> NDArray[np.bool_]:
     return np.repeat(values, runs).reshape(int(rec["shape"][0]), int(rec["shape"][1]))
 
 
-def costmap_from_record(rec: Mapping[str, Any]) -> NDArray[np.int8]:
+def costmap_from_record(rec: Record) -> NDArray[np.int8]:
     """Decode a costmap record into its (height, width) int8 OccupancyGrid cells.
 
     Raises:
@@ -421,7 +509,7 @@ def costmap_from_record(rec: Mapping[str, Any]) -> NDArray[np.int8]:
 # Metrics of one matched pair
 
 
-def _mask_iou(golden: Mapping[str, Any], new: Mapping[str, Any]) -> float:
+def _mask_iou(golden: Record, new: Record) -> float:
     a, b = mask_from_record(golden), mask_from_record(new)
     if a.shape != b.shape:
         return 0.0
@@ -431,7 +519,7 @@ def _mask_iou(golden: Mapping[str, Any], new: Mapping[str, Any]) -> float:
     return float(np.count_nonzero(a & b) / union)
 
 
-def _costmap_agreement(golden: Mapping[str, Any], new: Mapping[str, Any]) -> float:
+def _costmap_agreement(golden: Record, new: Record) -> float:
     same_grid = (
         list(golden["shape"]) == list(new["shape"])
         and math.isclose(golden["resolution"], new["resolution"], rel_tol=0.0, abs_tol=_RESOLUTION_ABS_TOL_M)
@@ -483,22 +571,22 @@ def hausdorff_m(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]]) -> f
     return distance if math.isfinite(distance) else math.inf
 
 
-def _plan_hausdorff(golden: Mapping[str, Any], new: Mapping[str, Any]) -> float:
+def _plan_hausdorff(golden: Record, new: Record) -> float:
     return hausdorff_m(golden["xy"], new["xy"])
 
 
-def _cmd_vel_diff(golden: Mapping[str, Any], new: Mapping[str, Any]) -> float:
+def _cmd_vel_diff(golden: Record, new: Record) -> float:
     diff = max(abs(float(golden["v"]) - float(new["v"])), abs(float(golden["w"]) - float(new["w"])))
     return diff if math.isfinite(diff) else math.inf  # a NaN command must fail, never pass
 
 
 @dataclass(frozen=True)
 class _StreamSpec:
-    key: str  # record field that pairs golden and replayed records
+    key: Literal["stamp", "t"]  # record field that pairs golden and replayed records
     metric: str
     higher_is_better: bool
     neutral: float  # worst value of a stream with no matched pair
-    score: Callable[[Mapping[str, Any], Mapping[str, Any]], float]
+    score: Callable[[Record, Record], float]
     tolerance: Callable[[Tolerances], float]
 
 
@@ -545,20 +633,20 @@ class StreamResult:
     detail: str
 
 
-def _start_ns(summary: Mapping[str, Any]) -> int:
+def _start_ns(summary: Summary) -> int:
     times = [int(rec["t"]) for stream in STREAMS for rec in summary["streams"][stream]]
     return min(times, default=0)
 
 
 def _pair_records(
-    golden: list[dict[str, Any]], new: list[dict[str, Any]], key: str
-) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], list[dict[str, Any]], list[dict[str, Any]]]:
+    golden: list[Record], new: list[Record], key: Literal["stamp", "t"]
+) -> tuple[list[tuple[Record, Record]], list[Record], list[Record]]:
     """Pairs with equal `key` (in order when a key repeats), then the unmatched golden and new records."""
     waiting: dict[int, deque[int]] = {}
     for index, rec in enumerate(new):
         waiting.setdefault(int(rec[key]), deque()).append(index)
-    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    missing: list[dict[str, Any]] = []
+    pairs: list[tuple[Record, Record]] = []
+    missing: list[Record] = []
     used: set[int] = set()
     for rec in golden:
         queue = waiting.get(int(rec[key]))
@@ -580,12 +668,10 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
-def _compare_stream(
-    stream: str, golden: Mapping[str, Any], new: Mapping[str, Any], tolerances: Tolerances
-) -> StreamResult:
+def _compare_stream(stream: str, golden: Summary, new: Summary, tolerances: Tolerances) -> StreamResult:
     spec = _SPECS[stream]
-    golden_records: list[dict[str, Any]] = golden["streams"][stream]
-    new_records: list[dict[str, Any]] = new["streams"][stream]
+    golden_records = golden["streams"][stream]
+    new_records = new["streams"][stream]
     pairs, missing, extra = _pair_records(golden_records, new_records, spec.key)
     tolerance = spec.tolerance(tolerances)
     details: list[str] = []
@@ -620,7 +706,7 @@ def _compare_stream(
     )
 
 
-def compare_summaries(golden: dict[str, Any], new: dict[str, Any], tolerances: Tolerances) -> list[StreamResult]:
+def compare_summaries(golden: Summary, new: Summary, tolerances: Tolerances) -> list[StreamResult]:
     """Compare a replay's summary with the golden one, stream by stream.
 
     Mask, costmap and plan records are paired by header stamp, cmd_vel records by log time.
@@ -686,7 +772,7 @@ def _json_float(value: float) -> float | str:
     return float(value) if math.isfinite(value) else str(value)  # "inf", "-inf", "nan"
 
 
-def results_json(results: list[StreamResult]) -> list[dict[str, Any]]:
+def results_json(results: list[StreamResult]) -> list[dict[str, object]]:
     """The results as JSON-able dicts (for `--json`); non-finite numbers become "inf"/"-inf"/"nan".
 
     Args:
@@ -698,7 +784,7 @@ def results_json(results: list[StreamResult]) -> list[dict[str, Any]]:
     """
     rows = []
     for result in results:
-        row = asdict(result)
+        row: dict[str, object] = asdict(result)
         row["worst"] = _json_float(result.worst)
         row["tolerance"] = _json_float(result.tolerance)
         rows.append(row)
