@@ -70,7 +70,7 @@ class BagInfo:
         """End minus start of the messages' log times (0 for an empty bag)."""
         return max(0, self.end_ns - self.start_ns) if self.messages else 0
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> dict[str, object]:
         """The `--json` form."""
         return {
             "path": self.path,
@@ -272,7 +272,7 @@ class BagReader:
                 f"{self.path}: topic {conn.topic}: cannot convert the ROS 1 {conn.msgtype} message: {_describe(err)}"
             ) from err
 
-    def deserialize(self, cdr: bytes, msgtype: str, topic: str = "") -> Any:
+    def deserialize(self, cdr: bytes, msgtype: str, topic: str = "") -> Any:  # Any: the class `msgtype` names
         """The rosbags dataclass of `cdr` (ROS 2 CDR bytes from `messages()`).
 
         Raises:

@@ -14,11 +14,14 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import cv2
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    from cv2.typing import MatLike
 
 __all__ = [
     "CompressedImageError",
@@ -54,7 +57,7 @@ _DEPTH_PNG_LEVEL: Final = 9
 _ENCODINGS: Final = ("rgb8", "mono8", "16UC1", "32FC1")
 _CHANNELS: Final[dict[str, int]] = {"rgb8": 3, "mono8": 1, "16UC1": 1, "32FC1": 1}
 # Little-endian dtypes: a raw Image built from to_image_fields has is_bigendian = 0.
-_DTYPES: Final[dict[str, np.dtype[Any]]] = {
+_DTYPES: Final[dict[str, np.dtype[np.uint8 | np.uint16 | np.float32]]] = {
     "rgb8": np.dtype("<u1"),
     "mono8": np.dtype("<u1"),
     "16UC1": np.dtype("<u2"),
@@ -85,7 +88,7 @@ class DecodedImage:
 
     """
 
-    array: NDArray[Any]
+    array: NDArray[np.uint8 | np.uint16 | np.float32]
     encoding: str
 
     def __post_init__(self) -> None:
@@ -182,7 +185,7 @@ def _png_chunk_problem(payload: bytes) -> str | None:
     return None
 
 
-def _imdecode(buf: NDArray[np.uint8], what: str, topic: str) -> NDArray[Any]:
+def _imdecode(buf: NDArray[np.uint8], what: str, topic: str) -> NDArray[Any]:  # Any: as decoded; callers check
     # OpenCV sniffs the payload and would also decode BMP, TIFF, PNM... whose sizes are not checked here.
     payload = buf.tobytes()
     size = _declared_size(payload)
@@ -342,7 +345,7 @@ def _decode_depth(format: str, buf: NDArray[np.uint8], topic: str) -> DecodedIma
     return DecodedImage(depth.astype(np.float32, copy=False), "32FC1")
 
 
-def _check_png_or_jpeg(ok: bool, encoded: NDArray[Any] | None, what: str) -> bytes:
+def _check_png_or_jpeg(ok: bool, encoded: MatLike | None, what: str) -> bytes:
     if not ok or encoded is None:
         raise CompressedImageError(f"OpenCV could not encode the image as {what}")
     return bytes(np.asarray(encoded, dtype=np.uint8).tobytes())
@@ -379,7 +382,7 @@ def encode_compressed_color(rgb: NDArray[np.uint8], fmt: str = "jpeg", quality: 
     return f"rgb8; {fmt} compressed bgr8", _check_png_or_jpeg(ok, encoded, fmt)
 
 
-def encode_compressed_depth(depth: NDArray[Any], encoding: str) -> tuple[str, bytes]:
+def encode_compressed_depth(depth: NDArray[np.uint16] | NDArray[np.float32], encoding: str) -> tuple[str, bytes]:
     """Encode a depth image as compressed_depth_image_transport's PNG path does.
 
     "16UC1" is stored as is (lossless; unlike the plugin, depths beyond 10 m are kept, so a round trip is exact).
@@ -409,7 +412,7 @@ def encode_compressed_depth(depth: NDArray[Any], encoding: str) -> tuple[str, by
         )
     if encoding == "16UC1":
         header = _DEPTH_HEADER.pack(_INV_DEPTH, 0.0, 0.0)
-        png_input = np.ascontiguousarray(depth)
+        png_input: NDArray[np.uint16 | np.float32] = np.ascontiguousarray(depth)
     else:
         # float32 like the plugin, so the header holds exactly the values used to quantise.
         quant_a = np.float32(_DEPTH_QUANTIZATION * (_DEPTH_QUANTIZATION + 1.0))

@@ -18,7 +18,6 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from robot_vision_nav.replay.errors import BagError
 from robot_vision_nav.replay.topics import INPUT_TYPES, OUTPUTS, load_topic_map
@@ -219,7 +218,7 @@ def replay_output_topics(namespace: str = "") -> list[str]:
     return [f"/{ns}{topic}" if ns else topic for topic in OUTPUTS]
 
 
-def replay_parameters(extra: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def replay_parameters(extra: Mapping[str, Mapping[str, object]]) -> dict[str, dict[str, object]]:
     """`extra` plus what every replay sets unless told otherwise (rvn replay and replay.launch.py alike).
 
     A replay publishes the stack's inputs, not the bag's /tf: the depth nodes place the camera with

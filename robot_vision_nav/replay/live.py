@@ -30,13 +30,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.replay.bags import BagReader, BagWriter
 from robot_vision_nav.replay.errors import BagError
-from robot_vision_nav.replay.replay import ReplayError, input_message, input_publishers, message_class
+from robot_vision_nav.replay.replay import ReplayError, input_message, input_publishers, subscribe_raw
 from robot_vision_nav.replay.topics import load_topic_map, resolve_inputs
+
+if TYPE_CHECKING:
+    from rclpy.context import Context
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.subscription import Subscription
+    from rclpy.type_support import Msg
 
 SUBSCRIBER_WAIT_S = 60.0
 POLL_S = 0.01
@@ -73,7 +81,7 @@ class PlayOptions:
                 raise BagError(f"{name.removesuffix('_s')} {value} must be >= 0 seconds")
 
 
-def play(options: PlayOptions, context: Any = None, log: Callable[[str], None] = print) -> dict[str, int]:
+def play(options: PlayOptions, context: Context | None = None, log: Callable[[str], None] = print) -> dict[str, int]:
     """Publish the bag's stack inputs and /clock on schedule; the count published per input topic.
 
     Args:
@@ -168,7 +176,9 @@ class RecordOptions:
     seconds: float = 0.0  # wall seconds; 0 = until interrupted
 
 
-def record(options: RecordOptions, context: Any = None, stop: Callable[[], bool] | None = None) -> dict[str, int]:
+def record(
+    options: RecordOptions, context: Context | None = None, stop: Callable[[], bool] | None = None
+) -> dict[str, int]:
     """Record `options.topics` into a new mcap bag until interrupted (or `stop()`, or `seconds`); counts per topic.
 
     Raises:
@@ -185,16 +195,16 @@ def record(options: RecordOptions, context: Any = None, stop: Callable[[], bool]
     topics = tuple(t if t.startswith("/") else f"/{t}" for t in options.topics)
     writer = BagWriter(options.out, custom_data={"rvn.recorded_by": "rvn bag record"})
     own = context is None
-    node: Any = None
-    executor: Any = None
-    subscriptions: dict[str, Any] = {}
+    node: Node | None = None
+    executor: SingleThreadedExecutor | None = None
+    subscriptions: dict[str, Subscription[Msg]] = {}
     interrupted = False
 
-    def on_signal(_signum: int, _frame: Any) -> None:
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
         nonlocal interrupted
         interrupted = True
 
-    def on_message(topic: str) -> Callable[[bytes], None]:
+    def on_message(node: Node, topic: str) -> Callable[[bytes], None]:
         return lambda raw: writer.write(topic, node.get_clock().now().nanoseconds, raw)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)} if own else {}
@@ -227,9 +237,7 @@ def record(options: RecordOptions, context: Any = None, stop: Callable[[], bool]
                     if topic not in subscriptions and offered.get(topic):
                         msgtype = offered[topic][0]
                         writer.add_topic(topic, msgtype)
-                        subscriptions[topic] = node.create_subscription(
-                            message_class(msgtype), topic, on_message(topic), LISTEN_QOS, raw=True
-                        )
+                        subscriptions[topic] = subscribe_raw(node, msgtype, topic, on_message(node, topic), LISTEN_QOS)
             executor.spin_once(timeout_sec=POLL_S)
         for _ in range(100):  # what is already in the queues belongs to the recording
             executor.spin_once(timeout_sec=0.0)

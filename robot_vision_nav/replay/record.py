@@ -22,12 +22,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from robot_vision_nav.replay.bags import BagInfo, BagWriter, read_info
 from robot_vision_nav.replay.errors import BagError
 from robot_vision_nav.replay.images import encode_compressed_color, encode_compressed_depth
 from robot_vision_nav.replay.topics import CAMERA_INFO, COLOR, DEPTH, GOAL, ODOM
+
+if TYPE_CHECKING:
+    from builtin_interfaces.msg import Time as TimeMsg
+    from rclpy.context import Context
+    from sensor_msgs.msg import Image
+    from std_msgs.msg import String
+
+    from robot_vision_nav.nodes.planner_node import PlannerNode
+    from robot_vision_nav.nodes.sim_node import SimNode
+    from robot_vision_nav.ros.runner import InProcessStack
 
 RECORDED_INPUTS: dict[str, str] = {
     "/" + COLOR: "sensor_msgs/msg/Image",
@@ -52,7 +62,7 @@ class RecordOptions:
     sim_params_file: str = ""
     model: str = ""
     device: str = ""
-    extra_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extra_parameters: dict[str, dict[str, object]] = field(default_factory=dict)
 
 
 class _Recorder:
@@ -63,7 +73,7 @@ class _Recorder:
 
     def __init__(
         self,
-        context: Any,
+        context: Context,
         writer: BagWriter,
         compress: bool,
         use_sim_time: bool,
@@ -72,7 +82,7 @@ class _Recorder:
         from rclpy.node import Node
         from rclpy.parameter import Parameter
 
-        from robot_vision_nav.replay.replay import message_class
+        from robot_vision_nav.replay.replay import message_class, subscribe_raw
         from robot_vision_nav.ros.qos import LISTEN_QOS
 
         self.node = Node(
@@ -94,7 +104,7 @@ class _Recorder:
                 self.node.create_subscription(message_class(msgtype), topic, callback, qos)
             else:
                 writer.add_topic(topic, msgtype)
-                self.node.create_subscription(message_class(msgtype), topic, self._raw(topic), qos, raw=True)
+                subscribe_raw(self.node, msgtype, topic, self._raw(topic), qos)
         from std_msgs.msg import String
 
         self.node.create_subscription(String, "/controller_status", self._on_status, 10)
@@ -108,13 +118,13 @@ class _Recorder:
 
         return write
 
-    def _compressing(self, bag_topic: str) -> Callable[[Any], None]:
+    def _compressing(self, bag_topic: str) -> Callable[[Image], None]:
         from rclpy.serialization import serialize_message
         from sensor_msgs.msg import CompressedImage
 
         from robot_vision_nav.ros.image import image_to_numpy
 
-        def write(msg: Any) -> None:
+        def write(msg: Image) -> None:
             def do() -> None:
                 try:
                     array = image_to_numpy(msg)
@@ -144,7 +154,7 @@ class _Recorder:
         except Exception as err:  # surfaced by record(): a bag that cannot be written stops the recording
             self.error = err if isinstance(err, BagError) else BagError(f"{self.writer.path}: topic {topic}: {err}")
 
-    def _on_status(self, msg: Any) -> None:
+    def _on_status(self, msg: String) -> None:
         self.status = str(msg.data)
 
 
@@ -188,8 +198,8 @@ def record(options: RecordOptions, progress: Callable[[str], None] | None = None
     in_main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set()) if in_main_thread else None
     writer: BagWriter | None = None
-    context: Any = None
-    stack: Any = None
+    context: Context | None = None
+    stack: InProcessStack | None = None
     try:
         writer = BagWriter(options.out, custom_data={"rvn.recorded_by": "rvn record"})
         apply_ros_environment()
@@ -232,19 +242,19 @@ def record(options: RecordOptions, progress: Callable[[str], None] | None = None
 
 
 def _record_sim(
-    stack: Any,
+    stack: InProcessStack,
     recorder: _Recorder,
     options: RecordOptions,
     progress: Callable[[str], None] | None,
-    ns_to_stamp: Any,
+    ns_to_stamp: Callable[[int], TimeMsg],
     stop: threading.Event,
 ) -> None:
     from geometry_msgs.msg import PoseStamped
 
     from robot_vision_nav.ros.messages import yaw_orientation
 
-    stepper = stack.nodes["sim_node"].stepper  # the simulator and its sim time
-    planner = stack.nodes["planner_node"]
+    stepper = cast("SimNode", stack.nodes["sim_node"]).stepper  # the simulator and its sim time
+    planner = cast("PlannerNode", stack.nodes["planner_node"])
     world = stepper.sim.world
     goal_pub = recorder.node.create_publisher(PoseStamped, "/" + GOAL, 10)
     deadline = time.monotonic() + 10.0
@@ -270,7 +280,7 @@ def _record_sim(
 
 
 def _record_live(
-    stack: Any,
+    stack: InProcessStack,
     recorder: _Recorder,
     options: RecordOptions,
     progress: Callable[[str], None] | None,

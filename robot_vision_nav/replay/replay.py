@@ -28,11 +28,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, cast
 
 from robot_vision_nav.core.units import NS_PER_S
 from robot_vision_nav.replay.bags import TYPESTORE_ROS2, BagReader, BagWriter
-from robot_vision_nav.replay.compare import SummaryBuilder, Tolerances, compare_summaries, load_summary
+from robot_vision_nav.replay.compare import (
+    StreamResult,
+    Summary,
+    SummaryBuilder,
+    Tolerances,
+    compare_summaries,
+    load_summary,
+)
 from robot_vision_nav.replay.errors import BagError
 from robot_vision_nav.replay.images import CompressedImageError, decode_compressed
 from robot_vision_nav.replay.topics import (
@@ -45,6 +52,20 @@ from robot_vision_nav.replay.topics import (
     output_types,
     resolve_inputs,
 )
+
+if TYPE_CHECKING:
+    from rclpy.context import Context
+    from rclpy.executors import Executor, SingleThreadedExecutor
+    from rclpy.node import Node
+    from rclpy.publisher import Publisher
+    from rclpy.qos import QoSProfile
+    from rclpy.subscription import Subscription
+    from rclpy.type_support import Msg
+
+    from robot_vision_nav.nodes.controller_node import ControllerNode
+    from robot_vision_nav.nodes.safety_node import SafetyNode
+    from robot_vision_nav.nodes.segmentation_node import SegmentationNode
+    from robot_vision_nav.ros.runner import InProcessStack
 
 MAX_CALLBACKS_PER_MESSAGE = 100_000  # a cascade longer than this is a feedback loop, not a replay
 MATCH_TIMEOUT_S = 10.0
@@ -66,7 +87,7 @@ class ReplayOptions:
     params_file: str = ""
     model: str = ""
     device: str = ""
-    extra_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extra_parameters: dict[str, dict[str, object]] = field(default_factory=dict)
     log_level: str = "error"
 
 
@@ -80,8 +101,8 @@ class ReplayResult:
     wall_s: float
     inputs: dict[str, int]  # bag topic -> messages published
     outputs: dict[str, int]  # output topic -> messages received
-    summary: dict[str, Any]
-    check: list[Any] | None = None  # compare.StreamResult rows
+    summary: Summary
+    check: list[StreamResult] | None = None
     golden: str | None = None
 
     @property
@@ -95,7 +116,7 @@ class ReplayResult:
         return self.check is None or all(row.passed for row in self.check)
 
 
-def golden_summary(path: Path) -> dict[str, Any]:
+def golden_summary(path: Path) -> Summary:
     """The summary to compare with: a summary JSON file, or computed from a golden output bag.
 
     Raises:
@@ -108,7 +129,7 @@ def golden_summary(path: Path) -> dict[str, Any]:
     return summarize_bag(path)
 
 
-def summarize_bag(path: Path) -> dict[str, Any]:
+def summarize_bag(path: Path) -> Summary:
     """The comparison summary of the output streams of the bag at `path`."""
     builder = SummaryBuilder()
     with BagReader(path) as bag:
@@ -129,7 +150,7 @@ class _Driver:
 
     def __init__(
         self,
-        context: Any,
+        context: Context,
         inputs: dict[str, InputTopic],
         on_output: Callable[[str, bytes], None],
         outputs: dict[str, tuple[str, str]],
@@ -145,19 +166,26 @@ class _Driver:
         listen = LISTEN_QOS  # every output, however its publisher offers it
         self.subscriptions = []
         for topic, (msgtype, _stream) in outputs.items():
-            callback = _bind(on_output, topic)
-            self.subscriptions.append(
-                self.node.create_subscription(message_class(msgtype), topic, callback, listen, raw=True)
-            )
+            self.subscriptions.append(subscribe_raw(self.node, msgtype, topic, _bind(on_output, topic), listen))
 
 
 def _bind(on_output: Callable[[str, bytes], None], topic: str) -> Callable[[bytes], None]:
     return lambda raw: on_output(topic, raw)
 
 
+def subscribe_raw(
+    node: Node, msgtype: str, topic: str, callback: Callable[[bytes], None], qos: QoSProfile
+) -> Subscription[Msg]:
+    """A subscription to `topic` (of type `msgtype`) that hands `callback` each message as its CDR bytes."""
+    # rclpy's types say the callback gets the message; with raw=True it gets the serialized bytes.
+    return node.create_subscription(
+        message_class(msgtype), topic, cast("Callable[[Msg], None]", callback), qos, raw=True
+    )
+
+
 def input_publishers(
-    node: Any, inputs: dict[str, InputTopic], namespace: str = ""
-) -> tuple[dict[str, Any], dict[str, Any]]:
+    node: Node, inputs: dict[str, InputTopic], namespace: str = ""
+) -> tuple[dict[str, Publisher[Msg]], dict[str, type[Msg]]]:
     """A publisher and the message class the stack takes for each input (CompressedImage: Image), by stack topic.
 
     Sensor inputs with the sensor-data QoS the nodes subscribe with, the goal reliable (as RViz sends it).
@@ -165,8 +193,8 @@ def input_publishers(
     from robot_vision_nav.ros.qos import COMMAND_QOS, SENSOR_QOS
 
     ns = namespace.strip("/")
-    publishers: dict[str, Any] = {}
-    classes: dict[str, Any] = {}
+    publishers: dict[str, Publisher[Msg]] = {}
+    classes: dict[str, type[Msg]] = {}
     for name, item in inputs.items():
         classes[name] = message_class("sensor_msgs/msg/Image" if item.compressed else item.msgtype)
         qos = COMMAND_QOS if name == GOAL else SENSOR_QOS
@@ -174,7 +202,7 @@ def input_publishers(
     return publishers, classes
 
 
-def input_message(reader: BagReader, item: InputTopic, msgtype: str, cdr: bytes, cls: Any, bag: Path) -> Any:
+def input_message(reader: BagReader, item: InputTopic, msgtype: str, cdr: bytes, cls: type[Msg], bag: Path) -> Msg:
     """The rclpy message the stack takes for one bag message of input `item`: CompressedImage decoded to Image.
 
     Raises:
@@ -193,20 +221,22 @@ def input_message(reader: BagReader, item: InputTopic, msgtype: str, cdr: bytes,
         except CompressedImageError as err:
             raise BagError(f"{bag}: {err}") from err
         stamp = ns_to_stamp(stamp_to_ns(compressed.header.stamp))
-        return numpy_to_image(image.array, image.encoding, stamp, compressed.header.frame_id)
+        decoded: Msg = numpy_to_image(image.array, image.encoding, stamp, compressed.header.frame_id)
+        return decoded
     try:
         return deserialize_message(cdr, cls)
     except Exception as err:
         raise BagError(f"{bag}: topic {item.bag_topic}: not a valid {msgtype} message: {err}") from err
 
 
-def message_class(msgtype: str) -> Any:
+def message_class(msgtype: str) -> type[Msg]:
     """The rclpy message class of a ROS 2 type name (`sensor_msgs/msg/Image`)."""
     package, kind, name = msgtype.split("/")
-    return getattr(importlib.import_module(f"{package}.{kind}"), name)
+    cls: type[Msg] = getattr(importlib.import_module(f"{package}.{kind}"), name)
+    return cls
 
 
-def lock_step_executor(context: Any) -> Any:
+def lock_step_executor(context: Context) -> SingleThreadedExecutor:
     """A SingleThreadedExecutor that visits its nodes in the order they were added.
 
     rclpy keeps an executor's nodes in a set, ordered by object address: which of two ready nodes
@@ -217,25 +247,25 @@ def lock_step_executor(context: Any) -> Any:
     class LockStepExecutor(SingleThreadedExecutor):
         def __init__(self) -> None:
             super().__init__(context=context)
-            self.ordered: list[Any] = []
+            self.ordered: list[Node] = []
 
-        def add_node(self, node: Any) -> bool:
+        def add_node(self, node: Node) -> bool:
             added = bool(super().add_node(node))
             if added:
                 self.ordered.append(node)
             return added
 
-        def remove_node(self, node: Any) -> None:
+        def remove_node(self, node: Node) -> None:
             super().remove_node(node)
             self.ordered = [n for n in self.ordered if n is not node]
 
-        def get_nodes(self) -> list[Any]:
+        def get_nodes(self) -> list[Node]:
             return list(self.ordered)
 
     return LockStepExecutor()
 
 
-def settle(executor: Any, what: str) -> int:
+def settle(executor: Executor, what: str) -> int:
     """Run ready callbacks, wait set after wait set, until a wait finds nothing ready; returns how many ran.
 
     With a zero timeout rclpy ends each wait set's batch with TimeoutException even when the batch
@@ -308,8 +338,8 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
     reader = BagReader(bag_path)
     reader.open()
     writer: BagWriter | None = None
-    context: Any = None
-    stack: Any = None
+    context: Context | None = None
+    stack: InProcessStack | None = None
     try:
         inputs = resolve_inputs(reader.topics(), str(bag_path), topic_map, str(options.topics_map or ""))
         by_bag_topic = {item.bag_topic: item for item in inputs.values()}
@@ -375,7 +405,7 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
             if progress is not None:
                 progress(done, total, (log_ns - (first_ns or log_ns)) / NS_PER_S, info.duration_ns / NS_PER_S)
         wall_s = time.perf_counter() - started
-        segmentation = stack.nodes.get("segmentation_node")
+        segmentation = cast("SegmentationNode | None", stack.nodes.get("segmentation_node"))
         color = inputs.get(COLOR)
         if segmentation is not None and color is not None and segmentation.step.received != published[color.bag_topic]:
             raise ReplayError(
@@ -414,14 +444,16 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
     return result
 
 
-def stack_output_types(stack: Any) -> dict[str, tuple[str, str]]:
+def stack_output_types(stack: InProcessStack) -> dict[str, tuple[str, str]]:
     """The outputs (`topics.output_types`) of a started `InProcessStack`, /cmd_vel typed as it publishes it."""
     # /cmd_vel comes from the safety layer (the controller's goes to cmd_vel_nav); both use one type.
-    last = stack.nodes.get("safety_node") or stack.nodes.get("controller_node")
+    last = cast(
+        "SafetyNode | ControllerNode | None", stack.nodes.get("safety_node") or stack.nodes.get("controller_node")
+    )
     return output_types(last is None or bool(last.node_config.use_stamped_cmd_vel))
 
 
-def _wait_for_matches(driver: _Driver, executor: Any, bag: Path) -> None:
+def _wait_for_matches(driver: _Driver, executor: Executor, bag: Path) -> None:
     """Discovery inside one process is immediate, but wait for it rather than assume it."""
     deadline = time.monotonic() + MATCH_TIMEOUT_S
     while True:
