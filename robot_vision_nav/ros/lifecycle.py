@@ -321,8 +321,12 @@ class ManagedNode(LifecycleNode):
             elif isinstance(entity, Client):
                 self.destroy_client(entity)
 
-    def create_publisher(  # Any: options passed on as given to rclpy's, which vary by ROS release
-        self, msg_type: type[MsgT], topic: str, qos_profile: QoSProfile | int, **kwargs: Any
+    def create_publisher(
+        self,
+        msg_type: type[MsgT],
+        topic: str,
+        qos_profile: QoSProfile | int,
+        **kwargs: Any,  # Any: rclpy's options, passed on as given (they vary by ROS release)
     ) -> Publisher[MsgT]:
         """A lifecycle publisher: it publishes only while the node is active."""
         if not getattr(self, "_managing", False):
@@ -337,16 +341,25 @@ class ManagedNode(LifecycleNode):
         getattr(self, "_managed_entities", set()).discard(publisher)
         return super().destroy_publisher(publisher)
 
-    def create_subscription(  # Any: options passed on as given to rclpy's, which vary by ROS release
-        self, msg_type: type[MsgT], topic: str, callback: Callable[..., None], *args: Any, **kwargs: Any
+    def create_subscription(
+        self,
+        msg_type: type[MsgT],
+        topic: str,
+        callback: Callable[..., None],
+        *args: Any,  # Any: rclpy's options, passed on as given (they vary by ROS release)
+        **kwargs: Any,  # Any: as *args
     ) -> Subscription[MsgT]:
         """A subscription; one the node's own code makes (configure, a parameter change) runs only while active."""
         if self._gating and not self._ungated_depth:
             callback = self._gate_subscription(callback)
         return super().create_subscription(msg_type, topic, callback, *args, **kwargs)
 
-    def create_timer(  # Any: options passed on as given to rclpy's, which vary by ROS release
-        self, timer_period_sec: float, callback: Callable[..., None] | None, *args: Any, **kwargs: Any
+    def create_timer(
+        self,
+        timer_period_sec: float,
+        callback: Callable[..., None] | None,
+        *args: Any,  # Any: rclpy's options, passed on as given (they vary by ROS release)
+        **kwargs: Any,  # Any: as *args
     ) -> Timer:
         """A timer; one the node's own code makes (configure, a parameter change) runs only while active."""
         if self._gating and not self._ungated_depth and callback is not None:
