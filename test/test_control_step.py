@@ -45,4 +45,3 @@ def test_a_refused_plan_says_why_and_leaves_no_plan() -> None:
     step = ready()
     problem = step.set_plan(np.array([[0.0, 0.0], [np.nan, 0.0]]), 0.0)
     assert problem and not step.has_plan
-

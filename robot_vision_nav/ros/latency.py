@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+
 from robot_vision_nav.core.config import param
 
 WINDOW = 300  # ages kept per input: 10 s at 30 Hz
