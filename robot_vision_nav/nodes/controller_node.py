@@ -44,7 +44,7 @@ from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import InputAges, behind_message, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import (
-    grid_from_msg,
+    grid_in_frame,
     ns_to_stamp,
     odometry_in_frame,
     path_points,
@@ -249,17 +249,12 @@ class ControllerNode(ManagedNode):
         self._publish_zero("no_plan")
 
     def _on_costmap(self, msg: OccupancyGrid) -> None:
-        frame, topic = self.node_config.global_frame, self._topics["costmap"]
-        if not same_frame(msg.header.frame_id, frame):
-            # Its cells would be checked against odom poses: refused, the last good one ages out.
-            self._warn(topic, f"wrong frame '{msg.header.frame_id}', expected '{frame}'")
+        grid, problem = grid_in_frame(msg, self.node_config.global_frame)
+        if grid is None:  # the last good one ages out
+            self._warn(self._topics["costmap"], problem)
             return
-        try:
-            self.step.grid = grid_from_msg(msg)
-        except ValueError as err:
-            self._warn(topic, f"unusable costmap: {err}")
-            return
-        self._received("costmap", self.step.grid.stamp_ns)
+        self.step.grid = grid
+        self._received("costmap", grid.stamp_ns)
 
     def _on_odom(self, msg: Odometry) -> None:
         topic = self._topics["odom"]

@@ -30,7 +30,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticStatus
 from nav_msgs.msg import OccupancyGrid
 
 from robot_vision_nav.core.config import param
@@ -50,9 +49,9 @@ from robot_vision_nav.ros.depth_set import (
     sync_queue_size_param,
     sync_slop_param,
 )
-from robot_vision_nav.ros.diagnostics import DiagnosticsReporter, idle_health, step_values
+from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
-from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
+from robot_vision_nav.ros.latency import InputAges, diagnostics_period_param, max_input_age_param
 from robot_vision_nav.ros.lens import rectify_distorted_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.messages import occupancy_grid
@@ -229,24 +228,18 @@ class CostmapNode(ManagedNode):
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
-        cfg, times = self.node_config, self.step.times
-        silent = self._depth_sets.silent_topics() + ([] if self._pose.seen else [self._pose.name])
         status = self._diagnostics.status()
-        last_problem = self._warnings.take_last_problem()
-        level, message = idle_health(times.idle_s(), cfg.input_timeout_s, "depth set", silent, last_problem)
-        if level == DiagnosticStatus.OK and (behind := behind_message(self.ages, cfg.max_input_age_s)):
-            level, message = DiagnosticStatus.WARN, behind
-        status.level, status.message = level, message
-        values = {
-            **step_values(times, self._depth_sets.last_stamp_ns, self.get_clock().now().nanoseconds),
-            "updates": str(times.count),
-            "published": str(self.step.published),
-            "skipped_frames": str(self._depth_sets.skipped),
-            "dropped_sets": str(self._depth_sets.dropped_sets),
-            "camera_mount_from": self._mount_source or "none yet",
-            "out_of_order": str(self._depth_sets.out_of_order),
-            **dict(self.ages.key_values()),
-        }
+        values = self._depth_sets.report(
+            status,
+            self.step.times,
+            self.step.published,
+            timeout_s=self.node_config.input_timeout_s,
+            max_input_age_s=self.node_config.max_input_age_s,
+            last_problem=self._warnings.take_last_problem(),
+            now_ns=self.get_clock().now().nanoseconds,
+            extra_silent=[] if self._pose.seen else [self._pose.name],
+            values={"camera_mount_from": self._mount_source or "none yet"},
+        )
         self._diagnostics.publish(status, values)
 
 

@@ -49,7 +49,7 @@ from robot_vision_nav.ros.goal_input import GoalInput
 from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
 from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
 from robot_vision_nav.ros.markers import planner_markers
-from robot_vision_nav.ros.messages import grid_from_msg, ns_to_stamp, odometry_in_frame, path_message, same_frame
+from robot_vision_nav.ros.messages import grid_in_frame, ns_to_stamp, odometry_in_frame, path_message
 from robot_vision_nav.ros.qos import MAP_QOS, PLAN_QOS, SENSOR_QOS
 from robot_vision_nav.ros.robot_pose import (
     READ_AT_CONFIGURE,
@@ -227,13 +227,9 @@ class PlannerNode(ManagedNode):
 
     def _on_costmap(self, msg: OccupancyGrid) -> None:
         topic = self._topics[topics.LOCAL_COSTMAP]
-        if not same_frame(msg.header.frame_id, self.node_config.global_frame):
-            self._warn(topic, f"wrong frame '{msg.header.frame_id}', expected '{self.node_config.global_frame}'")
-            return
-        try:
-            grid = grid_from_msg(msg)
-        except ValueError as err:
-            self._warn(topic, f"unusable costmap: {err}")
+        grid, problem = grid_in_frame(msg, self.node_config.global_frame)
+        if grid is None:
+            self._warn(topic, problem)
             return
         self.ages.record("costmap", self.get_clock().now().nanoseconds, grid.stamp_ns)
         if self._pose_from_tf:  # the robot pose at the costmap's stamp (else TF's newest)

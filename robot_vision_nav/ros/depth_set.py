@@ -16,11 +16,12 @@ or drop a frame without saying so. It imports rclpy: nodes import it, launch-tim
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticStatus
 from numpy.typing import NDArray
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image
@@ -28,9 +29,11 @@ from sensor_msgs.msg import CameraInfo, Image
 from robot_vision_nav.core.clock import StampOrder, StampVerdict
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics
+from robot_vision_nav.core.pacing import StepTimes
 from robot_vision_nav.core.units import NS_PER_S
+from robot_vision_nav.ros.diagnostics import idle_health, step_values
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
-from robot_vision_nav.ros.latency import InputAges
+from robot_vision_nav.ros.latency import InputAges, behind_message
 from robot_vision_nav.ros.lens import DistortedImageError, LensCorrection
 from robot_vision_nav.ros.messages import (
     CameraInfoError,
@@ -241,6 +244,40 @@ class DepthSetInput:
     def out_of_order(self) -> int:
         """Messages the matching refused as older than one already taken, all inputs together."""
         return sum(self._sync.out_of_order)
+
+    def report(
+        self,
+        status: DiagnosticStatus,
+        times: StepTimes,
+        published: int,
+        *,
+        timeout_s: float,
+        max_input_age_s: float,
+        last_problem: str,
+        now_ns: int,
+        extra_silent: Sequence[str] = (),
+        values: Mapping[str, str] | None = None,
+    ) -> dict[str, str]:
+        """Set `status` of a node that maps depth sets, and its key/values: times, counts, `values`, input ages.
+
+        WARN when no set was processed for `timeout_s` (naming the inputs, and `extra_silent`, that
+        sent nothing yet), after a problem, or when an input arrives older than `max_input_age_s`.
+        """
+        silent = self.silent_topics() + list(extra_silent)
+        level, message = idle_health(times.idle_s(), timeout_s, "depth set", silent, last_problem)
+        if level == DiagnosticStatus.OK and (behind := behind_message(self._ages, max_input_age_s)):
+            level, message = DiagnosticStatus.WARN, behind
+        status.level, status.message = level, message
+        return {
+            **step_values(times, self.last_stamp_ns, now_ns),
+            "updates": str(times.count),
+            "published": str(published),
+            "skipped_frames": str(self.skipped),
+            "dropped_sets": str(self.dropped_sets),
+            "out_of_order": str(self.out_of_order),
+            **(values or {}),
+            **dict(self._ages.key_values()),
+        }
 
     def silent_topics(self) -> list[str]:
         """The inputs in use that have sent nothing yet (since the last restart)."""

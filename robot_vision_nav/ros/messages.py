@@ -481,3 +481,17 @@ def path_points(msg: Path) -> tuple[NDArray[np.float64], float]:
     q = msg.poses[-1].pose.orientation
     finite = all(math.isfinite(v) for v in (q.x, q.y, q.z, q.w))
     return xy, yaw_from_quaternion(q.x, q.y, q.z, q.w) if finite else math.nan
+
+
+def grid_in_frame(msg: OccupancyGrid, frame: str) -> tuple[Grid | None, str]:
+    """The costmap of `msg` when it is in `frame` and usable; else (None, the problem to warn about).
+
+    A costmap in another frame would be checked against poses in `frame`: it is refused, and the
+    receiver's last good one ages out.
+    """
+    if not same_frame(msg.header.frame_id, frame):
+        return None, f"wrong frame '{msg.header.frame_id}', expected '{frame}'"
+    try:
+        return grid_from_msg(msg), ""
+    except ValueError as err:
+        return None, f"unusable costmap: {err}"
