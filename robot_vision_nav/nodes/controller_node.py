@@ -132,7 +132,7 @@ class ControllerNode(ManagedNode):
     acknowledgement first, then publishes nothing until activated again.
     """
 
-    def __init__(self, **node_kwargs: Any) -> None:
+    def __init__(self, **node_kwargs: Any) -> None:  # Any: rclpy Node's keyword arguments (context, cli_args...)
         super().__init__(NODE_NAME, **node_kwargs)
         self._params = self.declare_config(
             [ControllerConfig, ControllerNodeConfig], self._on_config, read_at_configure=READ_AT_CONFIGURE
@@ -191,7 +191,7 @@ class ControllerNode(ManagedNode):
         """The robot pose's input as warnings name it: the odom topic, or the TF transform."""
         return pose_input_name(self.node_config, self._topics["odom"])
 
-    def _on_config(self, cls: type[Any], config: Any) -> None:
+    def _on_config(self, cls: type[Any], config: Any) -> None:  # Any: ros/params.ConfigCallback, one class per call
         if cls is ControllerConfig:
             self.control_config = config
             self.step.controller.reconfigure(config)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nav_msgs.msg import OccupancyGrid
+from sensor_msgs.msg import CameraInfo, Image
 
 from robot_vision_nav.core.config import param
 from robot_vision_nav.core.costmap import CostmapConfig
@@ -111,7 +112,7 @@ class CostmapNodeConfig:
 class CostmapNode(ManagedNode):
     """The thin ROS wrapper around core.depth_steps.CostmapStep, a managed node (ros/lifecycle.py)."""
 
-    def __init__(self, **node_kwargs: Any) -> None:
+    def __init__(self, **node_kwargs: Any) -> None:  # Any: rclpy Node's keyword arguments (context, cli_args...)
         super().__init__(NODE_NAME, **node_kwargs)
         self._params = self.declare_config(
             [CostmapConfig, CostmapNodeConfig], self._on_config, read_at_configure=READ_AT_CONFIGURE
@@ -168,7 +169,7 @@ class CostmapNode(ManagedNode):
         return self._depth_sets.topics
 
     # ------------------------------------------------------------------ configuration
-    def _on_config(self, cls: type[Any], config: Any) -> None:
+    def _on_config(self, cls: type[Any], config: Any) -> None:  # Any: ros/params.ConfigCallback, one class per call
         if cls is CostmapConfig:
             kept = self.step.costmap.reconfigure(config)
             self.map_config = config
@@ -200,7 +201,7 @@ class CostmapNode(ManagedNode):
         """Warn naming the topic, throttled per kind of problem (ros/warn.py)."""
         self._warnings.warn(topic, problem, self.node_config.warn_throttle_s)
 
-    def _add(self, topic_index: int, msg: Any) -> None:
+    def _add(self, topic_index: int, msg: Image | CameraInfo) -> None:
         """One depth (0), mask (1) or camera_info (2) message, as its subscription hands it over."""
         self._depth_sets.add(topic_index, msg)
 

@@ -80,6 +80,8 @@ class NavigatorNodeConfig:
         check_robot_pose_source(self.robot_pose_source)
 
 
+# Any in this module: the action type is chosen at run time (nav2_msgs is optional), so its goal,
+# feedback, result and handles have no static type.
 @dataclass
 class _Goal:
     """One accepted goal on its way through the node."""
@@ -169,7 +171,7 @@ class NavigatorNode(ManagedNode):
         """Drop the status subscriptions' TF listener (the entities go with the lifecycle)."""
         self.watcher.close()
 
-    def _check(self, cls: type[Any], config: Any) -> None:
+    def _check(self, cls: type[Any], config: Any) -> None:  # Any: ros/params.ConfigCallback, one class per call
         if cls is NavigatorNodeConfig:
             old = self.node_config
             moved = (config.global_frame, config.base_frame) != (old.global_frame, old.base_frame)
@@ -179,7 +181,7 @@ class NavigatorNode(ManagedNode):
                     "clean the node up, set them, then configure and activate"
                 )
 
-    def _on_config(self, cls: type[Any], config: Any) -> None:
+    def _on_config(self, cls: type[Any], config: Any) -> None:  # Any: ros/params.ConfigCallback, one class per call
         if cls is GoalTrackerConfig:
             self.tracker_config = config  # used from the next goal on
             return

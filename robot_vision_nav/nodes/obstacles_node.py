@@ -85,7 +85,7 @@ class SemanticObstaclesNodeConfig:
 class SemanticObstaclesNode(ManagedNode):
     """The thin ROS wrapper around ObstacleCloudBuilder, a managed node (ros/lifecycle.py)."""
 
-    def __init__(self, **node_kwargs: Any) -> None:
+    def __init__(self, **node_kwargs: Any) -> None:  # Any: rclpy Node's keyword arguments (context, cli_args...)
         super().__init__(NODE_NAME, **node_kwargs)
         self._params = self.declare_config([ObstacleCloudConfig, SemanticObstaclesNodeConfig], self._on_config)
         self.start(self._params.get(SemanticObstaclesNodeConfig).autostart)
@@ -128,7 +128,7 @@ class SemanticObstaclesNode(ManagedNode):
         self._tf.close()
 
     # ------------------------------------------------------------------ configuration
-    def _on_config(self, cls: type[Any], config: Any) -> None:
+    def _on_config(self, cls: type[Any], config: Any) -> None:  # Any: ros/params.ConfigCallback, one class per call
         if cls is ObstacleCloudConfig:
             self.cloud_config = config
             self.step.builder.reconfigure(config)

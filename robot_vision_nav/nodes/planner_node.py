@@ -120,7 +120,7 @@ class PlannerNodeConfig:
 class PlannerNode(ManagedNode):
     """The thin ROS wrapper around core.plan_step.PlanStep, a managed node (ros/lifecycle.py)."""
 
-    def __init__(self, **node_kwargs: Any) -> None:
+    def __init__(self, **node_kwargs: Any) -> None:  # Any: rclpy Node's keyword arguments (context, cli_args...)
         super().__init__(NODE_NAME, **node_kwargs)
         self._params = self.declare_config(
             [PlannerConfig, PlannerNodeConfig], self._on_config, read_at_configure=READ_AT_CONFIGURE
@@ -176,7 +176,7 @@ class PlannerNode(ManagedNode):
         """The goal in global_frame (x, y, yaw), None while there is none or it waits for TF."""
         return self._goals.goal
 
-    def _on_config(self, cls: type[Any], config: Any) -> None:
+    def _on_config(self, cls: type[Any], config: Any) -> None:  # Any: ros/params.ConfigCallback, one class per call
         if cls is PlannerConfig:
             self.planner_config = self.step.config = config
         else:

@@ -116,7 +116,7 @@ class SafetyNode(ManagedNode):
     state, and an e-stop engaged stays engaged through deactivate, cleanup and configure.
     """
 
-    def __init__(self, **node_kwargs: Any) -> None:
+    def __init__(self, **node_kwargs: Any) -> None:  # Any: rclpy Node's keyword arguments (context, cli_args...)
         super().__init__(NODE_NAME, **node_kwargs)
         self._params = self.declare_config([SafetyConfig, SafetyNodeConfig], self._on_config)
         self.start(self._params.get(SafetyNodeConfig).autostart)
@@ -137,6 +137,7 @@ class SafetyNode(ManagedNode):
         self._tf = TfReader(self)
         self._mounts = CameraMountSource(self._tf, self.get_logger().info, self.get_logger().warning)
         self._mount_source = ""
+        # Any: Twist or TwistStamped, chosen by use_stamped_cmd_vel; both made by _make_cmd_topics below.
         self._cmd_pub: Any = None
         self._cmd_sub: Any = None
         self._make_cmd_topics()
@@ -189,7 +190,7 @@ class SafetyNode(ManagedNode):
         self._cmd_pub = self.create_publisher(msg_type, CMD_OUT_TOPIC, COMMAND_QOS)
         self._cmd_sub = self.create_subscription(msg_type, CMD_IN_TOPIC, self._on_cmd, COMMAND_QOS)
 
-    def _on_config(self, cls: type[Any], config: Any) -> None:
+    def _on_config(self, cls: type[Any], config: Any) -> None:  # Any: ros/params.ConfigCallback, one class per call
         if cls is SafetyConfig:
             self.config = config
             self.step.reconfigure(config)
@@ -270,7 +271,9 @@ class SafetyNode(ManagedNode):
             reaction = self.step.lose_depth(INFO, f"{err}; stopping")
         self._apply(reaction)
 
-    def _depth_image(self, msg: Image, intrinsics: PinholeIntrinsics, distortion: Distortion | None) -> NDArray[Any]:
+    def _depth_image(  # Any: uint16 (mm) or float32 (m), as the encoding says
+        self, msg: Image, intrinsics: PinholeIntrinsics, distortion: Distortion | None
+    ) -> NDArray[Any]:
         """The depth image as the pinhole camera `intrinsics` sees it (undistorted or refused: ros/lens.py)."""
         try:
             depth = image_to_numpy(msg)

@@ -142,7 +142,7 @@ class SegmentationNode(ManagedNode):
 
     """
 
-    def __init__(self, **node_kwargs: Any) -> None:
+    def __init__(self, **node_kwargs: Any) -> None:  # Any: rclpy Node's keyword arguments (context, cli_args...)
         super().__init__(NODE_NAME, **node_kwargs)
         self._params = self.declare_config([SegmentationNodeConfig], self._on_config, check=self._check_config)
         self.start(self._params.get(SegmentationNodeConfig).autostart)

@@ -38,6 +38,8 @@ from nav_msgs.msg import Odometry
 from rclpy.clock import Clock
 from rclpy.clock_type import ClockType
 from rclpy.node import Node
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, Image
 
@@ -116,7 +118,7 @@ class SimNodeConfig:
 class SimNode(Node):
     """The thin ROS wrapper around Simulator, stepped by a SimStepper."""
 
-    def __init__(self, **node_kwargs: Any) -> None:
+    def __init__(self, **node_kwargs: Any) -> None:  # Any: rclpy Node's keyword arguments (context, cli_args...)
         super().__init__(NODE_NAME, **node_kwargs)
         classes = [SimNodeConfig, SimConfig, RobotConfig, CameraConfig]
         try:
@@ -140,7 +142,7 @@ class SimNode(Node):
         ]
         self._diagnostics = DiagnosticsReporter(self, "simulator")
         self._cmd_sub = self._subscribe_cmd()
-        self._tf_pubs: tuple[Any, Any] | None = None  # /tf, /tf_static
+        self._tf_pubs: tuple[Any, Any] | None = None  # /tf, /tf_static; Any: tf2_msgs is optional, no static type
         self._make_tf_publishers()
         self._warnings = ThrottledWarnings(self.get_logger())
         self._step_timer = self._timer(self.stepper.period_s, self._on_step)
@@ -158,11 +160,11 @@ class SimNode(Node):
             raise ParameterError(f"parameter 'world_seed' = {cfg.world_seed}: {err}") from err
         return Simulator(world, robot, self._params.get(CameraConfig), self._params.get(SimConfig), cfg.noise_seed)
 
-    def _subscribe_cmd(self) -> Any:
+    def _subscribe_cmd(self) -> Subscription[Twist | TwistStamped]:
         msg_type = TwistStamped if self.node_config.use_stamped_cmd_vel else Twist
         return self.create_subscription(msg_type, topics.CMD_VEL, self._on_cmd, COMMAND_QOS)
 
-    def _timer(self, period_s: float, callback: Callable[[], None]) -> Any:
+    def _timer(self, period_s: float, callback: Callable[[], None]) -> Timer:
         return self.create_timer(period_s, callback, clock=self._steady)  # never ROS time: this node makes it
 
     def _make_tf_publishers(self) -> None:
@@ -183,7 +185,7 @@ class SimNode(Node):
             mount = self.stepper.sim.camera_config.mount
             self._tf_pubs[1].publish(camera_tf(mount, self.node_config.frames, self.stepper.stamp_ns))
 
-    def _on_config(self, cls: type[Any], config: Any) -> None:
+    def _on_config(self, cls: type[Any], config: Any) -> None:  # Any: ros/params.ConfigCallback, one class per call
         old, rebuild = self.node_config, True
         if cls is SimNodeConfig:
             self.node_config, self.stepper.pacing = config, config.pacing
