@@ -12,7 +12,9 @@ This module must never import ROS.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -22,6 +24,8 @@ from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics, Pose2
 from robot_vision_nav.core.obstacle_cloud import ObstacleCloud, ObstacleCloudBuilder, ObstacleCloudConfig
 from robot_vision_nav.core.pacing import RatePacer, StepTimes
 from robot_vision_nav.core.projection import DepthInputError
+
+T = TypeVar("T")
 
 NO_VALID_DEPTH = (
     "no valid depth: every pixel is 0, NaN, inf or out of range; nothing marked or cleared, last costmap kept"
@@ -53,6 +57,19 @@ class Skipped:
     reason: str
 
 
+def _timed(times: StepTimes, what: str, work: Callable[[], T]) -> T | Skipped:
+    """`work()` timed into `times`; a frame it refuses (or fails on) is Skipped, saying why."""
+    started = times.start()
+    try:
+        result = work()
+    except DepthInputError as err:
+        return Skipped(f"bad input: {err}")
+    except Exception as err:  # last resort: a frame nobody foresaw must not end the node
+        return Skipped(f"frame skipped, {what} failed: {type(err).__name__}: {err}")
+    times.done(started)
+    return result
+
+
 class CostmapStep:
     """The rolling map, its publish pacing and the update times of costmap_node.
 
@@ -67,7 +84,6 @@ class CostmapStep:
         self.costmap = RollingCostmap(config)
         self.pacer = RatePacer(publish_rate_hz)
         self.times = StepTimes()
-        self.last_stats: UpdateStats | None = None
         self.published = 0  # maps the pacer let out
 
     def on_frame(
@@ -80,15 +96,11 @@ class CostmapStep:
         mount: CameraMount,
     ) -> Updated | Skipped:
         """Fold one frame in (see the module docstring); a map that is let out is recorded as published."""
-        started = self.times.start()
-        try:
-            stats = self.costmap.update(depth, intrinsics, pose, stamp_ns, mask, mount)
-        except DepthInputError as err:
-            return Skipped(f"bad input: {err}")
-        except Exception as err:  # last resort: a frame nobody foresaw must not end the node
-            return Skipped(f"frame skipped, update failed: {type(err).__name__}: {err}")
-        self.times.done(started)
-        self.last_stats = stats
+        stats = _timed(
+            self.times, "update", lambda: self.costmap.update(depth, intrinsics, pose, stamp_ns, mask, mount)
+        )
+        if isinstance(stats, Skipped):
+            return stats
         if stats.valid_pixels == 0:
             return Updated(stats, publish=False, problem=NO_VALID_DEPTH)
         publish = self.pacer.take(stamp_ns)
@@ -117,13 +129,8 @@ class ObstacleStep:
         mount: CameraMount,
     ) -> Built | Skipped:
         """The cloud of one frame in base_frame; a frame without valid depth comes with a problem."""
-        started = self.times.start()
-        try:
-            cloud = self.builder.build(depth, intrinsics, mask, mount)
-        except DepthInputError as err:
-            return Skipped(f"bad input: {err}")
-        except Exception as err:  # last resort: a frame nobody foresaw must not end the node
-            return Skipped(f"frame skipped, cloud failed: {type(err).__name__}: {err}")
-        self.times.done(started)
+        cloud = _timed(self.times, "cloud", lambda: self.builder.build(depth, intrinsics, mask, mount))
+        if isinstance(cloud, Skipped):
+            return cloud
         self.last_cloud = cloud
         return Built(cloud, NO_VALID_DEPTH_CLOUD if cloud.valid_pixels == 0 else "")

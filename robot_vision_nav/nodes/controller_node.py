@@ -144,7 +144,6 @@ class ControllerNode(ManagedNode):
         self.control_config: ControllerConfig = self._params.get(ControllerConfig)
         cfg = self.node_config = self._params.get(ControllerNodeConfig)
         self.step = ControlStep(self.control_config, cfg.control_rate_hz, cfg.timeouts)
-        self._stopped = True
         self._status = ""
         self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
@@ -314,12 +313,10 @@ class ControllerNode(ManagedNode):
 
     def _publish(self, command: Command, stamp_ns: int | None) -> None:
         self._commands += 1
-        self._stopped = command.linear_mps == 0.0 and command.angular_rps == 0.0
         self._set_status(command.status)
         self._cmd_pub.publish(self._twist(command.linear_mps, command.angular_rps, stamp_ns))
 
     def _publish_zero(self, status: str) -> None:
-        self._stopped = True
         self._set_status(status)
         self._cmd_pub.publish(self._twist(0.0, 0.0, None))
 

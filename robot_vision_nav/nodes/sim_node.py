@@ -48,7 +48,7 @@ from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.latency import diagnostics_period_param
-from robot_vision_nav.ros.messages import ns_to_stamp
+from robot_vision_nav.ros.messages import ns_to_stamp, twist_velocity
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError
 from robot_vision_nav.ros.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS, TF_QOS, TF_STATIC_QOS
 from robot_vision_nav.ros.sim_messages import SimFrames, camera_messages, camera_tf, robot_tf, state_messages
@@ -213,8 +213,7 @@ class SimNode(Node):
         self._step_timer = self._timer(self.stepper.period_s, self._on_step)
 
     def _on_cmd(self, msg: Twist | TwistStamped) -> None:
-        twist = msg.twist if isinstance(msg, TwistStamped) else msg
-        v, w = float(twist.linear.x), float(twist.angular.z)
+        v, w, _ = twist_velocity(msg)
         taken = self.stepper.on_cmd(v, w)
         if taken is Cmd.REFUSED:
             text = f"{self.resolve_topic_name(topics.CMD_VEL)}: non-finite command ({v}, {w}) ignored"

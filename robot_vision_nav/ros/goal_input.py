@@ -12,10 +12,12 @@ plan, replan, stop, draw) is the node's: it implements `GoalListener`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from geometry_msgs.msg import PoseStamped
+from rclpy.node import Node
 
 from robot_vision_nav.core.goals import GoalError, planar_goal
 from robot_vision_nav.core.units import NS_PER_S
@@ -62,8 +64,10 @@ class GoalListener(Protocol):
 class GoalInput:
     """The goal_pose subscription, the goal in global_frame (`goal`) and the one waiting for TF (`sent`)."""
 
-    def __init__(self, node: Any, tf: TfReader, config: Any, listener: GoalListener, warn: Any) -> None:
-        # node: the rclpy Node; config: planner_node's (global_frame, goal_transform_timeout_s);
+    def __init__(
+        self, node: Node, tf: TfReader, config: Any, listener: GoalListener, warn: Callable[[str, str], None]
+    ) -> None:
+        # config (Any): planner_node's, read for global_frame and goal_transform_timeout_s;
         # warn: the node's throttled warning, (topic, problem).
         self._node = node
         self._tf = tf
