@@ -23,11 +23,11 @@ from robot_vision_nav.core.controller import ControllerConfig
 from robot_vision_nav.core.costmap import CostmapConfig
 from robot_vision_nav.core.planner import PlannerConfig
 from robot_vision_nav.core.safety import SafetyConfig
-from robot_vision_nav.nodes.controller_node import ControllerNodeConfig
-from robot_vision_nav.nodes.costmap_node import CostmapNodeConfig
+from robot_vision_nav.nodes.controller_params import ControllerNodeConfig
+from robot_vision_nav.nodes.costmap_params import CostmapNodeConfig
 from robot_vision_nav.nodes.planner_node import PlannerNodeConfig
-from robot_vision_nav.nodes.safety_node import SafetyNodeConfig
-from robot_vision_nav.nodes.segmentation_node import SegmentationNodeConfig
+from robot_vision_nav.nodes.safety_params import SafetyNodeConfig
+from robot_vision_nav.nodes.segmentation_params import SegmentationNodeConfig
 from robot_vision_nav.ros.bringup import STACK_WIDE_PARAMETERS, file_parameters
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError, unknown_parameters
 from test.segmentation_helpers import constant_model

@@ -17,9 +17,9 @@ from rclpy.parameter import Parameter
 
 from robot_vision_nav.core.config import ConfigError
 from robot_vision_nav.core.geometry import Pose2D, Transform3D
-from robot_vision_nav.nodes.controller_node import ControllerNodeConfig
-from robot_vision_nav.nodes.costmap_node import CostmapNodeConfig
-from robot_vision_nav.nodes.navigator_node import NavigatorNodeConfig
+from robot_vision_nav.nodes.controller_params import ControllerNodeConfig
+from robot_vision_nav.nodes.costmap_params import CostmapNodeConfig
+from robot_vision_nav.nodes.navigator_params import NavigatorNodeConfig
 from robot_vision_nav.nodes.planner_node import PlannerNode, PlannerNodeConfig
 from robot_vision_nav.ros import robot_pose
 from robot_vision_nav.ros.messages import ns_to_stamp, occupancy_grid_to_numpy

@@ -73,7 +73,7 @@ def test_parameter_source_never_reads_tf() -> None:
 @pytest.mark.parametrize("bad", ["sideways", "", "TF"])
 def test_unknown_mount_source_is_refused_by_name(bad: str) -> None:
     from robot_vision_nav.core.config import ConfigError
-    from robot_vision_nav.nodes.costmap_node import CostmapNodeConfig
+    from robot_vision_nav.nodes.costmap_params import CostmapNodeConfig
 
     with pytest.raises(ConfigError, match="camera_mount_source"):
         CostmapNodeConfig(camera_mount_source=bad)

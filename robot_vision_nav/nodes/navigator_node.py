@@ -33,11 +33,12 @@ from typing import Any
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
 from rclpy.task import Future
 
-from robot_vision_nav.core.config import ConfigError, param
+from robot_vision_nav.core.config import ConfigError
 from robot_vision_nav.core.goal_tracker import GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
+from robot_vision_nav.nodes.navigator_params import NavigatorNodeConfig
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.goto import StackWatcher
-from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
+from robot_vision_nav.ros.lifecycle import ManagedNode
 from robot_vision_nav.ros.nav2_action import (
     GoalAdapter,
     GoalTarget,
@@ -46,38 +47,10 @@ from robot_vision_nav.ros.nav2_action import (
     eta_s,
     import_navigate_to_pose,
 )
-from robot_vision_nav.ros.robot_pose import READ_AT_CONFIGURE, check_robot_pose_source, robot_pose_source_param
-from robot_vision_nav.ros.tf import base_frame_param
+from robot_vision_nav.ros.robot_pose import READ_AT_CONFIGURE
 
 NODE_NAME = "navigator_node"
 ACTION_NAME = "navigate_to_pose"
-
-
-@dataclass(frozen=True)
-class NavigatorNodeConfig:
-    """The node's own parameters (how goals are judged is in GoalTrackerConfig)."""
-
-    update_rate_hz: float = param(
-        10.0,
-        "how often a goal is judged and feedback published (node clock)",
-        unit="Hz",
-        min_value=1.0,
-        max_value=100.0,
-    )
-    wait_s: float = param(
-        10.0,
-        "how long (wall) a goal waits for the planner, the controller and odometry before it is aborted",
-        unit="s",
-        min_value=0.0,
-        max_value=600.0,
-    )
-    robot_pose_source: str = robot_pose_source_param()
-    global_frame: str = param("odom", "the planner's global_frame: with robot_pose_source tf, the robot pose is in it")
-    base_frame: str = base_frame_param()
-    autostart: bool = autostart_param()
-
-    def __post_init__(self) -> None:
-        check_robot_pose_source(self.robot_pose_source)
 
 
 # Any in this module: the action type is chosen at run time (nav2_msgs is optional), so its goal,

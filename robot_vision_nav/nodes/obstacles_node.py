@@ -27,59 +27,30 @@ keeps running. It never reads the wall clock to build a cloud, so a replay is re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from sensor_msgs.msg import PointCloud2
 
-from robot_vision_nav.core.config import param
 from robot_vision_nav.core.depth_steps import ObstacleStep, Skipped
 from robot_vision_nav.core.obstacle_cloud import ObstacleCloudConfig
 from robot_vision_nav.core.obstacle_cloud import warm_up as warm_up_cloud
+from robot_vision_nav.nodes.obstacles_params import SemanticObstaclesNodeConfig
 from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.depth_set import (
     DepthSet,
     DepthSetInput,
     DepthSetSettings,
-    check_depth_input_fields,
-    input_timeout_param,
-    sync_queue_size_param,
-    sync_slop_param,
 )
 from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
-from robot_vision_nav.ros.latency import InputAges, diagnostics_period_param, max_input_age_param
-from robot_vision_nav.ros.lens import rectify_distorted_param
-from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
+from robot_vision_nav.ros.latency import InputAges
+from robot_vision_nav.ros.lifecycle import ManagedNode
 from robot_vision_nav.ros.messages import xyz_point_cloud
 from robot_vision_nav.ros.qos import SENSOR_QOS
-from robot_vision_nav.ros.tf import TfReader, camera_mount_source_param
-from robot_vision_nav.ros.transport import depth_transport_param
-from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
+from robot_vision_nav.ros.tf import TfReader
+from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "semantic_obstacles_node"
-
-
-@dataclass(frozen=True)
-class SemanticObstaclesNodeConfig:
-    """The node's own parameters (the cloud's are in ObstacleCloudConfig)."""
-
-    base_frame: str = param(
-        "base_link", "frame of the published cloud: the robot's body frame, the one camera_mount_xyzrpy is given in"
-    )
-    camera_mount_source: str = camera_mount_source_param()
-    depth_transport: str = depth_transport_param()
-    rectify_distorted: bool = rectify_distorted_param()
-    sync_queue_size: int = sync_queue_size_param()
-    sync_slop_s: float = sync_slop_param()
-    input_timeout_s: float = input_timeout_param()
-    diagnostics_period_s: float = diagnostics_period_param()
-    warn_throttle_s: float = warn_throttle_param()
-    max_input_age_s: float = max_input_age_param()
-    autostart: bool = autostart_param()
-
-    def __post_init__(self) -> None:
-        check_depth_input_fields(self)
 
 
 class SemanticObstaclesNode(ManagedNode):

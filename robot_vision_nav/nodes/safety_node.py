@@ -31,7 +31,6 @@ step decides; it adds no algorithm.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus
@@ -40,18 +39,18 @@ from numpy.typing import NDArray
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, String
 
-from robot_vision_nav.core.config import param
 from robot_vision_nav.core.geometry import PinholeIntrinsics
 from robot_vision_nav.core.rectify import Distortion
 from robot_vision_nav.core.safety import SafetyConfig, SafetyError, check_depth_size
 from robot_vision_nav.core.safety_step import CLOCK, CMD, DEPTH, INFO, Reaction, SafetyStep
+from robot_vision_nav.nodes.safety_params import SafetyNodeConfig
 from robot_vision_nav.ros.depth_set import DEPTH_ENCODINGS
 from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
-from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
-from robot_vision_nav.ros.lens import DistortedImageError, LensCorrection, rectify_distorted_param
-from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
+from robot_vision_nav.ros.latency import InputAges, behind_message
+from robot_vision_nav.ros.lens import DistortedImageError, LensCorrection
+from robot_vision_nav.ros.lifecycle import ManagedNode
 from robot_vision_nav.ros.messages import (
     CameraInfoError,
     camera_info_distortion,
@@ -63,9 +62,9 @@ from robot_vision_nav.ros.messages import (
 )
 from robot_vision_nav.ros.qos import COMMAND_QOS, E_STOP_QOS, LATCHED_QOS, SENSOR_QOS
 from robot_vision_nav.ros.shutdown import send_final_zero
-from robot_vision_nav.ros.tf import CameraMountSource, TfReader, camera_mount_source_param, check_mount_source
-from robot_vision_nav.ros.transport import DEPTH_TRANSPORTS, ImageInput, check_transport, depth_transport_param
-from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
+from robot_vision_nav.ros.tf import CameraMountSource, TfReader
+from robot_vision_nav.ros.transport import ImageInput
+from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "safety_node"
 CMD_IN_TOPIC = "cmd_vel_nav"
@@ -76,36 +75,6 @@ E_STOP_TOPIC = "e_stop"
 STATE_TOPIC = "safety_state"
 TOPICS = {CMD: CMD_IN_TOPIC, "cmd_out": CMD_OUT_TOPIC, DEPTH: DEPTH_TOPIC, INFO: INFO_TOPIC, "e_stop": E_STOP_TOPIC}
 ZONES = ("stop", "slowdown")  # published on safety/<zone>_zone
-
-
-@dataclass(frozen=True)
-class SafetyNodeConfig:
-    """The node's own parameters (the layer's are in SafetyConfig)."""
-
-    use_stamped_cmd_vel: bool = param(
-        True, "cmd_vel_nav in and cmd_vel out are geometry_msgs/TwistStamped (as the controller's); false: Twist"
-    )
-    base_frame: str = param("base_link", "frame of the polygons and of TwistStamped output")
-    camera_mount_source: str = camera_mount_source_param()
-    depth_transport: str = depth_transport_param()
-    rectify_distorted: bool = rectify_distorted_param()
-    watchdog_rate_hz: float = param(
-        20.0, "how often input ages are checked (node clock)", unit="Hz", min_value=1.0, max_value=200.0
-    )
-    max_input_age_s: float = max_input_age_param()
-    diagnostics_period_s: float = diagnostics_period_param()
-    warn_throttle_s: float = warn_throttle_param()
-    e_stop_at_start: bool = param(
-        False,
-        "start with the e-stop engaged: nothing moves until a false on e_stop (read at start only). For a node "
-        "respawned on a real robot: a restart forgets an e-stop said before it, so a crash while the e-stop is "
-        "down must not let go",
-    )
-    autostart: bool = autostart_param()
-
-    def __post_init__(self) -> None:
-        check_mount_source(self.camera_mount_source)
-        check_transport("depth_transport", self.depth_transport, DEPTH_TRANSPORTS)
 
 
 class SafetyNode(ManagedNode):

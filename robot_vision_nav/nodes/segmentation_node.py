@@ -26,26 +26,23 @@ and the node keeps running. The wall clock is read only for timing and log throt
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus
 from sensor_msgs.msg import Image
 
-from robot_vision_nav.core.config import param, validate_fields
 from robot_vision_nav.core.segmentation.step import SegmentationStep, Segmented, Skipped
 from robot_vision_nav.gpu_monitor import GpuMonitor
+from robot_vision_nav.nodes.segmentation_params import SegmentationNodeConfig
 from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
-from robot_vision_nav.ros.latency import InputAges, behind_message, diagnostics_period_param, max_input_age_param
-from robot_vision_nav.ros.lifecycle import ManagedNode, autostart_param
+from robot_vision_nav.ros.latency import InputAges, behind_message
+from robot_vision_nav.ros.lifecycle import ManagedNode
 from robot_vision_nav.ros.messages import stamp_to_ns
 from robot_vision_nav.ros.qos import SENSOR_QOS
 from robot_vision_nav.ros.segmentation_engine import (
-    DEFAULT_MODEL,
     Engine,
-    check_engine_fields,
     describe,
     engine_values,
     load,
@@ -54,80 +51,10 @@ from robot_vision_nav.ros.segmentation_engine import (
     updated,
 )
 from robot_vision_nav.ros.segmentation_images import colour_pixels, segmentation_images
-from robot_vision_nav.ros.transport import IMAGE_TRANSPORTS, ImageInput, check_transport, image_transport_param
-from robot_vision_nav.ros.warn import ThrottledWarnings, warn_throttle_param
+from robot_vision_nav.ros.transport import ImageInput
+from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "segmentation_node"
-
-
-@dataclass(frozen=True)
-class SegmentationNodeConfig:
-    """The node's parameters: which model, where it runs, how its output is read."""
-
-    model_path: str = param(
-        "",
-        "model weights (.safetensors) with NAME.card.yaml beside it; empty: the shipped "
-        f"models/{DEFAULT_MODEL} (package share directory, else the source checkout)",
-    )
-    expected_labels: str = param(
-        "",
-        "label set name (warehouse, cityscapes, camvid) or YAML path whose classes the model must "
-        "predict in order, else the node does not start; empty: no check",
-    )
-    device: str = param("auto", "where the network runs: auto (CUDA when present), cpu, cuda or cuda:N")
-    input_height: int = param(
-        0,
-        "network input height (images are resized to it); 0: the model card's; set both or neither",
-        unit="px",
-        min_value=0,
-        max_value=4096,
-    )
-    input_width: int = param(
-        0,
-        "network input width (images are resized to it); 0: the model card's; set both or neither",
-        unit="px",
-        min_value=0,
-        max_value=4096,
-    )
-    drivable_classes: tuple[str, ...] = param(
-        (), "class names the robot may drive on; empty: the classes the model's label set marks drivable"
-    )
-    confidence_threshold: float = param(
-        0.3,
-        "a pixel is traversable only if the soft-max probability of the drivable classes together is above this",
-        min_value=0.0,
-        max_value=1.0,
-    )
-    threads: int = param(
-        0,
-        "CPU intra-op threads for inference (process-wide); 0 leaves torch's default",
-        min_value=0,
-        max_value=256,
-    )
-    deterministic: bool = param(
-        False,
-        "CUDA: cuDNN's deterministic algorithms, no autotuning, so one image gives one mask every run "
-        "(rvn replay sets it; a little slower); no effect on CPU, which is deterministic anyway",
-    )
-    overlay_alpha: float = param(
-        0.5,
-        "weight of the class colours in the overlay: 0 the image only, 1 the colours only",
-        min_value=0.0,
-        max_value=1.0,
-    )
-    input_timeout_s: float = param(
-        1.0, "diagnostics warn when no image was segmented for this long", unit="s", min_value=0.01, max_value=60.0
-    )
-    diagnostics_period_s: float = diagnostics_period_param()
-    warn_throttle_s: float = warn_throttle_param()
-    max_input_age_s: float = max_input_age_param()
-    image_transport: str = image_transport_param()
-    autostart: bool = autostart_param()
-
-    def __post_init__(self) -> None:
-        validate_fields(self)
-        check_transport("image_transport", self.image_transport, IMAGE_TRANSPORTS)
-        check_engine_fields(self)
 
 
 class SegmentationNode(ManagedNode):
