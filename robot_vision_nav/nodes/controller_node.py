@@ -261,7 +261,8 @@ class ControllerNode(ManagedNode):
         self._cmd_pub.publish(self._twist(0.0, 0.0, None))
 
     def _twist(self, linear_mps: float, angular_rps: float, stamp_ns: int | None) -> Twist | TwistStamped:
-        if not self.node_config.use_stamped_cmd_vel:
+        # The publisher's type, not the parameter's: a switch sends its zero on the old publisher.
+        if self._cmd_pub.msg_type is not TwistStamped:
             return twist_message(linear_mps, angular_rps)
         stamp = self.get_clock().now().to_msg() if stamp_ns is None else ns_to_stamp(stamp_ns)
         return twist_message(linear_mps, angular_rps, self.node_config.base_frame, stamp)
