@@ -3,12 +3,11 @@
 Subscribes:
   local_costmap/costmap   nav_msgs/OccupancyGrid (reliable, transient local)
   odom                    nav_msgs/Odometry (robot_pose_source odom; with tf, TF global_frame ->
-                          base_frame at the costmap stamp instead: ros/robot_pose.py)
+                          base_frame at the costmap stamp instead: ros/newest_pose.py)
   goal_pose               geometry_msgs/PoseStamped (RViz "2D Goal Pose") in `global_frame`, or in any
-                          frame TF connects to it: transformed at its stamp; a goal in a frame above
-                          `global_frame` (`map` on an AMCL or SLAM robot) again at every replan as
-                          map -> odom moves, one in a frame below it (base_link: "1 m ahead") once;
-                          no transform within `goal_transform_timeout_s` is the status goal_frame_unknown
+                          frame TF connects to it (`map`: placed again at every replan as map -> odom
+                          moves; base_link: once), as ros/goal_input.py places it; no transform
+                          within `goal_transform_timeout_s` is the status goal_frame_unknown
 Publishes:
   plan                    nav_msgs/Path in `global_frame`, stamped with the costmap it was planned
                           on; an empty path means "no plan: stop" (no goal, no path, bad goal)
@@ -24,19 +23,17 @@ triggers a replan when `replan_period_s` of costmap time has passed since the la
 current path crosses a cell the planner would refuse (blocked), or when there is no path yet.
 Replays of the same messages therefore give the same plans. The step on each costmap (pose check,
 replan policy, blocked goal, search) is `core.plan_step.PlanStep`; the goal input, with its TF
-placement, is `ros/goal_input.py`.
+placement, is `ros/goal_input.py`; the diagnostics, `ros/plan_diagnostics.py`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from diagnostic_msgs.msg import DiagnosticStatus
-from nav_msgs.msg import OccupancyGrid, Odometry, Path
+from nav_msgs.msg import OccupancyGrid, Path
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
-from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.core.plan_step import NoPose, Planned, PlanStep, Stop
 from robot_vision_nav.core.planner import Plan, PlannerConfig
 from robot_vision_nav.core.planner import warm_up as warm_up_planner
@@ -45,16 +42,14 @@ from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.goal_input import GoalInput
-from robot_vision_nav.ros.latency import InputAges, behind_message
+from robot_vision_nav.ros.latency import InputAges
 from robot_vision_nav.ros.lifecycle import ManagedNode
 from robot_vision_nav.ros.markers import planner_markers
-from robot_vision_nav.ros.messages import grid_in_frame, ns_to_stamp, odometry_in_frame, path_message
-from robot_vision_nav.ros.qos import MAP_QOS, PLAN_QOS, SENSOR_QOS
-from robot_vision_nav.ros.robot_pose import (
-    READ_AT_CONFIGURE,
-    pose_from_tf,
-    pose_input_name,
-)
+from robot_vision_nav.ros.messages import grid_in_frame, ns_to_stamp, path_message
+from robot_vision_nav.ros.newest_pose import NewestPose
+from robot_vision_nav.ros.plan_diagnostics import plan_diagnostics
+from robot_vision_nav.ros.qos import MAP_QOS, PLAN_QOS
+from robot_vision_nav.ros.robot_pose import READ_AT_CONFIGURE
 from robot_vision_nav.ros.tf import TfReader
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
@@ -78,9 +73,6 @@ class PlannerNode(ManagedNode):
         warm_up_planner(self.planner_config)  # a compile on the first goal would stall it for seconds
         self.step = PlanStep(self.planner_config, cfg.replan_period_s, cfg.odom_max_age_s, cfg.goal_tolerance_m)
         self._tf = TfReader(self)
-        self._pose: Pose2D | None = None
-        self._pose_from_tf = cfg.robot_pose_source == "tf"
-        self._tf_pose_why = ""  # robot_pose_source tf: why the last lookup found no pose ("" when it did)
         self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
         self._plan_pub = self.create_publisher(Path, topics.PLAN, PLAN_QOS)
@@ -88,12 +80,11 @@ class PlannerNode(ManagedNode):
         self._diagnostics = DiagnosticsReporter(self, "planner")
         self._marker_pub = self.create_publisher(MarkerArray, topics.MARKERS, 10)
         self.create_subscription(OccupancyGrid, topics.LOCAL_COSTMAP, self._on_costmap, MAP_QOS)
-        if self._pose_from_tf:
-            self._tf.listen()
-        else:
-            self.create_subscription(Odometry, topics.ODOM, self._on_odom, SENSOR_QOS)
-        self._goals = GoalInput(self, self._tf, cfg, self, lambda topic, problem: self._warn(topic, problem))
-        self._topics = {name: self.resolve_topic_name(name) for name in (topics.LOCAL_COSTMAP, topics.ODOM)}
+        warn = lambda topic, problem: self._warn(topic, problem)  # noqa: E731 (looked up per call: tests spy on _warn)
+        self._robot = NewestPose(self, cfg, self._tf, warn, self.ages, self._publish_markers)
+        self._on_odom = self._robot.on_odom  # the odometry callback (robot_pose_source odom)
+        self._goals = GoalInput(self, self._tf, cfg, self, warn)
+        self._costmap_topic = self.resolve_topic_name(topics.LOCAL_COSTMAP)
         self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(
             f"planning in '{cfg.global_frame}', cost_weight "
@@ -124,7 +115,7 @@ class PlannerNode(ManagedNode):
         if cls is PlannerConfig:
             self.planner_config = self.step.config = config
         else:
-            self.node_config = self._goals.config = config
+            self.node_config = self._goals.config = self._robot.config = config
             self.step.policy.period_s = config.replan_period_s
             self.step.odom_max_age_s = config.odom_max_age_s
             self.step.goal_tolerance_m = config.goal_tolerance_m
@@ -143,8 +134,7 @@ class PlannerNode(ManagedNode):
         """The goal is gone: say why, stop and clear the arrow."""
         self.step.plan = None
         self._warn(topic, problem)
-        self._publish_status(status, problem)
-        self._publish_path(None, None)
+        self._publish_outcome(status, problem, None, None)
         self._publish_markers()
 
     def goal_placed(self) -> None:
@@ -160,50 +150,38 @@ class PlannerNode(ManagedNode):
         self._publish_path(None, None)
 
     # ------------------------------------------------------------------ inputs
-    def _on_odom(self, msg: Odometry) -> None:
-        pose, problem = odometry_in_frame(msg, self.node_config.global_frame)
-        if pose is None:  # the last good pose ages out
-            self._warn(self._topics[topics.ODOM], problem)
-            return
-        self._pose = pose
-        self.ages.record("odom", self.get_clock().now().nanoseconds, self._pose.stamp_ns)
-        self._publish_markers()
-
     def _on_costmap(self, msg: OccupancyGrid) -> None:
-        topic = self._topics[topics.LOCAL_COSTMAP]
+        topic = self._costmap_topic
         grid, problem = grid_in_frame(msg, self.node_config.global_frame)
         if grid is None:
             self._warn(topic, problem)
             return
         self.ages.record("costmap", self.get_clock().now().nanoseconds, grid.stamp_ns)
-        if self._pose_from_tf:  # the robot pose at the costmap's stamp (else TF's newest)
-            cfg = self.node_config
-            pose, self._tf_pose_why = pose_from_tf(self._tf, cfg.global_frame, cfg.base_frame, grid.stamp_ns)
-            if pose is not None:
-                self._pose = pose
-                self._publish_markers()
+        self._robot.at_costmap(grid.stamp_ns)  # with TF, the pose at the costmap's stamp
         self._goals.follow()
         goal = self._goal
         if goal is None:
             return
-        source = "robot pose from TF" if self._pose_from_tf else "odometry"
-        why = f" ({self._tf_pose_why})" if self._pose_from_tf and self._tf_pose_why else " received yet"
-        outcome = self.step.on_costmap(grid, goal, self._pose, source, why)
+        robot = self._robot
+        outcome = self.step.on_costmap(grid, goal, robot.pose, robot.source, robot.why_none)
         if isinstance(outcome, NoPose):
-            self._warn(pose_input_name(self.node_config, self._topics[topics.ODOM]), outcome.reason)
+            self._warn(robot.name, outcome.reason)
         elif isinstance(outcome, Stop | Planned) and outcome.detour:
             self._warn(self._goals.topic, outcome.detour)
         if isinstance(outcome, Stop):
             self._warn(self._goals.topic if outcome.about == "goal" else topic, outcome.warning)
-            self._publish_status(outcome.status, outcome.message)
-            self._publish_path(None, grid.stamp_ns)
-        elif isinstance(outcome, Planned):
-            self._publish_status(str(outcome.plan.status), outcome.plan.message)
+            self._publish_outcome(outcome.status, outcome.message, None, grid.stamp_ns)
+        elif isinstance(outcome, Planned):  # a plan not found publishes an empty path
+            self._publish_outcome(str(outcome.plan.status), outcome.plan.message, outcome.plan, grid.stamp_ns)
             if not outcome.plan.found:
                 self._warn(topic, f"no path: {outcome.plan.message}")
-            self._publish_path(outcome.plan if outcome.plan.found else None, grid.stamp_ns)
 
     # ------------------------------------------------------------------ outputs
+    def _publish_outcome(self, status: str, message: str, result: Plan | None, stamp_ns: int | None) -> None:
+        """A planning attempt's "<status>: <message>" on planner_status, then its path (empty: stop)."""
+        self._status_pub.publish(String(data=f"{status}: {message}"))
+        self._publish_path(result, stamp_ns)
+
     def _publish_path(self, result: Plan | None, stamp_ns: int | None) -> None:
         stamp = ns_to_stamp(stamp_ns) if stamp_ns is not None else self.get_clock().now().to_msg()
         goal = self._goal
@@ -213,31 +191,18 @@ class PlannerNode(ManagedNode):
 
     def _publish_markers(self) -> None:
         # Built only for a listener (RViz): odometry comes at up to 100 Hz and nobody may be looking.
-        if self._pose is None or self._marker_pub.get_subscription_count() == 0:
+        pose = self._robot.pose
+        if pose is None or self._marker_pub.get_subscription_count() == 0:
             return
         cfg = self.node_config
-        self._marker_pub.publish(planner_markers(cfg.global_frame, self._pose, self._goal, cfg.footprint_radius_m))
-
-    def _publish_status(self, status: str, message: str) -> None:
-        self._status_pub.publish(String(data=f"{status}: {message}"))
+        self._marker_pub.publish(planner_markers(cfg.global_frame, pose, self._goal, cfg.footprint_radius_m))
 
     def _publish_diagnostics(self) -> None:
         last_problem = self._warnings.take_last_problem()
         status = self._diagnostics.status()
-        behind = behind_message(self.ages, self.node_config.max_input_age_s)
-        plan = self.step.plan
-        if last_problem or behind:
-            status.level, status.message = DiagnosticStatus.WARN, last_problem or behind
-        elif self._goal is None:
-            status.level, status.message = DiagnosticStatus.OK, "idle: no goal"
-        else:
-            status.level, status.message = DiagnosticStatus.OK, (plan.message if plan else "waiting")
-        values = [
-            ("plans", str(self.step.times.count)),
-            ("plan_ms_last", self.step.times.last_ms()),
-            ("status", str(plan.status) if plan else "none"),
-            *self.ages.key_values(),
-        ]
+        status.level, status.message, values = plan_diagnostics(
+            last_problem, self._goal is not None, self.step, self.ages, self.node_config.max_input_age_s
+        )
         self._diagnostics.publish(status, values)
 
 
