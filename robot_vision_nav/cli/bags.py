@@ -41,6 +41,34 @@ def _bag_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bag_frames(args: argparse.Namespace) -> int:
+    from robot_vision_nav.core.geometry import CameraMount, GeometryError
+    from robot_vision_nav.replay.errors import BagError
+    from robot_vision_nav.replay.frames import DEFAULT_MOUNT, DEFAULT_MOUNT_SOURCE, FramesOptions, extract_frames
+
+    if args.every is not None and args.min_motion is not None:
+        raise CliError("argument --every: not allowed with --min-motion (choose one way to thin the frames)")
+    try:
+        mount = CameraMount.from_sequence([float(v) for v in args.mount.split(",")]) if args.mount else DEFAULT_MOUNT
+    except (ValueError, GeometryError) as err:
+        raise CliError(f"argument --mount: {err} (expected x,y,z,roll,pitch,yaw in m and rad)") from err
+    options = FramesOptions(
+        bag=Path(args.bag), out=Path(args.out), every=args.every or 1, min_motion_m=args.min_motion or 0.0,
+        max_skew_s=args.max_skew, mount=mount,
+        mount_source="--mount" if args.mount else DEFAULT_MOUNT_SOURCE, topics_map=args.topics_map or "",
+        prefix=args.prefix,
+    )  # fmt: skip
+    printer = _progress_printer()
+    try:
+        info = extract_frames(options, lambda done, total: printer(f"frames: {done}/{total} images written"))
+    except BagError as err:
+        raise CliError(str(err)) from err
+    if sys.stderr.isatty():
+        print("\r\033[K", end="", file=sys.stderr)
+    print(json.dumps(info.as_dict()) if args.json else info.format())
+    return 0
+
+
 def _bag_play(args: argparse.Namespace) -> int:
     from robot_vision_nav.replay.errors import BagError
     from robot_vision_nav.replay.live import PlayOptions, play
@@ -105,7 +133,7 @@ def _record(args: argparse.Namespace) -> int:
     options = RecordOptions(
         out=Path(args.out), seconds=args.seconds, live=args.live, world_seed=args.world_seed, compress=args.compress,
         params_file=args.params or "", sim_params_file=args.sim_params or "", model=args.model or "",
-        device=args.device or "", extra_parameters=_set_values(args.set),
+        device=args.device or "", extra_parameters=_set_values(args.set), ground_truth=args.ground_truth,
     )  # fmt: skip
     printer = _progress_printer()
     try:
@@ -233,6 +261,37 @@ def register(sub: Subparsers) -> None:
                    "default 1 each")  # fmt: skip
     q.set_defaults(handler=_bag_play)
     q = bag_sub.add_parser(
+        "frames",
+        help="colour, aligned depth, camera and robot pose per frame out of a bag, for labelling and training",
+        description="Write a frames folder OUT: images/NAME.png (RGB), depth/NAME.png (16-bit mm, 0 = none), "
+        "camera.yaml (size, fx fy cx cy, distortion, frame ids, the camera mount in base_link), frames.csv (name, "
+        "stamp_ns, x_m, y_m, yaw_rad: base_link in the odometry frame at the image's stamp, interpolated between "
+        "odometry messages), odometry.csv (every odometry pose) and, for a bag recorded with `rvn record "
+        "--ground-truth`, truth/NAME.png (the simulator's class ids). A colour image becomes a frame when a depth "
+        "image is within --max-skew of it and odometry brackets its stamp. Topics are found as `rvn replay` finds "
+        "them (--topics-map for other names). `rvn autolabel OUT` labels it; `rvn train --dataset folder "
+        "--data-root OUT` trains on it. OUT appears only when complete and is never overwritten.",
+    )
+    q.add_argument("bag", metavar="BAG", help="rosbag2 folder, .mcap file or ROS 1 .bag file")
+    q.add_argument("--out", required=True, metavar="DIR", help="the frames folder to write (must not exist)")
+    q.add_argument("--every", type=int_in(1, 1_000_000, "--every"), metavar="N",
+                   help="keep every N-th usable frame (default: every one)")  # fmt: skip
+    q.add_argument("--min-motion", type=positive("m"), metavar="M",
+                   help="keep a frame once base_link moved M metres since the last one kept "
+                   "(not with --every)")  # fmt: skip
+    q.add_argument("--max-skew", type=finite("s"), default=0.02, metavar="S",
+                   help="largest |colour stamp - depth stamp| of a frame (s, default 0.02)")  # fmt: skip
+    q.add_argument("--mount", metavar="X,Y,Z,R,P,Y",
+                   help="camera body pose in base_link (m, rad; pitch > 0 looks down); default the stack's "
+                   "camera_mount_xyzrpy 0.1,0,0.5,0,0.35,0")  # fmt: skip
+    q.add_argument("--topics-map", metavar="FILE",
+                   help="YAML 'stack input: bag topic' for a bag that names the inputs otherwise")  # fmt: skip
+    q.add_argument("--prefix", metavar="TEXT",
+                   help="file name prefix (default: the bag's name and '_'); frames are "
+                   "PREFIX000000.png, ...")  # fmt: skip
+    q.add_argument("--json", action="store_true", help="print one JSON object")
+    q.set_defaults(handler=_bag_frames)
+    q = bag_sub.add_parser(
         "record",
         help="record topics of a running stack into a new mcap bag, like ros2 bag record",
         description="Subscribe to each TOPIC with the type its publishers offer and write every message into a new "
@@ -269,6 +328,9 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--compress", action="store_true",
                    help="colour as .../compressed (JPEG), depth as .../compressedDepth (PNG): "
                    "~10x smaller bags")  # fmt: skip
+    p.add_argument("--ground-truth", action="store_true",
+                   help="also record the simulator's class ids (sim/labels, mono8): `rvn bag frames` writes them "
+                   "to truth/ to measure labels and models against")  # fmt: skip
     p.add_argument("--sim-params", metavar="FILE", help="the simulator's YAML (default config/sim.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
                    help="override one parameter (VALUE in YAML), e.g. sim_node.camera_rate_hz=5.0; "

@@ -28,6 +28,7 @@ from robot_vision_nav.replay.bags import BagInfo, BagWriter, read_info
 from robot_vision_nav.replay.errors import BagError
 from robot_vision_nav.replay.images import encode_compressed_color, encode_compressed_depth
 from robot_vision_nav.replay.topics import CAMERA_INFO, COLOR, DEPTH, GOAL, ODOM
+from robot_vision_nav.ros.topics import SIM_LABELS
 
 if TYPE_CHECKING:
     from builtin_interfaces.msg import Time as TimeMsg
@@ -63,6 +64,7 @@ class RecordOptions:
     model: str = ""
     device: str = ""
     extra_parameters: dict[str, dict[str, object]] = field(default_factory=dict)
+    ground_truth: bool = False  # the simulator's class ids on /sim/labels too (for `rvn bag frames`)
 
 
 class _Recorder:
@@ -78,6 +80,7 @@ class _Recorder:
         compress: bool,
         use_sim_time: bool,
         outputs: dict[str, tuple[str, str]],
+        ground_truth: bool = False,
     ) -> None:
         from rclpy.node import Node
         from rclpy.parameter import Parameter
@@ -95,6 +98,8 @@ class _Recorder:
         self.status = ""
         qos = LISTEN_QOS
         topics = {**RECORDED_INPUTS, **{t: msgtype for t, (msgtype, _s) in outputs.items()}}
+        if ground_truth:
+            topics["/" + SIM_LABELS] = "sensor_msgs/msg/Image"  # class ids, lossless (never compressed)
         for topic, msgtype in topics.items():
             image_in = compress and topic in ("/" + COLOR, "/" + DEPTH)
             if image_in:
@@ -181,7 +186,9 @@ def record(options: RecordOptions, progress: Callable[[str], None] | None = None
         raise BagError(f"{options.out}: --seconds must be > 0 with the simulator (got {options.seconds:g})")
     extra = {k: dict(v) for k, v in options.extra_parameters.items()}
     if not options.live:
-        extra.setdefault("sim_node", {}).update({"step_mode": "fast", "publish_labels": False})
+        extra.setdefault("sim_node", {}).update({"step_mode": "fast", "publish_labels": options.ground_truth})
+    elif options.ground_truth:
+        raise BagError(f"{options.out}: --ground-truth needs the simulator (it records /{SIM_LABELS}), not --live")
     specs = stack_nodes(
         BringupOptions(
             params_file=options.params_file,
@@ -207,8 +214,9 @@ def record(options: RecordOptions, progress: Callable[[str], None] | None = None
         rclpy.init(context=context, args=[], signal_handler_options=rclpy.signals.SignalHandlerOptions.NO)
         stack = InProcessStack(specs, context, "events")
         recorder = _Recorder(
-            context, writer, options.compress, use_sim_time=not options.live, outputs=stack_output_types(stack)
-        )
+            context, writer, options.compress, use_sim_time=not options.live, outputs=stack_output_types(stack),
+            ground_truth=options.ground_truth,
+        )  # fmt: skip
         stack.executor.add_node(recorder.node)
         if not stop.is_set():
             if options.live:
