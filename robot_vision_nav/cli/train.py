@@ -37,8 +37,49 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _autolabel(args: argparse.Namespace) -> int:
+    import json
+
+    from robot_vision_nav.core.segmentation.labels import LabelError
+    from robot_vision_nav.package_files import load_label_set
+    from robot_vision_nav.training.autolabel import AutolabelConfig, AutolabelError, autolabel_folder
+    from robot_vision_nav.training.frame_folder import FrameFolderError
+
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise CliError(f"frames folder {str(folder)!r} not found (write one with `rvn bag frames BAG --out DIR`)")
+    try:
+        label_set = load_label_set(args.label_set)
+        config = AutolabelConfig(
+            robot_radius_m=args.robot_radius, footprint_margin_m=args.footprint_margin, max_range_m=args.max_range,
+            floor_tolerance_m=args.floor_tolerance, min_obstacle_height_m=args.min_obstacle_height,
+            max_obstacle_height_m=args.max_obstacle_height,
+        )  # fmt: skip
+        summary = autolabel_folder(folder, config, label_set, replace=args.replace)
+    except (AutolabelError, FrameFolderError, LabelError) as err:
+        raise CliError(str(err)) from err
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+        return 0
+    lab = summary.labelled
+    print(f"{folder}: labelled {summary.frames} frames ({summary.human_frames} with human labels, floor plane fitted "
+          f"in {summary.floor_fits}); pixels drivable {100 * (lab['drivable_fraction'] or 0):.1f} %, not drivable "
+          f"{100 * (lab['not_drivable_fraction'] or 0):.1f} %, labelled {100 * (lab['labelled_fraction'] or 0):.1f} %"
+          )  # fmt: skip
+    if summary.truth is not None:
+        t = summary.truth
+
+        def pct(v: float | int | None) -> str:
+            return "n/a" if v is None else f"{100 * v:.2f} %"
+
+        print(f"against truth/: drivable precision {pct(t['drivable_precision'])}, not-drivable precision "
+              f"{pct(t['not_drivable_precision'])}, labelled {pct(t['labelled_fraction'])} of the pixels")  # fmt: skip
+    print(f"wrote {folder / 'labels'} and {folder / 'autolabel.json'}")
+    return 0
+
+
 def register(sub: Subparsers) -> None:
-    """Add `rvn train` to `sub`."""
+    """Add `rvn train` and `rvn autolabel` to `sub`."""
     from robot_vision_nav.training.options import add_train_arguments
 
     p = sub.add_parser(
@@ -56,3 +97,34 @@ def register(sub: Subparsers) -> None:
                    help='print one JSON object at the end {"output_dir", "epochs", "iterations", "best_miou", '
                    '"metrics", "train_time_s" (s), "checkpoint", "best", "command", "history"}')  # fmt: skip
     p.set_defaults(handler=_train)
+
+    p = sub.add_parser(
+        "autolabel",
+        help="traversability labels for a frames folder from depth and where the robot drove, no person needed",
+        description="Label every frame of a frames folder (`rvn bag frames`): floor-height pixels under the robot's "
+        "footprint swept along the odometry trajectory are 253 (any drivable class), pixels at obstacle height or "
+        "below a drop are 254 (any other class), the rest 255 (ignored: floor the robot never drove, paint such as "
+        "keep-out zones, no depth). Labels in FOLDER/human/NAME.png (train ids, 255 unlabelled; `rvn labels import "
+        "--out FOLDER/human`) win where they label. Writes FOLDER/labels/ (all or nothing) and FOLDER/autolabel.json; "
+        "with FOLDER/truth/ (a simulator bag recorded with --ground-truth) also the precision of each label and the "
+        "fraction labelled. Lengths in m.",
+    )
+    p.add_argument("folder", metavar="FOLDER", help="a frames folder written by `rvn bag frames`")
+    p.add_argument("--label-set", default="warehouse", metavar="NAME|FILE",
+                   help="the classes of human/ and truth/ (default warehouse)")  # fmt: skip
+    defaults = {"robot_radius": 0.25, "footprint_margin": 0.05, "max_range": 5.0, "floor_tolerance": 0.03,
+                "min_obstacle_height": 0.08, "max_obstacle_height": 2.0}  # fmt: skip
+    helps = {
+        "robot_radius": "the robot's footprint radius (the costmap's robot_radius_m)",
+        "footprint_margin": "the swept footprint is this much narrower than the robot (odometry drift)",
+        "max_range": "depth beyond this is not labelled",
+        "floor_tolerance": "largest height above the fitted floor plane that is floor, at 0 m range (+0.005 per m)",
+        "min_obstacle_height": "points this high above the floor (or this far below it) are not drivable",
+        "max_obstacle_height": "points higher than this are ignored (overhangs the robot passes under)",
+    }
+    for name, default in defaults.items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=float, default=default, metavar="M",
+                       help=f"{helps[name]} (m, default {default:g})")  # fmt: skip
+    p.add_argument("--replace", action="store_true", help="replace an existing FOLDER/labels/")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(handler=_autolabel)

@@ -22,6 +22,10 @@ import yaml
 from numpy.typing import NDArray
 
 IGNORE_INDEX = 255
+# Set labels (`rvn autolabel`): the pixel is one of the label set's drivable classes, or one of the others,
+# without saying which. The training loss takes the summed probability of the set; scores leave them out.
+ANY_DRIVABLE = 253
+ANY_NOT_DRIVABLE = 254
 
 
 class LabelError(ValueError):
