@@ -34,6 +34,7 @@ from nav_msgs.msg import OccupancyGrid, Path
 from std_msgs.msg import String
 from visualization_msgs.msg import MarkerArray
 
+from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.core.plan_step import NoPose, Planned, PlanStep, Stop
 from robot_vision_nav.core.planner import Plan, PlannerConfig
 from robot_vision_nav.core.planner import warm_up as warm_up_planner
@@ -111,6 +112,11 @@ class PlannerNode(ManagedNode):
         """The goal in global_frame (x, y, yaw), None while there is none or it waits for TF."""
         return self._goals.goal
 
+    @property
+    def _pose(self) -> Pose2D | None:
+        """The robot pose planned from (odometry or TF: ros/newest_pose.py), None before the first."""
+        return self._robot.pose
+
     def _on_config(self, cls: type[Any], config: Any) -> None:  # Any: ros/params.ConfigCallback, one class per call
         if cls is PlannerConfig:
             self.planner_config = self.step.config = config
@@ -163,7 +169,7 @@ class PlannerNode(ManagedNode):
         if goal is None:
             return
         robot = self._robot
-        outcome = self.step.on_costmap(grid, goal, robot.pose, robot.source, robot.why_none)
+        outcome = self.step.on_costmap(grid, goal, self._pose, robot.source, robot.why_none)
         if isinstance(outcome, NoPose):
             self._warn(robot.name, outcome.reason)
         elif isinstance(outcome, Stop | Planned) and outcome.detour:
@@ -191,7 +197,7 @@ class PlannerNode(ManagedNode):
 
     def _publish_markers(self) -> None:
         # Built only for a listener (RViz): odometry comes at up to 100 Hz and nobody may be looking.
-        pose = self._robot.pose
+        pose = self._pose
         if pose is None or self._marker_pub.get_subscription_count() == 0:
             return
         cfg = self.node_config
