@@ -10,14 +10,11 @@ Subscribes:
                           with robot_pose_source tf, TF global_frame -> base_frame instead of odom)
 
 A goal is published on `goal_pose` for the planner, then followed with the same
-`core.goal_tracker.GoalTracker` as `rvn goto` (`ros.goto.StackWatcher` holds the topics): feedback
-(current pose from odometry, straight-line distance remaining, navigation time, time remaining
-at the current speed, recoveries always 0) at `update_rate_hz`; succeeded when the controller
-reports goal_reached within `tolerance_m`; aborted when the planner refuses the goal or finds no
-path for `patience_s`, on `timeout_s` (0 = none), or when a newer goal preempts it (as Nav2 does).
-A cancel sends a goal at the robot's current pose, so the robot stops there, and ends the goal
-canceled. A goal may be in any frame TF connects to the planner's `global_frame` (`map` on a localised
-robot): the planner places it, and the robot's progress is judged in the goal's frame.
+`core.goal_tracker.GoalTracker` as `rvn goto`, feedback at `update_rate_hz`, until it succeeds, is
+aborted (refused, no path, timeout, preempted) or canceled (the robot stops where it is): the steps
+are `ros.action_goal.ActionGoal`'s. A goal may be in any frame TF connects to the planner's
+`global_frame` (`map` on a localised robot): the planner places it, and the robot's progress is
+judged in the goal's frame.
 
 Everything is in `NavigatorNode`, parameterized by the action type and a message adapter
 (ros/nav2_action.py), so it is tested where nav2_msgs is not installed; `main` imports nav2_msgs
@@ -27,47 +24,28 @@ and, without it, logs one error and exits 1. This node adds no algorithm.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from rclpy.action.server import ActionServer, CancelResponse, GoalResponse, ServerGoalHandle
 from rclpy.task import Future
 
 from robot_vision_nav.core.config import ConfigError
-from robot_vision_nav.core.goal_tracker import GoalOutcome, GoalState, GoalTracker, GoalTrackerConfig
+from robot_vision_nav.core.goal_tracker import GoalState, GoalTrackerConfig
 from robot_vision_nav.nodes.navigator_params import NavigatorNodeConfig
+from robot_vision_nav.ros.action_goal import ActionGoal
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.goto import StackWatcher
 from robot_vision_nav.ros.lifecycle import ManagedNode
-from robot_vision_nav.ros.nav2_action import (
-    GoalAdapter,
-    GoalTarget,
-    Nav2Adapter,
-    current_pose,
-    eta_s,
-    import_navigate_to_pose,
-)
+from robot_vision_nav.ros.nav2_action import GoalAdapter, Nav2Adapter, import_navigate_to_pose, navigate_to_pose_or_none
 from robot_vision_nav.ros.robot_pose import READ_AT_CONFIGURE
 
 NODE_NAME = "navigator_node"
 ACTION_NAME = "navigate_to_pose"
+_Goal = ActionGoal  # the name the node's tests use
 
 
 # Any in this module: the action type is chosen at run time (nav2_msgs is optional), so its goal,
 # feedback, result and handles have no static type.
-@dataclass
-class _Goal:
-    """One accepted goal on its way through the node."""
-
-    handle: ServerGoalHandle[Any, Any, Any]
-    target: GoalTarget
-    done: Future[None]
-    wait_until: float  # wall time
-    tracker: GoalTracker | None = None  # set once the goal was published
-    early_end: GoalOutcome | None = None  # ended before it was published
-    cancel_note: str = field(default="")
-
-
 class NavigatorNode(ManagedNode):
     """The navigate_to_pose action server over the planner and controller topics, a managed node.
 
@@ -101,7 +79,7 @@ class NavigatorNode(ManagedNode):
             check=self._check,
             read_at_configure=READ_AT_CONFIGURE,
         )
-        self._goal: _Goal | None = None
+        self._goal: ActionGoal | None = None
         self._server: ActionServer[Any, Any, Any] | None = None  # nav2_msgs is optional: no static types
         self.start(self._params.get(NavigatorNodeConfig).autostart)
 
@@ -183,7 +161,7 @@ class NavigatorNode(ManagedNode):
         return CancelResponse.ACCEPT  # acted on by the next tick, which stops the robot first
 
     async def _execute(self, handle: ServerGoalHandle[Any, Any, Any]) -> Any:
-        goal = _Goal(
+        goal = ActionGoal(
             handle=handle,
             target=self.adapter.target(handle.request),
             done=Future(),
@@ -192,15 +170,8 @@ class NavigatorNode(ManagedNode):
         self._goal = goal
         self._tick()  # publish at once when the stack is there
         await goal.done
-        now = self.watcher.now_ns()
-        outcome = goal.early_end or (goal.tracker.outcome(now) if goal.tracker else None)
-        assert outcome is not None  # done is only set once the goal has ended
-        if outcome.state == GoalState.SUCCEEDED:
-            handle.succeed()
-        elif outcome.state == GoalState.CANCELED and handle.is_cancel_requested:
-            handle.canceled()
-        else:
-            handle.abort()
+        outcome = goal.outcome(self.watcher.now_ns())
+        goal.settle(outcome)
         log = self.get_logger().info if outcome.state == GoalState.SUCCEEDED else self.get_logger().warning
         log(f"goal ({goal.target.x_m:.2f}, {goal.target.y_m:.2f}) {outcome.state}: {outcome.reason}")
         return self.adapter.result(self.action_type, outcome)
@@ -210,47 +181,19 @@ class NavigatorNode(ManagedNode):
         goal = self._goal
         if goal is None:
             return
-        now = self.watcher.now_ns()
-        if goal.tracker is None:
-            self._try_send(goal, now)
-            return
-        tracker = goal.tracker
-        if goal.handle.is_cancel_requested and not tracker.done:
-            stopped = self.watcher.send_stop(goal.target.frame)
-            note = "; sent a goal at the robot's pose so that it stops" if stopped else ""
-            tracker.cancel(now, f"canceled on request{note}")
-        if tracker.update(now) != GoalState.RUNNING:
+        if goal.tracker is None:  # not sent yet: sent once the stack is up
+            use_sim_time = bool(self.get_parameter("use_sim_time").value)
+            end = goal.try_send(self.watcher, use_sim_time, self.tracker_config, self.node_config.wait_s)
+            if end is not None:
+                self._end(goal, *end)
+        elif not goal.follow(self.watcher, self.adapter, self.action_type, self.watcher.now_ns()):
             self._finish(goal)
-            return
-        goal.handle.publish_feedback(
-            self.adapter.feedback(
-                self.action_type, tracker.feedback(now), current_pose(self.watcher), eta_s(tracker, self.watcher)
-            )
-        )
 
-    def _try_send(self, goal: _Goal, now_ns: int) -> None:
-        if goal.handle.is_cancel_requested:
-            self._end(goal, GoalState.CANCELED, "canceled before it was sent")
-            return
-        use_sim_time = bool(self.get_parameter("use_sim_time").value)
-        missing = self.watcher.missing(use_sim_time)
-        if not missing:
-            t = goal.target
-            goal.tracker = self.watcher.send_goal(t.x_m, t.y_m, t.yaw_rad, t.frame, self.tracker_config)
-        elif time.monotonic() >= goal.wait_until:
-            self._end(goal, GoalState.FAILED, f"after waiting {self.node_config.wait_s:g} s: {missing}")
-
-    def _end(self, goal: _Goal, state: GoalState, reason: str) -> None:
-        now = self.watcher.now_ns()
-        if goal.tracker is None:
-            goal.early_end = GoalOutcome(state, reason, 0.0, None)
-        elif state == GoalState.CANCELED:
-            goal.tracker.cancel(now, reason)
-        else:
-            goal.tracker.fail(now, reason)
+    def _end(self, goal: ActionGoal, state: GoalState, reason: str) -> None:
+        goal.end(state, reason, self.watcher.now_ns())
         self._finish(goal)
 
-    def _finish(self, goal: _Goal) -> None:
+    def _finish(self, goal: ActionGoal) -> None:
         if self._goal is goal:
             self._goal = None
         if self.watcher.tracker is goal.tracker:
@@ -261,15 +204,8 @@ class NavigatorNode(ManagedNode):
 
 def main(args: list[str] | None = None) -> int:
     """Run navigator_node until shutdown; without nav2_msgs, one error line and exit 1."""
-    try:
-        action_type = import_navigate_to_pose()
-    except ImportError as err:
-        import rclpy.logging
-
-        rclpy.logging.get_logger(NODE_NAME).error(
-            f"cannot serve navigate_to_pose: nav2_msgs is not installed ({err}); install it "
-            "(apt install ros-$ROS_DISTRO-nav2-msgs) or use `rvn goto` / the goal_pose topic instead"
-        )
+    action_type = navigate_to_pose_or_none(NODE_NAME)
+    if action_type is None:
         return 1
     return run_node(lambda: NavigatorNode(action_type=action_type), NODE_NAME, args)
 

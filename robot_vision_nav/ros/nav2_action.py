@@ -2,8 +2,9 @@
 
 `GoalAdapter` converts between an action type's goal, feedback and result and the navigator's
 values; `Nav2Adapter` is nav2_msgs/action/NavigateToPose's. nav2_msgs is imported only by
-`import_navigate_to_pose`, so the navigator is tested where it is not installed (with a test
-action type and adapter). `current_pose` and `eta_s` are the feedback's pose and time remaining.
+`import_navigate_to_pose` (and `navigate_to_pose_or_none`, which says what to install when it is
+missing), so the navigator is tested where it is not installed (with a test action type and
+adapter). `current_pose` and `eta_s` are the feedback's pose and time remaining.
 """
 
 from __future__ import annotations
@@ -91,6 +92,20 @@ def import_navigate_to_pose() -> Any:
     from nav2_msgs.action import NavigateToPose
 
     return NavigateToPose
+
+
+def navigate_to_pose_or_none(logger_name: str) -> Any:
+    """nav2_msgs.action.NavigateToPose; None, with one error line from `logger_name`, without nav2_msgs."""
+    try:
+        return import_navigate_to_pose()
+    except ImportError as err:
+        import rclpy.logging
+
+        rclpy.logging.get_logger(logger_name).error(
+            f"cannot serve navigate_to_pose: nav2_msgs is not installed ({err}); install it "
+            "(apt install ros-$ROS_DISTRO-nav2-msgs) or use `rvn goto` / the goal_pose topic instead"
+        )
+        return None
 
 
 def current_pose(watcher: StackWatcher) -> PoseStamped:
