@@ -17,7 +17,7 @@ import argparse
 import sys
 
 import robot_vision_nav
-from robot_vision_nav.cli import bags, benchmarks, costmap, goto, health, perception, sim, stack, train
+from robot_vision_nav.cli import bags, benchmarks, costmap, goto, health, labels, perception, sim, stack, train
 from robot_vision_nav.cli.benchmarks import bench_names
 from robot_vision_nav.cli.common import EXIT_USAGE, CliError, Parser, glue_negative_values
 
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rvn {robot_vision_nav.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=Parser)
     # The order of `rvn --help`'s command list.
-    for group in (costmap, perception, train, benchmarks, stack, sim, goto, bags, health):
+    for group in (costmap, perception, train, labels, benchmarks, stack, sim, goto, bags, health):
         group.register(sub)
     return parser
 
