@@ -181,6 +181,31 @@ def test_loss_is_the_weighted_mean_over_labelled_pixels() -> None:
     assert torch.allclose(plain, F.cross_entropy(logits, target, ignore_index=255), atol=1e-6)
 
 
+def test_set_labels_count_the_summed_probability_of_their_set() -> None:
+    """253 / 254 (rvn autolabel) mean "one of the drivable classes" / "one of the others"."""
+    gen = torch.Generator().manual_seed(1)
+    logits = torch.randn(1, 4, 3, 5, generator=gen, requires_grad=True)
+    drivable = torch.tensor([True, True, False, False])
+    target = torch.full((1, 3, 5), 255)
+    target[0, 0] = 253
+    target[0, 1, :2] = 254
+    target[0, 2] = torch.tensor([0, 1, 2, 3, 255])
+    loss, value = segmentation_loss(logits, target, None, drivable=drivable)
+    p = logits.softmax(dim=1)[0]
+    want = torch.cat([
+        -p[:2, 0].sum(dim=0).log(),  # ANY_DRIVABLE row
+        -p[2:, 1, :2].sum(dim=0).log(),  # ANY_NOT_DRIVABLE pixels
+        -p[[0, 1, 2, 3], 2, [0, 1, 2, 3]].log(),  # class labels
+    ]).mean()  # fmt: skip
+    assert torch.allclose(loss, want, atol=1e-6) and torch.allclose(value, want, atol=1e-6)
+    loss.backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    # Without `drivable` they are ignored like 255 (every other dataset).
+    plain, _ = segmentation_loss(logits.detach(), target, None)
+    only_classes = torch.where(target >= 253, 255, target)
+    assert torch.allclose(plain, F.cross_entropy(logits.detach(), only_classes, ignore_index=255), atol=1e-6)
+
+
 def test_schedule_warms_up_then_decays_to_zero() -> None:
     assert lr_factor(0, 100, 10, "poly") == pytest.approx(0.01)
     assert lr_factor(5, 100, 10, "poly") == pytest.approx(0.01 + 0.99 * 0.5)

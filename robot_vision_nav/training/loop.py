@@ -21,13 +21,19 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from robot_vision_nav.core.segmentation.inference import nearest_indices
-from robot_vision_nav.core.segmentation.labels import IGNORE_INDEX
+from robot_vision_nav.core.segmentation.labels import ANY_DRIVABLE, ANY_NOT_DRIVABLE, IGNORE_INDEX
 from robot_vision_nav.core.segmentation.metrics import ConfusionMatrix
 from robot_vision_nav.training.checkpoint import LOG, TrainingError
 
 
 def segmentation_loss(
-    logits: Tensor, target: Tensor, weight: Tensor | None, *, distributed: bool = False, world_size: int = 1
+    logits: Tensor,
+    target: Tensor,
+    weight: Tensor | None,
+    *,
+    distributed: bool = False,
+    world_size: int = 1,
+    drivable: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Weighted cross-entropy over the labelled pixels of the global batch.
 
@@ -37,6 +43,9 @@ def segmentation_loss(
         weight: K class weights, or None for 1 each.
         distributed: sum the normaliser across processes (all_reduce).
         world_size: number of processes (DDP averages gradients over them).
+        drivable: K bools (the label set's drivable classes): the set labels ANY_DRIVABLE and
+            ANY_NOT_DRIVABLE (`rvn autolabel`) then count, each pixel -log of the summed probability
+            of its set, weight 1. None: they are ignored like 255. Both sets must be non-empty.
 
     Returns:
         The loss to back-propagate (this process's share: summed over its pixels, divided by the
@@ -44,6 +53,10 @@ def segmentation_loss(
         detached, for logging.
 
     """
+    set_total = set_count = None
+    if drivable is not None:
+        set_total, set_count = set_label_loss(logits, target, drivable)
+    target = torch.where((target == ANY_DRIVABLE) | (target == ANY_NOT_DRIVABLE), IGNORE_INDEX, target)
     total = F.cross_entropy(logits, target, weight=weight, ignore_index=IGNORE_INDEX, reduction="sum")
     valid = target != IGNORE_INDEX
     if weight is None:
@@ -52,11 +65,31 @@ def segmentation_loss(
         # Indexing with the ignore label mapped to an extra zero weight: no boolean mask, no host sync.
         extended = torch.cat((weight.to(total.dtype), weight.new_zeros(1, dtype=total.dtype)))
         denom = extended[torch.where(valid, target, weight.numel())].sum()
+    if set_total is not None and set_count is not None:
+        total = total + set_total
+        denom = denom + set_count.to(denom.dtype)
     stats = torch.stack((total.detach(), denom.detach()))
     if distributed:
         dist.all_reduce(stats)
     norm = stats[1].clamp_min(1e-12)
     return total * (world_size / norm), stats[0] / norm
+
+
+def set_label_loss(logits: Tensor, target: Tensor, drivable: Tensor) -> tuple[Tensor, Tensor]:
+    """Summed -log P(set) over the pixels labelled ANY_DRIVABLE / ANY_NOT_DRIVABLE, and their count.
+
+    P(set) is the soft-max probability summed over the set's classes (log-sum-exp of their logits
+    less that of all logits), so the network learns "one of these" without being told which.
+    """
+    log_all = torch.logsumexp(logits, dim=1)
+    mask = drivable.view(1, -1, 1, 1)
+    very_negative = torch.finfo(logits.dtype).min  # not -inf: a gradient through it stays finite
+    log_drivable = torch.logsumexp(logits.masked_fill(~mask, very_negative), dim=1) - log_all
+    log_other = torch.logsumexp(logits.masked_fill(mask, very_negative), dim=1) - log_all
+    is_drivable, is_other = target == ANY_DRIVABLE, target == ANY_NOT_DRIVABLE
+    zero = logits.new_zeros(())
+    total = -(torch.where(is_drivable, log_drivable, zero) + torch.where(is_other, log_other, zero)).sum()
+    return total, (is_drivable | is_other).sum()
 
 
 @dataclass(frozen=True)
@@ -96,6 +129,7 @@ def train_one_epoch(
     freeze_bn: bool = False,
     print_freq: int = 10,
     world_size: int = 1,
+    drivable: Tensor | None = None,
 ) -> EpochStats:
     """One pass over `loader`: forward, weighted loss, backward, optimiser and scheduler step per batch.
 
@@ -113,6 +147,7 @@ def train_one_epoch(
         freeze_bn: keep batch norm in eval mode (running statistics).
         print_freq: iterations between progress lines (loss, learning rate, images/s).
         world_size: processes in the job (>1: losses are reduced across them).
+        drivable: K bools, the drivable classes: train on the set labels too (`segmentation_loss`).
 
     Raises:
         TrainingError: the loss is not finite (checked at each progress line and at the end).
@@ -133,7 +168,7 @@ def train_one_epoch(
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             logits = model(images)
         loss, value = segmentation_loss(
-            logits.float(), targets, class_weights, distributed=distributed, world_size=world_size
+            logits.float(), targets, class_weights, distributed=distributed, world_size=world_size, drivable=drivable
         )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()  # type: ignore[no-untyped-call]

@@ -221,6 +221,9 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
     weights = class_weights_for(args, data, ckpt, where, device)
     class_weights = None if weights is None else torch.tensor(weights, dtype=torch.float32, device=device)
     train_loader, sampler, val_loader = loaders(args, data, input_size, where, cuda)
+    # An image folder may hold `rvn autolabel`'s set labels; the other datasets hold class ids only.
+    lut = labels.drivable_lut()[:k]
+    set_labels = torch.tensor(lut, device=device) if args.dataset == "folder" and 0 < lut.sum() < k else None
 
     optimizer = build_optimizer(model, args)
     total_iters = args.epochs * len(train_loader)
@@ -249,7 +252,7 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
             stats = train_one_epoch(
                 model, train_loader, optimizer, scheduler, scaler, device, epoch, epochs=args.epochs,
                 class_weights=class_weights, amp_dtype=amp_dtype, freeze_bn=args.freeze_bn,
-                print_freq=args.print_freq, world_size=where.world_size,
+                print_freq=args.print_freq, world_size=where.world_size, drivable=set_labels,
             )  # fmt: skip
             eval_start = time.perf_counter()
             matrix = evaluate(bare, val_loader, device, k, amp_dtype=amp_dtype, distributed=where.enabled)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from robot_vision_nav.core.segmentation.labels import IGNORE_INDEX, LabelSet
+from robot_vision_nav.core.segmentation.labels import ANY_DRIVABLE, ANY_NOT_DRIVABLE, IGNORE_INDEX, LabelSet
 from robot_vision_nav.training.datasets.readers import (
     IMAGE_SUFFIXES,
     SPLITS,
@@ -88,8 +88,8 @@ class PairedFolderDataset:
                 expected = f"the dataset ids of {self.label_set.name!r} ({_ranges(np.flatnonzero(known))})"
             else:
                 expected = (
-                    f"class ids 0..{self.label_set.num_classes - 1} of {self.label_set.name!r} or {IGNORE_INDEX} "
-                    "(ignore)"
+                    f"class ids 0..{self.label_set.num_classes - 1} of {self.label_set.name!r}, {ANY_DRIVABLE} / "
+                    f"{ANY_NOT_DRIVABLE} (any drivable / any other class) or {IGNORE_INDEX} (ignore)"
                 )
             raise DatasetError(
                 f"label image {str(label)!r} holds id {values[-1]} (ids outside the class set: {values[:8]}); "
@@ -103,6 +103,7 @@ class PairedFolderDataset:
         known[self.label_set.ignore_index] = True
         if not self.map_ids:
             known[: self.label_set.num_classes] = True
+            known[[ANY_DRIVABLE, ANY_NOT_DRIVABLE]] = True  # set labels (`rvn autolabel`)
             return known
         ids = [c.label_id if c.label_id is not None else c.id for c in self.label_set.classes]
         known[ids] = True
