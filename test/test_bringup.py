@@ -479,6 +479,8 @@ def test_launch_defaults_give_runnable_nodes_that_match_the_in_process_arguments
         used = {value for name, value in vars(topics).items() if name.isupper() and f"topics.{name}" in source}
         if "PoseAtStamp(" in source:
             used.add(topics.ODOM)  # ros/robot_pose.PoseAtStamp subscribes to odometry for the node
+        if "NewestPose(" in source:
+            used.add(topics.ODOM)  # ros/newest_pose.NewestPose subscribes to odometry for the node
         if "GoalInput(" in source:
             used.add(topics.GOAL_POSE)  # ros/goal_input.GoalInput subscribes to goals for the node
         for src, _dst in spec.remappings:
