@@ -35,7 +35,6 @@ from sensor_msgs.msg import CameraInfo, Image
 from robot_vision_nav.core.costmap import CostmapConfig
 from robot_vision_nav.core.costmap import warm_up as warm_up_costmap
 from robot_vision_nav.core.depth_steps import CostmapStep, Skipped
-from robot_vision_nav.core.geometry import Pose2D
 from robot_vision_nav.nodes.costmap_params import CostmapNodeConfig
 from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.depth_set import (
@@ -51,11 +50,9 @@ from robot_vision_nav.ros.latency import InputAges
 from robot_vision_nav.ros.lifecycle import ManagedNode
 from robot_vision_nav.ros.messages import occupancy_grid
 from robot_vision_nav.ros.qos import MAP_QOS
-from robot_vision_nav.ros.robot_pose import (
-    READ_AT_CONFIGURE,
-    PoseAtStamp,
-)
+from robot_vision_nav.ros.robot_pose import READ_AT_CONFIGURE, PoseAtStamp
 from robot_vision_nav.ros.tf import TfReader
+from robot_vision_nav.ros.timers import PeriodicTimer
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "costmap_node"
@@ -79,7 +76,6 @@ class CostmapNode(ManagedNode):
         self.node_config: CostmapNodeConfig = self._params.get(CostmapNodeConfig)
         warm_up_costmap(self.map_config)  # a compile on the first frame would stall it for seconds
         self.step = CostmapStep(self.map_config, self.node_config.publish_rate_hz)
-        self._placed: Pose2D | None = None  # where the set being handed over was taken (`_admit`)
         self._warnings = ThrottledWarnings(self.get_logger())
         self.ages = InputAges()
         self._tf = TfReader(self)
@@ -96,13 +92,13 @@ class CostmapNode(ManagedNode):
             on_restart=self._on_restart,
             warn=warn,
             ages=self.ages,
-            admit=self._admit,
+            admit=lambda stamp_ns: self._pose.admit(stamp_ns),  # checked before the camera mount
         )
         self._pose = PoseAtStamp(
             self, self.node_config, self._tf, warn, self.ages, capacity=ODOM_BUFFER, jump_ns=TIME_JUMP_NS,
             confirm=TIME_JUMP_CONFIRM,
         )  # fmt: skip
-        self._diag_timer = self.create_timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
+        self._diag_timer = PeriodicTimer(self, self.node_config.diagnostics_period_s, self._publish_diagnostics)
         mask = self.map_config.use_traversability_mask
         self.get_logger().info(
             f"local costmap {self.map_config.width_m} x {self.map_config.height_m} m at "
@@ -133,9 +129,7 @@ class CostmapNode(ManagedNode):
             old = self.node_config
             self.node_config = self._pose.config = config
             self.step.pacer.rate_hz = config.publish_rate_hz
-            if old.diagnostics_period_s != config.diagnostics_period_s:
-                self.destroy_timer(self._diag_timer)
-                self._diag_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
+            self._diag_timer.set_period(config.diagnostics_period_s)
             if old.global_frame != config.global_frame:
                 self._depth_sets.restart("global_frame changed: map and odometry from the old frame dropped")
             self._configure_inputs()
@@ -159,14 +153,8 @@ class CostmapNode(ManagedNode):
         """One depth (0), mask (1) or camera_info (2) message, as its subscription hands it over."""
         self._depth_sets.add(topic_index, msg)
 
-    def _admit(self, stamp_ns: int) -> bool:
-        """Whether the robot pose is known at a depth set's stamp (checked before its camera mount)."""
-        self._placed = self._pose.at(stamp_ns)
-        return self._placed is not None
-
     def _on_set(self, frame: DepthSet) -> None:
-        pose, self._placed = self._placed, None
-        assert pose is not None  # _admit found it for this very set
+        pose = self._pose.take()  # the pose admitted at the set's stamp, before its camera mount
         self._mount_source = frame.mount_source
         result = self.step.on_frame(frame.depth, frame.intrinsics, pose, frame.stamp_ns, frame.mask, frame.mount)
         if isinstance(result, Skipped):

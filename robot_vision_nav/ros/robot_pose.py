@@ -122,6 +122,7 @@ class PoseAtStamp:
         self._warn = warn
         self._ages = ages
         self.poses = PoseBuffer(capacity, jump_ns, confirm)
+        self._placed: Pose2D | None = None  # where the depth set being handed over was taken (`admit`)
         self.from_tf = config.robot_pose_source == "tf"
         self._tf_seen = False  # robot_pose_source tf: TF has placed the robot at least once
         self.odom_topic: str = node.resolve_topic_name(ODOM_TOPIC)
@@ -157,6 +158,17 @@ class PoseAtStamp:
     def at(self, stamp_ns: int) -> Pose2D | None:
         """The pose at the depth stamp `stamp_ns`, stamped with it; None (warned) when none is fresh enough."""
         return self._tf_at(stamp_ns) if self.from_tf else self._odom_at(stamp_ns)
+
+    def admit(self, stamp_ns: int) -> bool:
+        """Whether the pose is known at a depth set's stamp (DepthSetInput's `admit`); `take` hands it over."""
+        self._placed = self.at(stamp_ns)
+        return self._placed is not None
+
+    def take(self) -> Pose2D:
+        """The pose `admit` found for the depth set now handed over."""
+        pose, self._placed = self._placed, None
+        assert pose is not None  # admit found it for this very set
+        return pose
 
     def _odom_at(self, stamp_ns: int) -> Pose2D | None:
         max_age_s = self.config.odom_max_age_s
