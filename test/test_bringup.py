@@ -483,6 +483,12 @@ def test_launch_defaults_give_runnable_nodes_that_match_the_in_process_arguments
             used.add(topics.ODOM)  # ros/newest_pose.NewestPose subscribes to odometry for the node
         if "GoalInput(" in source:
             used.add(topics.GOAL_POSE)  # ros/goal_input.GoalInput subscribes to goals for the node
+        if "state_publishers(" in source:  # ros/sim_messages publishes the simulator's state for the node
+            used |= {topics.CLOCK, topics.ODOM, topics.SIM_GROUND_TRUTH}
+        if "camera_publishers(" in source:  # ros/sim_messages publishes the simulated camera for the node
+            used |= {topics.COLOR_IMAGE, topics.CAMERA_INFO, topics.DEPTH_IMAGE, topics.SIM_LABELS}
+        if "TfPublishers(" in source:
+            used |= {topics.TF, topics.TF_STATIC}  # ros/sim_messages.TfPublishers publishes TF for the node
         for src, _dst in spec.remappings:
             if src in ("/tf", "/tf_static") and "TfReader(" in source:
                 continue  # tf2_ros's TransformListener subscribes to them (ros/tf.py)

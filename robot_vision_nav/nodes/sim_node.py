@@ -33,14 +33,10 @@ from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticStatus
 from geometry_msgs.msg import Twist, TwistStamped
-from nav_msgs.msg import Odometry
 from rclpy.clock import Clock
 from rclpy.clock_type import ClockType
 from rclpy.node import Node
-from rclpy.subscription import Subscription
 from rclpy.timer import Timer
-from rosgraph_msgs.msg import Clock as ClockMsg
-from sensor_msgs.msg import CameraInfo, Image
 
 from robot_vision_nav.core.config import ConfigError
 from robot_vision_nav.nodes.sim_params import SimNodeConfig
@@ -49,8 +45,14 @@ from robot_vision_nav.ros.diagnostics import DiagnosticsReporter
 from robot_vision_nav.ros.entry import run_node
 from robot_vision_nav.ros.messages import ns_to_stamp, twist_velocity
 from robot_vision_nav.ros.params import ConfigParameters, ParameterError
-from robot_vision_nav.ros.qos import CLOCK_QOS, COMMAND_QOS, SENSOR_QOS, TF_QOS, TF_STATIC_QOS
-from robot_vision_nav.ros.sim_messages import camera_messages, camera_tf, robot_tf, state_messages
+from robot_vision_nav.ros.sim_messages import (
+    TfPublishers,
+    camera_messages,
+    camera_publishers,
+    state_messages,
+    state_publishers,
+)
+from robot_vision_nav.ros.velocity_topics import CommandSubscription
 from robot_vision_nav.ros.warn import ThrottledWarnings
 from robot_vision_nav.sim.camera import CameraConfig
 from robot_vision_nav.sim.robot import RobotConfig
@@ -78,20 +80,11 @@ class SimNode(Node):
             super().destroy_node()  # a refused start leaves no half-made node in the graph
             raise
         self._steady = Clock(clock_type=ClockType.STEADY_TIME)
-        self._state_pubs = [  # in the order state_messages builds them
-            self.create_publisher(ClockMsg, topics.CLOCK, CLOCK_QOS),
-            self.create_publisher(Odometry, topics.ODOM, SENSOR_QOS),
-            self.create_publisher(Odometry, topics.SIM_GROUND_TRUTH, SENSOR_QOS),
-        ]
-        self._camera_pubs = [  # in the order camera_messages builds them
-            self.create_publisher(Image, topics.COLOR_IMAGE, SENSOR_QOS),
-            self.create_publisher(CameraInfo, topics.CAMERA_INFO, SENSOR_QOS),
-            self.create_publisher(Image, topics.DEPTH_IMAGE, SENSOR_QOS),
-            self.create_publisher(Image, topics.SIM_LABELS, SENSOR_QOS),
-        ]
+        self._state_pubs = state_publishers(self)  # /clock, odom, sim/ground_truth
+        self._camera_pubs = camera_publishers(self)  # colour, camera_info, depth, labels
         self._diagnostics = DiagnosticsReporter(self, "simulator")
-        self._cmd_sub = self._subscribe_cmd()
-        self._tf_pubs: tuple[Any, Any] | None = None  # /tf, /tf_static; Any: tf2_msgs is optional, no static type
+        self._cmd_in = CommandSubscription(self, topics.CMD_VEL, self._on_cmd, self.node_config.use_stamped_cmd_vel)
+        self._tf = TfPublishers(self)
         self._make_tf_publishers()
         self._warnings = ThrottledWarnings(self.get_logger())
         self._step_timer = self._timer(self.stepper.period_s, self._on_step)
@@ -109,38 +102,22 @@ class SimNode(Node):
             raise ParameterError(f"parameter 'world_seed' = {cfg.world_seed}: {err}") from err
         return Simulator(world, robot, self._params.get(CameraConfig), self._params.get(SimConfig), cfg.noise_seed)
 
-    def _subscribe_cmd(self) -> Subscription[Twist | TwistStamped]:
-        msg_type = TwistStamped if self.node_config.use_stamped_cmd_vel else Twist
-        return self.create_subscription(msg_type, topics.CMD_VEL, self._on_cmd, COMMAND_QOS)
-
     def _timer(self, period_s: float, callback: Callable[[], None]) -> Timer:
         return self.create_timer(period_s, callback, clock=self._steady)  # never ROS time: this node makes it
 
     def _make_tf_publishers(self) -> None:
-        if not self.node_config.publish_tf:
-            return
-        try:
-            from tf2_msgs.msg import TFMessage
-        except ImportError as err:  # a pip-only machine: no tf2_msgs wheel; the container has it
-            self.get_logger().warning(f"publish_tf is true but tf2_msgs is not installed ({err}): no TF published")
-            return
-        if self._tf_pubs is None:  # the QoS of tf2_ros's TransformBroadcaster and StaticTransformBroadcaster
-            dynamic = self.create_publisher(TFMessage, topics.TF, TF_QOS)
-            self._tf_pubs = (dynamic, self.create_publisher(TFMessage, topics.TF_STATIC, TF_STATIC_QOS))
-        self._publish_static_tf()
+        if self.node_config.publish_tf and self._tf.make():
+            self._publish_static_tf()
 
     def _publish_static_tf(self) -> None:
-        if self._tf_pubs is not None and self.node_config.publish_tf:
-            mount = self.stepper.sim.camera_config.mount
-            self._tf_pubs[1].publish(camera_tf(mount, self.node_config.frames, self.stepper.stamp_ns))
+        if self.node_config.publish_tf:
+            self._tf.camera(self.stepper.sim.camera_config.mount, self.node_config.frames, self.stepper.stamp_ns)
 
     def _on_config(self, cls: type[Any], config: Any) -> None:  # Any: ros/params.ConfigCallback, one class per call
         old, rebuild = self.node_config, True
         if cls is SimNodeConfig:
             self.node_config, self.stepper.pacing = config, config.pacing
-            if old.use_stamped_cmd_vel != config.use_stamped_cmd_vel:
-                self.destroy_subscription(self._cmd_sub)
-                self._cmd_sub = self._subscribe_cmd()
+            self._cmd_in.switch(config.use_stamped_cmd_vel)
             if any(getattr(old, f) != getattr(config, f) for f in TF_FIELDS):
                 self._make_tf_publishers()
             if old.diagnostics_period_s != config.diagnostics_period_s:
@@ -185,8 +162,8 @@ class SimNode(Node):
         # Each message is built after the one before went out (the messages are generators).
         for pub, msg in zip(self._state_pubs, state_messages(step.result, cfg.frames, step.stamp_ns), strict=True):
             pub.publish(msg)
-        if self._tf_pubs is not None and cfg.publish_tf:
-            self._tf_pubs[0].publish(robot_tf(step.result, cfg.frames, step.stamp_ns))
+        if cfg.publish_tf:
+            self._tf.robot(step.result, cfg.frames, step.stamp_ns)
         for kind, text in step.warnings:
             self._warnings.warn("", text, 2.0, kind=kind)
         if not step.frame_due:

@@ -4,7 +4,8 @@ On /tf: odom -> base_link, as the base driver does, and world -> odom, as a perf
 (AMCL's map -> odom) does, every step. On /tf_static: base_link -> camera_link -> the camera
 optical frame, as robot_state_publisher and the camera driver do. Poses and frames come from
 `sim/`; every stamp is the sim time handed in, never a clock. TF needs tf2_msgs, imported only
-where TF is made: a pip-only machine has no tf2_msgs wheel (sim_node then publishes no TF).
+where TF is made: a pip-only machine has no tf2_msgs wheel (`TfPublishers` then says so and sim_node
+publishes no TF).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nav_msgs.msg import Odometry
 from rosgraph_msgs.msg import Clock as ClockMsg
@@ -26,10 +27,16 @@ from robot_vision_nav.core.geometry import (
     Transform3D,
     mount_body_transform,
 )
+from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.image import numpy_to_image
 from robot_vision_nav.ros.messages import intrinsics_to_camera_info, ns_to_stamp, pose2d_to_odometry
+from robot_vision_nav.ros.qos import CLOCK_QOS, SENSOR_QOS, TF_QOS, TF_STATIC_QOS
 from robot_vision_nav.ros.tf import transform_stamped
 from robot_vision_nav.sim.sim import Frame, StepResult
+
+if TYPE_CHECKING:
+    from rclpy.node import Node
+    from rclpy.publisher import Publisher
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,15 @@ def state_messages(result: StepResult, frames: SimFrames, stamp_ns: int) -> Iter
     yield pose2d_to_odometry(result.odom, *odom_twist, frames.odom_frame, frames.base_frame, stamp_ns)
     yield pose2d_to_odometry(result.pose, result.linear_mps, result.angular_rps, frames.world_frame,
                              frames.base_frame, stamp_ns)  # fmt: skip
+
+
+def state_publishers(node: Node) -> list[Publisher[ClockMsg] | Publisher[Odometry]]:
+    """The publishers of /clock, odom and sim/ground_truth, in the order `state_messages` builds them."""
+    return [
+        node.create_publisher(ClockMsg, topics.CLOCK, CLOCK_QOS),
+        node.create_publisher(Odometry, topics.ODOM, SENSOR_QOS),
+        node.create_publisher(Odometry, topics.SIM_GROUND_TRUTH, SENSOR_QOS),
+    ]
 
 
 def robot_tf(result: StepResult, frames: SimFrames, stamp_ns: int) -> Any:  # Any: tf2_msgs is optional
@@ -93,6 +109,16 @@ def camera_tf(mount: CameraMount, frames: SimFrames, stamp_ns: int) -> Any:  # A
     )
 
 
+def camera_publishers(node: Node) -> list[Publisher[Image] | Publisher[CameraInfo]]:
+    """The publishers of the colour image, camera_info, depth and labels, in the order `camera_messages` builds them."""
+    return [
+        node.create_publisher(Image, topics.COLOR_IMAGE, SENSOR_QOS),
+        node.create_publisher(CameraInfo, topics.CAMERA_INFO, SENSOR_QOS),
+        node.create_publisher(Image, topics.DEPTH_IMAGE, SENSOR_QOS),
+        node.create_publisher(Image, topics.SIM_LABELS, SENSOR_QOS),
+    ]
+
+
 def camera_messages(
     frame: Frame,
     intrinsics: PinholeIntrinsics,
@@ -115,3 +141,39 @@ def camera_messages(
         yield numpy_to_image(frame.depth_m, "32FC1", stamp_ns, frame_id)
     if labels:
         yield numpy_to_image(frame.labels, "mono8", stamp_ns, frame_id)
+
+
+class TfPublishers:
+    """A node's /tf and /tf_static publishers, made by the first `make` that finds tf2_msgs.
+
+    Their QoS is that of tf2_ros's TransformBroadcaster and StaticTransformBroadcaster; until they
+    are made, nothing is sent.
+    """
+
+    def __init__(self, node: Node) -> None:
+        self._node = node
+        self._pubs: tuple[Any, Any] | None = None  # /tf, /tf_static; Any: tf2_msgs is optional, no static type
+
+    def make(self) -> bool:
+        """Make the publishers (once); False, with a warning each time, where tf2_msgs is not installed."""
+        try:
+            from tf2_msgs.msg import TFMessage
+        except ImportError as err:  # a pip-only machine: no tf2_msgs wheel; the container has it
+            self._node.get_logger().warning(
+                f"publish_tf is true but tf2_msgs is not installed ({err}): no TF published"
+            )
+            return False
+        if self._pubs is None:
+            dynamic = self._node.create_publisher(TFMessage, topics.TF, TF_QOS)
+            self._pubs = (dynamic, self._node.create_publisher(TFMessage, topics.TF_STATIC, TF_STATIC_QOS))
+        return True
+
+    def robot(self, result: StepResult, frames: SimFrames, stamp_ns: int) -> None:
+        """Publish `robot_tf` on /tf (built only once there are publishers)."""
+        if self._pubs is not None:
+            self._pubs[0].publish(robot_tf(result, frames, stamp_ns))
+
+    def camera(self, mount: CameraMount, frames: SimFrames, stamp_ns: int) -> None:
+        """Publish `camera_tf` on /tf_static (built only once there are publishers)."""
+        if self._pubs is not None:
+            self._pubs[1].publish(camera_tf(mount, frames, stamp_ns))
