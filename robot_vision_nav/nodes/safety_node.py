@@ -60,6 +60,7 @@ from robot_vision_nav.ros.messages import (
 from robot_vision_nav.ros.qos import SENSOR_QOS
 from robot_vision_nav.ros.shutdown import send_final_zero
 from robot_vision_nav.ros.tf import TfReader
+from robot_vision_nav.ros.timers import PeriodicTimer
 from robot_vision_nav.ros.velocity_topics import CommandPublisher, CommandSubscription
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
@@ -108,8 +109,8 @@ class SafetyNode(ManagedNode):
         self._topics[DEPTH] = self._depth.topic  # <depth>/compressedDepth with that transport
         self.create_subscription(CameraInfo, INFO_TOPIC, self._on_info, SENSOR_QOS)
         self._e_stop = EStopInput(self, E_STOP_TOPIC, self._on_e_stop)  # heard while inactive too
-        self._watchdog = self.create_timer(1.0 / cfg.watchdog_rate_hz, self._on_watchdog)
-        self._diag_timer = self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
+        self._watchdog = PeriodicTimer(self, 1.0 / cfg.watchdog_rate_hz, self._on_watchdog)
+        self._diag_timer = PeriodicTimer(self, cfg.diagnostics_period_s, self._publish_diagnostics)
         if self.step.gate.e_stop:
             self._e_stop.engaged_at_start(
                 "e_stop_at_start" if cfg.e_stop_at_start else "engaged before the node was cleaned up"
@@ -155,12 +156,8 @@ class SafetyNode(ManagedNode):
             self._apply(self.step.stop("switching_message_type"))
             self._cmd_out.switch(config.use_stamped_cmd_vel)
             self._cmd_in.switch(config.use_stamped_cmd_vel)
-        if old.watchdog_rate_hz != config.watchdog_rate_hz:
-            self._watchdog.cancel()
-            self._watchdog = self.create_timer(1.0 / config.watchdog_rate_hz, self._on_watchdog)
-        if old.diagnostics_period_s != config.diagnostics_period_s:
-            self._diag_timer.cancel()
-            self._diag_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
+        self._watchdog.set_period(1.0 / config.watchdog_rate_hz)
+        self._diag_timer.set_period(config.diagnostics_period_s)
         if old.base_frame != config.base_frame:
             self._publish_zones()
         if old.depth_transport != config.depth_transport:
