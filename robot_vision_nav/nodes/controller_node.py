@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import OccupancyGrid, Odometry, Path
 from rclpy.publisher import Publisher
 
@@ -98,7 +99,7 @@ class ControllerNode(ManagedNode):
         self._tf.close()
 
     @property
-    def _cmd_pub(self) -> Publisher[Any]:  # Any: Twist or TwistStamped, as use_stamped_cmd_vel says
+    def _cmd_pub(self) -> Publisher[Twist | TwistStamped]:
         """The cmd_vel publisher (remade when use_stamped_cmd_vel changes)."""
         return self._out.publisher
 

@@ -18,12 +18,11 @@ from rclpy.publisher import Publisher
 from std_msgs.msg import String
 
 from robot_vision_nav.core.controller import Command
-from robot_vision_nav.ros.messages import ns_to_stamp, twist_message
-from robot_vision_nav.ros.qos import COMMAND_QOS
+from robot_vision_nav.ros.velocity_topics import CommandPublisher
 
 
 class CommandOutput:
-    """The command publisher (`publisher`), the status publisher and the count of commands sent.
+    """The command publisher (ros/velocity_topics.py), the status publisher and the count of commands sent.
 
     Args:
         node: the node (a managed node's publishers are lifecycle publishers: silent while inactive).
@@ -39,12 +38,13 @@ class CommandOutput:
         self._topic = topic
         self.status = ""
         self.commands = 0
-        self.publisher = self._create()
+        self._cmd = CommandPublisher(node, topic, config.use_stamped_cmd_vel)
         self._status_pub = node.create_publisher(String, status_topic, 10)
 
-    def _create(self) -> Publisher[Any]:  # Any: Twist or TwistStamped, as use_stamped_cmd_vel says
-        msg_type = TwistStamped if self.config.use_stamped_cmd_vel else Twist
-        return self._node.create_publisher(msg_type, self._topic, COMMAND_QOS)
+    @property
+    def publisher(self) -> Publisher[Twist | TwistStamped]:
+        """The cmd_vel publisher (remade when use_stamped_cmd_vel changes)."""
+        return self._cmd.publisher
 
     def describe(self) -> str:
         """What is published where, for the node's start-up line: "TwistStamped in base_link on /cmd_vel"."""
@@ -57,28 +57,21 @@ class CommandOutput:
         old, self.config = self.config, config
         if old.use_stamped_cmd_vel != config.use_stamped_cmd_vel:
             self.zero("switching_message_type")
-            self._node.destroy_publisher(self.publisher)
-            self.publisher = self._create()
+            self._cmd.switch(config.use_stamped_cmd_vel)
 
     def send(self, command: Command, stamp_ns: int | None) -> None:
         """Publish `command`, stamped `stamp_ns` (None: the node clock now), and its status."""
         self.commands += 1
         self.set_status(command.status)
-        self.publisher.publish(self._twist(command.linear_mps, command.angular_rps, stamp_ns))
+        self._cmd.send(command.linear_mps, command.angular_rps, self.config.base_frame, stamp_ns)
 
     def zero(self, status: str) -> None:
         """Publish zero velocity, stamped with the node clock, and `status`."""
         self.set_status(status)
-        self.publisher.publish(self._twist(0.0, 0.0, None))
+        self._cmd.send(0.0, 0.0, self.config.base_frame, None)
 
     def set_status(self, status: str) -> None:
         """Publish `status` if it is not the status already published."""
         if status != self.status:
             self.status = status
             self._status_pub.publish(String(data=status))
-
-    def _twist(self, linear_mps: float, angular_rps: float, stamp_ns: int | None) -> Twist | TwistStamped:
-        if self.publisher.msg_type is not TwistStamped:
-            return twist_message(linear_mps, angular_rps)
-        stamp = self._node.get_clock().now().to_msg() if stamp_ns is None else ns_to_stamp(stamp_ns)
-        return twist_message(linear_mps, angular_rps, self.config.base_frame, stamp)
