@@ -238,3 +238,19 @@ def test_the_command_line(tmp_path: Path) -> None:
     )
     done = subprocess.run([*rvn, "autolabel", str(tmp_path / "none")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "frames folder" in done.stderr and "not found" in done.stderr
+
+
+def test_eval_scores_a_frames_folder_against_its_ground_truth(tmp_path: Path) -> None:
+    """`rvn eval --labels-dir truth`: a model scored on a frames folder's truth/, not its set labels."""
+    folder = write_folder(tmp_path / "frames")
+    model = Path(__file__).parents[1] / "models" / "segnet_warehouse.safetensors"
+    args = [*RVN_EVAL, "--data-root", str(folder), "--model", str(model), "--device", "cpu", "--json"]
+    done = subprocess.run([*args, "--labels-dir", "truth"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    truth = [cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted((folder / "truth").iterdir())]
+    assert json.loads(done.stdout)["labelled_pixels"] == sum(int((t != IGNORE_INDEX).sum()) for t in truth)
+    done = subprocess.run([*args, "--labels-dir", "human"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "has no images/ and human/ folders" in done.stderr
+
+
+RVN_EVAL = [sys.executable, "-m", "robot_vision_nav.cli", "eval", "--dataset", "synthetic"]

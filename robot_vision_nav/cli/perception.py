@@ -119,7 +119,9 @@ def _eval(args: argparse.Namespace) -> int:
         raise CliError(f"argument --model: model file {args.model!r} not found")
     frames = args.limit if args.limit is not None else SYNTHETIC_FRAMES
     try:
-        dataset = open_dataset(args.dataset, args.data_root, args.split, frames=frames, seed=args.seed)
+        dataset = open_dataset(
+            args.dataset, args.data_root, args.split, frames=frames, seed=args.seed, labels_dir=args.labels_dir
+        )
     except DatasetError as err:
         raise CliError(str(err)) from err
     segmenter = _load_segmenter(args.model, args.device, dataset.label_set)
@@ -278,6 +280,9 @@ def register(sub: Subparsers) -> None:
                    help="camvid: SegNet tutorial layout (SPLIT/, SPLITannot/); cityscapes: leftImg8bit/ and gtFine/; "
                    "synthetic: generated warehouse frames, or --data-root with images/ and labels/")  # fmt: skip
     p.add_argument("--data-root", metavar="DIR", help="the dataset's folder (optional for synthetic)")
+    p.add_argument("--labels-dir", default="labels", metavar="NAME",
+                   help="synthetic with --data-root: the sub-folder of labels (default labels; truth for a frames "
+                   "folder's ground truth, human for a person's)")  # fmt: skip
     p.add_argument("--model", required=True, metavar="M", help="model weights NAME.safetensors (card beside it)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to score (default test)")
     p.add_argument("--limit", type=int_in(1, 10**9, "images"), metavar="N",

@@ -88,7 +88,13 @@ DATASETS = ("camvid", "cityscapes", "synthetic")
 
 
 def open_dataset(
-    name: str, root: str | Path | None = None, split: str = "test", *, frames: int = SYNTHETIC_FRAMES, seed: int = 0
+    name: str,
+    root: str | Path | None = None,
+    split: str = "test",
+    *,
+    frames: int = SYNTHETIC_FRAMES,
+    seed: int = 0,
+    labels_dir: str = "labels",
 ) -> SegmentationDataset:
     """A dataset by name: `camvid` / `cityscapes` (need `root`), `synthetic` (generated, or a folder).
 
@@ -99,6 +105,7 @@ def open_dataset(
         split: `train`, `val` or `test` (camvid, cityscapes).
         frames: generated synthetic frames.
         seed: seed of the generated synthetic frames.
+        labels_dir: `synthetic` with a folder: the labels' sub-folder (`truth` for a frames folder's ground truth).
 
     Raises:
         DatasetError: unknown name, missing root, or a dataset that cannot be read.
@@ -110,11 +117,12 @@ def open_dataset(
         if root is None:
             return SyntheticWarehouse(frames=frames, seed=seed)
         folder = Path(root)
-        if not ((folder / "images").is_dir() and (folder / "labels").is_dir()):
+        if not ((folder / "images").is_dir() and (folder / labels_dir).is_dir()):
             raise DatasetError(
-                f"synthetic: {str(folder)!r} has no images/ and labels/ folders (leave the root out to generate frames)"
+                f"synthetic: {str(folder)!r} has no images/ and {labels_dir}/ folders (leave the root out to generate "
+                "frames)"
             )
-        return image_folder(folder)
+        return image_folder(folder, labels_dir=labels_dir)
     if root is None:
         raise DatasetError(f"{name} needs the dataset's root folder")
     if not Path(root).is_dir():

@@ -137,8 +137,11 @@ def camvid(root: str | Path, split: str = "test") -> PairedFolderDataset:
     )
 
 
-def image_folder(root: str | Path, label_set: str = "warehouse") -> PairedFolderDataset:
-    """`ROOT/images/*` with `ROOT/labels/*.png` holding train ids of `label_set` (255 ignore)."""
+def image_folder(root: str | Path, label_set: str = "warehouse", labels_dir: str = "labels") -> PairedFolderDataset:
+    """`ROOT/images/*` with `ROOT/<labels_dir>/*.png` holding train ids of `label_set` (255 ignore).
+
+    `labels_dir` picks another folder of labels for the same images: a frames folder's `truth/` or `human/`.
+    """
     root = Path(root)
-    return PairedFolderDataset(f"folder:{root.name}", dataset_label_set(label_set), root / "images", root / "labels",
+    return PairedFolderDataset(f"folder:{root.name}", dataset_label_set(label_set), root / "images", root / labels_dir,
                                map_ids=False)  # fmt: skip
