@@ -59,11 +59,12 @@ from std_msgs.msg import Bool, String
 from robot_vision_nav.core.config import param_info
 from robot_vision_nav.nodes.controller_node import ControllerNode
 from robot_vision_nav.nodes.costmap_node import CostmapNode
-from robot_vision_nav.nodes.navigator_node import NavigatorNode, _Goal
+from robot_vision_nav.nodes.navigator_node import NavigatorNode
 from robot_vision_nav.nodes.planner_node import PlannerNode
 from robot_vision_nav.nodes.safety_node import SafetyNode
 from robot_vision_nav.nodes.segmentation_node import SegmentationNode
 from robot_vision_nav.nodes.sim_node import SimNode
+from robot_vision_nav.ros.action_goal import ActionGoal
 from robot_vision_nav.ros.image import ImageConversionError, image_to_numpy
 from robot_vision_nav.ros.messages import CameraInfoError, camera_info_to_intrinsics
 from robot_vision_nav.ros.nav2_action import GoalTarget, Nav2Adapter
@@ -1051,7 +1052,7 @@ def feed_navigator(node: NavigatorNode, actions: list[Any]) -> None:
                 assert target.yaw_rad is None or math.isfinite(target.yaw_rad), target
                 # What _execute and _try_send do once the stack is up, without the action round trip.
                 handle = FakeHandle()
-                goal = _Goal(handle, target, Future(), time.monotonic() + 10.0)  # type: ignore[arg-type]
+                goal = ActionGoal(handle, target, Future(), time.monotonic() + 10.0)  # type: ignore[arg-type]
                 goal.tracker = watcher.send_goal(
                     target.x_m, target.y_m, target.yaw_rad, target.frame, node.tracker_config
                 )

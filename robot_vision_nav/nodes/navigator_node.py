@@ -41,7 +41,6 @@ from robot_vision_nav.ros.robot_pose import READ_AT_CONFIGURE
 
 NODE_NAME = "navigator_node"
 ACTION_NAME = "navigate_to_pose"
-_Goal = ActionGoal  # the name the node's tests use
 
 
 # Any in this module: the action type is chosen at run time (nav2_msgs is optional), so its goal,
