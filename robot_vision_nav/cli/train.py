@@ -31,9 +31,11 @@ def _train(args: argparse.Namespace) -> int:
             print(summary_json(summary))
         return 0
     best = summary["best_miou"]
+    parent = summary.get("parent")
+    origin = "" if parent is None else f"; fine-tuned from {parent['file']} (sha256 {str(parent['sha256'])[:12]}...)"
     print(f"trained to epoch {summary['epochs']} ({summary['iterations']} iterations, "
           f"{summary['train_time_s']:.1f} s); best val mIoU {'n/a' if best is None else f'{100 * best:.2f} %'}; "
-          f"{summary['checkpoint']}")  # fmt: skip
+          f"{summary['checkpoint']}{origin}")  # fmt: skip
     return 0
 
 
@@ -95,7 +97,8 @@ def register(sub: Subparsers) -> None:
     add_train_arguments(p)
     p.add_argument("--json", action="store_true",
                    help='print one JSON object at the end {"output_dir", "epochs", "iterations", "best_miou", '
-                   '"metrics", "train_time_s" (s), "checkpoint", "best", "command", "history"}')  # fmt: skip
+                   '"metrics", "train_time_s" (s), "checkpoint", "best", "command", "history"}, and "parent" '
+                   '(file, sha256, architecture, command) after --init')  # fmt: skip
     p.set_defaults(handler=_train)
 
     p = sub.add_parser(

@@ -15,7 +15,10 @@ ever runs:
     architecture    SegNetConfig.to_dict(); labels: LabelSet.to_dict(); input_size: [H, W] px;
                     normalization: {mean, std} on RGB in 0..1
     class_weights   K floats (median frequency balancing) or None
-    data            what the model was trained and validated on
+    data            what the model was trained and validated on (with `mix`: {root, fraction, ...}
+                    of `--mix-data`)
+    parent          only when fine-tuned (`--init`): the parent model's file name, sha256,
+                    architecture and its own training command and parent (`training.finetune`)
     metrics         the epoch's validation scores (fractions; None where undefined), best_miou
     train_time_s    seconds spent training and validating, over every resumed run
     world_size      processes of the run; rng: rank 0's torch / CUDA / numpy / python RNG states
@@ -174,7 +177,7 @@ def model_from_checkpoint(ckpt: dict[str, Any], path: str | Path) -> tuple[SegNe
 
 # ------------------------------------------------------------------------------------------ export
 def card_extra(ckpt: dict[str, Any], path: Path, weights_dtype: str) -> dict[str, Any]:
-    """What a model card says beyond the engine's keys: training command, data, metrics, time."""
+    """What a model card says beyond the engine's keys: training command, lineage, data, metrics, time."""
     args = dict(ckpt.get("args") or {})
     training = {
         "command": ckpt.get("command", ""),
@@ -192,6 +195,10 @@ def card_extra(ckpt: dict[str, Any], path: Path, weights_dtype: str) -> dict[str
         "versions": dict(ckpt.get("versions") or {}),
         "checkpoint": {"file": path.name, "sha256": sha256_of(path)},
     }
+    if ckpt.get("parent") is not None or args.get("freeze_encoder"):
+        # Only for fine-tuned or frozen runs: a card from scratch keeps the keys it always had.
+        training["parent"] = ckpt.get("parent")
+        training["freeze_encoder"] = bool(args.get("freeze_encoder", False))
     metrics = dict(ckpt.get("metrics") or {})
     return {"weights_dtype": weights_dtype, "metrics": metrics, "training": training, "data": ckpt.get("data") or {}}
 

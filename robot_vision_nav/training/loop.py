@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,6 +131,7 @@ def train_one_epoch(
     print_freq: int = 10,
     world_size: int = 1,
     drivable: Tensor | None = None,
+    frozen: Sequence[nn.Module] = (),
 ) -> EpochStats:
     """One pass over `loader`: forward, weighted loss, backward, optimiser and scheduler step per batch.
 
@@ -148,6 +150,8 @@ def train_one_epoch(
         print_freq: iterations between progress lines (loss, learning rate, images/s).
         world_size: processes in the job (>1: losses are reduced across them).
         drivable: K bools, the drivable classes: train on the set labels too (`segmentation_loss`).
+        frozen: modules kept in eval mode (`--freeze-encoder`'s encoder: its batch norm uses and
+            keeps its running statistics).
 
     Raises:
         TrainingError: the loss is not finite (checked at each progress line and at the end).
@@ -156,6 +160,8 @@ def train_one_epoch(
     model.train()
     if freeze_bn:
         _freeze_batch_norm(model)
+    for module in frozen:
+        module.eval()
     distributed = world_size > 1
     losses: list[Tensor] = []
     start = window_start = time.perf_counter()

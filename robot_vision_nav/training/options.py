@@ -37,14 +37,17 @@ def _number(text: str, what: str) -> float:
     return value
 
 
-def float_in(lo: float, hi: float, unit: str, *, lo_open: bool = False) -> Callable[[str], float]:
-    """An argparse type: a finite number in [lo, hi] (or (lo, hi] with `lo_open`)."""
+def float_in(
+    lo: float, hi: float, unit: str, *, lo_open: bool = False, hi_open: bool = False
+) -> Callable[[str], float]:
+    """An argparse type: a finite number in [lo, hi] (`lo_open` / `hi_open` leave an end out)."""
     bracket = "(" if lo_open else "["
+    closing = ")" if hi_open else "]"
 
     def parse(text: str) -> float:
-        value = _number(text, f"in {bracket}{lo:g}, {hi:g}] ({unit})")
-        if value < lo or value > hi or (lo_open and value == lo):
-            raise argparse.ArgumentTypeError(f"must be in {bracket}{lo:g}, {hi:g}] ({unit}), got {text!r}")
+        value = _number(text, f"in {bracket}{lo:g}, {hi:g}{closing} ({unit})")
+        if value < lo or value > hi or (lo_open and value == lo) or (hi_open and value == hi):
+            raise argparse.ArgumentTypeError(f"must be in {bracket}{lo:g}, {hi:g}{closing} ({unit}), got {text!r}")
         return value
 
     return parse
@@ -106,6 +109,20 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--encoder-weights", metavar="FILE",
                    help="local ImageNet weights for the encoder (torchvision's vgg16_bn-*.pth / resnet*-*.pth "
                    "or .safetensors); never downloaded")  # fmt: skip
+    g.add_argument("--init", metavar="MODEL", help="fine-tune: start from an exported model (MODEL.safetensors with "
+                   "its MODEL.card.yaml, e.g. models/segnet_warehouse.safetensors or an `rvn export` output); its "
+                   "architecture, classes and normalisation must match the run's")  # fmt: skip
+    g.add_argument("--freeze-encoder", action="store_true",
+                   help="the encoder's weights and batch norm statistics stay as initialised (--init or "
+                   "--encoder-weights); only the decoder and classifier train")  # fmt: skip
+    g.add_argument("--mix-data", metavar="DIR",
+                   help="a second image folder (images/ and labels/ in the same label set, or its train/ split; "
+                   "e.g. `rvn sim-dataset` frames) mixed into every training epoch; validation stays on "
+                   "--data-root")  # fmt: skip
+    g.add_argument("--mix-fraction", type=float_in(0.0, 1.0, "fraction of each epoch", lo_open=True, hi_open=True),
+                   metavar="F", help="with --mix-data: its share of each training epoch; an epoch is the training "
+                   "split plus F/(1-F) times as many --mix-data samples, drawn afresh each epoch (with replacement "
+                   "only where --mix-data holds fewer)")  # fmt: skip
     g.add_argument(
         "--limit",
         type=int_in(1, 10**9, "images"),

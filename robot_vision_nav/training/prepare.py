@@ -1,19 +1,23 @@
 """What a training run sets up before its first step, and what a resumed run restores.
 
-The network (initial, ImageNet-initialised or a checkpoint's) on its device, DDP-wrapped under
-torchrun with SyncBatchNorm on CUDA; the median-frequency class weights, counted in shares across
-processes; the training and validation loaders; and, on `--resume`, the checkpoint checked
-against the options and its optimiser, scheduler, scaler and RNG states put back. Must never
-import ROS.
+The network (initial, ImageNet-initialised, a parent model's (`--init`) or a checkpoint's, its
+encoder frozen on `--freeze-encoder`) on its device, DDP-wrapped under torchrun with SyncBatchNorm
+on CUDA; the median-frequency class weights, counted in shares across processes (with a mix
+folder, over an epoch's expected share of it too); the training loader (the training split, plus
+an epoch's draw from `--mix-data`) and the validation loader; and, on `--resume`, the checkpoint
+checked against the options and its optimiser, scheduler, scaler and RNG states put back. Must
+never import ROS.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
@@ -31,13 +35,16 @@ from robot_vision_nav.training.checkpoint import (
 )
 from robot_vision_nav.training.datasets import (
     EvalSamples,
+    SegmentationDataset,
     TrainingData,
     TrainingSamples,
     count_class_pixels,
     eval_collate,
     median_frequency_weights,
 )
+from robot_vision_nav.training.datasets.mixing import MixedTrainingSamples
 from robot_vision_nav.training.distributed import Distributed, EpochSampler, ShardSampler
+from robot_vision_nav.training.finetune import freeze_encoder
 from robot_vision_nav.training.options import args_to_dict
 from robot_vision_nav.training.transforms import TrainTransform
 
@@ -64,18 +71,27 @@ class Progress:
 
 def prepare_model(
     args: argparse.Namespace, config: SegNetConfig, ckpt: Checkpoint | None, where: Distributed,
-    device: torch.device,
+    device: torch.device, init: Mapping[str, Tensor] | None = None,
 ) -> tuple[nn.Module, nn.Module]:  # fmt: skip
-    """The network (initial, ImageNet-initialised or resumed) on `device`; DDP-wrapped and the bare one."""
+    """The network (initial, ImageNet-initialised, `init`'s weights or resumed) on `device`; DDP-wrapped and bare.
+
+    With `--freeze-encoder` the encoder's parameters are taken out of training before DDP wraps
+    the network (DDP then neither waits for nor reduces their gradients).
+    """
     torch.manual_seed(args.seed)  # the same initial weights in every process, whatever ran before
     net = build_model(config)
     if ckpt is not None:
         load_state(net, ckpt["model"], args.resume)
         if args.encoder_weights:
             LOG.info("--encoder-weights ignored: resuming from %s", args.resume)
+    elif init is not None:
+        load_state(net, dict(init), args.init)
     elif args.encoder_weights:
         copied = load_encoder_weights(net, args.encoder_weights)
         LOG.info("encoder: %d tensors from %s", copied, args.encoder_weights)
+    if args.freeze_encoder:
+        values = freeze_encoder(net)
+        LOG.info("encoder frozen: %d parameter values and its batch norm statistics stay as they are", values)
     model: nn.Module = net.to(device)
     cuda = device.type == "cuda"
     if where.enabled and cuda and args.sync_bn:
@@ -92,12 +108,13 @@ def prepare_model(
 
 def class_weights_for(
     args: argparse.Namespace, data: TrainingData, ckpt: Checkpoint | None, where: Distributed,
-    device: torch.device,
+    device: torch.device, mix: SegmentationDataset | None = None, mix_count: int = 0,
 ) -> list[float] | None:  # fmt: skip
     """Median frequency weights: the checkpoint's, or counted over the training labels (None when off).
 
     Each process counts its share of the labels and the counts are summed, so every process gets
-    the same weights for 1/world_size of the reading.
+    the same weights for 1/world_size of the reading. With a mix folder whose `mix_count` samples
+    join each epoch, its counts are added scaled by mix_count / len(mix): an epoch's expected counts.
     """
     if not args.class_weights:
         return None
@@ -106,10 +123,15 @@ def class_weights_for(
     else:
         k = data.label_set.num_classes
         counts = count_class_pixels(data.train, range(where.rank, len(data.train), where.world_size), k)
+        if mix is not None:
+            mixed = count_class_pixels(mix, range(where.rank, len(mix), where.world_size), k)
+            counts = np.concatenate((counts, mixed))  # one all_reduce for both
         if where.enabled:
             shared = torch.from_numpy(counts).to(device)
             dist.all_reduce(shared)
             counts = shared.cpu().numpy()
+        if mix is not None:
+            counts = counts[:2] + np.rint(counts[2:] * (mix_count / len(mix))).astype(np.int64)
         weights = median_frequency_weights(counts).tolist()
     LOG.info("class weights (median frequency): %s",
              ", ".join(f"{n} {w:.3g}" for n, w in zip(data.label_set.names, weights, strict=True)))  # fmt: skip
@@ -117,11 +139,21 @@ def class_weights_for(
 
 
 def loaders(
-    args: argparse.Namespace, data: TrainingData, input_size: tuple[int, int], where: Distributed, cuda: bool
-) -> tuple[DataLoader[tuple[Tensor, Tensor]], EpochSampler, DataLoader[tuple[Tensor, Tensor]]]:
-    """The training loader (augmented, full batches, order by (seed, epoch)) and the validation loader."""
+    args: argparse.Namespace, data: TrainingData, input_size: tuple[int, int], where: Distributed, cuda: bool,
+    mix: SegmentationDataset | None = None,
+) -> tuple[DataLoader[tuple[Tensor, Tensor]], EpochSampler, DataLoader[tuple[Tensor, Tensor]]]:  # fmt: skip
+    """The training loader (augmented, full batches, order by (seed, epoch)) and the validation loader.
+
+    With `mix` (`--mix-data`), each training epoch is the training split plus that epoch's draw
+    from it (`MixedTrainingSamples`); validation is the dataset's alone.
+    """
     transform = TrainTransform(input_size, tuple(args.scale_range), 0.5 if args.flip else 0.0, args.jitter)
-    train_set = TrainingSamples(data.train, transform, args.seed, IMAGENET_MEAN, IMAGENET_STD)
+    train_set: TrainingSamples
+    if mix is None:
+        train_set = TrainingSamples(data.train, transform, args.seed, IMAGENET_MEAN, IMAGENET_STD)
+    else:
+        train_set = MixedTrainingSamples(data.train, mix, args.mix_fraction, transform, args.seed, IMAGENET_MEAN,
+                                         IMAGENET_STD)  # fmt: skip
     sampler = EpochSampler(train_set, num_replicas=where.world_size, rank=where.rank, shuffle=True, seed=args.seed)
     if len(sampler) < args.batch_size:
         raise TrainingError(

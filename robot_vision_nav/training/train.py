@@ -24,6 +24,10 @@ The shape of torchvision's references/segmentation/train.py (`main(args)`, `trai
 - Checkpoints (`checkpoint.pth` every epoch, `model_best.pth` at the best mIoU) are written
   atomically and read with `weights_only=True` (see `training.checkpoint`); `metrics.csv` gets a
   row per epoch and `train.log` every log line.
+- Fine-tuning (`training.finetune`): `--init MODEL.safetensors` starts from an exported model
+  checked against the run, `--freeze-encoder` trains the decoder alone, `--mix-data DIR
+  --mix-fraction F` adds a second image folder's samples to every epoch
+  (`datasets.mixing`); the checkpoint, and so the exported card, records the parent model.
 
 The parts live beside this module: `distributed` (torchrun, devices, samplers), `prepare` (model,
 class weights, loaders, resuming), `optim` (optimiser, schedule), `loop` (`train_one_epoch`,
@@ -43,7 +47,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import torch
@@ -61,12 +65,21 @@ from robot_vision_nav.training.checkpoint import (
     rng_state,
     save_checkpoint,
 )
-from robot_vision_nav.training.datasets import DatasetError, open_training_data
+from robot_vision_nav.training.datasets import DatasetError, SegmentationDataset, open_training_data
+from robot_vision_nav.training.datasets.mixing import open_mix
 from robot_vision_nav.training.distributed import (
     Distributed,
     distributed_from_env,
     join_process_group,
     select_device,
+)
+from robot_vision_nav.training.finetune import (
+    Parent,
+    check_finetune_options,
+    check_resume_finetune,
+    finetune_options,
+    frozen_modules,
+    load_parent,
 )
 from robot_vision_nav.training.logs import (
     METRICS_CSV,
@@ -114,6 +127,7 @@ class TrainSummary(TypedDict):
     best: str
     command: str
     history: list[dict[str, float | list[float] | None]]
+    parent: NotRequired[dict[str, Any]]  # fine-tuned runs only: `finetune.parent_record` (plain data)
 
 
 def _one_line(err: BaseException) -> str:
@@ -181,10 +195,11 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
         raise TrainingError(
             f"--output-dir {str(output_dir)!r} already holds a {CHECKPOINT}: --resume it, or choose another folder"
         )
+    check_finetune_options(args)
     input_size = tuple(args.input_size or DEFAULT_INPUT_SIZE[args.dataset])
     args.input_size = list(input_size)
     argv = list(getattr(args, "argv", None) or sys.argv)
-    options = {k: v for k, v in args_to_dict(args).items() if k not in ("argv", "program")}
+    options = finetune_options({k: v for k, v in args_to_dict(args).items() if k not in ("argv", "program")})
     command = canonical_command(options, _command_program(where, getattr(args, "program", None)))
     random.seed(args.seed)
     np.random.seed(args.seed)
@@ -212,18 +227,37 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
     k = labels.num_classes
     LOG.info("data: %s, %d training and %d validation images, %d classes of %r, input %dx%d px",
              args.dataset, len(data.train), len(data.val), k, labels.name, input_size[1], input_size[0])  # fmt: skip
+    description = data.description
+    mix: SegmentationDataset | None = None
+    mix_count = 0
+    if args.mix_data is not None:
+        label_set = "warehouse" if args.dataset == "synthetic" else args.label_set  # as the dataset's folders
+        mix, mix_count, described = open_mix(args.mix_data, label_set, len(data.train), args.mix_fraction, args.limit)
+        description = {**description, "mix": described}
 
     ckpt = load_training_checkpoint(args.resume) if args.resume else None
     config = variant(args.model, k)
+    parent: Parent | None = None
     if ckpt is not None:
         check_resume(ckpt, str(args.resume), config, labels, args)
-    model, bare = prepare_model(args, config, ckpt, where, device)
-    weights = class_weights_for(args, data, ckpt, where, device)
+        check_resume_finetune(ckpt, str(args.resume), args)
+    elif args.init:
+        parent = load_parent(args.init, config, args.model, labels, IMAGENET_MEAN, IMAGENET_STD)
+        LOG.info("init: %s (%s, sha256 %s)", args.init, parent.card.architecture.name, parent.record["sha256"])
+        if (parent.card.input_height, parent.card.input_width) != input_size:
+            LOG.info("init: the model was trained at %dx%d px, this run trains at %dx%d px",
+                     parent.card.input_width, parent.card.input_height, input_size[1], input_size[0])  # fmt: skip
+    # What the checkpoint records of the model this run started from (a resumed run keeps its own).
+    lineage = parent.record if parent is not None else (ckpt or {}).get("parent")
+    model, bare = prepare_model(args, config, ckpt, where, device, None if parent is None else parent.state)
+    frozen = frozen_modules(bare, args.freeze_encoder)
+    weights = class_weights_for(args, data, ckpt, where, device, mix, mix_count)
     class_weights = None if weights is None else torch.tensor(weights, dtype=torch.float32, device=device)
-    train_loader, sampler, val_loader = loaders(args, data, input_size, where, cuda)
+    train_loader, sampler, val_loader = loaders(args, data, input_size, where, cuda, mix)
     # An image folder may hold `rvn autolabel`'s set labels; the other datasets hold class ids only.
     lut = labels.drivable_lut()[:k]
-    set_labels = torch.tensor(lut, device=device) if args.dataset == "folder" and 0 < lut.sum() < k else None
+    folders = args.dataset == "folder" or mix is not None
+    set_labels = torch.tensor(lut, device=device) if folders and 0 < lut.sum() < k else None
 
     optimizer = build_optimizer(model, args)
     total_iters = args.epochs * len(train_loader)
@@ -252,7 +286,7 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
             stats = train_one_epoch(
                 model, train_loader, optimizer, scheduler, scaler, device, epoch, epochs=args.epochs,
                 class_weights=class_weights, amp_dtype=amp_dtype, freeze_bn=args.freeze_bn,
-                print_freq=args.print_freq, world_size=where.world_size, drivable=set_labels,
+                print_freq=args.print_freq, world_size=where.world_size, drivable=set_labels, frozen=frozen,
             )  # fmt: skip
             eval_start = time.perf_counter()
             matrix = evaluate(bare, val_loader, device, k, amp_dtype=amp_dtype, distributed=where.enabled)
@@ -284,11 +318,13 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
                     "iteration": run.iteration, "args": options, "argv": argv, "command": command,
                     "architecture": config.to_dict(), "labels": labels.to_dict(), "input_size": list(input_size),
                     "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-                    "class_weights": weights, "data": data.description, "metrics": run.scores,
+                    "class_weights": weights, "data": description, "metrics": run.scores,
                     "best_miou": run.best, "train_time_s": run.train_time_s, "world_size": where.world_size,
                     "rng": rng_state(),
                     "versions": {"torch": str(torch.__version__), "torchvision": _torchvision_version()},
                 }  # fmt: skip
+                if lineage is not None:
+                    state["parent"] = lineage
                 save_checkpoint(state, output_dir / CHECKPOINT)
                 if improved:
                     save_checkpoint(state, output_dir / BEST)
@@ -298,11 +334,14 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
             history.append({**row, "losses": stats.losses})
     finally:
         board.close()
-    return {
+    summary: TrainSummary = {
         "output_dir": str(output_dir), "epochs": args.epochs, "iterations": run.iteration, "best_miou": run.best,
         "metrics": run.scores, "train_time_s": round(run.train_time_s, 3), "checkpoint": str(output_dir / CHECKPOINT),
         "best": str(output_dir / BEST), "command": command, "history": history,
     }  # fmt: skip
+    if lineage is not None:
+        summary["parent"] = lineage
+    return summary
 
 
 def _torchvision_version() -> str:
