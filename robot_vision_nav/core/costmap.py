@@ -1,8 +1,13 @@
 """A rolling local costmap in the odom frame with Nav2's cost semantics.
 
-One update takes a depth image (+ traversability mask) and the robot pose at its stamp and:
+One update takes a depth image (+ traversability mask, + optionally segmentation's confidence) and
+the robot pose at its stamp and:
   1. moves the window so the robot stays at its centre, keeping every cell it already knew;
-  2. projects and classifies the pixels (see `projection`);
+  2. projects and classifies the pixels (see `projection`); with `min_floor_confidence` > 0, floor
+     the mask calls drivable with less confidence than that is unsure: no reading, like a pixel
+     without depth, and a cell whose floor pixels are mostly unsure is not cleared in this update
+     (a ray passing over it to surer floor farther on proves no obstacle stands there, but says
+     nothing about the floor: unknown stays unknown);
   3. clears by ray-tracing from the camera: each clearing ray's horizontal part is binned by
      azimuth, the farthest ground or obstacle hit per bin is kept, and every cell of the window
      closer than that along its bin becomes free (equivalent to tracing every ray, in O(cells)),
@@ -47,9 +52,11 @@ from robot_vision_nav.core.projection import (
     KEEPOUT,
     OBSTACLE,
     OVERHEAD,
+    UNSURE,
     DepthProjector,
     ProjectionConfig,
     _classify,
+    _sure,
     camera_mount_param,
     check_projection_fields,
     drop_off_param,
@@ -220,6 +227,14 @@ class CostmapConfig(ProjectionConfig):
     mask_drivable_threshold: int = param(
         128, "mask values at or above this are drivable (mono8, 255 = drivable)", min_value=1, max_value=255
     )
+    min_floor_confidence: float = param(
+        0.0,
+        "floor the mask calls drivable but segmentation/confidence puts below this (soft-max probability) is "
+        "unknown, neither cleared nor marked; obstacles and keep-out stay; needs use_traversability_mask; 0: off "
+        "(the confidence topic is then not subscribed)",
+        min_value=0.0,
+        max_value=1.0,
+    )
     obstacle_decay_s: float = param(
         5.0,
         "obstacles not seen again for this long fade to unknown; 0 keeps them",
@@ -264,6 +279,11 @@ class CostmapConfig(ProjectionConfig):
         """Window rows."""
         return round(self.height_m / self.resolution_m)
 
+    @property
+    def uses_confidence(self) -> bool:
+        """Whether updates take segmentation's confidence image: a mask and a minimum above 0."""
+        return self.use_traversability_mask and self.min_floor_confidence > 0.0
+
 
 @dataclass(frozen=True)
 class UpdateStats:
@@ -277,6 +297,7 @@ class UpdateStats:
     marked_cells: int
     cleared_cells: int
     shift_cells: tuple[int, int]
+    unsure_pixels: int = 0  # drivable floor below min_floor_confidence: no reading
 
 
 @numba.njit(cache=True, nogil=True)
@@ -286,6 +307,9 @@ def _scan_kernel(
     mask: NDArray[np.uint8],
     use_mask: bool,
     threshold: int,
+    conf: NDArray[np.uint8],
+    use_conf: bool,
+    min_conf: float,
     rays: NDArray[np.float32],
     hfac: NDArray[np.float32],
     bins: NDArray[np.int32],
@@ -312,7 +336,8 @@ def _scan_kernel(
 ) -> None:
     """One pass over the image: per-cell hits, per-azimuth-bin clearing range, class counts.
 
-    hits[0] counts obstacle points per cell, hits[1] keep-out points, hits[2] drivable ground.
+    hits[0] counts obstacle points per cell, hits[1] keep-out points, hits[2] drivable ground,
+    hits[3] unsure ground (drivable, confidence below `min_conf` in mono8 units: it does not clear).
     A floor pixel stands for a patch of floor about (H^2 + R^2) / (H * fy) long along its ray (H the
     camera height, R the range): far away that is longer than a cell, and counting the pixel in one
     cell only would leave cells between pixel rows unobserved (a painted zone would show stripes
@@ -334,25 +359,27 @@ def _scan_kernel(
             counts[0] += 1
             pz = t[2] + z * rays[2, v, u]
             drivable = (not use_mask) or mask[v, u] >= threshold
-            cls = _classify(pz, drivable, min_h, max_h, drop)
+            cls = _classify(pz, drivable, _sure(conf, use_conf, min_conf, v, u), min_h, max_h, drop)
             counts[cls] += 1
             if cls == OVERHEAD:
                 continue  # rays over the robot's height prove nothing about the floor below
             hr = z * hfac[v, u]
-            b = bins[v, u]
-            reach = hr if hr < clear_range else clear_range
-            if reach > bin_range[b]:
-                bin_range[b] = reach
-            if hr < bin_near[b]:
-                bin_near[b] = hr
+            if cls != UNSURE:  # unsure floor clears nothing, like a pixel without depth
+                b = bins[v, u]
+                reach = hr if hr < clear_range else clear_range
+                if reach > bin_range[b]:
+                    bin_range[b] = reach
+                if hr < bin_near[b]:
+                    bin_near[b] = hr
             if hr > mark_range:
                 continue
-            layer = 0 if cls == OBSTACLE else (1 if cls == KEEPOUT else 2)
+            layer = 0 if cls == OBSTACLE else (1 if cls == KEEPOUT else (2 if cls == GROUND else 3))
             patch = (cam_h * cam_h + hr * hr) * inv_h_fy if layer != 0 else 0.0
             weight = 1
-            if layer == 2 and patch < 0.5 * res:
+            if layer >= 2 and patch < 0.5 * res:
                 # Dense floor (two or more pixel rows per cell): drivable pixels only feed the
-                # keep-out vote, so one in four is counted, four times. Keep-out pixels all count.
+                # keep-out vote (and unsure ones the no-clearing vote), so one in four is counted,
+                # four times. Keep-out pixels all count.
                 if (u | v) & 1:
                     continue
                 weight = 4
@@ -398,8 +425,12 @@ def _cell_kernel(
     robot_x: float,
     robot_y: float,
     footprint_radius: float,
+    use_conf: bool,
 ) -> tuple[int, int]:
-    """Clear along the binned rays, mark hits, decay stale obstacles, clear the footprint."""
+    """Clear along the binned rays, mark hits, decay stale obstacles, clear the footprint.
+
+    With `use_conf`, a cell with more unsure floor hits than drivable ones is not cleared.
+    """
     rows, cols = state.shape
     n_bins = bin_range.shape[0]
     # Bounding box of the swept wedge: the camera and both arc ends of every bin that saw
@@ -444,6 +475,8 @@ def _cell_kernel(
                 br = bin_range[b]
                 near = bin_near[b] * blind_factor
                 if near * near <= d2 <= br * br and (state[r, c] == LETHAL or state[r, c] == UNKNOWN):
+                    if use_conf and hits[3, r, c] > hits[2, r, c]:
+                        continue  # mostly unsure floor: neither cleared nor marked
                     state[r, c] = FREE
                     cleared += 1
     marked = 0
@@ -531,7 +564,7 @@ class RollingCostmap:
         self.last_seen_ns = np.zeros((rows, cols), dtype=np.int64)
         self.costs = np.full((rows, cols), NO_INFORMATION, dtype=np.uint8)
         self.occupancy = np.full((rows, cols), -1, dtype=np.int8)
-        self._hits = np.zeros((3, rows, cols), dtype=np.int32)  # obstacle, keep-out, ground
+        self._hits = np.zeros((4, rows, cols), dtype=np.int32)  # obstacle, keep-out, ground, unsure ground
         self._origin_cell: tuple[int, int] | None = None  # (col, row) of cell (0, 0) in the world grid
 
     # ------------------------------------------------------------------ window
@@ -610,6 +643,7 @@ class RollingCostmap:
         stamp_ns: int,
         mask: NDArray[np.uint8] | None = None,
         mount: CameraMount | None = None,
+        confidence: NDArray[np.uint8] | None = None,
     ) -> UpdateStats:
         """Fold one depth frame (and its traversability mask) taken at `pose` into the map.
 
@@ -620,15 +654,18 @@ class RollingCostmap:
             stamp_ns: the image's stamp; obstacle ages are measured against it.
             mask: HxW mono8 traversability (255 = drivable); ignored when the config says so.
             mount: the camera pose in base_link for this frame (from TF); None: `camera_mount_xyzrpy`.
+            confidence: HxW mono8, 255 x the soft-max probability of each pixel's class; used with the
+                mask when `min_floor_confidence` > 0 (without it every drivable pixel counts as sure).
 
         Raises:
-            DepthInputError: wrong dtype, or depth, mask and camera model of different sizes.
+            DepthInputError: wrong dtype, or depth, mask, confidence and camera model of different sizes.
 
         """
         cfg = self.config
         projector = self.projector_for(intrinsics, mount)
         use_mask = cfg.use_traversability_mask and mask is not None
-        scale = projector.check_inputs(depth, mask if use_mask else None)
+        use_conf = use_mask and cfg.uses_confidence and confidence is not None
+        scale = projector.check_inputs(depth, mask if use_mask else None, confidence if use_conf else None)
         shift = self.recenter(pose.x_m, pose.y_m)
         ox, oy = self.origin_m
         cos_yaw, sin_yaw = math.cos(pose.yaw_rad), math.sin(pose.yaw_rad)
@@ -638,11 +675,12 @@ class RollingCostmap:
         self._hits.fill(0)
         bin_range = np.zeros(projector.n_bins, dtype=np.float32)
         bin_near = np.full(projector.n_bins, np.inf, dtype=np.float32)
-        counts = np.zeros(5, dtype=np.int64)
+        counts = np.zeros(UNSURE + 1, dtype=np.int64)
         flt = cfg.point_filter
         _scan_kernel(
             np.ascontiguousarray(depth), scale, mask if (use_mask and mask is not None) else _NO_MASK, use_mask,
-            flt.mask_drivable_threshold, projector.rays, projector.horizontal_factor, projector.bin_index, t,
+            flt.mask_drivable_threshold, confidence if (use_conf and confidence is not None) else _NO_MASK, use_conf,
+            cfg.min_floor_confidence * 255.0, projector.rays, projector.horizontal_factor, projector.bin_index, t,
             flt.min_depth_m, flt.max_depth_m, flt.min_obstacle_height_m, flt.max_obstacle_height_m,
             flt.drop_off_depth_m, cfg.obstacle_max_range_m, cfg.raytrace_max_range_m,
             cos_yaw, sin_yaw, pose.x_m, pose.y_m, ox, oy, 1.0 / cfg.resolution_m, intrinsics.fy, self._hits,
@@ -658,13 +696,13 @@ class RollingCostmap:
             cam_x, cam_y,
             pose.yaw_rad, ox, oy, cfg.resolution_m, cfg.min_points_per_cell, cfg.keepout_min_fraction, int(stamp_ns),
             int(round(cfg.obstacle_decay_s * 1e9)), pose.x_m, pose.y_m,
-            cfg.robot_radius_m if cfg.footprint_clearing else 0.0,
+            cfg.robot_radius_m if cfg.footprint_clearing else 0.0, use_conf,
         )  # fmt: skip
         self._recompute_costs()
         return UpdateStats(
             valid_pixels=int(counts[0]), ground_pixels=int(counts[GROUND]), obstacle_pixels=int(counts[OBSTACLE]),
             keepout_pixels=int(counts[KEEPOUT]), overhead_pixels=int(counts[OVERHEAD]), marked_cells=int(marked),
-            cleared_cells=int(cleared), shift_cells=shift,
+            cleared_cells=int(cleared), shift_cells=shift, unsure_pixels=int(counts[UNSURE]),
         )  # fmt: skip
 
     def mark_lethal(self, rows: NDArray[np.intp], cols: NDArray[np.intp], stamp_ns: int) -> None:

@@ -1,11 +1,11 @@
 """What costmap_node and semantic_obstacles_node do with one depth set, without ROS.
 
-`CostmapStep.on_frame` folds a depth image (and its mask) taken at a pose into the rolling map and
-says what became of it: `Updated` (with whether the publish rate lets this map out now, and a
-problem to report when the frame held no valid depth) or `Skipped` (with the reason). The node only
-converts messages, finds the pose and the camera mount, calls this and publishes. A replay gives
-the same maps on any machine: nothing here reads the wall clock, except to time the update for
-/diagnostics. `ObstacleStep.on_frame` does the same for the obstacle cloud: `Built` or `Skipped`.
+`CostmapStep.on_frame` folds a depth image (and its mask and confidence) taken at a pose into the
+rolling map and says what became of it: `Updated` (with whether the publish rate lets this map out
+now, and a problem to report when the frame held no valid depth) or `Skipped` (with the reason).
+The node only converts messages, finds the pose and the camera mount, calls this and publishes. A
+replay gives the same maps on any machine: nothing here reads the wall clock, except to time the
+update for /diagnostics. `ObstacleStep.on_frame` does the same for the obstacle cloud: `Built` or `Skipped`.
 
 This module must never import ROS.
 """
@@ -94,10 +94,13 @@ class CostmapStep:
         stamp_ns: int,
         mask: NDArray[np.uint8] | None,
         mount: CameraMount,
+        confidence: NDArray[np.uint8] | None = None,
     ) -> Updated | Skipped:
         """Fold one frame in (see the module docstring); a map that is let out is recorded as published."""
         stats = _timed(
-            self.times, "update", lambda: self.costmap.update(depth, intrinsics, pose, stamp_ns, mask, mount)
+            self.times,
+            "update",
+            lambda: self.costmap.update(depth, intrinsics, pose, stamp_ns, mask, mount, confidence),
         )
         if isinstance(stats, Skipped):
             return stats

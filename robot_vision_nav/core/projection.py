@@ -9,7 +9,10 @@ instead of an atan2 per pixel.
 Depth conventions (as depth_image_proc documents them): 16UC1 is millimetres, 32FC1 is metres;
 0, NaN, inf and values outside [min_depth_m, max_depth_m] are invalid. The traversability mask is
 mono8 with 255 = drivable; ground pixels it calls not drivable become obstacles (a painted keep-out
-zone has no height, so only segmentation sees it).
+zone has no height, so only segmentation sees it). An optional confidence image (mono8, 255 x the
+soft-max probability of the class segmentation published) makes drivable ground pixels below a
+minimum confidence unsure: no reading, as if they had no depth. Obstacles and keep-out pixels stay
+what they are whatever their confidence.
 
 The per-pixel loops are numba-compiled: one fused loop projects, classifies and bins each pixel
 in a single read, where numpy builds a dozen 300k-element temporaries per frame. Measured here
@@ -37,7 +40,11 @@ GROUND = 1
 OBSTACLE = 2
 OVERHEAD = 3
 KEEPOUT = 4
-CLASS_NAMES = {INVALID: "invalid", GROUND: "ground", OBSTACLE: "obstacle", OVERHEAD: "overhead", KEEPOUT: "keepout"}
+UNSURE = 5  # floor the mask calls drivable, with too little confidence to trust: neither clears nor marks
+CLASS_NAMES = {
+    INVALID: "invalid", GROUND: "ground", OBSTACLE: "obstacle", OVERHEAD: "overhead", KEEPOUT: "keepout",
+    UNSURE: "unsure",
+}  # fmt: skip
 
 MAX_BIN_WIDTH_RAD = 0.05  # clearing bins never wider than ~3 degrees
 
@@ -163,14 +170,22 @@ def depth_scale_for(depth: NDArray[np.generic]) -> float:
 
 
 @numba.njit(cache=True, inline="always")
-def _classify(pz: float, drivable: bool, f_min_h: float, f_max_h: float, f_drop: float) -> int:
+def _classify(pz: float, drivable: bool, sure: bool, f_min_h: float, f_max_h: float, f_drop: float) -> int:
     if pz > f_max_h:
         return OVERHEAD
     if pz >= f_min_h or pz < -f_drop:
-        return OBSTACLE
+        return OBSTACLE  # whatever the confidence: an obstacle is never lost
     if not drivable:
         return KEEPOUT
+    if not sure:
+        return UNSURE
     return GROUND
+
+
+@numba.njit(cache=True, inline="always")
+def _sure(conf: NDArray[np.uint8], use_conf: bool, min_conf: float, v: int, u: int) -> bool:
+    """Whether pixel (v, u) is confident enough to be called drivable; always without a confidence image."""
+    return (not use_conf) or float(conf[v, u]) >= min_conf
 
 
 @numba.njit(cache=True, nogil=True)
@@ -180,6 +195,9 @@ def _project_kernel(
     mask: NDArray[np.uint8],
     use_mask: bool,
     threshold: int,
+    conf: NDArray[np.uint8],
+    use_conf: bool,
+    min_conf: float,
     rays: NDArray[np.float32],
     t: NDArray[np.float64],
     min_d: float,
@@ -207,7 +225,7 @@ def _project_kernel(
             points[v, u, 1] = py
             points[v, u, 2] = pz
             drivable = (not use_mask) or mask[v, u] >= threshold
-            classes[v, u] = _classify(pz, drivable, min_h, max_h, drop)
+            classes[v, u] = _classify(pz, drivable, _sure(conf, use_conf, min_conf, v, u), min_h, max_h, drop)
 
 
 class DepthProjector:
@@ -254,8 +272,10 @@ class DepthProjector:
         """Whether this table was built for that camera model and mount."""
         return intrinsics == self.intrinsics and mount == self.mount
 
-    def check_inputs(self, depth: NDArray[np.generic], mask: NDArray[np.uint8] | None) -> float:
-        """Validate a depth image (and mask) against the camera model; return metres per unit."""
+    def check_inputs(
+        self, depth: NDArray[np.generic], mask: NDArray[np.uint8] | None, confidence: NDArray[np.uint8] | None = None
+    ) -> float:
+        """Validate a depth image (and mask, and confidence image) against the camera model; return metres per unit."""
         k = self.intrinsics
         if depth.ndim != 2 or depth.shape != (k.height, k.width):
             raise DepthInputError(
@@ -268,20 +288,40 @@ class DepthProjector:
                 f"traversability mask must be mono8 of the depth size {k.width}x{k.height}, "
                 f"got {mask.dtype} {mask.shape[1] if mask.ndim > 1 else '?'}x{mask.shape[0]}"
             )
+        if confidence is not None and (confidence.dtype != np.uint8 or confidence.shape != depth.shape):
+            raise DepthInputError(
+                f"confidence image must be mono8 of the depth size {k.width}x{k.height}, got {confidence.dtype} "
+                f"{confidence.shape[1] if confidence.ndim > 1 else '?'}x{confidence.shape[0]}"
+            )
         return scale
 
     def classify(
-        self, depth: NDArray[np.generic], mask: NDArray[np.uint8] | None, flt: PointFilter
+        self,
+        depth: NDArray[np.generic],
+        mask: NDArray[np.uint8] | None,
+        flt: PointFilter,
+        confidence: NDArray[np.uint8] | None = None,
+        min_confidence: float = 0.0,
     ) -> tuple[NDArray[np.float32], NDArray[np.uint8]]:
-        """Points in base_link (H, W, 3; NaN where invalid) and their classes (H, W)."""
-        scale = self.check_inputs(depth, mask)
+        """Points in base_link (H, W, 3; NaN where invalid) and their classes (H, W).
+
+        With a mask, a `confidence` image (mono8, 255 x probability) and `min_confidence` > 0
+        (0..1), drivable ground pixels whose confidence / 255 is below it are UNSURE.
+        """
+        use_conf = confidence is not None and mask is not None and min_confidence > 0.0
+        scale = self.check_inputs(depth, mask, confidence if use_conf else None)
         h, w = depth.shape
         points = np.empty((h, w, 3), dtype=np.float32)
         classes = np.empty((h, w), dtype=np.uint8)
         mask_arr = mask if mask is not None else np.zeros((1, 1), dtype=np.uint8)
+        conf_arr = confidence if (use_conf and confidence is not None) else NO_IMAGE
         _project_kernel(
             np.ascontiguousarray(depth), scale, mask_arr, mask is not None, flt.mask_drivable_threshold,
+            conf_arr, use_conf, min_confidence * 255.0,
             self.rays, self.t_base_camera, flt.min_depth_m, flt.max_depth_m,
             flt.min_obstacle_height_m, flt.max_obstacle_height_m, flt.drop_off_depth_m, points, classes,
         )  # fmt: skip
         return points, classes
+
+
+NO_IMAGE = np.zeros((1, 1), dtype=np.uint8)  # stands in for a mask or confidence image that is not used

@@ -88,6 +88,7 @@ NODE_PARAMETERS: dict[str, dict[str, ParameterDefault]] = {
         "use_traversability_mask": True,
         "keepout_min_fraction": 0.5,
         "mask_drivable_threshold": 128,
+        "min_floor_confidence": 0.0,
         "obstacle_decay_s": 5.0,
         "robot_radius_m": 0.25,
         "inflation_radius_m": 0.55,
