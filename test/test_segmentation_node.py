@@ -25,6 +25,7 @@ from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CompressedImage, Image
 
+from robot_vision_nav.core.segmentation.step import confidence_mono8
 from robot_vision_nav.nodes.segmentation_node import SegmentationNode
 from robot_vision_nav.ros import segmentation_engine
 from robot_vision_nav.ros.image import image_to_numpy, numpy_to_image
@@ -40,11 +41,12 @@ SEC = 1_000_000_000
 INPUT = (48, 64)  # network input, HxW
 H, W = 120, 160  # camera images: not the network's size, so the resize back is exercised
 FRAME = "camera_color_optical_frame"
-IMAGE, TRAVERSABLE, LABELS, OVERLAY = (
+IMAGE, TRAVERSABLE, LABELS, OVERLAY, CONFIDENCE = (
     "/camera/color/image_raw",
     "/segmentation/traversable",
     "/segmentation/labels",
     "/segmentation/overlay",
+    "/segmentation/confidence",
 )
 FLOOR, MARKING, WALL = 0, 1, 3  # warehouse class ids
 FLOOR_RGB = (128, 128, 128)
@@ -475,3 +477,31 @@ def test_dropped_frames_are_estimated_from_gaps_in_the_stamps(
     for stamp in stamps:
         h.segment(camera_image(), stamp)
     assert h.node.step.dropped == 2
+
+
+def test_confidence_is_computed_and_published_only_while_someone_subscribes(
+    make_harness: Callable[..., Harness], floor_model: Path
+) -> None:
+    h = make_harness(floor_model)
+    rgb = camera_image()
+    h.segment(rgb, 1 * SEC)
+    assert h.node.step.confidences_published == 0 and h.node._pub_confidence.get_subscription_count() == 0
+
+    confidences: list[Image] = []
+    sub = h.driver.create_subscription(Image, CONFIDENCE, confidences.append, SENSOR_QOS)
+    assert h.spin_until(lambda: h.node._pub_confidence.get_subscription_count() > 0)
+    h.segment(rgb, 2 * SEC + 7)
+    assert h.spin_until(lambda: len(confidences) == 1)
+    msg = confidences[0]
+    assert msg.encoding == "mono8" and (msg.height, msg.width) == (H, W)
+    assert stamp_to_ns(msg.header.stamp) == 2 * SEC + 7 and msg.header.frame_id == FRAME
+    # round(255 x the soft-max probability of the class in segmentation/labels), pixel for pixel.
+    expected = confidence_mono8(h.node.engine.segmenter.segment(rgb).confidence)
+    np.testing.assert_array_equal(image_to_numpy(msg), expected)
+    assert 200 < int(expected.min()) == int(expected.max()) < 255  # the constant model: ~0.94 everywhere
+    assert h.node.step.confidences_published == 1
+
+    h.driver.destroy_subscription(sub)
+    assert h.spin_until(lambda: h.node._pub_confidence.get_subscription_count() == 0)
+    h.segment(rgb, 3 * SEC)
+    assert h.node.step.confidences_published == 1 and len(confidences) == 1

@@ -10,7 +10,7 @@ import pytest
 from numpy.typing import NDArray
 
 from robot_vision_nav.core.segmentation.inference import Segmentation, SegmenterError
-from robot_vision_nav.core.segmentation.step import SegmentationStep, Segmented, Skipped
+from robot_vision_nav.core.segmentation.step import SegmentationStep, Segmented, Skipped, confidence_mono8
 
 SEC = 1_000_000_000
 H, W = 4, 6
@@ -181,3 +181,36 @@ def test_the_report_gives_the_last_problem_then_a_late_input_before_the_rate(ste
     assert (report.ok, report.message) == (False, "last problem: bad image")
     report = step.report("/image", 1.0, "", behind)
     assert (report.ok, report.message) == (False, behind)
+
+
+# ------------------------------------------------------------------ confidence image
+def test_confidence_mono8_is_255_times_the_probability_rounded_and_nan_is_unsure() -> None:
+    probs = np.array([[0.0, 1.0, 0.5, 0.6], [0.998, 0.002, 1.0000001, np.nan]], np.float32)
+    out = confidence_mono8(probs)
+    assert out.dtype == np.uint8 and out.shape == probs.shape
+    # round(255 p): 127.5 rounds to even (128 in float32: 0.5 * 255 = 127.5 exactly), 0.6 -> 153.
+    assert out.tolist() == [[0, 255, 128, 153], [254, 1, 255, 0]]
+
+
+def test_the_confidence_image_is_made_and_counted_only_when_wanted() -> None:
+    class Unsure(FakeEngine):
+        def segment(self, rgb: NDArray[np.uint8]) -> Segmentation:
+            result = super().segment(rgb)
+            confidence = np.full(rgb.shape[:2], 0.4, np.float32)
+            confidence[0, 0] = 0.9
+            return Segmentation(result.labels, confidence, result.traversable)
+
+    step = SegmentationStep(Unsure(), palette(), overlay_alpha=0.5)
+    assert step.arrive(SEC)
+    plain = step.on_image(image(), overlay=False)
+    assert isinstance(plain, Segmented) and plain.confidence is None
+    step.done(SEC, plain)
+    assert step.arrive(2 * SEC)
+    wanted = step.on_image(image(), overlay=False, confidence=True)
+    assert isinstance(wanted, Segmented) and wanted.confidence is not None and wanted.overlay is None
+    assert wanted.confidence.shape == (H, W) and wanted.confidence[0, 0] == 230
+    assert (wanted.confidence.ravel()[1:] == 102).all()
+    step.done(2 * SEC, wanted)
+    assert step.confidences_published == 1 and step.overlays_published == 0
+    # /diagnostics keeps its keys: the confidence is counted on the step only.
+    assert "confidences_published" not in step.report("camera", 1.0, "", "").values

@@ -1,4 +1,4 @@
-"""segmentation_node: camera image -> traversability mask, class ids and a colour overlay (SegNet).
+"""segmentation_node: camera image -> traversability mask, class ids, colour overlay, confidence (SegNet).
 
 Subscribes (sensor-data QoS, newest only, so a slow GPU drops stale frames instead of queuing them):
   camera/color/image_raw      sensor_msgs/Image rgb8 | bgr8; with image_transport: compressed,
@@ -9,11 +9,15 @@ Publishes (sensor-data QoS, each with the input image's header and size):
   segmentation/labels         sensor_msgs/Image mono8 class ids (the model card's label set)
   segmentation/overlay        sensor_msgs/Image rgb8, class colours over the image; only computed
                               while someone subscribes
+  segmentation/confidence     sensor_msgs/Image mono8, round(255 x the soft-max probability of the
+                              class in segmentation/labels); only computed while someone subscribes
+                              (costmap_node with min_floor_confidence > 0)
   /diagnostics                diagnostic_msgs/DiagnosticArray: fps, processing latency p50/p99
                               (conversion in to publish), frames skipped, out of order and dropped, device,
                               GPU memory
 
-What is done with each frame (stamp order, dropped-frame estimate, the engine, the overlay, timing)
+What is done with each frame (stamp order, dropped-frame estimate, the engine, the overlay and the
+confidence image, timing)
 is `core.segmentation.step.SegmentationStep`; the network and its pre/post-processing are
 `core.segmentation.inference.Segmenter`, loaded from the parameters by ros/segmentation_engine.py;
 this node only converts messages (ros/segmentation_images.py), reads parameters, publishes and
@@ -50,7 +54,7 @@ from robot_vision_nav.ros.segmentation_engine import (
     release_device_memory,
     updated,
 )
-from robot_vision_nav.ros.segmentation_images import colour_pixels, segmentation_images
+from robot_vision_nav.ros.segmentation_images import colour_pixels, confidence_image, segmentation_images
 from robot_vision_nav.ros.transport import ImageInput
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
@@ -87,6 +91,7 @@ class SegmentationNode(ManagedNode):
         self._pub_traversable = self.create_publisher(Image, topics.TRAVERSABLE, SENSOR_QOS)
         self._pub_labels = self.create_publisher(Image, topics.LABELS, SENSOR_QOS)
         self._pub_overlay = self.create_publisher(Image, topics.OVERLAY, SENSOR_QOS)
+        self._pub_confidence = self.create_publisher(Image, topics.CONFIDENCE, SENSOR_QOS)
         self._diagnostics = DiagnosticsReporter(self, "segmentation")
         self._image_in = ImageInput(
             self, topics.COLOR_IMAGE, self.config.image_transport, self._on_image, self._on_undecodable, SENSOR_QOS
@@ -143,7 +148,11 @@ class SegmentationNode(ManagedNode):
         if isinstance(rgb, str):
             result: Segmented | Skipped = self.step.skip(rgb)
         else:
-            result = self.step.on_image(rgb, overlay=self._pub_overlay.get_subscription_count() > 0)
+            result = self.step.on_image(
+                rgb,
+                overlay=self._pub_overlay.get_subscription_count() > 0,
+                confidence=self._pub_confidence.get_subscription_count() > 0,
+            )
         if isinstance(result, Skipped):
             self._warn(result.reason)
             return
@@ -152,6 +161,8 @@ class SegmentationNode(ManagedNode):
         self._pub_labels.publish(labels)
         if overlay is not None:
             self._pub_overlay.publish(overlay)
+        if (confidence := confidence_image(result, msg.header)) is not None:
+            self._pub_confidence.publish(confidence)
         self.step.done(stamp_ns, result)
 
     # ------------------------------------------------------------------ diagnostics

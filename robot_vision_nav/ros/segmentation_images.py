@@ -1,7 +1,8 @@
-"""segmentation_node's images: the camera frame in, the mask, class ids and overlay out.
+"""segmentation_node's images: the camera frame in, the mask, class ids, overlay and confidence out.
 
 `colour_pixels` gives a frame's RGB pixels, or the warning that skips it (wrong encoding, bad
-data); `segmentation_images` makes the output messages, each with the frame's header and size.
+data); `segmentation_images` and `confidence_image` make the output messages, each with the
+frame's header and size.
 """
 
 from __future__ import annotations
@@ -36,3 +37,9 @@ def segmentation_images(segmented: Segmented, header: Header) -> tuple[Image, Im
         numpy_to_image(segmented.labels, "mono8", stamp, frame_id),
         None if overlay is None else numpy_to_image(overlay, "rgb8", stamp, frame_id),
     )
+
+
+def confidence_image(segmented: Segmented, header: Header) -> Image | None:
+    """The confidence (mono8, 255 x the soft-max probability of the published class) with `header`, if made."""
+    confidence = segmented.confidence
+    return None if confidence is None else numpy_to_image(confidence, "mono8", header.stamp, header.frame_id)

@@ -18,6 +18,7 @@ DEPTH_IMAGE: Final = "camera/aligned_depth_to_color/image_raw"
 TRAVERSABLE: Final = "segmentation/traversable"
 LABELS: Final = "segmentation/labels"
 OVERLAY: Final = "segmentation/overlay"
+CONFIDENCE: Final = "segmentation/confidence"
 OBSTACLES: Final = "segmentation/obstacles"
 
 # Navigation.

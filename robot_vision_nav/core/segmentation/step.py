@@ -4,9 +4,9 @@
 first two: `arrive` counts it, estimates the frames that never came from the gaps in the stamps,
 and refuses one reordered in transport (its mask would be older than one already published, and the
 costmap refuses it: not segmenting it saves the GPU for the next frame); `on_image` runs the engine
-and, when someone wants it, the colour overlay, and says what became of the frame: `Segmented` or
-`Skipped` (with the reason); `done`, once the node has published, records the latency (message in
-to publish) and the stamp. `report` is the step's part of /diagnostics.
+and, when someone wants them, the colour overlay and the confidence image (`confidence_mono8`), and
+says what became of the frame: `Segmented` or `Skipped` (with the reason); `done`, once the node
+has published, records the latency (message in to publish) and the stamp. `report` is the step's part of /diagnostics.
 
 The wall clock is read only for the latency, the frame rate and the idle check. This module must
 never import ROS.
@@ -41,13 +41,25 @@ class Segments(Protocol):
         ...
 
 
+def confidence_mono8(confidence: NDArray[np.float32]) -> NDArray[np.uint8]:
+    """Soft-max probabilities (HxW, 0..1) as mono8: round(255 x p); NaN (no answer) is 0, i.e. unsure."""
+    scaled = np.nan_to_num(confidence, nan=0.0) * np.float32(255.0)
+    out: NDArray[np.uint8] = np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
+    return out
+
+
 @dataclass(frozen=True)
 class Segmented:
-    """A frame's outputs at its size; `overlay`: the class colours over it, None when nobody wants it."""
+    """A frame's outputs at its size; `overlay` and `confidence` are None when nobody wants them.
+
+    `overlay`: the class colours over the image; `confidence`: mono8, round(255 x the soft-max
+    probability of each pixel's class), as `confidence_mono8` makes it.
+    """
 
     traversable: NDArray[np.uint8]
     labels: NDArray[np.uint8]
     overlay: NDArray[np.uint8] | None
+    confidence: NDArray[np.uint8] | None = None
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,7 @@ class SegmentationStep:
         self.out_of_order = 0
         self.dropped = 0  # estimated from the stamp gaps
         self.overlays_published = 0
+        self.confidences_published = 0  # not in /diagnostics: its key set stays what it was
         self._gaps_ns: deque[int] = deque(maxlen=GAP_WINDOW)
         self._last_stamp_ns: int | None = None
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
@@ -116,8 +129,8 @@ class SegmentationStep:
         self.received += 1
         return self.skip(reason)
 
-    def on_image(self, rgb: NDArray[np.uint8], overlay: bool) -> Segmented | Skipped:
-        """Segment the frame that `arrive` took (RGB uint8 HxWx3); `overlay`: someone wants the overlay."""
+    def on_image(self, rgb: NDArray[np.uint8], overlay: bool, confidence: bool = False) -> Segmented | Skipped:
+        """Segment the frame that `arrive` took (RGB uint8 HxWx3); `overlay`, `confidence`: someone wants it."""
         try:
             result = self.segmenter.segment(rgb)
         except SegmenterError as err:
@@ -125,11 +138,13 @@ class SegmentationStep:
         except Exception as err:  # last resort (e.g. CUDA out of memory): one lost frame, not the node
             return self.skip(f"frame skipped, segmentation failed: {type(err).__name__}: {err}")
         colours = overlay_labels(rgb, result.labels, self.palette, self.overlay_alpha) if overlay else None
-        return Segmented(result.traversable, result.labels, colours)
+        sure = confidence_mono8(result.confidence) if confidence else None
+        return Segmented(result.traversable, result.labels, colours, sure)
 
     def done(self, stamp_ns: int, segmented: Segmented) -> None:
         """The outputs of the frame stamped `stamp_ns` are published: its latency, counts and stamp."""
         self.overlays_published += segmented.overlay is not None
+        self.confidences_published += segmented.confidence is not None
         self._latency_ms.append((time.perf_counter() - self._started) * 1e3)
         self.processed += 1
         self.order.take(stamp_ns)
