@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -246,3 +248,16 @@ def test_amp_on_cpu_trains_in_bfloat16(data: Path, tmp_path: Path) -> None:
     summary = main(train_args(data, tmp_path, "--epochs", "1", "--amp"))
     assert np.isfinite(summary["history"][0]["train_loss"]) and summary["metrics"]["labelled_pixels"] > 0
     assert torch.load(tmp_path / "checkpoint.pth", weights_only=True)["scaler"] == {}  # no scaler for bfloat16
+
+
+def test_a_folder_of_set_labels_only_trains_without_class_weights(tmp_path: Path) -> None:
+    """`rvn autolabel` output names no class: training runs on the set labels, every pixel weight 1."""
+    data = write_split_folder(tmp_path / "data")
+    for path in (data / "train" / "labels").iterdir():
+        labels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        sets = np.where(np.isin(labels, (0, 1)), 253, np.where(labels == 255, 255, 254)).astype(np.uint8)
+        write_gray(path, sets)
+    summary = main(train_args(data, tmp_path / "run"))
+    assert summary["epochs"] == 2 and all(math.isfinite(v) for h in summary["history"] for v in h["losses"])
+    assert "class weights: none (the training labels name no class" in (tmp_path / "run" / "train.log").read_text()
+    assert summary["history"][-1]["val_drivable_iou"] is not None  # validation still scores its class labels

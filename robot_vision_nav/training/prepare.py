@@ -132,6 +132,10 @@ def class_weights_for(
             counts = shared.cpu().numpy()
         if mix is not None:
             counts = counts[:2] + np.rint(counts[2:] * (mix_count / len(mix))).astype(np.int64)
+        if args.dataset == "folder" and not counts[0].any():
+            # Only `rvn autolabel`'s set labels (253 / 254): no class to balance, every pixel weighs 1.
+            LOG.info("class weights: none (the training labels name no class, only drivable / not drivable sets)")
+            return None
         weights = median_frequency_weights(counts).tolist()
     LOG.info("class weights (median frequency): %s",
              ", ".join(f"{n} {w:.3g}" for n, w in zip(data.label_set.names, weights, strict=True)))  # fmt: skip
