@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.parameter import Parameter
-from sensor_msgs.msg import CameraInfo
+from sensor_msgs.msg import CameraInfo, Image
 
-from robot_vision_nav.core.costmap import LETHAL, CostmapConfig, RollingCostmap
+from robot_vision_nav.core.costmap import LETHAL, CostmapConfig, RollingCostmap, UpdateStats
 from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.core.projection import DepthProjector, PointFilter
 from robot_vision_nav.core.rectify import Distortion, Undistorter
 from robot_vision_nav.nodes.costmap_node import CostmapNode
 from robot_vision_nav.ros.image import numpy_to_image
@@ -428,5 +429,155 @@ def test_rectify_distorted_undistorts_depth_and_mask_before_mapping(ros_context:
         as_pinhole.update(h.depth_mm, K, Pose2D(0.0, 0.0, 0.0, stamp), stamp, h.mask)
         assert not np.array_equal(as_pinhole.occupancy, expected.occupancy)  # the lens moved cells
         assert not any("distorted image refused" in line for line in h.logs)
+    finally:
+        h.close()
+
+
+# ------------------------------------------------------------------ segmentation's confidence (min_floor_confidence)
+CONFIDENCE = "/segmentation/confidence"
+CONFIDENT = [Parameter("publish_rate_hz", value=0.0), Parameter("warn_throttle_s", value=0.0)]
+
+
+def unsure_band(depth_mm: np.ndarray) -> np.ndarray:
+    """Confidence 250 (0.98) everywhere but 60 (0.24) on pixels whose point lies 1.5..2.2 m ahead."""
+    points, _ = DepthProjector(K, CostmapConfig().mount).classify(depth_mm, None, PointFilter())
+    x = np.nan_to_num(points[..., 0], nan=-1.0)
+    return np.where((x >= 1.5) & (x <= 2.2), 60, 250).astype(np.uint8)
+
+
+class ConfidenceHarness(Harness):
+    """Harness that also publishes segmentation/confidence (`confidence`, None: not at all)."""
+
+    def __init__(self, context: Any, overrides: list[Parameter[Any]]) -> None:
+        super().__init__(context, overrides)
+        self.pub_confidence = self.driver.create_publisher(Image, CONFIDENCE, SENSOR_QOS)
+        self.confidence: np.ndarray | None = unsure_band(self.depth_mm)
+
+    def publish(self, stamp_ns: int, *, odom: bool = True, confidence: Any = None, **camera: Any) -> None:
+        super().publish(stamp_ns, odom=odom, **camera)
+        image = self.confidence if confidence is None else confidence
+        if isinstance(image, Image):
+            self.pub_confidence.publish(image)
+        elif image is not None:
+            self.pub_confidence.publish(numpy_to_image(image, "mono8", stamp_ns))
+
+    def expected(self, stamp_ns: int, config: CostmapConfig, **frame: Any) -> np.ndarray:
+        """The core's map of the harness's frame (depth, mask, confidence overridable), as the node should publish."""
+        cm = RollingCostmap(config)
+        inputs = {"depth": self.depth_mm, "mask": self.mask, "confidence": self.confidence, **frame}
+        cm.update(inputs["depth"], K, Pose2D(0.0, 0.0, 0.0, stamp_ns), stamp_ns, inputs["mask"],
+                  confidence=inputs["confidence"])  # fmt: skip
+        return cm.occupancy
+
+
+def test_with_min_floor_confidence_the_costmap_waits_for_the_confidence_and_uses_it(ros_context: Any) -> None:
+    h = ConfidenceHarness(
+        ros_context,
+        [*CONFIDENT, Parameter("min_floor_confidence", value=0.6), Parameter("diagnostics_period_s", value=0.1),
+         Parameter("input_timeout_s", value=0.2), Parameter("sync_queue_size", value=5)],
+    )  # fmt: skip
+    try:
+        assert h.spin_until(lambda: h.pub_confidence.get_subscription_count() > 0)
+        silent, h.confidence = h.confidence, None
+        for i in range(9):  # depth, mask and camera_info, more than the queue holds, but no confidence
+            h.publish((i + 1) * SEC // 10)
+            h.spin_until(lambda: False, 0.05)
+        assert not h.grids
+        expect_warning(h, CONFIDENCE, "nothing received yet")
+        assert h.spin_until(
+            lambda: any(
+                s.level == s.WARN and "no depth set processed" in s.message and CONFIDENCE in s.message
+                for d in h.diagnostics
+                for s in d.status
+            )
+        ), [s.message for d in h.diagnostics[-3:] for s in d.status]
+        h.confidence = silent
+        stamp = h.publish_until_grid(5 * SEC)
+        config = CostmapConfig(min_floor_confidence=0.6)
+        np.testing.assert_array_equal(occupancy_grid_to_numpy(h.grid_at(stamp)), h.expected(stamp, config))
+        # The unsure band made a difference: without the confidence it would be free floor.
+        assert (h.expected(stamp, config) != h.expected(stamp, CostmapConfig())).sum() > 20
+        assert h.spin_until(
+            lambda: any("confidence from /segmentation/confidence" in line for line in h.logs)
+        )  # the start-up line says where it comes from
+    finally:
+        h.close()
+
+
+def test_min_floor_confidence_set_at_run_time_subscribes_and_unsubscribes_the_confidence(ros_context: Any) -> None:
+    h = ConfidenceHarness(ros_context, CONFIDENT)
+    try:
+        first = h.publish_until_grid(5 * SEC)  # off: the confidence published is not even subscribed
+        assert h.pub_confidence.get_subscription_count() == 0
+        np.testing.assert_array_equal(occupancy_grid_to_numpy(h.grid_at(first)), h.expected(first, CostmapConfig()))
+        bad = h.node.set_parameters([Parameter("min_floor_confidence", value=1.5)])[0]
+        assert not bad.successful and "min_floor_confidence" in bad.reason and "1.5" in bad.reason
+        stats: list[UpdateStats] = []
+        update = h.node.step.costmap.update
+
+        def spy(*args: Any, **kwargs: Any) -> UpdateStats:
+            stats.append(update(*args, **kwargs))
+            return stats[-1]
+
+        h.node.step.costmap.update = spy
+        assert h.node.set_parameters([Parameter("min_floor_confidence", value=0.6)])[0].successful
+        assert h.spin_until(lambda: h.pub_confidence.get_subscription_count() > 0)
+        expect_warning(h, "depth sets matched afresh", "confidence from /segmentation/confidence")
+        stamp = h.publish_until_grid(first + SEC)
+        # The map is kept: the band seen free before stays free (unsure floor neither clears nor marks) ...
+        kept = RollingCostmap(CostmapConfig())
+        kept.update(h.depth_mm, K, Pose2D(0.0, 0.0, 0.0, first), first, h.mask)
+        kept.reconfigure(CostmapConfig(min_floor_confidence=0.6))
+        kept.update(h.depth_mm, K, Pose2D(0.0, 0.0, 0.0, stamp), stamp, h.mask, confidence=h.confidence)
+        np.testing.assert_array_equal(occupancy_grid_to_numpy(h.grid_at(stamp)), kept.occupancy)
+        # ... and the node used the confidence: its unsure pixels were counted.
+        assert stats[-1].unsure_pixels > 100
+        assert h.node.set_parameters([Parameter("min_floor_confidence", value=0.0)])[0].successful
+        assert h.spin_until(lambda: h.pub_confidence.get_subscription_count() == 0)
+        expect_warning(h, "depth sets matched afresh", "no confidence")
+        h.confidence = None
+        assert h.grid_at(h.publish_until_grid(stamp + SEC)) is not None  # depth, mask, camera_info are enough again
+        assert stats[-1].unsure_pixels == 0
+    finally:
+        h.close()
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (lambda s: numpy_to_image(np.zeros((K.height, K.width), np.uint16), "16UC1", s), "wrong encoding '16UC1'"),
+        (lambda s: numpy_to_image(np.zeros((K.height // 2, K.width // 2), np.uint8), "mono8", s), "size mismatch"),
+    ],
+    ids=["encoding", "size"],
+)
+def test_a_bad_confidence_image_is_warned_naming_its_topic_and_skipped(
+    ros_context: Any, make: Callable[[int], Image], words: str
+) -> None:
+    h = ConfidenceHarness(ros_context, [*CONFIDENT, Parameter("min_floor_confidence", value=0.6)])
+    try:
+        check_bad_input(h, lambda stamp: h.publish(stamp, confidence=make(stamp)), f"{CONFIDENCE}: ", words)
+    finally:
+        h.close()
+
+
+def test_rectify_distorted_undistorts_the_confidence_as_the_mask(ros_context: Any) -> None:
+    h = ConfidenceHarness(
+        ros_context,
+        [*CONFIDENT, Parameter("rectify_distorted", value=True), Parameter("min_floor_confidence", value=0.6)],
+    )
+    try:
+        stamp = h.publish_until_grid(5 * SEC, info=distorted_info)
+        lens, undistorter = Distortion("plumb_bob", PLUMB_BOB), Undistorter()
+        assert h.confidence is not None
+        undistorted = {
+            name: undistorter.undistort(image, K, lens)
+            for name, image in (("depth", h.depth_mm), ("mask", h.mask), ("confidence", h.confidence))
+        }
+        expected = h.expected(stamp, CostmapConfig(min_floor_confidence=0.6), **undistorted)
+        np.testing.assert_array_equal(occupancy_grid_to_numpy(h.grid_at(stamp)), expected)
+        as_it_was = h.expected(
+            stamp, CostmapConfig(min_floor_confidence=0.6), depth=undistorted["depth"], mask=undistorted["mask"]
+        )
+        assert not np.array_equal(as_it_was, expected)  # the confidence was undistorted too
     finally:
         h.close()

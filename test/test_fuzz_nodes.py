@@ -541,7 +541,8 @@ def check_costmap_outputs(tap: Tap) -> None:
         assert grid.info.resolution > 0 and grid.header.frame_id == "odom"
 
 
-def run_costmap(node: CostmapNode, actions: list[Any]) -> None:
+def run_costmap(node: CostmapNode, actions: list[Any], confidence: bool = False) -> None:
+    """`confidence`: the node takes segmentation/confidence too; each set's mask message is sent there as well."""
     tap = Tap(node)
     clock = Clock()
     for op, action in actions:
@@ -555,6 +556,8 @@ def run_costmap(node: CostmapNode, actions: list[Any]) -> None:
             node._add(0, depth)
             node._add(1, mask)
             node._add(2, info)
+            if confidence:
+                node._depth_sets.add(3, mask)
         elif kind == "odom":
             node._pose._on_odom(msgs[0])
         else:  # the subscriptions' lambdas call _add with the input's index
@@ -569,6 +572,16 @@ def test_costmap_node_survives_any_input_and_publishes_only_nav2_costs(context: 
     overrides = [Parameter("publish_rate_hz", value=0.0)]  # every update published: more output to check
     with fresh(lambda: CostmapNode(context=context, parameter_overrides=overrides)) as node, address_space_headroom():
         run_costmap(node, actions)
+
+
+@QUICK
+@given(actions=costmap_actions)
+def test_costmap_node_with_confidence_survives_any_input_and_publishes_only_nav2_costs(
+    context: Context, actions: list[Any]
+) -> None:
+    overrides = [Parameter("publish_rate_hz", value=0.0), Parameter("min_floor_confidence", value=0.6)]
+    with fresh(lambda: CostmapNode(context=context, parameter_overrides=overrides)) as node, address_space_headroom():
+        run_costmap(node, actions, confidence=True)
 
 
 @pytest.mark.slow

@@ -5,6 +5,8 @@ Subscribes (sensor-data QoS, newest only):
                                            depth_transport: compressedDepth, <that>/compressedDepth
                                            (sensor_msgs/CompressedImage, decoded: ros/transport.py)
   segmentation/traversable                 sensor_msgs/Image mono8, 255 = drivable (if used)
+  segmentation/confidence                  sensor_msgs/Image mono8, 255 x soft-max probability (only with
+                                           min_floor_confidence > 0 and the mask)
   camera/color/camera_info                 sensor_msgs/CameraInfo
   odom                                     nav_msgs/Odometry (robot_pose_source odom)
 TF (robot_pose_source tf)                  global_frame -> base_frame at the depth stamp, in place of odom
@@ -13,9 +15,10 @@ Publishes:
                                            `global_frame`, stamped with the depth image's stamp
   /diagnostics                             diagnostic_msgs/DiagnosticArray
 
-Depth, mask and camera_info are matched by stamp (approximate time), checked, decoded and given a
-camera mount by ros/depth_set.py, as in semantic_obstacles_node; the robot pose is the odometry
-interpolated to the image stamp, or TF's at that stamp (ros/robot_pose.py). The algorithm is
+Depth, mask and camera_info (and the confidence, when used) are matched by stamp (approximate
+time), checked, decoded and given a camera mount by ros/depth_set.py, as in semantic_obstacles_node;
+the robot pose is the odometry interpolated to the image stamp, or TF's at that stamp
+(ros/robot_pose.py). The algorithm is
 `core.costmap.RollingCostmap`; this node only converts messages, reads parameters, times the work
 and reports. A camera_info with lens distortion is refused, or undistorted with `rectify_distorted`
 (ros/lens.py). Bad input (wrong encoding, size mismatch, missing or zero camera_info, a payload that
@@ -87,12 +90,13 @@ class CostmapNode(ManagedNode):
             self,
             (topics.DEPTH_IMAGE, topics.TRAVERSABLE, topics.CAMERA_INFO),
             self._tf,
-            DepthSetSettings.of(self.node_config, self.map_config),
+            self._input_settings(),
             on_set=self._on_set,
             on_restart=self._on_restart,
             warn=warn,
             ages=self.ages,
             admit=lambda stamp_ns: self._pose.admit(stamp_ns),  # checked before the camera mount
+            confidence_topic=topics.CONFIDENCE,
         )
         self._pose = PoseAtStamp(
             self, self.node_config, self._tf, warn, self.ages, capacity=ODOM_BUFFER, jump_ns=TIME_JUMP_NS,
@@ -104,6 +108,7 @@ class CostmapNode(ManagedNode):
             f"local costmap {self.map_config.width_m} x {self.map_config.height_m} m at "
             f"{self.map_config.resolution_m} m in '{self.node_config.global_frame}'; depth from "
             f"{self._topics[0]}, mask {'from ' + self._topics[1] if mask else 'off'}"
+            f"{self._confidence_words()}"
             f"; robot pose from {self._pose.name}; camera mount: {self.node_config.camera_mount_source}"
             f"{'' if self._tf.available else ' (no tf2_ros here)'}"
         )
@@ -134,9 +139,24 @@ class CostmapNode(ManagedNode):
                 self._depth_sets.restart("global_frame changed: map and odometry from the old frame dropped")
             self._configure_inputs()
 
+    def _input_settings(self) -> DepthSetSettings:
+        return DepthSetSettings.of(self.node_config, self.map_config, confidence=self.map_config.uses_confidence)
+
+    def _confidence_words(self) -> str:
+        """'' when the confidence is off (the start-up line stays as it was), else where it comes from."""
+        cfg = self.map_config
+        if not cfg.uses_confidence:
+            return ""
+        topic, minimum = self._depth_sets.confidence_topic, cfg.min_floor_confidence
+        return f", confidence from {topic} (drivable floor below {minimum:g} is unknown)"
+
     def _configure_inputs(self) -> None:
-        if self._depth_sets.configure(DepthSetSettings.of(self.node_config, self.map_config)):
+        was = self._depth_sets.settings.use_confidence
+        if self._depth_sets.configure(self._input_settings()):
             self._pose.poses.forget_jumps()  # a new matching has always restarted the count of stale odometry too
+        if self._depth_sets.settings.use_confidence != was:
+            now = self._confidence_words()[2:] or f"no confidence: {self._depth_sets.confidence_topic} unsubscribed"
+            self.get_logger().info(f"depth sets matched afresh; {now}")
 
     def _on_restart(self, reason: str) -> None:
         """Forget everything time- or frame-bound (the queued inputs are gone already): poses, the map, stamps."""
@@ -150,13 +170,15 @@ class CostmapNode(ManagedNode):
         self._warnings.warn(topic, problem, self.node_config.warn_throttle_s)
 
     def _add(self, topic_index: int, msg: Image | CameraInfo) -> None:
-        """One depth (0), mask (1) or camera_info (2) message, as its subscription hands it over."""
+        """One depth (0), mask (1), camera_info (2) or confidence (3) message, as its subscription hands it over."""
         self._depth_sets.add(topic_index, msg)
 
     def _on_set(self, frame: DepthSet) -> None:
         pose = self._pose.take()  # the pose admitted at the set's stamp, before its camera mount
         self._mount_source = frame.mount_source
-        result = self.step.on_frame(frame.depth, frame.intrinsics, pose, frame.stamp_ns, frame.mask, frame.mount)
+        result = self.step.on_frame(
+            frame.depth, frame.intrinsics, pose, frame.stamp_ns, frame.mask, frame.mount, frame.confidence
+        )
         if isinstance(result, Skipped):
             self._depth_sets.skip(frame.topics[0], result.reason)
             return

@@ -2,7 +2,8 @@
 
 costmap_node and semantic_obstacles_node take their camera the same way, and `DepthSetInput` is that
 way, once: it subscribes (depth raw or compressedDepth through ros/transport.py, the mask, the
-camera_info), matches the three by stamp (ros/sync.py; without the mask, depth + camera_info),
+camera_info), matches the three by stamp (ros/sync.py; without the mask, depth + camera_info; with
+`use_confidence`, segmentation's confidence image is a fourth input, subscribed only then),
 restarts the matching when time jumps back (a looped bag, a restarted simulator: TIME_JUMP_CONFIRM
 stamps in a row more than TIME_JUMP_NS older than the newest), names the partner input that keeps
 depth frames from being used, checks encodings and sizes, decodes, undistorts or refuses a distorted
@@ -24,6 +25,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus
 from numpy.typing import NDArray
 from rclpy.node import Node
+from rclpy.subscription import Subscription
 from sensor_msgs.msg import CameraInfo, Image
 
 from robot_vision_nav.core.clock import StampOrder, StampVerdict
@@ -48,7 +50,7 @@ from robot_vision_nav.ros.transport import DEPTH_TRANSPORTS, ImageInput, check_t
 
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1")
 MASK_ENCODINGS = ("mono8", "8UC1")
-INPUT_NAMES = {0: "depth", 1: "mask", 2: "camera_info"}  # add's topic index -> name in diagnostics
+INPUT_NAMES = {0: "depth", 1: "mask", 2: "camera_info", 3: "confidence"}  # add's topic index -> name in diagnostics
 TIME_JUMP_NS = NS_PER_S  # stamps more than 1 s older than the newest: a clock that restarted, not jitter, ...
 # ... once this many in a row on one input are that old. One stale frame (a late retransmission, an
 # old buffer flushed) is followed by current ones again: it is refused as out of order, nothing restarts.
@@ -143,12 +145,17 @@ class DepthSetSettings:
     base_frame: str
     camera_mount_source: str
     mount: CameraMount  # camera_mount_xyzrpy: the mount when TF has none (or is not asked)
+    use_confidence: bool = False  # with the mask: segmentation's confidence image is a fourth input
 
     @classmethod
-    def of(cls, node_config: DepthInputFields, algorithm_config: MaskAndMountFields) -> DepthSetSettings:
+    def of(
+        cls, node_config: DepthInputFields, algorithm_config: MaskAndMountFields, *, confidence: bool = False
+    ) -> DepthSetSettings:
         """From a node's own config and its algorithm's config (CostmapConfig, ObstacleCloudConfig).
 
-        Both nodes name these parameters alike: the fields of the same names are read.
+        Both nodes name these parameters alike: the fields of the same names are read. `confidence`:
+        the algorithm wants the confidence image (costmap_node's min_floor_confidence > 0); only
+        together with the mask.
         """
         return cls(
             use_mask=algorithm_config.use_traversability_mask,
@@ -159,6 +166,7 @@ class DepthSetSettings:
             base_frame=node_config.base_frame,
             camera_mount_source=node_config.camera_mount_source,
             mount=algorithm_config.mount,
+            use_confidence=confidence and algorithm_config.use_traversability_mask,
         )
 
 
@@ -175,6 +183,7 @@ class DepthSet:
     mount: CameraMount  # the camera in base_frame at stamp_ns
     mount_source: str  # "tf" or "parameter"
     topics: tuple[str, str, str]  # depth (as subscribed), mask, camera_info: for the node's warnings
+    confidence: NDArray[np.uint8] | None = None  # HxW mono8, 255 x probability; None without use_confidence
 
 
 class DepthSetInput:
@@ -193,6 +202,8 @@ class DepthSetInput:
         admit: called with the stamp of a set that passed the image checks, before the mount is
             looked up; False skips the set (it is counted; `admit` has warned). costmap_node checks
             its odometry here.
+        confidence_topic: segmentation's confidence image, subscribed while `settings.use_confidence`
+            (and not otherwise: the segmentation node computes it only for subscribers).
 
     """
 
@@ -208,6 +219,7 @@ class DepthSetInput:
         warn: Callable[[str, str], None],
         ages: InputAges,
         admit: Callable[[int], bool] | None = None,
+        confidence_topic: str = "",
     ) -> None:
         self._node = node
         self.settings = settings
@@ -220,6 +232,9 @@ class DepthSetInput:
         self._lens = LensCorrection()
         self.skipped = 0  # frames not handed on, for whatever reason (the node's own skips count here too)
         self.last_stamp_ns: int | None = None  # of the last set the node used (`processed`)
+        self._confidence_topic_name = confidence_topic
+        self._confidence_topic = node.resolve_topic_name(confidence_topic) if confidence_topic else ""
+        self._confidence_sub: Subscription[Image] | None = None
         self._make_sync()
         depth_topic, mask_topic, info_topic = topics
         self._depth_in = ImageInput(
@@ -229,11 +244,21 @@ class DepthSetInput:
         self._info_topic = node.resolve_topic_name(info_topic)
         node.create_subscription(Image, mask_topic, lambda m: self.add(1, m), SENSOR_QOS)
         node.create_subscription(CameraInfo, info_topic, lambda m: self.add(2, m), SENSOR_QOS)
+        self._subscribe_confidence()
 
     @property
     def topics(self) -> tuple[str, str, str]:
         """Depth (the one subscribed: <depth>/compressedDepth with that transport), mask, camera_info."""
         return self._depth_in.topic, self._mask_topic, self._info_topic
+
+    @property
+    def confidence_topic(self) -> str:
+        """The confidence image's topic (resolved), subscribed only while `use_confidence`; '' if none given."""
+        return self._confidence_topic
+
+    def _topic(self, index: int) -> str:
+        """The topic of input `index` (0 depth, 1 mask, 2 camera_info, 3 confidence)."""
+        return self._confidence_topic if index == 3 else self.topics[index]
 
     @property
     def dropped_sets(self) -> int:
@@ -281,13 +306,14 @@ class DepthSetInput:
 
     def silent_topics(self) -> list[str]:
         """The inputs in use that have sent nothing yet (since the last restart)."""
-        return [self.topics[i] for i in self._inputs if self._orders[i].newest_ns is None]
+        return [self._topic(i) for i in self._inputs if self._orders[i].newest_ns is None]
 
     # ------------------------------------------------------------------ configuration
     def _make_sync(self) -> None:
         s = self.settings
-        # Without the mask the set is depth + camera_info: input 1 is simply never required.
-        self._inputs = (0, 1, 2) if s.use_mask else (0, 2)
+        # Without the mask the set is depth + camera_info: input 1 is simply never required; the
+        # confidence (3) only comes with the mask.
+        self._inputs = ((0, 1, 2, 3) if s.use_confidence else (0, 1, 2)) if s.use_mask else (0, 2)
         self._sync: ApproximateTimeSync[Image | CameraInfo] = ApproximateTimeSync(
             len(self._inputs), s.sync_queue_size, round(s.sync_slop_s * NS_PER_S), self._on_matched, pivot=0
         )
@@ -297,17 +323,32 @@ class DepthSetInput:
         self._orders = {i: StampOrder(TIME_JUMP_NS, confirm=None, confirm_jump=TIME_JUMP_CONFIRM) for i in self._inputs}
 
     def configure(self, settings: DepthSetSettings) -> bool:
-        """Take changed parameters; True when the matching started afresh (mask, queue or slop changed)."""
+        """Take changed parameters; True when the matching started afresh (mask, confidence, queue or slop changed)."""
         old, self.settings = self.settings, settings
-        rematch = (old.use_mask, old.sync_queue_size, old.sync_slop_s) != (
+        rematch = (old.use_mask, old.use_confidence, old.sync_queue_size, old.sync_slop_s) != (
             settings.use_mask,
+            settings.use_confidence,
             settings.sync_queue_size,
             settings.sync_slop_s,
         )
         if rematch:
             self._make_sync()
+            self._subscribe_confidence()
         self._depth_in.switch(settings.depth_transport)  # a no-op unless depth_transport changed
         return rematch
+
+    def _subscribe_confidence(self) -> None:
+        """Subscribe to the confidence image while it is matched, and only then (it costs its publisher)."""
+        wanted = 3 in self._inputs
+        if wanted and self._confidence_sub is None:
+            if not self._confidence_topic_name:
+                raise ValueError("use_confidence needs the confidence_topic of DepthSetInput")
+            self._confidence_sub = self._node.create_subscription(
+                Image, self._confidence_topic_name, lambda m: self.add(3, m), SENSOR_QOS
+            )
+        elif not wanted and self._confidence_sub is not None:
+            self._node.destroy_subscription(self._confidence_sub)
+            self._confidence_sub = None
 
     def restart(self, reason: str) -> None:
         """Forget the queued inputs and the stamps, then let the node forget its own (`on_restart`)."""
@@ -317,7 +358,7 @@ class DepthSetInput:
 
     # ------------------------------------------------------------------ inputs
     def add(self, topic_index: int, msg: Image | CameraInfo) -> None:
-        """One depth (0), mask (1) or camera_info (2) message, as its subscription hands it over."""
+        """One depth (0), mask (1), camera_info (2) or confidence (3) message, as its subscription hands it over."""
         if topic_index not in self._inputs:
             return
         slot = self._inputs.index(topic_index)
@@ -329,7 +370,7 @@ class DepthSetInput:
         verdict = self._orders[topic_index].check(stamp_ns)
         if verdict is StampVerdict.RESTART and newest is not None:  # (always a newest then)
             self.restart(
-                f"time jumped back {(newest - stamp_ns) / NS_PER_S:.1f} s on {self.topics[topic_index]} "
+                f"time jumped back {(newest - stamp_ns) / NS_PER_S:.1f} s on {self._topic(topic_index)} "
                 "(a looped bag or a restarted simulator)"
             )
         # The newest ever, not the last: an out-of-order message must not lower the bar for the next.
@@ -342,7 +383,7 @@ class DepthSetInput:
         if out_of_order != self._last_out_of_order[slot]:
             self._last_out_of_order[slot] = out_of_order
             self._warn(
-                self.topics[topic_index],
+                self._topic(topic_index),
                 f"stamps out of order: {stamp_ns} ns is older than an earlier message; message dropped",
             )
 
@@ -354,12 +395,12 @@ class DepthSetInput:
                 continue
             newest = self._orders[index].newest_ns
             if newest is None:
-                self._warn(self.topics[index], f"nothing received yet: {missing[slot]} depth frames dropped waiting")
+                self._warn(self._topic(index), f"nothing received yet: {missing[slot]} depth frames dropped waiting")
             else:
                 depth = self._orders[0].newest_ns
                 depth = newest if depth is None else depth
                 self._warn(
-                    self.topics[index],
+                    self._topic(index),
                     f"no message within sync_slop_s = {self.settings.sync_slop_s} s "
                     f"of a depth frame (newest is {(newest - depth) / NS_PER_S:+.3f} s from the newest depth); "
                     f"{missing[slot]} depth frames dropped for it",
@@ -377,9 +418,11 @@ class DepthSetInput:
 
     # ------------------------------------------------------------------ a matched set
     def _on_matched(self, msgs: tuple[Image | CameraInfo, ...]) -> None:
-        depth_msg = msgs[0]
-        mask_msg = msgs[1] if len(msgs) == 3 else None
-        info_msg = msgs[-1]
+        matched = dict(zip(self._inputs, msgs, strict=True))
+        depth_msg = matched[0]
+        mask_msg = matched.get(1)
+        info_msg = matched[2]
+        conf_msg = matched.get(3)
         topics = self.topics
         depth_topic, mask_topic, info_topic = topics
         stamp_ns = stamp_to_ns(depth_msg.header.stamp)
@@ -396,6 +439,12 @@ class DepthSetInput:
         if mask_msg is not None and mask_msg.encoding not in MASK_ENCODINGS:
             self.skip(mask_topic, f"wrong encoding '{mask_msg.encoding}', expected mono8 (255 = drivable)")
             return
+        if conf_msg is not None and conf_msg.encoding not in MASK_ENCODINGS:
+            self.skip(
+                self._confidence_topic,
+                f"wrong encoding '{conf_msg.encoding}', expected mono8 (255 x the soft-max probability)",
+            )
+            return
         try:
             intrinsics = camera_info_to_intrinsics(info_msg)
         except CameraInfoError as err:
@@ -411,6 +460,11 @@ class DepthSetInput:
         except ImageConversionError as err:
             self.skip(mask_topic, f"bad image: {err}")
             return
+        try:
+            confidence = image_to_numpy(conf_msg) if conf_msg is not None else None
+        except ImageConversionError as err:
+            self.skip(self._confidence_topic, f"bad image: {err}")
+            return
         if depth.shape != (intrinsics.height, intrinsics.width):
             self.skip(
                 depth_topic,
@@ -424,10 +478,19 @@ class DepthSetInput:
                 f"size mismatch: mask is {mask.shape[1]}x{mask.shape[0]}, depth is {depth.shape[1]}x{depth.shape[0]}",
             )
             return
+        if confidence is not None and confidence.shape != depth.shape:
+            self.skip(
+                self._confidence_topic,
+                f"size mismatch: confidence is {confidence.shape[1]}x{confidence.shape[0]}, depth is "
+                f"{depth.shape[1]}x{depth.shape[0]}",
+            )
+            return
         s = self.settings
         try:
             distortion = camera_info_distortion(info_msg)
             depth, mask = self._lens.correct(distortion, intrinsics, depth, mask, s.rectify_distorted)
+            if confidence is not None:
+                confidence = self._lens.correct_like_mask(distortion, intrinsics, confidence)
         except DistortedImageError as err:
             self.skip(info_topic, f"{err}; frame skipped")
             return
@@ -443,4 +506,4 @@ class DepthSetInput:
         if found.mount is None:
             self.skipped += 1
             return
-        self._on_set(DepthSet(stamp_ns, depth, mask, intrinsics, found.mount, found.source, topics))
+        self._on_set(DepthSet(stamp_ns, depth, mask, intrinsics, found.mount, found.source, topics, confidence))

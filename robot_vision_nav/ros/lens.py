@@ -5,10 +5,10 @@ camera_info with a non-zero D (any coefficient above `core.rectify.DISTORTION_TO
 model) describes an image that is not rectified: projected as it is, points away from the image
 centre land in the wrong place and nothing would say so. `LensCorrection.correct` refuses such a
 frame with a message naming the model, the coefficients and what to do, or, with the stack-wide
-`rectify_distorted: true`, undistorts the depth image and the mask onto the pinhole camera with the
-same K (`core.rectify.Undistorter`: nearest-neighbour, maps cached per camera model). An all-zero D
-in any model (a RealSense D435's colour stream: plumb_bob, or inverse_brown_conrady, with zeros)
-passes untouched, at no cost.
+`rectify_distorted: true`, undistorts the depth image and the mask (and segmentation's confidence
+image, `correct_like_mask`) onto the pinhole camera with the same K (`core.rectify.Undistorter`:
+nearest-neighbour, maps cached per camera model). An all-zero D in any model (a RealSense D435's
+colour stream: plumb_bob, or inverse_brown_conrady, with zeros) passes untouched, at no cost.
 """
 
 from __future__ import annotations
@@ -85,3 +85,23 @@ class LensCorrection:
                 "rectified or aligned stream with its zero-D camera_info"
             ) from err
         return out_depth, out_mask
+
+    def correct_like_mask(
+        self, distortion: Distortion, intrinsics: PinholeIntrinsics, image: NDArray[np.uint8]
+    ) -> NDArray[np.uint8]:
+        """Another mono8 image of the frame (segmentation's confidence) undistorted as `correct` does the mask.
+
+        Called after `correct` accepted the frame with the same distortion and intrinsics: the image
+        itself when the distortion is zero, else an undistorted copy (nearest-neighbour, cached maps).
+
+        Raises:
+            DistortedImageError: a distortion that cannot be undone (as `correct` would have said).
+
+        """
+        if distortion.is_zero:
+            return image
+        try:
+            out: NDArray[np.uint8] = self._undistorter.undistort(image, intrinsics, distortion)
+        except RectifyError as err:
+            raise DistortedImageError(f"distorted image refused: rectify_distorted cannot undistort it: {err}") from err
+        return out
