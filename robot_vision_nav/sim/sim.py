@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -36,6 +36,7 @@ from robot_vision_nav.sim.camera import (
     add_depth_noise,
     camera_intrinsics,
     ensure_gl_backend,
+    mujoco_camera_axes,
 )
 from robot_vision_nav.sim.mjcf import (
     CAMERA_NAME,
@@ -416,6 +417,23 @@ class Simulator:
         t_base_optical[:3, :3] = mount.rotation_base_optical()
         t_base_optical[:3, 3] = mount.translation_m()
         return pose_matrix(self.pose if pose is None else pose) @ t_base_optical
+
+    def set_camera_mount(self, mount_xyzrpy: tuple[float, ...]) -> None:
+        """Move the camera on the robot (x, y, z in m, roll, pitch, yaw in rad in base_link). For datasets.
+
+        The compiled model's camera is moved in place (no recompile), and `camera_pose` and
+        `render` use the new mount from then on, so depth, labels and T_world_optical stay exact.
+        """
+        config = replace(self.camera_config, mount_xyzrpy=tuple(float(v) for v in mount_xyzrpy))
+        mount = config.mount
+        x_axis, y_axis = np.split(np.asarray(mujoco_camera_axes(mount), np.float64), 2)
+        rotation = np.column_stack([x_axis, y_axis, np.cross(x_axis, y_axis)])
+        quat = np.zeros(4)
+        self._mj.mju_mat2Quat(quat, rotation.ravel())
+        self.model.cam_pos[self._camera_id] = mount.translation_m()
+        self.model.cam_quat[self._camera_id] = quat
+        self.camera_config = config
+        self._synced_ns = None
 
     def render(self) -> Frame:
         """The camera frame at the current sim time (depth range-limited, noisy if configured)."""
