@@ -57,6 +57,7 @@ def _sim_view(args: argparse.Namespace) -> int:
 
 
 def _sim_dataset(args: argparse.Namespace) -> int:
+    from robot_vision_nav.sim.appearance import RandomizeConfig
     from robot_vision_nav.sim.dataset import stderr_progress, write_dataset
     from robot_vision_nav.sim.world import WorldError
 
@@ -64,7 +65,9 @@ def _sim_dataset(args: argparse.Namespace) -> int:
     if out_dir.exists() and not out_dir.is_dir():
         raise CliError(f"argument --out: {str(out_dir)!r} exists and is not a folder")
     try:
-        manifest = write_dataset(out_dir, args.scenes, args.frames, args.seed, _sim_camera(args), stderr_progress)
+        randomize = RandomizeConfig() if args.randomize else None
+        manifest = write_dataset(out_dir, args.scenes, args.frames, args.seed, _sim_camera(args), stderr_progress,
+                                 randomize)  # fmt: skip
     except WorldError as err:
         raise CliError(str(err)) from err
     except OSError as err:
@@ -122,5 +125,11 @@ def register(sub: Subparsers) -> None:
                    help="dataset seed (default 0)")  # fmt: skip
     camera_args(p)
     p.add_argument("--depth-noise", action="store_true", help="add D435-like depth noise and dropouts (seeded)")
+    p.add_argument("--randomize", action="store_true",
+                   help="vary the look per world (lights, floor, zone and marking paint, colours of walls, racks, "
+                   "boxes, pallets, posts and people), jitter the camera mount per frame (height +-0.10 m, pitch "
+                   "+-0.10 rad, recorded in the manifest), put up to 12 posts, 8 keep-out zones and 6 people in "
+                   "a world and aim 60%% of the random-place frames at one of them (seeded; off: the default "
+                   "worlds)")  # fmt: skip
     p.add_argument("--json", action="store_true", help='print one JSON object {"out", "frames", "scenes", "seed"}')
     p.set_defaults(handler=_sim_dataset)

@@ -1,0 +1,177 @@
+"""`rvn sim-dataset` with and without `--randomize`: the default unchanged, the randomised look seeded, the
+camera mount jittered and recorded, depth and labels still exact, frames aimed at rare classes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from robot_vision_nav.cli import main
+from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.sim.appearance import RandomizeConfig, jittered_mount, randomize_appearance
+from robot_vision_nav.sim.camera import CameraConfig
+from robot_vision_nav.sim.dataset import FRAME_SPACING_S, frame_poses, scene_seed
+from robot_vision_nav.sim.sim import SimConfig, Simulator
+from robot_vision_nav.sim.world import generate_world
+
+TINY = ["--width", "64", "--height", "48"]
+DEFAULT_MOUNT = CameraConfig().mount_xyzrpy
+# sha256 of manifest.json of `rvn sim-dataset --scenes 2 --frames 3 --seed 5 --width 64 --height 48`, written at
+# 50f43f7 (before --randomize existed): world seeds, stamps, poses and camera poses of the default dataset.
+DEFAULT_MANIFEST_SHA256 = "288e78f04853a5216cb49517df652cd13be86d77803762efa2d8311efec7a0de"
+
+
+def dataset(tmp_path: Path, name: str, *extra: str) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path / name
+    assert main(["sim-dataset", "--scenes", "2", "--frames", "3", "--seed", "5", *TINY, "--out", str(out), *extra]) == 0
+    return out, json.loads((out / "manifest.json").read_text())
+
+
+def imread(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray[Any, Any]:
+    image = cv2.imread(str(path), flags)
+    assert image is not None, path
+    return image
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_default_dataset_is_unchanged_and_uses_no_randomisation(tmp_path: Path) -> None:
+    out, manifest = dataset(tmp_path, "a")
+    assert hashlib.sha256((out / "manifest.json").read_bytes()).hexdigest() == DEFAULT_MANIFEST_SHA256
+    assert "randomize" not in manifest and all("mount" not in e for e in manifest["frames"])
+    # Pixels: what a plain Simulator on the default world renders at the recorded pose and time.
+    steps = round(FRAME_SPACING_S / SimConfig().step_s)
+    for scene in range(2):
+        entries = [e for e in manifest["frames"] if e["scene"] == scene]
+        world = generate_world(entries[0]["world_seed"])
+        with Simulator(
+            world, camera=CameraConfig(width_px=64, height_px=48), noise_seed=entries[0]["world_seed"]
+        ) as sim:
+            for f, e in enumerate(entries):
+                sim.set_pose(Pose2D(e["pose"]["x_m"], e["pose"]["y_m"], e["pose"]["yaw_rad"]))
+                sim.set_time(f * steps)
+                frame = sim.render()
+                assert np.array_equal(imread(out / e["labels"]), frame.labels)
+                assert np.array_equal(imread(out / e["image"], cv2.IMREAD_COLOR)[..., ::-1], frame.rgb)
+                assert np.array_equal(imread(out / e["depth"]), frame.depth_mm())
+
+
+def test_randomized_dataset_is_deterministic_and_records_mount_and_settings(tmp_path: Path) -> None:
+    a, manifest = dataset(tmp_path, "a", "--randomize")
+    b, _ = dataset(tmp_path, "b", "--randomize")
+    assert files(a) == files(b)
+    settings = manifest["randomize"]
+    assert settings["mount_height_jitter_m"] == 0.1 and settings["mount_pitch_jitter_rad"] == 0.1
+    assert settings["max_people"] == RandomizeConfig().max_people and 0 < settings["aim_share"] <= 1
+    assert [s["scene"] for s in settings["scenes"]] == [0, 1]
+    assert {t["name"] for t in settings["scenes"][0]["textures"]} == {"floor", "zone_hazard", "zone_red",
+                                                                      "zone_red_white"}  # fmt: skip
+    mounts = [e["mount"] for e in manifest["frames"]]
+    x, y, z, roll, pitch, yaw = DEFAULT_MOUNT
+    for m in mounts:
+        assert (m["x_m"], m["y_m"], m["roll_rad"], m["yaw_rad"]) == (x, y, roll, yaw)
+        assert abs(m["z_m"] - z) <= 0.1 + 1e-9 and abs(m["pitch_rad"] - pitch) <= 0.1 + 1e-9
+    assert len({(m["z_m"], m["pitch_rad"]) for m in mounts}) == len(mounts)
+    default, _ = dataset(tmp_path, "default")
+    assert all(files(a)[n] != files(default)[n] for n in files(a) if n.startswith("images/"))
+
+
+def test_randomized_depth_labels_and_camera_pose_agree_with_the_jittered_mount(tmp_path: Path) -> None:
+    out, manifest = dataset(tmp_path, "a", "--randomize")
+    for e in manifest["frames"]:
+        depth_m = imread(out / e["depth"]).astype(np.float64) / 1000.0
+        labels = imread(out / e["labels"])
+        k, t = e["intrinsics"], np.asarray(e["T_world_camera"])
+        assert t[2, 3] == pytest.approx(e["mount"]["z_m"], abs=1e-9)
+        assert math.asin(-t[2, 2]) == pytest.approx(e["mount"]["pitch_rad"], abs=1e-7)  # optical z dips by pitch
+        vv, uu = np.mgrid[0 : k["height"], 0 : k["width"]]
+        flat = (labels <= 2) & (depth_m > 0)  # floor, marking, keep_out: paint within 3 mm of z = 0
+        assert flat.sum() > 100
+        d = depth_m[flat]
+        rays = np.stack([(uu[flat] - k["cx"]) / k["fx"] * d, (vv[flat] - k["cy"]) / k["fy"] * d, d], axis=1)
+        z_world = rays @ t[2, :3] + t[2, 3]
+        assert np.abs(z_world).max() < 0.005, e["name"]
+
+
+def test_set_camera_mount_renders_what_a_compiled_mount_renders() -> None:
+    world = generate_world(3)
+    mount = (0.1, 0.0, 0.58, 0.0, 0.27, 0.0)
+    small = CameraConfig(width_px=96, height_px=72)
+    with Simulator(world, camera=replace(small, mount_xyzrpy=mount)) as sim:
+        want = sim.render()
+    with Simulator(world, camera=small) as sim:
+        default = sim.render()
+        sim.set_camera_mount(mount)
+        got = sim.render()
+        sim.set_camera_mount(small.mount_xyzrpy)
+        back = sim.render()
+    for a, b in ((want, got), (default, back)):
+        assert np.array_equal(a.rgb, b.rgb) and np.array_equal(a.labels, b.labels)
+        assert np.array_equal(a.depth_m, b.depth_m) and np.array_equal(a.T_world_optical, b.T_world_optical)
+    assert not np.array_equal(default.labels, got.labels)
+
+
+def test_randomized_look_keeps_every_class_where_it_was() -> None:
+    world = generate_world(scene_seed(5, 0), RandomizeConfig().world_config(0.25))
+    looked = randomize_appearance(world, np.random.default_rng(1))
+    assert looked == randomize_appearance(world, np.random.default_rng(1))
+    assert [(p.label, p.shape, p.x_m, p.y_m, p.z_m, p.size, p.material) for p in looked.parts] == [
+        (p.label, p.shape, p.x_m, p.y_m, p.z_m, p.size, p.material) for p in world.parts
+    ]
+    assert (looked.obstacles, looked.zones, looked.route_xy) == (world.obstacles, world.zones, world.route_xy)
+    assert looked.lights != world.lights and looked.textures != world.textures
+    small = CameraConfig(width_px=96, height_px=72)
+    with Simulator(world, camera=small) as a, Simulator(looked, camera=small) as b:
+        fa, fb = a.render(), b.render()
+    assert np.array_equal(fa.labels, fb.labels) and np.array_equal(fa.depth_m, fb.depth_m)
+    assert np.abs(fa.rgb.astype(int) - fb.rgb.astype(int)).mean() > 5
+
+
+def test_randomized_paint_colours_never_tell_zones_from_markings() -> None:
+    stripe_colours, marking_colours = set(), set()
+    for s in range(8):
+        looked = randomize_appearance(generate_world(s), np.random.default_rng(s))
+        stripe_colours |= {tuple(round(v / 64) for v in t.rgb_a) for t in looked.textures if t.name != "floor"}
+        marking_colours |= {
+            tuple(round(v * 255 / 64) for v in p.rgba[:3]) for p in looked.parts if p.label == "marking"
+        }
+        assert all(p.material for p in looked.parts if p.label == "keep_out")  # zones stay painted patterns
+    assert len(stripe_colours & marking_colours) >= 3
+
+
+def test_aimed_frames_face_a_person_post_or_zone_within_range() -> None:
+    world = generate_world(scene_seed(5, 1), RandomizeConfig().world_config(0.25))
+    plain = frame_poses(world, 8, np.random.default_rng(0))
+    assert frame_poses(world, 8, np.random.default_rng(0), 0.0, [0.0] * 8) == plain
+    times = [0.5 * f for f in range(8)]
+    aimed = frame_poses(world, 8, np.random.default_rng(0), 1.0, times, (1.0, 4.0))
+    for k in range(1, 8, 2):
+        p = aimed[k]
+        targets = [m.pose_at(times[k])[:2] for m in world.movers]
+        targets += [(fp.x_m, fp.y_m) for fp in world.obstacles if fp.label == "post"]
+        targets += [(z.area.x_m, z.area.y_m) for z in world.zones]
+        faced = [
+            (tx, ty) for tx, ty in targets
+            if 1.0 - 1e-6 <= math.hypot(tx - p.x_m, ty - p.y_m) <= 4.0 + 1e-6
+            and abs(math.remainder(math.atan2(ty - p.y_m, tx - p.x_m) - p.yaw_rad, math.tau)) < 0.8
+        ]  # fmt: skip
+        assert faced, k
+
+
+def test_jittered_mount_stays_within_the_configured_range() -> None:
+    config = RandomizeConfig(mount_height_jitter_m=0.05, mount_pitch_jitter_rad=0.02)
+    rng = np.random.default_rng(0)
+    mounts = np.array([jittered_mount(DEFAULT_MOUNT, config, rng) for _ in range(200)])
+    assert np.abs(mounts[:, 2] - DEFAULT_MOUNT[2]).max() <= 0.05 + 1e-9
+    assert np.abs(mounts[:, 4] - DEFAULT_MOUNT[4]).max() <= 0.02 + 1e-9
+    assert mounts[:, 2].std() > 0.02
