@@ -6,6 +6,12 @@ scales it will see), pad to at least the input size (image with the normalisatio
 with 255, so padding is "nothing to learn"), crop the input size at a random place, flip
 horizontally at random, and jitter brightness, contrast and saturation of the image.
 
+Appearance randomisation, each step off by default and on the image alone: an exposure gain in
+linear light and a gamma (both one lookup table on the uint8 values, before the colour jitter),
+then a Gaussian or motion blur, then additive Gaussian sensor noise. Noise comes last, as in a
+camera, so its standard deviation is the one asked for in output units; it is signal-independent
+(no shot-noise term) so that one number sets it.
+
 Labels are class ids (STYLE point 11): they are resized with OpenCV's INTER_NEAREST_EXACT, which
 takes the source pixel whose centre is nearest to the destination pixel's centre, the same pixel
 grid INTER_LINEAR samples the image on. Plain INTER_NEAREST takes floor(x * scale) instead and
@@ -13,7 +19,9 @@ drifts up to a source pixel away from the image when shrinking.
 
 Every random number comes from the `torch.Generator` passed in, drawn in a fixed order whatever
 the options (a disabled step still draws), so one (seed, epoch, index) gives the same sample in
-any worker process, on any rank, and before and after a resume.
+any worker process, on any rank, and before and after a resume. The appearance steps draw after
+the crop, so a run without them gets the samples it got before they existed; the noise field,
+the one draw whose size depends on the image, is drawn last and only when noise is on.
 
 Evaluation (`eval_image`): the image resized to the input size exactly as the inference engine
 does it (torch bilinear on float, no antialiasing); the labels stay at their own resolution and
@@ -37,6 +45,8 @@ from robot_vision_nav.core.segmentation.labels import IGNORE_INDEX
 IMAGENET_MEAN = (0.485, 0.456, 0.406)  # core.segmentation.inference's, on RGB scaled to 0..1
 IMAGENET_STD = (0.229, 0.224, 0.225)
 LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601, as torchvision's rgb_to_grayscale
+BLUR_SIGMA_PX = (0.5, 1.5)  # range of a Gaussian blur's sigma
+MOTION_LENGTH_PX = (3, 9)  # range of a motion blur's length, whole pixels
 
 
 class TransformError(ValueError):
@@ -66,7 +76,7 @@ def check_pair(rgb: NDArray[np.uint8], labels: NDArray[np.uint8]) -> None:
 
 @dataclass(frozen=True)
 class TrainTransform:
-    """Random rescale, pad, crop, flip and colour jitter of an image and its labels (module docstring).
+    """Random rescale, pad, crop, flip, colour jitter and appearance of an image and its labels (module docstring).
 
     Attributes:
         size: (height, width) of the output in pixels: the network's input size.
@@ -74,6 +84,11 @@ class TrainTransform:
         flip_prob: probability of a horizontal flip.
         jitter: brightness, contrast and saturation each scaled by a factor in [1 - jitter, 1 + jitter].
         fill_rgb: the image's padding colour (0..255); the normalisation mean makes it 0 for the network.
+        exposure: F >= 1: linear intensity times a log-uniform gain in [1/F, F], then clipped (1 is off).
+        gamma: G >= 1: values in 0..1 raised to a log-uniform power in [1/G, G] (1 is off).
+        noise: S >= 0: Gaussian noise of a standard deviation drawn uniformly in [0, S] (0..255 units; 0 is off).
+        blur_prob: probability of a blur: Gaussian (sigma in BLUR_SIGMA_PX) or motion (length in
+            MOTION_LENGTH_PX at any angle), one or the other with equal odds.
 
     """
 
@@ -82,6 +97,10 @@ class TrainTransform:
     flip_prob: float = 0.5
     jitter: float = 0.2
     fill_rgb: tuple[float, float, float] = tuple(255.0 * m for m in IMAGENET_MEAN)  # type: ignore[assignment]
+    exposure: float = 1.0
+    gamma: float = 1.0
+    noise: float = 0.0
+    blur_prob: float = 0.0
 
     def __post_init__(self) -> None:
         h, w = self.size
@@ -94,6 +113,14 @@ class TrainTransform:
             raise TransformError(f"flip_prob {self.flip_prob} is outside [0, 1]")
         if not 0.0 <= self.jitter < 1.0:
             raise TransformError(f"jitter {self.jitter} is outside [0, 1)")
+        for name in ("exposure", "gamma"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 1.0):
+                raise TransformError(f"{name} {value} must be a finite number >= 1 (1 is off)")
+        if not (math.isfinite(self.noise) and 0.0 <= self.noise <= 255.0):
+            raise TransformError(f"noise {self.noise} is outside [0, 255] (standard deviation, 0..255 units)")
+        if not 0.0 <= self.blur_prob <= 1.0:
+            raise TransformError(f"blur_prob {self.blur_prob} is outside [0, 1]")
 
     def __call__(
         self, rgb: NDArray[np.uint8], labels: NDArray[np.uint8], generator: torch.Generator
@@ -131,12 +158,95 @@ class TrainTransform:
         x0 = _randint(generator, labels.shape[1] - out_w + 1)
         rgb = rgb[y0 : y0 + out_h, x0 : x0 + out_w]
         labels = labels[y0 : y0 + out_h, x0 : x0 + out_w]
+        # The appearance draws, after the crop's (module docstring).
+        gain = self.exposure ** _uniform(generator, -1.0, 1.0)
+        power = self.gamma ** _uniform(generator, -1.0, 1.0)
+        blur_draw = _uniform(generator, 0.0, 1.0)
+        motion = _uniform(generator, 0.0, 1.0) < 0.5
+        sigma = _uniform(generator, *BLUR_SIGMA_PX)
+        length = MOTION_LENGTH_PX[0] + _randint(generator, MOTION_LENGTH_PX[1] - MOTION_LENGTH_PX[0] + 1)
+        angle_deg = _uniform(generator, 0.0, 180.0)
+        noise_std = _uniform(generator, 0.0, self.noise)
         if flip_draw < self.flip_prob:
             rgb, labels = rgb[:, ::-1], labels[:, ::-1]
-        image = rgb.astype(np.float32)
+        if self.exposure > 1.0 or self.gamma > 1.0:
+            image = np.asarray(cv2.LUT(rgb, tone_lut(gain, power)), dtype=np.float32)  # 8x numpy's indexing
+        else:
+            image = rgb.astype(np.float32)
         if self.jitter > 0.0:
             image = color_jitter(image, *factors)
+        if blur_draw < self.blur_prob:
+            image = motion_blur(image, length, angle_deg) if motion else gaussian_blur(image, sigma)
+        if self.noise > 0.0 and noise_std > 0.0:
+            field = torch.randn(image.shape, generator=generator, dtype=torch.float32).numpy()
+            image = add_noise(image, noise_std, field)
         return np.ascontiguousarray(image), np.ascontiguousarray(labels)
+
+
+def srgb_to_linear(v: NDArray[np.float64]) -> NDArray[np.float64]:
+    """sRGB-encoded values in 0..1 -> linear intensity in 0..1 (IEC 61966-2-1)."""
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def linear_to_srgb(v: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Linear intensity in 0..1 -> sRGB-encoded values in 0..1 (the inverse of `srgb_to_linear`)."""
+    return np.where(v <= 0.0031308, 12.92 * v, 1.055 * np.power(v, 1.0 / 2.4) - 0.055)
+
+
+def tone_lut(gain: float, power: float) -> NDArray[np.float32]:
+    """The 256-entry table (float32, 0..255) of an exposure `gain` in linear light, clipped, then a gamma `power`.
+
+    Indexed by a uint8 image it gives the image as if exposed `gain` times longer (saturating at
+    white) and seen through a tone curve v ** `power` (v in 0..1).
+    """
+    v = np.arange(256, dtype=np.float64) / 255.0
+    exposed = linear_to_srgb(np.clip(srgb_to_linear(v) * gain, 0.0, 1.0))
+    return np.asarray(255.0 * np.clip(exposed, 0.0, 1.0) ** power, dtype=np.float32)
+
+
+def gaussian_blur(image: NDArray[np.float32], sigma: float) -> NDArray[np.float32]:
+    """Gaussian blur of standard deviation `sigma` px (kernel out to 4 sigma, mirrored borders)."""
+    blurred = cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT_101)
+    return np.asarray(blurred, dtype=np.float32)
+
+
+def motion_kernel(length: int, angle_deg: float) -> NDArray[np.float32]:
+    """A line `length` px long through the centre of an odd square kernel, summing to 1.
+
+    The angle is counter-clockwise from the image's +x axis (rows grow downwards); the line is
+    sampled finely and each sample spread bilinearly over its four nearest kernel cells.
+    """
+    if length < 1:
+        raise TransformError(f"motion blur length {length} px must be at least 1")
+    size = length | 1
+    centre = size // 2
+    t = np.linspace(-(length - 1) / 2.0, (length - 1) / 2.0, 8 * length)
+    a = math.radians(angle_deg)
+    x = np.clip(centre + t * math.cos(a), 0.0, size - 1.0)
+    y = np.clip(centre - t * math.sin(a), 0.0, size - 1.0)
+    x0, y0 = np.floor(x).astype(np.int64), np.floor(y).astype(np.int64)
+    fx, fy = x - x0, y - y0
+    x1, y1 = np.minimum(x0 + 1, size - 1), np.minimum(y0 + 1, size - 1)
+    kernel = np.zeros((size, size), dtype=np.float64)
+    for ys, xs, w in (
+        (y0, x0, (1 - fy) * (1 - fx)),
+        (y0, x1, (1 - fy) * fx),
+        (y1, x0, fy * (1 - fx)),
+        (y1, x1, fy * fx),
+    ):
+        np.add.at(kernel, (ys, xs), w)
+    return np.asarray(kernel / kernel.sum(), dtype=np.float32)
+
+
+def motion_blur(image: NDArray[np.float32], length: int, angle_deg: float) -> NDArray[np.float32]:
+    """Blur along a line `length` px long at `angle_deg` (`motion_kernel`), mirrored borders."""
+    kernel = motion_kernel(length, angle_deg)
+    return np.asarray(cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101), dtype=np.float32)
+
+
+def add_noise(image: NDArray[np.float32], std: float, field: NDArray[np.float32]) -> NDArray[np.float32]:
+    """`image` plus `std` times `field` (standard normal, the image's shape), clipped to 0..255."""
+    return np.asarray(np.clip(image + np.float32(std) * field, 0.0, 255.0), dtype=np.float32)
 
 
 def color_jitter(
