@@ -7,12 +7,27 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
+import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
+from robot_vision_nav import cli
+from robot_vision_nav.core.segmentation.inference import card_path
+from robot_vision_nav.training.checkpoint import export_checkpoint, load_training_checkpoint
+from robot_vision_nav.training.options import (
+    APPEARANCE_PRESET,
+    args_to_dict,
+    build_train_parser,
+    canonical_command,
+    recorded_options,
+)
+from robot_vision_nav.training.train import main
 from robot_vision_nav.training.transforms import (
     TrainTransform,
     TransformError,
@@ -24,7 +39,7 @@ from robot_vision_nav.training.transforms import (
     srgb_to_linear,
     tone_lut,
 )
-from test.training_helpers import SIZE, block_pair
+from test.training_helpers import SIZE, block_pair, train_args, write_split_folder
 
 ALL_ON = {"exposure": 2.0, "gamma": 1.5, "noise": 6.0, "blur_prob": 1.0}
 
@@ -205,3 +220,53 @@ def test_noise_std_in_the_transform_is_drawn_uniformly_up_to_the_limit() -> None
     stds = np.array([t(rgb, labels, gen(s))[0].std() for s in range(40)])
     assert stds.max() <= 10.0 * 1.03 and stds.min() < 2.5 and stds.max() > 7.5
     assert stds.mean() == pytest.approx(5.0, abs=1.5)
+
+
+# ------------------------------------------------------------------------------------------- options
+def test_options_are_off_by_default_and_the_preset_fills_what_is_not_given() -> None:
+    parser = build_train_parser()
+    base = ["--dataset", "folder"]
+    args = parser.parse_args(base)
+    assert (args.exposure, args.gamma, args.noise, args.blur) == (None, None, None, None)
+    assert not {"exposure", "gamma", "noise", "blur", "appearance"} & set(recorded_options(args_to_dict(args)))
+    assert "--exposure" not in canonical_command(recorded_options(args_to_dict(args)))
+    preset = parser.parse_args([*base, "--appearance"])
+    assert {k: getattr(preset, k) for k in APPEARANCE_PRESET} == APPEARANCE_PRESET
+    for argv in (["--noise", "0", "--appearance"], ["--appearance", "--noise", "0"]):
+        mixed = parser.parse_args([*base, *argv])
+        assert mixed.noise == 0.0 and mixed.exposure == APPEARANCE_PRESET["exposure"]
+    command = canonical_command(recorded_options(args_to_dict(preset)))
+    assert "--appearance" not in command and "--exposure 2.0 --gamma 1.25 --noise 6.0 --blur 0.3" in command
+    again = parser.parse_args(command.split()[2:])
+    assert args_to_dict(again) == args_to_dict(preset)
+    for bad in (["--exposure", "0.5"], ["--gamma", "5"], ["--noise", "-1"], ["--blur", "2"]):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*base, *bad])
+
+
+def test_rvn_train_with_every_appearance_option_records_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    data = write_split_folder(tmp_path / "data", train=4, val=1)
+    argv = ["train", "--model", "segnet_tiny", "--dataset", "folder", "--data-root", str(data), "--input-size",
+            str(SIZE[0]), str(SIZE[1]), "--epochs", "1", "--batch-size", "4", "--workers", "0", "--device", "cpu",
+            "--output-dir", str(tmp_path / "out"), "--appearance", "--gamma", "1.5", "--json"]  # fmt: skip
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    flags = "--exposure 2.0 --gamma 1.5 --noise 6.0 --blur 0.3"
+    assert flags in result["command"] and "--appearance" not in result["command"]
+    ckpt = load_training_checkpoint(tmp_path / "out" / "checkpoint.pth")
+    assert {k: ckpt["args"][k] for k in ("exposure", "gamma", "noise", "blur")} == {
+        "exposure": 2.0, "gamma": 1.5, "noise": 6.0, "blur": 0.3
+    }  # fmt: skip
+    export_checkpoint(tmp_path / "out" / "checkpoint.pth", tmp_path / "m.safetensors")
+    card = yaml.safe_load(card_path(tmp_path / "m.safetensors").read_text())
+    assert flags in card["training"]["command"]
+    # The same run without them learns from other pixels.
+    plain = main(train_args(data, tmp_path / "plain", "--epochs", "1"))
+    assert plain["history"][0]["train_loss"] != result["history"][0]["train_loss"]
+    # A resume without them is warned of.
+    with caplog.at_level(logging.WARNING):
+        main(train_args(data, tmp_path / "out", "--resume", str(tmp_path / "out" / "checkpoint.pth")))
+    assert "resuming with --exposure off (the checkpoint's run had 2.0)" in caplog.text

@@ -25,6 +25,9 @@ SCHEDULES = ("poly", "cosine")
 DEFAULT_INPUT_SIZE = {"camvid": (360, 480), "cityscapes": (512, 1024), "synthetic": (240, 320), "folder": (240, 320)}
 # Options that are not part of what a run computes: left out of the canonical command.
 NOT_IN_COMMAND = frozenset({"handler", "command", "argv", "program", "json"})
+# The appearance augmentations: None (off) unless given; `--appearance` gives those not given these values.
+APPEARANCE_OPTIONS = ("exposure", "gamma", "noise", "blur")
+APPEARANCE_PRESET = {"exposure": 2.0, "gamma": 1.25, "noise": 6.0, "blur": 0.3}
 
 
 def _number(text: str, what: str) -> float:
@@ -66,6 +69,25 @@ def int_in(lo: int, hi: int, unit: str) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+class AppearancePreset(argparse.Action):
+    """`--appearance`: set each appearance option not given on the command line to its preset value.
+
+    It stores nothing itself, so the recorded options (and the canonical command) hold the values.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        """Fill in the preset (argparse calls this where `--appearance` stands)."""
+        for key, value in APPEARANCE_PRESET.items():
+            if getattr(namespace, key, None) is None:
+                setattr(namespace, key, value)
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -198,6 +220,21 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="colour jitter on the image only: brightness, contrast and saturation each scaled by a "
                    "factor in [1 - J, 1 + J] (default 0.2; 0 turns it off)")  # fmt: skip
     g.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
+    g.add_argument("--exposure", type=float_in(1.0, 16.0, "max gain"), metavar="F",
+                   help="appearance: exposure on the image only, linear intensity (sRGB decoded) times a "
+                   "log-uniform gain in [1/F, F], clipped at white (default off)")  # fmt: skip
+    g.add_argument("--gamma", type=float_in(1.0, 4.0, "max power"), metavar="G",
+                   help="appearance: the image's values in 0..1 raised to a log-uniform power in [1/G, G], after "
+                   "--exposure and before --jitter (default off)")  # fmt: skip
+    g.add_argument("--noise", type=float_in(0.0, 64.0, "0..255 units"), metavar="S",
+                   help="appearance: additive Gaussian noise on the image, last, of a standard deviation drawn "
+                   "uniformly in [0, S] (0..255 units; signal-independent; default off)")  # fmt: skip
+    g.add_argument("--blur", type=float_in(0.0, 1.0, "probability"), metavar="P",
+                   help="appearance: with probability P a blur of the image, Gaussian (sigma 0.5..1.5 px) or "
+                   "motion (3..9 px long, any angle) at equal odds, before --noise (default off)")  # fmt: skip
+    g.add_argument("--appearance", action=AppearancePreset, nargs=0, default=argparse.SUPPRESS,
+                   help="appearance randomisation preset: each of --exposure 2 --gamma 1.25 --noise 6 --blur 0.3 "
+                   "not given otherwise")  # fmt: skip
     g.add_argument("--freeze-bn", action="store_true",
                    help="batch norm keeps (and uses) its running statistics; its scale and shift still train "
                    "(small per-process batches, fine-tuning)")  # fmt: skip
@@ -289,6 +326,11 @@ def plain(value: Any) -> Any:
 def args_to_dict(args: argparse.Namespace) -> dict[str, Any]:
     """The run's options as a dict of str/int/float/bool/list/None (no handler functions)."""
     return {k: plain(v) for k, v in sorted(vars(args).items()) if not callable(v)}
+
+
+def recorded_options(options: dict[str, Any]) -> dict[str, Any]:
+    """`options` without the appearance options left off (a run without them records what it always did)."""
+    return {k: v for k, v in options.items() if not (k in APPEARANCE_OPTIONS and v is None)}
 
 
 def canonical_command(options: dict[str, Any], program: Sequence[str] = ("rvn", "train")) -> str:

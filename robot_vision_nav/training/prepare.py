@@ -45,7 +45,7 @@ from robot_vision_nav.training.datasets import (
 from robot_vision_nav.training.datasets.mixing import MixedTrainingSamples
 from robot_vision_nav.training.distributed import Distributed, EpochSampler, ShardSampler
 from robot_vision_nav.training.finetune import freeze_encoder
-from robot_vision_nav.training.options import args_to_dict
+from robot_vision_nav.training.options import APPEARANCE_OPTIONS, args_to_dict
 from robot_vision_nav.training.transforms import TrainTransform
 
 # A checkpoint as torch.load reads it: plain data of whatever shape its writer gave it.
@@ -151,7 +151,16 @@ def loaders(
     With `mix` (`--mix-data`), each training epoch is the training split plus that epoch's draw
     from it (`MixedTrainingSamples`); validation is the dataset's alone.
     """
-    transform = TrainTransform(input_size, tuple(args.scale_range), 0.5 if args.flip else 0.0, args.jitter)
+    transform = TrainTransform(
+        input_size,
+        tuple(args.scale_range),
+        0.5 if args.flip else 0.0,
+        args.jitter,
+        exposure=_or_off(args.exposure, 1.0),
+        gamma=_or_off(args.gamma, 1.0),
+        noise=_or_off(args.noise, 0.0),
+        blur_prob=_or_off(args.blur, 0.0),
+    )
     train_set: TrainingSamples
     if mix is None:
         train_set = TrainingSamples(data.train, transform, args.seed, IMAGENET_MEAN, IMAGENET_STD)
@@ -175,6 +184,11 @@ def loaders(
     val_sampler = ShardSampler(len(val_set), where.rank, where.world_size)
     val = DataLoader(val_set, batch_size=args.batch_size, sampler=val_sampler, collate_fn=eval_collate, **options)
     return train, sampler, val
+
+
+def _or_off(value: float | None, off: float) -> float:
+    """An appearance option's value, or the transform's value that turns it off where it was not given."""
+    return off if value is None else float(value)
 
 
 def _worker_init(_: int) -> None:
@@ -226,4 +240,11 @@ def check_resume(ckpt: Checkpoint, path: str, config: SegNetConfig, labels: Labe
             LOG.warning(
                 "resuming with --%s %s (the checkpoint's run had %s): the run will not match an uninterrupted one",
                 key.replace("_", "-"), args_to_dict(args).get(key), old[key],
+            )  # fmt: skip
+    for key in APPEARANCE_OPTIONS:  # a checkpoint without the key was trained without it
+        now, then = args_to_dict(args).get(key), old.get(key)
+        if now != then:
+            LOG.warning(
+                "resuming with --%s %s (the checkpoint's run had %s): the run will not match an uninterrupted one",
+                key, "off" if now is None else now, "off" if then is None else then,
             )  # fmt: skip

@@ -97,6 +97,7 @@ from robot_vision_nav.training.options import (
     args_to_dict,
     build_train_parser,
     canonical_command,
+    recorded_options,
 )
 from robot_vision_nav.training.prepare import (
     Progress,
@@ -199,7 +200,8 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
     input_size = tuple(args.input_size or DEFAULT_INPUT_SIZE[args.dataset])
     args.input_size = list(input_size)
     argv = list(getattr(args, "argv", None) or sys.argv)
-    options = finetune_options({k: v for k, v in args_to_dict(args).items() if k not in ("argv", "program")})
+    given = {k: v for k, v in args_to_dict(args).items() if k not in ("argv", "program")}
+    options = recorded_options(finetune_options(given))
     command = canonical_command(options, _command_program(where, getattr(args, "program", None)))
     random.seed(args.seed)
     np.random.seed(args.seed)
