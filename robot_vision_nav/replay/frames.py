@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics, Pose2D, interpolate_pose
+from robot_vision_nav.core.geometry import (
+    CameraMount,
+    PinholeIntrinsics,
+    Pose2D,
+    interpolate_pose,
+    yaw_from_quaternion,
+)
 from robot_vision_nav.core.projection import camera_mount_param
 from robot_vision_nav.core.units import MM_PER_M, NS_PER_S
 from robot_vision_nav.replay.bags import BagReader
@@ -113,34 +119,36 @@ def _check_options(options: FramesOptions) -> None:
         raise BagError(f"{options.out.parent}: no such folder for {options.out}")
 
 
-def _stamp_ns(header: Any) -> int:  # Any: a rosbags std_msgs/Header
-    return int(header.stamp.sec) * NS_PER_S + int(header.stamp.nanosec)
-
-
 @dataclass
 class _Index:
-    """Pass one: what the frames are chosen from."""
+    """Pass one: what the frames are chosen from.
+
+    `color`, `depth` and `truth` hold each image topic's stamps in the bag's message order, so pass two
+    knows a message's stamp from its position without deserialising it again.
+    """
 
     poses: list[Pose2D] = field(default_factory=list)
     camera_info: Any = None  # Any: the first rosbags sensor_msgs/CameraInfo
     color: list[int] = field(default_factory=list)
     depth: list[int] = field(default_factory=list)
-    truth: dict[int, None] = field(default_factory=dict)
+    truth: list[int] = field(default_factory=list)
     odom_frame: str = ""
 
 
 def _index(reader: BagReader, inputs: dict[str, InputTopic], with_truth: bool) -> _Index:
+    from robot_vision_nav.ros.messages import stamp_to_ns
+
     index = _Index()
     wanted = {inputs[n].bag_topic: n for n in (COLOR, DEPTH, CAMERA_INFO, ODOM)}
     if with_truth:
-        wanted[TRUTH_TOPIC] = "truth"
+        wanted[TRUTH_TOPIC] = TRUTH_DIR
     for topic, msgtype, _log_ns, cdr in reader.messages(wanted):
         name = wanted[topic]
         msg = reader.deserialize(cdr, msgtype, topic)
-        stamp = _stamp_ns(msg.header)
+        stamp = stamp_to_ns(msg.header.stamp)
         if name == ODOM:
             p, q = msg.pose.pose.position, msg.pose.pose.orientation
-            yaw = math.atan2(2.0 * (q.w * q.z + q.x * q.y), 1.0 - 2.0 * (q.y * q.y + q.z * q.z))
+            yaw = yaw_from_quaternion(q.x, q.y, q.z, q.w)
             if all(math.isfinite(v) for v in (p.x, p.y, yaw)):
                 index.poses.append(Pose2D(float(p.x), float(p.y), yaw, stamp))
                 index.odom_frame = index.odom_frame or str(msg.header.frame_id)
@@ -152,9 +160,8 @@ def _index(reader: BagReader, inputs: dict[str, InputTopic], with_truth: bool) -
         elif name == DEPTH:
             index.depth.append(stamp)
         else:
-            index.truth[stamp] = None
+            index.truth.append(stamp)
     index.poses.sort(key=lambda p: p.stamp_ns)
-    index.depth.sort()
     return index
 
 
@@ -195,13 +202,14 @@ class _Chosen:
 
 def _choose(index: _Index, options: FramesOptions, prefix: str) -> tuple[list[_Chosen], int, int, int]:
     stamps = [p.stamp_ns for p in index.poses]
+    depth_stamps = sorted(index.depth)
     max_skew_ns = round(options.max_skew_s * NS_PER_S)
     chosen: list[_Chosen] = []
     no_depth = no_pose = thinned = 0
     usable = 0
     last: Pose2D | None = None
     for color_ns in sorted(set(index.color)):
-        depth_ns = _nearest(index.depth, color_ns, max_skew_ns)
+        depth_ns = _nearest(depth_stamps, color_ns, max_skew_ns)
         if depth_ns is None:
             no_depth += 1
             continue
@@ -276,11 +284,14 @@ def extract_frames(options: FramesOptions, progress: Callable[[int, int], None] 
                 f"{bag}: no frame has a depth image within {options.max_skew_s} s and odometry around it "
                 f"({len(index.color)} colour images, {no_depth} without depth, {no_pose} without a pose)"
             )
-        by_color = {c.color_ns: c for c in chosen}
-        by_depth: dict[int, list[_Chosen]] = {}
+        # Where each image message goes, by its stamp (a depth image may serve two colour frames).
+        targets_of: dict[str, dict[int, list[_Chosen]]] = {COLOR: {}, DEPTH: {}, TRUTH_DIR: {}}
         for c in chosen:
-            by_depth.setdefault(c.depth_ns, []).append(c)
-        truth = with_truth and all(c.color_ns in index.truth for c in chosen)
+            for name, stamp in ((COLOR, c.color_ns), (DEPTH, c.depth_ns), (TRUTH_DIR, c.color_ns)):
+                targets_of[name].setdefault(stamp, []).append(c)
+        truth = with_truth and set(targets_of[TRUTH_DIR]) <= set(index.truth)
+        stamps_of = {COLOR: index.color, DEPTH: index.depth, TRUTH_DIR: index.truth}
+        seen = dict.fromkeys(stamps_of, 0)
 
         tmp = Path(tempfile.mkdtemp(prefix=f".{options.out.name}.", suffix=".partial", dir=options.out.parent))
         try:
@@ -294,14 +305,12 @@ def extract_frames(options: FramesOptions, progress: Callable[[int, int], None] 
             total = len(chosen) * len(wanted)
             for topic, msgtype, _log_ns, cdr in reader.messages(wanted):
                 name = wanted[topic]
-                item = inputs[name] if name != TRUTH_DIR else InputTopic(TRUTH_DIR, TRUTH_TOPIC, msgtype)
-                stamp = _stamp_ns(reader.deserialize(cdr, msgtype, topic).header)
-                targets = (
-                    [by_color[stamp]] if name in (COLOR, TRUTH_DIR) and stamp in by_color else by_depth.get(stamp, [])
-                    if name == DEPTH else []
-                )  # fmt: skip
+                stamp = stamps_of[name][seen[name]]  # the same messages in the same order as pass one
+                seen[name] += 1
+                targets = targets_of[name].pop(stamp, [])  # a repeated stamp is written once
                 if not targets:
                     continue
+                item = inputs[name] if name != TRUTH_DIR else InputTopic(TRUTH_DIR, TRUTH_TOPIC, msgtype)
                 image = cast("Image", input_message(reader, item, msgtype, cdr, image_class, bag))
                 if (int(image.width), int(image.height)) != (intrinsics.width, intrinsics.height):
                     raise BagError(
@@ -335,9 +344,7 @@ def extract_frames(options: FramesOptions, progress: Callable[[int, int], None] 
             (tmp / CAMERA_FILE).write_text(camera.to_yaml())
             (tmp / FRAMES_FILE).write_text(write_poses_csv([(c.name, c.pose) for c in chosen], FRAME_FIELDS))
             (tmp / ODOMETRY_FILE).write_text(write_poses_csv(index.poses, ODOMETRY_FIELDS))
-            for path in tmp.rglob("*"):
-                os.chmod(path, 0o755 if path.is_dir() else 0o644)
-            os.chmod(tmp, 0o755)
+            os.chmod(tmp, 0o755)  # mkdtemp's 0700; what is inside was made with the usual umask
             if options.out.exists():
                 raise BagError(f"{options.out} appeared while writing; frames left unwritten")
             os.rename(tmp, options.out)
