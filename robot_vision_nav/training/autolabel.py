@@ -21,7 +21,7 @@ odometry drift at its edge does not call a rack's foot drivable. ROS-free, numpy
 
 from __future__ import annotations
 
-import itertools
+import functools
 import json
 import math
 import os
@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from robot_vision_nav.core.geometry import CameraMount, PinholeIntrinsics, Pose2D
+from robot_vision_nav.core.projection import DepthProjector
 from robot_vision_nav.core.segmentation.labels import ANY_DRIVABLE, ANY_NOT_DRIVABLE, IGNORE_INDEX, LabelSet
 from robot_vision_nav.core.units import MM_PER_M
 from robot_vision_nav.files import write_bytes_atomic
@@ -95,13 +96,13 @@ class SweptArea:
         if trajectory.ndim != 2 or trajectory.shape[1] != 3 or len(trajectory) == 0:
             raise AutolabelError(f"the trajectory needs at least one x, y, yaw row, got shape {trajectory.shape}")
         xy = trajectory[:, :2]
-        # Densify: consecutive poses further apart than half a cell get points in between.
-        steps = np.maximum(1, np.ceil(np.hypot(*np.diff(xy, axis=0).T) / (0.5 * resolution_m)).astype(int))
-        dense = [xy[:1]]
-        for (a, b), n in zip(itertools.pairwise(xy), steps, strict=True):
-            t = (np.arange(1, n + 1) / n)[:, None]
-            dense.append(a + (b - a) * t)
-        points = np.concatenate(dense)
+        # Densify: consecutive poses further apart than half a cell get points in between (segment i
+        # gets steps[i] points at fractions 1/steps[i] .. 1 of the way to the next pose).
+        steps = np.maximum(1, np.ceil(np.hypot(*np.diff(xy, axis=0).T) / (0.5 * resolution_m)).astype(np.int64))
+        segment = np.repeat(np.arange(len(steps)), steps)
+        k = np.arange(len(segment)) - np.repeat(np.cumsum(steps) - steps, steps) + 1
+        fraction = (k / np.repeat(steps, steps))[:, None]
+        points = np.concatenate([xy[:1], xy[segment] + (xy[segment + 1] - xy[segment]) * fraction])
         self.resolution_m = resolution_m
         self.origin = points.min(axis=0) - radius_m - resolution_m
         size = np.ceil((points.max(axis=0) + radius_m + resolution_m - self.origin) / resolution_m).astype(int) + 1
@@ -132,12 +133,18 @@ def points_in_base(
     h, w = depth_m.shape
     if (w, h) != (intrinsics.width, intrinsics.height):
         raise AutolabelError(f"depth is {w}x{h} px, the camera {intrinsics.width}x{intrinsics.height}")
-    v, u = np.mgrid[0:h, 0:w].astype(np.float64)
     z = depth_m.astype(np.float64)
     z = np.where(np.isfinite(z) & (z > 0.0), z, np.nan)
-    optical = np.stack([(u - intrinsics.cx) / intrinsics.fx * z, (v - intrinsics.cy) / intrinsics.fy * z, z], axis=-1)
-    base: NDArray[np.float64] = optical @ mount.rotation_base_optical().T + mount.translation_m()
+    rays, origin = _rays(intrinsics, mount)
+    base: NDArray[np.float64] = rays * z[..., None] + origin
     return base
+
+
+@functools.lru_cache(maxsize=4)
+def _rays(intrinsics: PinholeIntrinsics, mount: CameraMount) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """HxWx3 rays in base_link per metre of depth and the camera origin: the costmap's, made once per camera."""
+    projector = DepthProjector(intrinsics, mount)
+    return np.moveaxis(projector.rays, 0, -1).astype(np.float64), projector.t_base_camera
 
 
 def fit_floor(points: NDArray[np.float64], search_m: float) -> tuple[float, float, float] | None:
@@ -312,7 +319,8 @@ def autolabel_folder(
         return np.asarray(image)
 
     tmp = Path(tempfile.mkdtemp(prefix=".labels.", suffix=".partial", dir=folder))
-    scores, all_pixels = LabelScores(), LabelScores()
+    scores = LabelScores()
+    label_counts = np.zeros(256, dtype=np.int64)  # every pixel of every frame, by label value
     human_frames = fits = 0
     try:
         for i, frame in enumerate(frames):
@@ -334,7 +342,7 @@ def autolabel_folder(
                 human_frames += 1
                 labels = merge_human(labels, human.astype(np.uint8))
             truth = read(TRUTH_DIR, frame.name, False)
-            all_pixels.add(labels, np.zeros_like(labels), drivable_lut)
+            label_counts += np.bincount(labels.ravel(), minlength=256)
             if truth is not None:
                 scores.add(labels, truth.astype(np.uint8), drivable_lut)
             if not cv2.imwrite(str(tmp / f"{frame.name}.png"), labels):
@@ -343,7 +351,7 @@ def autolabel_folder(
                 progress(i + 1, len(frames))
         summary = AutolabelSummary(
             str(folder), len(frames), human_frames, fits,
-            {k_: v for k_, v in all_pixels.as_dict().items() if k_.endswith("fraction")},
+            _fractions(label_counts),
             scores.as_dict() if scores.pixels else None, asdict(config),
         )  # fmt: skip
         os.chmod(tmp, 0o755)
@@ -361,3 +369,15 @@ def autolabel_folder(
         raise
     write_bytes_atomic(folder / "autolabel.json", (json.dumps(summary.as_dict(), indent=2) + "\n").encode())
     return summary
+
+
+def _fractions(counts: NDArray[np.int64]) -> dict[str, float | int | None]:
+    """The share of pixels labelled at all, drivable and not drivable, from counts by label value."""
+    total = int(counts.sum())
+    if not total:
+        return {"labelled_fraction": None, "drivable_fraction": None, "not_drivable_fraction": None}
+    return {
+        "labelled_fraction": (total - int(counts[IGNORE_INDEX])) / total,
+        "drivable_fraction": int(counts[ANY_DRIVABLE]) / total,
+        "not_drivable_fraction": int(counts[ANY_NOT_DRIVABLE]) / total,
+    }
