@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import sys
 import warnings
 import zipfile
@@ -406,6 +407,24 @@ def test_coco_bad_input_is_one_message_and_nothing_is_written(
     src = write_coco(tmp_path / "instances.json", doc)
     rc = run(["coco", str(src), "--map", str(mapping_file), "--out", str(tmp_path / "labels")])
     assert_one_line_error(capsys, rc, str(src), *words)
+    assert not (tmp_path / "labels").exists()
+
+
+@pytest.mark.parametrize(("fmt", "kind"), [("coco", "COCO"), ("labelme", "LabelMe")])
+def test_export_json_that_is_not_json_or_not_utf8_names_the_format_and_file(
+    tmp_path: Path, mapping_file: Path, fmt: str, kind: str
+) -> None:
+    src = tmp_path / "export.json"
+    src.write_text("{not json")
+    with pytest.raises(
+        LabelImportError, match=rf"^{kind} file '{re.escape(str(src))}' is not JSON: Expecting property name"
+    ):
+        import_labels(fmt, src, load_mapping(mapping_file), tmp_path / "labels")
+    src.write_bytes(b"\xff\xfe{}")
+    with pytest.raises(
+        LabelImportError, match=rf"^cannot read {kind} file '{re.escape(str(src))}': 'utf-8' codec can't decode"
+    ):
+        import_labels(fmt, src, load_mapping(mapping_file), tmp_path / "labels")
     assert not (tmp_path / "labels").exists()
 
 

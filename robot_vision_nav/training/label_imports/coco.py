@@ -16,7 +16,6 @@ here, inside the reader. This module must never import ROS.
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_vision_nav.training.label_imports.mapping import ClassMapping, ImportedLabel, LabelImportError
+from robot_vision_nav.training.label_imports.mapping import ClassMapping, ImportedLabel, LabelImportError, read_json
 
 PACKAGE = "pycocotools"
 
@@ -106,13 +105,7 @@ def read_coco(src: Path, mapping: ClassMapping) -> Iterator[ImportedLabel]:
         what = "is a folder" if src.is_dir() else "does not exist"
         raise LabelImportError(f"COCO file {where!r} {what}; expected the instances JSON file")
     api = _mask_api()
-    try:
-        # Any: parsed JSON, checked field by field.
-        data: Any = json.loads(src.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
-        raise LabelImportError(f"cannot read COCO file {where!r}: {err}") from err
-    except json.JSONDecodeError as err:
-        raise LabelImportError(f"COCO file {where!r} is not JSON: {err}") from err
+    data = read_json(src, "COCO")
     if not isinstance(data, dict):
         raise LabelImportError(f"{where}: expected an object with 'images', 'annotations' and 'categories'")
     categories: dict[int, str] = {}

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,7 +30,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from robot_vision_nav.training.label_imports.mapping import ClassMapping, ImportedLabel, LabelImportError
+from robot_vision_nav.training.label_imports.mapping import ClassMapping, ImportedLabel, LabelImportError, read_json
 
 SHAPES = ("polygon", "rectangle", "circle", "mask")
 NO_AREA = ("point", "points", "line", "linestrip")
@@ -132,13 +131,7 @@ def _size(data: dict[str, Any], where: str) -> tuple[int, int]:
 def read_labelme_file(path: Path, mapping: ClassMapping) -> ImportedLabel:
     """One LabelMe JSON file's labels, named after the file (`NAME.json` -> `NAME`)."""
     where = str(path)
-    try:
-        # Any: parsed JSON, checked field by field.
-        data: Any = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as err:
-        raise LabelImportError(f"cannot read LabelMe file {where!r}: {err}") from err
-    except json.JSONDecodeError as err:
-        raise LabelImportError(f"LabelMe file {where!r} is not JSON: {err}") from err
+    data = read_json(path, "LabelMe")
     if not isinstance(data, dict) or not isinstance(data.get("shapes"), list):
         raise LabelImportError(f"{where}: expected LabelMe JSON with 'shapes', 'imageHeight' and 'imageWidth'")
     height, width = _size(data, where)

@@ -15,6 +15,7 @@ label set. This module must never import ROS.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,18 @@ class ClassMapping:
     def empty(self, height: int, width: int) -> NDArray[np.uint8]:
         """A `height` x `width` label image with every pixel unlabelled (the ignore index)."""
         return np.full((height, width), self.ignore_index, dtype=np.uint8)
+
+
+def read_json(path: Path, kind: str) -> Any:
+    """The parsed JSON of an export file; `kind` (`COCO`, `LabelMe`) names the format in the message."""
+    # Any: parsed JSON, checked field by field by the caller.
+    where = str(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise LabelImportError(f"cannot read {kind} file {where!r}: {err}") from err
+    except json.JSONDecodeError as err:
+        raise LabelImportError(f"{kind} file {where!r} is not JSON: {err}") from err
 
 
 def _resolve_label_set(value: Any, path: Path) -> LabelSet:
