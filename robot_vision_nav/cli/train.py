@@ -44,7 +44,8 @@ def _autolabel(args: argparse.Namespace) -> int:
 
     from robot_vision_nav.core.segmentation.labels import LabelError
     from robot_vision_nav.package_files import load_label_set
-    from robot_vision_nav.training.autolabel import AutolabelConfig, AutolabelError, autolabel_folder
+    from robot_vision_nav.training.autolabel import autolabel_folder
+    from robot_vision_nav.training.autolabel_config import CLI_HELP, AutolabelConfig, AutolabelError
     from robot_vision_nav.training.frame_folder import FrameFolderError
 
     folder = Path(args.folder)
@@ -52,11 +53,7 @@ def _autolabel(args: argparse.Namespace) -> int:
         raise CliError(f"frames folder {str(folder)!r} not found (write one with `rvn bag frames BAG --out DIR`)")
     try:
         label_set = load_label_set(args.label_set)
-        config = AutolabelConfig(
-            robot_radius_m=args.robot_radius, footprint_margin_m=args.footprint_margin, max_range_m=args.max_range,
-            floor_tolerance_m=args.floor_tolerance, min_obstacle_height_m=args.min_obstacle_height,
-            max_obstacle_height_m=args.max_obstacle_height,
-        )  # fmt: skip
+        config = AutolabelConfig(**{field: getattr(args, field) for field in CLI_HELP})
         summary = autolabel_folder(folder, config, label_set, replace=args.replace)
     except (AutolabelError, FrameFolderError, LabelError) as err:
         raise CliError(str(err)) from err
@@ -115,19 +112,12 @@ def register(sub: Subparsers) -> None:
     p.add_argument("folder", metavar="FOLDER", help="a frames folder written by `rvn bag frames`")
     p.add_argument("--label-set", default="warehouse", metavar="NAME|FILE",
                    help="the classes of human/ and truth/ (default warehouse)")  # fmt: skip
-    defaults = {"robot_radius": 0.25, "footprint_margin": 0.05, "max_range": 5.0, "floor_tolerance": 0.03,
-                "min_obstacle_height": 0.08, "max_obstacle_height": 2.0}  # fmt: skip
-    helps = {
-        "robot_radius": "the robot's footprint radius (the costmap's robot_radius_m)",
-        "footprint_margin": "the swept footprint is this much narrower than the robot (odometry drift)",
-        "max_range": "depth beyond this is not labelled",
-        "floor_tolerance": "largest height above the fitted floor plane that is floor, at 0 m range (+0.005 per m)",
-        "min_obstacle_height": "points this high above the floor (or this far below it) are not drivable",
-        "max_obstacle_height": "points higher than this are ignored (overhangs the robot passes under)",
-    }
-    for name, default in defaults.items():
-        p.add_argument(f"--{name.replace('_', '-')}", type=float, default=default, metavar="M",
-                       help=f"{helps[name]} (m, default {default:g})")  # fmt: skip
+    from robot_vision_nav.training.autolabel_config import CLI_HELP, AutolabelConfig
+
+    for field in CLI_HELP:
+        default = getattr(AutolabelConfig, field)
+        p.add_argument(f"--{field.removesuffix('_m').replace('_', '-')}", dest=field, type=float, default=default,
+                       metavar="M", help=f"{CLI_HELP[field]} (m, default {default:g})")  # fmt: skip
     p.add_argument("--replace", action="store_true", help="replace an existing FOLDER/labels/")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(handler=_autolabel)

@@ -40,6 +40,8 @@ from robot_vision_nav.core.projection import DepthProjector
 from robot_vision_nav.core.segmentation.labels import ANY_DRIVABLE, ANY_NOT_DRIVABLE, IGNORE_INDEX, LabelSet
 from robot_vision_nav.core.units import MM_PER_M
 from robot_vision_nav.files import write_bytes_atomic
+from robot_vision_nav.training.autolabel_config import AutolabelConfig as AutolabelConfig  # re-exported
+from robot_vision_nav.training.autolabel_config import AutolabelError as AutolabelError  # re-exported
 from robot_vision_nav.training.frame_folder import (
     DEPTH_DIR,
     HUMAN_DIR,
@@ -51,41 +53,6 @@ from robot_vision_nav.training.frame_folder import (
 )
 
 MIN_FLOOR_POINTS = 200  # fewer points near z = 0 than this: the mount's floor, not a fitted one
-
-
-class AutolabelError(ValueError):
-    """Settings or inputs autolabel cannot use, naming the thing that is wrong."""
-
-
-@dataclass(frozen=True)
-class AutolabelConfig:
-    """How pixels are sorted (m unless said)."""
-
-    robot_radius_m: float = 0.25  # the costmap's robot_radius_m
-    footprint_margin_m: float = 0.05  # the swept footprint is this much narrower than the robot
-    max_range_m: float = 5.0  # depth beyond this is too noisy to call
-    floor_tolerance_m: float = 0.03
-    floor_tolerance_per_m: float = 0.005  # depth noise grows with range
-    min_obstacle_height_m: float = 0.08
-    max_obstacle_height_m: float = 2.0
-    floor_search_m: float = 0.15  # points within this of z = 0 are floor candidates for the fit
-    sweep_resolution_m: float = 0.02
-
-    def __post_init__(self) -> None:
-        for name, value in asdict(self).items():
-            if not (math.isfinite(value) and value >= 0.0):
-                raise AutolabelError(f"{name} must be a finite number >= 0, got {value}")
-        if self.robot_radius_m <= self.footprint_margin_m:
-            raise AutolabelError(
-                f"robot_radius_m {self.robot_radius_m} must be larger than footprint_margin_m {self.footprint_margin_m}"
-            )
-        if self.sweep_resolution_m <= 0.0 or self.max_range_m <= 0.0:
-            raise AutolabelError("sweep_resolution_m and max_range_m must be > 0")
-        if self.min_obstacle_height_m >= self.max_obstacle_height_m:
-            raise AutolabelError(
-                f"min_obstacle_height_m {self.min_obstacle_height_m} must be below max_obstacle_height_m "
-                f"{self.max_obstacle_height_m}"
-            )
 
 
 class SweptArea:
