@@ -17,14 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 from numpy.typing import NDArray
 
 from robot_vision_nav.training.datasets.folders import image_folder
 from robot_vision_nav.training.datasets.readers import DatasetError, SegmentationDataset
-from robot_vision_nav.training.datasets.samples import TrainingSamples, sample_seed
+from robot_vision_nav.training.datasets.samples import TrainingSamples
 from robot_vision_nav.training.datasets.training_data import JsonValue, Subset
-from robot_vision_nav.training.transforms import IMAGENET_MEAN, IMAGENET_STD, TrainTransform, TransformError, normalize
+from robot_vision_nav.training.transforms import IMAGENET_MEAN, IMAGENET_STD, TrainTransform
 
 LOG = logging.getLogger("robot_vision_nav.training")  # the training log's (training.checkpoint.LOG)
 MIX_STREAM = 0x6D6978  # "mix": keeps the draw's seed apart from every augmentation seed (seed, epoch, index)
@@ -95,7 +94,8 @@ class MixedTrainingSamples(TrainingSamples):
     """`TrainingSamples` of the training split followed by an epoch's draw from a mix folder: `(epoch, slot)` keyed.
 
     Slots 0..N-1 are the training split's samples, augmented exactly as `TrainingSamples` would;
-    slots N..N+M-1 are `mix_draw(len(mix), M, seed, epoch)`'s samples of the mix folder.
+    slots N..N+M-1 are `mix_draw(len(mix), M, seed, epoch)`'s samples of the mix folder. Only
+    `source` differs: `TrainingSamples.__getitem__` loads, augments (seeded by the slot) and normalises.
     """
 
     def __init__(
@@ -129,14 +129,3 @@ class MixedTrainingSamples(TrainingSamples):
         if not 0 <= slot < n + self.mix_count:
             raise IndexError(f"slot {slot} is outside 0..{n + self.mix_count - 1}")
         return (self.dataset, slot) if slot < n else (self.mix, int(self.draw(epoch)[slot - n]))
-
-    def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        epoch, slot = key if isinstance(key, tuple) else (0, key)
-        dataset, index = self.source(epoch, slot)
-        rgb, labels = dataset[index]
-        generator = torch.Generator().manual_seed(sample_seed(self.seed, epoch, slot))
-        try:
-            image, out = self.transform(rgb, labels, generator)
-        except TransformError as err:
-            raise DatasetError(f"{dataset.name} sample {index}: {err}") from err
-        return normalize(image, self.mean, self.std), torch.from_numpy(out.astype(np.int64))

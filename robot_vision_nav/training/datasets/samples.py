@@ -56,14 +56,20 @@ class TrainingSamples(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def source(self, epoch: int, slot: int) -> tuple[SegmentationDataset, int]:
+        """The dataset and the index in it that fill `slot` of `epoch`: here the sample `slot` itself."""
+        del epoch  # every epoch holds the same samples; a subclass may draw others
+        return self.dataset, slot
+
     def __getitem__(self, key: int | tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        epoch, index = key if isinstance(key, tuple) else (0, key)
-        rgb, labels = self.dataset[index]
-        generator = torch.Generator().manual_seed(sample_seed(self.seed, epoch, index))
+        epoch, slot = key if isinstance(key, tuple) else (0, key)
+        dataset, index = self.source(epoch, slot)
+        rgb, labels = dataset[index]
+        generator = torch.Generator().manual_seed(sample_seed(self.seed, epoch, slot))
         try:
             image, out = self.transform(rgb, labels, generator)
         except TransformError as err:
-            raise DatasetError(f"{self.dataset.name} sample {index}: {err}") from err
+            raise DatasetError(f"{dataset.name} sample {index}: {err}") from err
         return normalize(image, self.mean, self.std), torch.from_numpy(out.astype(np.int64))
 
 
