@@ -672,7 +672,9 @@ class RollingCostmap:
         t = projector.t_base_camera
         cam_x = pose.x_m + cos_yaw * t[0] - sin_yaw * t[1]
         cam_y = pose.y_m + sin_yaw * t[0] + cos_yaw * t[1]
-        self._hits.fill(0)
+        # Unsure floor (layer 3) is only written and read with use_conf: without it the off path clears
+        # no more than it did before that layer existed.
+        self._hits[: 4 if use_conf else 3].fill(0)
         bin_range = np.zeros(projector.n_bins, dtype=np.float32)
         bin_near = np.full(projector.n_bins, np.inf, dtype=np.float32)
         counts = np.zeros(UNSURE + 1, dtype=np.int64)
