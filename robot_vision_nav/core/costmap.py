@@ -50,6 +50,7 @@ from robot_vision_nav.core.grid import Grid
 from robot_vision_nav.core.projection import (
     GROUND,
     KEEPOUT,
+    NO_IMAGE,
     OBSTACLE,
     OVERHEAD,
     UNSURE,
@@ -680,8 +681,8 @@ class RollingCostmap:
         counts = np.zeros(UNSURE + 1, dtype=np.int64)
         flt = cfg.point_filter
         _scan_kernel(
-            np.ascontiguousarray(depth), scale, mask if (use_mask and mask is not None) else _NO_MASK, use_mask,
-            flt.mask_drivable_threshold, confidence if (use_conf and confidence is not None) else _NO_MASK, use_conf,
+            np.ascontiguousarray(depth), scale, mask if (use_mask and mask is not None) else NO_IMAGE, use_mask,
+            flt.mask_drivable_threshold, confidence if (use_conf and confidence is not None) else NO_IMAGE, use_conf,
             cfg.min_floor_confidence * 255.0, projector.rays, projector.horizontal_factor, projector.bin_index, t,
             flt.min_depth_m, flt.max_depth_m, flt.min_obstacle_height_m, flt.max_obstacle_height_m,
             flt.drop_off_depth_m, cfg.obstacle_max_range_m, cfg.raytrace_max_range_m,
@@ -757,9 +758,6 @@ class RollingCostmap:
             self.state, dist, self._cost_lut, self.config.inflate_unknown, self.config.track_unknown_space,
             COST_TO_OCCUPANCY, self.costs, self.occupancy,
         )  # fmt: skip
-
-
-_NO_MASK = np.zeros((1, 1), dtype=np.uint8)
 
 
 def warm_up(config: CostmapConfig) -> None:

@@ -47,6 +47,7 @@ CLASS_NAMES = {
 }  # fmt: skip
 
 MAX_BIN_WIDTH_RAD = 0.05  # clearing bins never wider than ~3 degrees
+NO_IMAGE = np.zeros((1, 1), dtype=np.uint8)  # stands in for a mask or confidence image that is not used
 
 
 class DepthInputError(ValueError):
@@ -313,7 +314,7 @@ class DepthProjector:
         h, w = depth.shape
         points = np.empty((h, w, 3), dtype=np.float32)
         classes = np.empty((h, w), dtype=np.uint8)
-        mask_arr = mask if mask is not None else np.zeros((1, 1), dtype=np.uint8)
+        mask_arr = mask if mask is not None else NO_IMAGE
         conf_arr = confidence if (use_conf and confidence is not None) else NO_IMAGE
         _project_kernel(
             np.ascontiguousarray(depth), scale, mask_arr, mask is not None, flt.mask_drivable_threshold,
@@ -322,6 +323,3 @@ class DepthProjector:
             flt.min_obstacle_height_m, flt.max_obstacle_height_m, flt.drop_off_depth_m, points, classes,
         )  # fmt: skip
         return points, classes
-
-
-NO_IMAGE = np.zeros((1, 1), dtype=np.uint8)  # stands in for a mask or confidence image that is not used
