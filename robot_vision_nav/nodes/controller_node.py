@@ -78,7 +78,9 @@ class ControllerNode(ManagedNode):
         self.create_subscription(Path, topics.PLAN, self._on_plan, PLAN_QOS)
         tf = self._tf = TfReader(self)
         warn = lambda topic, problem: self._warn(topic, problem)  # noqa: E731 looked up per call: tests spy on _warn
-        self._poses = PoseStream(self, cfg, tf, self.step, self.ages, warn, on_pose=self._on_pose, stop=self._out.zero)
+        self._poses = PoseStream(
+            self, cfg, tf, warn, self.ages, step=self.step, on_pose=self._on_pose, stop=self._out.zero
+        )
         self.create_subscription(OccupancyGrid, topics.LOCAL_COSTMAP, self._on_costmap, MAP_QOS)
         self._topics = {n: self.resolve_topic_name(t) for n, t in INPUT_TOPICS.items()}
         self._watchdog = PeriodicTimer(self, 1.0 / cfg.watchdog_rate_hz, self._on_watchdog)

@@ -14,24 +14,17 @@ from typing import Any
 from nav_msgs.msg import Odometry
 
 from robot_vision_nav.core.geometry import Pose2D
-from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.latency import InputAges
 from robot_vision_nav.ros.messages import odometry_in_frame
-from robot_vision_nav.ros.qos import SENSOR_QOS
-from robot_vision_nav.ros.robot_pose import pose_from_tf, pose_input_name
+from robot_vision_nav.ros.robot_pose import PoseInput, pose_from_tf
 from robot_vision_nav.ros.tf import TfReader
 
 
-class NewestPose:
+class NewestPose(PoseInput):
     """The robot pose to plan from (`pose`, None before the first), from odometry or TF.
 
     Args:
-        node: the node (with `odom`, it subscribes; its clock stamps input ages).
-        config: the node's config: robot_pose_source, global_frame, base_frame. A changed config is
-            assigned to `config` (robot_pose_source is read at configure only).
-        tf: the node's TfReader.
-        warn: the node's throttled warning, (input, problem).
-        ages: the node's input ages; odometry is recorded as "odom".
+        node, config, tf, warn, ages: as for PoseInput (ros/robot_pose.py).
         on_pose: called after each new pose (the planner redraws its markers).
 
     """
@@ -39,31 +32,16 @@ class NewestPose:
     def __init__(
         self,
         node: Any,  # rclpy Node: subscriptions, clock, topic names
-        config: Any,  # a node config dataclass with the fields named above
+        config: Any,  # a node config dataclass: robot_pose_source, global_frame, base_frame
         tf: TfReader,
         warn: Callable[[str, str], None],
         ages: InputAges,
         on_pose: Callable[[], None],
     ) -> None:
-        self._node = node
-        self.config = config
-        self._tf = tf
-        self._warn = warn
-        self._ages = ages
         self._on_pose = on_pose
         self.pose: Pose2D | None = None
-        self.from_tf = config.robot_pose_source == "tf"
         self._tf_why = ""  # robot_pose_source tf: why the last lookup found no pose ("" when it did)
-        self.odom_topic: str = node.resolve_topic_name(topics.ODOM)
-        if self.from_tf:
-            tf.listen()
-        else:
-            node.create_subscription(Odometry, topics.ODOM, self.on_odom, SENSOR_QOS)
-
-    @property
-    def name(self) -> str:
-        """The input as warnings name it: the odom topic, or the TF transform."""
-        return pose_input_name(self.config, self.odom_topic)
+        super().__init__(node, config, tf, warn, ages, self.on_odom)
 
     @property
     def source(self) -> str:

@@ -23,22 +23,18 @@ from robot_vision_nav.core.pacing import RatePacer
 from robot_vision_nav.ros import topics
 from robot_vision_nav.ros.latency import InputAges
 from robot_vision_nav.ros.messages import odometry_in_frame, stamp_to_ns
-from robot_vision_nav.ros.qos import SENSOR_QOS, TF_TRIGGER_QOS
-from robot_vision_nav.ros.robot_pose import pose_from_tf, pose_input_name
+from robot_vision_nav.ros.qos import TF_TRIGGER_QOS
+from robot_vision_nav.ros.robot_pose import PoseInput, pose_from_tf
 from robot_vision_nav.ros.tf import TfReader
 
 
-class PoseStream:
+class PoseStream(PoseInput):
     """The odometry or /tf subscription of the controller, handing each new pose to `on_pose`.
 
     Args:
-        node: the node (it subscribes; its clock times the arrivals).
-        config: the node's config: robot_pose_source, global_frame, base_frame, control_rate_hz. A
-            changed config is assigned to `config`, its rate to `pacer.rate_hz`.
-        tf: the node's TfReader.
+        node, config, tf, warn, ages: as for PoseInput (ros/robot_pose.py); poses are recorded as
+            "odom". The config also has control_rate_hz: a changed rate goes to `pacer.rate_hz`.
         step: the node's ControlStep: the last pose used, whether a plan is followed, arrivals.
-        ages: the node's input ages; poses are recorded as "odom".
-        warn: the node's throttled warning, (input, problem).
         on_pose: called with each new pose.
         stop: called with a status after odometry that cannot be used (warned about): send zero.
 
@@ -49,36 +45,23 @@ class PoseStream:
         node: Node,
         config: Any,  # a node config dataclass with the fields named above
         tf: TfReader,
-        step: ControlStep,
-        ages: InputAges,
         warn: Callable[[str, str], None],
+        ages: InputAges,
         *,
+        step: ControlStep,
         on_pose: Callable[[Pose2D], None],
         stop: Callable[[str], None],
     ) -> None:
-        self._node = node
-        self.config = config
-        self._tf = tf
         self._step = step
-        self._ages = ages
-        self._warn = warn
         self._on_pose = on_pose
         self._stop = stop
-        self.odom_topic = node.resolve_topic_name(topics.ODOM)
         # /tf messages that trigger a lookup, paced by their stamps; an older stamp is a clock that jumped back.
         self.pacer = RatePacer(config.control_rate_hz, fraction=0.9, older_is_due=True)
-        if config.robot_pose_source == "tf":
+        super().__init__(node, config, tf, warn, ages, self.on_odom)
+        if self.from_tf:
             from tf2_msgs.msg import TFMessage  # installed with tf2_ros, which robot_pose_source tf needs
 
-            tf.listen()
             node.create_subscription(TFMessage, topics.TF, self.on_tf, TF_TRIGGER_QOS)
-        else:
-            node.create_subscription(Odometry, topics.ODOM, self.on_odom, SENSOR_QOS)
-
-    @property
-    def name(self) -> str:
-        """The input as warnings name it: the odom topic, or the TF transform."""
-        return pose_input_name(self.config, self.odom_topic)
 
     def _received(self, stamp_ns: int) -> None:
         now = int(self._node.get_clock().now().nanoseconds)

@@ -85,7 +85,48 @@ def pose_from_tf(
         return None, f"transform {global_frame} <- {base_frame} unusable: {err}"
 
 
-class PoseAtStamp:
+class PoseInput:
+    """What the nodes' pose inputs share: odometry on `odom`, or TF (then nothing subscribes to `odom`).
+
+    Args:
+        node: the node (with `odom`, it subscribes; its clock stamps input ages).
+        config: the node's config: robot_pose_source, global_frame, base_frame and what the input
+            reads. A changed config is assigned to `config` (robot_pose_source is read here only).
+        tf: the node's TfReader (with `tf`, it listens from now: TF needs a moment to fill).
+        warn: the node's throttled warning, (input, problem).
+        ages: the node's input ages; odometry is recorded as "odom".
+        on_odom: the odometry callback (robot_pose_source odom).
+
+    """
+
+    def __init__(
+        self,
+        node: Any,  # rclpy Node: subscriptions, clock, topic names
+        config: Any,  # a node config dataclass with the fields named above
+        tf: TfReader,
+        warn: Callable[[str, str], None],
+        ages: InputAges,
+        on_odom: Callable[[Odometry], None],
+    ) -> None:
+        self._node = node
+        self.config = config
+        self._tf = tf
+        self._warn = warn
+        self._ages = ages
+        self.from_tf = config.robot_pose_source == "tf"
+        self.odom_topic: str = node.resolve_topic_name(ODOM_TOPIC)
+        if self.from_tf:
+            tf.listen()
+        else:
+            node.create_subscription(Odometry, ODOM_TOPIC, on_odom, SENSOR_QOS)
+
+    @property
+    def name(self) -> str:
+        """The input as warnings name it: the odom topic, or the TF transform."""
+        return pose_input_name(self.config, self.odom_topic)
+
+
+class PoseAtStamp(PoseInput):
     """The robot pose at a depth image's stamp: odometry interpolated to it, or TF's at that stamp.
 
     costmap_node places each depth image with it. With `odom` it subscribes to the odometry topic
@@ -94,12 +135,7 @@ class PoseAtStamp:
     `odom_max_age_s` from the stamp is refused, with the node's throttled warning naming the input.
 
     Args:
-        node: the node (its clock stamps input ages; with `odom`, it subscribes).
-        config: the node's config: robot_pose_source, global_frame, base_frame, odom_max_age_s. A
-            changed config is assigned to `config` (robot_pose_source is read at configure only).
-        tf: the node's TfReader.
-        warn: the node's throttled warning, (input, problem).
-        ages: the node's input ages; odometry is recorded as "odom".
+        node, config, tf, warn, ages: as for PoseInput; the config also has odom_max_age_s.
         capacity, jump_ns, confirm: the PoseBuffer's (core/poses.py).
 
     """
@@ -116,25 +152,10 @@ class PoseAtStamp:
         jump_ns: int,
         confirm: int,
     ) -> None:
-        self._node = node
-        self.config = config
-        self._tf = tf
-        self._warn = warn
-        self._ages = ages
         self.poses = PoseBuffer(capacity, jump_ns, confirm)
         self._placed: Pose2D | None = None  # where the depth set being handed over was taken (`admit`)
-        self.from_tf = config.robot_pose_source == "tf"
         self._tf_seen = False  # robot_pose_source tf: TF has placed the robot at least once
-        self.odom_topic: str = node.resolve_topic_name(ODOM_TOPIC)
-        if self.from_tf:
-            tf.listen()  # from now, not from the first image: TF needs a moment to fill
-        else:
-            node.create_subscription(Odometry, ODOM_TOPIC, self._on_odom, SENSOR_QOS)
-
-    @property
-    def name(self) -> str:
-        """The input as warnings name it: the odom topic, or the TF transform."""
-        return pose_input_name(self.config, self.odom_topic)
+        super().__init__(node, config, tf, warn, ages, self._on_odom)  # TF from now, not from the first image
 
     @property
     def seen(self) -> bool:
