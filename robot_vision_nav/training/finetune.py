@@ -25,9 +25,6 @@ from robot_vision_nav.core.segmentation.model import VARIANTS, SegNet, SegNetCon
 from robot_vision_nav.training.checkpoint import LOG, TrainingError
 from robot_vision_nav.training.options import plain
 
-# The fine-tuning options and their values when not given: a checkpoint leaves them out then, so a
-# run without them records the same options as before they existed.
-FINETUNE_DEFAULTS: dict[str, Any] = {"init": None, "freeze_encoder": False, "mix_data": None, "mix_fraction": None}
 MIX_DATASETS = ("folder", "synthetic")  # image folders of one label set, as the mix folder is
 
 
@@ -174,11 +171,6 @@ def frozen_modules(model: nn.Module, frozen: bool) -> list[nn.Module]:
     if not isinstance(model, SegNet):
         raise TrainingError(f"--freeze-encoder needs a SegNet, got {type(model).__name__}")
     return encoder_modules(model)
-
-
-def finetune_options(options: dict[str, Any]) -> dict[str, Any]:
-    """`options` without the fine-tuning options that hold their defaults (what a checkpoint's `args` records)."""
-    return {k: v for k, v in options.items() if not (k in FINETUNE_DEFAULTS and v == FINETUNE_DEFAULTS[k])}
 
 
 def check_resume_finetune(ckpt: dict[str, Any], path: str, args: argparse.Namespace) -> None:

@@ -28,6 +28,12 @@ NOT_IN_COMMAND = frozenset({"handler", "command", "argv", "program", "json"})
 # The appearance augmentations: None (off) unless given; `--appearance` gives those not given these values.
 APPEARANCE_OPTIONS = ("exposure", "gamma", "noise", "blur")
 APPEARANCE_PRESET = {"exposure": 2.0, "gamma": 1.25, "noise": 6.0, "blur": 0.3}
+# Options recorded only when given (their value when not given): a run without them records, and
+# so its canonical command reads, what it did before they existed.
+UNRECORDED_DEFAULTS: dict[str, Any] = {
+    "init": None, "freeze_encoder": False, "mix_data": None, "mix_fraction": None,  # fine-tuning
+    **dict.fromkeys(APPEARANCE_OPTIONS),
+}  # fmt: skip
 
 
 def _number(text: str, what: str) -> float:
@@ -329,8 +335,8 @@ def args_to_dict(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def recorded_options(options: dict[str, Any]) -> dict[str, Any]:
-    """`options` without the appearance options left off (a run without them records what it always did)."""
-    return {k: v for k, v in options.items() if not (k in APPEARANCE_OPTIONS and v is None)}
+    """`options` without the fine-tuning and appearance options not given (UNRECORDED_DEFAULTS)."""
+    return {k: v for k, v in options.items() if not (k in UNRECORDED_DEFAULTS and v == UNRECORDED_DEFAULTS[k])}
 
 
 def canonical_command(options: dict[str, Any], program: Sequence[str] = ("rvn", "train")) -> str:

@@ -77,7 +77,6 @@ from robot_vision_nav.training.finetune import (
     Parent,
     check_finetune_options,
     check_resume_finetune,
-    finetune_options,
     frozen_modules,
     load_parent,
 )
@@ -201,7 +200,7 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
     args.input_size = list(input_size)
     argv = list(getattr(args, "argv", None) or sys.argv)
     given = {k: v for k, v in args_to_dict(args).items() if k not in ("argv", "program")}
-    options = recorded_options(finetune_options(given))
+    options = recorded_options(given)
     command = canonical_command(options, _command_program(where, getattr(args, "program", None)))
     random.seed(args.seed)
     np.random.seed(args.seed)
