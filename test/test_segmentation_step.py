@@ -192,6 +192,13 @@ def test_confidence_mono8_is_255_times_the_probability_rounded_and_nan_is_unsure
     assert out.tolist() == [[0, 255, 128, 153], [254, 1, 255, 0]]
 
 
+def test_confidence_mono8_leaves_its_input_alone_and_clips_infinities() -> None:
+    probs = np.array([[np.inf, -np.inf, np.nan, 0.25]], np.float32)
+    before = probs.copy()
+    assert confidence_mono8(probs).tolist() == [[255, 0, 0, 64]]
+    np.testing.assert_array_equal(probs, before)  # NaN included: the conversion works on its own copy
+
+
 def test_the_confidence_image_is_made_and_counted_only_when_wanted() -> None:
     class Unsure(FakeEngine):
         def segment(self, rgb: NDArray[np.uint8]) -> Segmentation:

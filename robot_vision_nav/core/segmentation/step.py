@@ -43,8 +43,11 @@ class Segments(Protocol):
 
 def confidence_mono8(confidence: NDArray[np.float32]) -> NDArray[np.uint8]:
     """Soft-max probabilities (HxW, 0..1) as mono8: round(255 x p); NaN (no answer) is 0, i.e. unsure."""
-    scaled = np.nan_to_num(confidence, nan=0.0) * np.float32(255.0)
-    out: NDArray[np.uint8] = np.rint(np.clip(scaled, 0.0, 255.0)).astype(np.uint8)
+    scaled = confidence * np.float32(255.0)  # the one float temporary: the steps below work in place
+    np.nan_to_num(scaled, copy=False, nan=0.0)
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    np.rint(scaled, out=scaled)
+    out: NDArray[np.uint8] = scaled.astype(np.uint8)
     return out
 
 
