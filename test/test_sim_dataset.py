@@ -70,6 +70,7 @@ def test_randomized_dataset_is_deterministic_and_records_mount_and_settings(tmp_
     a, manifest = dataset(tmp_path, "a", "--randomize")
     b, _ = dataset(tmp_path, "b", "--randomize")
     assert files(a) == files(b)
+    assert list(manifest)[-2:] == ["randomize", "frames"]  # the settings come before the long frame list
     settings = manifest["randomize"]
     assert settings["mount_height_jitter_m"] == 0.1 and settings["mount_pitch_jitter_rad"] == 0.1
     assert settings["max_people"] == RandomizeConfig().max_people and 0 < settings["aim_share"] <= 1

@@ -223,7 +223,7 @@ def write_dataset(
             progress(f"scene {scene + 1}/{scenes} (world seed {world_seed}): {frames} frames")
     from robot_vision_nav.package_files import load_label_set
 
-    manifest = {
+    manifest: dict[str, Any] = {
         "version": MANIFEST_VERSION,
         "generator": "rvn sim-dataset",
         "seed": seed,
@@ -235,13 +235,11 @@ def write_dataset(
         "depth_scale_m": 0.001,
         "camera_frame": "optical (z forward, x right, y down)",
         "camera": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(camera).items()},
-        "frames": entries,
     }
     if randomize is not None:
         # After "frames" would bury it; before it, and only when asked, so a default manifest is unchanged.
-        manifest = {k: v for k, v in manifest.items() if k != "frames"}
         manifest["randomize"] = {**asdict(randomize), "scenes": scene_looks}
-        manifest["frames"] = entries
+    manifest["frames"] = entries
     from robot_vision_nav.files import write_bytes_atomic
 
     write_bytes_atomic(out_dir / "manifest.json", (json.dumps(manifest, indent=1) + "\n").encode())
