@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import yaml
 
 from robot_vision_nav import cli
 from robot_vision_nav.core.segmentation.inference import card_path, load_model, sha256_of
+from robot_vision_nav.core.segmentation.model import variant
 from robot_vision_nav.training import train as train_module
 from robot_vision_nav.training.checkpoint import TrainingError, export_checkpoint, load_training_checkpoint
 from robot_vision_nav.training.datasets import (
@@ -23,8 +25,11 @@ from robot_vision_nav.training.datasets import (
     median_frequency_weights,
 )
 from robot_vision_nav.training.datasets.mixing import MixedTrainingSamples, mix_draw, mix_samples_per_epoch
+from robot_vision_nav.training.datasets.readers import dataset_label_set
 from robot_vision_nav.training.distributed import EpochSampler
+from robot_vision_nav.training.finetune import check_resume_finetune
 from robot_vision_nav.training.options import build_train_parser
+from robot_vision_nav.training.prepare import check_resume
 from robot_vision_nav.training.train import main
 from robot_vision_nav.training.transforms import TrainTransform
 from test.segmentation_helpers import write_gray, write_rgb
@@ -208,6 +213,21 @@ def test_resuming_a_frozen_run_unfrozen_is_refused(data: Path, child: tuple[Path
 
 
 # ------------------------------------------------------------------------------------ --mix-data
+def test_resuming_with_other_options_warns_of_each_by_name(caplog: pytest.LogCaptureFixture) -> None:
+    labels = dataset_label_set("warehouse")
+    config = variant("segnet_tiny", labels.num_classes)
+    old = {"seed": 0, "batch_size": 4, "exposure": 2.0, "freeze_encoder": False, "mix_data": "sim", "mix_fraction": 0.5}
+    ckpt = {"architecture": config.to_dict(), "labels": labels.to_dict(), "args": old}
+    args = build_train_parser().parse_args(["--dataset", "folder", "--batch-size", "2", "--noise", "3"])
+    with caplog.at_level(logging.WARNING):
+        check_resume(ckpt, "ckpt.pth", config, labels, args)
+        check_resume_finetune(ckpt, "ckpt.pth", args)
+    tail = "(the checkpoint's run had {}): the run will not match an uninterrupted one"
+    expected = [("batch-size 2", "4"), ("exposure off", "2.0"), ("noise 3.0", "off"), ("mix-data None", "sim"),
+                ("mix-fraction None", "0.5")]  # fmt: skip
+    assert caplog.messages == [f"resuming with --{now} {tail.format(then)}" for now, then in expected]
+
+
 def test_mix_adds_its_share_of_samples_to_each_epoch_drawn_by_seed_and_epoch(data: Path, mix_dir: Path) -> None:
     site, mix = image_folder(data / "train"), image_folder(mix_dir)
     transform = TrainTransform(SIZE, (0.5, 2.0), 0.5, 0.2)

@@ -143,6 +143,14 @@ def load_training_checkpoint(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def warn_resume_differs(option: str, now: object, then: object) -> None:
+    """Log that a resumed run's `--option` is `now` where the checkpoint's run had `then`."""
+    LOG.warning(
+        "resuming with --%s %s (the checkpoint's run had %s): the run will not match an uninterrupted one",
+        option.replace("_", "-"), now, then,
+    )  # fmt: skip
+
+
 def checkpoint_config(ckpt: dict[str, Any], path: str | Path) -> tuple[SegNetConfig, LabelSet]:
     """The architecture and label set a checkpoint was trained with."""
     try:

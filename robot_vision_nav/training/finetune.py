@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from robot_vision_nav.core.segmentation.inference import ModelCard, SegmenterError, load_model, read_card, sha256_of
 from robot_vision_nav.core.segmentation.labels import LabelSet
 from robot_vision_nav.core.segmentation.model import VARIANTS, SegNet, SegNetConfig, encoder_modules, variant
-from robot_vision_nav.training.checkpoint import LOG, TrainingError
+from robot_vision_nav.training.checkpoint import LOG, TrainingError, warn_resume_differs
 from robot_vision_nav.training.options import plain
 
 MIX_DATASETS = ("folder", "synthetic")  # image folders of one label set, as the mix folder is
@@ -185,7 +185,4 @@ def check_resume_finetune(ckpt: dict[str, Any], path: str, args: argparse.Namesp
         )
     for key in ("mix_data", "mix_fraction"):
         if old.get(key) != getattr(args, key):
-            LOG.warning(
-                "resuming with --%s %s (the checkpoint's run had %s): the run will not match an uninterrupted one",
-                key.replace("_", "-"), getattr(args, key), old.get(key),
-            )  # fmt: skip
+            warn_resume_differs(key, getattr(args, key), old.get(key))

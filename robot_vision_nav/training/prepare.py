@@ -32,6 +32,7 @@ from robot_vision_nav.training.checkpoint import (
     checkpoint_config,
     load_state,
     set_rng_state,
+    warn_resume_differs,
 )
 from robot_vision_nav.training.datasets import (
     EvalSamples,
@@ -235,16 +236,11 @@ def check_resume(ckpt: Checkpoint, path: str, config: SegNetConfig, labels: Labe
             f"checkpoint {path!r} was trained on {their_labels.name!r} classes, the dataset has {labels.name!r}"
         )
     old = ckpt.get("args") or {}
+    given = args_to_dict(args)
     for key in ("seed", "batch_size", "input_size", "epochs", "scale_range", "jitter", "flip"):
-        if key in old and old[key] != args_to_dict(args).get(key):
-            LOG.warning(
-                "resuming with --%s %s (the checkpoint's run had %s): the run will not match an uninterrupted one",
-                key.replace("_", "-"), args_to_dict(args).get(key), old[key],
-            )  # fmt: skip
+        if key in old and old[key] != given.get(key):
+            warn_resume_differs(key, given.get(key), old[key])
     for key in APPEARANCE_OPTIONS:  # a checkpoint without the key was trained without it
-        now, then = args_to_dict(args).get(key), old.get(key)
+        now, then = given.get(key), old.get(key)
         if now != then:
-            LOG.warning(
-                "resuming with --%s %s (the checkpoint's run had %s): the run will not match an uninterrupted one",
-                key, "off" if now is None else now, "off" if then is None else then,
-            )  # fmt: skip
+            warn_resume_differs(key, "off" if now is None else now, "off" if then is None else then)
