@@ -38,6 +38,7 @@ from robot_vision_nav.ros.goto import StackWatcher
 from robot_vision_nav.ros.lifecycle import ManagedNode
 from robot_vision_nav.ros.nav2_action import GoalAdapter, Nav2Adapter, import_navigate_to_pose, navigate_to_pose_or_none
 from robot_vision_nav.ros.robot_pose import READ_AT_CONFIGURE
+from robot_vision_nav.ros.timers import PeriodicTimer
 
 NODE_NAME = "navigator_node"
 ACTION_NAME = "navigate_to_pose"
@@ -89,7 +90,7 @@ class NavigatorNode(ManagedNode):
         self.node_config: NavigatorNodeConfig = self._params.get(NavigatorNodeConfig)
         cfg = self.node_config
         self.watcher = StackWatcher(self, (cfg.global_frame, cfg.base_frame) if cfg.robot_pose_source == "tf" else None)
-        self._timer = self.create_timer(1.0 / self.node_config.update_rate_hz, self._tick)
+        self._timer = PeriodicTimer(self, 1.0 / self.node_config.update_rate_hz, self._tick)
 
     def activate(self) -> None:
         """Serve navigate_to_pose."""
@@ -135,11 +136,8 @@ class NavigatorNode(ManagedNode):
         if cls is GoalTrackerConfig:
             self.tracker_config = config  # used from the next goal on
             return
-        old = self.node_config
         self.node_config = config
-        if old.update_rate_hz != config.update_rate_hz:
-            self.destroy_timer(self._timer)
-            self._timer = self.create_timer(1.0 / config.update_rate_hz, self._tick)
+        self._timer.set_period(1.0 / config.update_rate_hz)
 
     # ------------------------------------------------------------------ action callbacks
     def _on_goal_request(self, goal: Any) -> GoalResponse:

@@ -48,6 +48,7 @@ from robot_vision_nav.ros.lifecycle import ManagedNode
 from robot_vision_nav.ros.messages import xyz_point_cloud
 from robot_vision_nav.ros.qos import SENSOR_QOS
 from robot_vision_nav.ros.tf import TfReader
+from robot_vision_nav.ros.timers import PeriodicTimer
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "semantic_obstacles_node"
@@ -85,7 +86,7 @@ class SemanticObstaclesNode(ManagedNode):
             warn=lambda topic, problem: self._warn(topic, problem),  # looked up per call: tests spy on _warn
             ages=self.ages,
         )
-        self._diag_timer = self.create_timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
+        self._diag_timer = PeriodicTimer(self, self.node_config.diagnostics_period_s, self._publish_diagnostics)
         cfg = self.cloud_config
         depth, mask, _ = self._depth_sets.topics
         self.get_logger().info(
@@ -106,12 +107,9 @@ class SemanticObstaclesNode(ManagedNode):
             self._depth_sets.configure(DepthSetSettings.of(self.node_config, config))
             self.get_logger().info("semantic obstacle parameters updated")
         else:
-            old = self.node_config
             self.node_config = config
             self._depth_sets.configure(DepthSetSettings.of(config, self.cloud_config))
-            if old.diagnostics_period_s != config.diagnostics_period_s:
-                self.destroy_timer(self._diag_timer)
-                self._diag_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
+            self._diag_timer.set_period(config.diagnostics_period_s)
 
     def _warn(self, topic: str, problem: str) -> None:
         """Warn naming the topic, throttled per kind of problem (ros/warn.py)."""

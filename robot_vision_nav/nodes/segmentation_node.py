@@ -55,6 +55,7 @@ from robot_vision_nav.ros.segmentation_engine import (
     updated,
 )
 from robot_vision_nav.ros.segmentation_images import colour_pixels, confidence_image, segmentation_images
+from robot_vision_nav.ros.timers import PeriodicTimer
 from robot_vision_nav.ros.transport import ImageInput
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
@@ -97,7 +98,7 @@ class SegmentationNode(ManagedNode):
             self, topics.COLOR_IMAGE, self.config.image_transport, self._on_image, self._on_undecodable, SENSOR_QOS
         )
         self._topic = self._image_in.topic  # <colour>/compressed with that transport
-        self._diag_timer = self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
+        self._diag_timer = PeriodicTimer(self, self.config.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(f"segmenting {self._topic} with {describe(self.engine)}")
 
     def cleanup(self) -> None:
@@ -121,9 +122,7 @@ class SegmentationNode(ManagedNode):
             self.engine = engine
             self.step.segmenter, self.step.palette = engine.segmenter, engine.card.labels.palette()
             self.get_logger().info(f"segmentation parameters updated: now {describe(engine)}")
-        if old.diagnostics_period_s != config.diagnostics_period_s:
-            self.destroy_timer(self._diag_timer)
-            self._diag_timer = self.create_timer(config.diagnostics_period_s, self._publish_diagnostics)
+        self._diag_timer.set_period(config.diagnostics_period_s)
         if old.image_transport != config.image_transport:
             self._image_in.switch(config.image_transport)
             self._topic = self._image_in.topic

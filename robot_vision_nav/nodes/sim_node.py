@@ -52,6 +52,7 @@ from robot_vision_nav.ros.sim_messages import (
     state_messages,
     state_publishers,
 )
+from robot_vision_nav.ros.timers import PeriodicTimer
 from robot_vision_nav.ros.velocity_topics import CommandSubscription
 from robot_vision_nav.ros.warn import ThrottledWarnings
 from robot_vision_nav.sim.camera import CameraConfig
@@ -90,7 +91,9 @@ class SimNode(Node):
         self._step_timer = self._timer(self.stepper.period_s, self._on_step)
         self._wait_timer = self._timer(LOCK_STEP_POLL_S, self._check_wait)
         self._wait_timer.cancel()
-        self._diag_timer = self._timer(self.node_config.diagnostics_period_s, self._publish_diagnostics)
+        self._diag_timer = PeriodicTimer(
+            self, self.node_config.diagnostics_period_s, self._publish_diagnostics, clock=self._steady
+        )
         self.get_logger().info(self.stepper.summary())
 
     def _make_sim(self) -> Simulator:
@@ -120,9 +123,7 @@ class SimNode(Node):
             self._cmd_in.switch(config.use_stamped_cmd_vel)
             if any(getattr(old, f) != getattr(config, f) for f in TF_FIELDS):
                 self._make_tf_publishers()
-            if old.diagnostics_period_s != config.diagnostics_period_s:
-                self.destroy_timer(self._diag_timer)
-                self._diag_timer = self._timer(config.diagnostics_period_s, self._publish_diagnostics)
+            self._diag_timer.set_period(config.diagnostics_period_s)
             rebuild = (old.world_seed, old.noise_seed) != (config.world_seed, config.noise_seed)
         if rebuild:
             try:
