@@ -453,3 +453,10 @@ def test_planner_node_draws_the_goal_and_the_footprint_for_a_subscriber(ros_cont
         assert {"goal": Marker.DELETE, "footprint": Marker.ADD} in actions
     finally:
         rig.close()
+
+
+def test_planner_node_diagnostics_period_set_remotely_applies_to_its_timer(planner_rig: Rig) -> None:
+    node = planner_rig.nodes[0]
+    (result,) = node.set_parameters([Parameter("diagnostics_period_s", value=0.25)])
+    assert result.successful
+    assert 250_000_000 in {timer.timer_period_ns for timer in node.timers}

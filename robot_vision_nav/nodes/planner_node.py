@@ -52,6 +52,7 @@ from robot_vision_nav.ros.plan_diagnostics import plan_diagnostics
 from robot_vision_nav.ros.qos import MAP_QOS, PLAN_QOS
 from robot_vision_nav.ros.robot_pose import READ_AT_CONFIGURE
 from robot_vision_nav.ros.tf import TfReader
+from robot_vision_nav.ros.timers import PeriodicTimer
 from robot_vision_nav.ros.warn import ThrottledWarnings
 
 NODE_NAME = "planner_node"
@@ -86,7 +87,7 @@ class PlannerNode(ManagedNode):
         self._on_odom = self._robot.on_odom  # the odometry callback (robot_pose_source odom)
         self._goals = GoalInput(self, self._tf, cfg, self, warn)
         self._costmap_topic = self.resolve_topic_name(topics.LOCAL_COSTMAP)
-        self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics)
+        self._diag_timer = PeriodicTimer(self, cfg.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(
             f"planning in '{cfg.global_frame}', cost_weight "
             f"{self.planner_config.cost_weight}, replan every {cfg.replan_period_s} s"
@@ -125,6 +126,7 @@ class PlannerNode(ManagedNode):
             self.step.policy.period_s = config.replan_period_s
             self.step.odom_max_age_s = config.odom_max_age_s
             self.step.goal_tolerance_m = config.goal_tolerance_m
+            self._diag_timer.set_period(config.diagnostics_period_s)
         self.step.policy.force()
 
     def _warn(self, topic: str, problem: str) -> None:
