@@ -261,3 +261,49 @@ def test_a_folder_of_set_labels_only_trains_without_class_weights(tmp_path: Path
     assert summary["epochs"] == 2 and all(math.isfinite(v) for h in summary["history"] for v in h["losses"])
     assert "class weights: none (the training labels name no class" in (tmp_path / "run" / "train.log").read_text()
     assert summary["history"][-1]["val_drivable_iou"] is not None  # validation still scores its class labels
+
+
+def test_crop_size_trains_on_windows_of_the_input_size_frame(
+    data: Path, trained: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """--crop-size: the rescale is the input size's, each sample only a window of it."""
+    from robot_vision_nav.training.transforms import TrainTransform
+
+    rgb, labels = block_pair(np.random.default_rng(3), SIZE)
+    still = TrainTransform(SIZE, (1.0, 1.0), 0.0, 0.0, crop=(16, 24))
+    image, window = still(rgb, labels, torch.Generator().manual_seed(5))
+    assert image.shape == (16, 24, 3) and window.shape == (16, 24)
+    matches = [
+        (y, x) for y in range(SIZE[0] - 16 + 1) for x in range(SIZE[1] - 24 + 1)
+        if np.array_equal(labels[y : y + 16, x : x + 24], window) and np.array_equal(rgb[y : y + 16, x : x + 24], image)
+    ]  # fmt: skip
+    assert matches, "the crop is not a window of the unscaled frame"
+    summary = main(train_args(data, tmp_path, "--epochs", "1", "--crop-size", "16", "24"))
+    assert np.isfinite(summary["history"][0]["train_loss"])
+    assert summary["metrics"]["labelled_pixels"] == trained[1]["metrics"]["labelled_pixels"]  # whole frames
+    with pytest.raises(TrainingError, match="--crop-size 40 24 is larger than the input size 32 48"):
+        main(train_args(data, tmp_path / "big", "--crop-size", "40", "24"))
+
+
+def test_channels_last_gives_the_same_run_and_a_plain_checkpoint(
+    data: Path, trained: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    summary = main(train_args(data, tmp_path, "--epochs", "4", "--channels-last"))
+    ours = np.array([v for h in summary["history"] for v in h["losses"]])
+    theirs = np.array([v for h in trained[1]["history"] for v in h["losses"]])
+    # NHWC kernels sum in another order: the first steps agree to float precision, then drift apart
+    # as any two float orders do at this learning rate, to the same place.
+    assert np.allclose(ours[:2], theirs[:2], rtol=1e-5) and abs(ours[-1] - theirs[-1]) < 0.05 * theirs[-1]
+    state = load_training_checkpoint(str(tmp_path / "checkpoint.pth"))["model"]
+    assert all(t.is_contiguous() for t in state.values())  # loads into any model, exports as it is
+
+
+def test_class_weight_power_softens_the_median_frequency_weights(
+    data: Path, trained: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    main(train_args(data, tmp_path, "--epochs", "1", "--class-weight-power", "0.5"))
+    full = load_training_checkpoint(str(trained[0] / "checkpoint.pth"))["class_weights"]
+    half = load_training_checkpoint(str(tmp_path / "checkpoint.pth"))["class_weights"]
+    assert full is not None and half is not None and len(full) == len(half)
+    assert np.allclose(half, np.sqrt(full)) and not np.allclose(half, full)
+    assert "class weights (median frequency ^ 0.5)" in (tmp_path / "train.log").read_text()

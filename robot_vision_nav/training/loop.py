@@ -132,6 +132,7 @@ def train_one_epoch(
     world_size: int = 1,
     drivable: Tensor | None = None,
     frozen: Sequence[nn.Module] = (),
+    channels_last: bool = False,
 ) -> EpochStats:
     """One pass over `loader`: forward, weighted loss, backward, optimiser and scheduler step per batch.
 
@@ -152,6 +153,7 @@ def train_one_epoch(
         drivable: K bools, the drivable classes: train on the set labels too (`segmentation_loss`).
         frozen: modules kept in eval mode (`--freeze-encoder`'s encoder: its batch norm uses and
             keeps its running statistics).
+        channels_last: hand the images over in NHWC memory format (`--channels-last`).
 
     Raises:
         TrainingError: the loss is not finite (checked at each progress line and at the end).
@@ -168,8 +170,9 @@ def train_one_epoch(
     window_images = images_seen = 0
     n = len(loader)
     width = len(str(n))
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     for i, (images, targets) in enumerate(loader):
-        images = images.to(device, non_blocking=True)
+        images = images.to(device, non_blocking=True, memory_format=memory_format)
         targets = targets.to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
             logits = model(images)
@@ -212,6 +215,7 @@ def evaluate(
     *,
     amp_dtype: torch.dtype | None = None,
     distributed: bool = False,
+    channels_last: bool = False,
 ) -> ConfusionMatrix:
     """Count (true, predicted) pixels over `loader` at the labels' resolution, summed over processes.
 
@@ -223,6 +227,7 @@ def evaluate(
         num_classes: K.
         amp_dtype: autocast dtype, None for float32.
         distributed: all_reduce the counts (every process must call this).
+        channels_last: hand the images over in NHWC memory format (`--channels-last`).
 
     Returns:
         The confusion matrix of the whole validation split (labels 255 and >= K not counted).
@@ -246,8 +251,9 @@ def evaluate(
         counts.add_(torch.bincount(bins.reshape(-1), minlength=k * k + 1))
 
     try:
+        memory_format = torch.channels_last if channels_last else torch.contiguous_format
         for images, labels in loader:
-            images = images.to(device, non_blocking=True)
+            images = images.to(device, non_blocking=True, memory_format=memory_format)
             with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
                 pred = model(images).argmax(dim=1)
             if isinstance(labels, Tensor):

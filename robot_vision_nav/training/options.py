@@ -134,6 +134,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--input-size", type=int_in(8, 8192, "px"), nargs=2, metavar=("H", "W"),
                    help="network input height and width (px): the training crop and the model card's input size "
                    "(default: camvid 360 480, cityscapes 512 1024, synthetic and folder 240 320)")  # fmt: skip
+    g.add_argument("--crop-size", type=int_in(8, 8192, "px"), nargs=2, metavar=("H", "W"),
+                   help="train on random H x W crops of each rescaled frame instead of the whole input size "
+                   "(at most --input-size; the scales stay the engine's, each sample costs H*W pixels; "
+                   "default: the input size)")  # fmt: skip
     g.add_argument("--encoder-weights", metavar="FILE",
                    help="local ImageNet weights for the encoder (torchvision's vgg16_bn-*.pth / resnet*-*.pth "
                    "or .safetensors); never downloaded")  # fmt: skip
@@ -219,6 +223,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         action="store_false",
         help="plain cross-entropy (default: median frequency balancing, weights from the training labels)",
     )
+    g.add_argument("--class-weight-power", type=float_in(0.0, 2.0, "exponent"), default=1.0, metavar="P",
+                   help="median frequency weights raised to P: 1 as in the SegNet paper (default), 0.5 softens "
+                   "them (rare classes still count more, the floor less down-weighted), 0 is plain "
+                   "cross-entropy")  # fmt: skip
     g.add_argument("--scale-range", type=float_in(0.05, 8.0, "x input size"), nargs=2, default=(0.5, 2.0),
                    metavar=("MIN", "MAX"), help="random rescale of each image to a factor of the input size before "
                    "the crop (default 0.5 2.0)")  # fmt: skip
@@ -277,6 +285,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--amp",
         action="store_true",
         help="mixed precision: float16 autocast with a gradient scaler on CUDA, bfloat16 autocast on CPU",
+    )
+    g.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="NHWC memory format for the network and its inputs (faster convolutions with --amp on recent "
+        "CPUs and tensor-core GPUs; the exported weights are the same)",
     )
     g.add_argument(
         "--workers",

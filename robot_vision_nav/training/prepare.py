@@ -94,6 +94,8 @@ def prepare_model(
         values = freeze_encoder(net)
         LOG.info("encoder frozen: %d parameter values and its batch norm statistics stay as they are", values)
     model: nn.Module = net.to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     cuda = device.type == "cuda"
     if where.enabled and cuda and args.sync_bn:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
@@ -137,8 +139,9 @@ def class_weights_for(
             # Only `rvn autolabel`'s set labels (253 / 254): no class to balance, every pixel weighs 1.
             LOG.info("class weights: none (the training labels name no class, only drivable / not drivable sets)")
             return None
-        weights = median_frequency_weights(counts).tolist()
-    LOG.info("class weights (median frequency): %s",
+        weights = (median_frequency_weights(counts) ** args.class_weight_power).tolist()
+    power = "" if args.class_weight_power == 1.0 else f" ^ {args.class_weight_power:g}"
+    LOG.info("class weights (median frequency%s): %s", power,
              ", ".join(f"{n} {w:.3g}" for n, w in zip(data.label_set.names, weights, strict=True)))  # fmt: skip
     return weights
 
@@ -161,6 +164,7 @@ def loaders(
         gamma=_or_off(args.gamma, 1.0),
         noise=_or_off(args.noise, 0.0),
         blur_prob=_or_off(args.blur, 0.0),
+        crop=None if args.crop_size is None else (args.crop_size[0], args.crop_size[1]),
     )
     train_set: TrainingSamples
     if mix is None:

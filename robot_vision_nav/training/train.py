@@ -45,13 +45,14 @@ import os
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict
 
 import numpy as np
 import torch
 import torch.distributed as dist
+from torch import Tensor
 
 from robot_vision_nav.core.segmentation.inference import IMAGENET_MEAN, IMAGENET_STD, SegmenterError
 from robot_vision_nav.core.segmentation.labels import LabelError
@@ -139,6 +140,11 @@ def _one_line(err: BaseException) -> str:
     return " ".join(text.splitlines())
 
 
+def _contiguous(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """A state dict in the default memory format (a --channels-last run's tensors are NHWC)."""
+    return {k: v.contiguous() for k, v in state.items()}
+
+
 def _command_program(where: Distributed, program: Sequence[str] | None) -> tuple[str, ...]:
     """How the canonical command starts: torchrun ... -m ..., `program` (rvn train), or python -m ...."""
     module = "robot_vision_nav.training.train"
@@ -198,6 +204,11 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
     check_finetune_options(args)
     input_size = tuple(args.input_size or DEFAULT_INPUT_SIZE[args.dataset])
     args.input_size = list(input_size)
+    if args.crop_size is not None and not (args.crop_size[0] <= input_size[0] and args.crop_size[1] <= input_size[1]):
+        raise TrainingError(
+            f"--crop-size {args.crop_size[0]} {args.crop_size[1]} is larger than the input size "
+            f"{input_size[0]} {input_size[1]} (H W): a crop is part of an input-size frame"
+        )
     argv = list(getattr(args, "argv", None) or sys.argv)
     given = {k: v for k, v in args_to_dict(args).items() if k not in ("argv", "program")}
     options = recorded_options(given)
@@ -288,9 +299,11 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
                 model, train_loader, optimizer, scheduler, scaler, device, epoch, epochs=args.epochs,
                 class_weights=class_weights, amp_dtype=amp_dtype, freeze_bn=args.freeze_bn,
                 print_freq=args.print_freq, world_size=where.world_size, drivable=set_labels, frozen=frozen,
+                channels_last=args.channels_last,
             )  # fmt: skip
             eval_start = time.perf_counter()
-            matrix = evaluate(bare, val_loader, device, k, amp_dtype=amp_dtype, distributed=where.enabled)
+            matrix = evaluate(bare, val_loader, device, k, amp_dtype=amp_dtype, distributed=where.enabled,
+                              channels_last=args.channels_last)  # fmt: skip
             seconds = stats.time_s + time.perf_counter() - eval_start
             scores = matrix.scores(labels.names, labels.drivable_lut())
             miou = scores.miou if math.isfinite(scores.miou) else -math.inf
@@ -314,7 +327,8 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
             }  # fmt: skip
             if where.main:
                 state = {
-                    "format": CHECKPOINT_FORMAT, "model": bare.state_dict(), "optimizer": optimizer.state_dict(),
+                    "format": CHECKPOINT_FORMAT, "model": _contiguous(bare.state_dict()),
+                    "optimizer": optimizer.state_dict(),
                     "lr_scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": run.epoch,
                     "iteration": run.iteration, "args": options, "argv": argv, "command": command,
                     "architecture": config.to_dict(), "labels": labels.to_dict(), "input_size": list(input_size),

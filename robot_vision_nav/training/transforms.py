@@ -3,8 +3,8 @@
 Training (`TrainTransform`): rescale the whole image to a random factor of the network's input size
 (the engine resizes whole frames to that size, aspect ratio and all, so the network learns at the
 scales it will see), pad to at least the input size (image with the normalisation mean, labels
-with 255, so padding is "nothing to learn"), crop the input size at a random place, flip
-horizontally at random, and jitter brightness, contrast and saturation of the image.
+with 255, so padding is "nothing to learn"), crop the input size (or a smaller `crop`) at a random
+place, flip horizontally at random, and jitter brightness, contrast and saturation of the image.
 
 Appearance randomisation, each step off by default and on the image alone: an exposure gain in
 linear light and a gamma (both one lookup table on the uint8 values, before the colour jitter),
@@ -89,6 +89,9 @@ class TrainTransform:
         noise: S >= 0: Gaussian noise of a standard deviation drawn uniformly in [0, S] (0..255 units; 0 is off).
         blur_prob: probability of a blur: Gaussian (sigma in BLUR_SIGMA_PX) or motion (length in
             MOTION_LENGTH_PX at any angle), one or the other with equal odds.
+        crop: (height, width) of the crop taken after the rescale, at most `size` (None: `size`).
+            The rescale stays relative to `size`, so a smaller crop sees the engine's scales, only
+            less of each frame: fewer pixels per sample, the same pixels per object.
 
     """
 
@@ -101,11 +104,16 @@ class TrainTransform:
     gamma: float = 1.0
     noise: float = 0.0
     blur_prob: float = 0.0
+    crop: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         h, w = self.size
         if h < 1 or w < 1:
             raise TransformError(f"size {self.size} must be positive (height, width) px")
+        if self.crop is not None:
+            ch, cw = self.crop
+            if not (1 <= ch <= h and 1 <= cw <= w):
+                raise TransformError(f"crop {self.crop} must be positive and at most the input size {self.size} px")
         lo, hi = self.scale_range
         if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 < lo <= hi):
             raise TransformError(f"scale_range {self.scale_range} must be 0 < min <= max")
@@ -137,12 +145,13 @@ class TrainTransform:
 
         """
         check_pair(rgb, labels)
-        out_h, out_w = self.size
+        size_h, size_w = self.size
+        out_h, out_w = self.crop or self.size
         # Draws first, in a fixed order, whatever the options.
         scale = _uniform(generator, *self.scale_range)
         flip_draw = _uniform(generator, 0.0, 1.0)
         factors = [_uniform(generator, 1.0 - self.jitter, 1.0 + self.jitter) for _ in range(3)]
-        new_h, new_w = max(1, round(out_h * scale)), max(1, round(out_w * scale))
+        new_h, new_w = max(1, round(size_h * scale)), max(1, round(size_w * scale))
         if (new_h, new_w) != rgb.shape[:2]:
             rgb = np.asarray(cv2.resize(rgb, (new_w, new_h), interpolation=cv2.INTER_LINEAR), dtype=np.uint8)
             labels = np.asarray(cv2.resize(labels, (new_w, new_h), interpolation=cv2.INTER_NEAREST_EXACT),
