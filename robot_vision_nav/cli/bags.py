@@ -176,6 +176,7 @@ def _replay(args: argparse.Namespace) -> int:
         topics_map=Path(args.topics_map) if args.topics_map else None,
         check=Path(args.check) if args.check else None, tolerances=tolerances, params_file=args.params or "",
         model=args.model or "", device=args.device or "", extra_parameters=_set_values(args.set),
+        lock_step=args.lock_step,
     )  # fmt: skip
     interactive = sys.stderr.isatty() and not args.no_progress
 
@@ -365,5 +366,9 @@ def register(sub: Subparsers) -> None:
                    "repeatable")  # fmt: skip
     add_stack_arguments(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--lock-step", choices=("direct", "executor"), default="direct",
+                   help="how the stack is settled after each message: direct (the stack's callbacks round by round "
+                   "on one reused wait set, default) or executor (rclpy's SingleThreadedExecutor, the slower "
+                   "reference; both give the same output bytes)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the result (and the check) as one JSON object")
     p.set_defaults(handler=_replay)

@@ -89,6 +89,7 @@ class ReplayOptions:
     device: str = ""
     extra_parameters: dict[str, dict[str, object]] = field(default_factory=dict)
     log_level: str = "error"
+    lock_step: str = "direct"  # "direct" (replay.lockstep) or "executor" (rclpy's, the reference)
 
 
 @dataclass
@@ -104,6 +105,7 @@ class ReplayResult:
     summary: Summary
     check: list[StreamResult] | None = None
     golden: str | None = None
+    segmentation_s: float = 0.0  # of wall_s: the segmentation node's frames, arrival to publish
 
     @property
     def realtime_factor(self) -> float:
@@ -386,6 +388,7 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
         stack.executor = executor
         executor.add_node(driver.node)
         _wait_for_matches(driver, executor, bag_path)
+        step = _settler(options.lock_step, context, executor)
 
         published = dict.fromkeys(by_bag_topic, 0)
         started = time.perf_counter()
@@ -397,10 +400,10 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
             if log_ns > clock_ns:
                 clock_ns = log_ns
                 driver.clock_pub.publish(Clock(clock=ns_to_stamp(clock_ns)))
-                settle(executor, f"{bag_path}: /clock at {clock_ns / NS_PER_S:.3f} s")
+                step(f"{bag_path}: /clock at {clock_ns / NS_PER_S:.3f} s")
             msg = input_message(reader, item, msgtype, cdr, driver.classes[item.stack_topic], bag_path)
             driver.publishers[item.stack_topic].publish(msg)
-            settle(executor, f"{bag_path}: topic {bag_topic} at {log_ns / NS_PER_S:.3f} s")
+            step(f"{bag_path}: topic {bag_topic} at {log_ns / NS_PER_S:.3f} s")
             published[bag_topic] += 1
             if progress is not None:
                 progress(done, total, (log_ns - (first_ns or log_ns)) / NS_PER_S, info.duration_ns / NS_PER_S)
@@ -437,11 +440,35 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
         inputs=published,
         outputs=outputs,
         summary=summary,
+        segmentation_s=segmentation.step.busy_s if segmentation is not None else 0.0,
     )
     if golden is not None:
         result.check = compare_summaries(golden, summary, options.tolerances)
         result.golden = str(options.check)
     return result
+
+
+LOCK_STEPS = ("direct", "executor")
+
+
+def _settler(kind: str, context: Context, executor: Executor) -> Callable[[str], int]:
+    """settle-after-each-message for `--lock-step`: the direct one (`replay.lockstep`), or rclpy's executor."""
+    if kind == "executor":
+        return lambda what: settle(executor, what)
+    if kind != "direct":
+        raise ReplayError(f"unknown lock-step {kind!r}; expected one of {', '.join(LOCK_STEPS)}")
+    from robot_vision_nav.replay.lockstep import DirectLockStep, LockStepError
+
+    nodes = executor.get_nodes()  # the stack's nodes in start order, then the driver (lock_step_executor)
+    direct = DirectLockStep(context, nodes, MAX_CALLBACKS_PER_MESSAGE)
+
+    def step(what: str) -> int:
+        try:
+            return direct.settle(what)
+        except LockStepError as err:
+            raise ReplayError(str(err)) from err
+
+    return step
 
 
 def stack_output_types(stack: InProcessStack) -> dict[str, tuple[str, str]]:
