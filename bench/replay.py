@@ -1,12 +1,15 @@
-"""bench replay: lock-step `rvn replay` of the committed regression bags against real time.
+"""bench replay: the direct lock-step of `rvn replay` against rclpy's executor lock-step, and real time.
 
-The peer is the clock: a bag of D seconds played by `ros2 bag play` takes D seconds, so
-`speedup = D / replay wall time` says how much faster than real time the deterministic replay is
-(> 1: a regression run of a recorded drive takes less time than the drive). Wall time is the
-lock-step loop (every message published, processed and its outputs written); the stack's start-up
-(torch import, model load, node creation) is reported separately in `startup_ms` since it does not
-grow with the bag. The shipped model (segnet_tiny, the smallest and only one) on the configured
-device; median of the repeats.
+Each committed regression bag is replayed with `--lock-step direct` (ours) and `--lock-step
+executor` (the peer: rclpy's SingleThreadedExecutor settling the stack after every message, what
+`rvn replay` did before), alternating, REPEATS times each; both write the same output bytes
+(test_replay_lockstep). `speedup` = executor wall / direct wall. `x_realtime` = bag duration /
+direct wall (> 1: a recorded drive replays faster than it was driven), `x_realtime_executor` the
+same for the peer. Wall time is the lock-step loop (every message published, processed and its
+outputs summarised); start-up (torch import, model load, node creation) is `startup_ms`, apart,
+since it does not grow with the bag. `segmentation_share` is the part of the direct wall spent in
+the segmentation node (frame in to mask out): what bounds the replay once the executor does not.
+The shipped model on the configured device; medians of the repeats.
 """
 
 from __future__ import annotations
@@ -31,24 +34,33 @@ REPEATS = 3
 
 
 def run(quick: bool = False, device: str = "") -> dict[str, Any]:
-    """Replay each committed bag REPEATS times (once, and only the first bag, when quick)."""
+    """Replay each committed bag REPEATS times per lock-step (once, and only the first bag, when quick)."""
     from robot_vision_nav.replay.replay import ReplayOptions, replay
 
     rows = []
     for name, bag, topics_map in CASES[:1] if quick else CASES:
-        walls, totals = [], []
+        walls: dict[str, list[float]] = {"direct": [], "executor": []}
+        totals: list[float] = []
+        shares: list[float] = []
         duration_s = 0.0
+        inputs = 0
         for _ in range(1 if quick else REPEATS):
-            started = time.perf_counter()
-            result = replay(ReplayOptions(bag=bag, topics_map=topics_map, device=device))
-            totals.append((time.perf_counter() - started) * 1e3)
-            walls.append(result.wall_s * 1e3)
-            duration_s = result.bag_duration_s
-        wall_ms = statistics.median(walls)
+            for kind in ("executor", "direct"):
+                started = time.perf_counter()
+                result = replay(ReplayOptions(bag=bag, topics_map=topics_map, device=device, lock_step=kind))
+                walls[kind].append(result.wall_s * 1e3)
+                if kind == "direct":
+                    totals.append((time.perf_counter() - started) * 1e3)
+                    shares.append(result.segmentation_s / result.wall_s)
+                duration_s, inputs = result.bag_duration_s, sum(result.inputs.values())
+        ours, peer = statistics.median(walls["direct"]), statistics.median(walls["executor"])
         rows.append({
-            "case": name, "ours_ms": round(wall_ms, 1), "peer": "real time (bag duration)",
-            "peer_ms": round(duration_s * 1e3, 1), "speedup": round(duration_s * 1e3 / wall_ms, 3),
-            "startup_ms": round(statistics.median(totals) - wall_ms, 1), "inputs": sum(result.inputs.values()),
+            "case": name, "ours_ms": round(ours, 1), "peer": "rclpy executor lock-step", "peer_ms": round(peer, 1),
+            "speedup": round(peer / ours, 3), "x_realtime": round(duration_s * 1e3 / ours, 3),
+            "x_realtime_executor": round(duration_s * 1e3 / peer, 3),
+            "segmentation_share": round(statistics.median(shares), 3),
+            "startup_ms": round(statistics.median(totals) - ours, 1), "inputs": inputs,
+            "bag_ms": round(duration_s * 1e3, 1),
         })  # fmt: skip
     return {"bench": "replay", "machine": machine(), "rows": rows}
 

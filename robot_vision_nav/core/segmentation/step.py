@@ -107,6 +107,7 @@ class SegmentationStep:
         self._gaps_ns: deque[int] = deque(maxlen=GAP_WINDOW)
         self._last_stamp_ns: int | None = None
         self._latency_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self.busy_s = 0.0  # wall time of all processed frames, arrival to publish (what bounds a replay)
         self._started = 0.0  # time.perf_counter() when the frame in hand arrived
         self._last_processed_wall: float | None = None
         self._report_wall = time.monotonic()
@@ -148,7 +149,9 @@ class SegmentationStep:
         """The outputs of the frame stamped `stamp_ns` are published: its latency, counts and stamp."""
         self.overlays_published += segmented.overlay is not None
         self.confidences_published += segmented.confidence is not None
-        self._latency_ms.append((time.perf_counter() - self._started) * 1e3)
+        seconds = time.perf_counter() - self._started
+        self._latency_ms.append(seconds * 1e3)
+        self.busy_s += seconds
         self.processed += 1
         self.order.take(stamp_ns)
         self._last_processed_wall = time.monotonic()
