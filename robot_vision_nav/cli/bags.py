@@ -147,6 +147,25 @@ def _record(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    if args.suite:
+        return _replay_suite(args)
+    suite_only = [o for o, v in (("--report", args.report), ("--out-bags", args.out_bags),
+                  ("--workers", args.workers != 1), ("--bag-timeout", args.bag_timeout),
+                  ("--update-goldens", args.update_goldens)) if v]  # fmt: skip
+    if suite_only:
+        raise CliError(f"argument {suite_only[0]}: only with --suite")
+    if not args.bag:
+        raise CliError("the following arguments are required: BAG (or --suite SUITE.yaml)")
+    return _replay_bag(args)
+
+
+def _replay_suite(args: argparse.Namespace) -> int:
+    from robot_vision_nav.cli.suite import run_suite_command
+
+    return run_suite_command(args)
+
+
+def _replay_bag(args: argparse.Namespace) -> int:
     from robot_vision_nav.replay.compare import CompareError, Tolerances, format_table, results_json, write_summary
     from robot_vision_nav.replay.errors import BagError
     from robot_vision_nav.replay.replay import ReplayError, ReplayOptions, replay
@@ -351,7 +370,30 @@ def register(sub: Subparsers) -> None:
         "costmap cells agreeing, plan Hausdorff distance (m), cmd_vel largest difference; exit status 1 on a "
         "regression, 2 on bad input (a corrupt bag, a missing topic, a topic map naming a missing topic).",
     )
-    p.add_argument("bag", metavar="BAG", help="rosbag2 folder, .mcap file or ROS 1 .bag file")
+    p.add_argument("bag", metavar="BAG", nargs="?", help="rosbag2 folder, .mcap file or ROS 1 .bag file")
+    s = p.add_argument_group("suites (many bags, one report; instead of BAG)")
+    s.add_argument("--suite", metavar="SUITE.yaml",
+                   help="replay every bag of a suite file (bags, goldens per device class, tolerances, parameters, "
+                   "topic maps; see replay/suite.py) and write one report: exit 0 all passed, 1 a regression or a "
+                   "bag that could not run, 2 bad input, naming it")  # fmt: skip
+    s.add_argument("--report", metavar="DIR",
+                   help="with --suite: the report folder (junit.xml, summary.md, summaries/; created, must not hold "
+                   "a report yet; default replay-report)")  # fmt: skip
+    s.add_argument("--out-bags", action="store_true", help="with --suite: also write each bag's output bag "
+                   "to DIR/bags/NAME")  # fmt: skip
+    s.add_argument("--workers", type=int_in(1, 256, "processes"), default=1, metavar="N",
+                   help="with --suite: replay N bags at once, each in a fresh process with DDS discovery off and "
+                   "its own ROS domain (default 1: one after the other in this process)")  # fmt: skip
+    s.add_argument(
+        "--bag-timeout",
+        type=positive("s"),
+        metavar="S",
+        help="with --suite and --workers > 1: stop a bag's worker after S s (that bag is an error)",
+    )
+    s.add_argument("--update-goldens", action="store_true",
+                   help="with --suite: replay and write each bag's golden for the device class it ran on (the "
+                   "suite's file for that class, or goldens/CLASS/NAME.json beside the suite), saying which "
+                   "changed")  # fmt: skip
     p.add_argument("--topics-map", metavar="FILE",
                    help="YAML 'stack input: bag topic', e.g. camera/color/image_raw: /camera/camera/color/image_raw "
                    "(see config/topics_realsense.yaml)")  # fmt: skip

@@ -106,6 +106,7 @@ class ReplayResult:
     check: list[StreamResult] | None = None
     golden: str | None = None
     segmentation_s: float = 0.0  # of wall_s: the segmentation node's frames, arrival to publish
+    device_class: str = "cpu"  # where the segmentation ran: cpu, cuda-fp16 or cuda-fp32 (goldens per class)
 
     @property
     def realtime_factor(self) -> float:
@@ -441,11 +442,20 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
         outputs=outputs,
         summary=summary,
         segmentation_s=segmentation.step.busy_s if segmentation is not None else 0.0,
+        device_class=_device_class(segmentation),
     )
     if golden is not None:
         result.check = compare_summaries(golden, summary, options.tolerances)
         result.golden = str(options.check)
     return result
+
+
+def _device_class(segmentation: SegmentationNode | None) -> str:
+    """Where the stack's segmentation ran, as a suite names goldens: cpu, cuda-fp16 or cuda-fp32."""
+    segmenter = None if segmentation is None else segmentation.step.segmenter
+    if not getattr(segmenter, "cuda", False):  # the engine (Segmenter) says; a stand-in engine is CPU
+        return "cpu"
+    return "cuda-fp16" if getattr(segmenter, "fp16", False) else "cuda-fp32"
 
 
 LOCK_STEPS = ("direct", "executor")
