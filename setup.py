@@ -48,7 +48,7 @@ setup(
     maintainer_email="robot-vision-nav@example.com",
     description="Camera-to-wheels local navigation stack in Python for ROS 2.",
     license="Apache-2.0",
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest"], "ray": ["ray==2.60.0"]},
     entry_points={
         "console_scripts": [
             "rvn = robot_vision_nav.cli:main",

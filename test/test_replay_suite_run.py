@@ -164,6 +164,11 @@ bags:
     )
     junit = ET.parse(tmp_path / "r" / "junit.xml").getroot()
     assert [e.get("type") for e in junit.iter("error")] == ["bad input", "bad input"]
+    # A CI matrix or Kubernetes Indexed Job runs its shard of the suite alone: bags K, K+N, ...
+    assert main(["replay", "--suite", str(suite), "--report", str(tmp_path / "s2"), "--shard", "2/3", "--json"]) == 0
+    assert [b["name"] for b in json.loads(capsys.readouterr().out)["bags"]] == ["fine"]
+    assert main(["replay", "--suite", str(suite), "--shard", "3/3"]) == 2
+    assert "argument --shard: expected K/N with 0 <= K < N" in capsys.readouterr().err
     # A suite that names a bag that is not there stops before anything runs, and writes nothing.
     (tmp_path / "bad").mkdir()
     bad = suite_file(tmp_path / "bad", "bags: [{bag: nowhere.mcap}]")

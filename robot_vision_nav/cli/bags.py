@@ -151,6 +151,7 @@ def _replay(args: argparse.Namespace) -> int:
         return _replay_suite(args)
     suite_only = [o for o, v in (("--report", args.report), ("--out-bags", args.out_bags),
                   ("--workers", args.workers != 1), ("--bag-timeout", args.bag_timeout),
+                  ("--ray", args.ray is not None), ("--shard", args.shard),
                   ("--update-goldens", args.update_goldens)) if v]  # fmt: skip
     if suite_only:
         raise CliError(f"argument {suite_only[0]}: only with --suite")
@@ -384,12 +385,20 @@ def register(sub: Subparsers) -> None:
     s.add_argument("--workers", type=int_in(1, 256, "processes"), default=1, metavar="N",
                    help="with --suite: replay N bags at once, each in a fresh process with DDS discovery off and "
                    "its own ROS domain (default 1: one after the other in this process)")  # fmt: skip
+    s.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="with --suite: one Ray task per bag on the cluster at ADDRESS (ray://HOST:10001, or auto on "
+                   "a cluster node), or on a local Ray instance (loopback only) when no ADDRESS is given; the "
+                   "bags, goldens and model must be at the same paths on every node (a shared mount); needs "
+                   "pip install robot_vision_nav[ray]")  # fmt: skip
     s.add_argument(
         "--bag-timeout",
         type=positive("s"),
         metavar="S",
         help="with --suite and --workers > 1: stop a bag's worker after S s (that bag is an error)",
     )
+    s.add_argument("--shard", metavar="K/N",
+                   help="with --suite: only bags K, K+N, K+2N, ... of the suite (K from 0), for a CI matrix or a "
+                   "Kubernetes Indexed Job (K = $JOB_COMPLETION_INDEX) that fans the suite out itself")  # fmt: skip
     s.add_argument("--update-goldens", action="store_true",
                    help="with --suite: replay and write each bag's golden for the device class it ran on (the "
                    "suite's file for that class, or goldens/CLASS/NAME.json beside the suite), saying which "

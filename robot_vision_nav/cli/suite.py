@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from robot_vision_nav.cli.common import CliError
 
 if TYPE_CHECKING:
-    from robot_vision_nav.replay.suite import Suite
+    from robot_vision_nav.replay.suite import BagCase, Suite
     from robot_vision_nav.replay.suite_run import CaseResult
 
 DEFAULT_REPORT = "replay-report"
@@ -38,6 +38,8 @@ def run_suite_command(args: argparse.Namespace) -> int:
         suite = load_suite(args.suite)
     except SuiteError as err:
         raise CliError(str(err)) from err
+    if args.shard:
+        suite = replace(suite, cases=_shard(suite.cases, args.shard))
     overrides = _set_values(args.set)
     if overrides:
         cases = []
@@ -67,9 +69,25 @@ def run_suite_command(args: argparse.Namespace) -> int:
             print(f"[{done}/{total}] {result.name}: {result.status}{why}" + (f" ({detail})" if detail else ""),
                   file=sys.stderr, flush=True)  # fmt: skip
 
-    how = "serially" if args.workers == 1 else f"{args.workers} worker processes"
-    started = time.perf_counter()
-    results = run_suite(suite, settings, workers=args.workers, progress=progress, bag_timeout_s=args.bag_timeout)
+    if args.ray is not None:
+        if args.workers != 1 or args.bag_timeout is not None:
+            raise CliError("argument --ray: not with --workers or --bag-timeout (Ray schedules the bags)")
+        from robot_vision_nav.replay.suite_ray import RayError, connect, run_on_ray
+
+        try:
+            ray = connect(args.ray or None)
+        except RayError as err:
+            raise CliError(str(err)) from err
+        how = f"Ray at {args.ray}" if args.ray else "a local Ray instance"
+        started = time.perf_counter()
+        try:
+            results = run_on_ray(suite.cases, settings, ray, progress=progress)
+        finally:
+            ray.shutdown()
+    else:
+        how = "serially" if args.workers == 1 else f"{args.workers} worker processes"
+        started = time.perf_counter()
+        results = run_suite(suite, settings, workers=args.workers, progress=progress, bag_timeout_s=args.bag_timeout)
     wall_s = time.perf_counter() - started
     if args.update_goldens:
         return _update_goldens(suite, results, args.json)
@@ -86,6 +104,17 @@ def run_suite_command(args: argparse.Namespace) -> int:
               f"{summary.errors} errors of {len(results)} bags in {wall_s:.1f} s ({how})")  # fmt: skip
         print(f"report: {report / JUNIT}, {report / MARKDOWN}")
     return summary.exit_code
+
+
+def _shard(cases: tuple[BagCase, ...], text: str) -> tuple[BagCase, ...]:
+    """The bags of shard K/N: K, K+N, K+2N, ... (K from 0)."""
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 0 <= int(k) < int(n)):
+        raise CliError(f"argument --shard: expected K/N with 0 <= K < N (e.g. 0/4), got {text!r}")
+    chosen = cases[int(k) :: int(n)]
+    if not chosen:
+        raise CliError(f"argument --shard: shard {text} of a suite of {len(cases)} bags holds none")
+    return chosen
 
 
 def _update_goldens(suite: Suite, results: list[CaseResult], as_json: bool) -> int:
