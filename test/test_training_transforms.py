@@ -270,3 +270,24 @@ def test_rvn_train_with_every_appearance_option_records_them(
     with caplog.at_level(logging.WARNING):
         main(train_args(data, tmp_path / "out", "--resume", str(tmp_path / "out" / "checkpoint.pth")))
     assert "resuming with --exposure off (the checkpoint's run had 2.0)" in caplog.text
+
+
+def test_flatten_smooths_texture_keeps_edges_and_changes_no_other_draw() -> None:
+    from robot_vision_nav.training.transforms import flatten_texture
+
+    rng = np.random.default_rng(0)
+    image = np.full((48, 64, 3), 120.0, np.float32)
+    image[:, 32:] = 220.0  # an edge between two flat regions...
+    textured = image + rng.normal(0.0, 12.0, image.shape).astype(np.float32)  # ...under a fine texture
+    flat = flatten_texture(textured)
+    assert flat[:, 4:28].std() < 0.35 * textured[:, 4:28].std()  # the texture is mostly gone
+    assert abs(flat[:, 36:60].mean() - flat[:, 4:28].mean() - 100.0) < 5.0  # the edge is where it was
+    assert abs(float(flat[:, 30:34, 0].mean()) - float(textured[:, 30:34, 0].mean())) < 10.0
+    # Off, or on with probability 0, the samples are the ones from before; on, only the image changes.
+    rgb, labels = block_pair(np.random.default_rng(1), SIZE)
+    base = appearance(ALL_ON)
+    a = base(rgb, labels, gen(7))
+    b = dataclasses.replace(base, flatten_prob=1.0)(rgb, labels, gen(7))
+    assert np.array_equal(a[1], b[1]) and not np.array_equal(a[0], b[0])
+    with pytest.raises(TransformError, match=r"flatten_prob 1.5 is outside \[0, 1\]"):
+        dataclasses.replace(base, flatten_prob=1.5)

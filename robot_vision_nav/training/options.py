@@ -246,6 +246,10 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--blur", type=float_in(0.0, 1.0, "probability"), metavar="P",
                    help="appearance: with probability P a blur of the image, Gaussian (sigma 0.5..1.5 px) or "
                    "motion (3..9 px long, any angle) at equal odds, before --noise (default off)")  # fmt: skip
+    g.add_argument("--flatten", type=float_in(0.0, 1.0, "probability"), metavar="P",
+                   help="appearance: with probability P the image's fine texture is smoothed away, edges kept "
+                   "(bilateral filter), after --blur and before --noise: a network that must not tell floor "
+                   "from flat paint by texture alone (default off)")  # fmt: skip
     g.add_argument("--appearance", action=AppearancePreset, nargs=0, default=argparse.SUPPRESS,
                    help="appearance randomisation preset: each of --exposure 2 --gamma 1.25 --noise 6 --blur 0.3 "
                    "not given otherwise")  # fmt: skip

@@ -165,6 +165,7 @@ def loaders(
         noise=_or_off(args.noise, 0.0),
         blur_prob=_or_off(args.blur, 0.0),
         crop=None if args.crop_size is None else (args.crop_size[0], args.crop_size[1]),
+        flatten_prob=_or_off(args.flatten, 0.0),
     )
     train_set: TrainingSamples
     if mix is None:

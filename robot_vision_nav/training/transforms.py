@@ -8,8 +8,8 @@ place, flip horizontally at random, and jitter brightness, contrast and saturati
 
 Appearance randomisation, each step off by default and on the image alone: an exposure gain in
 linear light and a gamma (both one lookup table on the uint8 values, before the colour jitter),
-then a Gaussian or motion blur, then additive Gaussian sensor noise. Noise comes last, as in a
-camera, so its standard deviation is the one asked for in output units; it is signal-independent
+then a Gaussian or motion blur, then (`flatten_prob`) texture flattening, then additive Gaussian
+sensor noise. Noise comes last, as in a camera, so its standard deviation is the one asked for in output units; it is signal-independent
 (no shot-noise term) so that one number sets it.
 
 Labels are class ids (STYLE point 11): they are resized with OpenCV's INTER_NEAREST_EXACT, which
@@ -21,7 +21,8 @@ Every random number comes from the `torch.Generator` passed in, drawn in a fixed
 the options (a disabled step still draws), so one (seed, epoch, index) gives the same sample in
 any worker process, on any rank, and before and after a resume. The appearance steps draw after
 the crop, so a run without them gets the samples it got before they existed; the noise field,
-the one draw whose size depends on the image, is drawn last and only when noise is on.
+the one draw whose size depends on the image, is drawn after them only when noise is on, and the
+flattening draw last only when flattening is on.
 
 Evaluation (`eval_image`): the image resized to the input size exactly as the inference engine
 does it (torch bilinear on float, no antialiasing); the labels stay at their own resolution and
@@ -89,6 +90,8 @@ class TrainTransform:
         noise: S >= 0: Gaussian noise of a standard deviation drawn uniformly in [0, S] (0..255 units; 0 is off).
         blur_prob: probability of a blur: Gaussian (sigma in BLUR_SIGMA_PX) or motion (length in
             MOTION_LENGTH_PX at any angle), one or the other with equal odds.
+        flatten_prob: probability of flattening the image's texture (`flatten_texture`: edge-preserving
+            smoothing) after the blur, before the noise; its draw is the last of all, made only when on.
         crop: (height, width) of the crop taken after the rescale, at most `size` (None: `size`).
             The rescale stays relative to `size`, so a smaller crop sees the engine's scales, only
             less of each frame: fewer pixels per sample, the same pixels per object.
@@ -105,6 +108,7 @@ class TrainTransform:
     noise: float = 0.0
     blur_prob: float = 0.0
     crop: tuple[int, int] | None = None
+    flatten_prob: float = 0.0
 
     def __post_init__(self) -> None:
         h, w = self.size
@@ -129,6 +133,8 @@ class TrainTransform:
             raise TransformError(f"noise {self.noise} is outside [0, 255] (standard deviation, 0..255 units)")
         if not 0.0 <= self.blur_prob <= 1.0:
             raise TransformError(f"blur_prob {self.blur_prob} is outside [0, 1]")
+        if not 0.0 <= self.flatten_prob <= 1.0:
+            raise TransformError(f"flatten_prob {self.flatten_prob} is outside [0, 1]")
 
     def __call__(
         self, rgb: NDArray[np.uint8], labels: NDArray[np.uint8], generator: torch.Generator
@@ -186,8 +192,12 @@ class TrainTransform:
             image = color_jitter(image, *factors)
         if blur_draw < self.blur_prob:
             image = motion_blur(image, length, angle_deg) if motion else gaussian_blur(image, sigma)
+        field = None
         if self.noise > 0.0 and noise_std > 0.0:
             field = torch.randn(image.shape, generator=generator, dtype=torch.float32).numpy()
+        if self.flatten_prob > 0.0 and _uniform(generator, 0.0, 1.0) < self.flatten_prob:
+            image = flatten_texture(image)
+        if field is not None:
             image = add_noise(image, noise_std, field)
         return np.ascontiguousarray(image), np.ascontiguousarray(labels)
 
@@ -211,6 +221,24 @@ def tone_lut(gain: float, power: float) -> NDArray[np.float32]:
     v = np.arange(256, dtype=np.float64) / 255.0
     exposed = linear_to_srgb(np.clip(srgb_to_linear(v) * gain, 0.0, 1.0))
     return np.asarray(255.0 * np.clip(exposed, 0.0, 1.0) ** power, dtype=np.float32)
+
+
+FLATTEN_PASSES = 3  # bilateral passes of `flatten_texture`
+FLATTEN_SIGMA_COLOR = 60.0  # 0..255 units: differences below this are smoothed away, edges above it kept
+FLATTEN_SIGMA_SPACE_PX = 5.0
+
+
+def flatten_texture(image: NDArray[np.float32]) -> NDArray[np.float32]:
+    """The image with its fine texture smoothed away and its edges kept (bilateral filter, FLATTEN_PASSES times).
+
+    A renderer that textures every floor and paints every keep-out zone flat teaches "texture is
+    floor, flat is paint"; another renderer or a clean real floor is flat. Flattening some samples
+    leaves the network outlines, colours and context to go by.
+    """
+    out = image
+    for _ in range(FLATTEN_PASSES):
+        out = np.asarray(cv2.bilateralFilter(out, 9, FLATTEN_SIGMA_COLOR, FLATTEN_SIGMA_SPACE_PX), dtype=np.float32)
+    return out
 
 
 def gaussian_blur(image: NDArray[np.float32], sigma: float) -> NDArray[np.float32]:
