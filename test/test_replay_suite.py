@@ -159,3 +159,11 @@ def test_the_exit_code_is_2_for_bad_input_1_for_a_regression_or_a_broken_run() -
     assert outcome(results[:1]).exit_code == 0 and outcome(results[:1]).verdict == "PASSED"
     broken = CaseResult("d", "/x/d", ERROR, message="the worker replaying it died (signal 9) before it finished")
     assert outcome([results[0], broken]).exit_code == 1
+
+
+def test_a_worker_replays_with_discovery_off_in_a_valid_domain_of_its_own() -> None:
+    from robot_vision_nav.replay.suite_run import worker_environment
+
+    domains = [int(worker_environment(slot)["ROS_DOMAIN_ID"]) for slot in range(256)]
+    assert len(set(domains[:100])) == 100 and all(0 <= d <= 232 for d in domains)
+    assert worker_environment(3)["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "OFF"

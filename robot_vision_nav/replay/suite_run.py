@@ -31,7 +31,7 @@ from robot_vision_nav.replay.compare import StreamResult, Summary, compare_summa
 from robot_vision_nav.replay.suite import BagCase, Suite
 
 PASSED, FAILED, ERROR = "passed", "failed", "error"
-WORKER_DOMAIN_BASE = 101  # worker slot i replays in ROS domain 101 + i (discovery is off anyway)
+WORKER_DOMAIN_BASE = 101  # worker slot i replays in ROS domain 101 + i % 100 (discovery is off anyway)
 
 
 @dataclass
@@ -168,7 +168,8 @@ def run_suite(
 
 def worker_environment(slot: int) -> dict[str, str]:
     """The ROS environment of worker slot `slot`: its own domain, discovery off (nothing leaves the process)."""
-    return {"ROS_DOMAIN_ID": str(WORKER_DOMAIN_BASE + slot), "ROS_AUTOMATIC_DISCOVERY_RANGE": "OFF"}
+    # Domain ids stop at 232 (Fast DDS's port arithmetic); with discovery off the domain is a second fence only.
+    return {"ROS_DOMAIN_ID": str(WORKER_DOMAIN_BASE + slot % 100), "ROS_AUTOMATIC_DISCOVERY_RANGE": "OFF"}
 
 
 def _worker_main(case: BagCase, settings: RunSettings, slot: int, conn: Connection) -> None:
