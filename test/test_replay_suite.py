@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -167,3 +168,4 @@ def test_a_worker_replays_with_discovery_off_in_a_valid_domain_of_its_own() -> N
     domains = [int(worker_environment(slot)["ROS_DOMAIN_ID"]) for slot in range(256)]
     assert len(set(domains[:100])) == 100 and all(0 <= d <= 232 for d in domains)
     assert worker_environment(3)["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "OFF"
+    assert worker_environment(3)["OMP_WAIT_POLICY"] in ("PASSIVE", os.environ.get("OMP_WAIT_POLICY"))
