@@ -9,8 +9,8 @@ place, flip horizontally at random, and jitter brightness, contrast and saturati
 Appearance randomisation, each step off by default and on the image alone: an exposure gain in
 linear light and a gamma (both one lookup table on the uint8 values, before the colour jitter),
 then a Gaussian or motion blur, then (`flatten_prob`) texture flattening, then additive Gaussian
-sensor noise. Noise comes last, as in a camera, so its standard deviation is the one asked for in output units; it is signal-independent
-(no shot-noise term) so that one number sets it.
+sensor noise. Noise comes last, as in a camera, so its standard deviation is the one asked for in
+output units; it is signal-independent (no shot-noise term) so that one number sets it.
 
 Labels are class ids (STYLE point 11): they are resized with OpenCV's INTER_NEAREST_EXACT, which
 takes the source pixel whose centre is nearest to the destination pixel's centre, the same pixel
