@@ -172,6 +172,7 @@ def test_soak_is_listed_and_refuses_a_bad_length() -> None:
 
 # ---------------------------------------------------------------------------------------- the quick soak
 @pytest.mark.ros
+@pytest.mark.slow  # 34 s of a 15-minute `make test` budget; `make test-all` runs it
 def test_quick_soak_times_every_stage_samples_rss_and_leaves_nothing_running(tmp_path: Path) -> None:
     result = soak.run(quick=True, log_dir=tmp_path)
     json.dumps(result)
