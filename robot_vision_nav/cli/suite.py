@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -74,16 +75,19 @@ def run_suite_command(args: argparse.Namespace) -> int:
             raise CliError("argument --ray: not with --workers or --bag-timeout (Ray schedules the bags)")
         from robot_vision_nav.replay.suite_ray import RayError, connect, run_on_ray
 
-        try:
-            ray = connect(args.ray or None)
-        except RayError as err:
-            raise CliError(str(err)) from err
         how = f"Ray at {args.ray}" if args.ray else "a local Ray instance"
-        started = time.perf_counter()
-        try:
-            results = run_on_ray(suite.cases, settings, ray, progress=progress)
-        finally:
-            ray.shutdown()
+        # Ray prints its own notices (a worker that died, ...) on stdout from a thread of its own;
+        # stdout is the result's (--json), so they go to stderr with the rest of the diagnostics.
+        with contextlib.redirect_stdout(sys.stderr):
+            try:
+                ray = connect(args.ray or None)
+            except RayError as err:
+                raise CliError(str(err)) from err
+            started = time.perf_counter()
+            try:
+                results = run_on_ray(suite.cases, settings, ray, progress=progress)
+            finally:
+                ray.shutdown()
     else:
         how = "serially" if args.workers == 1 else f"{args.workers} worker processes"
         started = time.perf_counter()
