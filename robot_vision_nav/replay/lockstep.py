@@ -72,14 +72,6 @@ class DirectLockStep:
         self._house = _WaitSet(context)  # services, clients, waitables: at most every HOUSEKEEPING_PERIOD_S
         self._housekept = -float("inf")
 
-    def add_node(self, node: Node) -> None:
-        """Settle `node` too, after the others."""
-        self._nodes.append(node)
-
-    def remove_node(self, node: Node) -> None:
-        """Stop settling `node`."""
-        self._nodes = [n for n in self._nodes if n is not node]
-
     def settle(self, what: str) -> int:
         """Serve services, clients and waitables (when due), then run rounds until one runs nothing.
 
@@ -182,7 +174,6 @@ class _WaitSet:
         self._context = context
         self._wait_set: Any = None
         self._sizes: tuple[int, ...] = ()
-        self._counts: dict[int, tuple[Any, Any]] = {}  # id(waitable) -> (it, kept so the id stays its; counts)
 
     def filled(
         self,
@@ -195,7 +186,7 @@ class _WaitSet:
     ) -> Any:
         from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 
-        counts = [self._count(w) for w in waitables]
+        counts = [w.get_num_entities() for w in waitables]
         sizes = (
             len(subs) + sum(c.num_subscriptions for c in counts),
             len(guards) + sum(c.num_guard_conditions for c in counts),
@@ -226,12 +217,6 @@ class _WaitSet:
         for waitable in waitables:
             waitable.add_to_wait_set(wait_set)
         return wait_set
-
-    def _count(self, waitable: Any) -> Any:
-        key = id(waitable)
-        if key not in self._counts:
-            self._counts[key] = (waitable, waitable.get_num_entities())
-        return self._counts[key][1]
 
 
 def _call_timer(timer: Timer, what: str) -> int:

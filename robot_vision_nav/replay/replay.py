@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
 MAX_CALLBACKS_PER_MESSAGE = 100_000  # a cascade longer than this is a feedback loop, not a replay
 MATCH_TIMEOUT_S = 10.0
+LOCK_STEPS = ("direct", "executor")  # --lock-step: replay.lockstep's, or rclpy's executor (the reference)
 
 
 class ReplayError(Exception):
@@ -322,6 +323,8 @@ def replay(options: ReplayOptions, progress: Callable[[int, int, float, float], 
     from robot_vision_nav.ros.messages import ns_to_stamp
     from robot_vision_nav.ros.runner import InProcessStack, apply_ros_environment
 
+    if options.lock_step not in LOCK_STEPS:
+        raise ReplayError(f"unknown lock-step {options.lock_step!r}; expected one of {', '.join(LOCK_STEPS)}")
     bag_path = Path(options.bag)
     topic_map = load_topic_map(options.topics_map) if options.topics_map else {}
     golden = golden_summary(options.check) if options.check is not None else None
@@ -458,15 +461,10 @@ def _device_class(segmentation: SegmentationNode | None) -> str:
     return "cuda-fp16" if getattr(segmenter, "fp16", False) else "cuda-fp32"
 
 
-LOCK_STEPS = ("direct", "executor")
-
-
 def _settler(kind: str, context: Context, executor: Executor) -> Callable[[str], int]:
     """settle-after-each-message for `--lock-step`: the direct one (`replay.lockstep`), or rclpy's executor."""
     if kind == "executor":
         return lambda what: settle(executor, what)
-    if kind != "direct":
-        raise ReplayError(f"unknown lock-step {kind!r}; expected one of {', '.join(LOCK_STEPS)}")
     from robot_vision_nav.replay.lockstep import DirectLockStep, LockStepError
 
     nodes = executor.get_nodes()  # the stack's nodes in start order, then the driver (lock_step_executor)
