@@ -26,7 +26,7 @@ _PER_BAG = (("--out", "out"), ("--check", "check"), ("--summary", "summary"), ("
 def run_suite_command(args: argparse.Namespace) -> int:
     """Load the suite, run it (serially or in --workers), write the report or the goldens; the exit status."""
     from robot_vision_nav.cli.bags import _set_values
-    from robot_vision_nav.replay.suite import SuiteError, load_suite
+    from robot_vision_nav.replay.suite import SuiteError, load_suite, with_parameters
     from robot_vision_nav.replay.suite_report import JUNIT, MARKDOWN, outcome, write_report
     from robot_vision_nav.replay.suite_run import RunSettings, run_suite
 
@@ -43,13 +43,7 @@ def run_suite_command(args: argparse.Namespace) -> int:
         suite = replace(suite, cases=_shard(suite.cases, args.shard))
     overrides = _set_values(args.set)
     if overrides:
-        cases = []
-        for case in suite.cases:
-            merged = {node: dict(values) for node, values in case.extra_parameters.items()}
-            for node, values in overrides.items():
-                merged.setdefault(node, {}).update(values)
-            cases.append(replace(case, extra_parameters=merged))
-        suite = replace(suite, cases=tuple(cases))
+        suite = replace(suite, cases=tuple(with_parameters(case, overrides) for case in suite.cases))
     report = Path(args.report or DEFAULT_REPORT)
     if not args.update_goldens:
         taken = [name for name in (JUNIT, MARKDOWN) if (report / name).exists()]
@@ -123,7 +117,7 @@ def _shard(cases: tuple[BagCase, ...], text: str) -> tuple[BagCase, ...]:
 
 def _update_goldens(suite: Suite, results: list[CaseResult], as_json: bool) -> int:
     """Write each replayed bag's golden for its device class; say which are new, changed or unchanged."""
-    from robot_vision_nav.replay.compare import compare_summaries, load_summary, write_summary
+    from robot_vision_nav.replay.compare import compare_summaries, load_summary, summary_bytes, write_summary
     from robot_vision_nav.replay.suite_report import outcome
     from robot_vision_nav.replay.suite_run import ERROR
 
@@ -140,10 +134,9 @@ def _update_goldens(suite: Suite, results: list[CaseResult], as_json: bool) -> i
             result.status, result.bad_input, result.message = ERROR, True, message
             rows.append({"name": result.name, "golden": str(target), "change": "error", "message": message})
             continue
-        new_text = json.dumps(result.summary, sort_keys=True, separators=(",", ":")) + "\n"
         change, streams = "new", ""
         if target.exists():
-            if target.read_text() == new_text:
+            if target.read_bytes() == summary_bytes(result.summary):
                 change = "unchanged"
             else:
                 change = "changed"

@@ -350,8 +350,12 @@ def write_summary(path: Path, summary: Summary) -> None:
         summary: A summary from `SummaryBuilder.summary` or `load_summary`.
 
     """
-    text = json.dumps(summary, sort_keys=True, separators=(",", ":")) + "\n"
-    write_bytes_atomic(Path(path), text.encode("utf-8"))
+    write_bytes_atomic(Path(path), summary_bytes(summary))
+
+
+def summary_bytes(summary: Summary) -> bytes:
+    """What `write_summary` writes for `summary` (compare a golden file's bytes with it)."""
+    return (json.dumps(summary, sort_keys=True, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def load_summary(path: Path) -> Summary:

@@ -175,13 +175,18 @@ def _case_settings(data: Mapping[str, Any], case: BagCase, base: Path, context: 
             raise SuiteError(f"{context}: model must be a path string, got {model!r}")
         out = replace(out, model=str(_path(model, base, f"{context}: model", must_exist=True)) if model else "")
     if "set" in data:
-        merged_set = {node: dict(values) for node, values in case.extra_parameters.items()}
-        for node, values in parameter_overrides(data["set"], f"{context}: set").items():
-            merged_set.setdefault(node, {}).update(values)
-        out = replace(out, extra_parameters=merged_set)
+        out = with_parameters(out, parameter_overrides(data["set"], f"{context}: set"))
     if "topics_map" in data:
         out = replace(out, topics_map=_path(data["topics_map"], base, f"{context}: topics_map", must_exist=True))
     return out
+
+
+def with_parameters(case: BagCase, overrides: Mapping[str, Mapping[str, Any]]) -> BagCase:
+    """`case` with `overrides` ({node: {param: value}}) merged over its parameters, parameter by parameter."""
+    merged = {node: dict(values) for node, values in case.extra_parameters.items()}
+    for node, values in overrides.items():
+        merged.setdefault(node, {}).update(values)
+    return replace(case, extra_parameters=merged)
 
 
 def _tolerance_values(tolerances: Tolerances) -> dict[str, float]:
