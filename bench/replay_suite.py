@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import machine, print_table
+from robot_vision_nav.replay.suite_report import without_timings
 
 REPO = Path(__file__).resolve().parents[1]
 BAGS = REPO / "test" / "data" / "bags"
@@ -46,27 +46,23 @@ def _suite(count: int) -> Path:
     """The suite file of `count` bags (recording the simulator bags it lacks) with goldens for this machine."""
     bags = WORK / "bags"
     bags.mkdir(parents=True, exist_ok=True)
-    lines = ["suite: bench", "bags:"]
-    for name, bag, topics in COMMITTED[: min(count, len(COMMITTED))]:
-        lines += [f"  - name: {name}", f"    bag: {bag}", f"    golden: goldens/{name}.json"]
-        if topics is not None:
-            lines.append(f"    topics_map: {topics}")
+    entries: list[tuple[str, Path, Path | None]] = list(COMMITTED[: min(count, len(COMMITTED))])
     for i in range(max(0, count - len(COMMITTED))):
         name = f"sim_w{101 + i}"
         if not (bags / name).exists():
             _rvn("record", str(bags / name), "--seconds", "3", "--world-seed", str(101 + i), "--compress",
                  "--set", "sim_node.width_px=160", "--set", "sim_node.height_px=120")  # fmt: skip
-        lines += [f"  - name: {name}", f"    bag: bags/{name}", f"    golden: goldens/{name}.json"]
+        entries.append((name, bags / name, None))
+    lines = ["suite: bench", "bags:"]
+    for name, bag, topics in entries:
+        lines += [f"  - name: {name}", f"    bag: {bag}", f"    golden: goldens/{name}.json"]
+        if topics is not None:
+            lines.append(f"    topics_map: {topics}")
     suite = WORK / f"suite_{count}.yaml"
     suite.write_text("\n".join(lines) + "\n")
-    if any(not (WORK / "goldens" / f"{line.split()[-1]}.json").exists() for line in lines if "name:" in line):
+    if any(not (WORK / "goldens" / f"{name}.json").exists() for name, _, _ in entries):
         _rvn("replay", "--suite", str(suite), "--update-goldens")
     return suite
-
-
-def _without_timings(report: Path) -> tuple[str, str]:
-    junit = re.sub(r' (time|hostname)="[^"]*"', "", (report / "junit.xml").read_text())
-    return junit, (report / "summary.md").read_text().split("## Timings")[0]
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -79,13 +75,13 @@ def run(quick: bool = False) -> dict[str, Any]:
     walls: dict[str, float] = {}
     for name, extra in modes:
         walls[name] = _rvn("replay", "--suite", str(suite), "--report", str(reports / name.split()[0]), *extra)
-    serial = _without_timings(reports / "serial")
+    serial = without_timings(reports / "serial")
     rows = []
     for name, _ in modes:
         rows.append({
             "case": f"{count} bags, {name}", "ours_ms": round(walls[name] * 1e3, 1), "peer": "serial",
             "peer_ms": round(walls["serial"] * 1e3, 1), "speedup": round(walls["serial"] / walls[name], 3),
-            "same_report": _without_timings(reports / name.split()[0]) == serial,
+            "same_report": without_timings(reports / name.split()[0]) == serial,
         })  # fmt: skip
     return {"bench": "replay_suite", "machine": machine(), "rows": rows}
 

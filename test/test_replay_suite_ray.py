@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import threading
 import time
 from pathlib import Path
@@ -12,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from robot_vision_nav.cli import main
-from test.test_replay_suite_run import REGRESSION, failing, suite_file, without_timings
+from robot_vision_nav.replay.suite_report import without_timings
+from test.test_replay_suite_run import REGRESSION, TWO_BAGS, failing, killing_the_reader_of, suite_file
 
 pytestmark = pytest.mark.ros
 
@@ -75,46 +75,13 @@ def test_an_unreachable_ray_cluster_is_bad_input_and_writes_nothing(
     assert os.environ.get("RAY_ADDRESS") is None
 
 
-def _kill_any_process_reading(marker: str, stop: threading.Event, killed: list[int]) -> None:
-    """SIGKILL the first process other than this one that holds a file under `marker` open (a Ray worker)."""
-    me = os.getpid()
-    while not stop.is_set() and not killed:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == me:
-                continue
-            try:
-                targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
-            except OSError:
-                continue
-            if any(marker in t for t in targets):
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed.append(int(entry.name))
-                return
-        time.sleep(0.02)
-
-
 @pytest.mark.slow  # a second Ray instance: make test-all
 def test_a_ray_worker_killed_mid_bag_fails_that_bag_and_keeps_the_other(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    suite = suite_file(
-        tmp_path,
-        """
-bags:
-  - bag: BAGS/sim_compressed
-    golden: BAGS/sim_compressed.golden.json
-  - bag: BAGS/sim_db3
-    golden: BAGS/sim_db3.golden.json
-""",
-    )
-    stop, killed = threading.Event(), []
-    watcher = threading.Thread(target=_kill_any_process_reading, args=(str(BAGS / "sim_compressed"), stop, killed))
-    watcher.start()
-    try:
+    suite = suite_file(tmp_path, TWO_BAGS)
+    with killing_the_reader_of(str(BAGS / "sim_compressed"), children_only=False) as killed:  # a Ray worker
         status = main(["replay", "--suite", str(suite), "--report", str(tmp_path / "r"), "--ray", "--json"])
-    finally:
-        stop.set()
-        watcher.join()
     assert killed, "no Ray worker was seen reading the bag"
     bags = json.loads(capsys.readouterr().out)["bags"]
     assert status == 1 and [b["status"] for b in bags] == ["error", "passed"]

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import signal
 import threading
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from robot_vision_nav.cli import main
+from robot_vision_nav.replay.suite_report import without_timings
 
 pytestmark = pytest.mark.ros
 
@@ -38,12 +40,6 @@ def failing(report: Path) -> list[tuple[str, str, str]]:
             if case.find(kind) is not None:
                 out.append((str(case.get("classname")).split(".", 1)[1], str(case.get("name")), kind))
     return out
-
-
-def without_timings(report: Path) -> tuple[str, str]:
-    """The report's JUnit XML and Markdown less what may differ between two runs of one suite: times, host, pids."""
-    junit = re.sub(r' (time|hostname)="[^"]*"', "", (report / "junit.xml").read_text())
-    return junit, (report / "summary.md").read_text().split("## Timings")[0]
 
 
 REGRESSION = """
@@ -87,16 +83,23 @@ def test_a_deliberate_regression_is_caught_on_its_bag_alike_serially_and_in_two_
     assert "already holds junit.xml; not overwritten" in capsys.readouterr().err
 
 
-def _kill_the_worker_reading(marker: str, stop: threading.Event, killed: list[int]) -> None:
-    """Kill (SIGKILL) the first child process of this one that holds a file under `marker` open."""
+TWO_BAGS = """
+bags:
+  - bag: BAGS/sim_compressed
+    golden: BAGS/sim_compressed.golden.json
+  - bag: BAGS/sim_db3
+    golden: BAGS/sim_db3.golden.json
+"""
+
+
+def _kill_the_reader(marker: str, children_only: bool, stop: threading.Event, killed: list[int]) -> None:
     me = os.getpid()
     while not stop.is_set() and not killed:
         for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
+            if not entry.name.isdigit() or int(entry.name) == me:
                 continue
             try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                if parent != me:
+                if children_only and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != me:
                     continue
                 targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
             except (OSError, ValueError, IndexError):
@@ -108,28 +111,29 @@ def _kill_the_worker_reading(marker: str, stop: threading.Event, killed: list[in
         time.sleep(0.02)
 
 
-def test_a_worker_killed_mid_bag_fails_that_bag_and_keeps_the_others(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    suite = suite_file(
-        tmp_path,
-        """
-bags:
-  - bag: BAGS/sim_compressed
-    golden: BAGS/sim_compressed.golden.json
-  - bag: BAGS/sim_db3
-    golden: BAGS/sim_db3.golden.json
-""",
-    )
+@contextmanager
+def killing_the_reader_of(marker: str, *, children_only: bool) -> Iterator[list[int]]:
+    """While the block runs, SIGKILL the first process (a child of this one, or any other) holding `marker` open.
+
+    A replay holds its bag open from before the stack starts to the last message: killed then, it
+    dies mid-bag. Yields the list the killed pid is put in.
+    """
     stop, killed = threading.Event(), []
-    # The replay holds its bag open from before the stack starts to the last message: mid-bag.
-    watcher = threading.Thread(target=_kill_the_worker_reading, args=(str(BAGS / "sim_compressed"), stop, killed))
+    watcher = threading.Thread(target=_kill_the_reader, args=(marker, children_only, stop, killed))
     watcher.start()
     try:
-        status = main(["replay", "--suite", str(suite), "--report", str(tmp_path / "r"), "--workers", "2", "--json"])
+        yield killed
     finally:
         stop.set()
         watcher.join()
+
+
+def test_a_worker_killed_mid_bag_fails_that_bag_and_keeps_the_others(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = suite_file(tmp_path, TWO_BAGS)
+    with killing_the_reader_of(str(BAGS / "sim_compressed"), children_only=True) as killed:
+        status = main(["replay", "--suite", str(suite), "--report", str(tmp_path / "r"), "--workers", "2", "--json"])
     assert killed, "no worker was seen reading the bag"
     result = json.loads(capsys.readouterr().out)
     assert status == 1 and [b["status"] for b in result["bags"]] == ["error", "passed"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -175,3 +176,12 @@ def write_report(
             write_summary(summaries / f"{result.name}.json", result.summary)
     write_bytes_atomic(folder / JUNIT, junit_xml(suite_name, results, wall_s, base))
     write_bytes_atomic(folder / MARKDOWN, markdown(suite_name, results, wall_s=wall_s, how=how).encode("utf-8"))
+
+
+def without_timings(folder: Path) -> tuple[str, str]:
+    """A report's junit.xml and summary.md less what two runs of one suite may differ in: times, host, timings.
+
+    Two runs of one suite, serially, in workers or on Ray, must give equal values.
+    """
+    junit = re.sub(r' (time|hostname)="[^"]*"', "", (folder / JUNIT).read_text())
+    return junit, (folder / MARKDOWN).read_text().split("## Timings")[0]
