@@ -16,11 +16,13 @@ import pytest
 
 from robot_vision_nav.cli import main
 from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.sim import textures
 from robot_vision_nav.sim.appearance import RandomizeConfig, jittered_mount, randomize_appearance
 from robot_vision_nav.sim.camera import CameraConfig
 from robot_vision_nav.sim.dataset import FRAME_SPACING_S, frame_poses, scene_seed
 from robot_vision_nav.sim.sim import SimConfig, Simulator
 from robot_vision_nav.sim.world import generate_world
+from robot_vision_nav.sim.world_types import Texture
 
 TINY = ["--width", "64", "--height", "48"]
 DEFAULT_MOUNT = CameraConfig().mount_xyzrpy
@@ -148,6 +150,28 @@ def test_randomized_paint_colours_never_tell_zones_from_markings() -> None:
         }
         assert all(p.material for p in looked.parts if p.label == "keep_out")  # zones stay painted patterns
     assert len(stripe_colours & marking_colours) >= 3
+
+
+def test_randomized_texture_never_tells_floor_from_paint() -> None:
+    """Some floors are flat as paint and some solid zones carry the floor's grain, so a network must use colour
+    and shape: the shipped model read the analytic renderer's flat floors as keep-out paint."""
+    floors, paints = [], []
+    for s in range(16):
+        looked = randomize_appearance(generate_world(s, RandomizeConfig().world_config(0.25)), np.random.default_rng(s))
+        floors += [t for t in looked.textures if t.name == "floor"]
+        paints += [t for t in looked.textures if t.name != "floor" and t.kind != "stripes"]
+
+    def grain(t: Texture) -> float:  # spread of the texture's brightness, 0..255
+        return float(textures.concrete(t.seed, 128, t.rgb_a, t.amount, t.seam_px, t.stains).mean(axis=2).std())
+
+    flat = [t for t in floors if t.amount <= 0.15 and t.stains <= 0.3 and t.seam_px == 0]
+    rough_paint = [t for t in paints if t.kind == "concrete"]
+    assert flat and rough_paint and len(flat) < len(floors) and len(rough_paint) < len(paints)
+    assert max(grain(t) for t in flat) < min(grain(t) for t in rough_paint)
+    # The house floor's pixels are those from before the stains knob existed (sha256 written at d84ce21).
+    house = next(t for t in generate_world(5).textures if t.name == "floor")
+    pixels = textures.concrete(house.seed, 64, house.rgb_a, house.amount, house.seam_px, house.stains).tobytes()
+    assert hashlib.sha256(pixels).hexdigest() == "1819beb82914a68092ee8216c157be87401fd74a5b9a782d8974fd57c2ebb3cb"
 
 
 def test_aimed_frames_face_a_person_post_or_zone_within_range() -> None:

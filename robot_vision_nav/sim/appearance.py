@@ -6,7 +6,8 @@ redraws that look over much wider ranges without touching any geometry or class:
 direction, intensity, colour temperature, headlight), floor texture, zone textures, and the
 colours of walls, racks, boxes, pallets, posts, markings and people. Keep-out zones stay painted
 patterns (stripes or solid paint) but in varied colours, and markings draw from the same colours,
-so colour alone never tells a zone from a marking. `jittered_mount` moves the camera per frame.
+so colour alone never tells a zone from a marking; some floors are flat and some paint shows the
+concrete's grain, so texture alone never tells floor from paint. `jittered_mount` moves the camera per frame.
 `RandomizeConfig` also raises how many posts, people and zones a world may hold, and what share of
 a dataset's frames face one of them (`sim.dataset.frame_poses`).
 
@@ -42,6 +43,10 @@ PAINT = {
 }
 # Second stripe colour of a zone pattern.
 STRIPE_B = ("black", "white", "black", "white", "yellow", "red", "blue")
+# Share of randomised floors that are flat (no grain, faint stains, no seams), and of solid keep-out zones
+# whose paint shows the grain of the floor under it: texture alone never tells floor from paint.
+FLAT_FLOOR_SHARE = 0.3
+TEXTURED_PAINT_SHARE = 0.5
 # Epoxy floor tints (RGB offsets added to the grey level).
 EPOXY_TINTS = ((-15.0, 10.0, -5.0), (-15.0, -3.0, 15.0), (20.0, -5.0, -20.0), (12.0, 6.0, -10.0), (-5.0, -5.0, -5.0))
 
@@ -181,7 +186,11 @@ def _textures(old: tuple[Texture, ...], rng: np.random.Generator) -> tuple[Textu
                 tint += np.asarray(EPOXY_TINTS[int(rng.integers(len(EPOXY_TINTS)))]) * float(rng.uniform(1.0, 2.5))
             r, g, b = (int(v) for v in np.clip(grey + tint, 25, 240))
             seam_px = int(rng.choice([0, 0, 64, 128, 256]))
-            out.append(replace(t, seed=seed, rgb_a=(r, g, b), amount=float(rng.uniform(0.0, 1.6)), seam_px=seam_px,
+            if rng.uniform() < FLAT_FLOOR_SHARE:  # sealed, painted or new floor: flat as paint, barely stained
+                amount, stains, seam_px = float(rng.uniform(0.0, 0.15)), float(rng.uniform(0.0, 0.3)), 0
+            else:
+                amount, stains = float(rng.uniform(0.0, 1.6)), float(rng.uniform(0.2, 1.5))
+            out.append(replace(t, seed=seed, rgb_a=(r, g, b), amount=amount, seam_px=seam_px, stains=_r(stains),
                                tile_m=_r(rng.uniform(1.5, 6.0))))  # fmt: skip
         elif t.kind == "stripes":  # hazard patterns in any of the paint colours
             first = _paint(rng, ("yellow", "red", "orange", "blue", "green", "white"))
@@ -189,9 +198,14 @@ def _textures(old: tuple[Texture, ...], rng: np.random.Generator) -> tuple[Textu
             rgb_a, rgb_b = _rgb8(PAINT[first], rng, 0.05), _rgb8(PAINT[second], rng, 0.05)
             out.append(replace(t, seed=seed, rgb_a=rgb_a, rgb_b=rgb_b, amount=float(rng.uniform(0.0, 1.0)),
                                tile_m=_r(rng.uniform(0.3, 0.8))))  # fmt: skip
-        else:  # solid keep-out paint
+        else:  # solid keep-out paint: smooth, or thin paint that shows the concrete's grain and stains
             solid = _paint(rng, ("red", "orange", "yellow", "blue", "green"))
-            out.append(replace(t, seed=seed, rgb_a=_rgb8(PAINT[solid], rng, 0.06), amount=float(rng.uniform(0.0, 1.0))))
+            rgb = _rgb8(PAINT[solid], rng, 0.06)
+            if rng.uniform() < TEXTURED_PAINT_SHARE:
+                out.append(replace(t, kind="concrete", seed=seed, rgb_a=rgb, amount=float(rng.uniform(0.4, 1.6)),
+                                   stains=_r(rng.uniform(0.0, 1.0))))  # fmt: skip
+            else:
+                out.append(replace(t, seed=seed, rgb_a=rgb, amount=float(rng.uniform(0.0, 1.0))))
     return tuple(out)
 
 
@@ -211,5 +225,6 @@ def appearance_summary(world: World) -> dict[str, Any]:
                    for li in world.lights],
         "headlight": {"ambient": world.headlight[0], "diffuse": world.headlight[1]},
         "textures": [{"name": t.name, "kind": t.kind, "rgb_a": list(t.rgb_a), "rgb_b": list(t.rgb_b),
-                      "amount": round(t.amount, 4), "seam_px": t.seam_px, "tile_m": t.tile_m} for t in world.textures],
+                      "amount": round(t.amount, 4), "seam_px": t.seam_px, "tile_m": t.tile_m,
+                      "stains": t.stains} for t in world.textures],
     }  # fmt: skip

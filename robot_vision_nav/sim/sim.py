@@ -248,7 +248,7 @@ class Simulator:
         for t in self.world.textures:
             tex_id = mj.mj_name2id(self.model, mj.mjtObj.mjOBJ_TEXTURE, t.name)
             if t.kind == "concrete":
-                img = textures.concrete(t.seed, t.size_px, t.rgb_a, t.amount, t.seam_px)
+                img = textures.concrete(t.seed, t.size_px, t.rgb_a, t.amount, t.seam_px, t.stains)
             elif t.kind == "stripes":
                 img = textures.stripes(t.seed, t.size_px, t.rgb_a, t.rgb_b, t.amount)
             else:

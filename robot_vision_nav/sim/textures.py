@@ -24,7 +24,8 @@ def _smooth_noise(rng: np.random.Generator, size_px: int, cells: int) -> NDArray
     return np.ascontiguousarray(big[:size_px, :size_px])
 
 
-def concrete(seed: int, size_px: int, base_rgb: RGB, roughness: float, seam_every_px: int) -> NDArray[np.uint8]:
+def concrete(seed: int, size_px: int, base_rgb: RGB, roughness: float, seam_every_px: int, stains: float = 1.0
+             ) -> NDArray[np.uint8]:  # fmt: skip
     """A worn concrete or epoxy floor tile: several octaves of noise, dark stains, saw-cut seams.
 
     Args:
@@ -33,6 +34,7 @@ def concrete(seed: int, size_px: int, base_rgb: RGB, roughness: float, seam_ever
         base_rgb: mean colour.
         roughness: noise amplitude (0 smooth epoxy .. 1 rough concrete).
         seam_every_px: distance between joint lines in pixels (0: none).
+        stains: how dark the stains are (0 none, 1 the house floor's).
 
     Returns:
         size_px x size_px x 3 uint8 RGB, tileable.
@@ -43,8 +45,8 @@ def concrete(seed: int, size_px: int, base_rgb: RGB, roughness: float, seam_ever
     for cells, weight in ((4, 0.45), (16, 0.3), (64, 0.15)):
         shade += weight * _smooth_noise(rng, size_px, cells)
     shade += 0.1 * rng.uniform(-1.0, 1.0, (size_px, size_px)).astype(np.float32)  # grain
-    stains = np.clip(_smooth_noise(rng, size_px, 6) - 0.55, 0.0, None) * 1.5
-    value = 1.0 + 0.18 * roughness * shade - 0.35 * stains
+    blotches = np.clip(_smooth_noise(rng, size_px, 6) - 0.55, 0.0, None) * 1.5
+    value = 1.0 + 0.18 * roughness * shade - 0.35 * stains * blotches
     if seam_every_px > 0:
         seams = np.zeros(size_px, bool)
         seams[::seam_every_px] = True

@@ -185,7 +185,8 @@ class Light:
 class Texture:
     """A procedural texture (`sim.textures`): kind `concrete`, `stripes` or `paint`, its seed and colours.
 
-    `tile_m` is the floor distance one copy of the texture covers.
+    `tile_m` is the floor distance one copy of the texture covers; `stains` how dark a concrete
+    texture's stains are (1 the house floor's, 0 none).
     """
 
     name: str
@@ -197,6 +198,7 @@ class Texture:
     amount: float = 0.5
     seam_px: int = 0
     tile_m: float = 1.0
+    stains: float = 1.0
 
 
 @dataclass(frozen=True)
