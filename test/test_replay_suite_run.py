@@ -92,7 +92,9 @@ bags:
 """
 
 
-def _kill_the_reader(marker: str, children_only: bool, stop: threading.Event, killed: list[int]) -> None:
+def _kill_the_reader(
+    marker: str, children_only: bool, how: signal.Signals, stop: threading.Event, killed: list[int]
+) -> None:
     me = os.getpid()
     while not stop.is_set() and not killed:
         for entry in Path("/proc").iterdir():
@@ -105,21 +107,23 @@ def _kill_the_reader(marker: str, children_only: bool, stop: threading.Event, ki
             except (OSError, ValueError, IndexError):
                 continue
             if any(marker in t for t in targets):
-                os.kill(int(entry.name), signal.SIGKILL)
+                os.kill(int(entry.name), how)
                 killed.append(int(entry.name))
                 return
         time.sleep(0.02)
 
 
 @contextmanager
-def killing_the_reader_of(marker: str, *, children_only: bool) -> Iterator[list[int]]:
-    """While the block runs, SIGKILL the first process (a child of this one, or any other) holding `marker` open.
+def killing_the_reader_of(
+    marker: str, *, children_only: bool, how: signal.Signals = signal.SIGKILL
+) -> Iterator[list[int]]:
+    """While the block runs, send `how` to the first process (a child of this one, or any other) holding `marker` open.
 
     A replay holds its bag open from before the stack starts to the last message: killed then, it
     dies mid-bag. Yields the list the killed pid is put in.
     """
-    stop, killed = threading.Event(), []
-    watcher = threading.Thread(target=_kill_the_reader, args=(marker, children_only, stop, killed))
+    stop, killed = threading.Event(), list[int]()
+    watcher = threading.Thread(target=_kill_the_reader, args=(marker, children_only, how, stop, killed))
     watcher.start()
     try:
         yield killed
@@ -140,6 +144,52 @@ def test_a_worker_killed_mid_bag_fails_that_bag_and_keeps_the_others(
     assert result["bags"][0]["message"] == "the worker replaying it died (signal 9) before it finished"
     assert failing(tmp_path / "r") == [("sim_compressed", "replay", "error")]
     assert [p.name for p in (tmp_path / "r" / "summaries").iterdir()] == ["sim_db3.json"]
+
+
+def worker_pids() -> set[int]:
+    """Spawned children of this process (replay workers) still alive or unreaped; not multiprocessing's tracker."""
+    me, out = os.getpid(), set()
+    for entry in Path("/proc").iterdir():
+        try:
+            if not entry.name.isdigit():
+                continue
+            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            if int(parent) == me and (state == "Z" or b"spawn_main" in (entry / "cmdline").read_bytes()):
+                out.add(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def test_a_bag_past_its_timeout_is_stopped_and_is_that_bags_error_also_serially(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--bag-timeout with --workers 1 runs the bag in a worker process, which is stopped when overdue."""
+    suite = suite_file(tmp_path, TWO_BAGS.split("  - bag: BAGS/sim_db3")[0])
+    before = worker_pids()
+    status = main(["replay", "--suite", str(suite), "--report", str(tmp_path / "r"), "--bag-timeout", "0.2", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert status == 1 and [b["status"] for b in result["bags"]] == ["error"]
+    assert result["bags"][0]["message"] == "not finished within --bag-timeout 0.2 s; the worker was stopped"
+    assert failing(tmp_path / "r") == [("sim_compressed", "replay", "error")]
+    assert "serially in a worker process" in (tmp_path / "r" / "summary.md").read_text()
+    assert worker_pids() == before  # killed and reaped
+
+
+@pytest.mark.slow
+def test_a_hung_worker_is_stopped_by_the_bag_timeout_and_the_other_bag_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = suite_file(tmp_path, TWO_BAGS)
+    args = ["replay", "--suite", str(suite), "--report", str(tmp_path / "r"), "--workers", "2", "--bag-timeout", "60"]
+    with killing_the_reader_of(str(BAGS / "sim_compressed"), children_only=True, how=signal.SIGSTOP) as frozen:
+        status = main([*args, "--json"])
+    assert frozen, "no worker was seen reading the bag"
+    result = json.loads(capsys.readouterr().out)
+    assert status == 1 and [b["status"] for b in result["bags"]] == ["error", "passed"]
+    assert result["bags"][0]["message"] == "not finished within --bag-timeout 60 s; the worker was stopped"
+    assert failing(tmp_path / "r") == [("sim_compressed", "replay", "error")]
+    assert not Path(f"/proc/{frozen[0]}").exists()  # killed and reaped, not left stopped
 
 
 def test_bad_input_in_a_bag_or_its_golden_is_that_bags_error_and_exit_2(

@@ -394,7 +394,8 @@ def register(sub: Subparsers) -> None:
         "--bag-timeout",
         type=positive("s"),
         metavar="S",
-        help="with --suite and --workers > 1: stop a bag's worker after S s (that bag is an error)",
+        help="with --suite: run each bag in a worker process (also with --workers 1) and stop one still running "
+        "after S s (that bag is an error, the others go on)",
     )
     s.add_argument("--shard", metavar="K/N",
                    help="with --suite: only bags K, K+N, K+2N, ... of the suite (K from 0), for a CI matrix or a "

@@ -84,6 +84,8 @@ def run_suite_command(args: argparse.Namespace) -> int:
                 ray.shutdown()
     else:
         how = "serially" if args.workers == 1 else f"{args.workers} worker processes"
+        if args.workers == 1 and args.bag_timeout is not None:
+            how = "serially in a worker process"
         started = time.perf_counter()
         results = run_suite(suite, settings, workers=args.workers, progress=progress, bag_timeout_s=args.bag_timeout)
     wall_s = time.perf_counter() - started

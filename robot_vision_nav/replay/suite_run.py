@@ -155,15 +155,19 @@ def run_suite(
     suite: Suite, settings: RunSettings, *, workers: int = 1, progress: Progress | None = None,
     bag_timeout_s: float | None = None,
 ) -> list[CaseResult]:  # fmt: skip
-    """Every case of `suite`, serially (workers=1) or in up to `workers` processes; results in suite order."""
-    if workers <= 1:
+    """Every case of `suite`, serially (workers=1) or in up to `workers` processes; results in suite order.
+
+    With `bag_timeout_s` every bag runs in a worker process, also with workers=1: a bag still
+    running after that long has its process killed and is that bag's error.
+    """
+    if workers <= 1 and bag_timeout_s is None:
         results = []
         for index, case in enumerate(suite.cases, start=1):
             results.append(run_case(case, settings))
             if progress is not None:
                 progress(results[-1], index, len(suite.cases))
         return results
-    return _run_in_processes(suite.cases, settings, workers, progress, bag_timeout_s)
+    return _run_in_processes(suite.cases, settings, max(workers, 1), progress, bag_timeout_s)
 
 
 def worker_environment(slot: int) -> dict[str, str]:
