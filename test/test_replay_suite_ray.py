@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,6 +22,7 @@ from test.test_replay_suite_run import REGRESSION, TWO_BAGS, failing, killing_th
 pytestmark = pytest.mark.ros
 
 BAGS = Path(__file__).resolve().parent / "data" / "bags"
+RAY, RVN = Path(sys.executable).parent / "ray", Path(sys.executable).parent / "rvn"
 # 127.0.0.1, ::1 and ::ffff:127.0.0.1 as /proc/net/tcp{,6} write them
 LOOPBACK = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
 
@@ -46,7 +52,7 @@ def test_a_suite_on_a_local_ray_instance_reports_as_it_does_serially_and_listens
     assert main(["replay", "--suite", str(suite), "--report", str(tmp_path / "serial")]) == 1
     capsys.readouterr()
     before = listening()
-    stop, seen = threading.Event(), set()
+    stop, seen = threading.Event(), set[tuple[str, str]]()
     watcher = threading.Thread(target=_watch_listeners, args=(before, stop, seen))
     watcher.start()
     try:
@@ -87,3 +93,60 @@ def test_a_ray_worker_killed_mid_bag_fails_that_bag_and_keeps_the_other(
     assert status == 1 and [b["status"] for b in bags] == ["error", "passed"]
     assert bags[0]["message"] == "the Ray worker replaying it died before it finished"
     assert failing(tmp_path / "r") == [("sim_compressed", "replay", "error")]
+
+
+def _stop_the_cluster_at_the_second_bag(markers: list[str], stop: threading.Event, seen: list[str]) -> None:
+    """Wait until a second of `markers` (bag paths) is open in some process, then `ray stop --force`."""
+    while not stop.is_set():
+        for entry in Path("/proc").iterdir():
+            try:
+                targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()] if entry.name.isdigit() else []
+            except OSError:
+                continue
+            seen.extend(m for m in markers if m not in seen and any(m in t for t in targets))
+        if len(seen) == 2:
+            subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120, check=False)
+            return
+        time.sleep(0.05)
+
+
+@pytest.mark.slow  # a Ray head of its own and a driver process: make test-all
+def test_a_ray_cluster_that_goes_away_mid_suite_fails_the_unfinished_bag_and_keeps_the_other(
+    tmp_path: Path,
+) -> None:
+    """A head started like a real one (`ray start --head`, one CPU: bags one at a time), stopped while the
+    second bag runs; rvn runs as its own process, as in CI, connecting by address with the cluster's token."""
+    suite = suite_file(tmp_path, TWO_BAGS)
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    before = listening()
+    temp = tempfile.mkdtemp(prefix="rvn-ray-")  # short: Ray's socket paths must fit 107 bytes
+    head = [str(RAY), "start", "--head", "--port", str(port), "--num-cpus", "1", "--include-dashboard", "false",
+            "--disable-usage-stats", "--temp-dir", temp]  # fmt: skip
+    started = subprocess.run(head, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
+    stop, seen = threading.Event(), list[str]()
+    markers = [str(BAGS / "sim_compressed"), str(BAGS / "sim_db3")]
+    watcher = threading.Thread(target=_stop_the_cluster_at_the_second_bag, args=(markers, stop, seen))
+    watcher.start()
+    try:
+        assert {address for address, _ in listening() - before} <= LOOPBACK
+        run = subprocess.run(
+            [str(RVN), "replay", "--suite", str(suite), "--report", str(tmp_path / "r"), "--ray", f"127.0.0.1:{port}",
+             "--json"], env=env, capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+    finally:
+        stop.set()
+        watcher.join()
+        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120, check=False)
+        shutil.rmtree(temp, ignore_errors=True)
+    assert len(seen) == 2, f"the bags were not both seen open: {seen}; {run.stderr[-2000:]}"
+    first, second = (Path(m).name for m in seen)
+    assert run.returncode == 1, run.stderr[-2000:]
+    bags = {b["name"]: b for b in json.loads(run.stdout)["bags"]}
+    assert (bags[first]["status"], bags[second]["status"]) == ("passed", "error")
+    assert bags[second]["message"].startswith("Ray: NodeDiedError"), bags[second]["message"]
+    assert failing(tmp_path / "r") == [(second, "replay", "error")]
+    assert [p.name for p in (tmp_path / "r" / "summaries").iterdir()] == [f"{first}.json"]

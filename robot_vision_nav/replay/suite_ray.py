@@ -33,6 +33,7 @@ from robot_vision_nav.replay.suite_run import CaseResult, Progress, RunSettings,
 RAY_VERSION = "2.60.0"  # the `ray` extra's pin (setup.py)
 THREAD_LIMITS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")  # what Ray sets per task and a local replay does not
 LOCAL_ONLY_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": Ray's node address is loopback (ray_constants)
+AUTH_MODE_ENV = "RAY_AUTH_MODE"  # "token": send the cluster's token when connecting to an address
 
 
 class RayError(RuntimeError):
@@ -79,7 +80,11 @@ def connect(address: str | None, num_cpus: int | None = None) -> Any:
             ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, log_to_driver=False)
     except Exception as err:  # Ray raises ConnectionError, RuntimeError, ValueError... by version
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        raise RayError(f"--ray: cannot connect to {where}: {type(err).__name__}: {err}") from err
+        hint = ""
+        if address and os.environ.get(AUTH_MODE_ENV, "").lower() != "token":
+            hint = (f" (a cluster with token authentication, Ray's default for `ray start`, needs {AUTH_MODE_ENV}=token"
+                    " and its token here: ~/.ray/auth_token, RAY_AUTH_TOKEN or RAY_AUTH_TOKEN_PATH)")  # fmt: skip
+        raise RayError(f"--ray: cannot connect to {where}: {type(err).__name__}: {err}{hint}") from err
     return ray
 
 
