@@ -132,7 +132,6 @@ class ObstacleCloudConfig(ProjectionConfig):
             )
 
 
-
 @dataclass(frozen=True)
 class ObstacleCloud:
     """One frame's cloud and what went into it.
