@@ -292,6 +292,48 @@ def test_card_with_a_bad_architecture_is_refused_naming_the_field(saved: Path) -
         load_model(saved)
 
 
+def top_left_share(x: torch.Tensor) -> float:
+    """Share of 2x2 max-pooling windows of `x` whose maximum is taken at the window's first (top-left) position."""
+    _, indices = F.max_pool2d(x, 2, return_indices=True)
+    width = x.shape[-1]
+    rows, cols = indices // width, indices % width
+    return float(((rows % 2 == 0) & (cols % 2 == 0)).float().mean())
+
+
+def test_a_cards_input_dither_breaks_max_pooling_ties_on_a_flat_image_and_is_fixed(
+    random_tiny: SegNet, saved: Path, tmp_path: Path
+) -> None:
+    """On a perfectly flat image every pooling window ties and the first position wins everywhere: the grid
+    SegNet's decoder then draws. The card's dither breaks the ties as camera noise does, the same every time."""
+    dithered = tmp_path / "dithered.safetensors"
+    card = save_model(random_tiny, dithered, load_label_set("warehouse"), (32, 48), dither=1.0)
+    assert yaml.safe_load(card_path(dithered).read_text())["normalization"]["dither"] == 1.0
+    assert "dither" not in yaml.safe_load(card_path(saved).read_text())["normalization"]  # old cards as they were
+    config = SegmenterConfig(device="cpu", warmup_iterations=0)
+    plain, a, b = Segmenter.from_file(saved, config), Segmenter.from_file(dithered, config), Segmenter(
+        random_tiny, card, config)  # fmt: skip
+    flat = torch.from_numpy(np.full((32, 48, 3), 128, np.uint8))
+    x_plain, x_a = plain.preprocess(flat), a.preprocess(flat)
+    assert top_left_share(x_plain) == 1.0
+    assert 0.15 < top_left_share(x_a) < 0.35  # about one in four, as with noise
+    levels = (x_a - x_plain) * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0  # back to 8-bit levels
+    assert 0.85 < float(levels.std()) < 1.15 and abs(float(levels.mean())) < 0.1
+    assert torch.equal(x_a, b.preprocess(flat))  # one fixed pattern, whichever engine loads the card
+    image = random_rgb(32, 48)
+    assert np.array_equal(a.segment(image).labels, b.segment(image).labels)
+    assert not torch.equal(a.logits(a.preprocess(torch.from_numpy(image))),
+                           plain.logits(plain.preprocess(torch.from_numpy(image))))  # fmt: skip
+
+
+def test_a_card_with_a_dither_out_of_range_is_refused_naming_the_file(saved: Path, random_tiny: SegNet) -> None:
+    edit_card(saved, normalization__dither=9.0)
+    with pytest.raises(SegmenterError, match=r"tiny\.card\.yaml: normalization dither 9.0 must be 0..8"):
+        load_model(saved)
+    with pytest.raises(SegmenterError, match=r"input dither -1.0 must be within 0..8"):
+        save_model(random_tiny, saved.with_name("x.safetensors"), load_label_set("warehouse"), (32, 48), dither=-1.0)
+    assert not saved.with_name("x.safetensors").exists()
+
+
 def test_weights_that_do_not_fit_the_card_name_the_tensor(saved: Path) -> None:
     edit_card(saved, architecture__width=0.25)  # same layers, twice the channels
     with pytest.raises(SegmenterError, match=r"does not fit .*size mismatch for impl\.encoders\.0"):

@@ -67,6 +67,7 @@ def test_export_gives_the_checkpoints_logits_and_a_full_card(
     assert card["architecture"]["name"] == "segnet_tiny" and card["input"] == {"height": SIZE[0], "width": SIZE[1]}
     assert [c["name"] for c in card["labels"]["classes"] if c["drivable"]] == ["floor", "marking"]
     assert card["normalization"]["mean"] == [0.485, 0.456, 0.406] and card["weights_dtype"] == "float32"
+    assert "dither" not in card["normalization"]
     training = card["training"]
     assert training["command"] == ckpt["command"] and training["argv"] == ckpt["argv"]
     assert shlex.split(training["command"])[:3] == ["python", "-m", "robot_vision_nav.training.train"]
@@ -128,6 +129,19 @@ def test_export_with_onnx_from_a_checkpoint(run: Path, tmp_path: Path, capsys: p
     assert yaml.safe_load(onnx.with_name("m.card.yaml").read_text())["training"]["epochs"] == 2
 
 
+def test_export_with_an_input_dither_writes_it_to_the_card_and_the_engine_adds_it(
+    run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plain, dithered = tmp_path / "plain.safetensors", tmp_path / "dithered.safetensors"
+    ckpt = str(run / "checkpoint.pth")
+    run_json(capsys, ["export", "--checkpoint", ckpt, "--out", str(plain), "--json"])
+    run_json(capsys, ["export", "--checkpoint", ckpt, "--out", str(dithered), "--input-dither", "1.5", "--json"])
+    assert yaml.safe_load(dithered.with_name("dithered.card.yaml").read_text())["normalization"]["dither"] == 1.5
+    flat = torch.full((*SIZE, 3), 100, dtype=torch.uint8)
+    a, b = Segmenter.from_file(plain, ENGINE).preprocess(flat), Segmenter.from_file(dithered, ENGINE).preprocess(flat)
+    assert float(a.std(dim=(2, 3)).max()) == 0.0 and float(b.std(dim=(2, 3)).min()) > 0.0
+
+
 def test_export_argument_errors_are_one_line(run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ckpt = str(run / "checkpoint.pth")
     model = str(random_model(tmp_path / "r.safetensors"))
@@ -141,6 +155,12 @@ def test_export_argument_errors_are_one_line(run: Path, tmp_path: Path, capsys: 
                             str(tmp_path / "m.safetensors")], "gone.pth", "does not exist")  # fmt: skip
     one_line_error(capsys, ["export", "--model", model, "--onnx", str(tmp_path / "x.onnx"), "--fp16"],
                    "--fp16 goes with --checkpoint")  # fmt: skip
+    one_line_error(capsys, ["export", "--model", model, "--onnx", str(tmp_path / "x.onnx"), "--input-dither", "1"],
+                   "--input-dither goes with --checkpoint")  # fmt: skip
+    one_line_error(capsys, ["export", "--checkpoint", ckpt, "--out", str(tmp_path / "m.safetensors"), "--input-dither",
+                            "0"], "--input-dither", "must be > 0")  # fmt: skip
+    one_line_error(capsys, ["export", "--checkpoint", ckpt, "--out", str(tmp_path / "m.safetensors"), "--input-dither",
+                            "9"], "input dither 9.0 must be within 0..8")  # fmt: skip
     one_line_error(capsys, ["export", "--model", model], "--checkpoint")
     one_line_error(capsys, ["export"], "--model", "--checkpoint")
     assert not (tmp_path / "m.safetensors").exists()

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from robot_vision_nav.cli.common import CliError, check_out_path, int_in
+from robot_vision_nav.cli.common import CliError, check_out_path, int_in, positive
 
 if TYPE_CHECKING:
     import numpy as np
@@ -165,7 +165,8 @@ def _export(args: argparse.Namespace) -> int:
             "give --model M.safetensors --onnx OUT.onnx (a model to ONNX) or --checkpoint CKPT --out M.safetensors "
             "(a training checkpoint to a model)"
         )
-    for flag, value in (("--out", args.out), ("--fp16", args.fp16 or None)):
+    checkpoint_only = (("--out", args.out), ("--fp16", args.fp16 or None), ("--input-dither", args.input_dither))
+    for flag, value in checkpoint_only:
         if value is not None:
             raise CliError(f"argument {flag} goes with --checkpoint (exporting a training checkpoint)")
     if not Path(args.model).is_file():
@@ -214,7 +215,7 @@ def _export_checkpoint(args: argparse.Namespace) -> int:
     from robot_vision_nav.training.checkpoint import TrainingError, export_checkpoint
 
     try:
-        card = export_checkpoint(args.checkpoint, out, fp16=args.fp16)
+        card = export_checkpoint(args.checkpoint, out, fp16=args.fp16, dither=args.input_dither or 0.0)
     except TrainingError as err:
         raise CliError(str(err)) from err
     result: dict[str, Any] = {  # Any: JSON values of mixed types, read back below
@@ -314,6 +315,10 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--out", metavar="M.safetensors", help="with --checkpoint: the model file to write (atomically)")
     p.add_argument("--fp16", action="store_true",
                    help="with --checkpoint: store float16 weights (half the size; loaded back as float32)")  # fmt: skip
+    p.add_argument("--input-dither", type=positive("8-bit levels"), metavar="S",
+                   help="with --checkpoint: the card asks the engine to add a fixed noise pattern of std S (8-bit "
+                   "levels, e.g. 1) to every input: breaks SegNet's max-pooling ties on perfectly flat image "
+                   "patches, as camera noise does (default none; at most 8)")  # fmt: skip
     p.add_argument("--height", type=int_in(8, 8192, "px"), metavar="H", help="input height (px; default the card's)")
     p.add_argument("--width", type=int_in(8, 8192, "px"), metavar="W", help="input width (px; default the card's)")
     p.add_argument("--opset", type=int_in(7, 100, "ONNX opset"), metavar="N",

@@ -7,7 +7,8 @@ only, so loading it can never run code, unlike a pickle) and `NAME.card.yaml`, i
     architecture: {name, num_classes, encoder, width, stages, in_channels}   (SegNetConfig)
     labels: {name, ignore_index, [void_ids], classes: [{id, name, color, drivable, [label_id]}, ...]}
     input: {height, width}                  the size the network runs at
-    normalization: {mean: [r, g, b], std: [r, g, b]}   on RGB scaled to 0..1
+    normalization: {mean: [r, g, b], std: [r, g, b], [dither: s]}   on RGB scaled to 0..1; dither:
+                                            a fixed noise pattern of std s (8-bit levels) added to every input
     weights: {file, sha256}                 the weights file is checked against it on load
     metrics / training: free-form (what it scored, the exact command that trained it)
 
@@ -57,6 +58,8 @@ from robot_vision_nav.core.segmentation.model import SegNet, SegNetConfig, build
 
 CARD_FORMAT = "robot_vision_nav/model-card/1"
 CARD_SUFFIX = ".card.yaml"
+DITHER_SEED = 20261205  # the input dither pattern's seed: part of what a card with `dither` means
+MAX_DITHER = 8.0  # 8-bit levels
 CARD_KEYS = ("format", "architecture", "labels", "input", "normalization", "weights")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -86,6 +89,7 @@ class ModelCard:
     weights_file: str = ""
     sha256: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    dither: float = 0.0  # std (8-bit levels) of the fixed input pattern (`input_dither`); 0: none
 
     def to_dict(self) -> dict[str, Any]:
         """The card as the YAML file holds it."""
@@ -94,7 +98,11 @@ class ModelCard:
             "architecture": self.architecture.to_dict(),
             "labels": self.labels.to_dict(),
             "input": {"height": self.input_height, "width": self.input_width},
-            "normalization": {"mean": list(self.mean), "std": list(self.std)},
+            "normalization": {
+                "mean": list(self.mean),
+                "std": list(self.std),
+                **({"dither": self.dither} if self.dither else {}),
+            },
             "weights": {"file": self.weights_file, "sha256": self.sha256},
             **self.extra,
         }
@@ -164,6 +172,7 @@ def parse_card(data: Any, where: str) -> ModelCard:
                 for k, v in data.items()
                 if k not in ("format", "architecture", "labels", "input", "normalization", "weights")
             },
+            float(norm.get("dither", 0.0)),
         )
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise SegmenterError(f"{where}: bad model card: {err}") from err
@@ -176,6 +185,8 @@ def parse_card(data: Any, where: str) -> ModelCard:
         raise SegmenterError(f"{where}: input size {card.input_height}x{card.input_width} is below 8x8")
     if any(s <= 0 for s in card.std):
         raise SegmenterError(f"{where}: normalization std {card.std} must be positive")
+    if not 0.0 <= card.dither <= MAX_DITHER:
+        raise SegmenterError(f"{where}: normalization dither {card.dither} must be 0..{MAX_DITHER:g} (8-bit levels)")
     return card
 
 
@@ -200,8 +211,11 @@ def save_model(
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
     extra: dict[str, Any] | None = None,
+    dither: float = 0.0,
 ) -> ModelCard:
     """Write `path` (.safetensors) and its card, each atomically; return the card."""
+    if not 0.0 <= dither <= MAX_DITHER:
+        raise SegmenterError(f"input dither {dither} must be within 0..{MAX_DITHER:g} (8-bit levels)")
     from safetensors.torch import save_file
 
     path = Path(path)
@@ -223,6 +237,7 @@ def save_model(
         path.name,
         sha256_of(path),
         dict(extra or {}),
+        float(dither),
     )
     text = yaml.safe_dump(card.to_dict(), sort_keys=False)
     _atomic_write(card_path(path), lambda tmp: tmp.write_text(text))
@@ -386,6 +401,20 @@ def fold_batch_norm(model: nn.Module) -> nn.Module:
     return model
 
 
+def dither_pattern(std: float, size: tuple[int, int]) -> Tensor:
+    """The fixed input dither of a card: 1x3xHxW Gaussian noise of `std` 8-bit levels, the same on every device.
+
+    SegNet's decoder puts each value back where max pooling found the maximum. Over a perfectly
+    flat patch (a synthetic render, a JPEG's smooth blocks, a saturated wall) every pooling window
+    ties, the first position wins everywhere, and the decoder sees a regular grid it never met in
+    training (camera noise breaks those ties): the analytic renderer's flat floors came out
+    keep-out, person and rack in a grid. A fixed pattern of about one level breaks the ties as
+    sensor noise does and keeps the engine deterministic (one seed, drawn on the CPU).
+    """
+    generator = torch.Generator().manual_seed(DITHER_SEED)
+    return torch.randn((1, 3, size[0], size[1]), generator=generator) * float(std)
+
+
 def nearest_indices(src: int, dst: int, device: torch.device) -> Tensor:
     """Source index of each destination index for nearest-neighbour resizing (OpenCV's rule)."""
     return torch.clamp(
@@ -415,6 +444,9 @@ class Segmenter:
         self.fp16 = self.cuda and cfg.fp16
         self._mean = torch.tensor(card.mean, device=self.device).view(1, 3, 1, 1) * 255.0
         self._inv_std = 1.0 / (torch.tensor(card.std, device=self.device).view(1, 3, 1, 1) * 255.0)
+        self._dither: Tensor | None = None  # the card's fixed input noise, normalised (dither_pattern)
+        if card.dither:
+            self._dither = dither_pattern(card.dither, self.input_size).to(self.device) * self._inv_std
         self._lut = torch.from_numpy(self.drivable_lut).to(self.device)
         self._pinned: Tensor | None = None
         self._index_cache: dict[tuple[int, int, int, int], tuple[Tensor, Tensor]] = {}
@@ -474,6 +506,8 @@ class Segmenter:
         if tuple(x.shape[-2:]) != self.input_size:
             x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False, antialias=False)
         x = (x - self._mean) * self._inv_std
+        if self._dither is not None:
+            x = x + self._dither
         if self.config.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
