@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -95,8 +97,45 @@ def test_a_ray_worker_killed_mid_bag_fails_that_bag_and_keeps_the_other(
     assert failing(tmp_path / "r") == [("sim_compressed", "replay", "error")]
 
 
-def _stop_the_cluster_at_the_second_bag(markers: list[str], stop: threading.Event, seen: list[str]) -> None:
-    """Wait until a second of `markers` (bag paths) is open in some process, then `ray stop --force`."""
+def head_processes(temp: str) -> set[int]:
+    """The processes of the Ray head started with `--temp-dir temp`: those naming it, and their descendants.
+
+    Only this head's, so neither another Ray on the machine nor a developer's own cluster is touched
+    (`ray stop` would stop them all). Workers rename themselves (ray::...), so they count as descendants.
+    """
+    parents: dict[int, int] = {}
+    named = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if temp.encode() in (entry / "cmdline").read_bytes():
+                named.add(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    found, grew = set(named), True
+    while grew:
+        children = {pid for pid, parent in parents.items() if parent in found} - found
+        found |= children
+        grew = bool(children)
+    return found
+
+
+def kill_head(temp: str) -> None:
+    """SIGKILL this head's processes (a head node that crashes), until none is left."""
+    for _ in range(50):
+        pids = head_processes(temp)
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.1)
+
+
+def _kill_the_head_at_the_second_bag(markers: list[str], temp: str, stop: threading.Event, seen: list[str]) -> None:
+    """Wait until a second of `markers` (bag paths) is open in some process, then kill the head."""
     while not stop.is_set():
         for entry in Path("/proc").iterdir():
             try:
@@ -105,7 +144,7 @@ def _stop_the_cluster_at_the_second_bag(markers: list[str], stop: threading.Even
                 continue
             seen.extend(m for m in markers if m not in seen and any(m in t for t in targets))
         if len(seen) == 2:
-            subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120, check=False)
+            kill_head(temp)
             return
         time.sleep(0.05)
 
@@ -114,10 +153,12 @@ def _stop_the_cluster_at_the_second_bag(markers: list[str], stop: threading.Even
 def test_a_ray_cluster_that_goes_away_mid_suite_fails_the_unfinished_bag_and_keeps_the_other(
     tmp_path: Path,
 ) -> None:
-    """A head started like a real one (`ray start --head`, one CPU: bags one at a time), stopped while the
-    second bag runs; rvn runs as its own process, as in CI, connecting by address with the cluster's token."""
+    """A head started like a real one (`ray start --head`, one CPU: bags one at a time), killed while the
+    second bag runs; rvn runs as its own process, as in CI, connecting by address with the cluster's token
+    (given in the environment, so nothing is written to ~/.ray)."""
     suite = suite_file(tmp_path, TWO_BAGS)
-    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token"}
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_AUTH_MODE": "token",
+           "RAY_AUTH_TOKEN": "rvn-test-" + os.urandom(16).hex()}  # fmt: skip
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -125,22 +166,23 @@ def test_a_ray_cluster_that_goes_away_mid_suite_fails_the_unfinished_bag_and_kee
     temp = tempfile.mkdtemp(prefix="rvn-ray-")  # short: Ray's socket paths must fit 107 bytes
     head = [str(RAY), "start", "--head", "--port", str(port), "--num-cpus", "1", "--include-dashboard", "false",
             "--disable-usage-stats", "--temp-dir", temp]  # fmt: skip
-    started = subprocess.run(head, env=env, capture_output=True, text=True, timeout=300, check=False)
-    assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
     stop, seen = threading.Event(), list[str]()
     markers = [str(BAGS / "sim_compressed"), str(BAGS / "sim_db3")]
-    watcher = threading.Thread(target=_stop_the_cluster_at_the_second_bag, args=(markers, stop, seen))
-    watcher.start()
+    watcher = threading.Thread(target=_kill_the_head_at_the_second_bag, args=(markers, temp, stop, seen))
     try:
+        started = subprocess.run(head, env=env, capture_output=True, text=True, timeout=300, check=False)
+        assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
         assert {address for address, _ in listening() - before} <= LOOPBACK
+        watcher.start()
         run = subprocess.run(
             [str(RVN), "replay", "--suite", str(suite), "--report", str(tmp_path / "r"), "--ray", f"127.0.0.1:{port}",
              "--json"], env=env, capture_output=True, text=True, timeout=900, check=False,
         )  # fmt: skip
     finally:
         stop.set()
-        watcher.join()
-        subprocess.run([str(RAY), "stop", "--force"], capture_output=True, timeout=120, check=False)
+        if watcher.is_alive():
+            watcher.join()
+        kill_head(temp)
         shutil.rmtree(temp, ignore_errors=True)
     assert len(seen) == 2, f"the bags were not both seen open: {seen}; {run.stderr[-2000:]}"
     first, second = (Path(m).name for m in seen)

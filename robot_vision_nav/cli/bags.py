@@ -395,7 +395,8 @@ def register(sub: Subparsers) -> None:
         type=positive("s"),
         metavar="S",
         help="with --suite: run each bag in a worker process (also with --workers 1) and stop one still running "
-        "after S s (that bag is an error, the others go on)",
+        "after S s, counted from the worker's start (its imports and model load, seconds, included); that bag "
+        "is an error, the others go on",
     )
     s.add_argument("--shard", metavar="K/N",
                    help="with --suite: only bags K, K+N, K+2N, ... of the suite (K from 0), for a CI matrix or a "
