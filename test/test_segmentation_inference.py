@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -326,9 +327,11 @@ def test_a_cards_input_dither_breaks_max_pooling_ties_on_a_flat_image_and_is_fix
 
 
 def test_a_card_with_a_dither_out_of_range_is_refused_naming_the_file(saved: Path, random_tiny: SegNet) -> None:
-    edit_card(saved, normalization__dither=9.0)
-    with pytest.raises(SegmenterError, match=r"tiny\.card\.yaml: normalization dither 9.0 must be 0..8"):
-        load_model(saved)
+    for bad in (9.0, -1, True, None, "1"):
+        edit_card(saved, normalization__dither=bad)
+        with pytest.raises(SegmenterError, match=rf"tiny\.card\.yaml: normalization.dither must be a number 0..8 "
+                           rf"\(8-bit levels\), got {re.escape(repr(bad))}$"):  # fmt: skip
+            load_model(saved)
     with pytest.raises(SegmenterError, match=r"input dither -1.0 must be within 0..8"):
         save_model(random_tiny, saved.with_name("x.safetensors"), load_label_set("warehouse"), (32, 48), dither=-1.0)
     assert not saved.with_name("x.safetensors").exists()

@@ -10,7 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from robot_vision_nav.core.segmentation.inference import Segmenter, SegmenterConfig
+from robot_vision_nav.core.segmentation.inference import (
+    Segmenter,
+    SegmenterConfig,
+    dither_pattern,
+    load_model,
+    save_model,
+)
 from robot_vision_nav.core.segmentation.metrics import ConfusionMatrix, MetricsError
 from robot_vision_nav.core.segmentation.model import VARIANTS
 from robot_vision_nav.package_files import load_label_set
@@ -112,6 +118,16 @@ def test_eval_image_is_the_engines_preprocessing(tmp_path: Path) -> None:
     engine = Segmenter.from_file(model, SegmenterConfig(device="cpu", channels_last=False, warmup_iterations=0))
     rgb = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
     assert torch.equal(eval_image(rgb, SIZE), engine.preprocess(torch.from_numpy(rgb))[0])
+    dithered = tmp_path / "d.safetensors"
+    model_file, card = load_model(model)
+    save_model(model_file, dithered, card.labels, SIZE, dither=1.0)
+    engine = Segmenter.from_file(dithered, SegmenterConfig(device="cpu", channels_last=False, warmup_iterations=0))
+    pattern = dither_pattern(1.0, SIZE)
+    assert torch.allclose(eval_image(rgb, SIZE, dither=pattern), engine.preprocess(torch.from_numpy(rgb))[0], atol=1e-6)
+    assert not torch.allclose(eval_image(rgb, SIZE), engine.preprocess(torch.from_numpy(rgb))[0], atol=1e-3)
+    samples = EvalSamples(InMemoryDataset("mem", WAREHOUSE, [block_pair(0)]), SIZE, dither=1.0)  # validation's
+    assert torch.equal(samples[0][0], eval_image(InMemoryDataset("mem", WAREHOUSE, [block_pair(0)])[0][0], SIZE,
+                                                 dither=pattern))  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- torch datasets

@@ -158,9 +158,7 @@ def test_export_argument_errors_are_one_line(run: Path, tmp_path: Path, capsys: 
     one_line_error(capsys, ["export", "--model", model, "--onnx", str(tmp_path / "x.onnx"), "--input-dither", "1"],
                    "--input-dither goes with --checkpoint")  # fmt: skip
     one_line_error(capsys, ["export", "--checkpoint", ckpt, "--out", str(tmp_path / "m.safetensors"), "--input-dither",
-                            "0"], "--input-dither", "must be > 0")  # fmt: skip
-    one_line_error(capsys, ["export", "--checkpoint", ckpt, "--out", str(tmp_path / "m.safetensors"), "--input-dither",
-                            "9"], "input dither 9.0 must be within 0..8")  # fmt: skip
+                            "9"], "--input-dither", "[0, 8]")  # fmt: skip
     one_line_error(capsys, ["export", "--model", model], "--checkpoint")
     one_line_error(capsys, ["export"], "--model", "--checkpoint")
     assert not (tmp_path / "m.safetensors").exists()

@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from robot_vision_nav import cli
-from robot_vision_nav.core.segmentation.inference import card_path, load_model, sha256_of
+from robot_vision_nav.core.segmentation.inference import card_path, load_model, save_model, sha256_of
 from robot_vision_nav.core.segmentation.model import variant
 from robot_vision_nav.training import train as train_module
 from robot_vision_nav.training.checkpoint import TrainingError, export_checkpoint, load_training_checkpoint
@@ -315,6 +315,25 @@ def test_the_exported_card_records_the_lineage(
     lineage = yaml.safe_load(card_path(tmp_path / "grandchild.safetensors").read_text())["training"]
     assert lineage["parent"]["sha256"] == sha256_of(model) and lineage["parent"]["parent"] == parent
     assert lineage["freeze_encoder"] is False and grandchild["parent"] == lineage["parent"]
+
+
+def test_a_parents_input_dither_is_kept_validated_with_and_exported_unless_overridden(
+    data: Path, parents: dict[str, Path], tmp_path: Path
+) -> None:
+    """Fine-tuning a dithered model (the engine adds its card's fixed input noise) must not lose the dither."""
+    model, card = load_model(parents["float32"])
+    dithered = tmp_path / "dithered.safetensors"
+    save_model(model, dithered, card.labels, (card.input_height, card.input_width), dither=1.5)
+    main(train_args(data, tmp_path / "run", "--init", str(dithered), "--epochs", "1"))
+    ckpt = load_training_checkpoint(tmp_path / "run" / "checkpoint.pth")
+    assert ckpt["normalization"]["dither"] == 1.5
+    export_checkpoint(tmp_path / "run" / "checkpoint.pth", tmp_path / "kept.safetensors")
+    assert load_model(tmp_path / "kept.safetensors")[1].dither == 1.5
+    export_checkpoint(tmp_path / "run" / "checkpoint.pth", tmp_path / "none.safetensors", dither=0.0)
+    assert load_model(tmp_path / "none.safetensors")[1].dither == 0.0
+    main(train_args(data, tmp_path / "own", "--init", str(dithered), "--input-dither", "0.5", "--epochs", "1"))
+    own = load_training_checkpoint(tmp_path / "own" / "checkpoint.pth")
+    assert own["normalization"]["dither"] == 0.5 and "--input-dither 0.5" in own["command"]
 
 
 def test_a_run_from_scratch_records_no_lineage(data: Path, tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from robot_vision_nav.cli.common import CliError, check_out_path, int_in, positive
+from robot_vision_nav.cli.common import CliError, check_out_path, int_in
+from robot_vision_nav.training import options
 
 if TYPE_CHECKING:
     import numpy as np
@@ -215,7 +216,7 @@ def _export_checkpoint(args: argparse.Namespace) -> int:
     from robot_vision_nav.training.checkpoint import TrainingError, export_checkpoint
 
     try:
-        card = export_checkpoint(args.checkpoint, out, fp16=args.fp16, dither=args.input_dither or 0.0)
+        card = export_checkpoint(args.checkpoint, out, fp16=args.fp16, dither=args.input_dither)
     except TrainingError as err:
         raise CliError(str(err)) from err
     result: dict[str, Any] = {  # Any: JSON values of mixed types, read back below
@@ -315,10 +316,11 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--out", metavar="M.safetensors", help="with --checkpoint: the model file to write (atomically)")
     p.add_argument("--fp16", action="store_true",
                    help="with --checkpoint: store float16 weights (half the size; loaded back as float32)")  # fmt: skip
-    p.add_argument("--input-dither", type=positive("8-bit levels"), metavar="S",
+    p.add_argument("--input-dither", type=options.float_in(0.0, 8.0, "8-bit levels"), metavar="S",
                    help="with --checkpoint: the card asks the engine to add a fixed noise pattern of std S (8-bit "
                    "levels, e.g. 1) to every input: breaks SegNet's max-pooling ties on perfectly flat image "
-                   "patches, as camera noise does (default none; at most 8)")  # fmt: skip
+                   "patches, as camera noise does; 0 for none (default: the checkpoint's, from `rvn train "
+                   "--input-dither` or its --init model)")  # fmt: skip
     p.add_argument("--height", type=int_in(8, 8192, "px"), metavar="H", help="input height (px; default the card's)")
     p.add_argument("--width", type=int_in(8, 8192, "px"), metavar="W", help="input width (px; default the card's)")
     p.add_argument("--opset", type=int_in(7, 100, "ONNX opset"), metavar="N",

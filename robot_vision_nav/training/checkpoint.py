@@ -211,7 +211,7 @@ def card_extra(ckpt: dict[str, Any], path: Path, weights_dtype: str) -> dict[str
     return {"weights_dtype": weights_dtype, "metrics": metrics, "training": training, "data": ckpt.get("data") or {}}
 
 
-def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fp16: bool = False, dither: float = 0.0
+def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fp16: bool = False, dither: float | None = None
                       ) -> ModelCard:  # fmt: skip
     """Write a checkpoint's network as `out` (.safetensors) and its model card; return the card.
 
@@ -219,7 +219,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fp16: bool = F
         checkpoint: a `checkpoint.pth` / `model_best.pth` written by training.
         out: the `.safetensors` file to write (its card `NAME.card.yaml` goes beside it).
         fp16: store float16 tensors (half the size); `load_model` makes them float32 again.
-        dither: the card's input dither (std in 8-bit levels; `inference.dither_pattern`), 0 for none.
+        dither: the card's input dither (std in 8-bit levels; `inference.dither_pattern`); None: the
+            checkpoint's (`rvn train --input-dither`, or its --init model's), 0: none.
 
     Raises:
         TrainingError: an unreadable checkpoint, one that does not fit its own architecture, a
@@ -248,7 +249,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, *, fp16: bool = F
             mean=norm.get("mean", IMAGENET_MEAN),
             std=norm.get("std", IMAGENET_STD),
             extra=card_extra(ckpt, path, "float16" if fp16 else "float32"),
-            dither=dither,
+            dither=float(norm.get("dither", 0.0)) if dither is None else dither,
         )
     except SegmenterError as err:
         raise TrainingError(str(err)) from err

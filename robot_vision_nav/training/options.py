@@ -250,6 +250,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
                    help="appearance: with probability P the image's fine texture is smoothed away, edges kept "
                    "(bilateral filter), after --blur and before --noise: a network that must not tell floor "
                    "from flat paint by texture alone (default off)")  # fmt: skip
+    g.add_argument("--input-dither", type=float_in(0.0, 8.0, "8-bit levels"), metavar="S",
+                   help="the model's input dither: a fixed noise pattern of S 8-bit levels the engine adds to every "
+                   "input (breaks SegNet's max-pooling ties on perfectly flat patches); validation here adds it, the "
+                   "checkpoint records it and `rvn export` writes it into the card (default: the --init model's, "
+                   "else none)")  # fmt: skip
     g.add_argument("--appearance", action=AppearancePreset, nargs=0, default=argparse.SUPPRESS,
                    help="appearance randomisation preset: each of --exposure 2 --gamma 1.25 --noise 6 --blur 0.3 "
                    "not given otherwise")  # fmt: skip

@@ -100,6 +100,7 @@ from robot_vision_nav.training.options import (
     recorded_options,
 )
 from robot_vision_nav.training.prepare import (
+    Checkpoint,
     Progress,
     check_resume,
     class_weights_for,
@@ -259,6 +260,10 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
         if (parent.card.input_height, parent.card.input_width) != input_size:
             LOG.info("init: the model was trained at %dx%d px, this run trains at %dx%d px",
                      parent.card.input_width, parent.card.input_height, input_size[1], input_size[0])  # fmt: skip
+    args.input_dither = input_dither(args, parent, ckpt)
+    if args.input_dither:
+        LOG.info("input dither: %g 8-bit levels (the card's normalization.dither; validation adds it)",
+                 args.input_dither)  # fmt: skip
     # What the checkpoint records of the model this run started from (a resumed run keeps its own).
     lineage = parent.record if parent is not None else (ckpt or {}).get("parent")
     model, bare = prepare_model(args, config, ckpt, where, device, None if parent is None else parent.state)
@@ -332,7 +337,8 @@ def _train(args: argparse.Namespace, where: Distributed, device: torch.device) -
                     "lr_scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(), "epoch": run.epoch,
                     "iteration": run.iteration, "args": options, "argv": argv, "command": command,
                     "architecture": config.to_dict(), "labels": labels.to_dict(), "input_size": list(input_size),
-                    "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+                    "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD),
+                                      **({"dither": args.input_dither} if args.input_dither else {})},
                     "class_weights": weights, "data": description, "metrics": run.scores,
                     "best_miou": run.best, "train_time_s": run.train_time_s, "world_size": where.world_size,
                     "rng": rng_state(),
@@ -371,6 +377,15 @@ def summary_json(summary: TrainSummary) -> str:
     """The run's summary as one JSON line, without the per-iteration losses."""
     compact = {**summary, "history": [{k: v for k, v in h.items() if k != "losses"} for h in summary["history"]]}
     return json.dumps(compact)
+
+
+def input_dither(args: argparse.Namespace, parent: Parent | None, ckpt: Checkpoint | None) -> float:
+    """The model's input dither: --input-dither, else a resumed checkpoint's, else the --init model's, else 0."""
+    if args.input_dither is not None:
+        return float(args.input_dither)
+    if ckpt is not None:
+        return float((ckpt.get("normalization") or {}).get("dither", 0.0))
+    return parent.card.dither if parent is not None else 0.0
 
 
 def run(argv: Sequence[str] | None = None) -> int:

@@ -324,11 +324,19 @@ def eval_image(
     size: tuple[int, int],
     mean: Sequence[float] = IMAGENET_MEAN,
     std: Sequence[float] = IMAGENET_STD,
+    dither: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """uint8 HxWx3 RGB -> normalised float32 3 x size tensor, resized exactly as `Segmenter.preprocess` does."""
+    """uint8 HxWx3 RGB -> normalised float32 3 x size tensor, resized exactly as `Segmenter.preprocess` does.
+
+    `dither`: the card's input dither pattern (`inference.dither_pattern` at `size`, 8-bit levels), added
+    after normalisation as the engine adds it.
+    """
     x = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).unsqueeze(0).float()
     if tuple(x.shape[-2:]) != tuple(size):
         x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=False)
     m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) * 255.0
     inv = 1.0 / (torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) * 255.0)
-    return ((x - m) * inv)[0].contiguous()
+    x = (x - m) * inv
+    if dither is not None:
+        x = x + dither * inv
+    return x[0].contiguous()

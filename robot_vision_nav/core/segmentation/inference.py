@@ -172,7 +172,7 @@ def parse_card(data: Any, where: str) -> ModelCard:
                 for k, v in data.items()
                 if k not in ("format", "architecture", "labels", "input", "normalization", "weights")
             },
-            float(norm.get("dither", 0.0)),
+            _card_dither(norm.get("dither", 0.0), where),
         )
     except (KeyError, TypeError, ValueError, IndexError) as err:
         raise SegmenterError(f"{where}: bad model card: {err}") from err
@@ -185,9 +185,16 @@ def parse_card(data: Any, where: str) -> ModelCard:
         raise SegmenterError(f"{where}: input size {card.input_height}x{card.input_width} is below 8x8")
     if any(s <= 0 for s in card.std):
         raise SegmenterError(f"{where}: normalization std {card.std} must be positive")
-    if not 0.0 <= card.dither <= MAX_DITHER:
-        raise SegmenterError(f"{where}: normalization dither {card.dither} must be 0..{MAX_DITHER:g} (8-bit levels)")
     return card
+
+
+def _card_dither(value: Any, where: str) -> float:
+    """A card's normalization.dither: a number 0..MAX_DITHER (8-bit levels); anything else names the field."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= MAX_DITHER:
+        raise SegmenterError(
+            f"{where}: normalization.dither must be a number 0..{MAX_DITHER:g} (8-bit levels), got {value!r}"
+        )
+    return float(value)
 
 
 def read_card(weights: str | Path) -> ModelCard:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 import torch.utils.data
 
+from robot_vision_nav.core.segmentation.inference import dither_pattern
 from robot_vision_nav.training.datasets.readers import DatasetError, SegmentationDataset
 from robot_vision_nav.training.transforms import (
     IMAGENET_MEAN,
@@ -82,11 +83,14 @@ class EvalSamples(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
         size: tuple[int, int],
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
+        dither: float = 0.0,
     ) -> None:
         self.dataset = dataset
         self.size = (int(size[0]), int(size[1]))
         self.mean = tuple(mean)
         self.std = tuple(std)
+        # The model's input dither (its card's normalization.dither): validated as the engine will run it.
+        self.dither = dither_pattern(dither, self.size) if dither else None
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -97,7 +101,8 @@ class EvalSamples(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
             check_pair(rgb, labels)
         except TransformError as err:
             raise DatasetError(f"{self.dataset.name} sample {index}: {err}") from err
-        return eval_image(rgb, self.size, self.mean, self.std), torch.from_numpy(np.ascontiguousarray(labels))
+        image = eval_image(rgb, self.size, self.mean, self.std, self.dither)
+        return image, torch.from_numpy(np.ascontiguousarray(labels))
 
 
 def eval_collate(
