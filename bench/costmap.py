@@ -27,6 +27,7 @@ Run: `python -m bench.costmap [--json] [--quick]` (or `rvn bench costmap`).
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import math
@@ -273,7 +274,8 @@ def _import_open3d() -> ModuleType | None:
         import open3d
     except (ImportError, OSError):  # OSError: libusb-1.0 missing at import time
         return None
-    return open3d
+    module: ModuleType = open3d
+    return module
 
 
 def lethal_agreement(ours: NDArray[np.int8], peer: NDArray[np.int8], tolerance_cells: int = 0) -> float:
@@ -283,7 +285,7 @@ def lethal_agreement(ours: NDArray[np.int8], peer: NDArray[np.int8], tolerance_c
     if tolerance_cells > 0:
         side = 2 * tolerance_cells + 1
         theirs = ndimage.binary_dilation(theirs, structure=np.ones((side, side), dtype=bool))
-    return float(np.count_nonzero(mine & theirs) / max(1, np.count_nonzero(mine)))
+    return float(np.count_nonzero(mine & theirs) / max(1, int(np.count_nonzero(mine))))
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -338,7 +340,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     for name in peers:
         peer = PeerCostmap(cfg, k, name, o3d)
         to_points = peer.open3d_points if name == "open3d" else peer.points
-        peer_ms = time_call(lambda to_points=to_points: to_points(depth), repeats, warmup=2)
+        peer_ms = time_call(functools.partial(to_points, depth), repeats, warmup=2)
         rows.append(row(f"depth->points {IMAGE_W}x{IMAGE_H}", ours_ms, name, peer_ms))
 
     return {"bench": NAME, "machine": machine(), "rows": rows, "notes": notes}

@@ -29,6 +29,7 @@ Run: `python -m bench.planner [--json] [--quick]` (or `rvn bench planner`).
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import math
@@ -198,7 +199,7 @@ def peer_solver(name: str, module: ModuleType, values: NDArray[np.int8], start: 
 
         def octile(a: int, b: int) -> float:
             dy, dx = abs(a // n_cols - b // n_cols), abs(a % n_cols - b % n_cols)
-            return max(dx, dy) + (math.sqrt(2.0) - 1.0) * min(dx, dy)
+            return float(max(dx, dy) + (math.sqrt(2.0) - 1.0) * min(dx, dy))
 
         def solve() -> float:
             graph = module.from_scipy_sparse_array(graph_of(values), create_using=module.DiGraph)
@@ -285,7 +286,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         for kind in kinds:
             values, start, goal = make_problem(kind, n, SEED + n)
             _, cells, ours_length, expansions = plan_cells(values, start, goal, SHORTEST)
-            ours_ms = time_call(lambda v=values, s=start, g=goal: plan_cells(v, s, g, SHORTEST), REPEATS[n], warmup=2)
+            ours_ms = time_call(functools.partial(plan_cells, values, start, goal, SHORTEST), REPEATS[n], warmup=2)
             astar_ms = summary(time_call(_astar_only(values, start, goal), REPEATS[n], warmup=1))["median"]
             case = f"{kind} {n}x{n}"
             for name, module in modules.items():

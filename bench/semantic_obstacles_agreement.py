@@ -199,7 +199,7 @@ def write_png(path: Path, frame: DemoFrame, grids: Any) -> None:
     img[marked & ~ours] = (30, 60, 230)
     img[ours & marked] = 0
     scale = 4
-    top = np.kron(img, np.ones((scale, scale, 1), np.uint8))[::-1].copy()  # row 0 = highest y, as seen from above
+    top = np.ascontiguousarray(np.repeat(np.repeat(img, scale, axis=0), scale, axis=1)[::-1])  # row 0 = highest y
     res = 0.05
     cx = int((frame.pose.x_m - origin[0]) / res * scale)
     cy = top.shape[0] - int((frame.pose.y_m - origin[1]) / res * scale)
@@ -213,8 +213,9 @@ def write_png(path: Path, frame: DemoFrame, grids: Any) -> None:
     keepout = frame.mask < 128
     camera[keepout] = (0.5 * camera[keepout] + 0.5 * np.array([255, 0, 255])).astype(np.uint8)
     h = top.shape[0]
-    camera = cv2.resize(
-        camera, (int(camera.shape[1] * h / camera.shape[0] / 2), h // 2), interpolation=cv2.INTER_NEAREST
+    camera = np.asarray(
+        cv2.resize(camera, (int(camera.shape[1] * h / camera.shape[0] / 2), h // 2), interpolation=cv2.INTER_NEAREST),
+        np.uint8,
     )
     depth = np.clip(frame.depth_mm.astype(np.float32) / 10000.0 * 255.0, 0, 255).astype(np.uint8)
     depth = cv2.resize(
