@@ -19,7 +19,16 @@ import pytest
 
 from robot_vision_nav.cli import main
 from robot_vision_nav.replay.suite_report import without_timings
-from test.test_replay_suite_run import REGRESSION, TWO_BAGS, failing, killing_the_reader_of, suite_file
+from test.test_replay_suite_run import (
+    REGRESSION,
+    TWO_BAGS,
+    command_line,
+    failing,
+    killing_the_reader_of,
+    open_paths,
+    processes,
+    suite_file,
+)
 
 pytestmark = pytest.mark.ros
 
@@ -103,22 +112,10 @@ def head_processes(temp: str) -> set[int]:
     Only this head's, so neither another Ray on the machine nor a developer's own cluster is touched
     (`ray stop` would stop them all). Workers rename themselves (ray::...), so they count as descendants.
     """
-    parents: dict[int, int] = {}
-    named = set()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if temp.encode() in (entry / "cmdline").read_bytes():
-                named.add(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    found, grew = set(named), True
-    while grew:
-        children = {pid for pid, parent in parents.items() if parent in found} - found
+    table = list(processes())
+    found = {pid for pid, _, _, entry in table if temp.encode() in command_line(entry)}
+    while children := {pid for pid, parent, _, _ in table if parent in found} - found:
         found |= children
-        grew = bool(children)
     return found
 
 
@@ -137,11 +134,8 @@ def kill_head(temp: str) -> None:
 def _kill_the_head_at_the_second_bag(markers: list[str], temp: str, stop: threading.Event, seen: list[str]) -> None:
     """Wait until a second of `markers` (bag paths) is open in some process, then kill the head."""
     while not stop.is_set():
-        for entry in Path("/proc").iterdir():
-            try:
-                targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()] if entry.name.isdigit() else []
-            except OSError:
-                continue
+        for _, _, _, entry in processes():
+            targets = open_paths(entry)
             seen.extend(m for m in markers if m not in seen and any(m in t for t in targets))
         if len(seen) == 2:
             kill_head(temp)

@@ -92,23 +92,44 @@ bags:
 """
 
 
+def processes() -> Iterator[tuple[int, int, str, Path]]:
+    """(pid, parent pid, state, /proc entry) of every process; those that end while read are left out."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, ValueError, IndexError):
+            continue
+        yield int(entry.name), int(parent), state, entry
+
+
+def open_paths(entry: Path) -> list[str]:
+    """What the process of /proc `entry` has open (its fds' targets); none when it ended or is not ours to read."""
+    try:
+        return [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+    except OSError:
+        return []
+
+
+def command_line(entry: Path) -> bytes:
+    try:
+        return (entry / "cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _kill_the_reader(
     marker: str, children_only: bool, how: signal.Signals, stop: threading.Event, killed: list[int]
 ) -> None:
     me = os.getpid()
     while not stop.is_set() and not killed:
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit() or int(entry.name) == me:
+        for pid, parent, _, entry in processes():
+            if pid == me or (children_only and parent != me):
                 continue
-            try:
-                if children_only and int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) != me:
-                    continue
-                targets = [os.readlink(fd) for fd in (entry / "fd").iterdir()]
-            except (OSError, ValueError, IndexError):
-                continue
-            if any(marker in t for t in targets):
-                os.kill(int(entry.name), how)
-                killed.append(int(entry.name))
+            if any(marker in t for t in open_paths(entry)):
+                os.kill(pid, how)
+                killed.append(pid)
                 return
         time.sleep(0.02)
 
@@ -148,17 +169,11 @@ def test_a_worker_killed_mid_bag_fails_that_bag_and_keeps_the_others(
 
 def worker_pids() -> set[int]:
     """Spawned children of this process (replay workers) still alive or unreaped; not multiprocessing's tracker."""
-    me, out = os.getpid(), set()
-    for entry in Path("/proc").iterdir():
-        try:
-            if not entry.name.isdigit():
-                continue
-            state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
-            if int(parent) == me and (state == "Z" or b"spawn_main" in (entry / "cmdline").read_bytes()):
-                out.add(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            continue
-    return out
+    me = os.getpid()
+    return {
+        pid for pid, parent, state, entry in processes()
+        if parent == me and (state == "Z" or b"spawn_main" in command_line(entry))
+    }  # fmt: skip
 
 
 def test_a_bag_past_its_timeout_is_stopped_and_is_that_bags_error_also_serially(

@@ -60,6 +60,13 @@ def finite(unit: str) -> Callable[[str], float]:
     return lambda text: _number(text, f"({unit})")
 
 
+def float_in(lo: float, hi: float, unit: str) -> Callable[[str], float]:
+    """An argparse `type` for a finite number in lo..hi `unit` (training.options' one, as for int_in)."""
+    from robot_vision_nav.training import options
+
+    return options.float_in(lo, hi, unit)
+
+
 def int_in(lo: int, hi: int, unit: str) -> Callable[[str], int]:
     """An argparse `type` for a whole number in lo..hi `unit`."""
     # One implementation for every command: training.options imports no torch, so --help stays fast.

@@ -12,8 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from robot_vision_nav.cli.common import CliError, check_out_path, int_in
-from robot_vision_nav.training import options
+from robot_vision_nav.cli.common import CliError, check_out_path, float_in, int_in
 
 if TYPE_CHECKING:
     import numpy as np
@@ -316,7 +315,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--out", metavar="M.safetensors", help="with --checkpoint: the model file to write (atomically)")
     p.add_argument("--fp16", action="store_true",
                    help="with --checkpoint: store float16 weights (half the size; loaded back as float32)")  # fmt: skip
-    p.add_argument("--input-dither", type=options.float_in(0.0, 8.0, "8-bit levels"), metavar="S",
+    p.add_argument("--input-dither", type=float_in(0.0, 8.0, "8-bit levels"), metavar="S",
                    help="with --checkpoint: the card asks the engine to add a fixed noise pattern of std S (8-bit "
                    "levels, e.g. 1) to every input: breaks SegNet's max-pooling ties on perfectly flat image "
                    "patches, as camera noise does; 0 for none (default: the checkpoint's, from `rvn train "

@@ -186,7 +186,7 @@ def loaders(
         # then waits forever. A forkserver child starts from a fresh, single-threaded interpreter.
         options.update(persistent_workers=True, worker_init_fn=_worker_init, multiprocessing_context="forkserver")
     train = DataLoader(train_set, batch_size=args.batch_size, sampler=sampler, drop_last=True, **options)
-    val_set = EvalSamples(data.val, input_size, IMAGENET_MEAN, IMAGENET_STD, args.input_dither or 0.0)
+    val_set = EvalSamples(data.val, input_size, IMAGENET_MEAN, IMAGENET_STD, args.input_dither)
     val_sampler = ShardSampler(len(val_set), where.rank, where.world_size)
     val = DataLoader(val_set, batch_size=args.batch_size, sampler=val_sampler, collate_fn=eval_collate, **options)
     return train, sampler, val
