@@ -48,19 +48,31 @@ def test_sim_dataset_layout_manifest_and_determinism(tmp_path: Path, capsys: pyt
     assert not [n for n in names if n.endswith(".tmp")]
 
 
+SET = ["sim-dataset", "--scenes", "1", "--frames", "1", "--out", "x", "--randomize", "--set"]
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["sim-dataset", "--scenes", "0", "--frames", "1", "--out", "x"], "--scenes"),
         (["sim-dataset", "--scenes", "1", "--frames", "1"], "--out"),
         (["sim-view", "--seed", "-3", "--out", "v.png"], "--seed"),
+        (["sim-dataset", "--scenes", "1", "--frames", "1", "--out", "x", "--set", "aim_min_m=0.5"], "need --randomize"),
+        ([*SET, "aim_min=0.5"], "'aim_min' is not a randomisation setting"),
+        ([*SET, "max_people=2.5"], "max_people must be a whole number"),
+        ([*SET, "aim_share=lots"], "aim_share must be a number"),
+        ([*SET, "aim_min_m=0.2"], "'aim_min_m' = 0.2 is outside the allowed range [0.5, 10] m"),
+        ([*SET, "aim_min_m=5"], "aim_min_m (5 m) must not exceed aim_max_m (4 m)"),
+        ([*SET, "aim_min_m"], "expected NAME=VALUE"),
     ],
 )
-def test_bad_arguments_give_one_line_and_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
-                                                ) -> None:  # fmt: skip
+def test_bad_arguments_give_one_line_and_exit_2(argv: list[str], message: str, capsys: pytest.CaptureFixture[str],
+                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+    assert not Path("x").exists() and not Path("v.png").exists()  # refused before anything is written
 
 
 def test_sim_view_refuses_a_folder_as_out(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -89,6 +89,15 @@ def test_randomized_dataset_is_deterministic_and_records_mount_and_settings(tmp_
     assert all(files(a)[n] != files(default)[n] for n in files(a) if n.startswith("images/"))
 
 
+def test_set_changes_a_randomisation_setting_and_the_manifest_records_it(tmp_path: Path) -> None:
+    plain, _ = dataset(tmp_path, "plain", "--randomize")
+    near, manifest = dataset(tmp_path, "near", "--randomize", "--set", "aim_min_m=0.5", "--set", "max_people=9")
+    settings = manifest["randomize"]
+    assert settings["aim_min_m"] == 0.5 and settings["max_people"] == 9
+    assert settings["aim_max_m"] == RandomizeConfig().aim_max_m  # the others keep their defaults
+    assert files(near) != files(plain)
+
+
 def test_randomized_depth_labels_and_camera_pose_agree_with_the_jittered_mount(tmp_path: Path) -> None:
     out, manifest = dataset(tmp_path, "a", "--randomize")
     for e in manifest["frames"]:

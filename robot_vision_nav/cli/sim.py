@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from robot_vision_nav.cli.common import CliError, check_out_path, int_in
 
@@ -56,7 +56,36 @@ def _sim_view(args: argparse.Namespace) -> int:
     return 0
 
 
+def _randomize_overrides(items: list[str]) -> dict[str, Any]:
+    """`--set NAME=VALUE` items as RandomizeConfig keyword arguments, each name and value type checked."""
+    import dataclasses
+
+    import yaml
+
+    from robot_vision_nav.sim.appearance import RandomizeConfig
+
+    fields = {f.name: f.default for f in dataclasses.fields(RandomizeConfig)}
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise CliError(f"argument --set: expected NAME=VALUE (e.g. aim_min_m=0.5), got {item!r}")
+        if name not in fields:
+            raise CliError(f"argument --set: {name!r} is not a randomisation setting; known: {', '.join(fields)}")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise CliError(f"argument --set: {item!r}: the value is not YAML: {err}") from err
+        whole = isinstance(fields[name], int)
+        if isinstance(value, bool) or not isinstance(value, int | float) or (whole and not isinstance(value, int)):
+            kind = "a whole number" if whole else "a number"
+            raise CliError(f"argument --set: {name} must be {kind}, got {text!r}")
+        out[name] = value if whole else float(value)
+    return out
+
+
 def _sim_dataset(args: argparse.Namespace) -> int:
+    from robot_vision_nav.core.config import ConfigError
     from robot_vision_nav.sim.appearance import RandomizeConfig
     from robot_vision_nav.sim.dataset import stderr_progress, write_dataset
     from robot_vision_nav.sim.world import WorldError
@@ -64,8 +93,13 @@ def _sim_dataset(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise CliError(f"argument --out: {str(out_dir)!r} exists and is not a folder")
+    if args.set and not args.randomize:
+        raise CliError("argument --set: the randomisation settings need --randomize")
     try:
-        randomize = RandomizeConfig() if args.randomize else None
+        randomize = RandomizeConfig(**_randomize_overrides(args.set)) if args.randomize else None
+    except ConfigError as err:
+        raise CliError(f"argument --set: {err}") from err
+    try:
         manifest = write_dataset(out_dir, args.scenes, args.frames, args.seed, _sim_camera(args), stderr_progress,
                                  randomize)  # fmt: skip
     except WorldError as err:
@@ -131,5 +165,9 @@ def register(sub: Subparsers) -> None:
                    "+-0.10 rad, recorded in the manifest), put up to 12 posts, 8 keep-out zones and 6 people in "
                    "a world and aim 60%% of the random-place frames at one of them (seeded; off: the default "
                    "worlds)")  # fmt: skip
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="with --randomize: change one randomisation setting (recorded in the manifest), e.g. "
+                   "aim_min_m=0.5 (aimed frames from 0.5 m), max_people=10, aim_share=0.8, "
+                   "mount_pitch_jitter_rad=0.2; repeatable")  # fmt: skip
     p.add_argument("--json", action="store_true", help='print one JSON object {"out", "frames", "scenes", "seed"}')
     p.set_defaults(handler=_sim_dataset)

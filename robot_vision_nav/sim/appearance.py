@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_vision_nav.core.config import param, validate_fields
+from robot_vision_nav.core.config import ConfigError, param, validate_fields
 from robot_vision_nav.sim.world_types import RGBA, Light, Part, Texture, World, WorldConfig, round_coord
 
 _r = round_coord
@@ -77,6 +77,8 @@ class RandomizeConfig:
 
     def __post_init__(self) -> None:
         validate_fields(self)
+        if self.aim_min_m > self.aim_max_m:
+            raise ConfigError(f"aim_min_m ({self.aim_min_m:g} m) must not exceed aim_max_m ({self.aim_max_m:g} m)")
 
     def world_config(self, robot_radius_m: float) -> WorldConfig:
         """The WorldConfig of a randomised dataset's worlds: more posts, zones and people."""
