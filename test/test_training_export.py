@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +210,37 @@ def test_lr_sweep_runs_one_output_folder_per_rate(tmp_path: Path) -> None:
     bad = subprocess.run([str(script), "0.1", "--", "--lr", "0.2"], capture_output=True, text=True, timeout=30,
                          check=False)  # fmt: skip
     assert bad.returncode == 2 and "--lr" in bad.stderr
+
+
+@pytest.mark.slow
+def test_train_warehouse_small_recipe_runs_end_to_end_and_picks_up_where_it_stopped(tmp_path: Path) -> None:
+    """scripts/train_warehouse_small.sh at toy sizes: data, both phases, export, scores; a second run redoes nothing."""
+    script = REPO / "scripts" / "train_warehouse_small.sh"
+    out = tmp_path / "run"
+    env = {**os.environ, "RVN": str(Path(sys.executable).parent / "rvn"), "SCENES": "1", "DEFAULT_SCENES": "1",
+           "HELDOUT_SCENES": "1", "FRAMES": "3", "ANALYTIC_FRAMES": "2", "PHASE1_EPOCHS": "1", "PHASE2_EPOCHS": "1",
+           "BATCH1": "2", "BATCH2": "2", "CROP": "64 96"}  # fmt: skip
+    done = subprocess.run([str(script), str(out)], env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for name in ("rand", "default", "heldout"):
+        assert (out / "data" / name / "manifest.json").is_file(), name
+    rand = json.loads((out / "data" / "rand" / "manifest.json").read_text())["randomize"]
+    assert rand["aim_min_m"] == 0.5 and rand["aim_max_m"] == 5.0 and rand["max_people"] == 8
+    model = out / "segnet_warehouse_small.safetensors"
+    card = yaml.safe_load(model.with_name("segnet_warehouse_small.card.yaml").read_text())
+    assert card["architecture"]["name"] == "segnet_small" and card["weights_dtype"] == "float16"
+    assert card["normalization"]["dither"] == 1.0  # phase 1's, carried through phase 2's --init
+    phase1 = (out / "phase1" / "best_fp32.safetensors").read_bytes()
+    assert card["training"]["parent"]["sha256"] == hashlib.sha256(phase1).hexdigest()
+    assert "--crop-size 64 96" in card["training"]["parent"]["command"]  # phase 1 on crops,
+    assert "--crop-size" not in card["training"]["command"]  # phase 2 on whole frames
+    for name in ("eval_heldout.json", "eval_analytic.json"):
+        scores = json.loads((out / name).read_text())
+        assert 0.0 <= scores["drivable_iou"] <= 1.0, name
+    assert not list(out.glob("*.tmp"))
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "phase1" / "model_best.pth", out / "phase2" / "model_best.pth",
+                                                 out / "data" / "rand" / "manifest.json")}  # fmt: skip
+    again = subprocess.run([str(script), str(out)], env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "epoch 1/1" not in again.stderr + again.stdout  # nothing trained again
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
