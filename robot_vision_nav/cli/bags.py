@@ -13,7 +13,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from robot_vision_nav.cli.common import CliError, Parser, add_stack_arguments, finite, int_in, positive
+from robot_vision_nav.cli.common import (
+    CliError,
+    Parser,
+    add_stack_arguments,
+    finite,
+    int_in,
+    positive,
+    yaml_assignment,
+)
 
 if TYPE_CHECKING:
     from robot_vision_nav.cli.common import Subparsers
@@ -108,18 +116,13 @@ def _bag_record(args: argparse.Namespace) -> int:
 def _set_values(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     """`NODE.PARAM=VALUE` (VALUE as YAML) -> {node: {param: value}}."""
     # Any: a parameter value is whatever YAML reads (a number, string, list, ...), as the options take it.
-    import yaml
-
+    form = "NODE.PARAM=VALUE (e.g. costmap_node.x=0.6)"
     out: dict[str, dict[str, Any]] = {}
     for item in items:
-        name, sep, text = item.partition("=")
+        name, value = yaml_assignment(item, form)
         node, dot, param = name.partition(".")
-        if not sep or not dot or not node or not param:
-            raise CliError(f"argument --set: expected NODE.PARAM=VALUE (e.g. costmap_node.x=0.6), got {item!r}")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise CliError(f"argument --set: {item!r}: the value is not YAML: {err}") from err
+        if not dot or not node or not param:
+            raise CliError(f"argument --set: expected {form}, got {item!r}")
         out.setdefault(node, {})[param] = value
     return out
 

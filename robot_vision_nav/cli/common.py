@@ -10,7 +10,7 @@ import argparse
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn, TypeAlias
+from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
 
 EXIT_USAGE = 2
 
@@ -110,6 +110,19 @@ def glue_negative_values(argv: Sequence[str], options: Sequence[str]) -> list[st
 
 
 # ---------------------------------------------------------------------------------------- files
+def yaml_assignment(item: str, form: str) -> tuple[str, Any]:
+    """One `--set NAME=VALUE` item: (NAME, VALUE read as YAML); `form` (e.g. "NAME=VALUE (e.g. x=1)") for the error."""
+    import yaml
+
+    name, sep, text = item.partition("=")
+    if not sep or not name:
+        raise CliError(f"argument --set: expected {form}, got {item!r}")
+    try:
+        return name, yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise CliError(f"argument --set: {item!r}: the value is not YAML: {err}") from err
+
+
 def check_out_path(path: Path, what: str = "--out") -> None:
     """Refuse an output picture `path` (given as option `what`) that cannot be written, before any work."""
     import cv2

@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from robot_vision_nav.cli.common import CliError, check_out_path, int_in
+from robot_vision_nav.cli.common import CliError, check_out_path, int_in, yaml_assignment
 
 if TYPE_CHECKING:
     from robot_vision_nav.cli.common import Subparsers
@@ -60,26 +60,18 @@ def _randomize_overrides(items: list[str]) -> dict[str, Any]:
     """`--set NAME=VALUE` items as RandomizeConfig keyword arguments, each name and value type checked."""
     import dataclasses
 
-    import yaml
-
     from robot_vision_nav.sim.appearance import RandomizeConfig
 
     fields = {f.name: f.default for f in dataclasses.fields(RandomizeConfig)}
     out: dict[str, Any] = {}
     for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or not name:
-            raise CliError(f"argument --set: expected NAME=VALUE (e.g. aim_min_m=0.5), got {item!r}")
+        name, value = yaml_assignment(item, "NAME=VALUE (e.g. aim_min_m=0.5)")
         if name not in fields:
             raise CliError(f"argument --set: {name!r} is not a randomisation setting; known: {', '.join(fields)}")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as err:
-            raise CliError(f"argument --set: {item!r}: the value is not YAML: {err}") from err
         whole = isinstance(fields[name], int)
         if isinstance(value, bool) or not isinstance(value, int | float) or (whole and not isinstance(value, int)):
             kind = "a whole number" if whole else "a number"
-            raise CliError(f"argument --set: {name} must be {kind}, got {text!r}")
+            raise CliError(f"argument --set: {name} must be {kind}, got {item.partition('=')[2]!r}")
         out[name] = value if whole else float(value)
     return out
 
