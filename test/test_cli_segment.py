@@ -10,12 +10,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from robot_vision_nav import cli
 from robot_vision_nav.core.segmentation import export as export_module
 from robot_vision_nav.core.segmentation.export import ExportError, export_onnx
-from robot_vision_nav.core.segmentation.inference import Segmenter, SegmenterConfig, load_model, read_card
+from robot_vision_nav.core.segmentation.inference import Segmenter, SegmenterConfig, load_model, read_card, save_model
+from robot_vision_nav.core.segmentation.model import build_model, variant
+from robot_vision_nav.package_files import load_label_set
 from test.segmentation_helpers import HEIGHT, WIDTH, constant_model, random_model, write_rgb
 
 ROAD, SKY = 3, 0
@@ -102,6 +105,25 @@ def test_segment_bad_inputs_are_one_line_and_write_nothing(
 
 
 # ------------------------------------------------------------------------------------------- export
+def test_a_model_with_the_context_block_exports_and_matches_torch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """segnet_small_ctx's dilated and image-pooling branches go through the dynamo exporter and onnxruntime."""
+    torch.manual_seed(6)
+    net = build_model(variant("segnet_small_ctx", 11))
+    torch.nn.init.normal_(net.impl.context.join.weight, std=0.05)  # the block contributes
+    model = tmp_path / "ctx.safetensors"
+    save_model(net, model, load_label_set("warehouse"), (64, 96))
+    result = run_json(capsys, ["export", "--onnx", str(tmp_path / "ctx.onnx"), "--model", str(model), "--json"])
+    assert result["max_abs_diff"] is not None and result["max_abs_diff"] < 1e-4
+    rgb = np.random.default_rng(1).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    size = {"input_height": 64, "input_width": 96, "warmup_iterations": 0}
+    ort_config = SegmenterConfig(device="cpu", backend="onnxruntime", onnx_path=str(tmp_path / "ctx.onnx"), **size)
+    a = Segmenter.from_file(model, SegmenterConfig(device="cpu", **size)).segment(rgb)
+    b = Segmenter.from_file(model, ort_config).segment(rgb)
+    assert (a.labels == b.labels).mean() > 0.99 and np.abs(a.confidence - b.confidence).max() < 1e-4
+
+
 def test_export_elsewhere_writes_card_at_export_size_and_matches_torch(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

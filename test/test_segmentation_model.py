@@ -364,6 +364,8 @@ def test_width_rounds_channels_to_multiples_of_eight() -> None:
         ({"in_channels": 0}, r"in_channels 0 must be at least 1"),
         ({"encoder": "resnet18", "width": 0.5}, r"encoder 'resnet18' has fixed widths and 5 stages"),
         ({"encoder": "resnet50", "stages": 4}, r"encoder 'resnet50' has fixed widths and 5 stages"),
+        ({"context": 1}, r"context 1 must be true or false"),
+        ({"encoder": "resnet18", "context": True}, r"encoder 'resnet18' has no context block"),
     ],
 )
 def test_bad_config_is_refused_naming_the_field(fields: dict[str, Any], message: str) -> None:
@@ -391,3 +393,41 @@ def test_every_variant_builds_a_segnet_with_its_encoder() -> None:
         assert isinstance(model, SegNet)
         expected = _ResNetSegNet if name.startswith("segnet_resnet") else _PoolSegNet
         assert isinstance(model.impl, expected), name
+
+
+# ------------------------------------------------------------------------------------ context block
+def test_the_context_block_starts_at_zero_so_a_grown_network_is_its_parent() -> None:
+    torch.manual_seed(1)
+    parent = build_model(variant("segnet_small", 11))
+    randomize_batch_norm(parent)
+    grown = build_model(variant("segnet_small_ctx", 11))
+    own = grown.state_dict()
+    block = {k: v for k, v in own.items() if k.startswith("impl.context.")}
+    assert block and set(own) == set(parent.state_dict()) | set(block)
+    assert not block["impl.context.join.weight"].any() and not block["impl.context.join.bias"].any()
+    grown.load_state_dict({**parent.state_dict(), **block})
+    parent.eval()
+    grown.eval()
+    x = torch.randn(1, 3, 96, 128, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.testing.assert_close(grown(x), parent(x), rtol=0.0, atol=0.0)
+        nn.init.normal_(grown.impl.context.join.weight, std=0.05)
+        assert not torch.allclose(grown(x), parent(x), atol=1e-4)
+
+
+def test_the_context_block_lets_one_corner_of_the_image_reach_the_opposite_one() -> None:
+    """A change in the top-left 16x16 pixels moves the bottom-right logits only through the block."""
+    size = (240, 320)
+    x = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(3))
+    y = x.clone()
+    y[..., :16, :16] += 3.0
+    moved = {}
+    for name in ("segnet_small", "segnet_small_ctx"):
+        torch.manual_seed(4)
+        model = build_model(variant(name, 11))
+        if name.endswith("_ctx"):
+            nn.init.normal_(model.impl.context.join.weight, std=0.05)
+        model.eval()
+        with torch.no_grad():
+            moved[name] = (model(x) - model(y))[..., -16:, -16:].abs().max().item()
+    assert moved["segnet_small"] == 0.0 and moved["segnet_small_ctx"] > 1e-4

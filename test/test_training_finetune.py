@@ -15,7 +15,7 @@ import yaml
 
 from robot_vision_nav import cli
 from robot_vision_nav.core.segmentation.inference import card_path, load_model, save_model, sha256_of
-from robot_vision_nav.core.segmentation.model import variant
+from robot_vision_nav.core.segmentation.model import build_model, variant
 from robot_vision_nav.training import train as train_module
 from robot_vision_nav.training.checkpoint import TrainingError, export_checkpoint, load_training_checkpoint
 from robot_vision_nav.training.datasets import (
@@ -120,6 +120,39 @@ def test_init_starts_from_the_parents_weights_and_outputs(
     # Without --init the same seed starts elsewhere: the comparison above is not vacuous.
     fresh, _ = logits_at_start(monkeypatch, train_args(data, tmp_path / "fresh"))
     assert not torch.allclose(fresh, want, atol=1e-3)
+
+
+def small_parent(path: Path, name: str) -> Path:
+    """A freshly initialised `name` (segnet_small or segnet_small_ctx) saved as a model file for the folder data."""
+    torch.manual_seed(5)
+    model = build_model(variant(name, 11))
+    if name.endswith("_ctx"):
+        torch.nn.init.normal_(model.impl.context.join.weight, std=0.05)
+    save_model(model, path, dataset_label_set("warehouse"), SIZE)
+    return path
+
+
+def test_a_parent_without_the_context_block_grows_one_that_starts_at_zero(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = small_parent(tmp_path / "small.safetensors", "segnet_small")
+    parent, _ = load_model(path)
+    with torch.no_grad():
+        want = parent(fixed_batch())
+    args = train_args(data, tmp_path / "run", "--model", "segnet_small_ctx", "--init", str(path))
+    with caplog.at_level(logging.INFO):
+        logits, state = logits_at_start(monkeypatch, args)
+    assert "has no context block; the new block starts at zero" in caplog.text
+    assert not state["impl.context.join.weight"].any()
+    for name, tensor in parent.state_dict().items():
+        assert torch.equal(state[name], tensor), name
+    torch.testing.assert_close(logits, want, rtol=0.0, atol=1e-6)
+    # The other way round the block's weights would be thrown away: refused by name.
+    ctx = small_parent(tmp_path / "ctx.safetensors", "segnet_small_ctx")
+    with pytest.raises(TrainingError) as info:
+        main(train_args(data, tmp_path / "back", "--model", "segnet_small", "--init", str(ctx)))
+    assert "holds a segnet_small_ctx network (vgg16_bn, width 0.25, 4 stages, context block)" in str(info.value)
+    assert str(info.value).endswith("pass --model segnet_small_ctx")
 
 
 def copy_with_card(model: Path, to: Path, change: dict[str, Any]) -> Path:

@@ -67,7 +67,8 @@ def check_finetune_options(args: argparse.Namespace) -> None:
 
 
 def _describe(config: SegNetConfig) -> str:
-    return f"{config.name} network ({config.encoder}, width {config.width:g}, {config.stages} stages)"
+    context = ", context block" if config.context else ""
+    return f"{config.name} network ({config.encoder}, width {config.width:g}, {config.stages} stages{context})"
 
 
 def _model_hint(theirs: SegNetConfig) -> str:
@@ -109,8 +110,10 @@ def load_parent(
     except SegmenterError as err:
         raise TrainingError(f"--init: {err}") from err
     theirs = card.architecture
-    # The name is a label: weights of the same shapes fit whatever the card calls them.
-    if replace(theirs, num_classes=config.num_classes, name=config.name) != config:
+    # The name is a label: weights of the same shapes fit whatever the card calls them. A parent
+    # without the context block fits a run with one: the block starts at zero (prepare_model).
+    context = config.context if config.context and not theirs.context else theirs.context
+    if replace(theirs, num_classes=config.num_classes, name=config.name, context=context) != config:
         raise TrainingError(
             f"--init {where!r} holds a {_describe(theirs)}; --model {model_option} builds a {_describe(config)}: "
             f"{_model_hint(theirs)}"

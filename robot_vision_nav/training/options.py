@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 # core.segmentation.model.VARIANTS, repeated so `rvn --help` needs no torch (a test ties them).
-MODEL_VARIANTS = ("segnet", "segnet_basic", "segnet_small", "segnet_tiny", "segnet_resnet18", "segnet_resnet50")
+MODEL_VARIANTS = (
+    "segnet", "segnet_basic", "segnet_small", "segnet_small_ctx", "segnet_tiny", "segnet_resnet18", "segnet_resnet50",
+)  # fmt: skip
 TRAIN_DATASETS = ("camvid", "cityscapes", "synthetic", "folder")
 OPTIMIZERS = ("sgd", "adamw")
 SCHEDULES = ("poly", "cosine")

@@ -86,7 +86,13 @@ def prepare_model(
         if args.encoder_weights:
             LOG.info("--encoder-weights ignored: resuming from %s", args.resume)
     elif init is not None:
-        load_state(net, dict(init), args.init)
+        state = dict(init)
+        # A parent without the context block (load_parent allows it): the block keeps its fresh
+        # weights, its join at zero, so training starts from the parent's function.
+        grown = {k: v for k, v in net.state_dict().items() if k.startswith("impl.context.") and k not in state}
+        if grown:
+            LOG.info("init: %s has no context block; the new block starts at zero (%d tensors)", args.init, len(grown))
+        load_state(net, {**grown, **state}, args.init)
     elif args.encoder_weights:
         copied = load_encoder_weights(net, args.encoder_weights)
         LOG.info("encoder: %d tensors from %s", copied, args.encoder_weights)

@@ -10,6 +10,11 @@ K-class classifier (3x3 convolution, as in the authors' Caffe model; soft-max is
 Variants, all from one small `SegNetConfig` (name, classes, encoder, width, stages):
 - `width` multiplies every channel count (rounded to a multiple of 8 so fp16 tensor cores stay
   fed) and `stages` drops the deepest stages: CPU-friendly networks of the same shape.
+- `context` adds a small context block at the bottleneck of the pooling encoders (not the
+  paper's): parallel 1x1, 3x3 dilated (3 and 6) and image-pooling branches, joined by a 1x1
+  convolution that is added to the bottleneck. SegNet's receptive field is local; a wall filling
+  the frame and a person filling it differ in what is around them, not in their pixels. The join
+  starts at zero, so a network fine-tuned from a parent without the block starts as the parent.
 - encoder `basic` is SegNet-Basic in the paper's sense: four stages of one 7x7 convolution of 64
   channels each (times `width`), 1x1 classifier.
 - encoders `resnet18` / `resnet50` take torchvision's ResNet. A ResNet downsamples by pooling only
@@ -62,6 +67,8 @@ class SegNetConfig:
         width: channel multiplier for `vgg16_bn` and `basic` (1.0 is the paper's widths).
         stages: encoder/decoder stages for `vgg16_bn` (1..5) and `basic` (1..6); ResNets use 5.
         in_channels: input channels (3 for RGB).
+        context: a context block at the bottleneck (`vgg16_bn` and `basic` only; see the module
+            docstring).
 
     """
 
@@ -71,6 +78,7 @@ class SegNetConfig:
     width: float = 1.0
     stages: int = 5
     in_channels: int = 3
+    context: bool = False
 
     def __post_init__(self) -> None:
         # Types first: a card or YAML may hold "11" or 2.5, which would pass the range checks below
@@ -81,6 +89,8 @@ class SegNetConfig:
                 raise ModelError(f"{key} {value!r} must be an integer")
         if not isinstance(self.width, int | float) or isinstance(self.width, bool):
             raise ModelError(f"width {self.width!r} must be a number")
+        if not isinstance(self.context, bool):
+            raise ModelError(f"context {self.context!r} must be true or false")
         if not isinstance(self.name, str) or not isinstance(self.encoder, str):
             raise ModelError(f"name {self.name!r} and encoder {self.encoder!r} must be strings")
         if self.encoder not in ENCODERS:
@@ -97,6 +107,8 @@ class SegNetConfig:
         if self.encoder.startswith("resnet") and (self.width != 1.0 or self.stages != 5):
             raise ModelError(f"encoder {self.encoder!r} has fixed widths and 5 stages (got width {self.width}, "
                              f"stages {self.stages})")  # fmt: skip
+        if self.encoder.startswith("resnet") and self.context:
+            raise ModelError(f"encoder {self.encoder!r} has no context block (it is for vgg16_bn and basic)")
 
     @property
     def stride(self) -> int:
@@ -122,6 +134,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "segnet": {"encoder": "vgg16_bn", "width": 1.0, "stages": 5},
     "segnet_basic": {"encoder": "basic", "width": 1.0, "stages": 4},
     "segnet_small": {"encoder": "vgg16_bn", "width": 0.25, "stages": 4},
+    "segnet_small_ctx": {"encoder": "vgg16_bn", "width": 0.25, "stages": 4, "context": True},
     "segnet_tiny": {"encoder": "vgg16_bn", "width": 0.125, "stages": 4},
     "segnet_resnet18": {"encoder": "resnet18", "width": 1.0, "stages": 5},
     "segnet_resnet50": {"encoder": "resnet50", "width": 1.0, "stages": 5},
@@ -190,6 +203,9 @@ class SegNet(nn.Module):
         else:
             self.impl = _PoolSegNet(config)
         _init_weights(self)
+        context = getattr(self.impl, "context", None)
+        if isinstance(context, _Context):
+            context.zero_join()
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (N, K, H, W) for normalised images (N, C, H, W) of any size."""
@@ -204,6 +220,39 @@ class SegNet(nn.Module):
         if pad_h or pad_w:
             logits = logits[..., :h, :w]
         return logits
+
+
+class _Context(nn.Module):
+    """The bottleneck's context block: x + join(cat(1x1, 3x3 dilated 3, 3x3 dilated 6, image pooling)).
+
+    Each branch has a quarter of the channels; the image-pooling branch (the map's mean, a 1x1
+    convolution, ReLU) is broadcast over the map. `join` starts at zero (see `zero_join`).
+    """
+
+    DILATIONS = (3, 6)
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        c = max(8, channels // 4)
+        branches = [conv_bn_relu(channels, c, 1)]
+        for d in self.DILATIONS:
+            conv = nn.Conv2d(channels, c, 3, padding=d, dilation=d)
+            branches.append(nn.Sequential(conv, nn.BatchNorm2d(c), nn.ReLU(inplace=True)))
+        self.branches = nn.ModuleList(branches)
+        self.image = nn.Sequential(nn.Conv2d(channels, c, 1), nn.ReLU(inplace=True))
+        self.join = nn.Conv2d(c * (len(branches) + 1), channels, 1)
+
+    def zero_join(self) -> None:
+        """The block adds nothing until training moves `join` (the network is then its parent)."""
+        nn.init.zeros_(self.join.weight)
+        if self.join.bias is not None:
+            nn.init.zeros_(self.join.bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        parts = [b(x) for b in self.branches]
+        parts.append(self.image(x.mean(dim=(2, 3), keepdim=True)).expand(-1, -1, x.shape[2], x.shape[3]))
+        out: Tensor = x + self.join(torch.cat(parts, dim=1))
+        return out
 
 
 class _PoolSegNet(nn.Module):
@@ -234,6 +283,7 @@ class _PoolSegNet(nn.Module):
             layers = [conv_bn_relu(c, c if j < n - 1 else out, kernel) for j in range(n)]
             decoders.append(_UnpoolStage(layers))
         self.encoders = nn.ModuleList(encoders)
+        self.context = _Context(channels[-1]) if config.context else None
         self.decoders = nn.ModuleList(decoders)
         self.classifier = nn.Conv2d(channels[0], config.num_classes, classifier_kernel, padding=classifier_kernel // 2)
 
@@ -242,6 +292,8 @@ class _PoolSegNet(nn.Module):
         for enc in self.encoders:
             x, idx = enc(x)
             indices.append(idx)
+        if self.context is not None:
+            x = self.context(x)
         for dec, idx in zip(self.decoders, reversed(indices), strict=True):
             x = dec(x, idx)
         out: Tensor = self.classifier(x)
