@@ -13,6 +13,7 @@ import copy
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -495,6 +496,17 @@ def test_bad_images_are_refused_naming_the_problem(random_tiny: SegNet, image: A
     segmenter = Segmenter(random_tiny, card_for(random_tiny, load_label_set("warehouse"), (32, 48)), CPU)
     with pytest.raises(SegmenterError, match=problem):
         segmenter.segment(image)
+
+
+def test_read_only_images_are_segmented_without_a_warning(random_tiny: SegNet) -> None:
+    segmenter = Segmenter(random_tiny, card_for(random_tiny, load_label_set("warehouse"), (32, 48)), CPU)
+    rgb = random_rgb(32, 48)
+    frozen = np.frombuffer(rgb.tobytes(), dtype=np.uint8).reshape(rgb.shape)  # how a ROS message's bytes arrive
+    assert not frozen.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels = segmenter.segment(frozen).labels
+    np.testing.assert_array_equal(labels, segmenter.segment(rgb).labels)
 
 
 def test_non_contiguous_images_are_accepted(random_tiny: SegNet) -> None:
