@@ -16,6 +16,7 @@ import pytest
 
 from robot_vision_nav.cli import main
 from robot_vision_nav.core.geometry import Pose2D
+from robot_vision_nav.sim import dataset as dataset_module
 from robot_vision_nav.sim import textures
 from robot_vision_nav.sim.appearance import RandomizeConfig, jittered_mount, randomize_appearance
 from robot_vision_nav.sim.camera import CameraConfig
@@ -197,6 +198,24 @@ def test_aimed_frames_face_a_person_post_or_zone_within_range() -> None:
         faced = [
             (tx, ty) for tx, ty in targets
             if 1.0 - 1e-6 <= math.hypot(tx - p.x_m, ty - p.y_m) <= 4.0 + 1e-6
+            and abs(math.remainder(math.atan2(ty - p.y_m, tx - p.x_m) - p.yaw_rad, math.tau)) < 0.8
+        ]  # fmt: skip
+        assert faced, k
+
+
+def test_aimed_wall_frames_face_a_wall_up_close_and_cost_no_draws_when_off() -> None:
+    world = generate_world(scene_seed(5, 1), RandomizeConfig().world_config(0.25))
+    times = [0.5 * f for f in range(12)]
+    aimed = frame_poses(world, 12, np.random.default_rng(0), 1.0, times, (0.5, 1.5))
+    assert frame_poses(world, 12, np.random.default_rng(0), 1.0, times, (0.5, 1.5), 0.0) == aimed
+    walls = frame_poses(world, 12, np.random.default_rng(0), 1.0, times, (0.5, 1.5), 1.0)
+    points = dataset_module._wall_points(world)
+    assert len(points) > 20
+    for k in range(1, 12, 2):
+        p = walls[k]
+        faced = [
+            (tx, ty) for tx, ty in points
+            if 0.5 - 1e-6 <= math.hypot(tx - p.x_m, ty - p.y_m) <= 1.5 + 1e-6
             and abs(math.remainder(math.atan2(ty - p.y_m, tx - p.x_m) - p.yaw_rad, math.tau)) < 0.8
         ]  # fmt: skip
         assert faced, k

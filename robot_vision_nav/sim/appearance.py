@@ -71,6 +71,10 @@ class RandomizeConfig:
                              min_value=0.5, max_value=10.0)  # fmt: skip
     aim_max_m: float = param(4.0, "farthest distance of an aimed frame's camera to its target", unit="m",
                              min_value=0.5, max_value=10.0)  # fmt: skip
+    aim_wall_share: float = param(
+        0.0, "share of the aimed frames that face a wall instead (close walls fill the frame as close people "
+        "do)", min_value=0.0, max_value=1.0,
+    )  # fmt: skip
     max_posts: int = param(12, "most building columns and bollards per world", min_value=0, max_value=40)
     max_zones: int = param(8, "most painted keep-out zones per world", min_value=0, max_value=40)
     max_people: int = param(6, "most people per world", min_value=0, max_value=10)

@@ -57,6 +57,7 @@ def frame_poses(
     aim_share: float = 0.0,
     times_s: list[float] | None = None,
     aim_range_m: tuple[float, float] = (1.0, 4.0),
+    aim_wall_share: float = 0.0,
 ) -> list[Pose2D]:
     """`count` robot poses: half along the route (heading along it, jittered), half at random free places.
 
@@ -65,7 +66,8 @@ def frame_poses(
     random free place. With `aim_share` > 0, that share of the random places instead faces a
     target (a person where it stands at `times_s[k]`, a post or a keep-out zone; first the kind,
     then one of that kind) from a free place `aim_range_m` away; with 0 the poses are the same as
-    without these arguments.
+    without these arguments. `aim_wall_share` of the aimed frames face a point on a wall instead
+    (with 0, the default, no random number is drawn for it: the poses stay as they were).
     """
     route = np.asarray(world.route_xy, np.float64)
     seg = np.hypot(*np.diff(route, axis=0).T) if len(route) > 1 else np.zeros(0)
@@ -84,7 +86,8 @@ def frame_poses(
             aimed = None
             if aim_share > 0.0 and rng.uniform() < aim_share:
                 t_s = times_s[k] if times_s is not None else 0.0
-                aimed = _aimed_pose(world, free, origin, t_s, aim_range_m, rng)
+                walls = aim_wall_share > 0.0 and rng.uniform() < aim_wall_share
+                aimed = _aimed_pose(world, free, origin, t_s, aim_range_m, rng, walls)
             if aimed is not None:
                 x, y, yaw = aimed
             else:
@@ -105,13 +108,17 @@ def _aimed_pose(
     t_s: float,
     range_m: tuple[float, float],
     rng: np.random.Generator,
+    walls: bool = False,
 ) -> tuple[float, float, float] | None:
-    """(x, y, yaw) of a free place `range_m` from a person, post or zone, facing it; None if there is none."""
-    kinds = [
-        [m.pose_at(t_s)[:2] for m in world.movers],
-        [(fp.x_m, fp.y_m) for fp in world.obstacles if fp.label == "post"],
-        [(z.area.x_m, z.area.y_m) for z in world.zones],
-    ]
+    """(x, y, yaw) of a free place `range_m` from a person, post or zone (or a wall), facing it; None if none."""
+    if walls:
+        kinds = [_wall_points(world)]
+    else:
+        kinds = [
+            [m.pose_at(t_s)[:2] for m in world.movers],
+            [(fp.x_m, fp.y_m) for fp in world.obstacles if fp.label == "post"],
+            [(z.area.x_m, z.area.y_m) for z in world.zones],
+        ]
     kinds = [k for k in kinds if k]
     if not kinds:
         return None
@@ -125,6 +132,20 @@ def _aimed_pose(
     x, y = xy[near[int(rng.integers(len(near)))]]
     yaw = math.atan2(ty - y, tx - x) + float(rng.normal(0.0, 0.15))
     return float(x), float(y), yaw
+
+
+def _wall_points(world: World, spacing_m: float = 0.5) -> list[tuple[float, float]]:
+    """Points every `spacing_m` along the middle of each wall box's long axis (what an aimed wall frame faces)."""
+    points = []
+    for p in world.parts:
+        if p.label != "wall" or p.shape != "box":
+            continue
+        hx, hy = p.size[0], p.size[1]
+        half, (ux, uy) = (hx, (math.cos(p.yaw_rad), math.sin(p.yaw_rad))) if hx >= hy else (
+            hy, (-math.sin(p.yaw_rad), math.cos(p.yaw_rad)))  # fmt: skip
+        for t in np.arange(-half, half + 1e-9, spacing_m):
+            points.append((p.x_m + float(t) * ux, p.y_m + float(t) * uy))
+    return points
 
 
 def _write_png(path: Path, image: np.ndarray, rgb: bool) -> None:
@@ -187,7 +208,7 @@ def write_dataset(
             world = randomize_appearance(world, np.random.default_rng([seed, scene, 2]))
             scene_looks.append({"scene": scene, "world_seed": world_seed, **appearance_summary(world)})
             poses = frame_poses(world, frames, rng, randomize.aim_share, times_s,
-                                (randomize.aim_min_m, randomize.aim_max_m))  # fmt: skip
+                                (randomize.aim_min_m, randomize.aim_max_m), randomize.aim_wall_share)  # fmt: skip
             mount_rng = np.random.default_rng([seed, scene, 3])
         with Simulator(world, robot, camera, sim_config, noise_seed=world_seed) as sim:
             k = sim.intrinsics
