@@ -244,3 +244,38 @@ def test_train_warehouse_small_recipe_runs_end_to_end_and_picks_up_where_it_stop
     assert again.returncode == 0, again.stderr[-3000:]
     assert "epoch 1/1" not in again.stderr + again.stdout  # nothing trained again
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
+@pytest.mark.slow
+def test_train_warehouse_small_ctx_recipe_grows_the_block_and_picks_up_where_it_stopped(tmp_path: Path) -> None:
+    """scripts/train_warehouse_small_ctx.sh at toy sizes from the committed segnet_small: data, links, 3 phases."""
+    script = REPO / "scripts" / "train_warehouse_small_ctx.sh"
+    out = tmp_path / "run"
+    env = {**os.environ, "RVN": str(Path(sys.executable).parent / "rvn"), "SCENES": "1", "DEFAULT_SCENES": "1",
+           "HELDOUT_SCENES": "1", "NEAR_SCENES": "1", "WALL_SCENES": "1", "FRAMES": "3", "NEAR_RAND1": "2",
+           "NEAR_RAND2": "1", "CTX1_EPOCHS": "1", "CTX2_EPOCHS": "1", "CTX3_EPOCHS": "1", "BATCH": "2",
+           "ANALYTIC_FRAMES": "2"}  # fmt: skip
+    done = subprocess.run([str(script), str(out)], env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    wall = json.loads((out / "data" / "wall" / "manifest.json").read_text())["randomize"]
+    assert wall["aim_wall_share"] == 0.6 and wall["aim_min_m"] == 0.5 and wall["aim_max_m"] == 1.5
+    names = sorted(p.name for p in (out / "data" / "mix2" / "images").iterdir())
+    assert len(names) == 1 + 3 + 3 and sum(n.startswith("n") for n in names) == 3 and names[-1].startswith("w")
+    assert all((out / "data" / "mix2" / sub / n).resolve().is_file() for sub in ("labels", "depth") for n in names)
+    assert len(list((out / "data" / "mix1" / "images").iterdir())) == 2 + 3
+    card = yaml.safe_load((out / "segnet_warehouse_small_ctx.card.yaml").read_text())
+    assert card["architecture"]["name"] == "segnet_small_ctx" and card["architecture"]["context"] is True
+    assert card["weights_dtype"] == "float16" and card["normalization"]["dither"] == 1.0  # the parent's, inherited
+    parent = (out / "ctx2" / "last_fp32.safetensors").read_bytes()
+    assert card["training"]["parent"]["sha256"] == hashlib.sha256(parent).hexdigest()
+    first = yaml.safe_load((out / "ctx1" / "last_fp32.card.yaml").read_text())
+    committed = (REPO / "models" / "segnet_warehouse_small.safetensors").read_bytes()
+    assert first["training"]["parent"]["sha256"] == hashlib.sha256(committed).hexdigest()
+    for name in ("eval_heldout.json", "eval_analytic.json"):
+        assert 0.0 <= json.loads((out / name).read_text())["drivable_iou"] <= 1.0, name
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "ctx1" / "model_best.pth", out / "ctx3" / "model_best.pth",
+                                                 out / "data" / "near" / "manifest.json")}  # fmt: skip
+    again = subprocess.run([str(script), str(out)], env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "epoch 1/1" not in again.stderr + again.stdout  # nothing trained again
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
