@@ -39,16 +39,9 @@ mix="${MIX:-0.3}"
 export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST MUJOCO_GL="${MUJOCO_GL:-egl}"
 
 mkdir -p "$out/data"
-dataset() { # NAME ARGS...: render OUT/data/NAME unless its manifest (written last) is there
-    local name=$1
-    shift
-    if [[ ! -f $out/data/$name/manifest.json ]]; then
-        "$rvn" sim-dataset --frames "$frames" --out "$out/data/$name" "$@"
-    fi
-}
-dataset rand --scenes "$scenes" --seed 5000 --randomize --set aim_min_m=0.5 --set aim_max_m=5.0 --set max_people=8
-dataset default --scenes "$default_scenes" --seed 1000
-dataset heldout --scenes "$heldout_scenes" --seed 9000
+# shellcheck source=scripts/warehouse_recipe.sh
+source "$repo/scripts/warehouse_recipe.sh"
+render_warehouse "$out/data" "$scenes" "$default_scenes" "$heldout_scenes"
 
 common=(--model segnet_small --dataset synthetic --data-root "$out/data/rand" --val-fraction 0.05
     --mix-data "$out/data/default" --mix-fraction "$mix" --optimizer adamw --schedule cosine
@@ -75,9 +68,5 @@ phase "$out/phase2" --init "$out/phase1/best_fp32.safetensors" --epochs "$phase2
 model="$out/segnet_warehouse_small.safetensors"
 "$rvn" export --checkpoint "$out/phase2/model_best.pth" --out "$out/phase2/best_fp32.safetensors"
 "$rvn" export --checkpoint "$out/phase2/model_best.pth" --out "$model" --fp16
-# Each score file appears whole or not at all.
-"$rvn" eval --dataset synthetic --data-root "$out/data/heldout" --model "$model" --json >"$out/eval_heldout.json.tmp"
-mv "$out/eval_heldout.json.tmp" "$out/eval_heldout.json"
-"$rvn" eval --dataset synthetic --limit "$analytic_frames" --model "$model" --json >"$out/eval_analytic.json.tmp"
-mv "$out/eval_analytic.json.tmp" "$out/eval_analytic.json"
+score "$model" "$out/data/heldout" "$analytic_frames" "$out"
 echo "train_warehouse_small.sh: $model; held-out scores in $out/eval_heldout.json, analytic in $out/eval_analytic.json"

@@ -32,18 +32,12 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST MUJOCO_GL="${MUJOCO_GL:-egl}"
 
 mkdir -p "$out/data"
 data="${DATA:-$out/data}"
-dataset() { # DIR ARGS...: render DIR unless its manifest (written last) is there
-    local dir=$1
-    shift
-    [[ -f $dir/manifest.json ]] || "$rvn" sim-dataset --frames "$frames" --out "$dir" "$@"
-}
-dataset "$data/rand" --scenes "${SCENES:-160}" --seed 5000 --randomize --set aim_min_m=0.5 --set aim_max_m=5.0 \
-    --set max_people=8
-dataset "$data/default" --scenes "${DEFAULT_SCENES:-100}" --seed 1000
-dataset "$data/heldout" --scenes "${HELDOUT_SCENES:-10}" --seed 9000
+# shellcheck source=scripts/warehouse_recipe.sh
+source "$repo/scripts/warehouse_recipe.sh"
+render_warehouse "$data" "${SCENES:-160}" "${DEFAULT_SCENES:-100}" "${HELDOUT_SCENES:-10}"
 close=(--randomize --set aim_min_m=0.5 --set aim_max_m=1.5 --set aim_share=1.0 --set max_people=8)
-dataset "$out/data/near" --scenes "${NEAR_SCENES:-60}" --seed 6000 "${close[@]}"
-dataset "$out/data/wall" --scenes "${WALL_SCENES:-40}" --seed 7000 "${close[@]}" --set aim_wall_share=0.6
+render "$out/data/near" --scenes "${NEAR_SCENES:-60}" --seed 6000 "${close[@]}"
+render "$out/data/wall" --scenes "${WALL_SCENES:-40}" --seed 7000 "${close[@]}" --set aim_wall_share=0.6
 
 # mix DIR SHUFFLE_SEED COUNT SOURCE...: links to COUNT rand frames (a seeded shuffle) and to every frame of
 # each SOURCE, named with the source's first letter; built in DIR.tmp and renamed, so it is whole or absent.
@@ -93,9 +87,5 @@ phase "$out/ctx3" "$out/ctx2/last_fp32.safetensors" --data-root "$out/data/mix2"
 
 model="$out/segnet_warehouse_small_ctx.safetensors"
 "$rvn" export --checkpoint "$out/ctx3/model_best.pth" --out "$model" --fp16
-# Each score file appears whole or not at all.
-"$rvn" eval --dataset synthetic --data-root "$data/heldout" --model "$model" --json >"$out/eval_heldout.json.tmp"
-mv "$out/eval_heldout.json.tmp" "$out/eval_heldout.json"
-"$rvn" eval --dataset synthetic --limit "${ANALYTIC_FRAMES:-100}" --model "$model" --json >"$out/eval_analytic.json.tmp"
-mv "$out/eval_analytic.json.tmp" "$out/eval_analytic.json"
+score "$model" "$data/heldout" "${ANALYTIC_FRAMES:-100}" "$out"
 echo "train_warehouse_small_ctx.sh: $model; held-out scores in $out/eval_heldout.json, analytic in $out/eval_analytic.json"

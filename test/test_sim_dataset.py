@@ -184,6 +184,15 @@ def test_randomized_texture_never_tells_floor_from_paint() -> None:
     assert hashlib.sha256(pixels).hexdigest() == "1819beb82914a68092ee8216c157be87401fd74a5b9a782d8974fd57c2ebb3cb"
 
 
+def faces_one_of(pose: Pose2D, targets: list[tuple[float, float]], range_m: tuple[float, float]) -> bool:
+    """Whether `pose` is `range_m` from one of `targets` and faces it (within 0.8 rad)."""
+    return any(
+        range_m[0] - 1e-6 <= math.hypot(tx - pose.x_m, ty - pose.y_m) <= range_m[1] + 1e-6
+        and abs(math.remainder(math.atan2(ty - pose.y_m, tx - pose.x_m) - pose.yaw_rad, math.tau)) < 0.8
+        for tx, ty in targets
+    )
+
+
 def test_aimed_frames_face_a_person_post_or_zone_within_range() -> None:
     world = generate_world(scene_seed(5, 1), RandomizeConfig().world_config(0.25))
     plain = frame_poses(world, 8, np.random.default_rng(0))
@@ -195,12 +204,7 @@ def test_aimed_frames_face_a_person_post_or_zone_within_range() -> None:
         targets = [m.pose_at(times[k])[:2] for m in world.movers]
         targets += [(fp.x_m, fp.y_m) for fp in world.obstacles if fp.label == "post"]
         targets += [(z.area.x_m, z.area.y_m) for z in world.zones]
-        faced = [
-            (tx, ty) for tx, ty in targets
-            if 1.0 - 1e-6 <= math.hypot(tx - p.x_m, ty - p.y_m) <= 4.0 + 1e-6
-            and abs(math.remainder(math.atan2(ty - p.y_m, tx - p.x_m) - p.yaw_rad, math.tau)) < 0.8
-        ]  # fmt: skip
-        assert faced, k
+        assert faces_one_of(p, targets, (1.0, 4.0)), k
 
 
 def test_aimed_wall_frames_face_a_wall_up_close_and_cost_no_draws_when_off() -> None:
@@ -212,13 +216,7 @@ def test_aimed_wall_frames_face_a_wall_up_close_and_cost_no_draws_when_off() -> 
     points = dataset_module._wall_points(world)
     assert len(points) > 20
     for k in range(1, 12, 2):
-        p = walls[k]
-        faced = [
-            (tx, ty) for tx, ty in points
-            if 0.5 - 1e-6 <= math.hypot(tx - p.x_m, ty - p.y_m) <= 1.5 + 1e-6
-            and abs(math.remainder(math.atan2(ty - p.y_m, tx - p.x_m) - p.yaw_rad, math.tau)) < 0.8
-        ]  # fmt: skip
-        assert faced, k
+        assert faces_one_of(walls[k], points, (0.5, 1.5)), k
 
 
 def test_jittered_mount_stays_within_the_configured_range() -> None:

@@ -212,6 +212,21 @@ def test_lr_sweep_runs_one_output_folder_per_rate(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "--lr" in bad.stderr
 
 
+def run_recipe(script: Path, out: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run a training recipe script into `out`; it must succeed."""
+    done = subprocess.run([str(script), str(out)], env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def assert_second_run_redoes_nothing(script: Path, out: Path, env: dict[str, str], *outputs: Path) -> None:
+    """The same command again trains nothing and leaves `outputs` as they were."""
+    stamps = {p: p.stat().st_mtime_ns for p in outputs}
+    again = run_recipe(script, out, env)
+    assert "epoch 1/1" not in again.stderr + again.stdout  # nothing trained again
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+
+
 @pytest.mark.slow
 def test_train_warehouse_small_recipe_runs_end_to_end_and_picks_up_where_it_stopped(tmp_path: Path) -> None:
     """scripts/train_warehouse_small.sh at toy sizes: data, both phases, export, scores; a second run redoes nothing."""
@@ -220,8 +235,7 @@ def test_train_warehouse_small_recipe_runs_end_to_end_and_picks_up_where_it_stop
     env = {**os.environ, "RVN": str(Path(sys.executable).parent / "rvn"), "SCENES": "1", "DEFAULT_SCENES": "1",
            "HELDOUT_SCENES": "1", "FRAMES": "3", "ANALYTIC_FRAMES": "2", "PHASE1_EPOCHS": "1", "PHASE2_EPOCHS": "1",
            "BATCH1": "2", "BATCH2": "2", "CROP": "64 96"}  # fmt: skip
-    done = subprocess.run([str(script), str(out)], env=env, capture_output=True, text=True, timeout=900, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_recipe(script, out, env)
     for name in ("rand", "default", "heldout"):
         assert (out / "data" / name / "manifest.json").is_file(), name
     rand = json.loads((out / "data" / "rand" / "manifest.json").read_text())["randomize"]
@@ -238,12 +252,14 @@ def test_train_warehouse_small_recipe_runs_end_to_end_and_picks_up_where_it_stop
         scores = json.loads((out / name).read_text())
         assert 0.0 <= scores["drivable_iou"] <= 1.0, name
     assert not list(out.glob("*.tmp"))
-    stamps = {p: p.stat().st_mtime_ns for p in (out / "phase1" / "model_best.pth", out / "phase2" / "model_best.pth",
-                                                 out / "data" / "rand" / "manifest.json")}  # fmt: skip
-    again = subprocess.run([str(script), str(out)], env=env, capture_output=True, text=True, timeout=900, check=False)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "epoch 1/1" not in again.stderr + again.stdout  # nothing trained again
-    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert_second_run_redoes_nothing(
+        script,
+        out,
+        env,
+        out / "phase1" / "model_best.pth",
+        out / "phase2" / "model_best.pth",
+        out / "data" / "rand" / "manifest.json",
+    )
 
 
 @pytest.mark.slow
@@ -255,8 +271,7 @@ def test_train_warehouse_small_ctx_recipe_grows_the_block_and_picks_up_where_it_
            "HELDOUT_SCENES": "1", "NEAR_SCENES": "1", "WALL_SCENES": "1", "FRAMES": "3", "NEAR_RAND1": "2",
            "NEAR_RAND2": "1", "CTX1_EPOCHS": "1", "CTX2_EPOCHS": "1", "CTX3_EPOCHS": "1", "BATCH": "2",
            "ANALYTIC_FRAMES": "2"}  # fmt: skip
-    done = subprocess.run([str(script), str(out)], env=env, capture_output=True, text=True, timeout=900, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
+    run_recipe(script, out, env)
     wall = json.loads((out / "data" / "wall" / "manifest.json").read_text())["randomize"]
     assert wall["aim_wall_share"] == 0.6 and wall["aim_min_m"] == 0.5 and wall["aim_max_m"] == 1.5
     names = sorted(p.name for p in (out / "data" / "mix2" / "images").iterdir())
@@ -273,9 +288,11 @@ def test_train_warehouse_small_ctx_recipe_grows_the_block_and_picks_up_where_it_
     assert first["training"]["parent"]["sha256"] == hashlib.sha256(committed).hexdigest()
     for name in ("eval_heldout.json", "eval_analytic.json"):
         assert 0.0 <= json.loads((out / name).read_text())["drivable_iou"] <= 1.0, name
-    stamps = {p: p.stat().st_mtime_ns for p in (out / "ctx1" / "model_best.pth", out / "ctx3" / "model_best.pth",
-                                                 out / "data" / "near" / "manifest.json")}  # fmt: skip
-    again = subprocess.run([str(script), str(out)], env=env, capture_output=True, text=True, timeout=900, check=False)
-    assert again.returncode == 0, again.stderr[-3000:]
-    assert "epoch 1/1" not in again.stderr + again.stdout  # nothing trained again
-    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert_second_run_redoes_nothing(
+        script,
+        out,
+        env,
+        out / "ctx1" / "model_best.pth",
+        out / "ctx3" / "model_best.pth",
+        out / "data" / "near" / "manifest.json",
+    )

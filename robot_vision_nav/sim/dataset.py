@@ -74,6 +74,7 @@ def frame_poses(
     total = float(seg.sum())
     grid, origin = world_occupancy(world, 0.05, zones=True)
     free = np.argwhere(inflate_occupancy(grid, world.robot_radius_m + 0.05, 0.05) == OCC_FREE)
+    walls = _wall_points(world) if aim_wall_share > 0.0 else []
     poses: list[Pose2D] = []
     for k in range(count):
         if k % 2 == 0 and total > 0.0:
@@ -86,8 +87,8 @@ def frame_poses(
             aimed = None
             if aim_share > 0.0 and rng.uniform() < aim_share:
                 t_s = times_s[k] if times_s is not None else 0.0
-                walls = aim_wall_share > 0.0 and rng.uniform() < aim_wall_share
-                aimed = _aimed_pose(world, free, origin, t_s, aim_range_m, rng, walls)
+                at_wall = aim_wall_share > 0.0 and rng.uniform() < aim_wall_share
+                aimed = _aimed_pose(world, free, origin, t_s, aim_range_m, rng, walls if at_wall else None)
             if aimed is not None:
                 x, y, yaw = aimed
             else:
@@ -108,11 +109,11 @@ def _aimed_pose(
     t_s: float,
     range_m: tuple[float, float],
     rng: np.random.Generator,
-    walls: bool = False,
+    walls: list[tuple[float, float]] | None = None,
 ) -> tuple[float, float, float] | None:
-    """(x, y, yaw) of a free place `range_m` from a person, post or zone (or a wall), facing it; None if none."""
-    if walls:
-        kinds = [_wall_points(world)]
+    """(x, y, yaw) of a free place `range_m` from a person, post or zone (or one of `walls`) facing it, or None."""
+    if walls is not None:
+        kinds = [walls]
     else:
         kinds = [
             [m.pose_at(t_s)[:2] for m in world.movers],
@@ -140,11 +141,11 @@ def _wall_points(world: World, spacing_m: float = 0.5) -> list[tuple[float, floa
     for p in world.parts:
         if p.label != "wall" or p.shape != "box":
             continue
-        hx, hy = p.size[0], p.size[1]
-        half, (ux, uy) = (hx, (math.cos(p.yaw_rad), math.sin(p.yaw_rad))) if hx >= hy else (
-            hy, (-math.sin(p.yaw_rad), math.cos(p.yaw_rad)))  # fmt: skip
+        along_x = p.size[0] >= p.size[1]
+        half = p.size[0] if along_x else p.size[1]
+        yaw = p.yaw_rad if along_x else p.yaw_rad + math.pi / 2
         for t in np.arange(-half, half + 1e-9, spacing_m):
-            points.append((p.x_m + float(t) * ux, p.y_m + float(t) * uy))
+            points.append((p.x_m + float(t) * math.cos(yaw), p.y_m + float(t) * math.sin(yaw)))
     return points
 
 

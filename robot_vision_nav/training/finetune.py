@@ -112,8 +112,8 @@ def load_parent(
     theirs = card.architecture
     # The name is a label: weights of the same shapes fit whatever the card calls them. A parent
     # without the context block fits a run with one: the block starts at zero (prepare_model).
-    context = config.context if config.context and not theirs.context else theirs.context
-    if replace(theirs, num_classes=config.num_classes, name=config.name, context=context) != config:
+    grown = replace(theirs, num_classes=config.num_classes, name=config.name, context=theirs.context or config.context)
+    if grown != config:
         raise TrainingError(
             f"--init {where!r} holds a {_describe(theirs)}; --model {model_option} builds a {_describe(config)}: "
             f"{_model_hint(theirs)}"
