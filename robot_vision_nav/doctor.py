@@ -250,10 +250,10 @@ def check_models(models_dir: str = "") -> list[Check]:
     if models_dir:
         folder = Path(models_dir)
     else:  # where the segmentation node finds the shipped model
-        from robot_vision_nav.package_files import PackageFileError, package_file
+        from robot_vision_nav.package_files import DEFAULT_MODEL, PackageFileError, package_file
 
         try:
-            folder = package_file("models", "segnet_warehouse.card.yaml").parent
+            folder = package_file("models", DEFAULT_MODEL).parent
         except PackageFileError as err:
             return [Check("models", FAIL, str(err))]
     weights = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
@@ -333,10 +333,10 @@ def stack_settings(params_file: str = "", device: str = "", model: str = "") -> 
 
 def check_configured_model(model_path: str) -> Check:
     """The weights the configuration names (model_path, --model) exist and match their card."""
-    from robot_vision_nav.package_files import PackageFileError, package_file
+    from robot_vision_nav.package_files import DEFAULT_MODEL, PackageFileError, package_file
 
     try:
-        path = Path(model_path).expanduser() if model_path else package_file("models", "segnet_warehouse.safetensors")
+        path = Path(model_path).expanduser() if model_path else package_file("models", DEFAULT_MODEL)
     except PackageFileError as err:
         return Check("configured model", FAIL, str(err))
     rows = check_models_files([path]) if path.is_file() else [Check("configured model", FAIL, f"{path}: no such file")]

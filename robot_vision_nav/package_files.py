@@ -27,6 +27,8 @@ if TYPE_CHECKING:
     from robot_vision_nav.core.segmentation.labels import LabelSet
 
 PACKAGE = "robot_vision_nav"
+# The weights an empty `model_path` (segmentation node, rvn doctor) means, under models/ of the share directory.
+DEFAULT_MODEL = "segnet_warehouse.safetensors"
 _MODULE_DIR = Path(__file__).resolve().parent
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from robot_vision_nav.core.config import param, validate_fields
+from robot_vision_nav.package_files import DEFAULT_MODEL
 from robot_vision_nav.ros.latency import diagnostics_period_param, max_input_age_param
 from robot_vision_nav.ros.lifecycle import autostart_param
-from robot_vision_nav.ros.segmentation_engine import (
-    DEFAULT_MODEL,
-    check_engine_fields,
-)
+from robot_vision_nav.ros.segmentation_engine import check_engine_fields
 from robot_vision_nav.ros.transport import IMAGE_TRANSPORTS, check_transport, image_transport_param
 from robot_vision_nav.ros.warn import warn_throttle_param
 

@@ -34,10 +34,9 @@ from robot_vision_nav.core.segmentation.inference import (
 from robot_vision_nav.core.segmentation.labels import LabelError
 from robot_vision_nav.core.segmentation.model import SegNet
 from robot_vision_nav.gpu_monitor import GpuMonitor, find_stats
-from robot_vision_nav.package_files import PackageFileError, load_label_set, package_file
+from robot_vision_nav.package_files import DEFAULT_MODEL, PackageFileError, load_label_set, package_file
 from robot_vision_nav.ros.params import ParameterError
 
-DEFAULT_MODEL = "segnet_warehouse.safetensors"
 DEVICE_PATTERN = re.compile(r"auto|cpu|cuda(:\d+)?")
 WARMUP_ITERATIONS = 3
 # Parameters whose change needs the model again from disk, and those a new Segmenter around it serves.
