@@ -26,6 +26,7 @@ from robot_vision_nav.cli import main
 from robot_vision_nav.doctor import FAIL, MISSING, OK, WARN, DoctorOptions, check_models, check_optional, run_checks
 from robot_vision_nav.gpu_monitor import GpuMonitor
 from robot_vision_nav.monitor import format_snapshot, run_monitor, snapshot
+from robot_vision_nav.package_files import DEFAULT_MODEL
 
 REPO = Path(__file__).resolve().parents[1]
 ROS_LAUNCH_MODULES = ("launch", "launch_ros", "ros2cli")  # ROS's `ros2 launch`: PyPI has no wheels of these
@@ -132,7 +133,7 @@ def test_doctor_reports_the_cpu_only_state_and_passes_with_device_auto(
     assert rows["device"]["detail"] == "auto: CPU (no CUDA device)"
     where = "apt (/opt/ros)" if "/opt/ros/" in (rclpy.__file__ or "") else "PyPI wheels"
     assert rows["rmw"]["status"] == OK and f"rclpy from {where}" in rows["ros distro"]["detail"]
-    assert rows["model segnet_warehouse.safetensors"]["status"] == OK
+    assert rows[f"model {DEFAULT_MODEL}"]["status"] == OK
     expected = MISSING if ros_launch == "absent" else OK  # optional: absent is not a failure
     assert (rows["launch"]["status"], rows["launch_ros"]["status"]) == (expected, expected)
     assert rows["onnxruntime"]["status"] == OK  # requirements.txt pins it (and the image installs it)
@@ -364,7 +365,7 @@ def test_doctor_fails_when_the_configured_model_is_missing(tmp_path: Path, capsy
     assert main(["doctor", "--quick", "--model", str(tmp_path / "gone.safetensors")]) == 1
     assert "configured model" in capsys.readouterr().out
     rows = _rows(DoctorOptions(quick=True))
-    assert rows["configured model"].status == OK and "segnet_warehouse.safetensors" in rows["configured model"].detail
+    assert rows["configured model"].status == OK and DEFAULT_MODEL in rows["configured model"].detail
 
 
 def test_gpu_stats_are_matched_by_uuid_not_by_index_and_dump_as_strict_json() -> None:

@@ -355,7 +355,7 @@ def test_missing_default_model_stops_start_up_naming_where_it_was_looked_for(
 
     share = tmp_path / "share"
     monkeypatch.setattr(package_files, "share_dirs", lambda: [share])
-    looked = share / "models" / "segnet_warehouse.safetensors"
+    looked = share / "models" / package_files.DEFAULT_MODEL
     with pytest.raises(ParameterError, match="'model_path' is empty") as err:
         SegmentationNode(context=ros_context)
     assert str(looked) in str(err.value)
