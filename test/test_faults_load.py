@@ -30,7 +30,10 @@ from robot_vision_nav.ros.runner import start_processes, stop_processes
 
 pytestmark = pytest.mark.ros
 
-LOAD_S = 60.0  # the issue: "camera at 2x the processing rate for a minute"
+# The issue asks for "camera at 2x the processing rate for a minute": that minute runs under `make test-all`
+# (slow); `make test` holds the same bounds for half of it, the memory slope still over 20 s of load.
+LOAD_S = 60.0
+SHORT_LOAD_S = 30.0
 WARMUP_S = 8.0
 K = PinholeIntrinsics(fx=277.0, fy=277.0, cx=159.5, cy=119.5, width=320, height=240)  # the simulator's camera
 
@@ -106,7 +109,10 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values), q)) if values else float("nan")
 
 
-def test_camera_at_twice_the_processing_rate_keeps_latency_and_memory_bounded(ros_context: Any) -> None:
+@pytest.mark.parametrize(
+    "load_s", [pytest.param(SHORT_LOAD_S, id="30s"), pytest.param(LOAD_S, id="minute", marks=pytest.mark.slow)]
+)
+def test_camera_at_twice_the_processing_rate_keeps_latency_and_memory_bounded(ros_context: Any, load_s: float) -> None:
     specs = [s for s in stack_nodes(BringupOptions(device="cpu")) if s.name in ("segmentation_node", "costmap_node")]
     procs = start_processes(specs, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     camera = Camera(ros_context)
@@ -132,14 +138,14 @@ def test_camera_at_twice_the_processing_rate_keeps_latency_and_memory_bounded(ro
                 assert proc.poll() is None, f"{spec.name} died under load"
                 rss[spec.name].append((time.monotonic() - load_start, rss_mb(proc.pid)))
 
-        stream(camera, executor, input_hz, LOAD_S, sample)
+        stream(camera, executor, input_hz, load_s, sample)
         sent = camera.sent - sent_before
         masks = [(t - load_start, a) for t, a in camera.mask_age_ms if t >= load_start]
         costmaps = [(t - load_start, a) for t, a in camera.costmap_age_ms if t >= load_start]
-        processed_hz = len(masks) / LOAD_S
-        thirds = [[a for t, a in masks if i * LOAD_S / 3 <= t < (i + 1) * LOAD_S / 3] for i in range(3)]
+        processed_hz = len(masks) / load_s
+        thirds = [[a for t, a in masks if i * load_s / 3 <= t < (i + 1) * load_s / 3] for i in range(3)]
         report = {
-            "input_hz": round(sent / LOAD_S, 1),
+            "input_hz": round(sent / load_s, 1),
             "capacity_hz": round(capacity_hz, 1),
             "processed_hz": round(processed_hz, 1),
             "mask_ms_p50": round(percentile([a for _, a in masks], 50), 1),
@@ -153,10 +159,10 @@ def test_camera_at_twice_the_processing_rate_keeps_latency_and_memory_bounded(ro
             **{f"rss_slope_mb_per_min_{n}": round(slope_mb_per_min([x for x in s if x[0] >= 10.0]), 2)
                for n, s in rss.items()},
         }  # fmt: skip
-        print(f"\noverload for {LOAD_S:.0f} s: {report}")
-        windows = [[a for t, a in masks if w <= t < w + 5.0] for w in range(0, int(LOAD_S), 5)]
+        print(f"\noverload for {load_s:.0f} s: {report}")
+        windows = [[a for t, a in masks if w <= t < w + 5.0] for w in range(0, int(load_s), 5)]
         print("mask age p50/max per 5 s:", [(round(percentile(w, 50)), round(max(w, default=0))) for w in windows])
-        assert sent / LOAD_S > 1.7 * capacity_hz, f"the camera did not reach twice the capacity: {report}"
+        assert sent / load_s > 1.7 * capacity_hz, f"the camera did not reach twice the capacity: {report}"
         assert processed_hz > 0.3 * capacity_hz, f"segmentation starved under load: {report}"
         # Keep-last-1, per mask: the frame it came from was the newest when the previous mask went
         # out, so its age is at most the gap since that mask plus an input period (plus transport).

@@ -9,6 +9,7 @@ numba, cv2, mujoco or rosbags (the container's apt Python), while the node scrip
 
 from __future__ import annotations
 
+import concurrent.futures
 import importlib.util
 import json
 import math
@@ -239,8 +240,11 @@ def test_sim_launch_from_the_install_space_reaches_a_goal_and_sigint_leaves_the_
         assert goto.returncode == 0 and result["result"] == "succeeded", goto.stdout + goto.stderr
         assert result["distance_m"] <= 0.3
         # Every managed node autostarted: `ros2 lifecycle` (and BasicNavigator's wait) finds it active.
-        for name in nodes[1:]:
-            state = ros2_lifecycle(deployment, "get", f"/{name}")
+        # One `ros2` process per node, side by side: each spends seconds starting and discovering.
+        with concurrent.futures.ThreadPoolExecutor(len(nodes) - 1) as pool:
+            answers = pool.map(lambda n: ros2_lifecycle(deployment, "get", f"/{n}"), nodes[1:])
+            states = dict(zip(nodes[1:], answers, strict=True))
+        for name, state in states.items():
             assert state.stdout.startswith("active"), (name, state.stdout + state.stderr)
 
         # Off again towards the far goal; Ctrl-C (SIGINT to ros2 launch) while the robot is moving.
@@ -437,9 +441,10 @@ def test_replay_launch_gives_the_output_of_rvn_replay(deployment: dict[str, Any]
         deployment, [str(deployment["rvn"]), "replay", str(bag), "--out", str(reference)], timeout_s=600
     )
     assert replayed.returncode == 0, replayed.stdout + replayed.stderr
-    # Slowly (20x the bag's duration): not lock-step, so every node must finish each frame before the next.
+    # Slowly (10x the bag's duration, 1.3 s a camera frame): not lock-step, so every node must finish each
+    # frame before the next.
     out = root / "replay_launch_out"
-    args = ["robot_vision_nav", "replay.launch.py", f"bag:={bag}", f"out_bag:={out}", "rate:=0.05", "delay:=1.0"]
+    args = ["robot_vision_nav", "replay.launch.py", f"bag:={bag}", f"out_bag:={out}", "rate:=0.1", "delay:=1.0"]
     with launched(deployment["ros2"], args, env, root, root / "replay_launch.log") as launch:
         assert launch.proc.wait(timeout=600) == 0, launch.output()[-4000:]
         output = launch.output()
@@ -509,7 +514,8 @@ def test_perception_launch_turns_camera_frames_into_an_obstacle_cloud(
             root / "perception_launch.log",
         ) as launch:
             # autostart:=false: both wait unconfigured until `ros2 lifecycle` (a lifecycle manager) starts them.
-            for name in ("segmentation_node", "semantic_obstacles_node"):
+            # The two nodes side by side: each `ros2` call spends seconds starting and discovering.
+            def start_up(name: str) -> None:
                 assert launch.wait_for_output(f"robot1.{name}]: autostart is false", 180), launch.output()[-4000:]
                 node = f"/robot1/{name}"
                 get = ros2_lifecycle(deployment, "get", node)
@@ -519,6 +525,10 @@ def test_perception_launch_turns_camera_frames_into_an_obstacle_cloud(
                     assert "Transitioning successful" in done.stdout, done.stdout + done.stderr
                 get = ros2_lifecycle(deployment, "get", node)
                 assert get.stdout.startswith("active"), get.stdout + get.stderr
+
+            with concurrent.futures.ThreadPoolExecutor(2) as pool:
+                for started in [pool.submit(start_up, n) for n in ("segmentation_node", "semantic_obstacles_node")]:
+                    started.result()  # re-raises a failed assertion of that node
             ready = "semantic obstacles on /robot1/segmentation/obstacles"
             assert launch.wait_for_output(ready, 180), launch.output()[-4000:]
             assert launch.wait_for_output("robot1.segmentation_node]: segmenting", 180), launch.output()[-4000:]
