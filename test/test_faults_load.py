@@ -177,9 +177,12 @@ def test_camera_at_twice_the_processing_rate_keeps_latency_and_memory_bounded(ro
         # (Medians: a p99 of a third is a handful of frames, which a neighbour's CPU burst can move.)
         assert report["mask_ms_p50_last_third"] < 1.5 * report["mask_ms_p50_first_third"] + 50.0, report
         assert costmaps and report["costmap_ms_p99"] < report["mask_ms_p99"] + 500.0, report
+        # A queue of 320x240 frames at the surplus rate would grow by hundreds of MB a minute. Over the
+        # short run's 20 s one allocator step of a few MB reads as 20 MB/min (seen once), so it gets a
+        # looser bound, still far below a queue's; the minute (make test-all) holds 10 MB/min.
+        slope_bound = 10.0 if load_s >= LOAD_S else 60.0
         for name in rss:
-            # A queue of 320x240 frames at the surplus rate would grow by hundreds of MB a minute.
-            assert report[f"rss_slope_mb_per_min_{name}"] < 10.0, report
+            assert report[f"rss_slope_mb_per_min_{name}"] < slope_bound, report
     finally:
         codes = stop_processes(procs)
         executor.shutdown()
