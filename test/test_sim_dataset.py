@@ -21,6 +21,7 @@ from robot_vision_nav.sim import textures
 from robot_vision_nav.sim.appearance import RandomizeConfig, jittered_mount, randomize_appearance
 from robot_vision_nav.sim.camera import CameraConfig
 from robot_vision_nav.sim.dataset import FRAME_SPACING_S, frame_poses, scene_seed
+from robot_vision_nav.sim.robot import RobotConfig
 from robot_vision_nav.sim.sim import SimConfig, Simulator
 from robot_vision_nav.sim.world import generate_world
 from robot_vision_nav.sim.world_types import Texture
@@ -97,6 +98,28 @@ def test_set_changes_a_randomisation_setting_and_the_manifest_records_it(tmp_pat
     assert settings["aim_min_m"] == 0.5 and settings["max_people"] == 9
     assert settings["aim_max_m"] == RandomizeConfig().aim_max_m  # the others keep their defaults
     assert files(near) != files(plain)
+
+
+def test_look_share_zero_keeps_the_default_look_with_the_randomised_worlds_contents(tmp_path: Path) -> None:
+    still = ["--set", "mount_height_jitter_m=0", "--set", "mount_pitch_jitter_rad=0", "--set", "max_people=9"]
+    out, manifest = dataset(tmp_path, "default_look", "--randomize", "--set", "look_share=0", *still)
+    settings = manifest["randomize"]
+    assert settings["look_share"] == 0 and [s["look"] for s in settings["scenes"]] == ["default", "default"]
+    # Pixels: the randomised worlds' contents (more people, posts, zones) in the plain look, no recolouring.
+    steps = round(FRAME_SPACING_S / SimConfig().step_s)
+    config = RandomizeConfig(max_people=9).world_config(RobotConfig().radius_m)
+    for scene in range(2):
+        entries = [e for e in manifest["frames"] if e["scene"] == scene]
+        world = generate_world(entries[0]["world_seed"], config)
+        with Simulator(
+            world, camera=CameraConfig(width_px=64, height_px=48), noise_seed=entries[0]["world_seed"]
+        ) as sim:
+            for f, e in enumerate(entries):
+                sim.set_pose(Pose2D(e["pose"]["x_m"], e["pose"]["y_m"], e["pose"]["yaw_rad"]))
+                sim.set_time(f * steps)
+                assert np.array_equal(imread(out / e["image"], cv2.IMREAD_COLOR)[..., ::-1], sim.render().rgb)
+    randomised, _ = dataset(tmp_path, "randomised", "--randomize", *still)
+    assert all(files(out)[n] != files(randomised)[n] for n in files(out) if n.startswith("images/"))
 
 
 def test_randomized_depth_labels_and_camera_pose_agree_with_the_jittered_mount(tmp_path: Path) -> None:

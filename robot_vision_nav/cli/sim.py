@@ -160,6 +160,7 @@ def register(sub: Subparsers) -> None:
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="with --randomize: change one randomisation setting (recorded in the manifest), e.g. "
                    "aim_min_m=0.5 (aimed frames from 0.5 m), max_people=10, aim_share=0.8, "
-                   "mount_pitch_jitter_rad=0.2; repeatable")  # fmt: skip
+                   "mount_pitch_jitter_rad=0.2, look_share=0 (every world in the default look, with the other "
+                   "settings); repeatable")  # fmt: skip
     p.add_argument("--json", action="store_true", help='print one JSON object {"out", "frames", "scenes", "seed"}')
     p.set_defaults(handler=_sim_dataset)

@@ -75,6 +75,11 @@ class RandomizeConfig:
         0.0, "share of the aimed frames that face a wall instead (close walls fill the frame as close people "
         "do)", min_value=0.0, max_value=1.0,
     )  # fmt: skip
+    look_share: float = param(
+        1.0, "share of the worlds whose look is randomised; the rest keep the default look (the held-out "
+        "worlds' look) with this config's posts, zones, people, aiming and mount jitter", min_value=0.0,
+        max_value=1.0,
+    )  # fmt: skip
     max_posts: int = param(12, "most building columns and bollards per world", min_value=0, max_value=40)
     max_zones: int = param(8, "most painted keep-out zones per world", min_value=0, max_value=40)
     max_people: int = param(6, "most people per world", min_value=0, max_value=10)

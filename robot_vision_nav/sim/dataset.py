@@ -206,8 +206,12 @@ def write_dataset(
         if randomize is None:
             poses = frame_poses(world, frames, rng)
         else:
-            world = randomize_appearance(world, np.random.default_rng([seed, scene, 2]))
-            scene_looks.append({"scene": scene, "world_seed": world_seed, **appearance_summary(world)})
+            # Its own stream, so look_share 1 draws nothing and writes the bytes it wrote before it existed.
+            if randomize.look_share >= 1.0 or np.random.default_rng([seed, scene, 4]).uniform() < randomize.look_share:
+                world = randomize_appearance(world, np.random.default_rng([seed, scene, 2]))
+                scene_looks.append({"scene": scene, "world_seed": world_seed, **appearance_summary(world)})
+            else:
+                scene_looks.append({"scene": scene, "world_seed": world_seed, "look": "default"})
             poses = frame_poses(world, frames, rng, randomize.aim_share, times_s,
                                 (randomize.aim_min_m, randomize.aim_max_m), randomize.aim_wall_share)  # fmt: skip
             mount_rng = np.random.default_rng([seed, scene, 3])
