@@ -242,6 +242,22 @@ def test_aimed_wall_frames_face_a_wall_up_close_and_cost_no_draws_when_off() -> 
         assert faces_one_of(walls[k], points, (0.5, 1.5)), k
 
 
+def test_aimed_marking_frames_face_floor_paint_and_cost_no_draws_when_off() -> None:
+    world = generate_world(scene_seed(5, 1), RandomizeConfig().world_config(0.25))
+    times = [0.5 * f for f in range(12)]
+    aimed = frame_poses(world, 12, np.random.default_rng(0), 1.0, times, (1.0, 3.0))
+    assert frame_poses(world, 12, np.random.default_rng(0), 1.0, times, (1.0, 3.0), 0.0, 0.0) == aimed
+    paint = frame_poses(world, 12, np.random.default_rng(0), 1.0, times, (1.0, 3.0), 0.0, 1.0)
+    points = [(p.x_m, p.y_m) for p in world.parts if p.label == "marking"]
+    assert len(points) > 5
+    for k in range(1, 12, 2):
+        assert faces_one_of(paint[k], points, (1.0, 3.0)), k
+    # Walls win where both are asked for every aimed frame.
+    both = frame_poses(world, 12, np.random.default_rng(0), 1.0, times, (0.5, 1.5), 1.0, 1.0)
+    for k in range(1, 12, 2):
+        assert faces_one_of(both[k], dataset_module._wall_points(world), (0.5, 1.5)), k
+
+
 def test_jittered_mount_stays_within_the_configured_range() -> None:
     config = RandomizeConfig(mount_height_jitter_m=0.05, mount_pitch_jitter_rad=0.02)
     rng = np.random.default_rng(0)

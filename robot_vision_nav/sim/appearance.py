@@ -75,6 +75,10 @@ class RandomizeConfig:
         0.0, "share of the aimed frames that face a wall instead (close walls fill the frame as close people "
         "do)", min_value=0.0, max_value=1.0,
     )  # fmt: skip
+    aim_marking_share: float = param(
+        0.0, "share of the other aimed frames that face a floor marking (a crosswalk stripe, a lane line) instead",
+        min_value=0.0, max_value=1.0,
+    )  # fmt: skip
     look_share: float = param(
         1.0, "share of the worlds whose look is randomised; the rest keep the default look (the held-out "
         "worlds' look) with this config's posts, zones, people, aiming and mount jitter", min_value=0.0,

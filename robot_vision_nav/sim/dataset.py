@@ -58,6 +58,7 @@ def frame_poses(
     times_s: list[float] | None = None,
     aim_range_m: tuple[float, float] = (1.0, 4.0),
     aim_wall_share: float = 0.0,
+    aim_marking_share: float = 0.0,
 ) -> list[Pose2D]:
     """`count` robot poses: half along the route (heading along it, jittered), half at random free places.
 
@@ -67,7 +68,9 @@ def frame_poses(
     target (a person where it stands at `times_s[k]`, a post or a keep-out zone; first the kind,
     then one of that kind) from a free place `aim_range_m` away; with 0 the poses are the same as
     without these arguments. `aim_wall_share` of the aimed frames face a point on a wall instead
-    (with 0, the default, no random number is drawn for it: the poses stay as they were).
+    (with 0, the default, no random number is drawn for it: the poses stay as they were), and
+    `aim_marking_share` of the others a floor marking's part (a crosswalk stripe, a lane line: drivable
+    paint that a network can take for a keep-out zone; also drawn only when above 0).
     """
     route = np.asarray(world.route_xy, np.float64)
     seg = np.hypot(*np.diff(route, axis=0).T) if len(route) > 1 else np.zeros(0)
@@ -75,6 +78,7 @@ def frame_poses(
     grid, origin = world_occupancy(world, 0.05, zones=True)
     free = np.argwhere(inflate_occupancy(grid, world.robot_radius_m + 0.05, 0.05) == OCC_FREE)
     walls = _wall_points(world) if aim_wall_share > 0.0 else []
+    markings = [(p.x_m, p.y_m) for p in world.parts if p.label == "marking"] if aim_marking_share > 0.0 else []
     poses: list[Pose2D] = []
     for k in range(count):
         if k % 2 == 0 and total > 0.0:
@@ -88,7 +92,9 @@ def frame_poses(
             if aim_share > 0.0 and rng.uniform() < aim_share:
                 t_s = times_s[k] if times_s is not None else 0.0
                 at_wall = aim_wall_share > 0.0 and rng.uniform() < aim_wall_share
-                aimed = _aimed_pose(world, free, origin, t_s, aim_range_m, rng, walls if at_wall else None)
+                at_marking = not at_wall and aim_marking_share > 0.0 and rng.uniform() < aim_marking_share
+                points = walls if at_wall else markings if at_marking else None
+                aimed = _aimed_pose(world, free, origin, t_s, aim_range_m, rng, points)
             if aimed is not None:
                 x, y, yaw = aimed
             else:
@@ -109,11 +115,11 @@ def _aimed_pose(
     t_s: float,
     range_m: tuple[float, float],
     rng: np.random.Generator,
-    walls: list[tuple[float, float]] | None = None,
+    points: list[tuple[float, float]] | None = None,
 ) -> tuple[float, float, float] | None:
-    """(x, y, yaw) of a free place `range_m` from a person, post or zone (or one of `walls`) facing it, or None."""
-    if walls is not None:
-        kinds = [walls]
+    """(x, y, yaw) of a free place `range_m` from a person, post or zone (or one of `points`) facing it, or None."""
+    if points is not None:
+        kinds = [points]
     else:
         kinds = [
             [m.pose_at(t_s)[:2] for m in world.movers],
@@ -213,7 +219,8 @@ def write_dataset(
             else:
                 scene_looks.append({"scene": scene, "world_seed": world_seed, "look": "default"})
             poses = frame_poses(world, frames, rng, randomize.aim_share, times_s,
-                                (randomize.aim_min_m, randomize.aim_max_m), randomize.aim_wall_share)  # fmt: skip
+                                (randomize.aim_min_m, randomize.aim_max_m), randomize.aim_wall_share,
+                                randomize.aim_marking_share)  # fmt: skip
             mount_rng = np.random.default_rng([seed, scene, 3])
         with Simulator(world, robot, camera, sim_config, noise_seed=world_seed) as sim:
             k = sim.intrinsics
