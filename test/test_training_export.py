@@ -264,13 +264,14 @@ def test_train_warehouse_small_recipe_runs_end_to_end_and_picks_up_where_it_stop
 
 @pytest.mark.slow
 def test_train_warehouse_small_ctx_recipe_grows_the_block_and_picks_up_where_it_stopped(tmp_path: Path) -> None:
-    """scripts/train_warehouse_small_ctx.sh at toy sizes from the committed segnet_small: data, links, 3 phases."""
+    """scripts/train_warehouse_small_ctx.sh at toy sizes from the committed segnet_small: data, links, 5 phases."""
     script = REPO / "scripts" / "train_warehouse_small_ctx.sh"
     out = tmp_path / "run"
     env = {**os.environ, "RVN": str(Path(sys.executable).parent / "rvn"), "SCENES": "1", "DEFAULT_SCENES": "1",
            "HELDOUT_SCENES": "1", "NEAR_SCENES": "1", "WALL_SCENES": "1", "FRAMES": "3", "NEAR_RAND1": "2",
            "NEAR_RAND2": "1", "CTX1_EPOCHS": "1", "CTX2_EPOCHS": "1", "CTX3_EPOCHS": "1", "BATCH": "2",
-           "ANALYTIC_FRAMES": "2"}  # fmt: skip
+           "ANALYTIC_FRAMES": "2", "DNEAR_SCENES": "1", "MARKS_SCENES": "1", "CTX4_EPOCHS": "1",
+           "CTX5_EPOCHS": "1"}  # fmt: skip
     run_recipe(script, out, env)
     wall = json.loads((out / "data" / "wall" / "manifest.json").read_text())["randomize"]
     assert wall["aim_wall_share"] == 0.6 and wall["aim_min_m"] == 0.5 and wall["aim_max_m"] == 1.5
@@ -278,11 +279,22 @@ def test_train_warehouse_small_ctx_recipe_grows_the_block_and_picks_up_where_it_
     assert len(names) == 1 + 3 + 3 and sum(n.startswith("n") for n in names) == 3 and names[-1].startswith("w")
     assert all((out / "data" / "mix2" / sub / n).resolve().is_file() for sub in ("labels", "depth") for n in names)
     assert len(list((out / "data" / "mix1" / "images").iterdir())) == 2 + 3
+    for name, share in (("dnear", "aim_wall_share"), ("marks", "aim_marking_share")):
+        settings = json.loads((out / "data" / name / "manifest.json").read_text())["randomize"]
+        assert settings["look_share"] == 0 and settings[share] > 0, name
+    # mix3: dnear, rand, near, wall (3 each at toy size); mix4: marks and dnear as well, first letters kept apart.
+    mix3 = sorted(p.name[0] for p in (out / "data" / "mix3" / "images").iterdir())
+    assert mix3 == sorted("ddd" + "rrr" + "nnn" + "www")
+    mix4 = sorted(p.name[0] for p in (out / "data" / "mix4" / "images").iterdir())
+    assert mix4 == sorted("mmm" + "ddd" + "rrr" + "nnn" + "www")
     card = yaml.safe_load((out / "segnet_warehouse_small_ctx.card.yaml").read_text())
     assert card["architecture"]["name"] == "segnet_small_ctx" and card["architecture"]["context"] is True
     assert card["weights_dtype"] == "float16" and card["normalization"]["dither"] == 1.0  # the parent's, inherited
-    parent = (out / "ctx2" / "last_fp32.safetensors").read_bytes()
+    parent = (out / "ctx4" / "last_fp16.safetensors").read_bytes()
     assert card["training"]["parent"]["sha256"] == hashlib.sha256(parent).hexdigest()
+    best3 = (out / "ctx3" / "best_fp16.safetensors").read_bytes()
+    fourth = yaml.safe_load((out / "ctx4" / "last_fp32.card.yaml").read_text())
+    assert fourth["training"]["parent"]["sha256"] == hashlib.sha256(best3).hexdigest()
     first = yaml.safe_load((out / "ctx1" / "last_fp32.card.yaml").read_text())
     committed = (REPO / "models" / "segnet_warehouse_small.safetensors").read_bytes()
     assert first["training"]["parent"]["sha256"] == hashlib.sha256(committed).hexdigest()
