@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 PACKAGE = "robot_vision_nav"
 # The weights an empty `model_path` (segmentation node, rvn doctor) means, under models/ of the share directory.
-DEFAULT_MODEL = "segnet_warehouse.safetensors"
+DEFAULT_MODEL = "segnet_warehouse_small_ctx.safetensors"
 _MODULE_DIR = Path(__file__).resolve().parent
 
 

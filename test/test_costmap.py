@@ -335,8 +335,9 @@ def test_camera_mount_pitch_down_sees_the_floor_closer() -> None:
 
 def test_far_keepout_patch_does_not_vanish_where_floor_rows_are_sparse() -> None:
     # At 3-4 m a 320x240 camera puts about one pixel row on each 5 cm floor cell: fewer hits than
-    # min_points_per_cell, so the keep-out pixels' majority in the cell has to mark it.
-    cm = RollingCostmap(CostmapConfig())
+    # min_points_per_cell, so the keep-out pixels' majority in the cell has to mark it (with the
+    # keep-out range out to the marking range; the default 2.5 m leaves such far paint unsure).
+    cm = RollingCostmap(CostmapConfig(keepout_max_range_m=4.0))
     update(cm, Scene(patches=(FloorPatch(3.0, -0.5, 3.8, 0.5, drivable=False),)), Pose2D(0.0, 0.0, 0.0), 1)
     res = cm.resolution_m
     inner = [
@@ -347,6 +348,44 @@ def test_far_keepout_patch_does_not_vanish_where_floor_rows_are_sparse() -> None
     states = np.array([cm.state[c] for c in inner])
     assert (states == LETHAL_KEEPOUT).mean() > 0.95
     assert not (states == FREE).any()
+
+
+def test_keepout_beyond_keepout_max_range_is_unsure_until_the_robot_comes_nearer() -> None:
+    patch = FloorPatch(3.0, -0.5, 3.8, 0.5, drivable=False)
+    res = 0.05
+    xs, ys = np.arange(3.0 + res, 3.8 - res, res), np.arange(-0.5 + res, 0.5 - res, res)
+    cm = RollingCostmap(CostmapConfig())  # keepout_max_range_m 2.5 by default
+    assert cm.config.keepout_max_range_m == 2.5
+    frame = render(Scene(patches=(patch,)), K, cm.config.mount, Pose2D(0.0, 0.0, 0.0))
+    stats = cm.update(frame.depth_mm(), K, Pose2D(0.0, 0.0, 0.0), 1, frame.mask)
+    assert stats.keepout_pixels > 500  # classified not drivable, but too far to mark
+    states = np.array([cm.state[cm.world_to_cell(x, y)] for x in xs for y in ys])
+    # Neither marked nor cleared by the rays that land on it: unknown.
+    assert (states == UNKNOWN).mean() > 0.95 and not (states == LETHAL_KEEPOUT).any()
+    near = np.array([cm.state[cm.world_to_cell(x, 0.0)] for x in np.arange(1.0, 2.4, res)])
+    assert (near == FREE).all()  # drivable floor short of the patch is cleared as before
+    # From 1.5 m nearer the same paint is within range and marked.
+    update(cm, Scene(patches=(patch,)), Pose2D(1.5, 0.0, 0.0), 2)
+    states = np.array([cm.state[cm.world_to_cell(x, y)] for x in xs for y in ys])
+    assert (states == LETHAL_KEEPOUT).mean() > 0.95
+    # Backing off again leaves it marked: far unsure paint does not clear a keep-out cell.
+    update(cm, Scene(patches=(patch,)), Pose2D(0.0, 0.0, 0.0), 3)
+    states = np.array([cm.state[cm.world_to_cell(x, y)] for x in xs for y in ys])
+    assert (states == LETHAL_KEEPOUT).mean() > 0.9
+
+
+def test_keepout_max_range_at_the_marking_range_marks_as_before() -> None:
+    scene = Scene(patches=(FloorPatch(1.0, -0.4, 3.6, 0.4, drivable=False),))
+    off = RollingCostmap(CostmapConfig(keepout_max_range_m=4.0))
+    far = RollingCostmap(CostmapConfig(keepout_max_range_m=100.0))
+    update(off, scene, Pose2D(0.0, 0.0, 0.0), 1)
+    update(far, scene, Pose2D(0.0, 0.0, 0.0), 1)
+    assert np.array_equal(off.state, far.state) and (off.state == LETHAL_KEEPOUT).sum() > 300
+    short = RollingCostmap(CostmapConfig(keepout_max_range_m=2.0))
+    update(short, scene, Pose2D(0.0, 0.0, 0.0), 1)
+    cells = np.argwhere(short.state == LETHAL_KEEPOUT)
+    x = short.origin_m[0] + (cells[:, 1] + 0.5) * short.resolution_m
+    assert 0 < len(cells) < (off.state == LETHAL_KEEPOUT).sum() and x.max() < 2.0 + 0.3
 
 
 def test_rays_passing_over_a_keepout_zone_do_not_erase_it() -> None:

@@ -77,6 +77,17 @@ def test_points_beyond_the_range_or_overhead_are_left_out() -> None:
     assert len(cloud_of(Scene(boxes=(shelf,)))) == 0
 
 
+def test_keepout_floor_beyond_the_keepout_range_is_left_out_as_the_costmap_leaves_it_unsure() -> None:
+    far = Scene(patches=(FloorPatch(3.0, -0.5, 3.8, 0.5),), boxes=(Box(x_m=3.4, y_m=1.0, size_x_m=0.4,
+                                                                        size_y_m=0.4, height_m=0.5),))  # fmt: skip
+    pts = cloud_of(far)  # keepout_max_range_m 2.5 by default: the box marks, the paint does not
+    assert len(pts) > 20 and (pts[:, 1] > 0.7).all()
+    off = cloud_of(far, ObstacleCloudConfig(keepout_max_range_m=4.0))
+    paint = off[off[:, 1] < 0.6]
+    assert len(paint) > 50 and (paint[:, 0] > 3.0 - 0.05).all()
+    np.testing.assert_allclose(paint[:, 2], 0.1)
+
+
 def test_voxels_hold_one_point_each_and_the_same_frame_gives_the_same_bytes() -> None:
     scene = Scene(boxes=(BOX,), patches=(PATCH,))
     raw = cloud_of(scene, ObstacleCloudConfig(voxel_size_m=0.0))

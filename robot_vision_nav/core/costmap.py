@@ -225,6 +225,15 @@ class CostmapConfig(ProjectionConfig):
         min_value=0.0,
         max_value=1.0,
     )
+    keepout_max_range_m: float = param(
+        2.5,
+        "floor the mask calls not drivable farther than this (horizontally, from the camera) is unsure: it "
+        "neither marks keep-out nor lets its cell be cleared (a far pixel covers a long patch of floor, and "
+        "a few wrong ones there make streaks of keep-out cells); at or above obstacle_max_range_m: off",
+        unit="m",
+        min_value=0.0,
+        max_value=100.0,
+    )
     mask_drivable_threshold: int = param(
         128, "mask values at or above this are drivable (mono8, 255 = drivable)", min_value=1, max_value=255
     )
@@ -322,6 +331,7 @@ def _scan_kernel(
     drop: float,
     mark_range: float,
     clear_range: float,
+    keepout_range: float,
     cos_yaw: float,
     sin_yaw: float,
     robot_x: float,
@@ -338,7 +348,8 @@ def _scan_kernel(
     """One pass over the image: per-cell hits, per-azimuth-bin clearing range, class counts.
 
     hits[0] counts obstacle points per cell, hits[1] keep-out points, hits[2] drivable ground,
-    hits[3] unsure ground (drivable, confidence below `min_conf` in mono8 units: it does not clear).
+    hits[3] unsure ground (drivable, confidence below `min_conf` in mono8 units, or not drivable farther
+    than `keepout_range`: it does not clear).
     A floor pixel stands for a patch of floor about (H^2 + R^2) / (H * fy) long along its ray (H the
     camera height, R the range): far away that is longer than a cell, and counting the pixel in one
     cell only would leave cells between pixel rows unobserved (a painted zone would show stripes
@@ -375,6 +386,8 @@ def _scan_kernel(
             if hr > mark_range:
                 continue
             layer = 0 if cls == OBSTACLE else (1 if cls == KEEPOUT else (2 if cls == GROUND else 3))
+            if layer == 1 and hr > keepout_range:
+                layer = 3  # far not-drivable floor: unsure, after it has lengthened its clearing ray
             patch = (cam_h * cam_h + hr * hr) * inv_h_fy if layer != 0 else 0.0
             weight = 1
             if layer >= 2 and patch < 0.5 * res:
@@ -426,11 +439,11 @@ def _cell_kernel(
     robot_x: float,
     robot_y: float,
     footprint_radius: float,
-    use_conf: bool,
+    use_unsure: bool,
 ) -> tuple[int, int]:
     """Clear along the binned rays, mark hits, decay stale obstacles, clear the footprint.
 
-    With `use_conf`, a cell with more unsure floor hits than drivable ones is not cleared.
+    With `use_unsure`, a cell with more unsure floor hits (layer 3) than drivable ones is not cleared.
     """
     rows, cols = state.shape
     n_bins = bin_range.shape[0]
@@ -476,7 +489,7 @@ def _cell_kernel(
                 br = bin_range[b]
                 near = bin_near[b] * blind_factor
                 if near * near <= d2 <= br * br and (state[r, c] == LETHAL or state[r, c] == UNKNOWN):
-                    if use_conf and hits[3, r, c] > hits[2, r, c]:
+                    if use_unsure and hits[3, r, c] > hits[2, r, c]:
                         continue  # mostly unsure floor: neither cleared nor marked
                     state[r, c] = FREE
                     cleared += 1
@@ -673,9 +686,12 @@ class RollingCostmap:
         t = projector.t_base_camera
         cam_x = pose.x_m + cos_yaw * t[0] - sin_yaw * t[1]
         cam_y = pose.y_m + sin_yaw * t[0] + cos_yaw * t[1]
-        # Unsure floor (layer 3) is only written and read with use_conf: without it the off path clears
+        # Far not-drivable floor is unsure only with the mask and a keep-out range short of the marking range.
+        far_unsure = use_mask and cfg.keepout_max_range_m < cfg.obstacle_max_range_m
+        use_unsure = use_conf or far_unsure
+        # Unsure floor (layer 3) is only written and read with use_unsure: without it the off path clears
         # no more than it did before that layer existed.
-        self._hits[: 4 if use_conf else 3].fill(0)
+        self._hits[: 4 if use_unsure else 3].fill(0)
         bin_range = np.zeros(projector.n_bins, dtype=np.float32)
         bin_near = np.full(projector.n_bins, np.inf, dtype=np.float32)
         counts = np.zeros(UNSURE + 1, dtype=np.int64)
@@ -686,6 +702,7 @@ class RollingCostmap:
             cfg.min_floor_confidence * 255.0, projector.rays, projector.horizontal_factor, projector.bin_index, t,
             flt.min_depth_m, flt.max_depth_m, flt.min_obstacle_height_m, flt.max_obstacle_height_m,
             flt.drop_off_depth_m, cfg.obstacle_max_range_m, cfg.raytrace_max_range_m,
+            cfg.keepout_max_range_m if far_unsure else cfg.obstacle_max_range_m,
             cos_yaw, sin_yaw, pose.x_m, pose.y_m, ox, oy, 1.0 / cfg.resolution_m, intrinsics.fy, self._hits,
             bin_range, bin_near, counts,
         )  # fmt: skip
@@ -699,7 +716,7 @@ class RollingCostmap:
             cam_x, cam_y,
             pose.yaw_rad, ox, oy, cfg.resolution_m, cfg.min_points_per_cell, cfg.keepout_min_fraction, int(stamp_ns),
             int(round(cfg.obstacle_decay_s * 1e9)), pose.x_m, pose.y_m,
-            cfg.robot_radius_m if cfg.footprint_clearing else 0.0, use_conf,
+            cfg.robot_radius_m if cfg.footprint_clearing else 0.0, use_unsure,
         )  # fmt: skip
         self._recompute_costs()
         return UpdateStats(

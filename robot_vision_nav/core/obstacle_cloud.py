@@ -80,6 +80,14 @@ class ObstacleCloudConfig(ProjectionConfig):
         min_value=0.0,
         max_value=100.0,
     )
+    keepout_max_range_m: float = param(
+        2.5,
+        "keep-out floor farther (horizontally, from the camera) is left out, as costmap_node leaves it unsure "
+        "(its keepout_max_range_m); at or above obstacle_max_range_m: off",
+        unit="m",
+        min_value=0.0,
+        max_value=100.0,
+    )
     use_traversability_mask: bool = param(
         True, "floor the segmentation mask calls not drivable is published as keep-out (false: depth only)"
     )
@@ -234,15 +242,19 @@ class ObstacleCloudBuilder:
         points, classes = projector.classify(depth, mask if use_mask else None, cfg.point_filter)
         t = projector.t_base_camera
         # Horizontal range from the camera, as the costmap measures it (NaN for invalid pixels: never in range).
-        in_range = np.hypot(points[..., 0] - t[0], points[..., 1] - t[1]) <= cfg.obstacle_max_range_m
+        reach = np.hypot(points[..., 0] - t[0], points[..., 1] - t[1])
+        in_range = reach <= cfg.obstacle_max_range_m
+        # Keep-out floor (and the drivable floor that votes against it) only within the keep-out range.
+        in_keepout_range = reach <= min(cfg.obstacle_max_range_m, cfg.keepout_max_range_m)
         obstacle = points[(classes == OBSTACLE) & in_range]
-        keepout = points[(classes == KEEPOUT) & in_range]
+        keepout = points[(classes == KEEPOUT) & in_keepout_range]
         drop_off = obstacle[:, 2] < -cfg.drop_off_depth_m
         counts = (obstacle.shape[0], int(np.count_nonzero(drop_off)), keepout.shape[0])
         obstacle[drop_off, 2] = cfg.keepout_height_m
         keepout[:, 2] = cfg.keepout_height_m
         if cfg.voxel_size_m > 0.0:
-            ground = points[(classes == GROUND) & in_range] if keepout.shape[0] else np.empty((0, 3), np.float32)
+            near_ground = (classes == GROUND) & in_keepout_range
+            ground = points[near_ground] if keepout.shape[0] else np.empty((0, 3), np.float32)
             obstacle = self._dense_obstacles(obstacle)
             keepout = self._voted_keepout(keepout, ground)
         return ObstacleCloud(
