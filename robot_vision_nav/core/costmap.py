@@ -702,7 +702,7 @@ class RollingCostmap:
             cfg.min_floor_confidence * 255.0, projector.rays, projector.horizontal_factor, projector.bin_index, t,
             flt.min_depth_m, flt.max_depth_m, flt.min_obstacle_height_m, flt.max_obstacle_height_m,
             flt.drop_off_depth_m, cfg.obstacle_max_range_m, cfg.raytrace_max_range_m,
-            cfg.keepout_max_range_m if far_unsure else cfg.obstacle_max_range_m,
+            cfg.keepout_max_range_m,  # at or beyond obstacle_max_range_m it never applies (marking stops first)
             cos_yaw, sin_yaw, pose.x_m, pose.y_m, ox, oy, 1.0 / cfg.resolution_m, intrinsics.fy, self._hits,
             bin_range, bin_near, counts,
         )  # fmt: skip
